@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit, API (once per dialect: SQLite and PostgreSQL), e2e (real
+# namespaces; needs root) and client compatibility. Starts the local PostgreSQL cluster for
+# the PostgreSQL dialect when it is installed but not running.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ -z "${DIALECTS:-}" ]]; then
+  if bash scripts/postgres.sh >/dev/null; then
+    export DIALECTS=sqlite,postgres
+  else
+    echo "test: PostgreSQL not available; API tests run on SQLite only" >&2
+    export DIALECTS=sqlite
+  fi
+fi
+export NEUTRINO_TEST_PG_URL=${NEUTRINO_TEST_PG_URL:-postgres://neutrino:neutrino@127.0.0.1:5432/postgres}
+
+suites=(test/unit test/api)
+if [[ $(id -u) == 0 ]]; then suites+=(test/e2e); else echo "test: not root; skipping e2e" >&2; fi
+suites+=(test/compat)
+
+files=()
+for s in "${suites[@]}"; do
+  [[ -d $s ]] && while IFS= read -r f; do files+=("$f"); done < <(find "$s" -name '*.test.ts' | sort)
+done
+exec node --import tsx --test --test-reporter=spec --test-concurrency="${TEST_CONCURRENCY:-2}" "${files[@]}"

@@ -1,0 +1,75 @@
+/**
+ * The change feed over HTTP: `GET /neutrino/v1/events?since=REV` streams revision rows as
+ * server-sent events (`id:` = revision). A follower whose `since` was pruned gets a `resync`
+ * event and should reread everything. Wakeups come from the store after each commit.
+ */
+import type { FastifyInstance } from 'fastify';
+import { requireAdmin } from '../core/context.js';
+import type { Store } from '../store/store.js';
+import { contextOf } from './auth.js';
+
+const HEARTBEAT_MS = 15_000;
+
+export function registerEvents(app: FastifyInstance, store: Store): void {
+  app.get('/neutrino/v1/events', async (req, reply) => {
+    requireAdmin(contextOf(req), 'get_events');
+    const q = req.query as { since?: string };
+    const lastEventId = req.headers['last-event-id'];
+    let since = Number(q.since ?? (typeof lastEventId === 'string' ? lastEventId : undefined) ?? (await store.latestRevision()));
+    if (!Number.isFinite(since)) since = 0;
+
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    res.write(`retry: 1000\n\n`);
+
+    const oldest = await store.oldestRevision();
+    if (since > 0 && oldest > since + 1) {
+      res.write(`event: resync\ndata: {"oldest":${oldest}}\n\n`);
+      since = oldest - 1;
+    }
+
+    let sending = false;
+    let again = false;
+    let closed = false;
+    const pump = async () => {
+      if (sending) {
+        again = true;
+        return;
+      }
+      sending = true;
+      try {
+        do {
+          again = false;
+          for (;;) {
+            const batch = await store.revisionsSince(since, 500);
+            if (closed) return;
+            for (const r of batch) {
+              res.write(`id: ${r.revision}\nevent: change\ndata: ${JSON.stringify(r)}\n\n`);
+              since = r.revision;
+            }
+            if (batch.length < 500) break;
+          }
+        } while (again && !closed);
+      } catch (err) {
+        req.log.warn({ err }, 'event stream failed');
+        res.destroy();
+      } finally {
+        sending = false;
+      }
+    };
+    const unfollow = store.follow(() => void pump());
+    const heartbeat = setInterval(() => res.write(': keepalive\n\n'), HEARTBEAT_MS);
+    res.on('close', () => {
+      closed = true;
+      unfollow();
+      clearInterval(heartbeat);
+    });
+    await pump();
+  });
+}

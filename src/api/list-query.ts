@@ -1,0 +1,187 @@
+/**
+ * Neutron's list conventions over a collection of resources: filters on any attribute (a
+ * repeated key is OR, different keys AND), tag filters, `fields`, `sort_key`/`sort_dir`, and
+ * `limit`/`marker`/`page_reverse` pagination with `<collection>_links`. Pure: data in, data out.
+ */
+import { HTTPBadRequest } from '../core/errors.js';
+
+export type Query = Record<string, string | string[] | undefined>;
+type Resource = Record<string, unknown> & { id: string };
+
+const CONTROL = new Set(['fields', 'sort_key', 'sort_dir', 'limit', 'marker', 'page_reverse']);
+const TAG_FILTERS = new Set(['tags', 'tags-any', 'not-tags', 'not-tags-any']);
+
+export interface Link {
+  rel: 'next' | 'previous';
+  href: string;
+}
+
+export interface ListResult {
+  items: Record<string, unknown>[];
+  links: Link[];
+}
+
+function values(v: string | string[] | undefined): string[] {
+  if (v === undefined) return [];
+  return Array.isArray(v) ? v : [v];
+}
+
+/** Does one attribute value match one filter string? */
+function matches(actual: unknown, wanted: string): boolean {
+  if (actual === null || actual === undefined) return wanted === '' || wanted === 'None' || wanted === 'null';
+  if (typeof actual === 'boolean') {
+    const w = wanted.toLowerCase();
+    return actual ? w === 'true' || w === '1' : w === 'false' || w === '0';
+  }
+  if (typeof actual === 'number') return actual === Number(wanted);
+  if (Array.isArray(actual)) {
+    const eq = wanted.indexOf('=');
+    if (eq > 0 && actual.some((a) => typeof a === 'object' && a !== null)) {
+      const key = wanted.slice(0, eq);
+      const val = wanted.slice(eq + 1);
+      return actual.some((a) => typeof a === 'object' && a !== null && matches((a as Resource)[key], val));
+    }
+    return actual.some((a) => matches(a, wanted));
+  }
+  if (typeof actual === 'object') return false;
+  return String(actual) === wanted;
+}
+
+function tagList(v: string | string[] | undefined): string[] {
+  return values(v).flatMap((s) => s.split(',')).filter((s) => s !== '');
+}
+
+export function parseLimit(q: Query): number | undefined {
+  const raw = values(q.limit)[0];
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw HTTPBadRequest({ msg: `Limit must be an integer 0 or greater and not '${raw}'` });
+  return n === 0 ? undefined : n;
+}
+
+function isTrue(v: string | undefined): boolean {
+  return v !== undefined && ['true', '1', 'yes'].includes(v.toLowerCase());
+}
+
+function compare(a: unknown, b: unknown): number {
+  if (a === b) return 0;
+  if (a === null || a === undefined) return -1;
+  if (b === null || b === undefined) return 1;
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  if (typeof a === 'boolean' && typeof b === 'boolean') return Number(a) - Number(b);
+  const sa = typeof a === 'object' ? JSON.stringify(a) : String(a);
+  const sb = typeof b === 'object' ? JSON.stringify(b) : String(b);
+  return sa < sb ? -1 : sa > sb ? 1 : 0;
+}
+
+/**
+ * Applies a query to the resources the caller may see. `attributes` are the names a filter or
+ * sort key may use; anything else is a 400, as with Neutron's filter-validation.
+ */
+export function applyListQuery(
+  all: Resource[],
+  q: Query,
+  attributes: ReadonlySet<string>,
+  linkBase: string,
+): ListResult {
+  let items = all;
+  for (const [key, raw] of Object.entries(q)) {
+    if (CONTROL.has(key) || TAG_FILTERS.has(key) || raw === undefined) continue;
+    const attr = key.endsWith('_substr') ? key.slice(0, -'_substr'.length) : key;
+    if (!attributes.has(attr)) {
+      throw HTTPBadRequest({ msg: `[${key}] is invalid attribute for filtering` });
+    }
+    const wanted = values(raw);
+    if (attr !== key) {
+      items = items.filter((r) => wanted.some((w) => JSON.stringify(r[attr] ?? '').includes(w)));
+    } else {
+      items = items.filter((r) => wanted.some((w) => matches(r[attr], w)));
+    }
+  }
+  const tags = (r: Resource) => (Array.isArray(r.tags) ? (r.tags as string[]) : []);
+  const all_ = tagList(q.tags);
+  const any = tagList(q['tags-any']);
+  const notAll = tagList(q['not-tags']);
+  const notAny = tagList(q['not-tags-any']);
+  if (all_.length) items = items.filter((r) => all_.every((t) => tags(r).includes(t)));
+  if (any.length) items = items.filter((r) => any.some((t) => tags(r).includes(t)));
+  if (notAll.length) items = items.filter((r) => !notAll.every((t) => tags(r).includes(t)));
+  if (notAny.length) items = items.filter((r) => !notAny.some((t) => tags(r).includes(t)));
+
+  const keys = values(q.sort_key);
+  const dirs = values(q.sort_dir);
+  if (dirs.length > keys.length) throw HTTPBadRequest({ msg: 'The number of sort_keys and sort_dirs must be same' });
+  for (const k of keys) {
+    if (!attributes.has(k)) throw HTTPBadRequest({ msg: `${k} is an invalid attribute for sort_keys` });
+  }
+  for (const d of dirs) {
+    if (d !== 'asc' && d !== 'desc') throw HTTPBadRequest({ msg: `${d} is an invalid value for sort_dirs, valid values are 'asc' and 'desc'` });
+  }
+  const limit = parseLimit(q);
+  const marker = values(q.marker)[0];
+  const reverse = isTrue(values(q.page_reverse)[0]);
+  const order: [string, number][] = keys.map((k, i) => [k, dirs[i] === 'desc' ? -1 : 1]);
+  if ((limit !== undefined || marker !== undefined) && !keys.includes('id')) order.push(['id', 1]);
+  if (order.length) {
+    items = [...items].sort((a, b) => {
+      for (const [k, dir] of order) {
+        const c = compare(a[k], b[k]);
+        if (c !== 0) return c * dir;
+      }
+      return 0;
+    });
+  }
+
+  const links: Link[] = [];
+  if (limit !== undefined || marker !== undefined) {
+    if (reverse) items = [...items].reverse();
+    let start = 0;
+    if (marker !== undefined) {
+      const at = items.findIndex((r) => r.id === marker);
+      start = at < 0 ? items.length : at + 1;
+    }
+    const page = limit === undefined ? items.slice(start) : items.slice(start, start + limit);
+    const more = limit !== undefined && start + limit < items.length;
+    items = reverse ? [...page].reverse() : page;
+    const base = linkQuery(q);
+    const first = items[0];
+    const last = items[items.length - 1];
+    const nextMarker = reverse ? first : last;
+    const prevMarker = reverse ? last : first;
+    if (more && nextMarker) {
+      links.push({ rel: 'next', href: href(linkBase, base, limit, nextMarker.id, reverse) });
+    }
+    if (marker !== undefined && prevMarker) {
+      links.push({ rel: 'previous', href: href(linkBase, base, limit, prevMarker.id, !reverse) });
+    }
+    if (reverse) links.reverse();
+  }
+
+  const fields = values(q.fields).filter((f) => f !== '');
+  const out = fields.length ? items.map((r) => selectFields(r, fields)) : items;
+  return { items: out, links };
+}
+
+function linkQuery(q: Query): [string, string][] {
+  const pairs: [string, string][] = [];
+  for (const [k, v] of Object.entries(q)) {
+    if (k === 'limit' || k === 'marker' || k === 'page_reverse') continue;
+    for (const s of values(v)) pairs.push([k, s]);
+  }
+  return pairs;
+}
+
+function href(base: string, pairs: [string, string][], limit: number | undefined, marker: string, reverse: boolean) {
+  const params = new URLSearchParams(pairs);
+  if (limit !== undefined) params.set('limit', String(limit));
+  params.set('marker', marker);
+  if (reverse) params.set('page_reverse', 'True');
+  return `${base}?${params.toString()}`;
+}
+
+/** Keeps only the named attributes (Neutron's `fields=`); unknown names are ignored. */
+export function selectFields(r: Record<string, unknown>, fields: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of fields) if (f in r) out[f] = r[f];
+  return out;
+}

@@ -1,0 +1,72 @@
+/**
+ * Builds the HTTP server: one Fastify instance serving the Neutron v2.0 API, the Keystone v3
+ * subset at /identity, the change feed, metrics and health. Validation is compiled from the
+ * model's schemas with unknown attributes rejected (never silently dropped).
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Settings } from '../core/settings.js';
+import type { Store } from '../store/store.js';
+import { registerAuth } from './auth.js';
+import { errorHandler, notFoundHandler } from './errors.js';
+import { registerEvents } from './events.js';
+import { registerIdentity } from './identity.js';
+import type { Metrics } from './metrics.js';
+import { networks } from './networks.js';
+import { type CollectionSpec, registerCollection } from './resource-routes.js';
+import { buildServices, type Services } from './services.js';
+import { COLLECTIONS, registerVersions } from './versions.js';
+
+export interface ServerOptions {
+  store: Store;
+  settings: Settings;
+  metrics: Metrics;
+  auth: 'keystone' | 'noauth';
+  /** Base URL put in the catalog and links; by default the Host the client used. */
+  publicUrl?: string;
+  tokenLifetimeSeconds?: number;
+  /** A pino logger for request and error logs; none by default (tests). */
+  logger?: FastifyBaseLogger;
+  bodyLimit?: number;
+}
+
+export interface Server {
+  app: FastifyInstance;
+  services: Services;
+}
+
+const COLLECTION_SPECS: ((s: Services) => CollectionSpec)[] = [networks];
+
+export async function buildServer(opts: ServerOptions): Promise<Server> {
+  const app = Fastify({
+    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
+    bodyLimit: opts.bodyLimit ?? 4 * 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: true } },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 300 },
+    exposeHeadRoutes: false,
+  });
+  const services = buildServices(opts.store, opts.settings, opts.tokenLifetimeSeconds);
+
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler(notFoundHandler);
+  opts.metrics.register(app);
+  app.get('/healthz', async () => {
+    await opts.store.latestRevision();
+    return { status: 'ok' };
+  });
+
+  const adminProject = async () =>
+    (await services.identity.listProjects({ name: 'admin', domain_id: 'default' }))[0]?.id ?? null;
+  registerAuth(app, services.identity, opts.auth, adminProject);
+  registerVersions(app, opts.publicUrl);
+  registerIdentity(app, services.identity, opts.publicUrl);
+  registerEvents(app, opts.store);
+
+  COLLECTIONS.length = 0;
+  for (const build of COLLECTION_SPECS) {
+    const spec = build(services);
+    registerCollection(app, opts.store, spec);
+    COLLECTIONS.push({ name: spec.member, collection: spec.collection, path: spec.path });
+  }
+  await app.ready();
+  return { app, services };
+}

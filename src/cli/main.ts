@@ -1,0 +1,67 @@
+/** The `neutrino` command: server, and (later) up/down/agent and the resource commands. */
+import { Command } from 'commander';
+import { type Flags, loadConfig } from '../config.js';
+import { startServer, writeCloudsYaml } from './server.js';
+
+function serverOptions(cmd: Command): Command {
+  return cmd
+    .option('--config <file>', 'YAML configuration file')
+    .option('--host <address>', 'address to listen on (default 127.0.0.1)')
+    .option('--port <port>', 'port to listen on (default 9696)')
+    .option('--state-dir <dir>', 'state directory (default /var/lib/neutrino)')
+    .option('--db <url>', 'database URL: a SQLite file path or postgres://… (default: SQLite in the state dir)')
+    .option('--public-url <url>', 'base URL clients use, for the catalog and links')
+    .option('--noauth', 'no authentication: every caller is admin (auth_strategy=noauth)')
+    .option('--log-level <level>', 'pino log level (default info)');
+}
+
+export function program(): Command {
+  const root = new Command('neutrino').description('OpenStack Networking for Linux hosts').showHelpAfterError();
+  serverOptions(root.command('server').description('run the API server (Neutron v2.0 + identity)')).action(
+    async (flags: Flags) => {
+      const config = loadConfig(flags);
+      const running = await startServer(config);
+      process.stdout.write(`neutrino server listening on ${running.url}\n`);
+      process.stdout.write(`  networking API: ${running.url}/v2.0\n  identity:       ${running.url}/identity/v3\n`);
+      const stop = async () => {
+        await running.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    },
+  );
+  serverOptions(root.command('up').description('all-in-one: API server, identity (and the local agent) with SQLite')).action(
+    async (flags: Flags) => {
+      const config = loadConfig(flags);
+      const running = await startServer(config);
+      const cloudsFile = writeCloudsYaml(config, running.url);
+      process.stdout.write(
+        [
+          `neutrino is up`,
+          `  networking API: ${running.url}/v2.0`,
+          `  identity:       ${running.url}/identity/v3`,
+          `  clouds.yaml:    ${cloudsFile}`,
+          `use it with:  export OS_CLIENT_CONFIG_FILE=${cloudsFile} OS_CLOUD=neutrino`,
+          '',
+        ].join('\n'),
+      );
+      const stop = async () => {
+        await running.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    },
+  );
+  return root;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await program().parseAsync(argv);
+  } catch (err) {
+    process.stderr.write(`neutrino: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}

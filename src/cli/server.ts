@@ -1,0 +1,101 @@
+/**
+ * `neutrino server`: opens the store (running migrations), bootstraps identity on first
+ * start, and serves the API until SIGINT/SIGTERM.
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pino from 'pino';
+import { stringify } from 'yaml';
+import { Metrics } from '../api/metrics.js';
+import { buildServer, type Server } from '../api/server.js';
+import { type Config, databaseUrl } from '../config.js';
+import { generatePassword } from '../identity/passwords.js';
+import { Store } from '../store/store.js';
+
+export interface Running {
+  server: Server;
+  store: Store;
+  url: string;
+  close: () => Promise<void>;
+}
+
+const REVISIONS_KEPT = 100_000;
+
+export async function startServer(config: Config, log = pino({ level: config.logLevel })): Promise<Running> {
+  if (!config.db) mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+  const metrics = new Metrics();
+  const store = await Store.open(databaseUrl(config), metrics.observeQuery);
+  const server = await buildServer({
+    store,
+    settings: config.settings,
+    metrics,
+    auth: config.auth,
+    publicUrl: config.publicUrl,
+    tokenLifetimeSeconds: config.tokenLifetimeSeconds,
+    logger: log,
+  });
+  await bootstrapAdmin(server, config, log);
+  const address = await server.app.listen({ host: config.host, port: config.port });
+  const url = config.publicUrl ?? address;
+  const housekeeping = setInterval(() => {
+    void server.services.identity.pruneTokens().catch((err) => log.warn({ err }, 'token pruning failed'));
+    void store.pruneRevisions(REVISIONS_KEPT).catch((err) => log.warn({ err }, 'revision pruning failed'));
+  }, 3600_000);
+  housekeeping.unref();
+  return {
+    server,
+    store,
+    url,
+    close: async () => {
+      clearInterval(housekeeping);
+      await server.app.close();
+      await store.close();
+    },
+  };
+}
+
+/** Creates the admin user on first start; the password comes from the environment or a new 0600 file. */
+async function bootstrapAdmin(server: Server, config: Config, log: pino.Logger) {
+  const fromEnv = process.env.NEUTRINO_ADMIN_PASSWORD;
+  const passwordFile = join(config.stateDir, 'admin-password');
+  const password = fromEnv ?? generatePassword();
+  const { created } = await server.services.identity.bootstrap(password);
+  if (!created) return;
+  if (fromEnv) {
+    log.info('bootstrap: created user admin with the password from NEUTRINO_ADMIN_PASSWORD');
+    return;
+  }
+  mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+  if (!existsSync(passwordFile)) writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+  chmodSync(passwordFile, 0o600);
+  log.info({ passwordFile }, `bootstrap: created user admin; its password is in ${passwordFile}`);
+}
+
+/**
+ * Writes `clouds.yaml` with a `neutrino` cloud (admin, password auth) into the state dir; the
+ * password comes from the environment or the bootstrap file.
+ */
+export function writeCloudsYaml(config: Config, url: string): string {
+  const file = join(config.stateDir, 'clouds.yaml');
+  const passwordFile = join(config.stateDir, 'admin-password');
+  const password = process.env.NEUTRINO_ADMIN_PASSWORD ?? (existsSync(passwordFile) ? readFileSync(passwordFile, 'utf8').trim() : '');
+  const cloud = {
+    clouds: {
+      neutrino: {
+        auth: {
+          auth_url: `${url}/identity/v3`,
+          username: 'admin',
+          password,
+          project_name: 'admin',
+          user_domain_name: 'Default',
+          project_domain_name: 'Default',
+        },
+        region_name: 'RegionOne',
+        interface: 'public',
+        identity_api_version: 3,
+      },
+    },
+  };
+  writeFileSync(file, stringify(cloud), { mode: 0o600 });
+  return file;
+}

@@ -1,0 +1,251 @@
+/**
+ * Every error Neutrino answers with, defined once: Neutron's exception type names, their HTTP
+ * status and message template. Handlers throw these; the API turns them into
+ * `{"NeutronError": {"type", "message", "detail"}}` bodies. Nothing else builds error bodies.
+ */
+
+export class NeutronError extends Error {
+  readonly type: string;
+  readonly status: number;
+  readonly detail: string;
+
+  constructor(type: string, status: number, message: string, detail = '') {
+    super(message);
+    this.type = type;
+    this.status = status;
+    this.detail = detail;
+  }
+
+  toBody(): { NeutronError: { type: string; message: string; detail: string } } {
+    return { NeutronError: { type: this.type, message: this.message, detail: this.detail } };
+  }
+}
+
+type Params = Record<string, unknown>;
+
+/** Declares one named error: `NetworkNotFound({net_id})` builds the exception to throw. */
+function define<P extends Params>(type: string, status: number, template: string) {
+  const build = (params: P = {} as P) =>
+    new NeutronError(
+      type,
+      status,
+      template.replace(/%\((\w+)\)s/g, (_, key: string) => String(params[key])),
+    );
+  build.type = type;
+  return build;
+}
+
+// 400
+export const BadRequest = define<{ resource: string; msg: string }>(
+  'BadRequest',
+  400,
+  'Bad %(resource)s request: %(msg)s.',
+);
+export const HTTPBadRequest = define<{ msg: string }>('HTTPBadRequest', 400, '%(msg)s');
+export const InvalidInput = define<{ error_message: string }>(
+  'InvalidInput',
+  400,
+  'Invalid input for operation: %(error_message)s.',
+);
+export const InvalidIpForSubnet = define<{ ip_address: string }>(
+  'InvalidIpForSubnet',
+  400,
+  'IP address %(ip_address)s is not a valid IP for the specified subnet.',
+);
+export const InvalidIpForNetwork = define<{ ip_address: string }>(
+  'InvalidIpForNetwork',
+  400,
+  'IP address %(ip_address)s is not a valid IP for any of the subnets on the specified network.',
+);
+export const InvalidAllocationPool = define<{ pool: string }>(
+  'InvalidAllocationPool',
+  400,
+  'The allocation pool %(pool)s is not valid.',
+);
+export const OverlappingAllocationPools = define<{ pool_1: string; pool_2: string; subnet_cidr: string }>(
+  'OverlappingAllocationPools',
+  409,
+  'Found overlapping allocation pools: %(pool_1)s %(pool_2)s for subnet %(subnet_cidr)s.',
+);
+export const OutOfBoundsAllocationPool = define<{ pool: string; subnet_cidr: string }>(
+  'OutOfBoundsAllocationPool',
+  400,
+  'The allocation pool %(pool)s spans beyond the subnet cidr %(subnet_cidr)s.',
+);
+export const GatewayConflictWithAllocationPools = define<{ ip_address: string; pool: string }>(
+  'GatewayConflictWithAllocationPools',
+  409,
+  'Gateway ip %(ip_address)s conflicts with allocation pool %(pool)s.',
+);
+export const SecurityGroupRuleInvalidProtocol = define<{ protocol: string; values: string }>(
+  'SecurityGroupRuleInvalidProtocol',
+  400,
+  'Security group rule protocol %(protocol)s not supported. Only protocol values %(values)s and integer representations [0 to 255] are supported.',
+);
+export const SecurityGroupInvalidPortRange = define<{ msg: string }>(
+  'SecurityGroupInvalidPortRange',
+  400,
+  '%(msg)s',
+);
+export const SecurityGroupRemoteGroupAndRemoteIpPrefix = define(
+  'SecurityGroupRemoteGroupAndRemoteIpPrefix',
+  400,
+  'Only remote_ip_prefix or remote_group_id may be provided.',
+);
+export const SecurityGroupRuleParameterConflict = define<{ ethertype: string; cidr: string }>(
+  'SecurityGroupRuleParameterConflict',
+  400,
+  'Conflicting value ethertype %(ethertype)s for CIDR %(cidr)s',
+);
+export const SecurityGroupConflict = define<{ reason: string }>(
+  'SecurityGroupConflict',
+  409,
+  'Error %(reason)s while attempting the operation.',
+);
+export const InvalidSharedSetting = define<{ network: string }>(
+  'InvalidSharedSetting',
+  409,
+  'Unable to reconfigure sharing settings for network %(network)s. Multiple tenants are using it.',
+);
+export const InvalidContentType = define<{ content_type: string }>(
+  'InvalidContentType',
+  400,
+  'Invalid content type %(content_type)s.',
+);
+
+// 401 / 403
+export const NotAuthenticated = define('NotAuthenticated', 401, 'Authentication required');
+export const PolicyNotAuthorized = define<{ action: string }>(
+  'PolicyNotAuthorized',
+  403,
+  '(rule:%(action)s) is disallowed by policy',
+);
+export const AdminRequired = define<{ reason: string }>(
+  'AdminRequired',
+  403,
+  'User does not have admin privileges: %(reason)s.',
+);
+
+// 404
+export const NotFound = define<{ msg: string }>('HTTPNotFound', 404, '%(msg)s');
+export const ResourceNotFound = define<{ resource: string; id: string }>(
+  'NotFound',
+  404,
+  'Resource %(resource)s %(id)s could not be found.',
+);
+export const NetworkNotFound = define<{ net_id: string }>(
+  'NetworkNotFound',
+  404,
+  'Network %(net_id)s could not be found.',
+);
+export const SubnetNotFound = define<{ subnet_id: string }>(
+  'SubnetNotFound',
+  404,
+  'Subnet %(subnet_id)s could not be found.',
+);
+export const PortNotFound = define<{ port_id: string }>(
+  'PortNotFound',
+  404,
+  'Port %(port_id)s could not be found.',
+);
+export const SecurityGroupNotFound = define<{ id: string }>(
+  'SecurityGroupNotFound',
+  404,
+  'Security group %(id)s does not exist',
+);
+export const SecurityGroupRuleNotFound = define<{ id: string }>(
+  'SecurityGroupRuleNotFound',
+  404,
+  'Security group rule %(id)s does not exist',
+);
+export const RbacPolicyNotFound = define<{ id: string; object_type: string }>(
+  'RbacPolicyNotFound',
+  404,
+  'RBAC policy of type %(object_type)s with ID %(id)s not found',
+);
+export const TagNotFound = define<{ tag: string; resource: string; resource_id: string }>(
+  'TagNotFound',
+  404,
+  'Tag %(tag)s could not be found for %(resource)s %(resource_id)s.',
+);
+export const ExtensionNotFound = define<{ extension: string }>(
+  'ExtensionNotFound',
+  404,
+  'Extension %(extension)s could not be found.',
+);
+
+// 409
+export const Conflict = define<{ msg: string }>('Conflict', 409, '%(msg)s');
+export const NetworkInUse = define<{ net_id: string }>(
+  'NetworkInUse',
+  409,
+  'Unable to complete operation on network %(net_id)s. There are one or more ports still in use on the network.',
+);
+export const SubnetInUse = define<{ subnet_id: string }>(
+  'SubnetInUse',
+  409,
+  'Unable to complete operation on subnet %(subnet_id)s: One or more ports have an IP allocation from this subnet.',
+);
+export const PortInUse = define<{ port_id: string; net_id: string; device_id: string }>(
+  'PortInUse',
+  409,
+  'Unable to complete operation on port %(port_id)s for network %(net_id)s. Port already has an attached device %(device_id)s.',
+);
+export const IpAddressInUse = define<{ net_id: string; ip_address: string }>(
+  'IpAddressInUse',
+  409,
+  'Unable to complete operation for network %(net_id)s. The IP address %(ip_address)s is in use.',
+);
+export const IpAddressGenerationFailure = define<{ net_id: string }>(
+  'IpAddressGenerationFailure',
+  409,
+  'No more IP addresses available on network %(net_id)s.',
+);
+export const MacAddressInUse = define<{ net_id: string; mac: string }>(
+  'MacAddressInUse',
+  409,
+  'Unable to complete operation for network %(net_id)s. The mac address %(mac)s is in use.',
+);
+export const OverQuota = define<{ overs: string }>('OverQuota', 409, 'Quota exceeded for resources: %(overs)s.');
+export const SecurityGroupRuleExists = define<{ rule_id: string }>(
+  'SecurityGroupRuleExists',
+  409,
+  'Security group rule already exists. Rule id is %(rule_id)s.',
+);
+export const SecurityGroupCannotRemoveDefault = define(
+  'SecurityGroupCannotRemoveDefault',
+  409,
+  'Removing default security group not allowed.',
+);
+export const SecurityGroupInUse = define<{ id: string }>(
+  'SecurityGroupInUse',
+  409,
+  'Security Group %(id)s in use.',
+);
+export const RbacPolicyInUse = define<{ object_id: string; details: string }>(
+  'RbacPolicyInUse',
+  409,
+  'RBAC policy on object %(object_id)s cannot be removed because other objects depend on it.\nDetails: %(details)s',
+);
+export const DuplicateRbacPolicy = define(
+  'DuplicateRbacPolicy',
+  409,
+  'An RBAC policy already exists with those values.',
+);
+
+// 412 / 413 / 415 / 503
+export const RevisionNumberConstraintFailed = define<{ expected: number; current: number }>(
+  'RevisionNumberConstraintFailed',
+  412,
+  'Constrained to %(expected)s, but current revision is %(current)s',
+);
+export const RequestEntityTooLarge = define(
+  'RequestEntityTooLarge',
+  413,
+  'Request entity too large.',
+);
+export const MacAddressGenerationFailure = define<{ net_id: string }>(
+  'MacAddressGenerationFailure',
+  503,
+  'Unable to generate unique mac on network %(net_id)s.',
+);

@@ -1,0 +1,46 @@
+/**
+ * Settings the Neutron model's rules depend on (not how they are loaded: see `config.ts`).
+ */
+export interface Settings {
+  /** Network type given to tenant networks that name none. */
+  tenantNetworkType: 'local' | 'vxlan' | 'vlan';
+  /** Physical networks an operator mapped to host interfaces or bridges (`physnet:iface`). */
+  physicalNetworks: string[];
+  /** VXLAN network identifiers handed to tenant networks, inclusive. */
+  vniRange: [number, number];
+  /** VLAN ids per physical network, inclusive. */
+  vlanRange: [number, number];
+  /** Whether the data plane can build VLAN networks (needs 8021q or Open vSwitch). */
+  vlanSupported: boolean;
+  /** MTU of the physical network; VXLAN networks get 50 bytes less. */
+  physicalMtu: number;
+  /** Base of generated MAC addresses. */
+  macPrefix: string;
+  /** DNS domain handed out by DHCP (`dns_domain`). */
+  dnsDomain: string;
+  quotas: Record<string, number>;
+}
+
+/** Neutron's default quotas. */
+export const DEFAULT_QUOTAS: Record<string, number> = {
+  network: 100,
+  subnet: 100,
+  port: 500,
+  router: 10,
+  floatingip: 50,
+  security_group: 10,
+  security_group_rule: 100,
+  rbac_policy: 10,
+};
+
+export const DEFAULT_SETTINGS: Settings = {
+  tenantNetworkType: 'local',
+  physicalNetworks: [],
+  vniRange: [1001, 4000],
+  vlanRange: [1, 4094],
+  vlanSupported: false,
+  physicalMtu: 1500,
+  macPrefix: 'fa:16:3e',
+  dnsDomain: 'openstacklocal',
+  quotas: DEFAULT_QUOTAS,
+};

@@ -1,0 +1,42 @@
+/**
+ * Opens a Kysely instance for a database URL: a SQLite file (WAL, busy timeout) by default,
+ * PostgreSQL for `postgres://` URLs. The only place that knows which drivers exist.
+ */
+import SQLite from 'better-sqlite3';
+import { Kysely, type LogEvent, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.js';
+
+export type DialectName = 'sqlite' | 'postgres';
+
+export interface Opened {
+  db: Kysely<Database>;
+  dialect: DialectName;
+  /** PostgreSQL only: a pool for LISTEN/NOTIFY outside Kysely. */
+  pool?: pg.Pool;
+}
+
+// PostgreSQL returns bigint (revision numbers) as strings by default; ours fit in a double.
+pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
+
+/** Called after every query with its SQL and duration (for metrics). */
+export type QueryObserver = (sql: string, ms: number) => void;
+
+export function openDatabase(url: string, onQuery?: QueryObserver): Opened {
+  const log = onQuery
+    ? (event: LogEvent) => {
+        if (event.level === 'query') onQuery(event.query.sql, event.queryDurationMillis);
+      }
+    : undefined;
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log }), dialect: 'postgres', pool };
+  }
+  const file = url.startsWith('sqlite://') ? url.slice('sqlite://'.length) : url;
+  const sqlite = new SQLite(file);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('foreign_keys = ON');
+  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), log }), dialect: 'sqlite' };
+}

@@ -1,0 +1,19 @@
+/** Runs the schema migrations at start (in order, each once, recorded by Kysely). */
+import { type Kysely, type Migration, Migrator } from 'kysely';
+import type { DialectName } from './dialect.js';
+import * as m001 from './migrations/001-initial.js';
+import type { Database } from './schema.js';
+
+const steps: Record<string, (db: Kysely<unknown>, dialect: DialectName) => Promise<void>> = {
+  '001-initial': m001.up,
+};
+
+export async function migrate(db: Kysely<Database>, dialect: DialectName): Promise<void> {
+  const migrations: Record<string, Migration> = {};
+  for (const [name, up] of Object.entries(steps)) {
+    migrations[name] = { up: (k) => up(k, dialect) };
+  }
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  const { error } = await migrator.migrateToLatest();
+  if (error) throw error;
+}

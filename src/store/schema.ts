@@ -1,0 +1,81 @@
+/**
+ * The tables as Kysely sees them. Resources keep their standard attributes in columns and
+ * everything else in `doc` (the resource as defined in `model/`, serialised as JSON); a few
+ * more columns exist only where SQL must index, join or enforce uniqueness.
+ */
+import type { Generated } from 'kysely';
+
+/** Columns every Neutron resource table has. */
+export interface ResourceRow {
+  id: string;
+  project_id: string;
+  revision_number: number;
+  created_at: string;
+  updated_at: string;
+  doc: string;
+}
+
+export interface Database {
+  networks: ResourceRow;
+  network_segments: {
+    network_id: string;
+    network_type: string;
+    physical_network: string;
+    segmentation_id: number;
+  };
+  subnets: ResourceRow & { network_id: string };
+  ports: ResourceRow & { network_id: string; mac_address: string; device_id: string; device_owner: string };
+  ip_allocations: { subnet_id: string; ip_address: string; port_id: string; network_id: string };
+  security_groups: ResourceRow;
+  security_group_rules: ResourceRow & { security_group_id: string };
+  rbac_policies: ResourceRow & { object_type: string; object_id: string };
+  quotas: { project_id: string; resource: string; hard_limit: number };
+  revisions: {
+    revision: Generated<number>;
+    resource: string;
+    resource_id: string;
+    op: string;
+    project_id: string;
+    created_at: string;
+  };
+  domains: { id: string; name: string; enabled: number; description: string };
+  projects: {
+    id: string;
+    name: string;
+    domain_id: string;
+    enabled: number;
+    description: string;
+    is_domain: number;
+  };
+  users: {
+    id: string;
+    name: string;
+    domain_id: string;
+    enabled: number;
+    password_hash: string;
+    default_project_id: string | null;
+    description: string;
+  };
+  roles: { id: string; name: string; domain_id: string | null };
+  role_assignments: { role_id: string; actor_id: string; target_id: string; target_type: string };
+  tokens: {
+    token_hash: string;
+    user_id: string;
+    scope_type: string;
+    scope_id: string | null;
+    methods: string;
+    issued_at: string;
+    expires_at: string;
+    audit_id: string;
+    revoked: number;
+  };
+}
+
+/** Names of the tables that hold Neutron resources (a `ResourceRow` each). */
+export type ResourceTable =
+  | 'networks'
+  | 'subnets'
+  | 'ports'
+  | 'security_groups'
+  | 'security_group_rules'
+  | 'rbac_policies';

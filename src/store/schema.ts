@@ -28,6 +28,8 @@ export interface Database {
   ip_allocations: { subnet_id: string; ip_address: string; port_id: string; network_id: string };
   security_groups: ResourceRow;
   security_group_rules: ResourceRow & { security_group_id: string };
+  /** One row per project: its `default` group (a key, so concurrent first uses create one). */
+  default_security_groups: { project_id: string; security_group_id: string };
   rbac_policies: ResourceRow & { object_type: string; object_id: string };
   quotas: { project_id: string; resource: string; hard_limit: number };
   revisions: {

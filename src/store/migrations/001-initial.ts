@@ -52,6 +52,11 @@ export async function up(db: Kysely<unknown>, dialect: DialectName): Promise<voi
 
   await resource('security_groups').execute();
   await db.schema.createIndex('security_groups_project').on('security_groups').column('project_id').execute();
+  await db.schema
+    .createTable('default_security_groups')
+    .addColumn('project_id', 'varchar(64)', (c) => c.primaryKey())
+    .addColumn('security_group_id', 'varchar(64)', (c) => c.notNull())
+    .execute();
   await resource('security_group_rules')
     .addColumn('security_group_id', 'varchar(64)', (c) => c.notNull())
     .execute();

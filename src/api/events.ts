@@ -11,15 +11,40 @@ import { contextOf } from './auth.js';
 const HEARTBEAT_MS = 15_000;
 
 export function registerEvents(app: FastifyInstance, store: Store): void {
+  // Followers stay connected for ever; close() would wait for them unless we end their streams.
+  const streams = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const end of streams) end();
+  });
+
   app.get('/neutrino/v1/events', async (req, reply) => {
     requireAdmin(contextOf(req), 'get_events');
     const q = req.query as { since?: string };
     const lastEventId = req.headers['last-event-id'];
-    let since = Number(q.since ?? (typeof lastEventId === 'string' ? lastEventId : undefined) ?? (await store.latestRevision()));
+    let since = Number(
+      q.since ??
+        (typeof lastEventId === 'string' ? lastEventId : undefined) ??
+        (await store.latestRevision()),
+    );
     if (!Number.isFinite(since)) since = 0;
 
     reply.hijack();
     const res = reply.raw;
+    let closed = false;
+    let unfollow = () => {};
+    let heartbeat: NodeJS.Timeout | undefined;
+    // Registered before any await, so a follower that leaves early is never leaked.
+    const stop = () => {
+      if (closed) return;
+      closed = true;
+      streams.delete(stop);
+      unfollow();
+      clearInterval(heartbeat);
+      res.end();
+    };
+    streams.add(stop);
+    res.on('close', stop);
+    if (!res.socket || res.socket.destroyed) return stop();
     res.writeHead(200, {
       'content-type': 'text/event-stream',
       'cache-control': 'no-cache',
@@ -29,6 +54,7 @@ export function registerEvents(app: FastifyInstance, store: Store): void {
     res.write(`retry: 1000\n\n`);
 
     const oldest = await store.oldestRevision();
+    if (closed) return;
     if (since > 0 && oldest > since + 1) {
       res.write(`event: resync\ndata: {"oldest":${oldest}}\n\n`);
       since = oldest - 1;
@@ -36,7 +62,6 @@ export function registerEvents(app: FastifyInstance, store: Store): void {
 
     let sending = false;
     let again = false;
-    let closed = false;
     const pump = async () => {
       if (sending) {
         again = true;
@@ -63,13 +88,8 @@ export function registerEvents(app: FastifyInstance, store: Store): void {
         sending = false;
       }
     };
-    const unfollow = store.follow(() => void pump());
-    const heartbeat = setInterval(() => res.write(': keepalive\n\n'), HEARTBEAT_MS);
-    res.on('close', () => {
-      closed = true;
-      unfollow();
-      clearInterval(heartbeat);
-    });
+    unfollow = store.follow(() => void pump());
+    heartbeat = setInterval(() => res.write(': keepalive\n\n'), HEARTBEAT_MS);
     await pump();
   });
 }

@@ -9,11 +9,19 @@ import type { Store } from '../store/store.js';
 import { registerAuth } from './auth.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import { registerEvents } from './events.js';
+import { registerExtensions } from './extensions.js';
 import { registerIdentity } from './identity.js';
+import { registerIpAvailability } from './ip-availability.js';
 import type { Metrics } from './metrics.js';
 import { networks } from './networks.js';
+import { ports } from './ports.js';
+import { registerQuotas } from './quotas.js';
+import { rbacPolicies } from './rbac-policies.js';
 import { type CollectionSpec, registerCollection } from './resource-routes.js';
+import { securityGroupRules } from './security-group-rules.js';
+import { securityGroups } from './security-groups.js';
 import { buildServices, type Services } from './services.js';
+import { subnets } from './subnets.js';
 import { COLLECTIONS, registerVersions } from './versions.js';
 
 export interface ServerOptions {
@@ -34,7 +42,14 @@ export interface Server {
   services: Services;
 }
 
-const COLLECTION_SPECS: ((s: Services) => CollectionSpec)[] = [networks];
+const COLLECTION_SPECS: ((s: Services) => CollectionSpec)[] = [
+  networks,
+  rbacPolicies,
+  securityGroups,
+  securityGroupRules,
+  subnets,
+  ports,
+];
 
 export async function buildServer(opts: ServerOptions): Promise<Server> {
   const app = Fastify({
@@ -60,6 +75,9 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   registerVersions(app, opts.publicUrl);
   registerIdentity(app, services.identity, opts.publicUrl);
   registerEvents(app, opts.store);
+  registerExtensions(app);
+  registerQuotas(app, services.quotas);
+  registerIpAvailability(app, services.ipAvailability);
 
   COLLECTIONS.length = 0;
   for (const build of COLLECTION_SPECS) {

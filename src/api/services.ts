@@ -1,6 +1,13 @@
 /** The Neutron model's services, built once per server over one store and one set of settings. */
+import { IpAvailability } from '../core/ip-availability.js';
 import { Networks } from '../core/networks.js';
+import { Ports } from '../core/ports.js';
+import { Quotas } from '../core/quotas.js';
+import { RbacPolicies } from '../core/rbac-policies.js';
+import { SecurityGroupRules } from '../core/security-group-rules.js';
+import { SecurityGroups } from '../core/security-groups.js';
 import type { Settings } from '../core/settings.js';
+import { Subnets } from '../core/subnets.js';
 import { Identity } from '../identity/identity.js';
 import type { Store } from '../store/store.js';
 
@@ -9,9 +16,32 @@ export interface Services {
   settings: Settings;
   identity: Identity;
   networks: Networks;
+  subnets: Subnets;
+  ports: Ports;
+  rbacPolicies: RbacPolicies;
+  quotas: Quotas;
+  ipAvailability: IpAvailability;
+  securityGroups: SecurityGroups;
+  securityGroupRules: SecurityGroupRules;
 }
 
 export function buildServices(store: Store, settings: Settings, tokenLifetimeSeconds?: number): Services {
   const networks = new Networks(store, settings);
-  return { store, settings, identity: new Identity(store, tokenLifetimeSeconds), networks };
+  const securityGroups = new SecurityGroups(store, settings);
+  return {
+    store,
+    settings,
+    identity: new Identity(store, tokenLifetimeSeconds),
+    networks,
+    subnets: new Subnets(store, settings, networks),
+    ports: new Ports(store, settings, networks),
+    rbacPolicies: new RbacPolicies(store, settings, {
+      network: (ctx, id, db) => networks.get(ctx, id, db),
+      security_group: (ctx, id, db) => securityGroups.get(ctx, id, db),
+    }),
+    quotas: new Quotas(store, settings.quotas),
+    ipAvailability: new IpAvailability(store),
+    securityGroups,
+    securityGroupRules: new SecurityGroupRules(store, settings, securityGroups),
+  };
 }

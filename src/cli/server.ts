@@ -20,6 +20,7 @@ export interface Running {
 }
 
 const REVISIONS_KEPT = 100_000;
+const SHUTDOWN_GRACE_MS = 2000;
 
 export async function startServer(config: Config, log = pino({ level: config.logLevel })): Promise<Running> {
   if (!config.db) mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
@@ -48,7 +49,11 @@ export async function startServer(config: Config, log = pino({ level: config.log
     url,
     close: async () => {
       clearInterval(housekeeping);
+      // close() waits for open connections; one that never sends a request (a preconnect, a
+      // stalled client) would hold shutdown until its timeout, so cut them after a grace period.
+      const force = setTimeout(() => server.app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
       await server.app.close();
+      clearTimeout(force);
       await store.close();
     },
   };
@@ -66,7 +71,8 @@ async function bootstrapAdmin(server: Server, config: Config, log: pino.Logger) 
     return;
   }
   mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
-  if (!existsSync(passwordFile)) writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+  // Overwrite: a file left from an earlier database would name a password that no longer works.
+  writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
   chmodSync(passwordFile, 0o600);
   log.info({ passwordFile }, `bootstrap: created user admin; its password is in ${passwordFile}`);
 }
@@ -78,7 +84,9 @@ async function bootstrapAdmin(server: Server, config: Config, log: pino.Logger) 
 export function writeCloudsYaml(config: Config, url: string): string {
   const file = join(config.stateDir, 'clouds.yaml');
   const passwordFile = join(config.stateDir, 'admin-password');
-  const password = process.env.NEUTRINO_ADMIN_PASSWORD ?? (existsSync(passwordFile) ? readFileSync(passwordFile, 'utf8').trim() : '');
+  const password =
+    process.env.NEUTRINO_ADMIN_PASSWORD ??
+    (existsSync(passwordFile) ? readFileSync(passwordFile, 'utf8').trim() : '');
   const cloud = {
     clouds: {
       neutrino: {
@@ -96,6 +104,8 @@ export function writeCloudsYaml(config: Config, url: string): string {
       },
     },
   };
+  mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
   writeFileSync(file, stringify(cloud), { mode: 0o600 });
+  chmodSync(file, 0o600);
   return file;
 }

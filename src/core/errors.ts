@@ -82,15 +82,15 @@ export const SecurityGroupRuleInvalidProtocol = define<{ protocol: string; value
   400,
   'Security group rule protocol %(protocol)s not supported. Only protocol values %(values)s and integer representations [0 to 255] are supported.',
 );
-export const SecurityGroupInvalidPortRange = define<{ msg: string }>(
+export const SecurityGroupInvalidPortRange = define(
   'SecurityGroupInvalidPortRange',
   400,
-  '%(msg)s',
+  'For TCP/UDP protocols, port_range_min must be <= port_range_max',
 );
-export const SecurityGroupRemoteGroupAndRemoteIpPrefix = define(
-  'SecurityGroupRemoteGroupAndRemoteIpPrefix',
+export const SecurityGroupMultipleRemoteEntites = define(
+  'SecurityGroupMultipleRemoteEntites',
   400,
-  'Only remote_ip_prefix or remote_group_id may be provided.',
+  'Only one of remote_ip_prefix or remote_group_id or remote_address_group_id may be provided.',
 );
 export const SecurityGroupRuleParameterConflict = define<{ ethertype: string; cidr: string }>(
   'SecurityGroupRuleParameterConflict',
@@ -215,7 +215,7 @@ export const SecurityGroupRuleExists = define<{ rule_id: string }>(
 export const SecurityGroupCannotRemoveDefault = define(
   'SecurityGroupCannotRemoveDefault',
   409,
-  'Removing default security group not allowed.',
+  'Insufficient rights for removing default security group.',
 );
 export const SecurityGroupInUse = define<{ id: string }>(
   'SecurityGroupInUse',
@@ -248,4 +248,160 @@ export const MacAddressGenerationFailure = define<{ net_id: string }>(
   'MacAddressGenerationFailure',
   503,
   'Unable to generate unique mac on network %(net_id)s.',
+);
+
+// Security groups and their rules (neutron/extensions/securitygroup.py)
+export const SecurityGroupInvalidPortValue = define<{ port: unknown }>(
+  'SecurityGroupInvalidPortValue',
+  400,
+  'Invalid value for port %(port)s',
+);
+export const SecurityGroupInvalidIcmpValue = define<{ field: string; attr: string; value: number }>(
+  'SecurityGroupInvalidIcmpValue',
+  400,
+  'Invalid value for ICMP %(field)s (%(attr)s) %(value)s. It must be 0 to 255.',
+);
+export const SecurityGroupMissingIcmpType = define<{ value: number }>(
+  'SecurityGroupMissingIcmpType',
+  400,
+  'ICMP code (port-range-max) %(value)s is provided but ICMP type (port-range-min) is missing.',
+);
+export const SecurityGroupInvalidProtocolForPort = define<{ protocol: string; valid_port_protocols: string }>(
+  'SecurityGroupInvalidProtocolForPort',
+  400,
+  'Ports cannot be specified for protocol %(protocol)s. Ports are only supported for %(valid_port_protocols)s.',
+);
+export const SecurityGroupProtocolRequiredWithPorts = define(
+  'SecurityGroupProtocolRequiredWithPorts',
+  400,
+  'Must also specify protocol if port range is given.',
+);
+export const SecurityGroupEthertypeConflictWithProtocol = define<{ ethertype: string; protocol: string }>(
+  'SecurityGroupEthertypeConflictWithProtocol',
+  400,
+  'Invalid ethertype %(ethertype)s for protocol %(protocol)s.',
+);
+export const SecurityGroupRuleInvalidEtherType = define<{ ethertype: unknown; values: string }>(
+  'SecurityGroupRuleInvalidEtherType',
+  400,
+  "Security group rule for ethertype '%(ethertype)s' not supported. Allowed values are %(values)s.",
+);
+export const SecurityGroupNotSingleGroupRules = define(
+  'SecurityGroupNotSingleGroupRules',
+  400,
+  'Only allowed to update rules for one security profile at a time',
+);
+export const SecurityGroupRulesNotSingleProject = define(
+  'SecurityGroupRulesNotSingleProject',
+  400,
+  'Multiple project_ids in bulk security group rule create not allowed',
+);
+export const InvalidCIDR = define<{ input: string }>(
+  'InvalidCIDR',
+  400,
+  'Invalid CIDR %(input)s given as IP prefix.',
+);
+export const AddressGroupNotFound = define<{ address_group_id: string }>(
+  'AddressGroupNotFound',
+  404,
+  'Address group %(address_group_id)s could not be found.',
+);
+export const SecurityGroupDefaultAlreadyExists = define(
+  'SecurityGroupDefaultAlreadyExists',
+  409,
+  'Default security group already exists.',
+);
+export const SecurityGroupCannotUpdateDefault = define(
+  'SecurityGroupCannotUpdateDefault',
+  409,
+  'Updating default security group not allowed.',
+);
+export const DuplicateSecurityGroupRuleInPost = define(
+  'DuplicateSecurityGroupRuleInPost',
+  409,
+  'Duplicate Security Group Rule in POST.',
+);
+
+// RBAC policies and quotas
+export const InvalidActionForType = define<{ action: string; object_type: string; valid_actions: string }>(
+  'InvalidActionForType',
+  400,
+  "Invalid action '%(action)s' for object type '%(object_type)s'. Valid actions: %(valid_actions)s",
+);
+export const TenantQuotaNotFound = define<{ tenant_id: string }>(
+  'TenantQuotaNotFound',
+  404,
+  'Quota for tenant %(tenant_id)s could not be found.',
+);
+
+// Subnets and ports
+export const InvalidAttribute = define<{ attr: string; reason: string }>(
+  'HTTPBadRequest',
+  400,
+  'Invalid input for %(attr)s. Reason: %(reason)s.',
+);
+export const SubnetPoolNotFound = define<{ subnetpool_id: string }>(
+  'SubnetPoolNotFound',
+  404,
+  'Subnet pool %(subnetpool_id)s could not be found.',
+);
+export const DNSNameServersExhausted = define<{ subnet_id: string; quota: number }>(
+  'DNSNameServersExhausted',
+  400,
+  'Unable to complete operation for %(subnet_id)s. The number of DNS nameservers exceeds the limit %(quota)s.',
+);
+export const HostRoutesExhausted = define<{ subnet_id: string; quota: number }>(
+  'HostRoutesExhausted',
+  400,
+  'Unable to complete operation for %(subnet_id)s. The number of host routes exceeds the limit %(quota)s.',
+);
+export const GatewayIpInUse = define<{ ip_address: string; port_id: string }>(
+  'GatewayIpInUse',
+  409,
+  'Current gateway ip %(ip_address)s already in use by port %(port_id)s. Unable to update.',
+);
+export const NetworkMTUSubnetConflict = define<{ net_id: string; mtu: number }>(
+  'NetworkMTUSubnetConflict',
+  409,
+  'MTU of %(net_id)s is not valid, subnet requires a minimum of %(mtu)s',
+);
+export const AllocationOnAutoAddressSubnet = define<{ ip: string; subnet_id: string }>(
+  'AllocationOnAutoAddressSubnet',
+  400,
+  'IPv6 address %(ip)s cannot be directly assigned to a port on subnet %(subnet_id)s as the subnet is configured for automatic addresses',
+);
+export const PortSecurityPortHasSecurityGroup = define(
+  'PortSecurityPortHasSecurityGroup',
+  409,
+  'Port has security group associated. Cannot disable port security or IP address until security group is removed.',
+);
+export const PortSecurityAndIPRequiredForSecurityGroups = define(
+  'PortSecurityAndIPRequiredForSecurityGroups',
+  400,
+  'Port security must be enabled and port must have an IP address in order to use security groups.',
+);
+export const AddressPairAndPortSecurityRequired = define(
+  'AddressPairAndPortSecurityRequired',
+  409,
+  'Port Security must be enabled in order to have allowed address pairs on a port.',
+);
+export const DuplicateAddressPairInRequest = define<{ mac_address: string; ip_address: string }>(
+  'DuplicateAddressPairInRequest',
+  400,
+  'Request contains duplicate address pair: mac_address %(mac_address)s ip_address %(ip_address)s.',
+);
+export const AllowedAddressPairExhausted = define<{ quota: number }>(
+  'AllowedAddressPairExhausted',
+  400,
+  'The number of allowed address pair exceeds the maximum %(quota)s.',
+);
+export const PortBound = define<{ port_id: string; vif_type: string; old_mac: string; new_mac: string }>(
+  'PortBound',
+  409,
+  'Unable to complete operation on port %(port_id)s, port is already bound, port type: %(vif_type)s, old_mac %(old_mac)s, new_mac %(new_mac)s.',
+);
+export const UnsupportedPortDeviceOwner = define<{ op: string; port_id: string; device_owner: string }>(
+  'UnsupportedPortDeviceOwner',
+  409,
+  'Operation %(op)s is not supported for device_owner %(device_owner)s on port %(port_id)s.',
 );

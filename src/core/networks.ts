@@ -31,7 +31,7 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
   readonly table = 'networks' as const;
   readonly #store: Store;
   readonly #settings: Settings;
-  /** Called inside a network's delete transaction to remove its subnets (set by Subnets). */
+  /** Called inside a network's delete transaction: Subnets removes its subnets, Ports its DHCP ports. */
   onDelete: ((tx: Tx, network: Stored) => Promise<void>)[] = [];
 
   constructor(store: Store, settings: Settings) {
@@ -245,6 +245,7 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
     await this.#store.transaction(async (tx) => {
       const current = await this.get(ctx, id, tx);
       if (!owns(ctx, current.project_id)) throw PolicyNotAuthorized({ action: 'delete_network' });
+      await this.#store.lockRow(tx, 'networks', id, 'update');
       if (ifRevision !== undefined && ifRevision !== current.revision_number) {
         await updateResource(tx, 'networks', current, current, {}, ifRevision);
       }

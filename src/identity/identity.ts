@@ -32,7 +32,9 @@ interface AuthRequest {
   auth?: {
     identity?: {
       methods?: string[];
-      password?: { user?: { id?: string; name?: string; password?: string; domain?: { id?: string; name?: string } } };
+      password?: {
+        user?: { id?: string; name?: string; password?: string; domain?: { id?: string; name?: string } };
+      };
       token?: { id?: string };
     };
     scope?: unknown;
@@ -62,48 +64,94 @@ export class Identity {
 
   /**
    * First start: domain Default, project admin, user admin (role admin), roles member and
-   * reader. Returns the admin password when this call created the admin user.
+   * reader. Idempotent piece by piece, like `keystone-manage bootstrap`: what exists is kept (an
+   * existing admin keeps its password), what is missing is created. Several servers starting
+   * at once on one PostgreSQL may race here; the loser sees a unique violation and moves on.
+   * Reports whether this call created the admin user.
    */
   async bootstrap(adminPassword: string): Promise<{ created: boolean }> {
-    const existing = await this.#db.selectFrom('users').select('id').where('name', '=', 'admin').executeTakeFirst();
-    if (existing) return { created: false };
-    await this.#store.transaction(async (tx) => {
-      await tx.insertInto('domains').values({ ...DEFAULT_DOMAIN, enabled: 1, description: 'The default domain' }).execute();
-      const projectId = newId();
-      await tx
-        .insertInto('projects')
-        .values({ id: projectId, name: 'admin', domain_id: DEFAULT_DOMAIN.id, enabled: 1, description: 'Bootstrap project', is_domain: 0 })
-        .execute();
-      const roleIds: Record<string, string> = {};
-      for (const name of ['admin', 'member', 'reader']) {
-        roleIds[name] = newId();
-        await tx.insertInto('roles').values({ id: roleIds[name], name, domain_id: null }).execute();
-      }
-      const userId = newId();
-      await tx
-        .insertInto('users')
-        .values({
-          id: userId,
-          name: 'admin',
-          domain_id: DEFAULT_DOMAIN.id,
-          enabled: 1,
-          password_hash: await hashPassword(adminPassword),
-          default_project_id: projectId,
-          description: 'Bootstrap administrator',
-        })
-        .execute();
-      await tx
-        .insertInto('role_assignments')
-        .values({ role_id: roleIds.admin, actor_id: userId, target_id: projectId, target_type: 'project' })
-        .execute();
-    });
-    return { created: true };
+    try {
+      return await this.#store.transaction(async (tx) => {
+        const domain = await tx
+          .selectFrom('domains')
+          .select('id')
+          .where('id', '=', DEFAULT_DOMAIN.id)
+          .executeTakeFirst();
+        if (!domain) {
+          await tx
+            .insertInto('domains')
+            .values({ ...DEFAULT_DOMAIN, enabled: 1, description: 'The default domain' })
+            .execute();
+        }
+        let projectId = (
+          await tx
+            .selectFrom('projects')
+            .select('id')
+            .where('name', '=', 'admin')
+            .where('domain_id', '=', DEFAULT_DOMAIN.id)
+            .executeTakeFirst()
+        )?.id;
+        if (!projectId) {
+          projectId = newId();
+          await tx
+            .insertInto('projects')
+            .values({
+              id: projectId,
+              name: 'admin',
+              domain_id: DEFAULT_DOMAIN.id,
+              enabled: 1,
+              description: 'Bootstrap project',
+              is_domain: 0,
+            })
+            .execute();
+        }
+        const roleIds: Record<string, string> = {};
+        for (const name of ['admin', 'member', 'reader']) {
+          const role = await tx.selectFrom('roles').select('id').where('name', '=', name).executeTakeFirst();
+          roleIds[name] = role?.id ?? newId();
+          if (!role)
+            await tx.insertInto('roles').values({ id: roleIds[name], name, domain_id: null }).execute();
+        }
+        const user = await tx
+          .selectFrom('users')
+          .select('id')
+          .where('name', '=', 'admin')
+          .where('domain_id', '=', DEFAULT_DOMAIN.id)
+          .executeTakeFirst();
+        if (user) return { created: false };
+        const userId = newId();
+        await tx
+          .insertInto('users')
+          .values({
+            id: userId,
+            name: 'admin',
+            domain_id: DEFAULT_DOMAIN.id,
+            enabled: 1,
+            password_hash: await hashPassword(adminPassword),
+            default_project_id: projectId,
+            description: 'Bootstrap administrator',
+          })
+          .execute();
+        await tx
+          .insertInto('role_assignments')
+          .values({ role_id: roleIds.admin, actor_id: userId, target_id: projectId, target_type: 'project' })
+          .execute();
+        return { created: true };
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) return { created: false };
+      throw err;
+    }
   }
 
   async #domain(ref: { id?: string; name?: string } | undefined): Promise<Ref> {
-    if (!ref || (ref.id === undefined && ref.name === undefined)) throw KeystoneBadRequest('A domain id or name is required.');
+    if (!ref || (ref.id === undefined && ref.name === undefined))
+      throw KeystoneBadRequest('A domain id or name is required.');
     const q = this.#db.selectFrom('domains').select(['id', 'name']);
-    const row = await (ref.id !== undefined ? q.where('id', '=', ref.id) : q.where('name', '=', ref.name!)).executeTakeFirst();
+    const row = await (ref.id !== undefined
+      ? q.where('id', '=', ref.id)
+      : q.where('name', '=', ref.name!)
+    ).executeTakeFirst();
     if (!row) throw Unauthorized();
     return row;
   }
@@ -123,16 +171,25 @@ export class Identity {
   async authenticate(req: AuthRequest): Promise<{ token: string; info: TokenInfo }> {
     const identity = req?.auth?.identity;
     const methods = identity?.methods;
-    if (!Array.isArray(methods) || methods.length === 0) throw KeystoneBadRequest('Expecting to find identity in auth.');
-    let user: { id: string; name: string; domain_id: string; enabled: number; default_project_id: string | null };
+    if (!Array.isArray(methods) || methods.length === 0)
+      throw KeystoneBadRequest('Expecting to find identity in auth.');
+    let user: {
+      id: string;
+      name: string;
+      domain_id: string;
+      enabled: number;
+      default_project_id: string | null;
+    };
     let auditId = randomBytes(16).toString('base64url');
     let parentExpiry: string | undefined;
     if (methods.includes('password')) {
       const u = identity?.password?.user;
-      if (!u || typeof u.password !== 'string') throw KeystoneBadRequest('Expecting to find password in user.');
+      if (!u || typeof u.password !== 'string')
+        throw KeystoneBadRequest('Expecting to find password in user.');
       let q = this.#db.selectFrom('users').selectAll();
       if (u.id !== undefined) q = q.where('id', '=', u.id);
-      else if (u.name !== undefined) q = q.where('name', '=', u.name).where('domain_id', '=', (await this.#domain(u.domain)).id);
+      else if (u.name !== undefined)
+        q = q.where('name', '=', u.name).where('domain_id', '=', (await this.#domain(u.domain)).id);
       else throw KeystoneBadRequest('Expecting to find id or name in user.');
       const row = await q.executeTakeFirst();
       if (!row || !(await verifyPassword(u.password, row.password_hash))) {
@@ -142,7 +199,11 @@ export class Identity {
     } else if (methods.includes('token')) {
       const parent = identity?.token?.id ? await this.validate(identity.token.id) : null;
       if (!parent) throw Unauthorized();
-      const row = await this.#db.selectFrom('users').selectAll().where('id', '=', parent.user.id).executeTakeFirst();
+      const row = await this.#db
+        .selectFrom('users')
+        .selectAll()
+        .where('id', '=', parent.user.id)
+        .executeTakeFirst();
       if (!row) throw Unauthorized();
       user = row;
       auditId = parent.audit_id;
@@ -152,7 +213,7 @@ export class Identity {
     }
     if (!user.enabled) throw Unauthorized('The account is disabled for user: ' + user.id + '.');
 
-    const scope = await this.#scope(req.auth?.scope, user.default_project_id);
+    const scope = await this.#scope(req.auth?.scope, user.id, user.default_project_id);
     const issued = new Date();
     let expires = new Date(issued.getTime() + this.tokenLifetimeSeconds * 1000);
     if (parentExpiry && new Date(parentExpiry) < expires) expires = new Date(parentExpiry);
@@ -160,7 +221,8 @@ export class Identity {
     let roles: Ref[] = [];
     if (scope.type !== 'unscoped') {
       roles = await this.#roles(user.id, scope.id!);
-      if (roles.length === 0) throw Unauthorized(`User ${user.id} has no access to ${scope.type} ${scope.id}.`);
+      if (roles.length === 0)
+        throw Unauthorized(`User ${user.id} has no access to ${scope.type} ${scope.id}.`);
     }
     await this.#db
       .insertInto('tokens')
@@ -183,13 +245,23 @@ export class Identity {
 
   async #scope(
     scope: unknown,
+    userId: string,
     defaultProject: string | null,
   ): Promise<{ type: 'project' | 'domain' | 'unscoped'; id?: string }> {
-    const s = scope as { project?: { id?: string; name?: string; domain?: { id?: string; name?: string } }; domain?: { id?: string; name?: string } } | undefined;
+    if (scope === 'unscoped') return { type: 'unscoped' };
+    const s = scope as
+      | {
+          project?: { id?: string; name?: string; domain?: { id?: string; name?: string } };
+          domain?: { id?: string; name?: string };
+        }
+      | undefined;
     if (s?.project) {
       let q = this.#db.selectFrom('projects').select(['id', 'enabled']);
       if (s.project.id !== undefined) q = q.where('id', '=', s.project.id);
-      else if (s.project.name !== undefined) q = q.where('name', '=', s.project.name).where('domain_id', '=', (await this.#domain(s.project.domain)).id);
+      else if (s.project.name !== undefined)
+        q = q
+          .where('name', '=', s.project.name)
+          .where('domain_id', '=', (await this.#domain(s.project.domain)).id);
       else throw KeystoneBadRequest('Expecting to find id or name in project.');
       const row = await q.executeTakeFirst();
       if (!row || !row.enabled) throw Unauthorized();
@@ -199,9 +271,16 @@ export class Identity {
     if (s !== undefined && s !== null && typeof s === 'object' && 'system' in s) {
       throw KeystoneBadRequest('System scope is not supported; scope to a project.');
     }
+    // As Keystone: the default project only when it is enabled and the user has a role on it,
+    // otherwise an unscoped token (never a 401 for a stale default_project_id).
     if (defaultProject) {
-      const row = await this.#db.selectFrom('projects').select('id').where('id', '=', defaultProject).executeTakeFirst();
-      if (row) return { type: 'project', id: row.id };
+      const row = await this.#db
+        .selectFrom('projects')
+        .select(['id', 'enabled'])
+        .where('id', '=', defaultProject)
+        .executeTakeFirst();
+      if (row?.enabled && (await this.#roles(userId, row.id)).length > 0)
+        return { type: 'project', id: row.id };
     }
     return { type: 'unscoped' };
   }
@@ -235,13 +314,24 @@ export class Identity {
       const p = await this.#db
         .selectFrom('projects')
         .innerJoin('domains', 'domains.id', 'projects.domain_id')
-        .select(['projects.id', 'projects.name', 'projects.enabled', 'domains.id as did', 'domains.name as dname'])
+        .select([
+          'projects.id',
+          'projects.name',
+          'projects.enabled',
+          'domains.id as did',
+          'domains.name as dname',
+        ])
         .where('projects.id', '=', row.scope_id)
         .executeTakeFirst();
       if (!p || !p.enabled) return null;
       project = { id: p.id, name: p.name, domain: { id: p.did, name: p.dname } };
     } else if (row.scope_type === 'domain' && row.scope_id) {
-      domain = (await this.#db.selectFrom('domains').select(['id', 'name']).where('id', '=', row.scope_id).executeTakeFirst()) ?? null;
+      domain =
+        (await this.#db
+          .selectFrom('domains')
+          .select(['id', 'name'])
+          .where('id', '=', row.scope_id)
+          .executeTakeFirst()) ?? null;
       if (!domain) return null;
     }
     const roles = row.scope_id ? await this.#roles(row.user_id, row.scope_id) : [];
@@ -259,7 +349,12 @@ export class Identity {
   }
 
   async revoke(token: string): Promise<boolean> {
-    const r = await this.#db.updateTable('tokens').set({ revoked: 1 }).where('token_hash', '=', hex(token)).where('revoked', '=', 0).executeTakeFirst();
+    const r = await this.#db
+      .updateTable('tokens')
+      .set({ revoked: 1 })
+      .where('token_hash', '=', hex(token))
+      .where('revoked', '=', 0)
+      .executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
   }
 
@@ -298,7 +393,15 @@ export class Identity {
     return this.#db
       .selectFrom('projects')
       .selectAll('projects')
-      .where('id', 'in', this.#db.selectFrom('role_assignments').select('target_id').where('actor_id', '=', userId).where('target_type', '=', 'project'))
+      .where(
+        'id',
+        'in',
+        this.#db
+          .selectFrom('role_assignments')
+          .select('target_id')
+          .where('actor_id', '=', userId)
+          .where('target_type', '=', 'project'),
+      )
       .orderBy('name')
       .execute();
   }
@@ -319,7 +422,12 @@ export class Identity {
       is_domain: 0,
     };
     await this.#domainExists(row.domain_id);
-    await this.#insert(() => this.#db.insertInto('projects').values(row).execute(), 'project', 'name', p.name);
+    await this.#insert(
+      () => this.#db.insertInto('projects').values(row).execute(),
+      'project',
+      'name',
+      p.name,
+    );
     return row;
   }
 
@@ -330,7 +438,12 @@ export class Identity {
       description: p.description ?? current.description,
       enabled: p.enabled === undefined ? current.enabled : p.enabled ? 1 : 0,
     };
-    await this.#insert(() => this.#db.updateTable('projects').set(next).where('id', '=', id).execute(), 'project', 'name', next.name);
+    await this.#insert(
+      () => this.#db.updateTable('projects').set(next).where('id', '=', id).execute(),
+      'project',
+      'name',
+      next.name,
+    );
     return { ...current, ...next };
   }
 
@@ -343,7 +456,9 @@ export class Identity {
   }
 
   listUsers(filter: { name?: string; domain_id?: string } = {}) {
-    let q = this.#db.selectFrom('users').select(['id', 'name', 'domain_id', 'enabled', 'default_project_id', 'description']);
+    let q = this.#db
+      .selectFrom('users')
+      .select(['id', 'name', 'domain_id', 'enabled', 'default_project_id', 'description']);
     if (filter.name !== undefined) q = q.where('name', '=', filter.name);
     if (filter.domain_id !== undefined) q = q.where('domain_id', '=', filter.domain_id);
     return q.orderBy('name').execute();
@@ -359,7 +474,14 @@ export class Identity {
     return row;
   }
 
-  async createUser(u: { name: string; password?: string; domain_id?: string; default_project_id?: string; description?: string; enabled?: boolean }) {
+  async createUser(u: {
+    name: string;
+    password?: string;
+    domain_id?: string;
+    default_project_id?: string;
+    description?: string;
+    enabled?: boolean;
+  }) {
     const row = {
       id: newId(),
       name: u.name,
@@ -371,11 +493,29 @@ export class Identity {
     await this.#domainExists(row.domain_id);
     if (row.default_project_id) await this.getProject(row.default_project_id);
     const password_hash = u.password === undefined ? '!' : await hashPassword(u.password);
-    await this.#insert(() => this.#db.insertInto('users').values({ ...row, password_hash }).execute(), 'user', 'name', u.name);
+    await this.#insert(
+      () =>
+        this.#db
+          .insertInto('users')
+          .values({ ...row, password_hash })
+          .execute(),
+      'user',
+      'name',
+      u.name,
+    );
     return row;
   }
 
-  async updateUser(id: string, u: { name?: string; password?: string; enabled?: boolean; default_project_id?: string | null; description?: string }) {
+  async updateUser(
+    id: string,
+    u: {
+      name?: string;
+      password?: string;
+      enabled?: boolean;
+      default_project_id?: string | null;
+      description?: string;
+    },
+  ) {
     const current = await this.getUser(id);
     const next: Record<string, unknown> = {};
     if (u.name !== undefined) next.name = u.name;
@@ -384,8 +524,16 @@ export class Identity {
     if (u.default_project_id !== undefined) next.default_project_id = u.default_project_id;
     if (u.password !== undefined) next.password_hash = await hashPassword(u.password);
     if (Object.keys(next).length > 0) {
-      await this.#insert(() => this.#db.updateTable('users').set(next).where('id', '=', id).execute(), 'user', 'name', String(u.name));
+      await this.#insert(
+        () => this.#db.updateTable('users').set(next).where('id', '=', id).execute(),
+        'user',
+        'name',
+        String(u.name),
+      );
     }
+    // As Keystone: a new password ends every session that the old one opened.
+    if (u.password !== undefined)
+      await this.#db.updateTable('tokens').set({ revoked: 1 }).where('user_id', '=', id).execute();
     return this.getUser(current.id);
   }
 
@@ -434,7 +582,10 @@ export class Identity {
     await this.getUser(userId);
     await this.getRole(roleId);
     try {
-      await this.#db.insertInto('role_assignments').values({ role_id: roleId, actor_id: userId, target_id: targetId, target_type: targetType }).execute();
+      await this.#db
+        .insertInto('role_assignments')
+        .values({ role_id: roleId, actor_id: userId, target_id: targetId, target_type: targetType })
+        .execute();
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
     }
@@ -485,7 +636,9 @@ export class Identity {
 
   /** Project ids that exist (quotas and RBAC validate against them). */
   async projectExists(id: string): Promise<boolean> {
-    return (await this.#db.selectFrom('projects').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
+    return (
+      (await this.#db.selectFrom('projects').select('id').where('id', '=', id).executeTakeFirst()) !==
+      undefined
+    );
   }
-
 }

@@ -24,9 +24,17 @@ export interface Revision extends Change {
 }
 
 export const NOTIFY_CHANNEL = 'neutrino_revisions';
+/** Advisory lock key serialising revision numbering on PostgreSQL ("ntrn"). */
+const REVISION_LOCK = 0x6e74726e;
 
 export function now(): string {
   return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** PostgreSQL aborted the transaction for a deadlock or a serialization conflict: retry it. */
+export function isRetryableConflict(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  return code === '40P01' || code === '40001';
 }
 
 export function isUniqueViolation(err: unknown): boolean {
@@ -62,33 +70,36 @@ export class Store {
    * of the same transaction; followers are woken once it has committed.
    */
   async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    let changes = 0;
+    const changes: Change[] = [];
     const result = await this.db.transaction().execute(async (trx) => {
-      const pending: Promise<unknown>[] = [];
-      const tx = Object.assign(trx, {
-        changed: (change: Change) => {
-          changes++;
-          pending.push(trx.insertInto('revisions').values({ ...change, created_at: now() }).execute());
-        },
-      }) as Tx;
+      const tx = Object.assign(trx, { changed: (change: Change) => void changes.push(change) }) as Tx;
       const value = await fn(tx);
-      await Promise.all(pending);
-      if (changes > 0 && this.dialect === 'postgres') {
-        await sql`select pg_notify(${NOTIFY_CHANNEL}, '')`.execute(trx);
+      if (changes.length > 0) {
+        if (this.dialect === 'postgres') {
+          // Revision numbers must follow commit order, or a follower that has read revision N
+          // could skip a smaller one committed later. The lock is held until commit.
+          await sql`select pg_advisory_xact_lock(${REVISION_LOCK})`.execute(trx);
+        }
+        const created_at = now();
+        await trx
+          .insertInto('revisions')
+          .values(changes.map((c) => ({ ...c, created_at })))
+          .execute();
+        if (this.dialect === 'postgres') await sql`select pg_notify(${NOTIFY_CHANNEL}, '')`.execute(trx);
       }
       return value;
     });
-    if (changes > 0) this.#wake();
+    if (changes.length > 0) this.#wake();
     return result;
   }
 
-  /** Retries `fn` while it fails on a unique key taken by a concurrent transaction. */
+  /** Retries `fn` while it fails on a unique key taken by, or a deadlock with, a concurrent transaction. */
   async retrying<T>(fn: () => Promise<T>, attempts = 25): Promise<T> {
     for (let i = 1; ; i++) {
       try {
         return await fn();
       } catch (err) {
-        if (!isUniqueViolation(err) || i >= attempts) throw err;
+        if (!(isUniqueViolation(err) || isRetryableConflict(err)) || i >= attempts) throw err;
       }
     }
   }
@@ -97,6 +108,17 @@ export class Store {
   async pruneRevisions(keep: number): Promise<void> {
     const latest = await this.latestRevision();
     await this.db.deleteFrom('revisions').where('revision', '<=', latest - keep).execute();
+  }
+
+  /**
+   * PostgreSQL only (SQLite serialises writers anyway): locks a row until commit, `share` for
+   * users of a parent (a port on a network), `update` for its deleter, so the deleter's
+   * "still in use?" check can't miss a concurrent insert.
+   */
+  async lockRow(tx: Tx, table: 'networks' | 'subnets' | 'security_groups', id: string, mode: 'share' | 'update'): Promise<void> {
+    if (this.dialect !== 'postgres') return;
+    const q = tx.selectFrom(table).select('id').where('id', '=', id);
+    await (mode === 'share' ? q.forShare() : q.forUpdate()).execute();
   }
 
   async latestRevision(): Promise<number> {

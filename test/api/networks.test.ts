@@ -32,12 +32,17 @@ for (const dialect of dialects()) {
     });
 
     it('gives vxlan networks a VNI and MTU 1450, flat networks need a mapped physnet', async () => {
-      const v = await admin.post('/v2.0/networks', { network: { name: 'vx', 'provider:network_type': 'vxlan' } });
+      const v = await admin.post('/v2.0/networks', {
+        network: { name: 'vx', 'provider:network_type': 'vxlan' },
+      });
       assert.equal(v.status, 201);
       assert.equal(v.body.network.mtu, 1450);
       assert.equal(typeof v.body.network['provider:segmentation_id'], 'number');
       const dup = await admin.post('/v2.0/networks', {
-        network: { 'provider:network_type': 'vxlan', 'provider:segmentation_id': v.body.network['provider:segmentation_id'] },
+        network: {
+          'provider:network_type': 'vxlan',
+          'provider:segmentation_id': v.body.network['provider:segmentation_id'],
+        },
       });
       assert.equal(dup.status, 400);
       const f = await admin.post('/v2.0/networks', {
@@ -99,11 +104,19 @@ for (const dialect of dialects()) {
 
     it('updates with If-Match revision checks', async () => {
       const n = (await admin.post('/v2.0/networks', { network: { name: 'rev' } })).body.network;
-      const ok = await admin.put(`/v2.0/networks/${n.id}`, { network: { name: 'rev2' } }, { 'if-match': 'revision_number=0' });
+      const ok = await admin.put(
+        `/v2.0/networks/${n.id}`,
+        { network: { name: 'rev2' } },
+        { 'if-match': 'revision_number=0' },
+      );
       assert.equal(ok.status, 200);
       assert.equal(ok.body.network.revision_number, 1);
       assert.equal(ok.body.network.name, 'rev2');
-      const stale = await admin.put(`/v2.0/networks/${n.id}`, { network: { name: 'rev3' } }, { 'if-match': 'revision_number=0' });
+      const stale = await admin.put(
+        `/v2.0/networks/${n.id}`,
+        { network: { name: 'rev3' } },
+        { 'if-match': 'revision_number=0' },
+      );
       assert.equal(stale.status, 412);
       assert.equal(stale.body.NeutronError.type, 'RevisionNumberConstraintFailed');
       const del = await admin.del(`/v2.0/networks/${n.id}`, { 'if-match': 'revision_number=0' });
@@ -124,7 +137,8 @@ for (const dialect of dialects()) {
     });
 
     it('filters (OR within a key, AND across), fields, sorting and pagination links', async () => {
-      for (const name of ['p1', 'p2', 'p3', 'p4', 'p5']) await admin.post('/v2.0/networks', { network: { name, admin_state_up: name !== 'p5' } });
+      for (const name of ['p1', 'p2', 'p3', 'p4', 'p5'])
+        await admin.post('/v2.0/networks', { network: { name, admin_state_up: name !== 'p5' } });
       const or = await admin.get('/v2.0/networks?name=p1&name=p2');
       assert.deepEqual(or.body.networks.map((n: { name: string }) => n.name).sort(), ['p1', 'p2']);
       const and = await admin.get('/v2.0/networks?name=p5&admin_state_up=false');
@@ -134,12 +148,16 @@ for (const dialect of dialects()) {
       const fields = await admin.get('/v2.0/networks?name=p1&fields=id&fields=name');
       assert.deepEqual(Object.keys(fields.body.networks[0]).sort(), ['id', 'name']);
       const sorted = await admin.get('/v2.0/networks?name=p1&name=p2&name=p3&sort_key=name&sort_dir=desc');
-      assert.deepEqual(sorted.body.networks.map((n: { name: string }) => n.name), ['p3', 'p2', 'p1']);
+      assert.deepEqual(
+        sorted.body.networks.map((n: { name: string }) => n.name),
+        ['p3', 'p2', 'p1'],
+      );
       const bad = await admin.get('/v2.0/networks?nonsense=1');
       assert.equal(bad.status, 400);
 
       const seen: string[] = [];
-      let url: string | undefined = '/v2.0/networks?name=p1&name=p2&name=p3&name=p4&name=p5&limit=2&sort_key=name';
+      let url: string | undefined =
+        '/v2.0/networks?name=p1&name=p2&name=p3&name=p4&name=p5&limit=2&sort_key=name';
       while (url) {
         const page = await admin.get(url);
         assert.ok(page.body.networks.length <= 2);
@@ -148,8 +166,13 @@ for (const dialect of dialects()) {
         url = next ? new URL(next.href).pathname + new URL(next.href).search : undefined;
       }
       assert.deepEqual(seen, ['p1', 'p2', 'p3', 'p4', 'p5']);
-      const reversed = await admin.get('/v2.0/networks?name=p1&name=p2&name=p3&name=p4&name=p5&limit=2&sort_key=name&page_reverse=true');
-      assert.deepEqual(reversed.body.networks.map((n: { name: string }) => n.name), ['p4', 'p5']);
+      const reversed = await admin.get(
+        '/v2.0/networks?name=p1&name=p2&name=p3&name=p4&name=p5&limit=2&sort_key=name&page_reverse=true',
+      );
+      assert.deepEqual(
+        reversed.body.networks.map((n: { name: string }) => n.name),
+        ['p4', 'p5'],
+      );
     });
 
     it('tags: add, replace, check, remove, filter', async () => {
@@ -163,8 +186,16 @@ for (const dialect of dialects()) {
       assert.equal((await admin.get('/v2.0/networks?tags=a,b')).body.networks.length, 1);
       assert.equal((await admin.get('/v2.0/networks?tags=a,zzz')).body.networks.length, 0);
       assert.equal((await admin.get('/v2.0/networks?tags-any=zzz,c')).body.networks.length, 1);
-      assert.ok((await admin.get('/v2.0/networks?not-tags=a')).body.networks.every((x: { id: string }) => x.id !== n.id));
-      assert.ok((await admin.get('/v2.0/networks?not-tags-any=zzz,b')).body.networks.every((x: { id: string }) => x.id !== n.id));
+      assert.ok(
+        (await admin.get('/v2.0/networks?not-tags=a')).body.networks.every(
+          (x: { id: string }) => x.id !== n.id,
+        ),
+      );
+      assert.ok(
+        (await admin.get('/v2.0/networks?not-tags-any=zzz,b')).body.networks.every(
+          (x: { id: string }) => x.id !== n.id,
+        ),
+      );
       assert.equal((await admin.del(`/v2.0/networks/${n.id}/tags/b`)).status, 204);
       assert.equal((await admin.del(`/v2.0/networks/${n.id}/tags/b`)).status, 404);
       assert.equal((await admin.del(`/v2.0/networks/${n.id}/tags`)).status, 204);
@@ -184,7 +215,8 @@ for (const dialect of dialects()) {
       assert.ok((await cb.get('/v2.0/networks')).body.networks.every((n: { id: string }) => n.id !== net.id));
       assert.equal((await ca.post('/v2.0/networks', { network: { shared: true } })).status, 403);
       assert.equal((await ca.post('/v2.0/networks', { network: { project_id: b.projectId } })).status, 403);
-      const shared = (await admin.post('/v2.0/networks', { network: { name: 'pub', shared: true } })).body.network;
+      const shared = (await admin.post('/v2.0/networks', { network: { name: 'pub', shared: true } })).body
+        .network;
       const seen = await cb.get(`/v2.0/networks/${shared.id}`);
       assert.equal(seen.status, 200);
       assert.equal(seen.body.network.shared, true);
@@ -201,16 +233,17 @@ for (const dialect of dialects()) {
 
     it('requires a valid token', async () => {
       assert.equal((await t.request('GET', '/v2.0/networks')).status, 401);
-      assert.equal((await t.request('GET', '/v2.0/networks', undefined, { 'x-auth-token': 'bogus' })).status, 401);
+      assert.equal(
+        (await t.request('GET', '/v2.0/networks', undefined, { 'x-auth-token': 'bogus' })).status,
+        401,
+      );
       assert.equal((await t.request('GET', '/')).status, 200);
     });
 
     it('enforces the network quota with OverQuota', async () => {
       const p = await t.newProjectUser();
       const c = client(t, p.token);
-      await admin.put(`/v2.0/quotas/${p.projectId}`, { quota: { network: 1 } });
-      const set = await t.store.db.insertInto('quotas').values({ project_id: p.projectId, resource: 'network', hard_limit: 1 }).execute().catch(() => undefined);
-      void set;
+      assert.equal((await admin.put(`/v2.0/quotas/${p.projectId}`, { quota: { network: 1 } })).status, 200);
       assert.equal((await c.post('/v2.0/networks', { network: {} })).status, 201);
       const over = await c.post('/v2.0/networks', { network: {} });
       assert.equal(over.status, 409);

@@ -42,7 +42,7 @@ async function createPgDatabase(): Promise<{ url: string; drop: () => Promise<vo
 export interface Response {
   status: number;
   body: any;
-  headers: Record<string, string | string[] | undefined>;
+  headers: Record<string, string | string[] | number | undefined>;
 }
 
 export interface TestServer {
@@ -72,11 +72,12 @@ export async function startTestServer(
     url = join(dir, 'neutrino.db');
     cleanup = async () => rmSync(dir, { recursive: true, force: true });
   }
-  const store = await Store.open(url);
+  const metrics = new Metrics();
+  const store = await Store.open(url, metrics.observeQuery);
   const server = await buildServer({
     store,
     settings: { ...DEFAULT_SETTINGS, ...settings },
-    metrics: new Metrics(),
+    metrics,
     auth: 'keystone',
   });
   const identity = server.services.identity;
@@ -86,7 +87,10 @@ export async function startTestServer(
     const res = await server.app.inject({
       method: method as 'GET',
       url: path,
-      headers: { ...(body !== undefined && typeof body !== 'string' ? { 'content-type': 'application/json' } : {}), ...headers },
+      headers: {
+        ...(body !== undefined && typeof body !== 'string' ? { 'content-type': 'application/json' } : {}),
+        ...headers,
+      },
       payload: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     let parsed: unknown = res.body;
@@ -101,7 +105,10 @@ export async function startTestServer(
   const login = async (user: string, password: string, projectId: string) => {
     const res = await request('POST', '/identity/v3/auth/tokens', {
       auth: {
-        identity: { methods: ['password'], password: { user: { name: user, domain: { id: 'default' }, password } } },
+        identity: {
+          methods: ['password'],
+          password: { user: { name: user, domain: { id: 'default' }, password } },
+        },
         scope: { project: { id: projectId } },
       },
     });
@@ -122,7 +129,11 @@ export async function startTestServer(
     async newProjectUser(role = 'member') {
       const suffix = randomBytes(4).toString('hex');
       const project = await identity.createProject({ name: `p-${suffix}` });
-      const user = await identity.createUser({ name: `u-${suffix}`, password: 'pw', default_project_id: project.id });
+      const user = await identity.createUser({
+        name: `u-${suffix}`,
+        password: 'pw',
+        default_project_id: project.id,
+      });
       const roleRow = (await identity.listRoles({ name: role }))[0];
       await identity.grant('project', project.id, user.id, roleRow.id);
       return { token: await login(user.name, 'pw', project.id), projectId: project.id, userId: user.id };
@@ -140,8 +151,10 @@ export function client(t: TestServer, token: string) {
   const h = (extra?: Record<string, string>) => ({ 'x-auth-token': token, ...(extra ?? {}) });
   return {
     get: (url: string, headers?: Record<string, string>) => t.request('GET', url, undefined, h(headers)),
-    post: (url: string, body: unknown, headers?: Record<string, string>) => t.request('POST', url, body, h(headers)),
-    put: (url: string, body?: unknown, headers?: Record<string, string>) => t.request('PUT', url, body, h(headers)),
+    post: (url: string, body: unknown, headers?: Record<string, string>) =>
+      t.request('POST', url, body, h(headers)),
+    put: (url: string, body?: unknown, headers?: Record<string, string>) =>
+      t.request('PUT', url, body, h(headers)),
     del: (url: string, headers?: Record<string, string>) => t.request('DELETE', url, undefined, h(headers)),
   };
 }

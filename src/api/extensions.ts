@@ -1,0 +1,209 @@
+/**
+ * `/v2.0/extensions`: the extensions Neutrino implements, in Neutron's format. This list is the
+ * single source of truth clients discover features from (the openstack CLI asks before it uses
+ * one): add an entry when a feature lands, never before. Names, descriptions and dates are
+ * Neutron's own, so clients that match on them keep working.
+ */
+import type { FastifyInstance } from 'fastify';
+import { ExtensionNotFound } from '../core/errors.js';
+
+export interface Extension {
+  name: string;
+  alias: string;
+  description: string;
+  updated: string;
+  links: never[];
+}
+
+function ext(name: string, alias: string, description: string, updated: string): Extension {
+  return { name, alias, description, updated, links: [] };
+}
+
+export const EXTENSIONS: Extension[] = [
+  // API conventions
+  ext(
+    'Empty String Filtering Extension',
+    'empty-string-filtering',
+    'Allow filtering by attributes with empty string value',
+    '2018-05-01T10:00:00-00:00',
+  ),
+  ext(
+    'Filter parameters validation',
+    'filter-validation',
+    'Provides validation on filter parameters.',
+    '2018-07-04T10:00:00-00:00',
+  ),
+  ext(
+    'IP address substring filtering',
+    'ip-substring-filtering',
+    'Provides IP address substring filtering when listing ports',
+    '2017-11-28T09:00:00-00:00',
+  ),
+  ext(
+    'Pagination support',
+    'pagination',
+    'Extension that indicates that pagination is enabled.',
+    '2016-06-12T00:00:00-00:00',
+  ),
+  ext(
+    'Sorting support',
+    'sorting',
+    'Extension that indicates that sorting is enabled.',
+    '2016-06-12T00:00:00-00:00',
+  ),
+  ext(
+    'project_id field enabled',
+    'project-id',
+    'Extension that indicates that project_id field is enabled.',
+    '2016-09-09T09:09:09-09:09',
+  ),
+  ext(
+    'If-Match constraints based on revision_number',
+    'revision-if-match',
+    'Extension indicating that If-Match based on revision_number is supported.',
+    '2016-12-11T00:00:00-00:00',
+  ),
+  ext(
+    'standard-attr-description',
+    'standard-attr-description',
+    'Extension to add descriptions to standard attributes',
+    '2016-02-10T10:00:00-00:00',
+  ),
+  ext(
+    'Resource revision numbers',
+    'standard-attr-revisions',
+    'This extension will display the revision number of neutron resources.',
+    '2016-04-11T10:00:00-00:00',
+  ),
+  ext(
+    'Tag support for resources with standard attribute: port, subnet, subnetpool, network, security_group, router, floatingip, policy, trunk, network_segment_range',
+    'standard-attr-tag',
+    'Enables to set tag on resources with standard attribute.',
+    '2017-01-01T00:00:00-00:00',
+  ),
+  ext(
+    'Resource timestamps',
+    'standard-attr-timestamp',
+    'Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes.',
+    '2016-09-12T10:00:00-00:00',
+  ),
+  // Networks
+  ext(
+    'Neutron external network',
+    'external-net',
+    'Adds external network attribute to network resource.',
+    '2013-01-14T10:00:00-00:00',
+  ),
+  ext(
+    'Network MTU',
+    'net-mtu',
+    'Provides MTU attribute for a network resource.',
+    '2015-03-25T10:00:00-00:00',
+  ),
+  ext(
+    'Network MTU (writable)',
+    'net-mtu-writable',
+    'Provides a writable MTU attribute for a network resource.',
+    '2017-07-12T00:00:00-00:00',
+  ),
+  ext(
+    'Network Availability Zone',
+    'network_availability_zone',
+    'Availability zone support for network.',
+    '2015-01-01T10:00:00-00:00',
+  ),
+  ext(
+    'Provider Network',
+    'provider',
+    'Expose mapping of virtual networks to physical networks',
+    '2012-09-07T10:00:00-00:00',
+  ),
+  // Ports
+  ext(
+    'Allowed Address Pairs',
+    'allowed-address-pairs',
+    'Provides allowed address pairs',
+    '2013-07-23T10:00:00-00:00',
+  ),
+  ext(
+    'Port Binding',
+    'binding',
+    'Expose port bindings of a virtual port to external application',
+    '2014-02-03T10:00:00-00:00',
+  ),
+  ext(
+    'Neutron Extra DHCP options',
+    'extra_dhcp_opt',
+    'Extra options configuration for DHCP. For example PXE boot options to DHCP clients can be specified (e.g. tftp-server, server-ip-address, bootfile-name)',
+    '2013-03-17T12:00:00-00:00',
+  ),
+  ext('Port Security', 'port-security', 'Provides port security', '2012-07-23T10:00:00-00:00'),
+  ext(
+    'Port filtering on security groups',
+    'port-security-groups-filtering',
+    'Provides security groups filtering when listing ports',
+    '2018-01-09T09:00:00-00:00',
+  ),
+  // Security groups
+  ext('security-group', 'security-group', 'The security groups extension.', '2012-10-05T10:00:00-00:00'),
+  ext(
+    'Security group filtering on the shared field',
+    'security-groups-shared-filtering',
+    'Support filtering security groups on the shared field',
+    '2021-10-05T09:00:00-00:00',
+  ),
+  ext(
+    'Stateful security group',
+    'stateful-security-group',
+    'Indicates if the security group is stateful or not',
+    '2019-11-26T09:00:00-00:00',
+  ),
+  // RBAC, quotas, IP availability
+  ext(
+    'RBAC Policies',
+    'rbac-policies',
+    'Allows creation and modification of policies that control tenant access to resources.',
+    '2015-06-17T12:15:12-00:00',
+  ),
+  ext(
+    'Add security_group type to network RBAC',
+    'rbac-security-groups',
+    'Add security_group type to network RBAC',
+    '2019-02-14T00:00:00-00:00',
+  ),
+  ext(
+    'Quota management support',
+    'quotas',
+    'Expose functions for quotas management per project',
+    '2012-07-29T10:00:00-00:00',
+  ),
+  ext(
+    'Quota details management support',
+    'quota_details',
+    'Expose functions for quotas usage statistics per project',
+    '2017-02-10T10:00:00-00:00',
+  ),
+  ext(
+    'Quota engine limit check',
+    'quota-check-limit',
+    'Support for checking the resource usage before applying a new quota limit',
+    '2021-09-08T16:00:00-00:00',
+  ),
+  ext(
+    'Network IP Availability',
+    'network-ip-availability',
+    'Provides IP availability data for each network and subnet.',
+    '2015-09-24T00:00:00-00:00',
+  ),
+];
+
+export function registerExtensions(app: FastifyInstance): void {
+  app.get('/v2.0/extensions', async () => ({ extensions: EXTENSIONS }));
+
+  app.get('/v2.0/extensions/:alias', async (req) => {
+    const { alias } = req.params as { alias: string };
+    const found = EXTENSIONS.find((e) => e.alias === alias);
+    if (!found) throw ExtensionNotFound({ extension: alias });
+    return { extension: found };
+  });
+}

@@ -74,7 +74,11 @@ function parseMappings(value: unknown): Record<string, string> {
 export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.env): Config {
   const file = flags.config ?? env.NEUTRINO_CONFIG ?? (existsSync(DEFAULT_FILE) ? DEFAULT_FILE : undefined);
   const fromFile = file ? ((parse(readFileSync(file, 'utf8')) ?? {}) as Record<string, unknown>) : {};
-  const { settings: fileSettings, physical_interface_mappings, ...rest } = fromFile as {
+  const {
+    settings: fileSettings,
+    physical_interface_mappings,
+    ...rest
+  } = fromFile as {
     settings?: Partial<Settings>;
     physical_interface_mappings?: unknown;
   } & Record<string, unknown>;
@@ -84,7 +88,9 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     ...envLayer(env),
     settings: { ...DEFAULT_SETTINGS, ...(fileSettings ?? {}) },
   };
-  config.physicalInterfaceMappings = parseMappings(physical_interface_mappings ?? env.NEUTRINO_PHYSICAL_INTERFACE_MAPPINGS);
+  config.physicalInterfaceMappings = parseMappings(
+    physical_interface_mappings ?? env.NEUTRINO_PHYSICAL_INTERFACE_MAPPINGS,
+  );
   if (flags.host) config.host = flags.host;
   if (flags.port !== undefined) config.port = Number(flags.port);
   if (flags.stateDir) config.stateDir = flags.stateDir;

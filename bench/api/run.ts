@@ -105,9 +105,21 @@ async function measure(
   );
 }
 
-async function startServer(dbUrl: string | undefined, stateDir: string): Promise<{ child: ChildProcess; base: string }> {
+async function startServer(
+  dbUrl: string | undefined,
+  stateDir: string,
+): Promise<{ child: ChildProcess; base: string }> {
   const port = await freePort();
-  const flags = ['bin/neutrino.js', 'server', '--port', String(port), '--state-dir', stateDir, '--log-level', 'warn'];
+  const flags = [
+    'bin/neutrino.js',
+    'server',
+    '--port',
+    String(port),
+    '--state-dir',
+    stateDir,
+    '--log-level',
+    'warn',
+  ];
   if (dbUrl) flags.push('--db', dbUrl);
   const child = spawn(process.execPath, flags, {
     env: { ...process.env, NEUTRINO_ADMIN_PASSWORD: PASSWORD },
@@ -139,7 +151,10 @@ async function login(api: Api): Promise<string> {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
       auth: {
-        identity: { methods: ['password'], password: { user: { name: 'admin', domain: { id: 'default' }, password: PASSWORD } } },
+        identity: {
+          methods: ['password'],
+          password: { user: { name: 'admin', domain: { id: 'default' }, password: PASSWORD } },
+        },
         scope: { project: { name: 'admin', domain: { id: 'default' } } },
       },
     }),
@@ -180,7 +195,9 @@ async function runDialect(dialect: string, results: Stat[], memory: Record<strin
       const tag = `c${clients}`;
       const nets: string[] = [];
       await measure(results, dialect, 'network create', clients, 50, async (i) => {
-        nets[i] = (await api.call('POST', '/v2.0/networks', { network: { name: `bench-${tag}-${i}` } })).network.id;
+        nets[i] = (
+          await api.call('POST', '/v2.0/networks', { network: { name: `bench-${tag}-${i}` } })
+        ).network.id;
       });
       const subnets: string[] = [];
       await measure(results, dialect, 'subnet create', clients, 50, async (i) => {
@@ -192,20 +209,32 @@ async function runDialect(dialect: string, results: Stat[], memory: Record<strin
       });
       const ports: string[] = [];
       await measure(results, dialect, 'port create', clients, 1000, async (i) => {
-        ports[i] = (await api.call('POST', '/v2.0/ports', { port: { network_id: nets[i % 50], name: `p${i}` } })).port.id;
+        ports[i] = (
+          await api.call('POST', '/v2.0/ports', { port: { network_id: nets[i % 50], name: `p${i}` } })
+        ).port.id;
       });
-      await measure(results, dialect, 'port show', clients, 1000, (i) => api.call('GET', `/v2.0/ports/${ports[i]}`));
+      await measure(results, dialect, 'port show', clients, 1000, (i) =>
+        api.call('GET', `/v2.0/ports/${ports[i]}`),
+      );
       await measure(results, dialect, 'port update', clients, 1000, (i) =>
         api.call('PUT', `/v2.0/ports/${ports[i]}`, { port: { name: `q${i}` } }),
       );
       await measure(results, dialect, 'port list (1k)', clients, 20, () => api.call('GET', '/v2.0/ports'));
-      await measure(results, dialect, 'port delete', clients, 1000, (i) => api.call('DELETE', `/v2.0/ports/${ports[i]}`));
-      await measure(results, dialect, 'subnet delete', clients, 50, (i) => api.call('DELETE', `/v2.0/subnets/${subnets[i]}`));
-      await measure(results, dialect, 'network delete', clients, 50, (i) => api.call('DELETE', `/v2.0/networks/${nets[i]}`));
+      await measure(results, dialect, 'port delete', clients, 1000, (i) =>
+        api.call('DELETE', `/v2.0/ports/${ports[i]}`),
+      );
+      await measure(results, dialect, 'subnet delete', clients, 50, (i) =>
+        api.call('DELETE', `/v2.0/subnets/${subnets[i]}`),
+      );
+      await measure(results, dialect, 'network delete', clients, 50, (i) =>
+        api.call('DELETE', `/v2.0/networks/${nets[i]}`),
+      );
     }
     // 10k ports for the large list, created in bulk (not measured as creates).
     const big = (await api.call('POST', '/v2.0/networks', { network: { name: 'big' } })).network;
-    await api.call('POST', '/v2.0/subnets', { subnet: { network_id: big.id, ip_version: 4, cidr: '10.200.0.0/16' } });
+    await api.call('POST', '/v2.0/subnets', {
+      subnet: { network_id: big.id, ip_version: 4, cidr: '10.200.0.0/16' },
+    });
     for (let b = 0; b < 10; b++) {
       await api.call('POST', '/v2.0/ports', {
         ports: Array.from({ length: 1000 }, (_, i) => ({ network_id: big.id, name: `big-${b}-${i}` })),

@@ -43,7 +43,14 @@ export function registerAuth(
     let ctx: Context;
     if (mode === 'noauth') {
       const project = (req.headers['x-project-id'] as string | undefined) ?? (await adminProject());
-      ctx = { userId: 'noauth', userName: 'noauth', projectId: project, projectName: null, roles: ['admin'], isAdmin: true };
+      ctx = {
+        userId: 'noauth',
+        userName: 'noauth',
+        projectId: project,
+        projectName: null,
+        roles: ['admin'],
+        isAdmin: true,
+      };
     } else {
       const token = req.headers['x-auth-token'];
       if (typeof token !== 'string' || token === '') throw Unauthorized();

@@ -80,7 +80,9 @@ export function registerIdentity(app: FastifyInstance, identity: Identity, publi
     if (!info.roles.some((r) => r.name === 'admin')) throw Forbidden();
     return info;
   };
-  const self = (req: FastifyRequest, kind: string, id: string) => ({ self: `${baseOf(req)}${V3}/${kind}/${id}` });
+  const self = (req: FastifyRequest, kind: string, id: string) => ({
+    self: `${baseOf(req)}${V3}/${kind}/${id}`,
+  });
 
   const project = (req: FastifyRequest, p: Awaited<ReturnType<Identity['getProject']>>) => ({
     id: p.id,
@@ -113,7 +115,10 @@ export function registerIdentity(app: FastifyInstance, identity: Identity, publi
     options: {},
     links: self(req, 'roles', r.id),
   });
-  const domain = (req: FastifyRequest, d: { id: string; name: string; enabled: number; description: string }) => ({
+  const domain = (
+    req: FastifyRequest,
+    d: { id: string; name: string; enabled: number; description: string },
+  ) => ({
     id: d.id,
     name: d.name,
     enabled: bool(d.enabled),
@@ -122,7 +127,11 @@ export function registerIdentity(app: FastifyInstance, identity: Identity, publi
     options: {},
     links: self(req, 'domains', d.id),
   });
-  const collectionLinks = (req: FastifyRequest) => ({ self: `${baseOf(req)}${req.url.split('?')[0]}`, previous: null, next: null });
+  const collectionLinks = (req: FastifyRequest) => ({
+    self: `${baseOf(req)}${req.url.split('?')[0]}`,
+    previous: null,
+    next: null,
+  });
 
   app.get('/identity', async (req, reply) => {
     reply.code(300);
@@ -164,13 +173,19 @@ export function registerIdentity(app: FastifyInstance, identity: Identity, publi
   });
   app.get(`${V3}/auth/projects`, async (req) => {
     const info = await caller(req);
-    return { projects: (await identity.userProjects(info.user.id)).map((p) => project(req, p)), links: collectionLinks(req) };
+    return {
+      projects: (await identity.userProjects(info.user.id)).map((p) => project(req, p)),
+      links: collectionLinks(req),
+    };
   });
 
   // ---- domains ----
   app.get(`${V3}/domains`, async (req) => {
     await caller(req);
-    return { domains: (await identity.listDomains()).map((d) => domain(req, d)), links: collectionLinks(req) };
+    return {
+      domains: (await identity.listDomains()).map((d) => domain(req, d)),
+      links: collectionLinks(req),
+    };
   });
   app.get(`${V3}/domains/:id`, async (req) => {
     await caller(req);
@@ -202,11 +217,16 @@ export function registerIdentity(app: FastifyInstance, identity: Identity, publi
   app.get(`${V3}/projects`, async (req) => {
     await admin(req);
     const q = req.query as { name?: string; domain_id?: string };
-    return { projects: (await identity.listProjects(q)).map((p) => project(req, p)), links: collectionLinks(req) };
+    return {
+      projects: (await identity.listProjects(q)).map((p) => project(req, p)),
+      links: collectionLinks(req),
+    };
   });
   app.post(`${V3}/projects`, { schema: { body: ProjectBody } }, async (req, reply) => {
     await admin(req);
-    const { project: p } = req.body as { project: { name?: string; domain_id?: string; description?: string; enabled?: boolean } };
+    const { project: p } = req.body as {
+      project: { name?: string; domain_id?: string; description?: string; enabled?: boolean };
+    };
     if (!p.name) throw KeystoneBadRequest("'name' is a required property");
     const created = await identity.createProject({ ...p, name: p.name });
     reply.code(201);
@@ -221,7 +241,9 @@ export function registerIdentity(app: FastifyInstance, identity: Identity, publi
   app.patch(`${V3}/projects/:id`, { schema: { body: ProjectBody } }, async (req) => {
     await admin(req);
     const { id } = req.params as { id: string };
-    const { project: p } = req.body as { project: { name?: string; description?: string; enabled?: boolean } };
+    const { project: p } = req.body as {
+      project: { name?: string; description?: string; enabled?: boolean };
+    };
     return { project: project(req, await identity.updateProject(id, p)) };
   });
   app.delete(`${V3}/projects/:id`, async (req, reply) => {
@@ -249,7 +271,14 @@ export function registerIdentity(app: FastifyInstance, identity: Identity, publi
     },
     { required: ['user'], additionalProperties: false },
   );
-  type UserIn = { name?: string; password?: string | null; domain_id?: string; default_project_id?: string | null; description?: string; enabled?: boolean };
+  type UserIn = {
+    name?: string;
+    password?: string | null;
+    domain_id?: string;
+    default_project_id?: string | null;
+    description?: string;
+    enabled?: boolean;
+  };
   app.get(`${V3}/users`, async (req) => {
     await admin(req);
     const q = req.query as { name?: string; domain_id?: string };
@@ -293,14 +322,22 @@ export function registerIdentity(app: FastifyInstance, identity: Identity, publi
   app.get(`${V3}/users/:id/projects`, async (req) => {
     const { id } = req.params as { id: string };
     await selfOrAdmin(req, id);
-    return { projects: (await identity.userProjects(id)).map((p) => project(req, p)), links: collectionLinks(req) };
+    return {
+      projects: (await identity.userProjects(id)).map((p) => project(req, p)),
+      links: collectionLinks(req),
+    };
   });
 
   // ---- roles ----
   const RoleBody = Type.Object(
     {
       role: Type.Object(
-        { name: Type.String({ minLength: 1, maxLength: 255 }), description: Type.Optional(Type.String()), domain_id: Type.Optional(Type.Null()), options: Type.Optional(Type.Object({})) },
+        {
+          name: Type.String({ minLength: 1, maxLength: 255 }),
+          description: Type.Optional(Type.String()),
+          domain_id: Type.Optional(Type.Null()),
+          options: Type.Optional(Type.Object({})),
+        },
         { additionalProperties: false },
       ),
     },
@@ -372,11 +409,13 @@ export function registerIdentity(app: FastifyInstance, identity: Identity, publi
       role_assignments: grants.map((g) => ({
         role: { id: g.role_id },
         user: { id: g.actor_id },
-        scope: g.target_type === 'project' ? { project: { id: g.target_id } } : { domain: { id: g.target_id } },
-        links: { assignment: `${baseOf(req)}${V3}/${g.target_type}s/${g.target_id}/users/${g.actor_id}/roles/${g.role_id}` },
+        scope:
+          g.target_type === 'project' ? { project: { id: g.target_id } } : { domain: { id: g.target_id } },
+        links: {
+          assignment: `${baseOf(req)}${V3}/${g.target_type}s/${g.target_id}/users/${g.actor_id}/roles/${g.role_id}`,
+        },
       })),
       links: collectionLinks(req),
     };
   });
-
 }

@@ -48,14 +48,17 @@ function matches(actual: unknown, wanted: string): boolean {
 }
 
 function tagList(v: string | string[] | undefined): string[] {
-  return values(v).flatMap((s) => s.split(',')).filter((s) => s !== '');
+  return values(v)
+    .flatMap((s) => s.split(','))
+    .filter((s) => s !== '');
 }
 
 export function parseLimit(q: Query): number | undefined {
   const raw = values(q.limit)[0];
   if (raw === undefined || raw === '') return undefined;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw HTTPBadRequest({ msg: `Limit must be an integer 0 or greater and not '${raw}'` });
+  if (!Number.isInteger(n) || n < 0)
+    throw HTTPBadRequest({ msg: `Limit must be an integer 0 or greater and not '${raw}'` });
   return n === 0 ? undefined : n;
 }
 
@@ -110,12 +113,16 @@ export function applyListQuery(
 
   const keys = values(q.sort_key);
   const dirs = values(q.sort_dir);
-  if (dirs.length > keys.length) throw HTTPBadRequest({ msg: 'The number of sort_keys and sort_dirs must be same' });
+  if (dirs.length > keys.length)
+    throw HTTPBadRequest({ msg: 'The number of sort_keys and sort_dirs must be same' });
   for (const k of keys) {
     if (!attributes.has(k)) throw HTTPBadRequest({ msg: `${k} is an invalid attribute for sort_keys` });
   }
   for (const d of dirs) {
-    if (d !== 'asc' && d !== 'desc') throw HTTPBadRequest({ msg: `${d} is an invalid value for sort_dirs, valid values are 'asc' and 'desc'` });
+    if (d !== 'asc' && d !== 'desc')
+      throw HTTPBadRequest({
+        msg: `${d} is an invalid value for sort_dirs, valid values are 'asc' and 'desc'`,
+      });
   }
   const limit = parseLimit(q);
   const marker = values(q.marker)[0];
@@ -171,7 +178,13 @@ function linkQuery(q: Query): [string, string][] {
   return pairs;
 }
 
-function href(base: string, pairs: [string, string][], limit: number | undefined, marker: string, reverse: boolean) {
+function href(
+  base: string,
+  pairs: [string, string][],
+  limit: number | undefined,
+  marker: string,
+  reverse: boolean,
+) {
   const params = new URLSearchParams(pairs);
   if (limit !== undefined) params.set('limit', String(limit));
   params.set('marker', marker);

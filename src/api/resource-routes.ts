@@ -9,7 +9,7 @@ import { Type } from 'typebox';
 import { HTTPBadRequest } from '../core/errors.js';
 import type { ResourceService } from '../core/resource.js';
 import { changeTags, requireTag, validateTag } from '../core/tags.js';
-import { createEnvelope, type Closed, updateEnvelope } from '../model/common.js';
+import { type Closed, createEnvelope, updateEnvelope } from '../model/common.js';
 import type { Store } from '../store/store.js';
 import { contextOf } from './auth.js';
 import { applyListQuery, type Query, selectFields } from './list-query.js';
@@ -35,7 +35,8 @@ export function ifMatchRevision(req: FastifyRequest): number | undefined {
   const header = req.headers['if-match'];
   if (typeof header !== 'string') return undefined;
   const m = /revision_number=(\d+)/.exec(header);
-  if (!m && header.includes('revision_number')) throw HTTPBadRequest({ msg: `Invalid If-Match header: ${header}` });
+  if (!m && header.includes('revision_number'))
+    throw HTTPBadRequest({ msg: `Invalid If-Match header: ${header}` });
   return m ? Number(m[1]) : undefined;
 }
 
@@ -43,7 +44,22 @@ export function ifMatchRevision(req: FastifyRequest): number | undefined {
 function hintOf(q: Query): Record<string, string[]> {
   const filters: Record<string, string[]> = {};
   for (const [k, v] of Object.entries(q)) {
-    if (v === undefined || ['fields', 'sort_key', 'sort_dir', 'limit', 'marker', 'page_reverse', 'tags', 'tags-any', 'not-tags', 'not-tags-any'].includes(k)) continue;
+    if (
+      v === undefined ||
+      [
+        'fields',
+        'sort_key',
+        'sort_dir',
+        'limit',
+        'marker',
+        'page_reverse',
+        'tags',
+        'tags-any',
+        'not-tags',
+        'not-tags-any',
+      ].includes(k)
+    )
+      continue;
     filters[k] = Array.isArray(v) ? v : [v];
   }
   return filters;
@@ -76,16 +92,20 @@ export function registerCollection(app: FastifyInstance, store: Store, spec: Col
     return { [member]: fields.length ? selectFields(view, fields) : view };
   });
 
-  app.post(base, { schema: { body: createEnvelope(member, collection, spec.create) } }, async (req, reply) => {
-    const body = req.body as Record<string, unknown>;
-    const ctx = contextOf(req);
-    reply.code(201);
-    if (Array.isArray(body[collection])) {
-      return { [collection]: await service.create(ctx, body[collection] as unknown[]) };
-    }
-    const [created] = await service.create(ctx, [body[member]]);
-    return { [member]: created };
-  });
+  app.post(
+    base,
+    { schema: { body: createEnvelope(member, collection, spec.create) } },
+    async (req, reply) => {
+      const body = req.body as Record<string, unknown>;
+      const ctx = contextOf(req);
+      reply.code(201);
+      if (Array.isArray(body[collection])) {
+        return { [collection]: await service.create(ctx, body[collection] as unknown[]) };
+      }
+      const [created] = await service.create(ctx, [body[member]]);
+      return { [member]: created };
+    },
+  );
 
   app.put(`${base}/:id`, { schema: { body: updateEnvelope(member, spec.update) } }, async (req) => {
     const { id } = req.params as { id: string };
@@ -102,9 +122,18 @@ export function registerCollection(app: FastifyInstance, store: Store, spec: Col
   registerTags(app, store, base, spec.path, service);
 }
 
-const TagsBody = Type.Object({ tags: Type.Array(Type.String()) }, { additionalProperties: false, required: ['tags'] });
+const TagsBody = Type.Object(
+  { tags: Type.Array(Type.String()) },
+  { additionalProperties: false, required: ['tags'] },
+);
 
-function registerTags(app: FastifyInstance, store: Store, base: string, resource: string, service: ResourceService) {
+function registerTags(
+  app: FastifyInstance,
+  store: Store,
+  base: string,
+  resource: string,
+  service: ResourceService,
+) {
   const tagsOf = async (req: FastifyRequest) => {
     const { id } = req.params as { id: string };
     const view = await service.show(contextOf(req), id);

@@ -9,42 +9,26 @@ function serverOptions(cmd: Command): Command {
     .option('--host <address>', 'address to listen on (default 127.0.0.1)')
     .option('--port <port>', 'port to listen on (default 9696)')
     .option('--state-dir <dir>', 'state directory (default /var/lib/neutrino)')
-    .option('--db <url>', 'database URL: a SQLite file path or postgres://… (default: SQLite in the state dir)')
+    .option(
+      '--db <url>',
+      'database URL: a SQLite file path or postgres://… (default: SQLite in the state dir)',
+    )
     .option('--public-url <url>', 'base URL clients use, for the catalog and links')
     .option('--noauth', 'no authentication: every caller is admin (auth_strategy=noauth)')
     .option('--log-level <level>', 'pino log level (default info)');
 }
 
 export function program(): Command {
-  const root = new Command('neutrino').description('OpenStack Networking for Linux hosts').showHelpAfterError();
+  const root = new Command('neutrino')
+    .description('OpenStack Networking for Linux hosts')
+    .showHelpAfterError();
   serverOptions(root.command('server').description('run the API server (Neutron v2.0 + identity)')).action(
     async (flags: Flags) => {
       const config = loadConfig(flags);
       const running = await startServer(config);
       process.stdout.write(`neutrino server listening on ${running.url}\n`);
-      process.stdout.write(`  networking API: ${running.url}/v2.0\n  identity:       ${running.url}/identity/v3\n`);
-      const stop = async () => {
-        await running.close();
-        process.exit(0);
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    },
-  );
-  serverOptions(root.command('up').description('all-in-one: API server, identity (and the local agent) with SQLite')).action(
-    async (flags: Flags) => {
-      const config = loadConfig(flags);
-      const running = await startServer(config);
-      const cloudsFile = writeCloudsYaml(config, running.url);
       process.stdout.write(
-        [
-          `neutrino is up`,
-          `  networking API: ${running.url}/v2.0`,
-          `  identity:       ${running.url}/identity/v3`,
-          `  clouds.yaml:    ${cloudsFile}`,
-          `use it with:  export OS_CLIENT_CONFIG_FILE=${cloudsFile} OS_CLOUD=neutrino`,
-          '',
-        ].join('\n'),
+        `  networking API: ${running.url}/v2.0\n  identity:       ${running.url}/identity/v3\n`,
       );
       const stop = async () => {
         await running.close();
@@ -54,6 +38,29 @@ export function program(): Command {
       process.once('SIGTERM', stop);
     },
   );
+  serverOptions(
+    root.command('up').description('all-in-one: API server, identity (and the local agent) with SQLite'),
+  ).action(async (flags: Flags) => {
+    const config = loadConfig(flags);
+    const running = await startServer(config);
+    const cloudsFile = writeCloudsYaml(config, running.url);
+    process.stdout.write(
+      [
+        `neutrino is up`,
+        `  networking API: ${running.url}/v2.0`,
+        `  identity:       ${running.url}/identity/v3`,
+        `  clouds.yaml:    ${cloudsFile}`,
+        `use it with:  export OS_CLIENT_CONFIG_FILE=${cloudsFile} OS_CLOUD=neutrino`,
+        '',
+      ].join('\n'),
+    );
+    const stop = async () => {
+      await running.close();
+      process.exit(0);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
   return root;
 }
 

@@ -46,7 +46,11 @@ export function owns(ctx: Context, projectId: string): boolean {
  * The project a new resource belongs to: the caller's, or (admins only) the one named in the
  * body as project_id/tenant_id, which must agree when both are given.
  */
-export function targetProject(ctx: Context, body: { project_id?: string; tenant_id?: string }, action: string) {
+export function targetProject(
+  ctx: Context,
+  body: { project_id?: string; tenant_id?: string },
+  action: string,
+) {
   const { project_id, tenant_id } = body;
   if (project_id !== undefined && tenant_id !== undefined && project_id !== tenant_id) {
     throw HTTPBadRequest({ msg: "'project_id' and 'tenant_id' do not match" });

@@ -64,7 +64,10 @@ export async function ensureDefaultSecurityGroup(tx: Tx, projectId: string): Pro
   const id = randomUUID();
   // A concurrent first use fails here on the key; callers run in `store.retrying`, and the
   // retry finds the group the other transaction created.
-  await tx.insertInto('default_security_groups').values({ project_id: projectId, security_group_id: id }).execute();
+  await tx
+    .insertInto('default_security_groups')
+    .values({ project_id: projectId, security_group_id: id })
+    .execute();
   await insertResource(tx, 'security_groups', {
     id,
     project_id: projectId,

@@ -206,7 +206,11 @@ export const MacAddressInUse = define<{ net_id: string; mac: string }>(
   409,
   'Unable to complete operation for network %(net_id)s. The mac address %(mac)s is in use.',
 );
-export const OverQuota = define<{ overs: string }>('OverQuota', 409, 'Quota exceeded for resources: %(overs)s.');
+export const OverQuota = define<{ overs: string }>(
+  'OverQuota',
+  409,
+  'Quota exceeded for resources: %(overs)s.',
+);
 export const SecurityGroupRuleExists = define<{ rule_id: string }>(
   'SecurityGroupRuleExists',
   409,
@@ -239,11 +243,7 @@ export const RevisionNumberConstraintFailed = define<{ expected: number; current
   412,
   'Constrained to %(expected)s, but current revision is %(current)s',
 );
-export const RequestEntityTooLarge = define(
-  'RequestEntityTooLarge',
-  413,
-  'Request entity too large.',
-);
+export const RequestEntityTooLarge = define('RequestEntityTooLarge', 413, 'Request entity too large.');
 export const MacAddressGenerationFailure = define<{ net_id: string }>(
   'MacAddressGenerationFailure',
   503,

@@ -6,17 +6,34 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { NetworkCreate, NetworkUpdate } from '../model/network.js';
-import { deleteResource, getResource, insertResource, listResources, type Stored, updateResource } from '../store/resources.js';
+import {
+  deleteResource,
+  getResource,
+  insertResource,
+  listResources,
+  type Stored,
+  updateResource,
+} from '../store/resources.js';
 import type { Database } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
 import { type Context, owns, requireAdmin, requireWriter, targetProject } from './context.js';
-import { InvalidInput, InvalidSharedSetting, NetworkInUse, NetworkNotFound, PolicyNotAuthorized } from './errors.js';
+import {
+  InvalidInput,
+  InvalidSharedSetting,
+  NetworkInUse,
+  NetworkNotFound,
+  PolicyNotAuthorized,
+} from './errors.js';
 import { enforce } from './quotas.js';
 import type { ListHint, ResourceService, View } from './resource.js';
 import type { Settings } from './settings.js';
 import { sharedWith } from './sharing.js';
 
-const PROVIDER_KEYS = ['provider:network_type', 'provider:physical_network', 'provider:segmentation_id'] as const;
+const PROVIDER_KEYS = [
+  'provider:network_type',
+  'provider:physical_network',
+  'provider:segmentation_id',
+] as const;
 
 /** Device owners whose ports go away with their network instead of blocking its delete. */
 export const AUTO_DELETED_OWNERS = ['network:dhcp'];
@@ -44,20 +61,35 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
     if (rows.length === 0) return [];
     const ids = rows.map((r) => r.id);
     const db = this.#store.db;
-    const subnets = await db.selectFrom('subnets').select(['id', 'network_id']).where('network_id', 'in', ids).execute();
+    const subnets = await db
+      .selectFrom('subnets')
+      .select(['id', 'network_id'])
+      .where('network_id', 'in', ids)
+      .execute();
     const byNetwork = new Map<string, string[]>();
     for (const s of subnets) byNetwork.set(s.network_id, [...(byNetwork.get(s.network_id) ?? []), s.id]);
     const segments = ctx.isAdmin
-      ? new Map((await db.selectFrom('network_segments').selectAll().where('network_id', 'in', ids).execute()).map((s) => [s.network_id, s]))
+      ? new Map(
+          (await db.selectFrom('network_segments').selectAll().where('network_id', 'in', ids).execute()).map(
+            (s) => [s.network_id, s],
+          ),
+        )
       : new Map();
     const shared = await sharedWith(db, 'network', 'access_as_shared', ctx.projectId, ids);
     return rows.map((r) => {
-      const view: View = { ...r, subnets: byNetwork.get(r.id) ?? [], shared: r.shared === true || shared.has(r.id) };
+      const view: View = {
+        ...r,
+        subnets: byNetwork.get(r.id) ?? [],
+        shared: r.shared === true || shared.has(r.id),
+      };
       if (ctx.isAdmin) {
         const seg = segments.get(r.id);
         view['provider:network_type'] = seg?.network_type ?? r['provider:network_type'];
         view['provider:physical_network'] = seg?.physical_network || null;
-        view['provider:segmentation_id'] = seg && seg.network_type !== 'local' && seg.network_type !== 'flat' ? Number(seg.segmentation_id) : null;
+        view['provider:segmentation_id'] =
+          seg && seg.network_type !== 'local' && seg.network_type !== 'flat'
+            ? Number(seg.segmentation_id)
+            : null;
       } else {
         for (const k of PROVIDER_KEYS) delete view[k];
       }
@@ -68,17 +100,28 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
   /** Ids of networks `ctx` may see among `rows`. */
   async #visible(ctx: Context, rows: Stored[], db: Kysely<Database> = this.#store.db): Promise<Stored[]> {
     if (ctx.isAdmin) return rows;
-    const others = rows.filter((r) => r.project_id !== ctx.projectId && r.shared !== true && r['router:external'] !== true).map((r) => r.id);
+    const others = rows
+      .filter((r) => r.project_id !== ctx.projectId && r.shared !== true && r['router:external'] !== true)
+      .map((r) => r.id);
     const rbac = await sharedWith(db, 'network', 'access_as_shared', ctx.projectId, others);
     const external = await sharedWith(db, 'network', 'access_as_external', ctx.projectId, others);
     return rows.filter(
-      (r) => r.project_id === ctx.projectId || r.shared === true || r['router:external'] === true || rbac.has(r.id) || external.has(r.id),
+      (r) =>
+        r.project_id === ctx.projectId ||
+        r.shared === true ||
+        r['router:external'] === true ||
+        rbac.has(r.id) ||
+        external.has(r.id),
     );
   }
 
   async list(ctx: Context, hint: ListHint): Promise<View[]> {
     const ids = hint.filters.id;
-    const rows = await listResources(this.#store.db, 'networks', ids ? { column: 'id', values: ids } : undefined);
+    const rows = await listResources(
+      this.#store.db,
+      'networks',
+      ids ? { column: 'id', values: ids } : undefined,
+    );
     return this.#views(ctx, await this.#visible(ctx, rows));
   }
 
@@ -100,40 +143,61 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
   }
 
   #segmentFor(body: NetworkCreate): Segment {
-    const type = body['provider:network_type'] ?? (body['router:external'] ? 'flat' : this.#settings.tenantNetworkType);
+    const type =
+      body['provider:network_type'] ?? (body['router:external'] ? 'flat' : this.#settings.tenantNetworkType);
     const physnet = body['provider:physical_network'] ?? null;
     const segId = body['provider:segmentation_id'] ?? null;
     switch (type) {
       case 'local':
-        if (physnet !== null || segId !== null) throw InvalidInput({ error_message: 'local networks take no physical_network or segmentation_id' });
+        if (physnet !== null || segId !== null)
+          throw InvalidInput({ error_message: 'local networks take no physical_network or segmentation_id' });
         return { network_type: 'local', physical_network: null, segmentation_id: null };
       case 'flat': {
-        const net = physnet ?? (body['router:external'] && body['provider:network_type'] === undefined ? 'public' : null);
-        if (net === null) throw InvalidInput({ error_message: 'physical_network required for flat provider network' });
+        const net =
+          physnet ??
+          (body['router:external'] && body['provider:network_type'] === undefined ? 'public' : null);
+        if (net === null)
+          throw InvalidInput({ error_message: 'physical_network required for flat provider network' });
         if (!this.#settings.physicalNetworks.includes(net)) {
-          if (body['provider:network_type'] === undefined) return { network_type: 'local', physical_network: null, segmentation_id: null };
-          throw InvalidInput({ error_message: `physical_network '${net}' unknown for flat provider network` });
+          if (body['provider:network_type'] === undefined)
+            return { network_type: 'local', physical_network: null, segmentation_id: null };
+          throw InvalidInput({
+            error_message: `physical_network '${net}' unknown for flat provider network`,
+          });
         }
-        if (segId !== null) throw InvalidInput({ error_message: 'segmentation_id specified for flat provider network' });
+        if (segId !== null)
+          throw InvalidInput({ error_message: 'segmentation_id specified for flat provider network' });
         return { network_type: 'flat', physical_network: net, segmentation_id: null };
       }
       case 'vxlan':
-        if (physnet !== null) throw InvalidInput({ error_message: 'provider:physical_network specified for vxlan network' });
-        if (segId !== null && (segId < 1 || segId > 16777215)) throw InvalidInput({ error_message: `${segId} is not a valid VXLAN VNI` });
+        if (physnet !== null)
+          throw InvalidInput({ error_message: 'provider:physical_network specified for vxlan network' });
+        if (segId !== null && (segId < 1 || segId > 16777215))
+          throw InvalidInput({ error_message: `${segId} is not a valid VXLAN VNI` });
         return { network_type: 'vxlan', physical_network: null, segmentation_id: segId };
       case 'vlan':
         if (!this.#settings.vlanSupported) {
           throw InvalidInput({
-            error_message: 'network type vlan is not supported on this host: the kernel has no 802.1Q (8021q) support; use vxlan, flat or local',
+            error_message:
+              'network type vlan is not supported on this host: the kernel has no 802.1Q (8021q) support; use vxlan, flat or local',
           });
         }
         if (physnet !== null && !this.#settings.physicalNetworks.includes(physnet)) {
-          throw InvalidInput({ error_message: `physical_network '${physnet}' unknown for vlan provider network` });
+          throw InvalidInput({
+            error_message: `physical_network '${physnet}' unknown for vlan provider network`,
+          });
         }
-        if (segId !== null && (segId < 1 || segId > 4094)) throw InvalidInput({ error_message: `${segId} is not a valid VLAN tag` });
-        return { network_type: 'vlan', physical_network: physnet ?? this.#settings.physicalNetworks[0] ?? null, segmentation_id: segId };
+        if (segId !== null && (segId < 1 || segId > 4094))
+          throw InvalidInput({ error_message: `${segId} is not a valid VLAN tag` });
+        return {
+          network_type: 'vlan',
+          physical_network: physnet ?? this.#settings.physicalNetworks[0] ?? null,
+          segmentation_id: segId,
+        };
       default:
-        throw InvalidInput({ error_message: `Unknown network type ${type}; supported: local, flat, vxlan, vlan` });
+        throw InvalidInput({
+          error_message: `Unknown network type ${type}; supported: local, flat, vxlan, vlan`,
+        });
     }
   }
 
@@ -151,22 +215,44 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
         .execute();
       const used = new Set(taken.map((t) => Number(t.segmentation_id)));
       if (id !== null && used.has(id)) {
-        throw InvalidInput({ error_message: `Unable to create the network. The ${seg.network_type} ${id} on physical network ${physnet || '-'} is in use` });
+        throw InvalidInput({
+          error_message: `Unable to create the network. The ${seg.network_type} ${id} on physical network ${physnet || '-'} is in use`,
+        });
       }
       if (id === null) {
-        for (let n = lo; n <= hi; n++) if (!used.has(n)) { id = n; break; }
-        if (id === null) throw InvalidInput({ error_message: `Unable to create the network. No ${seg.network_type} segment is available` });
+        for (let n = lo; n <= hi; n++)
+          if (!used.has(n)) {
+            id = n;
+            break;
+          }
+        if (id === null)
+          throw InvalidInput({
+            error_message: `Unable to create the network. No ${seg.network_type} segment is available`,
+          });
       }
     }
     if (seg.network_type === 'flat') {
-      const taken = await tx.selectFrom('network_segments').select('network_id').where('network_type', '=', 'flat').where('physical_network', '=', physnet).executeTakeFirst();
-      if (taken) throw InvalidInput({ error_message: `Unable to create the flat network. Physical network ${physnet} is in use` });
+      const taken = await tx
+        .selectFrom('network_segments')
+        .select('network_id')
+        .where('network_type', '=', 'flat')
+        .where('physical_network', '=', physnet)
+        .executeTakeFirst();
+      if (taken)
+        throw InvalidInput({
+          error_message: `Unable to create the flat network. Physical network ${physnet} is in use`,
+        });
     }
     // Local networks have nothing to reserve; their type lives on the network itself.
     if (seg.network_type !== 'local') {
       await tx
         .insertInto('network_segments')
-        .values({ network_id: networkId, network_type: seg.network_type, physical_network: physnet, segmentation_id: id ?? 0 })
+        .values({
+          network_id: networkId,
+          network_type: seg.network_type,
+          physical_network: physnet,
+          segmentation_id: id ?? 0,
+        })
         .execute();
     }
     return { ...seg, segmentation_id: id };
@@ -183,7 +269,8 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
       for (const body of bodies) {
         const project = targetProject(ctx, body, 'create_network');
         if (body.shared || body['router:external'] !== undefined) requireAdmin(ctx, 'create_network:shared');
-        if (PROVIDER_KEYS.some((k) => body[k] !== undefined)) requireAdmin(ctx, 'create_network:provider:network_type');
+        if (PROVIDER_KEYS.some((k) => body[k] !== undefined))
+          requireAdmin(ctx, 'create_network:provider:network_type');
         await enforce(tx, this.#settings.quotas, project, 'network', 1);
         const id = randomUUID();
         const seg = await this.#allocateSegment(tx, id, this.#segmentFor(body));
@@ -223,17 +310,24 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
     const row = await this.#store.transaction(async (tx) => {
       const current = await this.get(ctx, id, tx);
       if (!owns(ctx, current.project_id)) throw PolicyNotAuthorized({ action: 'update_network' });
-      if (body.shared !== undefined || body['router:external'] !== undefined) requireAdmin(ctx, 'update_network:shared');
+      if (body.shared !== undefined || body['router:external'] !== undefined)
+        requireAdmin(ctx, 'update_network:shared');
       if (PROVIDER_KEYS.some((k) => body[k] !== undefined)) {
         throw InvalidInput({ error_message: 'Plugin does not support updating provider attributes' });
       }
       if (body.shared === false && current.shared === true) {
-        const foreign = await tx.selectFrom('ports').select('id').where('network_id', '=', id).where('project_id', '!=', current.project_id).executeTakeFirst();
+        const foreign = await tx
+          .selectFrom('ports')
+          .select('id')
+          .where('network_id', '=', id)
+          .where('project_id', '!=', current.project_id)
+          .executeTakeFirst();
         if (foreign) throw InvalidSharedSetting({ network: id });
       }
       if (body.mtu !== undefined) {
         const max = this.mtuFor(String(current['provider:network_type']));
-        if (body.mtu > max) throw InvalidInput({ error_message: `Requested MTU is too big, maximum is ${max}` });
+        if (body.mtu > max)
+          throw InvalidInput({ error_message: `Requested MTU is too big, maximum is ${max}` });
       }
       return updateResource(tx, 'networks', current, { ...current, ...body }, {}, ifRevision);
     });
@@ -258,7 +352,11 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
       if (blocking) throw NetworkInUse({ net_id: id });
       for (const hook of this.onDelete) await hook(tx, current);
       await tx.deleteFrom('network_segments').where('network_id', '=', id).execute();
-      await tx.deleteFrom('rbac_policies').where('object_type', '=', 'network').where('object_id', '=', id).execute();
+      await tx
+        .deleteFrom('rbac_policies')
+        .where('object_type', '=', 'network')
+        .where('object_id', '=', id)
+        .execute();
       await deleteResource(tx, 'networks', current);
     });
   }

@@ -20,7 +20,8 @@ export async function sharedWith(
   const ids = new Set<string>();
   for (const row of await q.execute()) {
     const doc = JSON.parse(row.doc) as { action: string; target_tenant: string };
-    if (doc.action === action && (doc.target_tenant === '*' || doc.target_tenant === projectId)) ids.add(row.object_id);
+    if (doc.action === action && (doc.target_tenant === '*' || doc.target_tenant === projectId))
+      ids.add(row.object_id);
   }
   return ids;
 }

@@ -22,4 +22,8 @@ export const KeystoneNotFound = (kind: string, id: string) =>
   new KeystoneError(404, 'Not Found', `Could not find ${kind}: ${id}.`);
 export const KeystoneBadRequest = (message: string) => new KeystoneError(400, 'Bad Request', message);
 export const KeystoneConflict = (kind: string, field: string, value: string) =>
-  new KeystoneError(409, 'Conflict', `Conflict occurred attempting to store ${kind} - Duplicate entry found with ${field} ${value}.`);
+  new KeystoneError(
+    409,
+    'Conflict',
+    `Conflict occurred attempting to store ${kind} - Duplicate entry found with ${field} ${value}.`,
+  );

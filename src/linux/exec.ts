@@ -11,6 +11,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Resolve with the exit code instead of rejecting when the command exits non-zero. */
   allowFail?: boolean;
+  /** Extra environment variables for the command. */
+  env?: Record<string, string>;
 }
 
 export interface RunResult {
@@ -54,10 +56,10 @@ const DEFAULT_TIMEOUT_MS = 30_000;
  * with its output. A timeout or a failure to start always rejects, even with `allowFail`.
  */
 export function run(cmd: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-  const { input, timeoutMs = DEFAULT_TIMEOUT_MS, allowFail = false } = options;
+  const { input, timeoutMs = DEFAULT_TIMEOUT_MS, allowFail = false, env } = options;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
-      env: { ...process.env, LC_ALL: 'C' },
+      env: { ...process.env, ...env, LC_ALL: 'C' },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -16,6 +16,8 @@ export interface StartDaemonOptions extends NetnsOption {
   pidFile?: string;
   /** How long to wait for the pid file. Default 5 s. */
   timeoutMs?: number;
+  /** Extra environment variables for the command (and so for the daemon). */
+  env?: Record<string, string>;
 }
 
 const POLL_MS = 10;
@@ -26,13 +28,16 @@ export async function startDaemon(
   args: readonly string[],
   options: StartDaemonOptions = {},
 ): Promise<number> {
-  const { netns, pidFile, timeoutMs = 5_000 } = options;
+  const { netns, pidFile, timeoutMs = 5_000, env } = options;
   if (pidFile === undefined)
-    return spawnDetached(netns === undefined ? [cmd, ...args] : ['ip', 'netns', 'exec', netns, cmd, ...args]);
+    return spawnDetached(
+      netns === undefined ? [cmd, ...args] : ['ip', 'netns', 'exec', netns, cmd, ...args],
+      env,
+    );
   // A daemonising command's foreground part exits once the daemon is set up (dnsmasq reports its
   // startup errors, e.g. a busy port, through this exit code). The daemon must close its stdout and
   // stderr, as dnsmasq does, or this waits for it to exit.
-  await runMaybeInNamespace(netns, cmd, args, { timeoutMs });
+  await runMaybeInNamespace(netns, cmd, args, { timeoutMs, env });
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const pid = await readPidFile(pidFile);
@@ -42,12 +47,12 @@ export async function startDaemon(
   }
 }
 
-function spawnDetached(argv: string[]): Promise<number> {
+function spawnDetached(argv: string[], env: Record<string, string> = {}): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0], argv.slice(1), {
       detached: true,
       stdio: 'ignore',
-      env: { ...process.env, LC_ALL: 'C' },
+      env: { ...process.env, ...env, LC_ALL: 'C' },
     });
     child.once('error', reject);
     child.once('spawn', () => {

@@ -30,7 +30,11 @@ export function openDatabase(url: string, onQuery?: QueryObserver): Opened {
     : undefined;
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     const pool = new pg.Pool({ connectionString: url, max: 10 });
-    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log }), dialect: 'postgres', pool };
+    return {
+      db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log }),
+      dialect: 'postgres',
+      pool,
+    };
   }
   const file = url.startsWith('sqlite://') ? url.slice('sqlite://'.length) : url;
   const sqlite = new SQLite(file);
@@ -38,5 +42,8 @@ export function openDatabase(url: string, onQuery?: QueryObserver): Opened {
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
-  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), log }), dialect: 'sqlite' };
+  return {
+    db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), log }),
+    dialect: 'sqlite',
+  };
 }

@@ -54,7 +54,10 @@ export async function insertResource(
     doc: docOf(resource),
     ...extra,
   };
-  await tx.insertInto(table).values(row as never).execute();
+  await tx
+    .insertInto(table)
+    .values(row as never)
+    .execute();
   tx.changed({ resource: table, resource_id: row.id, op: 'create', project_id: row.project_id });
   return fromRow(row);
 }

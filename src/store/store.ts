@@ -107,7 +107,10 @@ export class Store {
   /** Drops all but the newest `keep` revisions; followers behind that must resync. */
   async pruneRevisions(keep: number): Promise<void> {
     const latest = await this.latestRevision();
-    await this.db.deleteFrom('revisions').where('revision', '<=', latest - keep).execute();
+    await this.db
+      .deleteFrom('revisions')
+      .where('revision', '<=', latest - keep)
+      .execute();
   }
 
   /**
@@ -115,7 +118,12 @@ export class Store {
    * users of a parent (a port on a network), `update` for its deleter, so the deleter's
    * "still in use?" check can't miss a concurrent insert.
    */
-  async lockRow(tx: Tx, table: 'networks' | 'subnets' | 'security_groups', id: string, mode: 'share' | 'update'): Promise<void> {
+  async lockRow(
+    tx: Tx,
+    table: 'networks' | 'subnets' | 'security_groups',
+    id: string,
+    mode: 'share' | 'update',
+  ): Promise<void> {
     if (this.dialect !== 'postgres') return;
     const q = tx.selectFrom(table).select('id').where('id', '=', id);
     await (mode === 'share' ? q.forShare() : q.forUpdate()).execute();

@@ -18,3 +18,7 @@ if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-loc
   echo "install: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+if [[ ! -f dist/cli/main.js ]] || [[ -n $(find src -newer dist/cli/main.js -print -quit) ]]; then
+  echo "install: npm run build"
+  npm run build --silent
+fi

@@ -23,4 +23,4 @@ files=()
 for s in "${suites[@]}"; do
   [[ -d $s ]] && while IFS= read -r f; do files+=("$f"); done < <(find "$s" -name '*.test.ts' | sort)
 done
-exec node --import tsx --test --test-reporter=spec --test-concurrency="${TEST_CONCURRENCY:-2}" "${files[@]}"
+exec node --import tsx --test --test-reporter=tap --test-concurrency="${TEST_CONCURRENCY:-2}" "${files[@]}"

@@ -110,7 +110,10 @@ async function startServer(
   stateDir: string,
 ): Promise<{ child: ChildProcess; base: string }> {
   const port = await freePort();
+  // The same V8 flags as bin/neutrino.js's shebang.
   const flags = [
+    '--max-semi-space-size=2',
+    '--v8-pool-size=1',
     'bin/neutrino.js',
     'server',
     '--port',

@@ -4,6 +4,7 @@
  * model's schemas with unknown attributes rejected (never silently dropped).
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { HTTPBadRequest } from '../core/errors.js';
 import type { Settings } from '../core/settings.js';
 import type { Store } from '../store/store.js';
 import { registerAuth } from './auth.js';
@@ -63,6 +64,17 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   });
   const services = buildServices(opts.store, opts.settings, opts.tokenLifetimeSeconds);
 
+  // An empty JSON body is no body (clients send Content-Type on DELETE too); anything else
+  // must parse.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => {
+    if (text === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text as string));
+    } catch {
+      done(HTTPBadRequest({ msg: 'Malformed request body' }), undefined);
+    }
+  });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
   opts.metrics.register(app);

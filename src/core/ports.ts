@@ -189,14 +189,13 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
 
   #view(ctx: Context, row: Stored): View {
     const name = String(row.dns_name);
-    const view: View = {
-      ...row,
-      dns_assignment: (row.fixed_ips as FixedIp[]).map(({ ip_address }) => {
-        const hostname = name.replace(/\.$/, '') || `host-${ip_address.replace(/[.:]/g, '-')}`;
-        const fqdn = name.endsWith('.') ? name : `${hostname}.${this.#settings.dnsDomain}.`;
-        return { hostname, ip_address, fqdn };
-      }),
-    };
+    // The row is ours (freshly parsed): extend it in place rather than copy it.
+    const view: View = row;
+    view.dns_assignment = (row.fixed_ips as FixedIp[]).map(({ ip_address }) => {
+      const hostname = name.replace(/\.$/, '') || `host-${ip_address.replace(/[.:]/g, '-')}`;
+      const fqdn = name.endsWith('.') ? name : `${hostname}.${this.#settings.dnsDomain}.`;
+      return { hostname, ip_address, fqdn };
+    });
     if (!ctx.isAdmin) for (const key of ADMIN_ONLY) delete view[key];
     return view;
   }

@@ -4,7 +4,7 @@
  */
 import SQLite from 'better-sqlite3';
 import { Kysely, type LogEvent, PostgresDialect, SqliteDialect } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Database } from './schema.js';
 
 export type DialectName = 'sqlite' | 'postgres';
@@ -16,19 +16,20 @@ export interface Opened {
   pool?: pg.Pool;
 }
 
-// PostgreSQL returns bigint (revision numbers) as strings by default; ours fit in a double.
-pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
-
 /** Called after every query with its SQL and duration (for metrics). */
 export type QueryObserver = (sql: string, ms: number) => void;
 
-export function openDatabase(url: string, onQuery?: QueryObserver): Opened {
+export async function openDatabase(url: string, onQuery?: QueryObserver): Promise<Opened> {
   const log = onQuery
     ? (event: LogEvent) => {
         if (event.level === 'query') onQuery(event.query.sql, event.queryDurationMillis);
       }
     : undefined;
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    // Loaded only when used: an all-in-one SQLite server never pays for the driver.
+    const { default: pg } = await import('pg');
+    // PostgreSQL returns bigint (revision numbers) as strings by default; ours fit in a double.
+    pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
     const pool = new pg.Pool({ connectionString: url, max: 10 });
     return {
       db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log }),

@@ -5,7 +5,7 @@
  */
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type pg from 'pg';
-import { type DialectName, openDatabase, type QueryObserver } from './dialect.js';
+import { type DialectName, type Opened, openDatabase, type QueryObserver } from './dialect.js';
 import { migrate } from './migrate.js';
 import type { Database } from './schema.js';
 
@@ -51,8 +51,7 @@ export class Store {
   readonly #pool: pg.Pool | undefined;
   #releaseListener?: () => void;
 
-  private constructor(url: string, onQuery?: QueryObserver) {
-    const opened = openDatabase(url, onQuery);
+  private constructor(opened: Opened) {
     this.db = opened.db;
     this.dialect = opened.dialect;
     this.#pool = opened.pool;
@@ -60,7 +59,7 @@ export class Store {
   }
 
   static async open(url: string, onQuery?: QueryObserver): Promise<Store> {
-    const store = new Store(url, onQuery);
+    const store = new Store(await openDatabase(url, onQuery));
     await migrate(store.db, store.dialect);
     return store;
   }

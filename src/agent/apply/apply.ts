@@ -1,0 +1,340 @@
+/**
+ * Applies a diff's actions stage by stage: all root-namespace `ip` commands of a stage in one
+ * `ip -batch`, one batch per namespace for commands inside namespaces, files and processes through
+ * `fs` and `src/linux/process.ts`. Failures are reported per action (never thrown), so the
+ * reconciler can retry; an action whose prerequisite failed earlier in the run is skipped and
+ * reported as failed too.
+ */
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { dhcpRelease, dnsmasqFiles, reloadDnsmasq, startDnsmasq } from '../../linux/dnsmasq.js';
+import { IpBatchError, ipBatch } from '../../linux/ip.js';
+import { startDaemon, stopProcess } from '../../linux/process.js';
+import { type Action, type Op, rankOf, STAGES, type Stage } from '../actions.js';
+import type { FileState } from '../host-state.js';
+
+export interface ActionFailure {
+  action: Action;
+  message: string;
+}
+
+export interface ApplyResult {
+  /** How many actions of each kind were given, e.g. `{ 'veth.add': 3, 'dnsmasq.reload': 1 }`. */
+  ops: Partial<Record<Op, number>>;
+  applied: number;
+  failures: ActionFailure[];
+}
+
+/** Where iproute2 keeps the named namespaces. */
+const NETNS_DIR = '/var/run/netns';
+/** How long the kernel may take to unregister the devices of deleted namespaces. */
+const VANISH_TIMEOUT_MS = 5_000;
+/** How many processes are started or stopped at once. */
+const PROCESS_CONCURRENCY = 32;
+
+type Line = readonly string[];
+
+/** The `ip` commands of a kernel action (empty for files and processes). */
+function ipLines(action: Action): Line[] {
+  switch (action.op) {
+    case 'netns.add':
+      return [['netns', 'add', action.name]];
+    case 'netns.del':
+      return [['netns', 'del', action.name]];
+    case 'veth.del':
+    case 'vxlan.del':
+    case 'bridge.del':
+      return [['link', 'del', action.name]];
+    case 'bridge.add': {
+      const { name, bridge } = action;
+      return [
+        ['link', 'add', name, 'mtu', String(bridge.mtu), 'type', 'bridge'],
+        ...labelAndUp(name, bridge.alias, bridge.up),
+      ];
+    }
+    case 'vxlan.add': {
+      const { name, vxlan } = action;
+      const master = vxlan.master ? ['master', vxlan.master] : [];
+      const kind = ['type', 'vxlan', 'id', String(vxlan.vni), 'dstport', String(vxlan.dstport), 'nolearning'];
+      return [
+        ['link', 'add', name, 'mtu', String(vxlan.mtu), ...master, ...kind],
+        ...labelAndUp(name, vxlan.alias, vxlan.up),
+      ];
+    }
+    case 'veth.add': {
+      const { name, veth } = action;
+      const master = veth.master ? ['master', veth.master] : [];
+      const { netns, name: peerName, mac } = veth.peer;
+      const peer = ['peer', 'name', peerName ?? '', ...(mac ? ['address', mac] : []), 'netns', netns ?? ''];
+      return [
+        ['link', 'add', name, 'mtu', String(veth.mtu), ...master, 'type', 'veth', ...peer],
+        ...labelAndUp(name, veth.alias, veth.up),
+      ];
+    }
+    case 'link.set': {
+      const { name, mtu, alias, up } = action;
+      const mtuArgs = mtu !== undefined ? ['mtu', String(mtu)] : [];
+      const aliasArgs = alias !== undefined ? ['alias', alias] : [];
+      const upArgs = up !== undefined ? [up ? 'up' : 'down'] : [];
+      return [['link', 'set', name, ...mtuArgs, ...aliasArgs, ...upArgs]];
+    }
+    case 'link.master': {
+      const { name, master, kind } = action;
+      if (master === null) return [['link', 'set', name, 'nomaster']];
+      return [['link', 'set', name, 'master', master, ...(kind === 'uplink' ? ['up'] : [])]];
+    }
+    case 'nslink.set':
+      return [['link', 'set', action.name, action.up ? 'up' : 'down']];
+    case 'addr.add':
+    case 'addr.del':
+      return [['addr', action.op === 'addr.add' ? 'add' : 'del', action.cidr, 'dev', action.dev]];
+    default:
+      return [];
+  }
+}
+
+/**
+ * The alias is set after `link add` (the kernel ignores it at creation), and IPv6 address
+ * generation is switched off before the link goes up: a link in the root namespace must not give
+ * the host an address on a tenant network.
+ */
+function labelAndUp(name: string, alias: string, up: boolean): Line[] {
+  return [
+    ['link', 'set', name, 'alias', alias, 'addrgenmode', 'none'],
+    ...(up ? [['link', 'set', name, 'up']] : []),
+  ];
+}
+
+/** Objects an action creates (`kind:name`), so that what depends on them can be skipped if it fails. */
+function provides(action: Action): string[] {
+  switch (action.op) {
+    case 'netns.add':
+      return [`netns:${action.name}`];
+    case 'bridge.add':
+    case 'vxlan.add':
+      return [`link:${action.name}`];
+    case 'veth.add':
+      return [`link:${action.name}`, `device:${action.veth.peer.netns}/${action.veth.peer.name}`];
+    default:
+      return [];
+  }
+}
+
+function needs(action: Action): string[] {
+  switch (action.op) {
+    case 'vxlan.add':
+      return action.vxlan.master ? [`link:${action.vxlan.master}`] : [];
+    case 'veth.add':
+      return [
+        `netns:${action.veth.peer.netns}`,
+        ...(action.veth.master ? [`link:${action.veth.master}`] : []),
+      ];
+    case 'link.master':
+      return action.master ? [`link:${action.master}`] : [];
+    case 'nslink.set':
+      return [`netns:${action.netns}`, `device:${action.netns}/${action.name}`];
+    case 'addr.add':
+    case 'addr.del':
+      return [`netns:${action.netns}`, `device:${action.netns}/${action.dev}`];
+    case 'dnsmasq.start':
+      return [`netns:${action.server.netns}`, `device:${action.server.netns}/${action.server.device}`];
+    case 'udhcpc.start':
+      return [`netns:${action.client.netns}`, `device:${action.client.netns}/${action.client.device}`];
+    default:
+      return [];
+  }
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Runs `lines` of `actions` as one batch and returns the failed actions. `ip` reports a failing
+ * line with `Command failed -:N`, but exits at once, naming no line, on an argument it cannot
+ * resolve (`master X` for a missing X); every line after the last one it reported is then in doubt.
+ */
+async function runBatch(actions: Action[], netns?: string): Promise<ActionFailure[]> {
+  const lines: Line[] = [];
+  const owner: number[] = [];
+  actions.forEach((action, i) => {
+    for (const line of ipLines(action)) {
+      lines.push(line);
+      owner.push(i);
+    }
+  });
+  try {
+    await ipBatch(lines, netns === undefined ? {} : { netns });
+    return [];
+  } catch (err) {
+    if (!(err instanceof IpBatchError)) return actions.map((action) => ({ action, message: messageOf(err) }));
+    const failed = new Map<number, string>();
+    for (const f of err.failures) if (!failed.has(owner[f.index])) failed.set(owner[f.index], f.message);
+    const trailer =
+      err.stderr
+        .split(/Command failed -:\d+\n?/)
+        .at(-1)
+        ?.trim() ?? '';
+    if (trailer !== '') {
+      const from = err.failures.length > 0 ? owner[err.failures.at(-1)!.index] + 1 : 0;
+      for (let i = from; i < actions.length; i++) if (!failed.has(i)) failed.set(i, `ip aborted: ${trailer}`);
+    }
+    return [...failed].map(([i, message]) => ({ action: actions[i], message }));
+  }
+}
+
+/**
+ * Waits until the root-namespace links that go with deleted namespaces are gone: the kernel
+ * unregisters them asynchronously, and the next observation must not find them. A namespace
+ * something still holds open (a process inside) keeps them, which is reported as a failure.
+ */
+async function awaitLinksGone(deleted: Action[]): Promise<ActionFailure[]> {
+  const present = (action: Action) =>
+    action.op === 'netns.del' ? action.links.filter((link) => existsSync(join('/sys/class/net', link))) : [];
+  const deadline = Date.now() + VANISH_TIMEOUT_MS;
+  let waiting = deleted.filter((action) => present(action).length > 0);
+  while (waiting.length > 0 && Date.now() < deadline) {
+    await sleep(10);
+    waiting = waiting.filter((action) => present(action).length > 0);
+  }
+  return waiting.map((action) => ({ action, message: `still present: ${present(action).join(' ')}` }));
+}
+
+async function writeFileState(path: string, file: FileState): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+  const tmp = `${path}.tmp`;
+  await rm(tmp, { force: true });
+  if ('symlink' in file) {
+    await symlink(file.symlink, tmp);
+  } else {
+    await writeFile(tmp, file.content, { mode: file.mode });
+    await chmod(tmp, file.mode);
+  }
+  // rename is atomic: dnsmasq rereading on SIGHUP never sees a half-written file.
+  await rename(tmp, path);
+}
+
+/** Performs one file or process action; throws on failure. */
+async function perform(action: Action): Promise<void> {
+  switch (action.op) {
+    case 'udhcpc.stop':
+    case 'dnsmasq.stop':
+      if (action.pid !== undefined) await stopProcess(action.pid);
+      return;
+    case 'dir.create':
+      await mkdir(action.path, { recursive: true, mode: 0o755 });
+      return;
+    case 'file.write':
+      return writeFileState(action.path, action.file);
+    case 'file.remove':
+      return rm(action.path, { force: true });
+    case 'dir.remove':
+      // The directory is what marks the namespace as ours: never drop it while the namespace exists.
+      if (existsSync(join(NETNS_DIR, action.netns)))
+        throw new Error(`namespace ${action.netns} still exists`);
+      return rm(action.path, { recursive: true, force: true });
+    case 'dnsmasq.start': {
+      const { server } = action;
+      await rm(dnsmasqFiles(server.dir).pid, { force: true });
+      await startDnsmasq(server.netns, server.argv.slice(1));
+      return;
+    }
+    case 'dnsmasq.reload':
+      if (action.pid === undefined || !reloadDnsmasq(action.pid)) throw new Error('dnsmasq is not running');
+      return;
+    case 'dhcp.release':
+      return dhcpRelease(action.netns, action.device, action.ip, action.mac);
+    case 'udhcpc.start': {
+      const { client } = action;
+      await Promise.all([rm(client.pidFile, { force: true }), rm(client.leaseFile, { force: true })]);
+      const [program, ...args] = client.argv;
+      await startDaemon(program, args, {
+        netns: client.netns,
+        env: { NEUTRINO_LEASE_FILE: client.leaseFile },
+      });
+      return;
+    }
+    default:
+      throw new Error(`${action.op} is not a file or process action`);
+  }
+}
+
+async function performAll(actions: Action[]): Promise<ActionFailure[]> {
+  const failures: ActionFailure[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < actions.length) {
+      const action = actions[next++];
+      try {
+        await perform(action);
+      } catch (err) {
+        failures.push({ action, message: messageOf(err) });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PROCESS_CONCURRENCY, actions.length) }, worker));
+  return failures;
+}
+
+function groupBy<K>(actions: Action[], key: (action: Action) => K): Map<K, Action[]> {
+  const groups = new Map<K, Action[]>();
+  for (const action of actions) {
+    const group = groups.get(key(action));
+    if (group) group.push(action);
+    else groups.set(key(action), [action]);
+  }
+  return groups;
+}
+
+async function runStage(stage: Stage, actions: Action[]): Promise<ActionFailure[]> {
+  switch (stage) {
+    case 'links': {
+      const failures = await runBatch(actions);
+      const failed = new Set(failures.map((f) => f.action));
+      const deleted = actions.filter((a) => a.op === 'netns.del' && !failed.has(a));
+      return [...failures, ...(await awaitLinksGone(deleted))];
+    }
+    case 'plug':
+      return runBatch(actions);
+    case 'inside': {
+      const byNamespace = groupBy(actions, (a) => ('netns' in a ? a.netns : ''));
+      const results = await Promise.all([...byNamespace].map(([netns, group]) => runBatch(group, netns)));
+      return results.flat();
+    }
+    default: {
+      // Within a stage, actions of a lower order finish first (udhcpc stops before dnsmasq stops,
+      // a SIGHUP precedes the dhcp_release of a removed host).
+      const failures: ActionFailure[] = [];
+      for (const group of groupBy(actions, (a) => rankOf(a).order).values())
+        failures.push(...(await performAll(group)));
+      return failures;
+    }
+  }
+}
+
+/** Applies `actions` (in diff order) and reports what failed. */
+export async function apply(actions: readonly Action[]): Promise<ApplyResult> {
+  const failures: ActionFailure[] = [];
+  const failedObjects = new Set<string>();
+  const fail = (list: ActionFailure[]) => {
+    failures.push(...list);
+    for (const { action } of list) for (const object of provides(action)) failedObjects.add(object);
+  };
+  for (const stage of STAGES) {
+    const ready: Action[] = [];
+    const skipped: ActionFailure[] = [];
+    for (const action of actions) {
+      if (rankOf(action).stage !== stage) continue;
+      const missing = needs(action).find((object) => failedObjects.has(object));
+      if (missing) skipped.push({ action, message: `skipped: ${missing} was not created` });
+      else ready.push(action);
+    }
+    fail(skipped);
+    if (ready.length > 0) fail(await runStage(stage, ready));
+  }
+  const ops: ApplyResult['ops'] = {};
+  for (const { op } of actions) ops[op] = (ops[op] ?? 0) + 1;
+  return { ops, applied: actions.length - failures.length, failures };
+}

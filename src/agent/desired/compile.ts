@@ -1,0 +1,155 @@
+/**
+ * The desired-state compiler (pure): a host's snapshot of the model in, the `HostState` that should
+ * exist on the host out. The L2 driver lays out networks and plugs ports; the DHCP and instance
+ * services add their namespaces, files and processes. Whatever cannot be realised is left out and
+ * listed in `problems`.
+ */
+import ipaddr from 'ipaddr.js';
+import type { L2Driver, NetworkContext } from '../drivers/driver.js';
+import { linuxbridge } from '../drivers/linuxbridge/layout.js';
+import { emptyHostState, type HostState, namespaceLinkKey, ownerTag } from '../host-state.js';
+import { addDhcpService } from '../services/dhcp.js';
+import { addInstance } from '../services/instances.js';
+import type { Snapshot, SnapshotNetwork, SnapshotPort, SnapshotSubnet } from '../snapshot.js';
+
+export interface CompileOptions {
+  stateDir: string;
+  /** Default: linuxbridge. */
+  driver?: L2Driver;
+}
+
+/** Ids become parts of kernel names, paths and `ip -batch` tokens. */
+const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+const DNS_NAME =
+  /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const DEFAULT_DOMAIN = 'openstacklocal';
+
+function byId<T extends { id: string }>(items: readonly T[]): T[] {
+  return [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+function isIp(text: string): boolean {
+  return ipaddr.isValid(text);
+}
+
+function isIpv4Cidr(cidr: string): boolean {
+  return !cidr.includes(':');
+}
+
+function inCidr(ip: string, cidr: string): boolean {
+  const address = ipaddr.parse(ip);
+  const range = ipaddr.parseCIDR(cidr);
+  return address.kind() === range[0].kind() && address.match(range);
+}
+
+function invalidNetwork(network: SnapshotNetwork): string | undefined {
+  if (!ID.test(network.id)) return 'unusable id';
+  if (!Number.isInteger(network.mtu) || network.mtu < 68 || network.mtu > 65535)
+    return `invalid mtu ${network.mtu}`;
+  return undefined;
+}
+
+function invalidSubnet(subnet: SnapshotSubnet): string | undefined {
+  let cidr: [ipaddr.IPv4 | ipaddr.IPv6, number];
+  try {
+    cidr = ipaddr.parseCIDR(subnet.cidr);
+  } catch {
+    return `invalid cidr ${subnet.cidr}`;
+  }
+  if (cidr[0].kind() !== (subnet.ip_version === 4 ? 'ipv4' : 'ipv6')) return 'cidr does not match ip_version';
+  if (subnet.gateway_ip !== null && !isIp(subnet.gateway_ip))
+    return `invalid gateway_ip ${subnet.gateway_ip}`;
+  if (!subnet.dns_nameservers.every(isIp)) return 'invalid dns_nameservers';
+  const routesOk = subnet.host_routes.every((r) => ipaddr.isValidCIDR(r.destination) && isIp(r.nexthop));
+  return routesOk ? undefined : 'invalid host_routes';
+}
+
+function invalidPort(port: SnapshotPort, subnets: Map<string, SnapshotSubnet>): string | undefined {
+  if (!ID.test(port.id)) return 'unusable id';
+  if (!MAC.test(port.mac_address.toLowerCase())) return `invalid mac_address ${port.mac_address}`;
+  if (port.dns_name && !DNS_NAME.test(port.dns_name)) return `invalid dns_name ${port.dns_name}`;
+  for (const ip of port.fixed_ips) {
+    const subnet = subnets.get(ip.subnet_id);
+    if (!subnet || subnet.network_id !== port.network_id) return `unknown subnet ${ip.subnet_id}`;
+    if (!isIp(ip.ip_address) || !inCidr(ip.ip_address, subnet.cidr))
+      return `address ${ip.ip_address} is not in ${subnet.cidr}`;
+  }
+  return undefined;
+}
+
+function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const group = groups.get(key(item));
+    if (group) group.push(item);
+    else groups.set(key(item), [item]);
+  }
+  return groups;
+}
+
+/** The state the host should be in for `snapshot`. */
+export function compile(snapshot: Snapshot, options: CompileOptions): HostState {
+  const { stateDir, driver = linuxbridge } = options;
+  const state = emptyHostState();
+  const problem = (object: string, message: string) => state.problems.push({ object, message });
+  const context: NetworkContext = {
+    owner: ownerTag(stateDir),
+    physicalInterfaceMappings: snapshot.physicalInterfaceMappings,
+  };
+  const domainText = snapshot.dnsDomain.replace(/\.$/, '');
+  const domain = DNS_NAME.test(domainText) ? domainText : DEFAULT_DOMAIN;
+
+  const networks = new Map<string, SnapshotNetwork>();
+  for (const network of byId(snapshot.networks)) {
+    const why = invalidNetwork(network) ?? driver.layoutNetwork(state, network, context);
+    if (why) problem(`network ${network.id}`, why);
+    else networks.set(network.id, network);
+  }
+  const subnets = new Map<string, SnapshotSubnet>();
+  for (const subnet of byId(snapshot.subnets)) {
+    if (!networks.has(subnet.network_id)) continue;
+    const why = invalidSubnet(subnet);
+    if (why) problem(`subnet ${subnet.id}`, why);
+    else subnets.set(subnet.id, subnet);
+  }
+  const ports = new Map<string, SnapshotPort>();
+  for (const port of byId(snapshot.ports)) {
+    if (!networks.has(port.network_id)) continue;
+    const why = invalidPort(port, subnets);
+    if (why) problem(`port ${port.id}`, why);
+    else ports.set(port.id, { ...port, mac_address: port.mac_address.toLowerCase() });
+  }
+
+  const subnetsOf = groupBy([...subnets.values()], (s) => s.network_id);
+  const portsOf = groupBy([...ports.values()], (p) => p.network_id);
+  for (const network of networks.values()) {
+    const why = addDhcpService(state, {
+      network,
+      subnets: subnetsOf.get(network.id) ?? [],
+      ports: portsOf.get(network.id) ?? [],
+      domain,
+      stateDir,
+      driver,
+      context,
+    });
+    if (why) problem(`network ${network.id}`, `no DHCP: ${why}`);
+  }
+  // udhcpc speaks DHCPv4: instances get a client where the DHCP port serves an IPv4 subnet.
+  const dhcpNetworks = new Set(
+    Object.entries(state.dhcpServers)
+      .filter(([, s]) =>
+        state.namespaceLinks[namespaceLinkKey(s.netns, s.device)]?.addresses?.some(isIpv4Cidr),
+      )
+      .map(([network]) => network),
+  );
+  for (const instance of byId(snapshot.instances)) {
+    if (!ID.test(instance.id)) {
+      problem(`instance ${instance.id}`, 'unusable id');
+      continue;
+    }
+    const input = { instance, ports, networks, dhcpNetworks, stateDir, driver, context };
+    for (const why of addInstance(state, input)) problem(`instance ${instance.id}`, why);
+  }
+  return state;
+}

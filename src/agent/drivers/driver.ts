@@ -1,0 +1,37 @@
+/**
+ * What an L2 driver does for the desired-state compiler: lay out the kernel objects that carry a
+ * network on this host, and plug a port into a namespace as a named device. Each driver folder
+ * (`linuxbridge/`, later `openvswitch/`) holds the same files: `names.ts` and `layout.ts`.
+ */
+
+import type { HostState } from '../host-state.js';
+import type { SnapshotNetwork } from '../snapshot.js';
+
+export interface NetworkContext {
+  /** The deployment's owner tag, carried in every link alias. */
+  owner: string;
+  /** physnet → host interface (flat networks). */
+  physicalInterfaceMappings: Record<string, string>;
+}
+
+export interface Plug {
+  portId: string;
+  network: SnapshotNetwork;
+  /** The namespace the port's device is created in. */
+  netns: string;
+  /** The device's name inside `netns`. */
+  device: string;
+  mac: string;
+  up: boolean;
+}
+
+export interface L2Driver {
+  /** Adds what carries `network` on this host to `state`; returns why it cannot, if it cannot. */
+  layoutNetwork(state: HostState, network: SnapshotNetwork, context: NetworkContext): string | undefined;
+  /** Adds the objects that plug a port into `plug.netns`; returns why it cannot, if it cannot. */
+  plugPort(state: HostState, plug: Plug, context: NetworkContext): string | undefined;
+  /** The device name of a port plugged into a service namespace (DHCP), e.g. `ns-<port11>`. */
+  serviceDeviceName(portId: string): string;
+  /** The host-side device of a port, whose state says whether the port is wired. */
+  portDeviceName(portId: string): string;
+}

@@ -1,0 +1,70 @@
+/**
+ * The linuxbridge driver's layout: one Linux bridge per network, a VXLAN device on it for vxlan
+ * networks, the mapped host interface on it for flat networks, and one veth per port whose host
+ * end (`tap…`) is on the bridge and whose peer is created directly inside the port's namespace.
+ */
+
+import { type HostState, linkAlias } from '../../host-state.js';
+import type { SnapshotNetwork } from '../../snapshot.js';
+import type { L2Driver, NetworkContext, Plug } from '../driver.js';
+import { bridgeName, namespaceDeviceName, tapName, vxlanName } from './names.js';
+
+const VXLAN_PORT = 4789;
+const MAX_VNI = 2 ** 24 - 1;
+const INTERFACE = /^[A-Za-z0-9_.-]{1,15}$/;
+
+function layoutNetwork(
+  state: HostState,
+  network: SnapshotNetwork,
+  context: NetworkContext,
+): string | undefined {
+  const bridge = bridgeName(network.id);
+  const alias = linkAlias('network', network.id, context.owner);
+  if (state.bridges[bridge])
+    return `bridge name ${bridge} is taken by another network with the same id prefix`;
+  switch (network.network_type) {
+    case 'vlan':
+      return 'vlan networks are not supported by the linuxbridge driver (they need 802.1Q devices, and this kernel has no 8021q): use vxlan, or the openvswitch driver';
+    case 'vxlan': {
+      const vni = network.segmentation_id;
+      if (vni === null || !Number.isInteger(vni) || vni < 1 || vni > MAX_VNI)
+        return `vxlan network without a valid segmentation id (${vni})`;
+      const name = vxlanName(vni);
+      if (state.vxlans[name]) return `VNI ${vni} is used by another network`;
+      state.vxlans[name] = { vni, dstport: VXLAN_PORT, mtu: network.mtu, master: bridge, alias, up: true };
+      break;
+    }
+    case 'flat': {
+      const iface = context.physicalInterfaceMappings[network.physical_network ?? ''];
+      if (!iface) return `no interface mapped for physical network ${network.physical_network}`;
+      if (!INTERFACE.test(iface)) return `unusable interface name ${JSON.stringify(iface)}`;
+      if (state.uplinks[iface]) return `interface ${iface} already carries another flat network`;
+      state.uplinks[iface] = { master: bridge };
+      break;
+    }
+    case 'local':
+      break;
+  }
+  state.bridges[bridge] = { mtu: network.mtu, alias, up: true };
+  return undefined;
+}
+
+function plugPort(state: HostState, plug: Plug, context: NetworkContext): string | undefined {
+  const name = tapName(plug.portId);
+  if (state.veths[name]) return `device name ${name} is taken by another port with the same id prefix`;
+  state.veths[name] = {
+    mtu: plug.network.mtu,
+    master: bridgeName(plug.network.id),
+    alias: linkAlias('port', plug.portId, context.owner),
+    up: plug.up,
+    peer: { netns: plug.netns, name: plug.device, mac: plug.mac },
+  };
+  return undefined;
+}
+
+export const linuxbridge: L2Driver = {
+  layoutNetwork,
+  plugPort,
+  serviceDeviceName: namespaceDeviceName,
+  portDeviceName: tapName,
+};

@@ -1,0 +1,155 @@
+/**
+ * The agent's picture of one host as plain data: the kernel objects, files and processes that
+ * Neutrino owns there. `compile` produces the desired one, `observe` the actual one, `diff` turns
+ * the pair into actions. Maps are keyed by kernel name (or path); an object absent from a map does
+ * not exist, and a process appears only while it is alive.
+ *
+ * Fields marked "observed only" are facts the kernel reports that diff never compares.
+ */
+import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
+
+export interface Namespace {
+  kind: 'dhcp' | 'instance';
+}
+
+export interface Bridge {
+  mtu: number;
+  alias: string;
+  up: boolean;
+}
+
+export interface Vxlan {
+  vni: number;
+  dstport: number;
+  mtu: number;
+  master: string | null;
+  alias: string;
+  up: boolean;
+}
+
+/** A host interface of a flat network's provider mapping: never ours, only enslaved to a bridge. */
+export interface Uplink {
+  master: string | null;
+}
+
+export interface VethPeer {
+  /** The namespace the peer lives in; null when observed in a namespace that has no name. */
+  netns: string | null;
+  /** Unknown (undefined) when observed from the root namespace. */
+  name?: string;
+  mac?: string;
+}
+
+/** A veth whose host end (`tap…`) sits on a bridge and whose peer was created in a namespace. */
+export interface Veth {
+  mtu: number;
+  master: string | null;
+  alias: string;
+  up: boolean;
+  peer: VethPeer;
+  /** Observed only: the link is up and so is its peer (operstate UP). */
+  lowerUp?: boolean;
+}
+
+/** A link inside a namespace Neutrino configures in detail (the DHCP namespaces). */
+export interface NamespaceLink {
+  netns: string;
+  name: string;
+  up: boolean;
+  /** `ip/prefix` of the global addresses, sorted; undefined = not managed (loopback). */
+  addresses?: string[];
+}
+
+export type FileState = { content: string; mode: number } | { symlink: string };
+
+/** dnsmasq serving one network from its `qdhcp-` namespace. */
+export interface DhcpServer {
+  netns: string;
+  device: string;
+  /** Its configuration directory (see `dnsmasqFiles`). */
+  dir: string;
+  argv: string[];
+  /** Desired: the (mac, ip) pairs it serves. Actual: the leases in its lease file. */
+  leases: { mac: string; ip: string }[];
+  /** Observed only. */
+  pid?: number;
+}
+
+/** busybox udhcpc configuring one interface of an instance namespace. */
+export interface DhcpClient {
+  netns: string;
+  device: string;
+  argv: string[];
+  pidFile: string;
+  /** Where the client script records the lease it holds (`ip=…` lines). */
+  leaseFile: string;
+  /** Observed only. */
+  pid?: number;
+  /** Observed only: the address in the lease file. */
+  lease?: string;
+}
+
+/** Something the snapshot asks for that this host cannot realise; the object is left out. */
+export interface Problem {
+  object: string;
+  message: string;
+}
+
+export interface HostState {
+  /** Network namespaces; each is Neutrino's because its directory (below) exists. */
+  namespaces: Record<string, Namespace>;
+  /** Namespace directories in the state dir: path → the namespace it marks as owned. */
+  dirs: Record<string, { netns: string }>;
+  bridges: Record<string, Bridge>;
+  vxlans: Record<string, Vxlan>;
+  uplinks: Record<string, Uplink>;
+  veths: Record<string, Veth>;
+  /** Keyed `netns/name`. */
+  namespaceLinks: Record<string, NamespaceLink>;
+  files: Record<string, FileState>;
+  /** Keyed by network id. */
+  dhcpServers: Record<string, DhcpServer>;
+  /** Keyed `instance id/device`. */
+  dhcpClients: Record<string, DhcpClient>;
+  /** Desired only. */
+  problems: Problem[];
+}
+
+export function emptyHostState(): HostState {
+  return {
+    namespaces: {},
+    dirs: {},
+    bridges: {},
+    vxlans: {},
+    uplinks: {},
+    veths: {},
+    namespaceLinks: {},
+    files: {},
+    dhcpServers: {},
+    dhcpClients: {},
+    problems: [],
+  };
+}
+
+export function namespaceLinkKey(netns: string, name: string): string {
+  return `${netns}/${name}`;
+}
+
+/**
+ * A short tag naming the deployment that owns a kernel object: several deployments (one per state
+ * dir, e.g. parallel test runs) can share a host, and each garbage-collects only its own links.
+ */
+export function ownerTag(stateDir: string): string {
+  return createHash('sha256').update(resolve(stateDir)).digest('hex').slice(0, 8);
+}
+
+/** The `ifalias` of a link realising a resource: `neutrino:<kind>:<id>@<owner>`. */
+export function linkAlias(kind: 'network' | 'port', id: string, owner: string): string {
+  return `neutrino:${kind}:${id}@${owner}`;
+}
+
+/** Whether `alias` marks a link as owned by the deployment with tag `owner`. */
+export function isOwnedAlias(alias: string | undefined, owner: string): boolean {
+  return typeof alias === 'string' && alias.startsWith('neutrino:') && alias.endsWith(`@${owner}`);
+}

@@ -1,0 +1,230 @@
+/**
+ * Reads what Neutrino owns on this host into a `HostState`, cheaply: one `ip -json -d link show`
+ * and one `ip -json netns list` for the root namespace (a veth's peer namespace comes from its
+ * `link_netnsid`, so instance namespaces are never entered), one `ip -json addr show` per DHCP
+ * namespace, and files plus `/proc` for the rest (no process per instance).
+ *
+ * Ownership: a link is ours when its alias carries this deployment's owner tag; a namespace when
+ * its directory exists in the state dir; a process when its pid file there names a live process
+ * whose command line names that pid file. Everything else is invisible, so never collected; the
+ * one exception is a host interface (flat network uplink) that is named by the desired state or
+ * enslaved to one of our bridges.
+ */
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { dnsmasqFiles } from '../../linux/dnsmasq.js';
+import { ipJson } from '../../linux/ip.js';
+import { isAlive, readCmdline, readPidFile } from '../../linux/process.js';
+import {
+  type DhcpClient,
+  type DhcpServer,
+  emptyHostState,
+  type FileState,
+  type HostState,
+  isOwnedAlias,
+  namespaceLinkKey,
+  ownerTag,
+} from '../host-state.js';
+import { dhcpConfigFiles, dhcpDir, dhcpNamespace } from '../services/dhcp.js';
+import {
+  clientFiles,
+  clientKey,
+  clientProgramFiles,
+  instanceDir,
+  instanceNamespace,
+  parseLease,
+} from '../services/instances.js';
+
+export interface ObserveOptions {
+  stateDir: string;
+  /** Host interfaces the desired state enslaves (flat networks), observed although not ours. */
+  uplinks?: readonly string[];
+}
+
+interface IpLink {
+  ifname: string;
+  flags: string[];
+  mtu: number;
+  master?: string;
+  operstate?: string;
+  ifalias?: string;
+  link_netnsid?: number;
+  linkinfo?: { info_kind?: string; info_data?: { id?: number; port?: number } };
+  addr_info?: { local: string; prefixlen: number; scope: string }[];
+}
+
+async function readdirOrEmpty(path: string): Promise<string[]> {
+  try {
+    return await readdir(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+async function readText(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+async function readFileState(path: string): Promise<FileState | undefined> {
+  try {
+    const stat = await lstat(path);
+    if (stat.isSymbolicLink()) return { symlink: await readlink(path) };
+    return { content: await readFile(path, 'utf8'), mode: stat.mode & 0o777 };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** The live process named by `pidFile`, if its command line passes `isOurs`. */
+async function liveProcess(
+  pidFile: string,
+  isOurs: (argv: string[]) => boolean,
+): Promise<{ pid: number; argv: string[] } | undefined> {
+  const pid = await readPidFile(pidFile);
+  if (pid === undefined || !(await isAlive(pid))) return undefined;
+  const argv = await readCmdline(pid);
+  return argv && isOurs(argv) ? { pid, argv } : undefined;
+}
+
+/** `expiry mac ip hostname client-id` lines of a dnsmasq lease file. */
+function parseLeases(text: string | undefined): { mac: string; ip: string }[] {
+  return (text ?? '')
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter((fields) => fields.length >= 3 && !fields[2].includes(':'))
+    .map((fields) => ({ mac: fields[1].toLowerCase(), ip: fields[2] }));
+}
+
+/** The actual state of everything Neutrino owns on this host, per the state dir `stateDir`. */
+export async function observe(options: ObserveOptions): Promise<HostState> {
+  const { stateDir } = options;
+  const state = emptyHostState();
+  const owner = ownerTag(stateDir);
+  const [links, namespaces, dhcpIds, instanceIds] = await Promise.all([
+    ipJson<IpLink[]>(['-d', 'link', 'show']),
+    ipJson<{ name: string; id?: number }[]>(['netns', 'list']),
+    readdirOrEmpty(join(stateDir, 'dhcp')),
+    readdirOrEmpty(join(stateDir, 'instances')),
+  ]);
+
+  const kernelNamespaces = new Set(namespaces.map((n) => n.name));
+  const namespaceById = new Map(
+    namespaces.flatMap((n) => (n.id === undefined ? [] : [[n.id, n.name] as const])),
+  );
+  const claim = (dir: string, netns: string, kind: 'dhcp' | 'instance') => {
+    state.dirs[dir] = { netns };
+    if (kernelNamespaces.has(netns)) state.namespaces[netns] = { kind };
+  };
+  for (const id of dhcpIds) claim(dhcpDir(stateDir, id), dhcpNamespace(id), 'dhcp');
+  for (const id of instanceIds) claim(instanceDir(stateDir, id), instanceNamespace(id), 'instance');
+
+  observeLinks(state, links, owner, new Set(options.uplinks ?? []), namespaceById);
+
+  const { script, program } = clientProgramFiles(stateDir);
+  const files = [script, program, ...dhcpIds.flatMap((id) => dhcpConfigFiles(dhcpDir(stateDir, id)))];
+  await Promise.all([
+    ...files.map(async (path) => {
+      const file = await readFileState(path);
+      if (file) state.files[path] = file;
+    }),
+    ...dhcpIds.map(async (id) => {
+      const netns = dhcpNamespace(id);
+      if (state.namespaces[netns]) await observeNamespaceLinks(state, netns);
+      const server = await observeServer(dhcpDir(stateDir, id), netns);
+      if (server) state.dhcpServers[id] = server;
+    }),
+    ...instanceIds.map((id) => observeClients(state, stateDir, id)),
+  ]);
+  return state;
+}
+
+function observeLinks(
+  state: HostState,
+  links: IpLink[],
+  owner: string,
+  uplinks: Set<string>,
+  namespaceById: Map<number, string>,
+): void {
+  for (const link of links) {
+    if (!isOwnedAlias(link.ifalias, owner)) continue;
+    const { ifname: name, mtu } = link;
+    const alias = link.ifalias!;
+    const up = link.flags.includes('UP');
+    const master = link.master ?? null;
+    switch (link.linkinfo?.info_kind) {
+      case 'bridge':
+        state.bridges[name] = { mtu, alias, up };
+        break;
+      case 'vxlan': {
+        const data = link.linkinfo.info_data ?? {};
+        state.vxlans[name] = { vni: data.id ?? 0, dstport: data.port ?? 0, mtu, master, alias, up };
+        break;
+      }
+      case 'veth': {
+        const netns = link.link_netnsid === undefined ? null : (namespaceById.get(link.link_netnsid) ?? null);
+        state.veths[name] = { mtu, master, alias, up, peer: { netns }, lowerUp: link.operstate === 'UP' };
+        break;
+      }
+    }
+  }
+  for (const link of links) {
+    const onOurBridge = link.master !== undefined && Object.hasOwn(state.bridges, link.master);
+    if (isOwnedAlias(link.ifalias, owner) || !(onOurBridge || uplinks.has(link.ifname))) continue;
+    state.uplinks[link.ifname] = { master: link.master ?? null };
+  }
+}
+
+async function observeNamespaceLinks(state: HostState, netns: string): Promise<void> {
+  for (const link of await ipJson<IpLink[]>(['addr', 'show'], { netns })) {
+    const addresses = (link.addr_info ?? [])
+      .filter((a) => a.scope === 'global')
+      .map((a) => `${a.local}/${a.prefixlen}`)
+      .sort();
+    state.namespaceLinks[namespaceLinkKey(netns, link.ifname)] = {
+      netns,
+      name: link.ifname,
+      up: link.flags.includes('UP'),
+      ...(link.ifname === 'lo' ? {} : { addresses }),
+    };
+  }
+}
+
+async function observeServer(dir: string, netns: string): Promise<DhcpServer | undefined> {
+  const files = dnsmasqFiles(dir);
+  const process = await liveProcess(
+    files.pid,
+    (argv) => argv[0] === 'dnsmasq' && argv.includes(`--pid-file=${files.pid}`),
+  );
+  if (!process) return undefined;
+  const device = process.argv.find((a) => a.startsWith('--interface='))?.slice('--interface='.length) ?? '';
+  const leases = parseLeases(await readText(files.leases));
+  return { netns, device, dir, argv: process.argv, leases, pid: process.pid };
+}
+
+async function observeClients(state: HostState, stateDir: string, instanceId: string): Promise<void> {
+  const dir = instanceDir(stateDir, instanceId);
+  const devices = (await readdirOrEmpty(dir)).flatMap((f) => /^udhcpc-(.+)\.pid$/.exec(f)?.[1] ?? []);
+  for (const device of devices) {
+    const { pidFile, leaseFile } = clientFiles(dir, device);
+    const process = await liveProcess(pidFile, (argv) => argv[argv.indexOf('-p') + 1] === pidFile);
+    if (!process) continue;
+    const lease = parseLease((await readText(leaseFile)) ?? '').ip;
+    const client: DhcpClient = {
+      netns: instanceNamespace(instanceId),
+      device,
+      argv: process.argv,
+      pidFile,
+      leaseFile,
+      pid: process.pid,
+      ...(lease ? { lease } : {}),
+    };
+    state.dhcpClients[clientKey(instanceId, device)] = client;
+  }
+}

@@ -1,0 +1,216 @@
+/**
+ * The agent's reconciler (controller-runtime style): each run reads the host's snapshot, compiles
+ * the desired state, observes the actual one, diffs and applies. Requests say only "look again":
+ * runs are serialised, and requests that arrive during a run coalesce into exactly one more run.
+ * Failed runs are retried with backoff; a periodic resync repairs drift; restart is a full run.
+ */
+import { mkdir, stat } from 'node:fs/promises';
+import { type Action, subjectOf } from './actions.js';
+import { type ActionFailure, type ApplyResult, apply } from './apply/apply.js';
+import { compile } from './desired/compile.js';
+import { diff } from './diff/diff.js';
+import type { L2Driver } from './drivers/driver.js';
+import { linuxbridge } from './drivers/linuxbridge/layout.js';
+import { emptyHostState, type HostState, type Problem } from './host-state.js';
+import { observe } from './observe/observe.js';
+import { type PortStatus, portStatus } from './port-status.js';
+import type { Snapshot } from './snapshot.js';
+
+/** The part of a pino logger the reconciler uses. */
+export interface Logger {
+  debug(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+export interface ReconcilerOptions {
+  stateDir: string;
+  source: () => Promise<Snapshot>;
+  log?: Logger;
+  /** Periodic full resync while started. Default 60 s. */
+  resyncIntervalMs?: number;
+  /** Default: linuxbridge. */
+  driver?: L2Driver;
+}
+
+export interface Summary {
+  /** The snapshot's store revision; null for a teardown. */
+  revision: number | null;
+  /** Actions the diff asked for (0: the host already matched). */
+  actions: number;
+  /** How many of each kind, e.g. `{ 'veth.add': 3, 'dnsmasq.reload': 1 }`. */
+  ops: ApplyResult['ops'];
+  applied: number;
+  failures: { op: Action['op']; object: string; message: string }[];
+  problems: Problem[];
+  /** Every port of the snapshot; ACTIVE when wired and served (see `portStatus`). */
+  ports: Record<string, PortStatus>;
+  durationMs: number;
+}
+
+const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+const MIN_RETRY_MS = 1_000;
+const MAX_RETRY_MS = 60_000;
+
+export class Reconciler {
+  readonly #stateDir: string;
+  readonly #source: () => Promise<Snapshot>;
+  readonly #log: Logger;
+  readonly #resyncIntervalMs: number;
+  readonly #driver: L2Driver;
+  /** The run in progress, and the one run queued behind it (what it will do can still change). */
+  #current: Promise<Summary> | undefined;
+  #next: Promise<Summary> | undefined;
+  #nextRun: (() => Promise<Summary>) | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #retry: NodeJS.Timeout | undefined;
+  #retryMs = MIN_RETRY_MS;
+  #lastProblems = '[]';
+  #stateDirChecked = false;
+
+  constructor(options: ReconcilerOptions) {
+    this.#stateDir = options.stateDir;
+    this.#source = options.source;
+    this.#log = options.log ?? SILENT;
+    this.#resyncIntervalMs = options.resyncIntervalMs ?? 60_000;
+    this.#driver = options.driver ?? linuxbridge;
+  }
+
+  /**
+   * Runs a full reconcile. Serialised: while a run is in progress, every call returns the same one
+   * queued run, which starts when the current one ends and sees the state as of then.
+   */
+  reconcile(): Promise<Summary> {
+    return this.#enqueue(() => this.#reconcileOnce(), false);
+  }
+
+  /** Asks for a reconcile without waiting for it; errors and failures are logged and retried. */
+  requestReconcile(): void {
+    this.reconcile().then(
+      (summary) => this.#scheduleRetry(summary.failures.length > 0),
+      (err: unknown) => {
+        this.#log.error({ err }, 'reconcile failed');
+        this.#scheduleRetry(true);
+      },
+    );
+  }
+
+  /** Starts the periodic resync, beginning with a full reconcile now. */
+  start(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => this.requestReconcile(), this.#resyncIntervalMs).unref();
+    this.requestReconcile();
+  }
+
+  /** Stops the periodic resync and pending retries; a run in progress finishes. */
+  stop(): void {
+    clearInterval(this.#timer);
+    clearTimeout(this.#retry);
+    this.#timer = undefined;
+    this.#retry = undefined;
+  }
+
+  /**
+   * Removes every kernel object, file and process this deployment owns on the host (`neutrino
+   * down`): the desired state becomes empty. Runs after the run in progress, and replaces a
+   * queued one (whose callers get the teardown's summary).
+   */
+  async teardown(): Promise<Summary> {
+    this.stop();
+    return this.#enqueue(() => this.#converge(null, emptyHostState(), []), true);
+  }
+
+  #enqueue(run: () => Promise<Summary>, replaceQueued: boolean): Promise<Summary> {
+    if (!this.#current) return this.#start(run);
+    if (!this.#next || replaceQueued) this.#nextRun = run;
+    this.#next ??= this.#current
+      .catch(() => undefined)
+      .then(() => {
+        const queued = this.#nextRun!;
+        this.#next = undefined;
+        this.#nextRun = undefined;
+        return this.#start(queued);
+      });
+    return this.#next;
+  }
+
+  #start(run: () => Promise<Summary>): Promise<Summary> {
+    const current = run().finally(() => {
+      if (this.#current === current) this.#current = undefined;
+    });
+    this.#current = current;
+    return current;
+  }
+
+  async #ensureStateDir(): Promise<void> {
+    if (this.#stateDirChecked) return;
+    await mkdir(this.#stateDir, { recursive: true, mode: 0o755 });
+    if (!isOpenToOthers((await stat(this.#stateDir)).mode))
+      this.#log.warn(
+        { stateDir: this.#stateDir },
+        'state dir is not world-readable: dnsmasq cannot reread its files',
+      );
+    this.#stateDirChecked = true;
+  }
+
+  #scheduleRetry(failed: boolean): void {
+    if (!failed) {
+      this.#retryMs = MIN_RETRY_MS;
+      return;
+    }
+    if (!this.#timer || this.#retry) return;
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      this.requestReconcile();
+    }, this.#retryMs).unref();
+    this.#retryMs = Math.min(this.#retryMs * 2, MAX_RETRY_MS);
+  }
+
+  async #reconcileOnce(): Promise<Summary> {
+    const snapshot = await this.#source();
+    const desired = compile(snapshot, { stateDir: this.#stateDir, driver: this.#driver });
+    const problems = JSON.stringify(desired.problems);
+    if (problems !== this.#lastProblems) {
+      for (const problem of desired.problems) this.#log.warn(problem, 'cannot realise');
+      this.#lastProblems = problems;
+    }
+    return this.#converge(snapshot, desired, desired.problems);
+  }
+
+  async #converge(snapshot: Snapshot | null, desired: HostState, problems: Problem[]): Promise<Summary> {
+    const started = performance.now();
+    await this.#ensureStateDir();
+    const observeOptions = { stateDir: this.#stateDir, uplinks: Object.keys(desired.uplinks) };
+    let actual = await observe(observeOptions);
+    for (const name of Object.keys(desired.uplinks))
+      if (!actual.uplinks[name]) this.#log.warn({ interface: name }, 'mapped interface does not exist');
+    const actions = diff(desired, actual);
+    const { ops, applied, failures } = await apply(actions);
+    if (actions.length > 0) actual = await observe(observeOptions);
+    const summary: Summary = {
+      revision: snapshot?.revision ?? null,
+      actions: actions.length,
+      ops,
+      applied,
+      failures: failures.map(describe),
+      problems,
+      ports: snapshot ? portStatus(snapshot, desired, actual, this.#driver) : {},
+      durationMs: Math.round(performance.now() - started),
+    };
+    for (const failure of summary.failures) this.#log.warn(failure, 'action failed');
+    const fields = { revision: summary.revision, ops, applied, ms: summary.durationMs };
+    if (actions.length > 0) this.#log.info(fields, 'reconciled');
+    else this.#log.debug(fields, 'host matches');
+    return summary;
+  }
+}
+
+/** Whether others may traverse and read a directory (dnsmasq rereads its files as `nobody`). */
+function isOpenToOthers(mode: number): boolean {
+  return (mode & 0o005) === 0o005;
+}
+
+function describe({ action, message }: ActionFailure): Summary['failures'][number] {
+  return { op: action.op, object: subjectOf(action), message };
+}

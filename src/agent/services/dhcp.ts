@@ -1,0 +1,131 @@
+/**
+ * A network's DHCP service as Neutron runs it: namespace `qdhcp-<network>` holding the DHCP port's
+ * device with the port's addresses, and one dnsmasq serving a static hosts file built from the
+ * network's ports, with its files in `<stateDir>/dhcp/<network>/`.
+ */
+import { join } from 'node:path';
+import ipaddr from 'ipaddr.js';
+import {
+  addnHostsLine,
+  type DhcpHost,
+  dnsmasqArgs,
+  dnsmasqFiles,
+  hostsFileLine,
+  optsFileLines,
+} from '../../linux/dnsmasq.js';
+import type { L2Driver, NetworkContext } from '../drivers/driver.js';
+import { type HostState, namespaceLinkKey } from '../host-state.js';
+import type { SnapshotNetwork, SnapshotPort, SnapshotSubnet } from '../snapshot.js';
+
+export const DHCP_DEVICE_OWNER = 'network:dhcp';
+
+export function dhcpNamespace(networkId: string): string {
+  return `qdhcp-${networkId}`;
+}
+
+export function dhcpDir(stateDir: string, networkId: string): string {
+  return join(stateDir, 'dhcp', networkId);
+}
+
+/** The files of a DHCP server that dnsmasq rereads on SIGHUP. */
+export function dhcpConfigFiles(dir: string): string[] {
+  const files = dnsmasqFiles(dir);
+  return [files.hosts, files.addnHosts, files.opts];
+}
+
+export interface DhcpServiceInput {
+  network: SnapshotNetwork;
+  /** The network's subnets. */
+  subnets: SnapshotSubnet[];
+  /** The network's ports, sorted by id. */
+  ports: SnapshotPort[];
+  domain: string;
+  stateDir: string;
+  driver: L2Driver;
+  context: NetworkContext;
+}
+
+function text(lines: string[]): string {
+  return lines.map((line) => `${line}\n`).join('');
+}
+
+function prefixLength(cidr: string): number {
+  return ipaddr.parseCIDR(cidr)[1];
+}
+
+/**
+ * Adds the DHCP service of `input.network` to `state` when the network has a DHCP-enabled subnet
+ * and a DHCP port (the first by id, if several); it serves the subnets the port has an address on.
+ * Returns why it cannot, if it cannot.
+ */
+export function addDhcpService(state: HostState, input: DhcpServiceInput): string | undefined {
+  const { network, ports, stateDir, domain } = input;
+  const port = ports.find((p) => p.device_owner === DHCP_DEVICE_OWNER);
+  const enabled = input.subnets.filter((s) => s.enable_dhcp);
+  if (!port || enabled.length === 0) return undefined;
+  const served = enabled.filter((s) => port.fixed_ips.some((ip) => ip.subnet_id === s.id));
+  if (served.length === 0) return `DHCP port ${port.id} has no address on a DHCP-enabled subnet`;
+
+  const netns = dhcpNamespace(network.id);
+  const dir = dhcpDir(stateDir, network.id);
+  const device = input.driver.serviceDeviceName(port.id);
+  const up = port.admin_state_up && network.admin_state_up;
+  const why = input.driver.plugPort(
+    state,
+    { portId: port.id, network, netns, device, mac: port.mac_address, up },
+    input.context,
+  );
+  if (why) return why;
+  state.namespaces[netns] = { kind: 'dhcp' };
+  state.dirs[dir] = { netns };
+
+  const cidrOf = new Map(served.map((s) => [s.id, s.cidr]));
+  const addresses = port.fixed_ips
+    .filter((ip) => cidrOf.has(ip.subnet_id))
+    .map((ip) => `${ip.ip_address}/${prefixLength(cidrOf.get(ip.subnet_id)!)}`)
+    .sort();
+  state.namespaceLinks[namespaceLinkKey(netns, 'lo')] = { netns, name: 'lo', up: true };
+  state.namespaceLinks[namespaceLinkKey(netns, device)] = { netns, name: device, up, addresses };
+
+  const hosts: DhcpHost[] = ports.flatMap((p) =>
+    p.fixed_ips
+      .filter((ip) => cidrOf.has(ip.subnet_id))
+      .map((ip) => ({
+        mac: p.mac_address,
+        ip: ip.ip_address,
+        domain,
+        ...(p.dns_name ? { hostname: p.dns_name } : {}),
+      })),
+  );
+  const files = dnsmasqFiles(dir);
+  const file = (lines: string[]) => ({ content: text(lines), mode: 0o644 });
+  state.files[files.hosts] = file(hosts.map(hostsFileLine));
+  state.files[files.addnHosts] = file(hosts.map(addnHostsLine));
+  state.files[files.opts] = file(
+    served.flatMap((s) =>
+      optsFileLines({
+        subnetId: s.id,
+        cidr: s.cidr,
+        gatewayIp: s.gateway_ip,
+        dnsServers: s.dns_nameservers,
+        hostRoutes: s.host_routes,
+      }),
+    ),
+  );
+  const argv = dnsmasqArgs({
+    confDir: dir,
+    interfaceName: device,
+    subnets: served.map((s) => ({ id: s.id, cidr: s.cidr, enableDhcp: true })),
+    domain,
+    mtu: network.mtu,
+  });
+  state.dhcpServers[network.id] = {
+    netns,
+    device,
+    dir,
+    argv: ['dnsmasq', ...argv],
+    // dhcp_release speaks DHCPv4 only; IPv6 leases expire on their own.
+    leases: hosts.filter((h) => !h.ip.includes(':')).map((h) => ({ mac: h.mac, ip: h.ip })),
+  };
+  return undefined;
+}

@@ -15,6 +15,10 @@ if [[ -z "${DIALECTS:-}" ]]; then
 fi
 export NEUTRINO_TEST_PG_URL=${NEUTRINO_TEST_PG_URL:-postgres://neutrino:neutrino@127.0.0.1:5432/postgres}
 
+echo "test: typecheck and lint"
+npx tsc -p tsconfig.json --noEmit
+npx biome check src test bench
+
 suites=(test/unit test/api)
 if [[ $(id -u) == 0 ]]; then suites+=(test/e2e); else echo "test: not root; skipping e2e" >&2; fi
 suites+=(test/compat)

@@ -102,6 +102,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
     throw new Error(`invalid port: ${String(flags.port ?? config.port)}`);
   }
   config.settings.physicalNetworks = Object.keys(config.physicalInterfaceMappings);
+  config.settings.physicalInterfaceMappings = config.physicalInterfaceMappings;
   return config;
 }
 

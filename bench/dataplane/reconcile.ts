@@ -157,7 +157,12 @@ for (const n of SIZES) {
   results.push({ ...agent, raw });
   console.error(`N=${n}: ${JSON.stringify(results.at(-1))}`);
 }
-await writeFile(OUT, `${JSON.stringify({ date: new Date().toISOString(), results }, null, 2)}\n`);
+// Keep what other benchmarks (convergence.ts) wrote into the same file.
+const previous = JSON.parse(await readFile(OUT, 'utf8').catch(() => '{}')) as Record<string, unknown>;
+await writeFile(
+  OUT,
+  `${JSON.stringify({ ...previous, date: new Date().toISOString(), results }, null, 2)}\n`,
+);
 
 const rows = [
   [

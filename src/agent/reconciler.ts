@@ -32,6 +32,8 @@ export interface ReconcilerOptions {
   resyncIntervalMs?: number;
   /** Default: linuxbridge. */
   driver?: L2Driver;
+  /** Called with the summary of every reconcile (not teardowns), e.g. to report port status. */
+  onReconciled?: (summary: Summary) => void;
 }
 
 export interface Summary {
@@ -59,6 +61,7 @@ export class Reconciler {
   readonly #log: Logger;
   readonly #resyncIntervalMs: number;
   readonly #driver: L2Driver;
+  readonly #onReconciled: ((summary: Summary) => void) | undefined;
   /** The run in progress, and the one run queued behind it (what it will do can still change). */
   #current: Promise<Summary> | undefined;
   #next: Promise<Summary> | undefined;
@@ -75,6 +78,7 @@ export class Reconciler {
     this.#log = options.log ?? SILENT;
     this.#resyncIntervalMs = options.resyncIntervalMs ?? 60_000;
     this.#driver = options.driver ?? linuxbridge;
+    this.#onReconciled = options.onReconciled;
   }
 
   /**
@@ -175,7 +179,13 @@ export class Reconciler {
       for (const problem of desired.problems) this.#log.warn(problem, 'cannot realise');
       this.#lastProblems = problems;
     }
-    return this.#converge(snapshot, desired, desired.problems);
+    const summary = await this.#converge(snapshot, desired, desired.problems);
+    try {
+      this.#onReconciled?.(summary);
+    } catch (err) {
+      this.#log.error({ err }, 'onReconciled failed');
+    }
+    return summary;
   }
 
   async #converge(snapshot: Snapshot | null, desired: HostState, problems: Problem[]): Promise<Summary> {

@@ -1,7 +1,7 @@
 /**
  * What an agent needs to know about the model for one host, as plain data: the networks it
  * serves, their subnets, the ports bound to it (instance ports and DHCP ports) and its
- * instances. The server assembles it (`GET /neutrino/v1/hosts/{host}/snapshot`); the agent's
+ * instances. The server assembles it (`POST /neutrino/v1/hosts/{host}/sync`); the agent's
  * desired-state compiler turns it into a `HostState`.
  */
 

@@ -195,6 +195,8 @@ export const EXTENSIONS: Extension[] = [
     'Provides IP availability data for each network and subnet.',
     '2015-09-24T00:00:00-00:00',
   ),
+  // Agents
+  ext('agent', 'agent', 'The agent management extension.', '2013-02-03T10:00:00-00:00'),
 ];
 
 export function registerExtensions(app: FastifyInstance): void {

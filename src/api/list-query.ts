@@ -11,6 +11,20 @@ type Resource = Record<string, unknown> & { id: string };
 const CONTROL = new Set(['fields', 'sort_key', 'sort_dir', 'limit', 'marker', 'page_reverse']);
 const TAG_FILTERS = new Set(['tags', 'tags-any', 'not-tags', 'not-tags-any']);
 
+/** Attribute filters: the query's keys that are neither control keys nor tag filters. */
+export function attributeFilters(q: Query): Record<string, string[]> {
+  const filters: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(q)) {
+    if (v !== undefined && !CONTROL.has(k) && !TAG_FILTERS.has(k)) filters[k] = values(v);
+  }
+  return filters;
+}
+
+/** Does the query only filter on attributes (no fields, sorting, paging or tag filters)? */
+export function onlyFilters(q: Query): boolean {
+  return Object.keys(q).every((k) => !CONTROL.has(k) && !TAG_FILTERS.has(k));
+}
+
 export interface Link {
   rel: 'next' | 'previous';
   href: string;

@@ -12,7 +12,7 @@ import { changeTags, requireTag, validateTag } from '../core/tags.js';
 import { type Closed, createEnvelope, updateEnvelope } from '../model/common.js';
 import type { Store } from '../store/store.js';
 import { contextOf } from './auth.js';
-import { applyListQuery, type Query, selectFields } from './list-query.js';
+import { applyListQuery, attributeFilters, onlyFilters, type Query, selectFields } from './list-query.js';
 
 export interface CollectionSpec {
   /** URL segment, hyphenated: `security-groups`. */
@@ -30,6 +30,8 @@ export interface CollectionSpec {
   extraFilters?: string[];
 }
 
+const JSON_TYPE = 'application/json; charset=utf-8';
+
 /** Parses `If-Match: revision_number=N` (other forms are ignored, as Neutron does). */
 export function ifMatchRevision(req: FastifyRequest): number | undefined {
   const header = req.headers['if-match'];
@@ -38,31 +40,6 @@ export function ifMatchRevision(req: FastifyRequest): number | undefined {
   if (!m && header.includes('revision_number'))
     throw HTTPBadRequest({ msg: `Invalid If-Match header: ${header}` });
   return m ? Number(m[1]) : undefined;
-}
-
-/** Equality filters usable as SQL hints (control keys and tag filters excluded). */
-function hintOf(q: Query): Record<string, string[]> {
-  const filters: Record<string, string[]> = {};
-  for (const [k, v] of Object.entries(q)) {
-    if (
-      v === undefined ||
-      [
-        'fields',
-        'sort_key',
-        'sort_dir',
-        'limit',
-        'marker',
-        'page_reverse',
-        'tags',
-        'tags-any',
-        'not-tags',
-        'not-tags-any',
-      ].includes(k)
-    )
-      continue;
-    filters[k] = Array.isArray(v) ? v : [v];
-  }
-  return filters;
 }
 
 function fieldsOf(q: Query): string[] {
@@ -75,9 +52,19 @@ export function registerCollection(app: FastifyInstance, store: Store, spec: Col
   const attributes = new Set([...Object.keys(spec.resource.properties), ...(spec.extraFilters ?? [])]);
   const { service, member, collection } = spec;
 
-  app.get(base, async (req) => {
+  app.get(base, async (req, reply) => {
     const q = req.query as Query;
-    const all = await service.list(contextOf(req), { filters: hintOf(q) });
+    const ctx = contextOf(req);
+    const hint = { filters: attributeFilters(q) };
+    // Fast path: a plain list is sent as JSON the database splices from the stored JSON.
+    // Parsing every row into an object and serialising the whole reply again took 10k ports
+    // ~120 ms end to end, ~70 ms this way. Anything the splice cannot answer (fields, sorting,
+    // paging, tags, a filter SQL does not apply exactly) takes the object path below.
+    if (service.listRaw && onlyFilters(q)) {
+      const raw = await service.listRaw(ctx, hint);
+      if (raw) return reply.type(JSON_TYPE).send(`{"${collection}":[${raw.join(',')}]}`);
+    }
+    const all = await service.list(ctx, hint);
     const linkBase = `${publicBase(req)}${base}`;
     const { items, links } = applyListQuery(all, q, attributes, linkBase);
     const body: Record<string, unknown> = { [collection]: items };

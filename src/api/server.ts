@@ -7,11 +7,14 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { HTTPBadRequest } from '../core/errors.js';
 import type { Settings } from '../core/settings.js';
 import type { Store } from '../store/store.js';
+import { registerAgents } from './agents.js';
 import { registerAuth } from './auth.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import { registerEvents } from './events.js';
 import { registerExtensions } from './extensions.js';
+import { registerHosts } from './hosts.js';
 import { registerIdentity } from './identity.js';
+import { registerInstances } from './instances.js';
 import { registerIpAvailability } from './ip-availability.js';
 import type { Metrics } from './metrics.js';
 import { networks } from './networks.js';
@@ -92,6 +95,9 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   registerExtensions(app);
   registerQuotas(app, services.quotas);
   registerIpAvailability(app, services.ipAvailability);
+  registerAgents(app, services.agents);
+  registerHosts(app, services.agents, services.hostSync);
+  registerInstances(app, services.instances);
 
   COLLECTIONS.length = 0;
   for (const build of COLLECTION_SPECS) {

@@ -1,4 +1,7 @@
 /** The Neutron model's services, built once per server over one store and one set of settings. */
+import { Agents } from '../core/agents.js';
+import { HostSync } from '../core/host-sync.js';
+import { Instances } from '../core/instances.js';
 import { IpAvailability } from '../core/ip-availability.js';
 import { Networks } from '../core/networks.js';
 import { Ports } from '../core/ports.js';
@@ -23,18 +26,25 @@ export interface Services {
   ipAvailability: IpAvailability;
   securityGroups: SecurityGroups;
   securityGroupRules: SecurityGroupRules;
+  agents: Agents;
+  instances: Instances;
+  hostSync: HostSync;
 }
 
 export function buildServices(store: Store, settings: Settings, tokenLifetimeSeconds?: number): Services {
   const networks = new Networks(store, settings);
   const securityGroups = new SecurityGroups(store, settings);
+  // A network delete runs onDelete hooks in construction order: subnets, DHCP ports, DHCP binding.
+  const subnets = new Subnets(store, settings, networks);
+  const ports = new Ports(store, settings, networks);
+  const agents = new Agents(store, settings);
   return {
     store,
     settings,
     identity: new Identity(store, tokenLifetimeSeconds),
     networks,
-    subnets: new Subnets(store, settings, networks),
-    ports: new Ports(store, settings, networks),
+    subnets,
+    ports,
     rbacPolicies: new RbacPolicies(store, settings, {
       network: (ctx, id, db) => networks.get(ctx, id, db),
       security_group: (ctx, id, db) => securityGroups.get(ctx, id, db),
@@ -43,5 +53,8 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
     ipAvailability: new IpAvailability(store),
     securityGroups,
     securityGroupRules: new SecurityGroupRules(store, settings, securityGroups),
+    agents,
+    instances: new Instances(store, settings, { networks, ports, securityGroups, agents }),
+    hostSync: new HostSync(store, settings, networks, agents),
   };
 }

@@ -1,7 +1,10 @@
-/** The `neutrino` command: server, and (later) up/down/agent and the resource commands. */
+/** The `neutrino` command: server, up/down/agent, and the client commands (instance, exec). */
 import { Command } from 'commander';
 import { type Flags, loadConfig } from '../config.js';
-import { startServer, writeCloudsYaml } from './server.js';
+import { registerDataplaneCommands, up } from './dataplane.js';
+import { registerExecCommand } from './exec.js';
+import { registerInstanceCommands } from './instance.js';
+import { startServer } from './server.js';
 
 function serverOptions(cmd: Command): Command {
   return cmd
@@ -39,28 +42,15 @@ export function program(): Command {
     },
   );
   serverOptions(
-    root.command('up').description('all-in-one: API server, identity (and the local agent) with SQLite'),
-  ).action(async (flags: Flags) => {
-    const config = loadConfig(flags);
-    const running = await startServer(config);
-    const cloudsFile = writeCloudsYaml(config, running.url);
-    process.stdout.write(
-      [
-        `neutrino is up`,
-        `  networking API: ${running.url}/v2.0`,
-        `  identity:       ${running.url}/identity/v3`,
-        `  clouds.yaml:    ${cloudsFile}`,
-        `use it with:  export OS_CLIENT_CONFIG_FILE=${cloudsFile} OS_CLOUD=neutrino`,
-        '',
-      ].join('\n'),
-    );
-    const stop = async () => {
-      await running.close();
-      process.exit(0);
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+    root.command('up').description('all-in-one: API server, identity and the local agent, with SQLite'),
+  )
+    .option('--host-name <name>', "this host's name for the agent (default: the system's hostname)")
+    .option('--resync-interval <seconds>', "the agent's full resync period (default 60)")
+    .option('--cleanup-on-exit', 'remove the data plane on Ctrl-C/SIGTERM (default: leave it running)')
+    .action(up);
+  registerDataplaneCommands(root);
+  registerInstanceCommands(root);
+  registerExecCommand(root);
   return root;
 }
 

@@ -405,3 +405,16 @@ export const UnsupportedPortDeviceOwner = define<{ op: string; port_id: string; 
   409,
   'Operation %(op)s is not supported for device_owner %(device_owner)s on port %(port_id)s.',
 );
+
+// Agents and instances (the data plane)
+export const AgentNotFound = define<{ id: string }>('AgentNotFound', 404, 'Agent %(id)s could not be found.');
+export const InstanceNotFound = define<{ instance_id: string }>(
+  'InstanceNotFound',
+  404,
+  'Instance %(instance_id)s could not be found.',
+);
+export const NetworkWithoutDhcp = define<{ net_id: string }>(
+  'NetworkWithoutDhcp',
+  400,
+  'Network %(net_id)s has no DHCP-enabled subnet; instances get their address by DHCP.',
+);

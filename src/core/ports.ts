@@ -5,7 +5,7 @@
  * the admin-only binding attributes, and what updates and deletes do to their addresses.
  */
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type {
   AddressPair,
   ExtraDhcpOpt,
@@ -20,10 +20,12 @@ import {
   getResource,
   insertResource,
   listResources,
+  rowJsonSql,
+  SPLITS,
   type Stored,
   updateResource,
 } from '../store/resources.js';
-import type { Database, ResourceRow } from '../store/schema.js';
+import type { Database } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
 import { type Context, owns, requireWriter, targetProject } from './context.js';
 import { ensureDefaultSecurityGroup } from './default-security-group.js';
@@ -62,14 +64,8 @@ import { sharedWith } from './sharing.js';
 
 /** Neutron's max_allowed_address_pair default. */
 const MAX_ADDRESS_PAIRS = 10;
-/** Attributes only admins see (Neutron's get_port:binding:* and resource_request policies). */
-const ADMIN_ONLY = [
-  'binding:host_id',
-  'binding:vif_type',
-  'binding:vif_details',
-  'binding:profile',
-  'resource_request',
-];
+/** Attributes only admins see (stored apart from the others). */
+const ADMIN_ONLY = SPLITS.ports!.adminOnly;
 /**
  * Attempts at a create before giving up on lost address races. Each lost race means another
  * transaction took an address, so retries always make progress; 64 concurrent creates for the
@@ -80,8 +76,11 @@ const CREATE_ATTEMPTS = 100;
 const BLANK_DHCP_OPTS = ['router', 'classless-static-route'];
 const DNS_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 
-/** Query filters a ports column answers, pushed into SQL by `list`. */
-const FILTER_COLUMNS = [
+/** Query filters a ports column answers exactly, pushed into SQL by `list` and `listRaw`. */
+const FILTER_COLUMNS = new Map<
+  string,
+  'id' | 'network_id' | 'device_id' | 'device_owner' | 'mac_address' | 'project_id'
+>([
   ['id', 'id'],
   ['network_id', 'network_id'],
   ['device_id', 'device_id'],
@@ -89,7 +88,7 @@ const FILTER_COLUMNS = [
   ['mac_address', 'mac_address'],
   ['project_id', 'project_id'],
   ['tenant_id', 'project_id'],
-] as const;
+]);
 
 /** Copied from a request as they are. */
 const PLAIN = [
@@ -123,6 +122,16 @@ function binding(host: string): Record<string, unknown> {
         'binding:vif_type': 'bridge',
         'binding:vif_details': { connectivity: 'l2', port_filter: true },
       };
+}
+
+/** Neutron's dns_assignment: a hostname and FQDN per address (`host-<ip>` when unnamed). */
+function dnsAssignment(port: Record<string, unknown>, domain: string): Record<string, string>[] {
+  const name = String(port.dns_name);
+  return (port.fixed_ips as FixedIp[]).map(({ ip_address }) => {
+    const hostname = name.replace(/\.$/, '') || `host-${ip_address.replace(/[.:]/g, '-')}`;
+    const fqdn = name.endsWith('.') ? name : `${hostname}.${domain}.`;
+    return { hostname, ip_address, fqdn };
+  });
 }
 
 function checkDnsName(raw: string): string {
@@ -188,31 +197,44 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
   }
 
   #view(ctx: Context, row: Stored): View {
-    const name = String(row.dns_name);
     // The row is ours (freshly parsed): extend it in place rather than copy it.
     const view: View = row;
-    view.dns_assignment = (row.fixed_ips as FixedIp[]).map(({ ip_address }) => {
-      const hostname = name.replace(/\.$/, '') || `host-${ip_address.replace(/[.:]/g, '-')}`;
-      const fqdn = name.endsWith('.') ? name : `${hostname}.${this.#settings.dnsDomain}.`;
-      return { hostname, ip_address, fqdn };
-    });
+    view.dns_assignment = dnsAssignment(row, this.#settings.dnsDomain);
     if (!ctx.isAdmin) for (const key of ADMIN_ONLY) delete view[key];
     return view;
   }
 
   /**
-   * Ports `ctx` may see — its project's, and (Neutron's network-owner rule) all on its
-   * networks — narrowed in SQL by every equality filter a column can answer.
+   * The ports `ctx` may see — its project's, and (Neutron's network-owner rule) all on its
+   * networks — narrowed by every filter a column answers exactly.
    */
-  async list(ctx: Context, hint: ListHint): Promise<View[]> {
-    const { filters } = hint;
+  #select(ctx: Context, filters: ListHint['filters']) {
     const db = this.#store.db;
-    let q = db
-      .selectFrom('ports')
-      .select(['id', 'project_id', 'revision_number', 'created_at', 'updated_at', 'doc']);
+    let q = db.selectFrom('ports');
     for (const [key, column] of FILTER_COLUMNS) {
       if (filters[key]) q = q.where(column, 'in', filters[key]);
     }
+    if (!ctx.isAdmin) {
+      const project = ctx.projectId ?? '';
+      const networks = db.selectFrom('networks').select('id').where('project_id', '=', project);
+      q = q.where((eb) => eb.or([eb('project_id', '=', project), eb('network_id', 'in', networks)]));
+    }
+    return q;
+  }
+
+  /** Ports `ctx` may see, narrowed in SQL as far as the filters allow. */
+  async list(ctx: Context, hint: ListHint): Promise<View[]> {
+    const { filters } = hint;
+    const db = this.#store.db;
+    let q = this.#select(ctx, filters).select([
+      'id',
+      'project_id',
+      'revision_number',
+      'created_at',
+      'updated_at',
+      'doc',
+      'admin_doc',
+    ]);
     const byAddress = (filters.fixed_ips ?? []).map((f) => /^(ip_address|subnet_id)=(.*)$/.exec(f));
     if (byAddress.length > 0 && byAddress.every((m) => m !== null)) {
       const holders = db
@@ -221,13 +243,30 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
         .where((eb) => eb.or(byAddress.map((m) => eb(m![1] as 'ip_address' | 'subnet_id', '=', m![2]))));
       q = q.where('id', 'in', holders);
     }
-    if (!ctx.isAdmin) {
-      const project = ctx.projectId ?? '';
-      const networks = db.selectFrom('networks').select('id').where('project_id', '=', project);
-      q = q.where((eb) => eb.or([eb('project_id', '=', project), eb('network_id', 'in', networks)]));
-    }
     const rows = await q.execute();
-    return rows.map((r) => this.#view(ctx, fromRow(r as ResourceRow)));
+    return rows.map((r) => this.#view(ctx, fromRow(r)));
+  }
+
+  /**
+   * `list` as JSON strings, spliced from the stored JSON by the database; or undefined when a
+   * filter is one that SQL here does not answer exactly. A port whose DNS assignment is not
+   * stored (a write from elsewhere changed it) gets it computed here.
+   */
+  async listRaw(ctx: Context, hint: ListHint): Promise<string[] | undefined> {
+    if (Object.keys(hint.filters).some((key) => !FILTER_COLUMNS.has(key))) return undefined;
+    const docs = ctx.isAdmin ? ['admin_doc', 'derived_doc'] : ['derived_doc'];
+    const rows = await this.#select(ctx, hint.filters)
+      .select([
+        rowJsonSql(this.#store.dialect, docs).as('json'),
+        sql<number | boolean>`derived_doc is null`.as('stale'),
+      ])
+      .execute();
+    return rows.map(({ json, stale }) => {
+      if (!stale) return json;
+      const port = JSON.parse(json);
+      port.dns_assignment = dnsAssignment(port, this.#settings.dnsDomain);
+      return JSON.stringify(port);
+    });
   }
 
   /** The stored port if `ctx` may see it, else PortNotFound. */
@@ -374,6 +413,7 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
     const id = randomUUID();
     const fixedIps = await allocate(tx, id, requests, port, memo.used);
     const deviceId = body.device_id ?? '';
+    const dnsName = checkDnsName(body.dns_name ?? '');
     return insertResource(
       tx,
       'ports',
@@ -396,7 +436,8 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
         port_security_enabled: portSecurity,
         security_groups: groups,
         extra_dhcp_opts: mergeDhcpOpts([], body.extra_dhcp_opts ?? []),
-        dns_name: checkDnsName(body.dns_name ?? ''),
+        dns_name: dnsName,
+        dns_assignment: dnsAssignment({ dns_name: dnsName, fixed_ips: fixedIps }, this.#settings.dnsDomain),
         ip_allocation: body.fixed_ips?.length === 0 ? 'none' : 'immediate',
         propagate_uplink_status: body.propagate_uplink_status ?? false,
         resource_request: null,
@@ -473,6 +514,7 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
         if (body.port_security_enabled !== undefined) next.port_security_enabled = body.port_security_enabled;
         if (body['binding:host_id'] !== undefined) Object.assign(next, binding(body['binding:host_id']));
         if (body['binding:profile'] !== undefined) next['binding:profile'] = body['binding:profile'] ?? {};
+        next.dns_assignment = dnsAssignment(next, this.#settings.dnsDomain);
         const columns = { mac_address: mac, device_id: String(next.device_id), device_owner: owner };
         return updateResource(tx, 'ports', current, next, columns);
       }),

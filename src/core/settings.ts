@@ -1,6 +1,8 @@
 /**
  * Settings the Neutron model's rules depend on (not how they are loaded: see `config.ts`).
  */
+import { hostname } from 'node:os';
+
 export interface Settings {
   /** Network type given to tenant networks that name none. */
   tenantNetworkType: 'local' | 'vxlan' | 'vlan';
@@ -19,6 +21,12 @@ export interface Settings {
   /** DNS domain handed out by DHCP (`dns_domain`). */
   dnsDomain: string;
   quotas: Record<string, number>;
+  /** Seconds without a heartbeat after which an agent counts as dead (Neutron's `agent_down_time`). */
+  agentDownTime: number;
+  /** Host that takes instances while no live L2 agent could (the all-in-one: this machine). */
+  defaultHost: string;
+  /** physnet → host interface or bridge, sent to agents that report no mappings of their own. */
+  physicalInterfaceMappings: Record<string, string>;
 }
 
 /** Neutron's default quotas. */
@@ -43,4 +51,7 @@ export const DEFAULT_SETTINGS: Settings = {
   macPrefix: 'fa:16:3e',
   dnsDomain: 'openstacklocal',
   quotas: DEFAULT_QUOTAS,
+  agentDownTime: 75,
+  defaultHost: hostname(),
+  physicalInterfaceMappings: {},
 };

@@ -1,8 +1,10 @@
 /**
  * Runs one external command from an argument array (never a shell string) and collects its output;
- * every process Neutrino starts goes through `run`.
+ * every process Neutrino starts goes through `run`, or `execInNamespace` when the command gets the
+ * caller's terminal instead (`neutrino exec`).
  */
 import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 
 export interface RunOptions {
   /** Written to the command's stdin, which is then closed. */
@@ -122,4 +124,22 @@ export function runMaybeInNamespace(
   options: RunOptions = {},
 ): Promise<RunResult> {
   return netns === undefined ? run(cmd, args, options) : runInNamespace(netns, cmd, args, options);
+}
+
+/**
+ * Runs `cmd args...` inside network namespace `ns` with the caller's stdin, stdout and stderr
+ * (`neutrino exec`), and resolves with its exit code; a command ended by a signal gives 128 + the
+ * signal's number, as a shell reports it.
+ */
+export function execInNamespace(ns: string, cmd: string, args: readonly string[]): Promise<number> {
+  assertNamespaceName(ns);
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: 'inherit' });
+    child.once('error', (err) =>
+      reject(new CommandError('ip', ['netns', 'exec', ns, cmd, ...args], null, '', '', err.message)),
+    );
+    child.once('close', (code, signal) =>
+      resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0)),
+    );
+  });
 }

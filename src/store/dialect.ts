@@ -31,6 +31,9 @@ export async function openDatabase(url: string, onQuery?: QueryObserver): Promis
     // PostgreSQL returns bigint (revision numbers) as strings by default; ours fit in a double.
     pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
     const pool = new pg.Pool({ connectionString: url, max: 10 });
+    // An idle connection the server closed (restart, DROP DATABASE … FORCE) must not crash
+    // the process; the pool replaces it on the next query.
+    pool.on('error', () => undefined);
     return {
       db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log }),
       dialect: 'postgres',

@@ -1,10 +1,12 @@
 /**
  * Generic reads and writes of Neutron resource rows: standard attributes in columns, the rest
  * in `doc`. Resource-specific columns are passed as `extra`. Revision numbers start at 0 and
- * grow by one on every update; `If-Match` checks compare against them.
+ * grow by one on every update; `If-Match` checks compare against them. Tables in `SPLITS` keep
+ * some attributes outside `doc`, so that their lists can be served as stored JSON (`rowJsonSql`).
  */
-import type { Kysely } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { RevisionNumberConstraintFailed } from '../core/errors.js';
+import type { DialectName } from './dialect.js';
 import type { Database, ResourceRow, ResourceTable } from './schema.js';
 import { now, type Tx } from './store.js';
 
@@ -18,10 +20,39 @@ export type Stored = Record<string, unknown> & {
   updated_at: string;
 };
 
-export function fromRow(row: ResourceRow): Stored {
+/**
+ * Attributes a table keeps outside `doc`. `adminOnly` ones (which only admins may read) go to
+ * `admin_doc`, so a member's view needs no filtering. `derived` ones (computed by the service
+ * from the `derivedFrom` ones) go to `derived_doc`, so a list need not compute them. A write
+ * that changes what they derive from without supplying them (one made elsewhere, e.g. a new
+ * SLAAC subnet adding addresses) sets `derived_doc` to NULL, so no stale copy is ever served.
+ * `fromRow` merges `admin_doc` and leaves derived attributes out.
+ */
+export const SPLITS: Partial<
+  Record<
+    ResourceTable,
+    { adminOnly: readonly string[]; derived: readonly string[]; derivedFrom: readonly string[] }
+  >
+> = {
+  ports: {
+    // Neutron's get_port:binding:* and resource_request policies.
+    adminOnly: [
+      'binding:host_id',
+      'binding:vif_type',
+      'binding:vif_details',
+      'binding:profile',
+      'resource_request',
+    ],
+    derived: ['dns_assignment'],
+    derivedFrom: ['dns_name', 'fixed_ips'],
+  },
+};
+
+export function fromRow(row: ResourceRow & { admin_doc?: string }): Stored {
   // Assigning onto the freshly parsed object is ~5x cheaper than spreading it into a new one,
   // which matters when listing 10k ports.
   const resource = JSON.parse(row.doc) as Stored;
+  if (row.admin_doc) Object.assign(resource, JSON.parse(row.admin_doc));
   resource.id = row.id;
   resource.project_id = row.project_id;
   resource.tenant_id = row.project_id;
@@ -31,12 +62,57 @@ export function fromRow(row: ResourceRow): Stored {
   return resource;
 }
 
-const STANDARD = new Set(['id', 'project_id', 'tenant_id', 'revision_number', 'created_at', 'updated_at']);
+/**
+ * SQL computing, per row, the JSON of `fromRow`'s object merged with the JSON objects in the
+ * columns `docs` (NULL counts as `{}`); they must not repeat each other's or the standard
+ * attributes. Splicing in the database returns one string per row instead of one per column:
+ * for 10k ports on SQLite that saves ~15 ms, mostly of garbage collection.
+ */
+export function rowJsonSql(dialect: DialectName, docs: string[]): RawBuilder<string> {
+  const quote = (column: string) =>
+    dialect === 'postgres' ? sql`to_json(${sql.ref(column)})::text` : sql`json_quote(${sql.ref(column)})`;
+  const members = (column: string) => {
+    const doc = sql.ref(column);
+    return sql`coalesce(',' || nullif(substr(${doc}, 2, length(${doc}) - 2), ''), '')`;
+  };
+  return sql<string>`'{"id":' || ${quote('id')} || ',"project_id":' || ${quote('project_id')}
+    || ',"tenant_id":' || ${quote('project_id')} || ',"revision_number":' || cast(revision_number as text)
+    || ',"created_at":' || ${quote('created_at')} || ',"updated_at":' || ${quote('updated_at')}
+    || ${sql.join(['doc', ...docs].map(members), sql` || `)} || '}'`;
+}
 
-function docOf(resource: Record<string, unknown>): string {
+const STANDARD = new Set(['id', 'project_id', 'tenant_id', 'revision_number', 'created_at', 'updated_at']);
+const COLUMNS = ['id', 'project_id', 'revision_number', 'created_at', 'updated_at', 'doc'] as const;
+
+/** The columns `fromRow` reads from `table`. */
+function columnsOf(table: ResourceTable): string[] {
+  return SPLITS[table] ? [...COLUMNS, 'admin_doc'] : [...COLUMNS];
+}
+
+/**
+ * A resource's non-standard attributes as the JSON columns of its table; without `derived_doc`
+ * when the stored one stays valid (an update from `current` that changes nothing it derives from).
+ */
+function docsOf(
+  table: ResourceTable,
+  resource: Record<string, unknown>,
+  current?: Stored,
+): { doc: string; admin_doc?: string; derived_doc?: string | null } {
+  const split = SPLITS[table];
   const doc: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(resource)) if (!STANDARD.has(k)) doc[k] = v;
-  return JSON.stringify(doc);
+  const admin: Record<string, unknown> = {};
+  const derived: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(resource)) {
+    if (STANDARD.has(k)) continue;
+    if (split?.adminOnly.includes(k)) admin[k] = v;
+    else if (split?.derived.includes(k)) derived[k] = v;
+    else doc[k] = v;
+  }
+  if (!split) return { doc: JSON.stringify(doc) };
+  const docs = { doc: JSON.stringify(doc), admin_doc: JSON.stringify(admin) };
+  if (split.derived.every((k) => k in derived)) return { ...docs, derived_doc: JSON.stringify(derived) };
+  const same = (k: string) => current && JSON.stringify(current[k]) === JSON.stringify(resource[k]);
+  return split.derivedFrom.every(same) ? docs : { ...docs, derived_doc: null };
 }
 
 export async function insertResource(
@@ -52,7 +128,7 @@ export async function insertResource(
     revision_number: 0,
     created_at: at,
     updated_at: at,
-    doc: docOf(resource),
+    ...docsOf(table, resource),
     ...extra,
   };
   await tx
@@ -83,7 +159,7 @@ export async function updateResource(
   const updated_at = now();
   const result = await tx
     .updateTable(table)
-    .set({ doc: docOf(next), revision_number: revision, updated_at, ...extra } as never)
+    .set({ ...docsOf(table, next, current), revision_number: revision, updated_at, ...extra } as never)
     .where('id', '=', current.id)
     .where('revision_number', '=', current.revision_number)
     .executeTakeFirst();
@@ -114,7 +190,7 @@ export async function getResource(
 ): Promise<Stored | undefined> {
   const row = await db
     .selectFrom(table)
-    .select(['id', 'project_id', 'revision_number', 'created_at', 'updated_at', 'doc'])
+    .select(columnsOf(table) as never)
     .where('id', '=', id)
     .executeTakeFirst();
   return row ? fromRow(row as ResourceRow) : undefined;
@@ -127,9 +203,7 @@ export async function listResources(
   where?: { column: string; values: string[] },
 ): Promise<Stored[]> {
   if (where && where.values.length === 0) return [];
-  let q = db
-    .selectFrom(table)
-    .select(['id', 'project_id', 'revision_number', 'created_at', 'updated_at', 'doc']);
+  let q = db.selectFrom(table).select(columnsOf(table) as never);
   if (where) q = q.where(where.column as never, 'in', where.values as never);
   const rows = await q.execute();
   return rows.map((r) => fromRow(r as ResourceRow));

@@ -24,7 +24,15 @@ export interface Database {
     segmentation_id: number;
   };
   subnets: ResourceRow & { network_id: string };
-  ports: ResourceRow & { network_id: string; mac_address: string; device_id: string; device_owner: string };
+  /** `admin_doc` and `derived_doc`: see `SPLITS` in resources.ts. */
+  ports: ResourceRow & {
+    network_id: string;
+    mac_address: string;
+    device_id: string;
+    device_owner: string;
+    admin_doc: Generated<string>;
+    derived_doc: string | null;
+  };
   ip_allocations: { subnet_id: string; ip_address: string; port_id: string; network_id: string };
   security_groups: ResourceRow;
   security_group_rules: ResourceRow & { security_group_id: string };
@@ -60,6 +68,24 @@ export interface Database {
   };
   roles: { id: string; name: string; domain_id: string | null };
   role_assignments: { role_id: string; actor_id: string; target_id: string; target_type: string };
+  /** One row per (host, agent_type): what each host's agent reported in its last heartbeat. */
+  agents: {
+    id: string;
+    host: string;
+    agent_type: string;
+    binary: string;
+    topic: string;
+    admin_state_up: number;
+    availability_zone: string | null;
+    configurations: string;
+    description: string | null;
+    created_at: string;
+    started_at: string;
+    heartbeat_timestamp: string;
+  };
+  /** The host serving each network's DHCP (a key, so concurrent schedulers pick one). */
+  dhcp_bindings: { network_id: string; host: string };
+  instances: ResourceRow & { host: string };
   tokens: {
     token_hash: string;
     user_id: string;
@@ -80,4 +106,5 @@ export type ResourceTable =
   | 'ports'
   | 'security_groups'
   | 'security_group_rules'
-  | 'rbac_policies';
+  | 'rbac_policies'
+  | 'instances';

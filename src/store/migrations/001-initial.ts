@@ -35,6 +35,8 @@ export async function up(db: Kysely<unknown>, dialect: DialectName): Promise<voi
     .addColumn('mac_address', 'varchar(32)', (c) => c.notNull())
     .addColumn('device_id', 'varchar(255)', (c) => c.notNull())
     .addColumn('device_owner', 'varchar(255)', (c) => c.notNull())
+    .addColumn('admin_doc', 'text', (c) => c.notNull().defaultTo('{}'))
+    .addColumn('derived_doc', 'text')
     .addUniqueConstraint('ports_network_mac', ['network_id', 'mac_address'])
     .execute();
   await db.schema.createIndex('ports_project').on('ports').column('project_id').execute();

@@ -1,0 +1,363 @@
+/**
+ * The agent process around the reconciler (`neutrino agent`, and the agent inside `neutrino up`):
+ * it reads this host's snapshot from the server (`POST /neutrino/v1/hosts/{host}/sync`), follows
+ * the change feed (`GET /neutrino/v1/events`, SSE) and asks for a reconcile on any network, subnet,
+ * port or instance change (the snapshot decides what matters here), does a full reconcile on every
+ * (re)connect and `resync`, heartbeats once per role, and after each reconcile reports port status
+ * and problems (`POST …/status`). While instances wait for their DHCP lease it looks again within
+ * a second so their status converges. `stop()` leaves the data plane in place; `teardown()` removes it.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Session } from '../cli/client.js';
+import { type Logger, Reconciler, type Summary } from './reconciler.js';
+import { DHCP_DEVICE_OWNER } from './services/dhcp.js';
+import type { Snapshot } from './snapshot.js';
+
+/** The roles this agent heartbeats as (`GET /v2.0/agents` lists one row per role and host). */
+export const AGENT_TYPES = ['Linux bridge agent', 'DHCP agent'] as const;
+export type AgentType = (typeof AGENT_TYPES)[number];
+
+export interface AgentRunnerOptions {
+  /** API access with an admin token. */
+  session: Session;
+  /** This host's name, as ports are bound to it (`binding:host_id`). */
+  host: string;
+  /** The agent's state dir (files, pid files, ownership of namespaces). */
+  stateDir: string;
+  /** Periodic full resync. Default 60 s. */
+  resyncIntervalMs?: number;
+  /** Default 30 s (Neutron's `report_interval`). */
+  heartbeatIntervalMs?: number;
+  /** The agent's own `physnet → interface` mappings; when given they replace the server's. */
+  physicalInterfaceMappings?: Record<string, string>;
+  log?: Logger;
+}
+
+const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+/** Change-feed resources whose changes may alter this host's snapshot. */
+const RELEVANT = /^(network|subnet|port|instance|segment|network_segment)s?$/;
+const RECONNECT_MIN_MS = 500;
+const RECONNECT_MAX_MS = 30_000;
+/** The server sends a keepalive comment every 15 s; silence for longer means a dead connection. */
+const FEED_IDLE_MS = 45_000;
+/**
+ * How soon to look again while instances wait for a lease: a lease takes ~0.1 s, so first after a
+ * quarter second, then every second while leases keep arriving.
+ */
+const FIRST_FOLLOW_UP_MS = 250;
+const FOLLOW_UP_MS = 1_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+
+/** One server-sent event. */
+export interface SseEvent {
+  event: string;
+  data: string;
+  id?: string;
+}
+
+/**
+ * Parses a `text/event-stream` body into events (the WHATWG rules that matter here: `event`, `data`
+ * (joined by newlines), `id`, comments, CRLF); `onChunk` is called for every chunk received,
+ * keepalive comments included.
+ */
+export async function* parseSse(
+  body: AsyncIterable<Uint8Array>,
+  onChunk: () => void = () => {},
+): AsyncGenerator<SseEvent> {
+  const decoder = new TextDecoder();
+  let buffer = '';
+  let event = 'message';
+  let data: string[] = [];
+  let id: string | undefined;
+  for await (const chunk of body) {
+    onChunk();
+    buffer += decoder.decode(chunk, { stream: true });
+    for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
+      const line = buffer.slice(0, nl).replace(/\r$/, '');
+      buffer = buffer.slice(nl + 1);
+      if (line === '') {
+        if (data.length > 0) yield { event, data: data.join('\n'), ...(id !== undefined ? { id } : {}) };
+        event = 'message';
+        data = [];
+        continue;
+      }
+      if (line.startsWith(':')) continue;
+      const colon = line.indexOf(':');
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+      if (field === 'event') event = value;
+      else if (field === 'data') data.push(value);
+      else if (field === 'id') id = value;
+    }
+  }
+}
+
+/** Whether a change-feed event's data names a resource that can matter to a host's snapshot. */
+export function isRelevantChange(data: string): boolean {
+  try {
+    const { resource } = JSON.parse(data) as { resource?: unknown };
+    return typeof resource === 'string' && RELEVANT.test(resource);
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * The ports still expected to become ACTIVE by themselves: DOWN DHCP ports and instance ports,
+ * administratively up on an administratively up network, not left out for a problem.
+ */
+export function pendingPorts(snapshot: Snapshot, summary: Summary): Set<string> {
+  const networks = new Map(snapshot.networks.map((n) => [n.id, n]));
+  const troubled = summary.problems.map((p) => p.object.split(' ').at(-1) ?? '');
+  const instanceOf = new Map(snapshot.instances.flatMap((i) => i.ports.map((p) => [p, i.id] as const)));
+  const pending = new Set<string>();
+  for (const port of snapshot.ports) {
+    if (summary.ports[port.id] !== 'DOWN' || !port.admin_state_up) continue;
+    if (port.device_owner !== DHCP_DEVICE_OWNER && !instanceOf.has(port.id)) continue;
+    if (!networks.get(port.network_id)?.admin_state_up) continue;
+    const related = [port.id, port.network_id, instanceOf.get(port.id)];
+    if (troubled.some((object) => related.includes(object))) continue;
+    pending.add(port.id);
+  }
+  return pending;
+}
+
+/** The status report of one reconcile, as `POST /neutrino/v1/hosts/{host}/status` takes it. */
+export function statusReport(summary: Summary): {
+  revision: number;
+  ports: Record<string, 'ACTIVE' | 'DOWN'>;
+  problems: string[];
+} {
+  const ports = Object.fromEntries(Object.entries(summary.ports).sort(([a], [b]) => (a < b ? -1 : 1)));
+  const problems = summary.problems.map((p) => `${p.object}: ${p.message}`);
+  return { revision: summary.revision ?? 0, ports, problems };
+}
+
+export class AgentRunner {
+  readonly reconciler: Reconciler;
+  readonly #session: Session;
+  readonly #host: string;
+  readonly #hostPath: string;
+  readonly #resyncIntervalMs: number;
+  readonly #heartbeatIntervalMs: number;
+  readonly #mappings: Record<string, string> | undefined;
+  readonly #log: Logger;
+  readonly #abort = new AbortController();
+  /** The snapshot of the run in progress (runs are serialised, so also that of its summary). */
+  #snapshot: Snapshot | undefined;
+  #started = false;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #heartbeatFailing = false;
+  readonly #heartbeatsSent = new Set<AgentType>();
+  #following: Promise<void> | undefined;
+  #reports: Promise<void> = Promise.resolve();
+  #reported: { key: string; at: number } | undefined;
+  #followUp: NodeJS.Timeout | undefined;
+  #followUpMs = FIRST_FOLLOW_UP_MS;
+  #pending = '';
+
+  constructor(options: AgentRunnerOptions) {
+    this.#session = options.session;
+    this.#host = options.host;
+    this.#hostPath = `/neutrino/v1/hosts/${encodeURIComponent(options.host)}`;
+    this.#resyncIntervalMs = options.resyncIntervalMs ?? 60_000;
+    this.#heartbeatIntervalMs = options.heartbeatIntervalMs ?? 30_000;
+    this.#mappings = options.physicalInterfaceMappings;
+    this.#log = options.log ?? SILENT;
+    this.reconciler = new Reconciler({
+      stateDir: options.stateDir,
+      log: this.#log,
+      resyncIntervalMs: this.#resyncIntervalMs,
+      source: () => this.#sync(),
+      onReconciled: (summary) => this.#reconciled(summary),
+    });
+  }
+
+  /** Starts heartbeats, the change-feed follower and the reconciler (a full reconcile first). */
+  start(): void {
+    if (this.#started) throw new Error('agent already started');
+    this.#started = true;
+    this.#log.info({ host: this.#host }, 'agent starting');
+    void this.#sendHeartbeats();
+    this.#heartbeat = setInterval(() => void this.#sendHeartbeats(), this.#heartbeatIntervalMs).unref();
+    this.reconciler.start();
+    this.#following = this.#follow();
+  }
+
+  /**
+   * Stops following, heartbeating and resyncing; the data plane stays as it is (a restarted agent
+   * adopts it without touching it). A reconcile in progress is not waited for: whatever it leaves
+   * half-done, the next start completes.
+   */
+  async stop(): Promise<void> {
+    this.reconciler.stop();
+    this.#abort.abort();
+    clearInterval(this.#heartbeat);
+    clearTimeout(this.#followUp);
+    await this.#following;
+    await this.#reports;
+  }
+
+  /** Stops, then removes every kernel object, file and process of this agent's state dir. */
+  async teardown(): Promise<Summary> {
+    await this.stop();
+    return this.reconciler.teardown();
+  }
+
+  async #sync(): Promise<Snapshot> {
+    const { snapshot } = await this.#session.post<{ snapshot: Snapshot }>(`${this.#hostPath}/sync`);
+    if (this.#mappings) snapshot.physicalInterfaceMappings = { ...this.#mappings };
+    this.#snapshot = snapshot;
+    return snapshot;
+  }
+
+  #reconciled(summary: Summary): void {
+    if (this.#abort.signal.aborted || summary.revision === null) return;
+    this.#report(summary);
+    if (this.#snapshot) this.#scheduleFollowUp(pendingPorts(this.#snapshot, summary));
+  }
+
+  /**
+   * Posts the report unless it repeats the last one (within a resync interval). The revision is
+   * part of it: the server skips ports changed after the reported revision, so a report at a later
+   * revision may say more. A report that changes nothing writes nothing, so this settles.
+   */
+  #report(summary: Summary): void {
+    const report = statusReport(summary);
+    const key = JSON.stringify([report.revision, report.ports, report.problems]);
+    const now = Date.now();
+    if (this.#reported?.key === key && now - this.#reported.at < this.#resyncIntervalMs) return;
+    this.#reported = { key, at: now };
+    this.#reports = this.#reports.then(async () => {
+      try {
+        await this.#session.post(`${this.#hostPath}/status`, report, {
+          signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]),
+        });
+        this.#log.debug({ revision: report.revision, problems: report.problems.length }, 'status reported');
+      } catch (err) {
+        if (this.#abort.signal.aborted) return;
+        this.#reported = undefined;
+        this.#log.warn({ err: String(err) }, 'status report failed');
+      }
+    });
+  }
+
+  /**
+   * Looks again soon while ports are pending (a lease on its way): after a quarter second for a
+   * new wait, every second while the set of pending ports changes, and twice as long after each
+   * look that brings no progress, up to the resync interval.
+   */
+  #scheduleFollowUp(pending: Set<string>): void {
+    const key = [...pending].sort().join(',');
+    if (pending.size === 0) {
+      clearTimeout(this.#followUp);
+      this.#followUp = undefined;
+      this.#pending = '';
+      return;
+    }
+    if (this.#pending === '') this.#followUpMs = FIRST_FOLLOW_UP_MS;
+    else if (key !== this.#pending) this.#followUpMs = FOLLOW_UP_MS;
+    else this.#followUpMs = Math.min(Math.max(this.#followUpMs, FOLLOW_UP_MS) * 2, this.#resyncIntervalMs);
+    this.#pending = key;
+    if (this.#followUp) return;
+    this.#followUp = setTimeout(() => {
+      this.#followUp = undefined;
+      this.reconciler.requestReconcile();
+    }, this.#followUpMs).unref();
+  }
+
+  /** One heartbeat per role; the first after start carries `start_flag`, as Neutron's agents do. */
+  async #sendHeartbeats(): Promise<void> {
+    try {
+      for (const agentType of AGENT_TYPES) {
+        const agent = {
+          agent_type: agentType,
+          binary: 'neutrino-agent',
+          configurations: this.#configurations(agentType),
+          ...(this.#heartbeatsSent.has(agentType) ? {} : { start_flag: true }),
+        };
+        await this.#session.post(
+          `${this.#hostPath}/heartbeat`,
+          { agent },
+          { signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#heartbeatIntervalMs)]) },
+        );
+        this.#heartbeatsSent.add(agentType);
+      }
+      if (this.#heartbeatFailing)
+        this.#log.info({ host: this.#host }, 'heartbeats are getting through again');
+      this.#heartbeatFailing = false;
+    } catch (err) {
+      if (this.#abort.signal.aborted || this.#heartbeatFailing) return;
+      this.#heartbeatFailing = true;
+      this.#log.warn({ err: String(err), host: this.#host }, 'heartbeat failed');
+    }
+  }
+
+  /** What `GET /v2.0/agents` shows under `configurations`, from the latest snapshot. */
+  #configurations(agentType: AgentType): Record<string, unknown> {
+    const s = this.#snapshot;
+    if (agentType === 'DHCP agent') {
+      const dhcpPorts = (s?.ports ?? []).filter((p) => p.device_owner === DHCP_DEVICE_OWNER);
+      return {
+        dhcp_driver: 'dnsmasq',
+        networks: new Set(dhcpPorts.map((p) => p.network_id)).size,
+        subnets: (s?.subnets ?? []).filter((x) => x.enable_dhcp).length,
+        ports: s?.ports.length ?? 0,
+      };
+    }
+    return {
+      interface_mappings: this.#mappings ?? {},
+      tunnel_types: ['vxlan'],
+      l2_population: false,
+      devices: s?.ports.length ?? 0,
+    };
+  }
+
+  /**
+   * Follows the change feed for ever: every (re)connect asks for a full reconcile (whatever
+   * happened while disconnected is then seen), reconnecting with backoff; `since` resumes after
+   * the last event received.
+   */
+  async #follow(): Promise<void> {
+    const stopped = this.#abort.signal;
+    let since: number | undefined;
+    let backoff = RECONNECT_MIN_MS;
+    while (!stopped.aborted) {
+      const connection = new AbortController();
+      let idle: NodeJS.Timeout | undefined;
+      const alive = () => {
+        clearTimeout(idle);
+        idle = setTimeout(() => connection.abort(), FEED_IDLE_MS).unref();
+      };
+      try {
+        const query = since === undefined ? '' : `?since=${since}`;
+        const res = await this.#session.stream(
+          `/neutrino/v1/events${query}`,
+          AbortSignal.any([stopped, connection.signal]),
+        );
+        alive();
+        this.#log.info({ since: since ?? null }, 'following the change feed');
+        backoff = RECONNECT_MIN_MS;
+        this.reconciler.requestReconcile();
+        if (!res.body) throw new Error('change feed: empty response');
+        for await (const event of parseSse(res.body, alive)) {
+          if (event.id !== undefined && /^\d+$/.test(event.id)) since = Number(event.id);
+          if (event.event === 'resync') {
+            this.#log.info({ data: event.data }, 'change feed says resync');
+            this.reconciler.requestReconcile();
+          } else if (event.event === 'change' && isRelevantChange(event.data)) {
+            this.reconciler.requestReconcile();
+          }
+        }
+        if (!stopped.aborted) this.#log.warn({}, 'change feed ended; reconnecting');
+      } catch (err) {
+        if (stopped.aborted) break;
+        this.#log.warn({ err: String(err), retryMs: backoff }, 'change feed unavailable');
+      } finally {
+        clearTimeout(idle);
+      }
+      await sleep(backoff, undefined, { signal: stopped }).catch(() => undefined);
+      backoff = Math.min(backoff * 2, RECONNECT_MAX_MS);
+    }
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * `/neutrino/v1/hosts/{host}/…`: what a host's agent calls (admins only). `heartbeat` registers
+ * one of its roles and keeps it alive, `sync` schedules DHCP and returns the host's snapshot,
+ * `status` reports port status and problems after a reconcile.
+ */
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import type { Agents } from '../core/agents.js';
+import type { HostSync } from '../core/host-sync.js';
+import { Heartbeat, HostName, StatusReport } from '../model/agent.js';
+import { contextOf } from './auth.js';
+
+const base = '/neutrino/v1/hosts/:host';
+const params = Type.Object({ host: HostName }, { required: ['host'] });
+const HeartbeatBody = Type.Object({ agent: Heartbeat }, { additionalProperties: false, required: ['agent'] });
+
+export function registerHosts(app: FastifyInstance, agents: Agents, hostSync: HostSync): void {
+  app.post(`${base}/heartbeat`, { schema: { params, body: HeartbeatBody } }, async (req) => {
+    const { host } = req.params as { host: string };
+    const { agent } = req.body as { agent: Heartbeat };
+    return { agent: await agents.heartbeat(contextOf(req), host, agent) };
+  });
+
+  app.post(`${base}/sync`, { schema: { params } }, async (req) => {
+    const { host } = req.params as { host: string };
+    return { snapshot: await hostSync.sync(contextOf(req), host) };
+  });
+
+  app.post(`${base}/status`, { schema: { params, body: StatusReport } }, async (req, reply) => {
+    const { host } = req.params as { host: string };
+    await hostSync.report(contextOf(req), host, req.body as StatusReport);
+    return reply.code(204).send();
+  });
+}

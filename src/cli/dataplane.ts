@@ -1,0 +1,352 @@
+/**
+ * The commands that run or remove a data plane: `neutrino up` (server + identity + a local agent in
+ * one process), `neutrino agent` (an agent for one host, talking HTTP to a server) and
+ * `neutrino down` (stops a running `up`/`agent` of a state dir and removes every kernel object,
+ * file and process it created). A running `up`/`agent` is recorded in `<state-dir>/neutrino.pid`;
+ * the agent's own state lives in `<state-dir>/agent`.
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import pino from 'pino';
+import { Reconciler, type Summary } from '../agent/reconciler.js';
+import { AgentRunner } from '../agent/runner.js';
+import { type Config, databaseUrl, type Flags, loadConfig } from '../config.js';
+import { isAlive, readCmdline, readPidFile, stopProcess } from '../linux/process.js';
+import { type Auth, credentialsFromEnvironment, Session } from './client.js';
+import { type Running, startServer, writeCloudsYaml } from './server.js';
+
+const PID_FILE = 'neutrino.pid';
+/** How long `down` gives a running `up` to stop before SIGKILL. */
+const STOP_TIMEOUT_MS = 20_000;
+
+export interface DataplaneFlags {
+  hostName?: string;
+  resyncInterval?: string | number;
+  cleanupOnExit?: boolean;
+}
+
+/** The agent's state dir inside Neutrino's. */
+export function agentStateDir(stateDir: string): string {
+  return join(stateDir, 'agent');
+}
+
+/** Host names as the server accepts them (`binding:host_id`, `/neutrino/v1/hosts/{host}`). */
+function checkHostName(host: string, flag: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/.test(host))
+    throw new Error(
+      `invalid host name ${JSON.stringify(host)}: use letters, digits, '.', '_', '-' (${flag})`,
+    );
+  return host;
+}
+
+function resyncMs(value: string | number | undefined): number {
+  if (value === undefined) return 60_000;
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new Error(`invalid resync interval: ${String(value)}`);
+  return Math.round(seconds * 1000);
+}
+
+/**
+ * Creates the state dir (if needed) so that dnsmasq, which drops to `nobody`, can reach the agent's
+ * files: the state dir gets search permission for others (not read: its listing stays private), the
+ * agent dir is 0755; a parent that others cannot search is an error (DHCP would silently fail).
+ */
+function prepareStateDirs(stateDir: string): string {
+  mkdirSync(stateDir, { recursive: true, mode: 0o711 });
+  const mode = statSync(stateDir).mode & 0o7777;
+  if ((mode & 0o011) !== 0o011) chmodSync(stateDir, mode | 0o011);
+  for (let dir = dirname(resolve(stateDir)); ; dir = dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0)
+      throw new Error(
+        `${dir} is not searchable by others, so dnsmasq (running as nobody) could not read its files under ${stateDir}: chmod o+x ${dir} or choose another --state-dir`,
+      );
+    if (dir === dirname(dir)) break;
+  }
+  const agentDir = agentStateDir(stateDir);
+  mkdirSync(agentDir, { recursive: true, mode: 0o755 });
+  chmodSync(agentDir, 0o755);
+  return agentDir;
+}
+
+/**
+ * Others may reach files in the state dir by name (see above), so the SQLite database is made 0600
+ * before the server opens it; SQLite gives its -wal and -shm files the database's mode. The password
+ * and clouds.yaml files are 0600 already.
+ */
+function protectDatabase(config: Config): void {
+  if (config.db) return;
+  const db = databaseUrl(config);
+  for (const file of [db, `${db}-wal`, `${db}-shm`]) if (existsSync(file)) chmodSync(file, 0o600);
+  if (!existsSync(db)) writeFileSync(db, '', { mode: 0o600 });
+}
+
+/**
+ * Whether `argv` (a /proc cmdline) is a `neutrino up` or `neutrino agent` of `stateDir`; a relative
+ * `--state-dir` is taken from the process's working directory `cwd`.
+ */
+export function isNeutrinoDataplane(argv: string[], stateDir: string, cwd = '/'): boolean {
+  const script = argv.findIndex((a) => /(^|\/)(neutrino(\.js)?|main\.[jt]s)$/.test(a));
+  if (script < 0) return false;
+  const rest = argv.slice(script + 1);
+  if (!rest.includes('up') && !rest.includes('agent')) return false;
+  const flag = rest.findIndex((a) => a === '--state-dir' || a.startsWith('--state-dir='));
+  if (flag < 0) return true;
+  const dir = rest[flag].includes('=') ? rest[flag].slice('--state-dir='.length) : rest[flag + 1];
+  return dir !== undefined && resolve(cwd, dir) === resolve(stateDir);
+}
+
+/** The pid of a live `up`/`agent` recorded in the state dir's pid file, if its cmdline is ours. */
+export async function runningDataplane(stateDir: string): Promise<number | undefined> {
+  const pid = await readPidFile(join(stateDir, PID_FILE));
+  if (pid === undefined || pid === process.pid || !(await isAlive(pid))) return undefined;
+  const argv = await readCmdline(pid);
+  const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => '/');
+  return argv && isNeutrinoDataplane(argv, stateDir, cwd) ? pid : undefined;
+}
+
+async function claimPidFile(stateDir: string): Promise<() => void> {
+  const other = await runningDataplane(stateDir);
+  if (other !== undefined)
+    throw new Error(`neutrino is already running for ${stateDir} (pid ${other}); stop it with neutrino down`);
+  const file = join(stateDir, PID_FILE);
+  writeFileSync(file, `${process.pid}\n`, { mode: 0o644 });
+  return () => {
+    try {
+      if (readFileSync(file, 'utf8').trim() === String(process.pid)) rmSync(file);
+    } catch {
+      // already gone
+    }
+  };
+}
+
+/** The URL of a listening server as seen from this host (a wildcard address becomes loopback). */
+function loopbackUrl(config: Config, running: Running): string {
+  const address = running.server.app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = ['0.0.0.0', '::', ''].includes(config.host) ? '127.0.0.1' : config.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/** The bootstrap admin password: NEUTRINO_ADMIN_PASSWORD, else the file the first start wrote. */
+function adminPassword(stateDir: string): string {
+  const fromEnv = process.env.NEUTRINO_ADMIN_PASSWORD;
+  if (fromEnv) return fromEnv;
+  const file = join(stateDir, 'admin-password');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  throw new Error(`no admin password: set NEUTRINO_ADMIN_PASSWORD or restore ${file}`);
+}
+
+function adminAuth(url: string, password: string): Auth {
+  return {
+    type: 'password',
+    credentials: {
+      authUrl: `${url}/identity/v3`,
+      username: 'admin',
+      password,
+      projectName: 'admin',
+      userDomainName: 'Default',
+      projectDomainName: 'Default',
+    },
+  };
+}
+
+/** A running all-in-one: the server and the local agent. */
+export interface AllInOne {
+  running: Running;
+  runner: AgentRunner;
+  host: string;
+  /** The server's URL on loopback (what the agent uses). */
+  url: string;
+  /** Stops the agent (tearing the data plane down if asked) and then the server. */
+  close(options?: { cleanup?: boolean }): Promise<Summary | undefined>;
+}
+
+/**
+ * Starts the server with `host` as the default host of new instances, then a local agent for
+ * `host` talking to it over loopback with the bootstrap admin password.
+ */
+export async function startAllInOne(
+  config: Config,
+  options: { host: string; resyncIntervalMs?: number; log?: pino.Logger },
+): Promise<AllInOne> {
+  const log = options.log ?? pino({ level: config.logLevel });
+  const agentDir = prepareStateDirs(config.stateDir);
+  protectDatabase(config);
+  config.settings = { ...config.settings, defaultHost: options.host };
+  const running = await startServer(config, log);
+  const url = loopbackUrl(config, running);
+  try {
+    const auth: Auth =
+      config.auth === 'noauth' ? { type: 'none' } : adminAuth(url, adminPassword(config.stateDir));
+    const runner = new AgentRunner({
+      session: new Session({ auth, endpoint: url }),
+      host: options.host,
+      stateDir: agentDir,
+      resyncIntervalMs: options.resyncIntervalMs,
+      physicalInterfaceMappings: config.physicalInterfaceMappings,
+      log: log.child({ component: 'agent' }),
+    });
+    runner.start();
+    return {
+      running,
+      runner,
+      host: options.host,
+      url,
+      async close({ cleanup = false } = {}) {
+        let summary: Summary | undefined;
+        if (cleanup) summary = await runner.teardown();
+        else await runner.stop();
+        await running.close();
+        return summary;
+      },
+    };
+  } catch (err) {
+    await running.close();
+    throw err;
+  }
+}
+
+/** Runs until SIGINT/SIGTERM, then `stop()` once and exits 0 (1 if stopping failed). */
+function untilSignalled(stop: () => Promise<void>, log: pino.Logger): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'stopping failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+}
+
+/** `neutrino up`. */
+export async function up(flags: Flags & DataplaneFlags): Promise<void> {
+  const config = loadConfig(flags);
+  const host = checkHostName(flags.hostName ?? hostname(), '--host-name');
+  const resyncIntervalMs = resyncMs(flags.resyncInterval);
+  const log = pino({ level: config.logLevel });
+  prepareStateDirs(config.stateDir);
+  const releasePidFile = await claimPidFile(config.stateDir);
+  let allInOne: AllInOne;
+  try {
+    allInOne = await startAllInOne(config, { host, resyncIntervalMs, log });
+  } catch (err) {
+    releasePidFile();
+    throw err;
+  }
+  const { running } = allInOne;
+  const cloudsFile = writeCloudsYaml(config, running.url);
+  process.stdout.write(
+    [
+      `neutrino is up (host ${host}, pid ${process.pid})`,
+      `  networking API: ${running.url}/v2.0`,
+      `  identity:       ${running.url}/identity/v3`,
+      `  clouds.yaml:    ${cloudsFile}`,
+      `use it with:  export OS_CLIENT_CONFIG_FILE=${cloudsFile} OS_CLOUD=neutrino`,
+      `stop it with: neutrino down${config.stateDir === '/var/lib/neutrino' ? '' : ` --state-dir ${config.stateDir}`}`,
+      '',
+    ].join('\n'),
+  );
+  untilSignalled(async () => {
+    const summary = await allInOne.close({ cleanup: flags.cleanupOnExit === true });
+    if (summary)
+      log.info({ applied: summary.applied, failures: summary.failures.length }, 'data plane removed');
+    releasePidFile();
+  }, log);
+}
+
+/** `neutrino agent --server URL --host NAME`. */
+export async function agent(
+  flags: Pick<Flags, 'config' | 'stateDir' | 'logLevel'> & DataplaneFlags & { server: string; host: string },
+): Promise<void> {
+  const config = loadConfig({ config: flags.config, stateDir: flags.stateDir, logLevel: flags.logLevel });
+  checkHostName(flags.host, '--host');
+  const log = pino({ level: config.logLevel });
+  const server = flags.server.replace(/\/+$/, '');
+  const env = process.env;
+  const auth: Auth =
+    env.OS_CLOUD || env.OS_AUTH_URL
+      ? { type: 'password', credentials: credentialsFromEnvironment(env) }
+      : adminAuth(server, adminPassword(config.stateDir));
+  const agentDir = prepareStateDirs(config.stateDir);
+  const releasePidFile = await claimPidFile(config.stateDir);
+  const mappings = config.physicalInterfaceMappings;
+  const runner = new AgentRunner({
+    session: new Session({ auth, endpoint: server }),
+    host: flags.host,
+    stateDir: agentDir,
+    resyncIntervalMs: resyncMs(flags.resyncInterval),
+    ...(Object.keys(mappings).length > 0 ? { physicalInterfaceMappings: mappings } : {}),
+    log: log.child({ component: 'agent' }),
+  });
+  runner.start();
+  process.stdout.write(`neutrino agent for host ${flags.host} following ${server} (pid ${process.pid})\n`);
+  untilSignalled(async () => {
+    if (flags.cleanupOnExit) await runner.teardown();
+    else await runner.stop();
+    releasePidFile();
+  }, log);
+}
+
+/** `neutrino down`: stop the running `up`/`agent` of the state dir, then remove its data plane. */
+export async function down(flags: Pick<Flags, 'config' | 'stateDir'>): Promise<void> {
+  const config = loadConfig({ config: flags.config, stateDir: flags.stateDir });
+  const { stateDir } = config;
+  const pid = await runningDataplane(stateDir);
+  if (pid !== undefined) {
+    await stopProcess(pid, STOP_TIMEOUT_MS);
+    if (await isAlive(pid)) throw new Error(`neutrino (pid ${pid}) did not stop`);
+    process.stdout.write(`stopped neutrino (pid ${pid})\n`);
+  }
+  if (!existsSync(stateDir)) {
+    process.stdout.write(`nothing to remove: ${stateDir} does not exist\n`);
+    return;
+  }
+  const reconciler = new Reconciler({
+    stateDir: agentStateDir(stateDir),
+    source: () => Promise.reject(new Error('neutrino down only tears down')),
+  });
+  const summary = await reconciler.teardown();
+  rmSync(join(stateDir, PID_FILE), { force: true });
+  if (summary.failures.length > 0) {
+    const first = summary.failures[0];
+    throw new Error(
+      `${summary.failures.length} of ${summary.actions} removals failed, first: ${first.op} ${first.object}: ${first.message}`,
+    );
+  }
+  process.stdout.write(
+    summary.actions === 0
+      ? `nothing left to remove for ${stateDir}\n`
+      : `removed the data plane of ${stateDir} (${summary.applied} actions)\n`,
+  );
+}
+
+/** Registers `agent` and `down` (`up` shares the server's options and is registered with them). */
+export function registerDataplaneCommands(root: Command): void {
+  root
+    .command('agent')
+    .description('run the agent for one host: realises what the server binds to it')
+    .requiredOption('--server <url>', "the server's base URL, e.g. http://controller:9696")
+    .requiredOption('--host <name>', "this host's name (ports are bound to it)")
+    .option('--state-dir <dir>', 'state directory (default /var/lib/neutrino); the agent uses <dir>/agent')
+    .option('--resync-interval <seconds>', 'full resync period (default 60)')
+    .option('--cleanup-on-exit', 'remove the data plane when stopped (default: leave it running)')
+    .option('--config <file>', 'YAML configuration file (physical_interface_mappings, logLevel)')
+    .option('--log-level <level>', 'pino log level (default info)')
+    .action(agent);
+  root
+    .command('down')
+    .description('stop a running neutrino up/agent and remove every kernel object and process it created')
+    .option('--state-dir <dir>', 'state directory (default /var/lib/neutrino)')
+    .option('--config <file>', 'YAML configuration file')
+    .action(down);
+}

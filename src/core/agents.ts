@@ -1,0 +1,179 @@
+/**
+ * Agents: each role of a host's agent process (`Linux bridge agent`, `DHCP agent`, …) registers
+ * by heartbeat, one row per host and agent type. Neutron's agents API reads and edits them
+ * (admins only); `alive` means a heartbeat within `agentDownTime` seconds. Heartbeats are not
+ * model changes: they write no revisions, so they never wake the agents themselves.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Agent, AgentUpdate, Heartbeat } from '../model/agent.js';
+import type { Database } from '../store/schema.js';
+import { now, type Store } from '../store/store.js';
+import { type Context, requireAdmin } from './context.js';
+import { AgentNotFound } from './errors.js';
+import type { Settings } from './settings.js';
+
+/** Agent types that wire ports on their host: instances go where one of them is alive. */
+export const L2_AGENT_TYPES = ['Linux bridge agent', 'Open vSwitch agent'];
+/** Agent types with a topic and an availability zone of their own, as in Neutron. */
+const TOPICS = new Map([
+  ['DHCP agent', 'dhcp_agent'],
+  ['L3 agent', 'l3_agent'],
+]);
+const DEFAULT_ZONE = 'nova';
+
+type AgentRow = Database['agents'];
+
+/** Neutron's agent timestamps: `YYYY-MM-DD HH:MM:SS` (UTC). */
+function agentTime(iso: string): string {
+  return iso.replace('T', ' ').replace(/(\.\d+)?Z$/, '');
+}
+
+function isStringMap(value: unknown): value is Record<string, string> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.values(value).every((v) => typeof v === 'string')
+  );
+}
+
+export class Agents {
+  readonly #store: Store;
+  readonly #settings: Settings;
+
+  constructor(store: Store, settings: Settings) {
+    this.#store = store;
+    this.#settings = settings;
+  }
+
+  #isAlive(row: AgentRow): boolean {
+    return Date.now() - Date.parse(row.heartbeat_timestamp) <= this.#settings.agentDownTime * 1000;
+  }
+
+  #view(row: AgentRow): Agent {
+    return {
+      id: row.id,
+      agent_type: row.agent_type,
+      binary: row.binary,
+      host: row.host,
+      topic: row.topic,
+      admin_state_up: Boolean(row.admin_state_up),
+      alive: this.#isAlive(row),
+      availability_zone: row.availability_zone,
+      configurations: JSON.parse(row.configurations) as Record<string, unknown>,
+      created_at: agentTime(row.created_at),
+      started_at: agentTime(row.started_at),
+      heartbeat_timestamp: agentTime(row.heartbeat_timestamp),
+      description: row.description,
+      resources_synced: null,
+    };
+  }
+
+  async #row(id: string): Promise<AgentRow> {
+    const row = await this.#store.db.selectFrom('agents').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw AgentNotFound({ id });
+    return row;
+  }
+
+  /** Registers the agent on its first heartbeat; later ones refresh what it reports. */
+  async heartbeat(ctx: Context, host: string, report: Heartbeat): Promise<Agent> {
+    requireAdmin(ctx, 'report_agent_state');
+    const at = now();
+    const zone =
+      report.availability_zone !== undefined
+        ? report.availability_zone
+        : TOPICS.has(report.agent_type)
+          ? DEFAULT_ZONE
+          : null;
+    const refreshed = {
+      binary: report.binary,
+      topic: report.topic ?? TOPICS.get(report.agent_type) ?? 'N/A',
+      availability_zone: zone,
+      configurations: JSON.stringify(report.configurations ?? {}),
+      heartbeat_timestamp: at,
+      ...(report.start_flag ? { started_at: at } : {}),
+    };
+    const db = this.#store.db;
+    await db
+      .insertInto('agents')
+      .values({
+        id: randomUUID(),
+        host,
+        agent_type: report.agent_type,
+        admin_state_up: 1,
+        description: null,
+        created_at: at,
+        started_at: at,
+        ...refreshed,
+      })
+      .onConflict((oc) => oc.columns(['host', 'agent_type']).doUpdateSet(refreshed))
+      .execute();
+    const row = await db
+      .selectFrom('agents')
+      .selectAll()
+      .where('host', '=', host)
+      .where('agent_type', '=', report.agent_type)
+      .executeTakeFirstOrThrow();
+    return this.#view(row);
+  }
+
+  async list(ctx: Context): Promise<Agent[]> {
+    requireAdmin(ctx, 'get_agent');
+    const rows = await this.#store.db.selectFrom('agents').selectAll().execute();
+    return rows.map((r) => this.#view(r));
+  }
+
+  async show(ctx: Context, id: string): Promise<Agent> {
+    requireAdmin(ctx, 'get_agent');
+    return this.#view(await this.#row(id));
+  }
+
+  async update(ctx: Context, id: string, body: AgentUpdate): Promise<Agent> {
+    requireAdmin(ctx, 'update_agent');
+    const change = {
+      ...(body.admin_state_up === undefined ? {} : { admin_state_up: Number(body.admin_state_up) }),
+      ...(body.description === undefined ? {} : { description: body.description }),
+    };
+    if (Object.keys(change).length > 0) {
+      await this.#store.db.updateTable('agents').set(change).where('id', '=', id).execute();
+    }
+    return this.#view(await this.#row(id));
+  }
+
+  /** Neutron allows deleting an agent at any time; a live one registers again on its next heartbeat. */
+  async remove(ctx: Context, id: string): Promise<void> {
+    requireAdmin(ctx, 'delete_agent');
+    const result = await this.#store.db.deleteFrom('agents').where('id', '=', id).executeTakeFirst();
+    if (Number(result.numDeletedRows) === 0) throw AgentNotFound({ id });
+  }
+
+  /** Hosts where an agent of one of `types` is alive and administratively up. */
+  async liveHosts(types: string[]): Promise<string[]> {
+    const rows = await this.#store.db
+      .selectFrom('agents')
+      .selectAll()
+      .where('agent_type', 'in', types)
+      .where('admin_state_up', '=', 1)
+      .execute();
+    return [...new Set(rows.filter((r) => this.#isAlive(r)).map((r) => r.host))];
+  }
+
+  /**
+   * The physnet → interface mappings the host's L2 agent reports (`interface_mappings`, as
+   * Neutron's linuxbridge agent does), if it reports any.
+   */
+  async interfaceMappings(host: string): Promise<Record<string, string> | undefined> {
+    const rows = await this.#store.db
+      .selectFrom('agents')
+      .select('configurations')
+      .where('host', '=', host)
+      .where('agent_type', 'in', L2_AGENT_TYPES)
+      .execute();
+    for (const row of rows) {
+      const mappings = (JSON.parse(row.configurations) as { interface_mappings?: unknown })
+        .interface_mappings;
+      if (isStringMap(mappings) && Object.keys(mappings).length > 0) return mappings;
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * An agent: one role of the per-host process (`Linux bridge agent`, `DHCP agent`, …) as it
+ * registers by heartbeat and as Neutron's agents API shows it; plus what a host's agent sends
+ * the server: its heartbeat and its status report.
+ */
+import { type Static, Type } from 'typebox';
+import { Closed, Description, Nullable, Uuid } from './common.js';
+
+/** A host name as agents register it and ports are bound to it (`binding:host_id`). */
+export const HostName = Type.String({
+  minLength: 1,
+  maxLength: 255,
+  pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+});
+
+const Dict = Type.Record(Type.String(), Type.Unknown());
+const Text = Type.String({ minLength: 1, maxLength: 255 });
+
+export const Agent = Closed({
+  id: Uuid,
+  agent_type: Type.String(),
+  binary: Type.String(),
+  host: Type.String(),
+  topic: Type.String(),
+  admin_state_up: Type.Boolean(),
+  alive: Type.Boolean(),
+  availability_zone: Nullable(Type.String()),
+  configurations: Dict,
+  created_at: Type.String(),
+  started_at: Type.String(),
+  heartbeat_timestamp: Type.String(),
+  description: Nullable(Type.String()),
+  resources_synced: Nullable(Type.Boolean()),
+});
+export type Agent = Static<typeof Agent>;
+
+export const AgentUpdate = Closed({
+  admin_state_up: Type.Optional(Type.Boolean()),
+  description: Type.Optional(Nullable(Description)),
+});
+export type AgentUpdate = Static<typeof AgentUpdate>;
+
+/** A heartbeat: registers the agent on first use; `start_flag` says it has just (re)started. */
+export const Heartbeat = Closed({
+  agent_type: Text,
+  binary: Text,
+  topic: Type.Optional(Text),
+  configurations: Type.Optional(Dict),
+  availability_zone: Type.Optional(Nullable(Text)),
+  start_flag: Type.Optional(Type.Boolean()),
+});
+export type Heartbeat = Static<typeof Heartbeat>;
+
+/**
+ * What a host's agent found after reconciling the snapshot of store revision `revision`: each
+ * port's status and the problems its compile step reported (free text naming objects by id).
+ */
+export const StatusReport = Closed({
+  revision: Type.Integer({ minimum: 0 }),
+  ports: Type.Record(Type.String(), Type.Enum(['ACTIVE', 'DOWN'])),
+  problems: Type.Optional(Type.Array(Type.String({ maxLength: 4096 }), { maxItems: 10000 })),
+});
+export type StatusReport = Static<typeof StatusReport>;

@@ -46,6 +46,38 @@ export interface SnapshotInstance {
   ports: string[];
 }
 
+/** One router port: an internal interface (`qr-`) or the external gateway (`qg-`). */
+export interface SnapshotRouterPort {
+  port_id: string;
+  network_id: string;
+  mac_address: string;
+  /** Addresses with their subnet's prefix length, e.g. `10.0.0.1/24`. */
+  addresses: { subnet_id: string; ip_address: string; prefixlen: number }[];
+}
+
+export interface SnapshotFloatingIp {
+  id: string;
+  floating_ip_address: string;
+  /** The instance port's address it maps to; null while unassociated (no NAT then). */
+  fixed_ip_address: string | null;
+  port_id: string | null;
+}
+
+/**
+ * A router scheduled to this host: a `qrouter-<id>` namespace with forwarding on, its
+ * interfaces holding each attached subnet's gateway address, and NAT towards the gateway.
+ */
+export interface SnapshotRouter {
+  id: string;
+  project_id: string;
+  admin_state_up: boolean;
+  /** The gateway port on the external network, or null when the router has none. */
+  gateway: (SnapshotRouterPort & { enable_snat: boolean; external_gateway_ips: string[] }) | null;
+  interfaces: SnapshotRouterPort[];
+  routes: { destination: string; nexthop: string }[];
+  floating_ips: SnapshotFloatingIp[];
+}
+
 export interface Snapshot {
   host: string;
   /** The store revision this snapshot reflects. */
@@ -55,6 +87,8 @@ export interface Snapshot {
   subnets: SnapshotSubnet[];
   ports: SnapshotPort[];
   instances: SnapshotInstance[];
+  /** Routers scheduled to this host (L3); their networks are in `networks` too. */
+  routers: SnapshotRouter[];
   /** physnet → host interface or bridge, for flat networks. */
   physicalInterfaceMappings: Record<string, string>;
 }

@@ -387,6 +387,7 @@ export class HostSync {
       networks: networks.map((n) => snapshotNetwork(n, segmentOf.get(n.id))),
       subnets: subnets.map(snapshotSubnet),
       ports: [...ports.values()].map(snapshotPort),
+      routers: [],
       instances: instances.map((i) => ({
         id: i.id,
         name: String(i.name),

@@ -72,6 +72,7 @@ for (const dialect of dialects()) {
         subnets: [],
         ports: [],
         instances: [],
+        routers: [],
         physicalInterfaceMappings: { physnet1: 'eth9' },
       });
     });

@@ -40,6 +40,7 @@ class Topology {
     subnets: [],
     ports: [],
     instances: [],
+    routers: [],
     physicalInterfaceMappings: {},
   };
   #mac = randomBytes(2).readUInt16BE() & 0xfff0;

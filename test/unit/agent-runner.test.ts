@@ -212,6 +212,7 @@ class FakeServer {
         subnets: [],
         ports: [],
         instances: [],
+        routers: [],
         physicalInterfaceMappings: {},
       };
       return json(200, { snapshot });

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(iproute2 nftables dnsmasq-base dnsmasq-utils busybox iputils-ping conntrack ethtool iperf3
-  procps postgresql python3-openstackclient)
+  procps postgresql python3-openstackclient chromium fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -18,7 +18,8 @@ if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-loc
   echo "install: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
-if [[ ! -f dist/cli/main.js ]] || [[ -n $(find src -newer dist/cli/main.js -print -quit) ]]; then
+if [[ ! -f dist/cli/main.js ]] || [[ -n $(find src -newer dist/cli/main.js -print -quit) ]] ||
+  [[ ! -f dist/web/index.html ]] || [[ -n $(find web -newer dist/web/index.html -print -quit) ]]; then
   echo "install: npm run build"
   npm run build --silent
 fi

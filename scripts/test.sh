@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit, API (once per dialect: SQLite and PostgreSQL), e2e (real
-# namespaces; needs root) and client compatibility. Starts the local PostgreSQL cluster for
-# the PostgreSQL dialect when it is installed but not running.
+# namespaces; needs root), the dashboard in Chromium (root, after e2e) and client compatibility.
+# Starts the local PostgreSQL cluster for the PostgreSQL dialect when it is installed but not
+# running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,10 +18,11 @@ export NEUTRINO_TEST_PG_URL=${NEUTRINO_TEST_PG_URL:-postgres://neutrino:neutrino
 
 echo "test: typecheck and lint"
 npx tsc -p tsconfig.json --noEmit
-npx biome check src test bench
+npx tsc -p web/tsconfig.json
+npx biome check src test bench web
 
 suites=(test/unit test/api)
-if [[ $(id -u) == 0 ]]; then suites+=(test/e2e); else echo "test: not root; skipping e2e" >&2; fi
+if [[ $(id -u) == 0 ]]; then suites+=(test/e2e test/browser); else echo "test: not root; skipping e2e and browser" >&2; fi
 suites+=(test/compat)
 
 files=()

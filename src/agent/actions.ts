@@ -3,9 +3,21 @@
  * input), each carrying everything needed to perform it, and the stage each belongs to: stages run
  * in order, and the actions of one stage are batched together.
  */
-import type { Bridge, DhcpClient, DhcpServer, FileState, Namespace, Veth, Vxlan } from './host-state.js';
+import type {
+  Bridge,
+  DhcpClient,
+  DhcpServer,
+  FileState,
+  Namespace,
+  NatTable,
+  Route,
+  Veth,
+  Vlan,
+  Vxlan,
+} from './host-state.js';
+import type { NamespaceRecord } from './services/l3.js';
 
-export type LinkKind = 'bridge' | 'vxlan' | 'veth' | 'uplink';
+export type LinkKind = 'bridge' | 'vxlan' | 'vlan' | 'veth' | 'uplink';
 
 export type Action =
   // A pid is absent only when the actual state did not come from `observe` (pure tests).
@@ -14,6 +26,7 @@ export type Action =
   | { op: 'dir.create'; path: string; netns: string }
   | { op: 'veth.del'; name: string }
   | { op: 'vxlan.del'; name: string }
+  | { op: 'vlan.del'; name: string }
   | { op: 'link.master'; kind: Exclude<LinkKind, 'bridge'>; name: string; master: string | null }
   | { op: 'bridge.del'; name: string }
   /** `links`: our root-namespace veths whose peers are inside, which the kernel deletes with it. */
@@ -22,10 +35,24 @@ export type Action =
   | { op: 'bridge.add'; name: string; bridge: Bridge }
   | { op: 'link.set'; kind: LinkKind; name: string; mtu?: number; alias?: string; up?: boolean }
   | { op: 'vxlan.add'; name: string; vxlan: Vxlan }
+  | { op: 'vlan.add'; name: string; vlan: Vlan }
   | { op: 'veth.add'; name: string; veth: Veth }
   | { op: 'nslink.set'; netns: string; name: string; up: boolean }
   | { op: 'addr.add'; netns: string; dev: string; cidr: string }
   | { op: 'addr.del'; netns: string; dev: string; cidr: string }
+  | { op: 'route.replace'; netns: string; route: Route }
+  | { op: 'route.del'; netns: string; route: Route }
+  | { op: 'sysctl.set'; netns: string; values: Record<string, string> }
+  /** Replaces the router's NAT table and records what was applied in file `record`. */
+  | { op: 'nat.apply'; netns: string; record: string; nat: NatTable }
+  /** Deletes the connections of a floating IP that no longer maps where it did. */
+  | { op: 'conntrack.flush'; netns: string; ip: string }
+  /** Announces a floating IP's new home (gratuitous ARP). */
+  | { op: 'arp.announce'; netns: string; dev: string; ip: string }
+  /** Removes a router namespace's record before the namespace changes. */
+  | { op: 'router.forget'; netns: string; path: string }
+  /** Records what a router namespace holds, once everything that changed it succeeded. */
+  | { op: 'router.record'; netns: string; path: string; record: NamespaceRecord }
   | { op: 'file.write'; path: string; file: FileState }
   | { op: 'file.remove'; path: string }
   | { op: 'dir.remove'; path: string; netns: string }
@@ -44,11 +71,12 @@ export type Op = Action['op'];
  */
 export const STAGES = [
   'stop', // processes: udhcpc, then dnsmasq
-  'mkdir', // namespace directories, which mark a namespace as ours before it exists
-  'links', // root ip batch: veth/vxlan/uplink/bridge/namespace deletes, then namespace and bridge adds
-  'plug', // root ip batch: vxlan and veth adds, enslaving
-  'inside', // one ip batch per namespace: link up, addresses
-  'files', // dnsmasq configuration, the udhcpc script; removals
+  'mkdir', // namespace directories, which mark a namespace as ours before it exists; stale records go
+  'links', // root ip batch: veth/vxlan/vlan/uplink/bridge/namespace deletes, then namespace and bridge adds
+  'plug', // root ip batch: vxlan, vlan and veth adds, enslaving
+  'inside', // one ip batch per namespace: link up, addresses, routes
+  'router', // in router namespaces: forwarding, the NAT table, then conntrack flushes and ARP
+  'files', // dnsmasq configuration, the udhcpc script; removals; router records
   'dhcp', // dnsmasq start / SIGHUP / dhcp_release
   'clients', // udhcpc start
 ] as const;
@@ -64,9 +92,12 @@ export function rankOf(action: Action): { stage: Stage; order: number } {
       return { stage: 'stop', order: 1 };
     case 'dir.create':
       return { stage: 'mkdir', order: 0 };
+    case 'router.forget':
+      return { stage: 'mkdir', order: 1 };
     case 'veth.del':
       return { stage: 'links', order: 0 };
     case 'vxlan.del':
+    case 'vlan.del':
       return { stage: 'links', order: 1 };
     case 'link.master':
       return action.master === null ? { stage: 'links', order: 2 } : { stage: 'plug', order: 2 };
@@ -81,21 +112,38 @@ export function rankOf(action: Action): { stage: Stage; order: number } {
     case 'link.set':
       return { stage: 'links', order: 7 };
     case 'vxlan.add':
+    case 'vlan.add':
       return { stage: 'plug', order: 0 };
     case 'veth.add':
       return { stage: 'plug', order: 1 };
     case 'nslink.set':
       return { stage: 'inside', order: 0 };
     case 'addr.del':
-      return { stage: 'inside', order: 1 };
+      // A floating IP leaves its gateway only after the NAT table no longer maps it and its
+      // conntrack entries are gone: once the address is off, its flows are cut too.
+      return isFloatingIpAddress(action) ? { stage: 'router', order: 3 } : { stage: 'inside', order: 1 };
     case 'addr.add':
       return { stage: 'inside', order: 2 };
+    case 'route.del':
+      return { stage: 'inside', order: 3 };
+    case 'route.replace':
+      return { stage: 'inside', order: 4 };
+    case 'sysctl.set':
+      return { stage: 'router', order: 0 };
+    case 'nat.apply':
+      return { stage: 'router', order: 1 };
+    case 'conntrack.flush':
+      return { stage: 'router', order: 2 };
+    case 'arp.announce':
+      return { stage: 'router', order: 4 };
     case 'file.write':
       return { stage: 'files', order: 0 };
     case 'file.remove':
       return { stage: 'files', order: 1 };
     case 'dir.remove':
       return { stage: 'files', order: 2 };
+    case 'router.record':
+      return { stage: 'files', order: 3 };
     case 'dnsmasq.start':
       return { stage: 'dhcp', order: 0 };
     case 'dnsmasq.reload':
@@ -105,6 +153,11 @@ export function rankOf(action: Action): { stage: Stage; order: number } {
     case 'udhcpc.start':
       return { stage: 'clients', order: 0 };
   }
+}
+
+/** A /32 on a router's gateway device: a floating IP. */
+export function isFloatingIpAddress(action: { dev: string; cidr: string }): boolean {
+  return action.dev.startsWith('qg-') && action.cidr.endsWith('/32');
 }
 
 /** Sorts actions by stage, then by their order within it; stable otherwise. */
@@ -117,6 +170,31 @@ export function sortActions(actions: Action[]): Action[] {
     .map((action, i) => ({ action, i, k: key(action) }))
     .sort((a, b) => a.k - b.k || a.i - b.i)
     .map((e) => e.action);
+}
+
+/**
+ * The namespace whose contents (links, addresses, routes, sysctls, NAT) `action` changes, if it is
+ * known from the action alone (a veth deletion names only its host end).
+ */
+export function namespaceOf(action: Action): string | undefined {
+  switch (action.op) {
+    case 'netns.add':
+      return action.name;
+    case 'veth.add':
+      return action.veth.peer.netns ?? undefined;
+    case 'nslink.set':
+    case 'addr.add':
+    case 'addr.del':
+    case 'route.replace':
+    case 'route.del':
+    case 'sysctl.set':
+    case 'nat.apply':
+    case 'conntrack.flush':
+    case 'arp.announce':
+      return action.netns;
+    default:
+      return undefined;
+  }
 }
 
 /** A short human name for the object an action is about, for logs and failure reports. */
@@ -141,6 +219,19 @@ export function subjectOf(action: Action): string {
     case 'addr.add':
     case 'addr.del':
       return `${action.netns}/${action.dev} ${action.cidr}`;
+    case 'route.replace':
+    case 'route.del':
+      return `${action.netns} route ${action.route.destination}`;
+    case 'sysctl.set':
+      return `${action.netns} ${Object.keys(action.values).join(' ')}`;
+    case 'nat.apply':
+      return `${action.netns} nat`;
+    case 'conntrack.flush':
+    case 'arp.announce':
+      return `${action.netns} ${action.ip}`;
+    case 'router.forget':
+    case 'router.record':
+      return action.path;
     default:
       return action.name;
   }

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 
 export interface Namespace {
-  kind: 'dhcp' | 'instance';
+  kind: 'dhcp' | 'instance' | 'router';
 }
 
 export interface Bridge {
@@ -22,6 +22,16 @@ export interface Bridge {
 export interface Vxlan {
   vni: number;
   dstport: number;
+  mtu: number;
+  master: string | null;
+  alias: string;
+  up: boolean;
+}
+
+/** An 802.1Q device on a mapped host interface (`parent`), carrying one VLAN onto a bridge. */
+export interface Vlan {
+  vid: number;
+  parent: string;
   mtu: number;
   master: string | null;
   alias: string;
@@ -90,6 +100,43 @@ export interface DhcpClient {
   lease?: string;
 }
 
+/** A route Neutrino installs in a router namespace (`proto static`, so it can tell its own apart). */
+export interface Route {
+  /** Canonical CIDR: `0.0.0.0/0`, `10.1.0.0/24`, `2001:db8::/64`. */
+  destination: string;
+  nexthop: string;
+  /** The device it leaves by: the one on the next hop's subnet. */
+  dev: string;
+}
+
+/** A router's nftables table (see `services/nat.ts`), replaced whole whenever its text changes. */
+export interface NatTable {
+  /**
+   * sha256 of the ruleset. Actual: recorded in the router's directory by the last apply; '' when
+   * unknown, or when verification found the table missing or changed since.
+   */
+  hash: string;
+  /** Desired only: the text of the `nft -f` transaction. */
+  ruleset?: string;
+  /** Floating IP → fixed IP (actual: as of the last apply), for gratuitous ARP and conntrack flushes. */
+  floatingIps: Record<string, string>;
+}
+
+/** What a router namespace holds beyond its links (see `services/l3.ts`). */
+export interface Router {
+  /** The router's directory in the state dir, which holds the record of its NAT table. */
+  dir: string;
+  /** Desired only: the gateway device (`qg-…`) where floating IPs live; null without a gateway. */
+  gatewayDevice: string | null;
+  /** sysctl → value inside the namespace (forwarding); actual: what `ip netconf` reports. */
+  sysctls: Record<string, string>;
+  /** Sorted by destination. */
+  routes: Route[];
+  nat: NatTable;
+  /** Observed only: whether the namespace's record (see `NamespaceRecord` in l3.ts) exists. */
+  recorded?: boolean;
+}
+
 /** Something the snapshot asks for that this host cannot realise; the object is left out. */
 export interface Problem {
   object: string;
@@ -103,6 +150,7 @@ export interface HostState {
   dirs: Record<string, { netns: string }>;
   bridges: Record<string, Bridge>;
   vxlans: Record<string, Vxlan>;
+  vlans: Record<string, Vlan>;
   uplinks: Record<string, Uplink>;
   veths: Record<string, Veth>;
   /** Keyed `netns/name`. */
@@ -112,6 +160,8 @@ export interface HostState {
   dhcpServers: Record<string, DhcpServer>;
   /** Keyed `instance id/device`. */
   dhcpClients: Record<string, DhcpClient>;
+  /** Keyed by namespace (`qrouter-<id>`). */
+  routers: Record<string, Router>;
   /** Desired only. */
   problems: Problem[];
 }
@@ -122,12 +172,14 @@ export function emptyHostState(): HostState {
     dirs: {},
     bridges: {},
     vxlans: {},
+    vlans: {},
     uplinks: {},
     veths: {},
     namespaceLinks: {},
     files: {},
     dhcpServers: {},
     dhcpClients: {},
+    routers: {},
     problems: [],
   };
 }

@@ -2,7 +2,9 @@
  * Port status as the agent reports it (pure): a port is ACTIVE when its device exists, is up with
  * carrier (its peer is up too) and sits where the desired state puts it, and when the service
  * behind it works: an instance interface holds a DHCP lease for one of the port's fixed IPs (if
- * its network has DHCP here), a DHCP port's dnsmasq is running. Otherwise it is DOWN.
+ * its network has DHCP here), a DHCP port's dnsmasq is running. A router's ports (internal and
+ * gateway) are ACTIVE when wired. Otherwise a port is DOWN. `awaitingLease` lists the instance
+ * ports that are DOWN only for want of their lease, which the runner watches for.
  */
 import type { L2Driver } from './drivers/driver.js';
 import { type HostState, namespaceLinkKey } from './host-state.js';
@@ -11,38 +13,88 @@ import type { Snapshot } from './snapshot.js';
 
 export type PortStatus = 'ACTIVE' | 'DOWN';
 
+/** A wired instance port that waits only for its DHCP client to hold one of its addresses. */
+export interface LeaseWait {
+  port: string;
+  /** Where the client script records the lease (see `services/instances.ts`). */
+  leaseFile: string;
+  /** The port's fixed IPs: a lease for any of them serves it. */
+  addresses: string[];
+}
+
+function isWired(portId: string, desired: HostState, actual: HostState, driver: L2Driver): boolean {
+  const device = driver.portDeviceName(portId);
+  const want = desired.veths[device];
+  const have = actual.veths[device];
+  return (
+    want !== undefined &&
+    have !== undefined &&
+    have.alias === want.alias &&
+    have.master === want.master &&
+    have.up &&
+    have.lowerUp === true
+  );
+}
+
+/** The key of the desired DHCP client configuring each instance port, by port id. */
+function clientsByPort(snapshot: Snapshot, desired: HostState, driver: L2Driver): Map<string, string> {
+  const clientAt = new Map(
+    Object.entries(desired.dhcpClients).map(([key, c]) => [namespaceLinkKey(c.netns, c.device), key]),
+  );
+  const clients = new Map<string, string>();
+  for (const port of snapshot.ports) {
+    const want = desired.veths[driver.portDeviceName(port.id)];
+    const client = want && clientAt.get(namespaceLinkKey(want.peer.netns ?? '', want.peer.name ?? ''));
+    if (client !== undefined && port.device_owner !== DHCP_DEVICE_OWNER) clients.set(port.id, client);
+  }
+  return clients;
+}
+
+function holdsLease(port: Snapshot['ports'][number], actual: HostState, client: string): boolean {
+  const lease = actual.dhcpClients[client]?.lease;
+  return port.fixed_ips.some((ip) => ip.ip_address === lease);
+}
+
 export function portStatus(
   snapshot: Snapshot,
   desired: HostState,
   actual: HostState,
   driver: L2Driver,
 ): Record<string, PortStatus> {
-  const clientAt = new Map(
-    Object.entries(desired.dhcpClients).map(([key, c]) => [namespaceLinkKey(c.netns, c.device), key]),
-  );
+  const clients = clientsByPort(snapshot, desired, driver);
   const status: Record<string, PortStatus> = {};
   for (const port of snapshot.ports) {
-    const device = driver.portDeviceName(port.id);
-    const want = desired.veths[device];
-    const have = actual.veths[device];
-    const wired =
-      want !== undefined &&
-      have !== undefined &&
-      have.alias === want.alias &&
-      have.master === want.master &&
-      have.up &&
-      have.lowerUp === true;
+    const wired = isWired(port.id, desired, actual, driver);
     let serving = true;
     if (port.device_owner === DHCP_DEVICE_OWNER) {
       serving = actual.dhcpServers[port.network_id] !== undefined;
     } else {
-      const client = want && clientAt.get(namespaceLinkKey(want.peer.netns ?? '', want.peer.name ?? ''));
-      if (client !== undefined) {
-        const lease = actual.dhcpClients[client]?.lease;
-        serving = port.fixed_ips.some((ip) => ip.ip_address === lease);
-      }
+      const client = clients.get(port.id);
+      if (client !== undefined) serving = holdsLease(port, actual, client);
     }
     status[port.id] = wired && serving ? 'ACTIVE' : 'DOWN';
   }
+  for (const router of snapshot.routers ?? [])
+    for (const port of [...(router.gateway ? [router.gateway] : []), ...router.interfaces])
+      status[port.port_id] = isWired(port.port_id, desired, actual, driver) ? 'ACTIVE' : 'DOWN';
   return status;
+}
+
+/** The instance ports that are wired and DOWN only because their lease has not arrived yet. */
+export function awaitingLease(
+  snapshot: Snapshot,
+  desired: HostState,
+  actual: HostState,
+  driver: L2Driver,
+): LeaseWait[] {
+  const clients = clientsByPort(snapshot, desired, driver);
+  const waits: LeaseWait[] = [];
+  for (const port of snapshot.ports) {
+    const client = clients.get(port.id);
+    if (client === undefined || holdsLease(port, actual, client)) continue;
+    if (port.fixed_ips.length === 0 || !isWired(port.id, desired, actual, driver)) continue;
+    const { leaseFile } = desired.dhcpClients[client];
+    waits.push({ port: port.id, leaseFile, addresses: port.fixed_ips.map((ip) => ip.ip_address) });
+  }
+  return waits;
 }

@@ -3,8 +3,11 @@
  * the desired state, observes the actual one, diffs and applies. Requests say only "look again":
  * runs are serialised, and requests that arrive during a run coalesce into exactly one more run.
  * Failed runs are retried with backoff; a periodic resync repairs drift; restart is a full run.
+ * The first run and each periodic resync also verify what runs in between trust from records
+ * (routers' NAT tables).
  */
 import { mkdir, stat } from 'node:fs/promises';
+import { has8021q } from '../linux/kernel.js';
 import { type Action, subjectOf } from './actions.js';
 import { type ActionFailure, type ApplyResult, apply } from './apply/apply.js';
 import { compile } from './desired/compile.js';
@@ -12,8 +15,8 @@ import { diff } from './diff/diff.js';
 import type { L2Driver } from './drivers/driver.js';
 import { linuxbridge } from './drivers/linuxbridge/layout.js';
 import { emptyHostState, type HostState, type Problem } from './host-state.js';
-import { observe } from './observe/observe.js';
-import { type PortStatus, portStatus } from './port-status.js';
+import { hostBridges, observe } from './observe/observe.js';
+import { awaitingLease, type LeaseWait, type PortStatus, portStatus } from './port-status.js';
 import type { Snapshot } from './snapshot.js';
 
 /** The part of a pino logger the reconciler uses. */
@@ -48,6 +51,8 @@ export interface Summary {
   problems: Problem[];
   /** Every port of the snapshot; ACTIVE when wired and served (see `portStatus`). */
   ports: Record<string, PortStatus>;
+  /** The instance ports of `ports` that are DOWN only until their DHCP lease arrives. */
+  awaitingLease: LeaseWait[];
   durationMs: number;
 }
 
@@ -71,6 +76,7 @@ export class Reconciler {
   #retryMs = MIN_RETRY_MS;
   #lastProblems = '[]';
   #stateDirChecked = false;
+  #verifyNext = true;
 
   constructor(options: ReconcilerOptions) {
     this.#stateDir = options.stateDir;
@@ -103,7 +109,10 @@ export class Reconciler {
   /** Starts the periodic resync, beginning with a full reconcile now. */
   start(): void {
     if (this.#timer) return;
-    this.#timer = setInterval(() => this.requestReconcile(), this.#resyncIntervalMs).unref();
+    this.#timer = setInterval(() => {
+      this.#verifyNext = true;
+      this.requestReconcile();
+    }, this.#resyncIntervalMs).unref();
     this.requestReconcile();
   }
 
@@ -122,6 +131,7 @@ export class Reconciler {
    */
   async teardown(): Promise<Summary> {
     this.stop();
+    this.#verifyNext = false; // everything goes: nothing to verify
     return this.#enqueue(() => this.#converge(null, emptyHostState(), []), true);
   }
 
@@ -173,7 +183,13 @@ export class Reconciler {
 
   async #reconcileOnce(): Promise<Summary> {
     const snapshot = await this.#source();
-    const desired = compile(snapshot, { stateDir: this.#stateDir, driver: this.#driver });
+    const bridges = await hostBridges(Object.values(snapshot.physicalInterfaceMappings));
+    const desired = compile(snapshot, {
+      stateDir: this.#stateDir,
+      driver: this.#driver,
+      hostBridges: bridges,
+      vlanCapable: await vlanCapable(snapshot),
+    });
     const problems = JSON.stringify(desired.problems);
     if (problems !== this.#lastProblems) {
       for (const problem of desired.problems) this.#log.warn(problem, 'cannot realise');
@@ -192,7 +208,8 @@ export class Reconciler {
     const started = performance.now();
     await this.#ensureStateDir();
     const observeOptions = { stateDir: this.#stateDir, uplinks: Object.keys(desired.uplinks) };
-    let actual = await observe(observeOptions);
+    let actual = await observe({ ...observeOptions, verify: this.#verifyNext });
+    this.#verifyNext = false;
     for (const name of Object.keys(desired.uplinks))
       if (!actual.uplinks[name]) this.#log.warn({ interface: name }, 'mapped interface does not exist');
     const actions = diff(desired, actual);
@@ -206,6 +223,7 @@ export class Reconciler {
       failures: failures.map(describe),
       problems,
       ports: snapshot ? portStatus(snapshot, desired, actual, this.#driver) : {},
+      awaitingLease: snapshot ? awaitingLease(snapshot, desired, actual, this.#driver) : [],
       durationMs: Math.round(performance.now() - started),
     };
     for (const failure of summary.failures) this.#log.warn(failure, 'action failed');
@@ -214,6 +232,12 @@ export class Reconciler {
     else this.#log.debug(fields, 'host matches');
     return summary;
   }
+}
+
+/** Whether the kernel can build the snapshot's vlan networks (probed once, and only if it has some). */
+async function vlanCapable(snapshot: Snapshot): Promise<boolean> {
+  if (!snapshot.networks.some((n) => n.network_type === 'vlan')) return false;
+  return has8021q().catch(() => false);
 }
 
 /** Whether others may traverse and read a directory (dnsmasq rereads its files as `nobody`). */

@@ -2,19 +2,22 @@
  * The agent process around the reconciler (`neutrino agent`, and the agent inside `neutrino up`):
  * it reads this host's snapshot from the server (`POST /neutrino/v1/hosts/{host}/sync`), follows
  * the change feed (`GET /neutrino/v1/events`, SSE) and asks for a reconcile on any network, subnet,
- * port or instance change (the snapshot decides what matters here), does a full reconcile on every
- * (re)connect and `resync`, heartbeats once per role, and after each reconcile reports port status
- * and problems (`POST …/status`). While instances wait for their DHCP lease it looks again within
- * a second so their status converges. `stop()` leaves the data plane in place; `teardown()` removes it.
+ * port, instance, router or floating IP change (the snapshot decides what matters here), does a
+ * full reconcile on every (re)connect and `resync`, heartbeats once per role, and after each reconcile reports port status
+ * and problems (`POST …/status`). While instances wait for their DHCP lease it watches their lease
+ * files and reports each arrival within milliseconds (`lease-watch.ts`), and looks again by a full
+ * reconcile after a second in case a lease slipped past the watch. `stop()` leaves the data plane in place; `teardown()` removes it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Session } from '../cli/client.js';
+import { has8021q } from '../linux/kernel.js';
+import { LeaseWatch } from './lease-watch.js';
 import { type Logger, Reconciler, type Summary } from './reconciler.js';
 import { DHCP_DEVICE_OWNER } from './services/dhcp.js';
 import type { Snapshot } from './snapshot.js';
 
 /** The roles this agent heartbeats as (`GET /v2.0/agents` lists one row per role and host). */
-export const AGENT_TYPES = ['Linux bridge agent', 'DHCP agent'] as const;
+export const AGENT_TYPES = ['Linux bridge agent', 'DHCP agent', 'L3 agent'] as const;
 export type AgentType = (typeof AGENT_TYPES)[number];
 
 export interface AgentRunnerOptions {
@@ -35,14 +38,15 @@ export interface AgentRunnerOptions {
 
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 /** Change-feed resources whose changes may alter this host's snapshot. */
-const RELEVANT = /^(network|subnet|port|instance|segment|network_segment)s?$/;
+const RELEVANT = /^(network|subnet|port|instance|segment|network_segment|router|floatingip)s?$/;
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
 /** The server sends a keepalive comment every 15 s; silence for longer means a dead connection. */
 const FEED_IDLE_MS = 45_000;
 /**
- * How soon to look again while instances wait for a lease: a lease takes ~0.1 s, so first after a
- * quarter second, then every second while leases keep arriving.
+ * How soon to look again while ports wait: a lease takes ~0.1 s, so first after a quarter second,
+ * then every second while leases keep arriving; after a second at first when the lease watch
+ * covers every waiting port (the look is then only a fallback).
  */
 const FIRST_FOLLOW_UP_MS = 250;
 const FOLLOW_UP_MS = 1_000;
@@ -148,6 +152,8 @@ export class AgentRunner {
   #started = false;
   #heartbeat: NodeJS.Timeout | undefined;
   #heartbeatFailing = false;
+  /** Whether this host's kernel can make VLAN devices, which the L2 heartbeat tells the server. */
+  #vlanCapable: Promise<boolean> = Promise.resolve(false);
   readonly #heartbeatsSent = new Set<AgentType>();
   #following: Promise<void> | undefined;
   #reports: Promise<void> = Promise.resolve();
@@ -155,6 +161,9 @@ export class AgentRunner {
   #followUp: NodeJS.Timeout | undefined;
   #followUpMs = FIRST_FOLLOW_UP_MS;
   #pending = '';
+  /** The latest status: the last reconcile's, with the ports whose lease arrived since set ACTIVE. */
+  #status: Summary | undefined;
+  readonly #leases = new LeaseWatch((ports) => this.#leasesArrived(ports));
 
   constructor(options: AgentRunnerOptions) {
     this.#session = options.session;
@@ -178,6 +187,7 @@ export class AgentRunner {
     if (this.#started) throw new Error('agent already started');
     this.#started = true;
     this.#log.info({ host: this.#host }, 'agent starting');
+    this.#vlanCapable = has8021q().catch(() => false);
     void this.#sendHeartbeats();
     this.#heartbeat = setInterval(() => void this.#sendHeartbeats(), this.#heartbeatIntervalMs).unref();
     this.reconciler.start();
@@ -194,6 +204,7 @@ export class AgentRunner {
     this.#abort.abort();
     clearInterval(this.#heartbeat);
     clearTimeout(this.#followUp);
+    this.#leases.close();
     await this.#following;
     await this.#reports;
   }
@@ -213,8 +224,27 @@ export class AgentRunner {
 
   #reconciled(summary: Summary): void {
     if (this.#abort.signal.aborted || summary.revision === null) return;
+    this.#status = summary;
     this.#report(summary);
-    if (this.#snapshot) this.#scheduleFollowUp(pendingPorts(this.#snapshot, summary));
+    this.#leases.wait(summary.awaitingLease);
+    if (!this.#snapshot) return;
+    const pending = pendingPorts(this.#snapshot, summary);
+    const watched = new Set(summary.awaitingLease.map((w) => w.port));
+    this.#scheduleFollowUp(
+      pending,
+      [...pending].every((port) => watched.has(port)),
+    );
+  }
+
+  /** Reports the ports whose lease arrived since the last reconcile as ACTIVE, at its revision. */
+  #leasesArrived(ports: string[]): void {
+    const last = this.#status;
+    if (this.#abort.signal.aborted || !last) return;
+    const now = { ...last.ports };
+    for (const port of ports) if (now[port] !== undefined) now[port] = 'ACTIVE';
+    this.#status = { ...last, ports: now };
+    this.#log.debug({ ports: ports.length }, 'leases arrived');
+    this.#report(this.#status);
   }
 
   /**
@@ -244,10 +274,11 @@ export class AgentRunner {
 
   /**
    * Looks again soon while ports are pending (a lease on its way): after a quarter second for a
-   * new wait, every second while the set of pending ports changes, and twice as long after each
-   * look that brings no progress, up to the resync interval.
+   * new wait (a second if the lease watch covers all of it), every second while the set of pending
+   * ports changes, and twice as long after each look that brings no progress, up to the resync
+   * interval.
    */
-  #scheduleFollowUp(pending: Set<string>): void {
+  #scheduleFollowUp(pending: Set<string>, watched: boolean): void {
     const key = [...pending].sort().join(',');
     if (pending.size === 0) {
       clearTimeout(this.#followUp);
@@ -255,7 +286,7 @@ export class AgentRunner {
       this.#pending = '';
       return;
     }
-    if (this.#pending === '') this.#followUpMs = FIRST_FOLLOW_UP_MS;
+    if (this.#pending === '') this.#followUpMs = watched ? FOLLOW_UP_MS : FIRST_FOLLOW_UP_MS;
     else if (key !== this.#pending) this.#followUpMs = FOLLOW_UP_MS;
     else this.#followUpMs = Math.min(Math.max(this.#followUpMs, FOLLOW_UP_MS) * 2, this.#resyncIntervalMs);
     this.#pending = key;
@@ -269,11 +300,12 @@ export class AgentRunner {
   /** One heartbeat per role; the first after start carries `start_flag`, as Neutron's agents do. */
   async #sendHeartbeats(): Promise<void> {
     try {
+      const vlanCapable = await this.#vlanCapable;
       for (const agentType of AGENT_TYPES) {
         const agent = {
           agent_type: agentType,
           binary: 'neutrino-agent',
-          configurations: this.#configurations(agentType),
+          configurations: this.#configurations(agentType, vlanCapable),
           ...(this.#heartbeatsSent.has(agentType) ? {} : { start_flag: true }),
         };
         await this.#session.post(
@@ -294,8 +326,19 @@ export class AgentRunner {
   }
 
   /** What `GET /v2.0/agents` shows under `configurations`, from the latest snapshot. */
-  #configurations(agentType: AgentType): Record<string, unknown> {
+  #configurations(agentType: AgentType, vlanCapable: boolean): Record<string, unknown> {
     const s = this.#snapshot;
+    if (agentType === 'L3 agent') {
+      const routers = s?.routers ?? [];
+      return {
+        agent_mode: 'legacy',
+        interface_driver: 'linuxbridge',
+        routers: routers.length,
+        ex_gw_ports: routers.filter((r) => r.gateway).length,
+        interfaces: routers.reduce((n, r) => n + r.interfaces.length, 0),
+        floating_ips: routers.reduce((n, r) => n + r.floating_ips.filter((f) => f.port_id).length, 0),
+      };
+    }
     if (agentType === 'DHCP agent') {
       const dhcpPorts = (s?.ports ?? []).filter((p) => p.device_owner === DHCP_DEVICE_OWNER);
       return {
@@ -309,6 +352,8 @@ export class AgentRunner {
       interface_mappings: this.#mappings ?? {},
       tunnel_types: ['vxlan'],
       l2_population: false,
+      // Read by the server: vlan networks are allowed only where a live L2 agent can build them.
+      vlan_capable: vlanCapable,
       devices: s?.ports.length ?? 0,
     };
   }

@@ -2,15 +2,45 @@
  * The change feed over HTTP: `GET /neutrino/v1/events?since=REV` streams revision rows as
  * server-sent events (`id:` = revision). A follower whose `since` was pruned gets a `resync`
  * event and should reread everything. Wakeups come from the store after each commit.
+ *
+ * Admins see every change. A project-scoped token (the dashboard of a member or reader) sees
+ * its project's changes and those of other projects' networks it can see (shared, external,
+ * or shared with it by RBAC), including the update or delete that hides one again.
  */
 import type { FastifyInstance } from 'fastify';
-import { requireAdmin } from '../core/context.js';
-import type { Store } from '../store/store.js';
+import { type Context, requireAdmin } from '../core/context.js';
+import type { Networks } from '../core/networks.js';
+import type { Revision, Store } from '../store/store.js';
 import { contextOf } from './auth.js';
 
 const HEARTBEAT_MS = 15_000;
 
-export function registerEvents(app: FastifyInstance, store: Store): void {
+/** Which changes a follower may see; keeps the foreign networks it was shown, to show their end. */
+async function followerFilter(ctx: Context, networks: Networks): Promise<(r: Revision) => Promise<boolean>> {
+  if (ctx.isAdmin) return async () => true;
+  if (ctx.projectId === null) requireAdmin(ctx, 'get_events');
+  const foreign = new Set(
+    (await networks.list(ctx, { filters: {} }))
+      .filter((n) => n.project_id !== ctx.projectId)
+      .map((n) => String(n.id)),
+  );
+  return async (r) => {
+    if (r.project_id === ctx.projectId) return true;
+    if (r.resource !== 'networks') return false;
+    const wasShown = foreign.has(r.resource_id);
+    const visible =
+      r.op !== 'delete' &&
+      (await networks.get(ctx, r.resource_id).then(
+        () => true,
+        () => false,
+      ));
+    if (visible) foreign.add(r.resource_id);
+    else foreign.delete(r.resource_id);
+    return visible || wasShown;
+  };
+}
+
+export function registerEvents(app: FastifyInstance, store: Store, networks: Networks): void {
   // Followers stay connected for ever; close() would wait for them unless we end their streams.
   const streams = new Set<() => void>();
   app.addHook('preClose', async () => {
@@ -18,7 +48,7 @@ export function registerEvents(app: FastifyInstance, store: Store): void {
   });
 
   app.get('/neutrino/v1/events', async (req, reply) => {
-    requireAdmin(contextOf(req), 'get_events');
+    const visible = await followerFilter(contextOf(req), networks);
     const q = req.query as { since?: string };
     const lastEventId = req.headers['last-event-id'];
     let since = Number(
@@ -75,8 +105,9 @@ export function registerEvents(app: FastifyInstance, store: Store): void {
             const batch = await store.revisionsSince(since, 500);
             if (closed) return;
             for (const r of batch) {
-              res.write(`id: ${r.revision}\nevent: change\ndata: ${JSON.stringify(r)}\n\n`);
               since = r.revision;
+              if (!(await visible(r)) || closed) continue;
+              res.write(`id: ${r.revision}\nevent: change\ndata: ${JSON.stringify(r)}\n\n`);
             }
             if (batch.length < 500) break;
           }

@@ -195,6 +195,43 @@ export const EXTENSIONS: Extension[] = [
     'Provides IP availability data for each network and subnet.',
     '2015-09-24T00:00:00-00:00',
   ),
+  // Routers and floating IPs
+  ext(
+    'Neutron L3 Router',
+    'router',
+    'Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway.',
+    '2012-07-20T10:00:00-00:00',
+  ),
+  ext(
+    'Neutron L3 Configurable external gateway mode',
+    'ext-gw-mode',
+    'Extension of the router abstraction for specifying whether SNAT should occur on the external gateway',
+    '2013-03-28T10:00:00-00:00',
+  ),
+  ext(
+    'Neutron Extra Route',
+    'extraroute',
+    'Extra routes configuration for L3 router',
+    '2013-02-01T10:00:00-00:00',
+  ),
+  ext(
+    'Atomically add/remove extra routes',
+    'extraroute-atomic',
+    'Edit extra routes of a router on server side by atomically adding/removing extra routes',
+    '2019-07-10T00:00:00+00:00',
+  ),
+  ext(
+    'Floating IP Port Details Extension',
+    'fip-port-details',
+    'Add port_details attribute to Floating IP resource',
+    '2018-04-09T10:00:00-00:00',
+  ),
+  ext(
+    'Floating IP Pools Extension',
+    'floatingip-pools',
+    'Provides a floating IP pools API.',
+    '2018-03-21T10:00:00-00:00',
+  ),
   // Agents
   ext('agent', 'agent', 'The agent management extension.', '2013-02-03T10:00:00-00:00'),
 ];

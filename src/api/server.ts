@@ -9,9 +9,11 @@ import type { Settings } from '../core/settings.js';
 import type { Store } from '../store/store.js';
 import { registerAgents } from './agents.js';
 import { registerAuth } from './auth.js';
+import { registerDashboard } from './dashboard.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import { registerEvents } from './events.js';
 import { registerExtensions } from './extensions.js';
+import { floatingIps, registerFloatingIpPools } from './floating-ips.js';
 import { registerHosts } from './hosts.js';
 import { registerIdentity } from './identity.js';
 import { registerInstances } from './instances.js';
@@ -22,6 +24,7 @@ import { ports } from './ports.js';
 import { registerQuotas } from './quotas.js';
 import { rbacPolicies } from './rbac-policies.js';
 import { type CollectionSpec, registerCollection } from './resource-routes.js';
+import { registerRouterActions, routers } from './routers.js';
 import { securityGroupRules } from './security-group-rules.js';
 import { securityGroups } from './security-groups.js';
 import { buildServices, type Services } from './services.js';
@@ -39,6 +42,8 @@ export interface ServerOptions {
   /** A pino logger for request and error logs; none by default (tests). */
   logger?: FastifyBaseLogger;
   bodyLimit?: number;
+  /** The built dashboard (`index.html`, `assets/`); `dist/web` of this package by default. */
+  webRoot?: string;
 }
 
 export interface Server {
@@ -53,6 +58,8 @@ const COLLECTION_SPECS: ((s: Services) => CollectionSpec)[] = [
   securityGroupRules,
   subnets,
   ports,
+  routers,
+  floatingIps,
 ];
 
 export async function buildServer(opts: ServerOptions): Promise<Server> {
@@ -89,15 +96,17 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   const adminProject = async () =>
     (await services.identity.listProjects({ name: 'admin', domain_id: 'default' }))[0]?.id ?? null;
   registerAuth(app, services.identity, opts.auth, adminProject);
-  registerVersions(app, opts.publicUrl);
+  registerVersions(app, opts.publicUrl, registerDashboard(app, opts.webRoot));
   registerIdentity(app, services.identity, opts.publicUrl);
-  registerEvents(app, opts.store);
+  registerEvents(app, opts.store, services.networks);
   registerExtensions(app);
   registerQuotas(app, services.quotas);
   registerIpAvailability(app, services.ipAvailability);
   registerAgents(app, services.agents);
   registerHosts(app, services.agents, services.hostSync);
   registerInstances(app, services.instances);
+  registerRouterActions(app, services.routers);
+  registerFloatingIpPools(app, services.floatingIps);
 
   COLLECTIONS.length = 0;
   for (const build of COLLECTION_SPECS) {

@@ -1,5 +1,6 @@
 /** The Neutron model's services, built once per server over one store and one set of settings. */
 import { Agents } from '../core/agents.js';
+import { FloatingIps } from '../core/floating-ips.js';
 import { HostSync } from '../core/host-sync.js';
 import { Instances } from '../core/instances.js';
 import { IpAvailability } from '../core/ip-availability.js';
@@ -7,6 +8,7 @@ import { Networks } from '../core/networks.js';
 import { Ports } from '../core/ports.js';
 import { Quotas } from '../core/quotas.js';
 import { RbacPolicies } from '../core/rbac-policies.js';
+import { Routers } from '../core/routers.js';
 import { SecurityGroupRules } from '../core/security-group-rules.js';
 import { SecurityGroups } from '../core/security-groups.js';
 import type { Settings } from '../core/settings.js';
@@ -21,6 +23,8 @@ export interface Services {
   networks: Networks;
   subnets: Subnets;
   ports: Ports;
+  routers: Routers;
+  floatingIps: FloatingIps;
   rbacPolicies: RbacPolicies;
   quotas: Quotas;
   ipAvailability: IpAvailability;
@@ -38,6 +42,7 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
   const subnets = new Subnets(store, settings, networks);
   const ports = new Ports(store, settings, networks);
   const agents = new Agents(store, settings);
+  networks.vlanCapable = () => agents.vlanCapable();
   return {
     store,
     settings,
@@ -45,6 +50,8 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
     networks,
     subnets,
     ports,
+    routers: new Routers(store, settings, { networks, subnets, ports }),
+    floatingIps: new FloatingIps(store, settings, { networks, ports }),
     rbacPolicies: new RbacPolicies(store, settings, {
       network: (ctx, id, db) => networks.get(ctx, id, db),
       security_group: (ctx, id, db) => securityGroups.get(ctx, id, db),

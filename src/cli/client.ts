@@ -18,6 +18,8 @@ export interface Credentials {
   username: string;
   password: string;
   projectName: string;
+  /** Scope to this project id instead of `projectName` (see `Session.forProject`). */
+  projectId?: string;
   userDomainName: string;
   projectDomainName: string;
   /** Which catalog endpoint to use (default public) and of which region (default any). */
@@ -25,8 +27,11 @@ export interface Credentials {
   region?: string;
 }
 
-/** How a `Session` authenticates: a Keystone password login, or none (`--noauth` servers). */
-export type Auth = { type: 'password'; credentials: Credentials } | { type: 'none' };
+/**
+ * How a `Session` authenticates: a Keystone password login, or none (`--noauth` servers; the
+ * project, if any, goes in `X-Project-Id`).
+ */
+export type Auth = { type: 'password'; credentials: Credentials } | { type: 'none'; projectId?: string };
 
 export interface SessionOptions {
   auth: Auth;
@@ -210,6 +215,7 @@ export class Session {
   readonly #timeoutMs: number;
   #endpoint: string | undefined;
   #token: { value: string; expiresAt: number } | undefined;
+  #userId: string | undefined;
   #login: Promise<void> | undefined;
 
   constructor(options: SessionOptions) {
@@ -218,6 +224,21 @@ export class Session {
     this.#endpoint = options.endpoint?.replace(/\/+$/, '');
     if (options.auth.type === 'none' && !this.#endpoint)
       throw new ConfigError('an endpoint is required without authentication');
+  }
+
+  /** The same login scoped to another project (by id), e.g. to create an instance there. */
+  forProject(projectId: string): Session {
+    const auth: Auth =
+      this.#auth.type === 'none'
+        ? { type: 'none', projectId }
+        : { type: 'password', credentials: { ...this.#auth.credentials, projectId } };
+    return new Session({ auth, endpoint: this.#endpoint, timeoutMs: this.#timeoutMs });
+  }
+
+  /** The id of the user logged in (undefined without authentication). */
+  async userId(): Promise<string | undefined> {
+    await this.#ensureToken();
+    return this.#userId;
   }
 
   /** The networking API's base URL (after the first login when it comes from the catalog). */
@@ -286,6 +307,9 @@ export class Session {
         headers: {
           ...headers,
           ...(token ? { 'x-auth-token': token } : {}),
+          ...(this.#auth.type === 'none' && this.#auth.projectId
+            ? { 'x-project-id': this.#auth.projectId }
+            : {}),
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -324,7 +348,11 @@ export class Session {
               user: { name: c.username, domain: domainRef(c.userDomainName), password: c.password },
             },
           },
-          scope: { project: { name: c.projectName, domain: domainRef(c.projectDomainName) } },
+          scope: {
+            project: c.projectId
+              ? { id: c.projectId }
+              : { name: c.projectName, domain: domainRef(c.projectDomainName) },
+          },
         },
       }),
     }).catch((err: unknown) => {
@@ -336,10 +364,13 @@ export class Session {
       throw new ApiError(res.status, type, `authentication at ${url} failed: ${message}`);
     }
     const value = res.headers.get('x-subject-token');
-    const token = (JSON.parse(raw) as { token?: { expires_at?: string; catalog?: CatalogEntry[] } }).token;
+    const token = (
+      JSON.parse(raw) as { token?: { expires_at?: string; catalog?: CatalogEntry[]; user?: { id?: string } } }
+    ).token;
     if (!value || !token)
       throw new ApiError(res.status, '', `authentication at ${url}: no token in the answer`);
     if (!this.#endpoint) this.#endpoint = networkEndpoint(token.catalog ?? [], c);
+    this.#userId = token.user?.id;
     const expiresAt = token.expires_at ? Date.parse(token.expires_at) : Number.NaN;
     this.#token = { value, expiresAt: Number.isFinite(expiresAt) ? expiresAt : Date.now() + 3600_000 };
   }

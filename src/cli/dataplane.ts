@@ -1,9 +1,9 @@
 /**
  * The commands that run or remove a data plane: `neutrino up` (server + identity + a local agent in
- * one process), `neutrino agent` (an agent for one host, talking HTTP to a server) and
- * `neutrino down` (stops a running `up`/`agent` of a state dir and removes every kernel object,
- * file and process it created). A running `up`/`agent` is recorded in `<state-dir>/neutrino.pid`;
- * the agent's own state lives in `<state-dir>/agent`.
+ * one process, and the external network: see `external-network.ts`), `neutrino agent` (an agent for
+ * one host, talking HTTP to a server) and `neutrino down` (stops a running `up`/`agent` of a state
+ * dir and removes every kernel object, file and process it created). A running `up`/`agent` is
+ * recorded in `<state-dir>/neutrino.pid`; the agent's own state lives in `<state-dir>/agent`.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readlink } from 'node:fs/promises';
@@ -14,8 +14,18 @@ import pino from 'pino';
 import { Reconciler, type Summary } from '../agent/reconciler.js';
 import { AgentRunner } from '../agent/runner.js';
 import { type Config, databaseUrl, type Flags, loadConfig } from '../config.js';
+import { has8021q } from '../linux/kernel.js';
 import { isAlive, readCmdline, readPidFile, stopProcess } from '../linux/process.js';
 import { type Auth, credentialsFromEnvironment, Session } from './client.js';
+import {
+  DEFAULT_EXTERNAL_BRIDGE,
+  DEFAULT_EXTERNAL_CIDR,
+  EXTERNAL_PHYSNET,
+  ensureExternalBridge,
+  ensureExternalNetwork,
+  externalNetwork,
+  removeExternalBridges,
+} from './external-network.js';
 import { type Running, startServer, writeCloudsYaml } from './server.js';
 
 const PID_FILE = 'neutrino.pid';
@@ -26,6 +36,10 @@ export interface DataplaneFlags {
   hostName?: string;
   resyncInterval?: string | number;
   cleanupOnExit?: boolean;
+  /** false with `--no-external-network`. */
+  externalNetwork?: boolean;
+  externalCidr?: string;
+  externalBridge?: string;
 }
 
 /** The agent's state dir inside Neutrino's. */
@@ -157,6 +171,8 @@ function adminAuth(url: string, password: string): Auth {
 export interface AllInOne {
   running: Running;
   runner: AgentRunner;
+  /** The agent's API session (admin). */
+  session: Session;
   host: string;
   /** The server's URL on loopback (what the agent uses). */
   url: string;
@@ -165,8 +181,9 @@ export interface AllInOne {
 }
 
 /**
- * Starts the server with `host` as the default host of new instances, then a local agent for
- * `host` talking to it over loopback with the bootstrap admin password.
+ * Starts the server with `host` as the default host of new instances, and vlan networks allowed
+ * exactly when this kernel can build them (8021q, probed), then a local agent for `host` talking to
+ * it over loopback with the bootstrap admin password.
  */
 export async function startAllInOne(
   config: Config,
@@ -175,14 +192,20 @@ export async function startAllInOne(
   const log = options.log ?? pino({ level: config.logLevel });
   const agentDir = prepareStateDirs(config.stateDir);
   protectDatabase(config);
-  config.settings = { ...config.settings, defaultHost: options.host };
+  const vlanSupported = await has8021q().catch((err: unknown) => {
+    log.warn({ err: String(err) }, 'cannot probe for 802.1Q VLAN support; vlan networks are refused');
+    return false;
+  });
+  if (!vlanSupported) log.info('this kernel has no 802.1Q VLAN support (8021q): vlan networks are refused');
+  config.settings = { ...config.settings, defaultHost: options.host, vlanSupported };
   const running = await startServer(config, log);
   const url = loopbackUrl(config, running);
   try {
     const auth: Auth =
       config.auth === 'noauth' ? { type: 'none' } : adminAuth(url, adminPassword(config.stateDir));
+    const session = new Session({ auth, endpoint: url });
     const runner = new AgentRunner({
-      session: new Session({ auth, endpoint: url }),
+      session,
       host: options.host,
       stateDir: agentDir,
       resyncIntervalMs: options.resyncIntervalMs,
@@ -193,6 +216,7 @@ export async function startAllInOne(
     return {
       running,
       runner,
+      session,
       host: options.host,
       url,
       async close({ cleanup = false } = {}) {
@@ -228,22 +252,56 @@ function untilSignalled(stop: () => Promise<void>, log: pino.Logger): void {
   process.once('SIGTERM', onSignal);
 }
 
+/** Maps `physnet` to `name` for the server (which physnets exist) and the agent (what to plug). */
+function mapPhysnet(config: Config, physnet: string, name: string): void {
+  config.physicalInterfaceMappings = { ...config.physicalInterfaceMappings, [physnet]: name };
+  config.settings.physicalNetworks = Object.keys(config.physicalInterfaceMappings);
+  config.settings.physicalInterfaceMappings = config.physicalInterfaceMappings;
+}
+
 /** `neutrino up`. */
 export async function up(flags: Flags & DataplaneFlags): Promise<void> {
   const config = loadConfig(flags);
   const host = checkHostName(flags.hostName ?? hostname(), '--host-name');
   const resyncIntervalMs = resyncMs(flags.resyncInterval);
+  const external =
+    flags.externalNetwork === false
+      ? undefined
+      : externalNetwork(flags.externalCidr ?? DEFAULT_EXTERNAL_CIDR);
   const log = pino({ level: config.logLevel });
   prepareStateDirs(config.stateDir);
   const releasePidFile = await claimPidFile(config.stateDir);
   let allInOne: AllInOne;
   try {
+    // A `public` mapping in the configuration (a real uplink) is the operator's: then no bridge here.
+    if (external && !config.physicalInterfaceMappings[EXTERNAL_PHYSNET]) {
+      const bridge = flags.externalBridge ?? DEFAULT_EXTERNAL_BRIDGE;
+      if (await ensureExternalBridge(bridge, external, config.stateDir))
+        log.info(
+          { bridge, address: `${external.gateway}/${external.prefixLength}` },
+          'external bridge created',
+        );
+      mapPhysnet(config, EXTERNAL_PHYSNET, bridge);
+    }
     allInOne = await startAllInOne(config, { host, resyncIntervalMs, log });
   } catch (err) {
     releasePidFile();
     throw err;
   }
   const { running } = allInOne;
+  let externalLine: string[] = [];
+  if (external) {
+    try {
+      const network = await ensureExternalNetwork(allInOne.session, external);
+      const on = config.physicalInterfaceMappings[EXTERNAL_PHYSNET];
+      externalLine = [
+        `  external:       network public ${external.cidr} on ${on}, gateway ${external.gateway}`,
+      ];
+      log.info({ network, cidr: external.cidr }, 'external network ready');
+    } catch (err) {
+      log.error({ err: String(err), cidr: external.cidr }, 'could not create the external network');
+    }
+  }
   const cloudsFile = writeCloudsYaml(config, running.url);
   process.stdout.write(
     [
@@ -251,6 +309,7 @@ export async function up(flags: Flags & DataplaneFlags): Promise<void> {
       `  networking API: ${running.url}/v2.0`,
       `  identity:       ${running.url}/identity/v3`,
       `  clouds.yaml:    ${cloudsFile}`,
+      ...externalLine,
       `use it with:  export OS_CLIENT_CONFIG_FILE=${cloudsFile} OS_CLOUD=neutrino`,
       `stop it with: neutrino down${config.stateDir === '/var/lib/neutrino' ? '' : ` --state-dir ${config.stateDir}`}`,
       '',
@@ -258,8 +317,10 @@ export async function up(flags: Flags & DataplaneFlags): Promise<void> {
   );
   untilSignalled(async () => {
     const summary = await allInOne.close({ cleanup: flags.cleanupOnExit === true });
-    if (summary)
+    if (summary) {
+      await removeExternalBridges(config.stateDir);
       log.info({ applied: summary.applied, failures: summary.failures.length }, 'data plane removed');
+    }
     releasePidFile();
   }, log);
 }
@@ -316,6 +377,7 @@ export async function down(flags: Pick<Flags, 'config' | 'stateDir'>): Promise<v
     source: () => Promise.reject(new Error('neutrino down only tears down')),
   });
   const summary = await reconciler.teardown();
+  const bridges = summary.failures.length === 0 ? await removeExternalBridges(stateDir) : [];
   rmSync(join(stateDir, PID_FILE), { force: true });
   if (summary.failures.length > 0) {
     const first = summary.failures[0];
@@ -323,10 +385,11 @@ export async function down(flags: Pick<Flags, 'config' | 'stateDir'>): Promise<v
       `${summary.failures.length} of ${summary.actions} removals failed, first: ${first.op} ${first.object}: ${first.message}`,
     );
   }
+  const removed = [`${summary.applied} actions`, ...bridges.map((bridge) => `bridge ${bridge}`)];
   process.stdout.write(
-    summary.actions === 0
+    summary.actions === 0 && bridges.length === 0
       ? `nothing left to remove for ${stateDir}\n`
-      : `removed the data plane of ${stateDir} (${summary.applied} actions)\n`,
+      : `removed the data plane of ${stateDir} (${removed.join(', ')})\n`,
   );
 }
 

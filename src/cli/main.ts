@@ -1,9 +1,9 @@
-/** The `neutrino` command: server, up/down/agent, and the client commands (instance, exec). */
+/** The `neutrino` command: server, up/down/agent, and the client commands (resources, apply, exec). */
 import { Command } from 'commander';
 import { type Flags, loadConfig } from '../config.js';
+import { registerClientCommands } from './client-commands.js';
 import { registerDataplaneCommands, up } from './dataplane.js';
 import { registerExecCommand } from './exec.js';
-import { registerInstanceCommands } from './instance.js';
 import { startServer } from './server.js';
 
 function serverOptions(cmd: Command): Command {
@@ -47,9 +47,12 @@ export function program(): Command {
     .option('--host-name <name>', "this host's name for the agent (default: the system's hostname)")
     .option('--resync-interval <seconds>', "the agent's full resync period (default 60)")
     .option('--cleanup-on-exit', 'remove the data plane on Ctrl-C/SIGTERM (default: leave it running)')
+    .option('--external-cidr <cidr>', 'the external network `public` (default 203.0.113.0/24)')
+    .option('--external-bridge <name>', 'the host bridge carrying it, created if absent (default br-ex)')
+    .option('--no-external-network', 'create neither the external bridge nor the network')
     .action(up);
   registerDataplaneCommands(root);
-  registerInstanceCommands(root);
+  registerClientCommands(root);
   registerExecCommand(root);
   return root;
 }

@@ -158,6 +158,21 @@ export class Agents {
     return [...new Set(rows.filter((r) => this.#isAlive(r)).map((r) => r.host))];
   }
 
+  /** Whether a live, administratively up L2 agent reports that it can build vlan networks. */
+  async vlanCapable(): Promise<boolean> {
+    const rows = await this.#store.db
+      .selectFrom('agents')
+      .selectAll()
+      .where('agent_type', 'in', L2_AGENT_TYPES)
+      .where('admin_state_up', '=', 1)
+      .execute();
+    return rows.some(
+      (r) =>
+        this.#isAlive(r) &&
+        (JSON.parse(r.configurations) as { vlan_capable?: unknown }).vlan_capable === true,
+    );
+  }
+
   /**
    * The physnet → interface mappings the host's L2 agent reports (`interface_mappings`, as
    * Neutron's linuxbridge agent does), if it reports any.

@@ -418,3 +418,95 @@ export const NetworkWithoutDhcp = define<{ net_id: string }>(
   400,
   'Network %(net_id)s has no DHCP-enabled subnet; instances get their address by DHCP.',
 );
+
+// Routers and floating IPs (neutron_lib/exceptions/l3.py, extraroute.py)
+export const RouterNotFound = define<{ router_id: string }>(
+  'RouterNotFound',
+  404,
+  'Router %(router_id)s could not be found',
+);
+export const RouterInUse = define<{ router_id: string; reason: string }>(
+  'RouterInUse',
+  409,
+  'Router %(router_id)s %(reason)s',
+);
+export const RouterInterfaceNotFound = define<{ router_id: string; port_id: string }>(
+  'RouterInterfaceNotFound',
+  404,
+  'Router %(router_id)s does not have an interface with id %(port_id)s',
+);
+export const RouterInterfaceNotFoundForSubnet = define<{ router_id: string; subnet_id: string }>(
+  'RouterInterfaceNotFoundForSubnet',
+  404,
+  'Router %(router_id)s has no interface on subnet %(subnet_id)s',
+);
+export const RouterInterfaceInUseByFloatingIP = define<{ router_id: string; subnet_id: string }>(
+  'RouterInterfaceInUseByFloatingIP',
+  409,
+  'Router interface for subnet %(subnet_id)s on router %(router_id)s cannot be deleted, as it is required by one or more floating IPs.',
+);
+export const RouterInterfaceInUseByRoute = define<{ router_id: string; subnet_id: string }>(
+  'RouterInterfaceInUseByRoute',
+  409,
+  'Router interface for subnet %(subnet_id)s on router %(router_id)s cannot be deleted, as it is required by one or more routes.',
+);
+export const RouterExternalGatewayInUseByFloatingIp = define<{ router_id: string; net_id: string }>(
+  'RouterExternalGatewayInUseByFloatingIp',
+  409,
+  'Gateway cannot be updated for router %(router_id)s, since a gateway to external network %(net_id)s is required by one or more floating IPs.',
+);
+export const InvalidRoutes = define<{ routes: string; reason: string }>(
+  'InvalidRoutes',
+  400,
+  'Invalid format for routes: %(routes)s, %(reason)s',
+);
+export const RoutesExhausted = define<{ router_id: string; quota: number }>(
+  'RoutesExhausted',
+  400,
+  'Unable to complete operation for %(router_id)s. The number of routes exceeds the maximum %(quota)s.',
+);
+export const FloatingIPNotFound = define<{ floatingip_id: string }>(
+  'FloatingIPNotFound',
+  404,
+  'Floating IP %(floatingip_id)s could not be found',
+);
+export const ExternalGatewayForFloatingIPNotFound = define<{
+  external_network_id: string;
+  subnet_id: string;
+  port_id: string;
+}>(
+  'ExternalGatewayForFloatingIPNotFound',
+  404,
+  'External network %(external_network_id)s is not reachable from subnet %(subnet_id)s.  Therefore, cannot associate Port %(port_id)s with a Floating IP.',
+);
+export const FloatingIPPortAlreadyAssociated = define<{
+  floating_ip_address: string;
+  fip_id: string;
+  port_id: string;
+  fixed_ip: string;
+  net_id: string;
+}>(
+  'FloatingIPPortAlreadyAssociated',
+  409,
+  'Cannot associate floating IP %(floating_ip_address)s (%(fip_id)s) with port %(port_id)s using fixed IP %(fixed_ip)s, as that fixed IP already has a floating IP on external network %(net_id)s.',
+);
+export const ExternalIpAddressExhausted = define<{ net_id: string }>(
+  'ExternalIpAddressExhausted',
+  400,
+  'Unable to find any IP address on external network %(net_id)s.',
+);
+export const SubnetMismatchForPort = define<{ port_id: string; subnet_id: string }>(
+  'SubnetMismatchForPort',
+  400,
+  'Subnet on port %(port_id)s does not match the requested subnet %(subnet_id)s.',
+);
+export const ServicePortInUse = define<{ port_id: string; reason: string }>(
+  'ServicePortInUse',
+  409,
+  'Port %(port_id)s cannot be deleted directly via the port API: %(reason)s.',
+);
+export const DeviceIDNotOwnedByTenant = define<{ device_id: string }>(
+  'DeviceIDNotOwnedByTenant',
+  409,
+  'The following device_id %(device_id)s is not owned by your project or matches another project router.',
+);

@@ -279,20 +279,29 @@ async function probe(tx: Tx, subnet: Stored, pools: Pool[]): Promise<string | nu
  * A free address from the subnet's pools: Neutron's pick among the first free addresses when
  * the subnet's allocations are few (or already read in this transaction), else a probe.
  */
-async function pickFree(tx: Tx, subnet: Stored, used: UsedAddresses): Promise<string | null> {
+async function pickFree(
+  tx: Tx,
+  subnet: Stored,
+  used: UsedAddresses,
+  lowest: boolean,
+): Promise<string | null> {
   const pools = subnet.allocation_pools as Pool[];
+  // DHCP ports take the lowest free address (predictable, like Neutron's usual .2), so they
+  // never land on an address a user is about to ask for by number.
+  const opts = lowest ? { window: 1 } : undefined;
   const known = used.get(subnet.id);
-  if (known) return pickAddress(pools, known);
+  if (known) return pickAddress(pools, known, opts);
   const some = await tx
     .selectFrom('ip_allocations')
     .select('ip_address')
     .where('subnet_id', '=', subnet.id)
     .limit(READ_WHOLE + 1)
     .execute();
-  if (some.length <= READ_WHOLE) {
-    const all = new Set(some.map((r) => r.ip_address));
+  if (some.length <= READ_WHOLE || lowest) {
+    const all =
+      some.length <= READ_WHOLE ? new Set(some.map((r) => r.ip_address)) : await usedIn(tx, used, subnet.id);
     used.set(subnet.id, all);
-    return pickAddress(pools, all);
+    return pickAddress(pools, all, opts);
   }
   return (await probe(tx, subnet, pools)) ?? pickAddress(pools, await usedIn(tx, used, subnet.id));
 }
@@ -323,7 +332,7 @@ async function allocateOne(
     return { subnet_id: subnet.id, ip_address: request.ip_address };
   }
   for (const subnet of request.subnets) {
-    const ip = await pickFree(tx, subnet, used);
+    const ip = await pickFree(tx, subnet, used, port.deviceOwner === 'network:dhcp');
     if (ip !== null) return { subnet_id: subnet.id, ip_address: ip };
   }
   throw IpAddressGenerationFailure({ net_id: port.networkId });

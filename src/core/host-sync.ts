@@ -1,16 +1,26 @@
 /**
  * What the server does for each host's agent: schedules DHCP (every network with a
  * DHCP-enabled subnet is served by one host, through one `network:dhcp` port bound there with
- * an address on each such subnet), assembles the host's `Snapshot`, and applies the agent's
- * status reports to ports and instances. A sync or report that finds nothing to change writes
- * nothing, so an agent woken by the revisions its own sync wrote settles after one more round.
+ * an address on each such subnet) and L3 (every router with a port is served by one host, one
+ * with a live L3 agent while any is alive, its ports bound there), assembles the host's
+ * `Snapshot`, and applies the agent's status reports to ports and instances. A sync or report
+ * that finds nothing to change writes nothing, so an agent woken by the revisions its own sync
+ * wrote settles after one more round.
  */
 import { randomUUID } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
-import type { Snapshot, SnapshotNetwork, SnapshotPort, SnapshotSubnet } from '../agent/snapshot.js';
+import type {
+  Snapshot,
+  SnapshotNetwork,
+  SnapshotPort,
+  SnapshotRouter,
+  SnapshotRouterPort,
+  SnapshotSubnet,
+} from '../agent/snapshot.js';
 import type { StatusReport } from '../model/agent.js';
 import type { Fault, InstanceStatus } from '../model/instance.js';
 import type { FixedIp } from '../model/port.js';
+import type { Route } from '../model/router.js';
 import { fromRow, insertResource, listResources, type Stored, updateResource } from '../store/resources.js';
 import type { Database, ResourceRow, ResourceTable } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
@@ -18,12 +28,17 @@ import type { Agents } from './agents.js';
 import { type Context, requireAdmin } from './context.js';
 import { NeutronError, RevisionNumberConstraintFailed } from './errors.js';
 import { type Addressee, allocate, release, requestsFor, type UsedAddresses } from './fixed-ips.js';
+import { FLOATINGIP_OWNER } from './floating-ips.js';
 import { interfacesOf, portBinding, removePort } from './instances.js';
 import { generateMac } from './ipam.js';
 import type { Networks } from './networks.js';
+import { GATEWAY_OWNER, ROUTER_OWNERS, routerPorts } from './routers.js';
 import type { Settings } from './settings.js';
 
 const DHCP_OWNER = 'network:dhcp';
+const L3_AGENT_TYPE = 'L3 agent';
+/** Ports the router code plumbs itself, kept out of the snapshot's `ports`. */
+const L3_OWNERS = [...ROUTER_OWNERS, FLOATINGIP_OWNER];
 /** PostgreSQL advisory lock class ("host") serialising one host's DHCP scheduling. */
 const HOST_LOCK = 0x686f7374;
 const COLUMNS = ['id', 'project_id', 'revision_number', 'created_at', 'updated_at', 'doc'] as const;
@@ -60,6 +75,19 @@ function drift(served: Served, host: string) {
     missing: served.subnets.filter((s) => !fixed.some((ip) => ip.subnet_id === s.id)),
     rebind: port !== undefined && port['binding:host_id'] !== host,
   };
+}
+
+interface L3Plan {
+  /** Routers with ports and no host: they get this one. */
+  schedule: string[];
+  /** Routers served here that lost their last port. */
+  unschedule: string[];
+  /** Ports of the routers served here that are not bound here yet. */
+  rebind: Stored[];
+}
+
+function isL3Settled(plan: L3Plan): boolean {
+  return plan.schedule.length === 0 && plan.unschedule.length === 0 && plan.rebind.length === 0;
 }
 
 function isSettled(plan: DhcpPlan, host: string): boolean {
@@ -174,6 +202,18 @@ function snapshotPort(port: Stored): SnapshotPort {
   };
 }
 
+function snapshotRouterPort(port: Stored, subnets: Map<string, Stored>): SnapshotRouterPort {
+  return {
+    port_id: port.id,
+    network_id: String(port.network_id),
+    mac_address: String(port.mac_address),
+    addresses: (port.fixed_ips as FixedIp[]).flatMap(({ subnet_id, ip_address }) => {
+      const subnet = subnets.get(subnet_id);
+      return subnet ? [{ subnet_id, ip_address, prefixlen: Number(String(subnet.cidr).split('/')[1]) }] : [];
+    }),
+  };
+}
+
 export class HostSync {
   readonly #store: Store;
   readonly #settings: Settings;
@@ -192,6 +232,7 @@ export class HostSync {
   async sync(ctx: Context, host: string): Promise<Snapshot> {
     requireAdmin(ctx, 'sync_host');
     await this.#ensureDhcp(host);
+    await this.#ensureL3(host);
     return this.#snapshot(host, await this.#store.latestRevision());
   }
 
@@ -328,6 +369,124 @@ export class HostSync {
   }
 
   /**
+   * Reads what L3 scheduling would change for `host`, which takes routers only when `eligible`.
+   * With `lock` (PostgreSQL, in the writing transaction) the routers it schedules are held
+   * against a concurrent delete until commit, and only those still there are scheduled.
+   */
+  async #planL3(db: Kysely<Database>, host: string, eligible: boolean, lock: boolean): Promise<L3Plan> {
+    const routers = (await db.selectFrom('routers').select('id').execute()).map((r) => r.id);
+    const ports = await routerPorts(db, routers);
+    const wanted = new Set(ports.map((p) => String(p.device_id)));
+    const bindings = await db.selectFrom('l3_bindings').selectAll().execute();
+    const bound = new Map(bindings.map((b) => [b.router_id, b.host]));
+    let schedule = eligible ? [...wanted].filter((id) => !bound.has(id)).sort() : [];
+    if (lock && schedule.length > 0) {
+      const held = await db
+        .selectFrom('routers')
+        .select('id')
+        .where('id', 'in', schedule)
+        .orderBy('id')
+        .forShare()
+        .execute();
+      schedule = held.map((r) => r.id);
+    }
+    const served = new Set([...schedule, ...bindings.filter((b) => b.host === host).map((b) => b.router_id)]);
+    return {
+      schedule,
+      unschedule: bindings.filter((b) => b.host === host && !wanted.has(b.router_id)).map((b) => b.router_id),
+      rebind: ports.filter((p) => served.has(String(p.device_id)) && p['binding:host_id'] !== host),
+    };
+  }
+
+  /**
+   * Schedules routers to `host` when it runs a live L3 agent, or when no L3 agent is alive
+   * anywhere (one host, or agents that do not report the role): like DHCP, the first host to
+   * sync takes them. Writes only when something is to change.
+   */
+  async #ensureL3(host: string): Promise<void> {
+    const live = await this.#agents.liveHosts([L3_AGENT_TYPE]);
+    const eligible = live.length === 0 || live.includes(host);
+    if (isL3Settled(await this.#planL3(this.#store.db, host, eligible, false))) return;
+    const postgres = this.#store.dialect === 'postgres';
+    await this.#store.retrying(() =>
+      this.#store.transaction(async (tx) => {
+        if (postgres) await sql`select pg_advisory_xact_lock(${HOST_LOCK}, hashtext(${host}))`.execute(tx);
+        const plan = await this.#planL3(tx, host, eligible, postgres);
+        for (const router_id of plan.schedule) {
+          await tx.insertInto('l3_bindings').values({ router_id, host }).execute();
+        }
+        if (plan.unschedule.length > 0) {
+          await tx
+            .deleteFrom('l3_bindings')
+            .where('host', '=', host)
+            .where('router_id', 'in', plan.unschedule)
+            .execute();
+        }
+        for (const port of plan.rebind)
+          await updateIfCurrent(tx, 'ports', port, { ...port, ...portBinding(host) });
+      }),
+    );
+  }
+
+  /**
+   * The routers served by `host`: their gateway (with the external subnets' gateway addresses
+   * for the default route), interfaces, routes and associated floating IPs.
+   */
+  async #snapshotRouters(db: Kysely<Database>, host: string): Promise<SnapshotRouter[]> {
+    const bound = await db.selectFrom('l3_bindings').select('router_id').where('host', '=', host).execute();
+    const routers = await listResources(db, 'routers', {
+      column: 'id',
+      values: bound.map((b) => b.router_id),
+    });
+    const ids = routers.map((r) => r.id);
+    const ports = await routerPorts(db, ids);
+    const subnetIds = new Set(ports.flatMap((p) => (p.fixed_ips as FixedIp[]).map((ip) => ip.subnet_id)));
+    const subnets = new Map(
+      (await listResources(db, 'subnets', { column: 'id', values: [...subnetIds] })).map((s) => [s.id, s]),
+    );
+    const mapped = ids.length
+      ? await db
+          .selectFrom('floatingip_associations')
+          .select('floatingip_id')
+          .where('router_id', 'in', ids)
+          .execute()
+      : [];
+    const floatingIps = await listResources(db, 'floatingips', {
+      column: 'id',
+      values: mapped.map((m) => m.floatingip_id),
+    });
+    return routers.map((router) => {
+      const own = ports.filter((p) => p.device_id === router.id);
+      const gateway = own.find((p) => p.device_owner === GATEWAY_OWNER);
+      return {
+        id: router.id,
+        project_id: router.project_id,
+        admin_state_up: router.admin_state_up === true,
+        gateway: gateway
+          ? {
+              ...snapshotRouterPort(gateway, subnets),
+              enable_snat: router.enable_snat === true,
+              external_gateway_ips: (gateway.fixed_ips as FixedIp[]).flatMap((ip) => {
+                const gatewayIp = subnets.get(ip.subnet_id)?.gateway_ip;
+                return typeof gatewayIp === 'string' ? [gatewayIp] : [];
+              }),
+            }
+          : null,
+        interfaces: own.filter((p) => p !== gateway).map((p) => snapshotRouterPort(p, subnets)),
+        routes: router.routes as Route[],
+        floating_ips: floatingIps
+          .filter((f) => f.router_id === router.id)
+          .map((f) => ({
+            id: f.id,
+            floating_ip_address: String(f.floating_ip_address),
+            fixed_ip_address: f.fixed_ip_address as string | null,
+            port_id: f.port_id as string | null,
+          })),
+      };
+    });
+  }
+
+  /**
    * An address on each subnet. A subnet that refuses one (it is full) is left out: dnsmasq serves
    * the others, and a later sync tries again.
    */
@@ -351,9 +510,10 @@ export class HostSync {
   }
 
   /**
-   * The host's share of the model: its instances and their ports bound here, the networks those
-   * are on and the networks whose DHCP it serves, with their subnets and — for the DHCP servers'
-   * host files — every port of the served networks, wherever it is bound.
+   * The host's share of the model: its instances and their ports bound here, its routers, the
+   * networks those are on and the networks whose DHCP it serves, with their subnets and — for
+   * the DHCP servers' host files — every port of the served networks, wherever it is bound
+   * (but routers' and floating IPs' ports: the router code plumbs those).
    */
   async #snapshot(host: string, revision: number): Promise<Snapshot> {
     const db = this.#store.db;
@@ -370,9 +530,18 @@ export class HostSync {
     });
     const existing = new Set(interfaces.map((p) => p.id));
     const boundHere = interfaces.filter((p) => p['binding:host_id'] === host);
-    const dhcpClients = await listResources(db, 'ports', { column: 'network_id', values: dhcpNetworks });
+    const dhcpClients = (
+      await listResources(db, 'ports', { column: 'network_id', values: dhcpNetworks })
+    ).filter((p) => !L3_OWNERS.includes(String(p.device_owner)));
     const ports = new Map([...boundHere, ...dhcpClients].map((p) => [p.id, p]));
-    const networkIds = [...new Set([...dhcpNetworks, ...boundHere.map((p) => String(p.network_id))])];
+    const routers = await this.#snapshotRouters(db, host);
+    const routerNetworks = routers.flatMap((r) => [
+      ...(r.gateway ? [r.gateway.network_id] : []),
+      ...r.interfaces.map((i) => i.network_id),
+    ]);
+    const networkIds = [
+      ...new Set([...dhcpNetworks, ...boundHere.map((p) => String(p.network_id)), ...routerNetworks]),
+    ];
     const networks = await listResources(db, 'networks', { column: 'id', values: networkIds });
     const segments =
       networkIds.length === 0
@@ -387,7 +556,7 @@ export class HostSync {
       networks: networks.map((n) => snapshotNetwork(n, segmentOf.get(n.id))),
       subnets: subnets.map(snapshotSubnet),
       ports: [...ports.values()].map(snapshotPort),
-      routers: [],
+      routers,
       instances: instances.map((i) => ({
         id: i.id,
         name: String(i.name),

@@ -313,7 +313,7 @@ export class Instances {
           const port = ports.get(port_id);
           if (!port || port.device_id !== id) continue;
           if (delete_on_termination) {
-            await removePort(tx, port);
+            await this.#ports.removeInTransaction(tx, port);
             continue;
           }
           const columns = { device_id: '', device_owner: '' };

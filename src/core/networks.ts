@@ -50,6 +50,11 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
   readonly #settings: Settings;
   /** Called inside a network's delete transaction: Subnets removes its subnets, Ports its DHCP ports. */
   onDelete: ((tx: Tx, network: Stored) => Promise<void>)[] = [];
+  /**
+   * Whether a live L2 agent can build vlan networks (its kernel has 8021q); asked, outside any
+   * transaction, only when `settings.vlanSupported` does not already allow them.
+   */
+  vlanCapable: () => Promise<boolean> = async () => false;
 
   constructor(store: Store, settings: Settings) {
     this.#store = store;
@@ -142,9 +147,19 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
     return (await this.#views(ctx, [await this.get(ctx, id)]))[0];
   }
 
-  #segmentFor(body: NetworkCreate): Segment {
-    const type =
-      body['provider:network_type'] ?? (body['router:external'] ? 'flat' : this.#settings.tenantNetworkType);
+  #typeOf(body: NetworkCreate): string {
+    return (
+      body['provider:network_type'] ?? (body['router:external'] ? 'flat' : this.#settings.tenantNetworkType)
+    );
+  }
+
+  async #vlanSupported(bodies: NetworkCreate[]): Promise<boolean> {
+    if (this.#settings.vlanSupported) return true;
+    return bodies.some((b) => this.#typeOf(b) === 'vlan') && (await this.vlanCapable());
+  }
+
+  #segmentFor(body: NetworkCreate, vlanSupported: boolean): Segment {
+    const type = this.#typeOf(body);
     const physnet = body['provider:physical_network'] ?? null;
     const segId = body['provider:segmentation_id'] ?? null;
     switch (type) {
@@ -176,10 +191,10 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
           throw InvalidInput({ error_message: `${segId} is not a valid VXLAN VNI` });
         return { network_type: 'vxlan', physical_network: null, segmentation_id: segId };
       case 'vlan':
-        if (!this.#settings.vlanSupported) {
+        if (!vlanSupported) {
           throw InvalidInput({
             error_message:
-              'network type vlan is not supported on this host: the kernel has no 802.1Q (8021q) support; use vxlan, flat or local',
+              'network type vlan is not supported: no host with a live L2 agent has 802.1Q VLAN support in its kernel (8021q); use vxlan, flat or local',
           });
         }
         if (physnet !== null && !this.#settings.physicalNetworks.includes(physnet)) {
@@ -264,6 +279,7 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
 
   async create(ctx: Context, bodies: NetworkCreate[]): Promise<View[]> {
     requireWriter(ctx, 'create_network');
+    const vlanSupported = await this.#vlanSupported(bodies);
     const rows = await this.#store.transaction(async (tx) => {
       const out: Stored[] = [];
       for (const body of bodies) {
@@ -273,7 +289,7 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
           requireAdmin(ctx, 'create_network:provider:network_type');
         await enforce(tx, this.#settings.quotas, project, 'network', 1);
         const id = randomUUID();
-        const seg = await this.#allocateSegment(tx, id, this.#segmentFor(body));
+        const seg = await this.#allocateSegment(tx, id, this.#segmentFor(body, vlanSupported));
         const maxMtu = this.mtuFor(seg.network_type);
         if (body.mtu !== undefined && body.mtu > maxMtu) {
           throw InvalidInput({ error_message: `Requested MTU is too big, maximum is ${maxMtu}` });

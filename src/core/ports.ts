@@ -3,6 +3,8 @@
  * only a network's owner may choose), their defaults (a unique fa:16:3e MAC, addresses from the
  * network's subnets, the project's default security group, port security from the network),
  * the admin-only binding attributes, and what updates and deletes do to their addresses.
+ * Routers and floating IPs make their ports through `insertPorts` and guard them through the
+ * `onWrite` and `onDelete` hooks.
  */
 import { randomUUID } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
@@ -15,7 +17,6 @@ import type {
   PortUpdate,
 } from '../model/port.js';
 import {
-  deleteResource,
   fromRow,
   getResource,
   insertResource,
@@ -55,6 +56,7 @@ import {
   requestsFor,
   type UsedAddresses,
 } from './fixed-ips.js';
+import { removePort } from './instances.js';
 import { generateMac, isValidIp, isValidMac, normalizeMac, parseCidr } from './ipam.js';
 import { AUTO_DELETED_OWNERS, type Networks } from './networks.js';
 import { enforce } from './quotas.js';
@@ -188,6 +190,14 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
   readonly #store: Store;
   readonly #settings: Settings;
   readonly #networks: Networks;
+  /**
+   * Called in the transaction of every port the API creates (after it is written) or updates
+   * (before), with the port and, for updates, what it was: routers and floating IPs refuse
+   * changes to their ports and ports that would claim them.
+   */
+  readonly onWrite: ((tx: Tx, port: Record<string, unknown>, current?: Stored) => Promise<void>)[] = [];
+  /** Called in the transaction of every port delete but the server's own: refuse, or let go of the port. */
+  readonly onDelete: ((tx: Tx, port: Stored) => Promise<void>)[] = [];
 
   constructor(store: Store, settings: Settings, networks: Networks) {
     this.#store = store;
@@ -361,20 +371,25 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
               projects.filter((p) => p === project).length,
             );
           }
-          const memo: Memo = {
-            networks: new Map(),
-            subnets: new Map(),
-            defaultGroups: new Map(),
-            used: new Map(),
-          };
-          const out: Stored[] = [];
-          for (const [i, body] of bodies.entries())
-            out.push(await this.#insert(tx, ctx, body, projects[i], memo));
+          const out = await this.insertPorts(tx, ctx, bodies, projects);
+          for (const port of out) for (const hook of this.onWrite) await hook(tx, port);
           return out;
         }),
       CREATE_ATTEMPTS,
     );
     return rows.map((r) => this.#view(ctx, r));
+  }
+
+  /**
+   * Creates ports in the caller's transaction, each in its project, with `ctx`'s attribute
+   * policies but no quota or `onWrite` checks: `create` adds those; routers and floating IPs
+   * make their own ports this way (with `SYSTEM`). Callers run it in `store.retrying`.
+   */
+  async insertPorts(tx: Tx, ctx: Context, bodies: PortCreate[], projects: string[]): Promise<Stored[]> {
+    const memo: Memo = { networks: new Map(), subnets: new Map(), defaultGroups: new Map(), used: new Map() };
+    const out: Stored[] = [];
+    for (const [i, body] of bodies.entries()) out.push(await this.#insert(tx, ctx, body, projects[i], memo));
+    return out;
   }
 
   async #insert(tx: Tx, ctx: Context, body: PortCreate, project: string, memo: Memo): Promise<Stored> {
@@ -515,6 +530,7 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
         if (body['binding:host_id'] !== undefined) Object.assign(next, binding(body['binding:host_id']));
         if (body['binding:profile'] !== undefined) next['binding:profile'] = body['binding:profile'] ?? {};
         next.dns_assignment = dnsAssignment(next, this.#settings.dnsDomain);
+        for (const hook of this.onWrite) await hook(tx, next, current);
         const columns = { mac_address: mac, device_id: String(next.device_id), device_owner: owner };
         return updateResource(tx, 'ports', current, next, columns);
       }),
@@ -530,17 +546,20 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
       if (ifRevision !== undefined && ifRevision !== current.revision_number) {
         throw RevisionNumberConstraintFailed({ expected: ifRevision, current: current.revision_number });
       }
-      await tx.deleteFrom('ip_allocations').where('port_id', '=', id).execute();
-      await deleteResource(tx, 'ports', current);
+      await this.removeInTransaction(tx, current);
     });
+  }
+
+  /** Deletes a port after the `onDelete` hooks (which may refuse), in the caller's transaction. */
+  async removeInTransaction(tx: Tx, port: Stored): Promise<void> {
+    for (const hook of this.onDelete) await hook(tx, port);
+    await removePort(tx, port);
   }
 
   /** A network's delete takes its DHCP ports (and their addresses) along. */
   async #removeAutoDeleted(tx: Tx, networkId: string): Promise<void> {
     for (const port of await listResources(tx, 'ports', { column: 'network_id', values: [networkId] })) {
-      if (!AUTO_DELETED_OWNERS.includes(String(port.device_owner))) continue;
-      await tx.deleteFrom('ip_allocations').where('port_id', '=', port.id).execute();
-      await deleteResource(tx, 'ports', port);
+      if (AUTO_DELETED_OWNERS.includes(String(port.device_owner))) await removePort(tx, port);
     }
   }
 }

@@ -10,11 +10,13 @@ import { type Context, requireAdmin } from './context.js';
 import { AdminRequired, HTTPBadRequest, OverQuota, TenantQuotaNotFound } from './errors.js';
 import { DEFAULT_QUOTAS } from './settings.js';
 
-/** Which table holds each quota-counted resource (routers and floating IPs come later). */
+/** Which table holds each quota-counted resource. */
 const COUNTED: Record<string, keyof Database | undefined> = {
   network: 'networks',
   subnet: 'subnets',
   port: 'ports',
+  router: 'routers',
+  floatingip: 'floatingips',
   security_group: 'security_groups',
   security_group_rule: 'security_group_rules',
   rbac_policy: 'rbac_policies',

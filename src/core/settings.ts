@@ -12,7 +12,11 @@ export interface Settings {
   vniRange: [number, number];
   /** VLAN ids per physical network, inclusive. */
   vlanRange: [number, number];
-  /** Whether the data plane can build VLAN networks (needs 8021q or Open vSwitch). */
+  /**
+   * Allows vlan networks whatever the agents say: `neutrino up` sets it from probing its own kernel
+   * for 802.1Q (8021q). Otherwise vlan networks are allowed while a live L2 agent reports
+   * `vlan_capable` in its configurations.
+   */
   vlanSupported: boolean;
   /** MTU of the physical network; VXLAN networks get 50 bytes less. */
   physicalMtu: number;

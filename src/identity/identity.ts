@@ -264,7 +264,7 @@ export class Identity {
           .where('domain_id', '=', (await this.#domain(s.project.domain)).id);
       else throw KeystoneBadRequest('Expecting to find id or name in project.');
       const row = await q.executeTakeFirst();
-      if (!row || !row.enabled) throw Unauthorized();
+      if (!row?.enabled) throw Unauthorized();
       return { type: 'project', id: row.id };
     }
     if (s?.domain) return { type: 'domain', id: (await this.#domain(s.domain)).id };
@@ -323,7 +323,7 @@ export class Identity {
         ])
         .where('projects.id', '=', row.scope_id)
         .executeTakeFirst();
-      if (!p || !p.enabled) return null;
+      if (!p?.enabled) return null;
       project = { id: p.id, name: p.name, domain: { id: p.did, name: p.dname } };
     } else if (row.scope_type === 'domain' && row.scope_id) {
       domain =

@@ -109,6 +109,27 @@ export async function ipJson<T = Record<string, unknown>[]>(
   return (stdout.trim() === '' ? [] : JSON.parse(stdout)) as T;
 }
 
+/**
+ * Runs several read-only commands in one `ip [-n NS] -json -batch -` process, e.g.
+ * `[['addr', 'show'], ['route', 'show', 'table', 'all']]`, and returns each one's parsed output in
+ * order: ip prints one single-line JSON document per command.
+ */
+export async function ipJsonBatch(
+  commands: readonly (readonly string[])[],
+  options: NetnsOption = {},
+): Promise<unknown[]> {
+  for (const command of commands) command.forEach(assertBatchToken);
+  const input = commands.map((command) => `${command.join(' ')}\n`).join('');
+  const { stdout } = await run('ip', [...netnsArgs(options.netns), '-json', '-batch', '-'], { input });
+  const documents = stdout
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as unknown);
+  if (documents.length !== commands.length)
+    throw new Error(`ip -json -batch: ${documents.length} outputs for ${commands.length} commands`);
+  return documents;
+}
+
 /** Names of the named network namespaces (`ip -json netns list`); [] when there are none. */
 export async function listNamespaces(): Promise<string[]> {
   const entries = await ipJson<{ name: string }[]>(['netns', 'list']);

@@ -1,7 +1,8 @@
 /**
- * Typed wrappers of `nft`: apply a ruleset as one atomic transaction, read rules back as JSON.
+ * Typed wrappers of `nft`: apply a ruleset as one atomic transaction, read rules back as JSON or as
+ * nft's own text.
  */
-import { type NetnsOption, runMaybeInNamespace } from './exec.js';
+import { CommandError, type NetnsOption, runMaybeInNamespace } from './exec.js';
 
 /** One element of `nft -j` output: `{metainfo: …}`, `{table: …}`, `{chain: …}`, `{rule: …}`, … */
 export type NftJsonEntry = Record<string, Record<string, unknown>>;
@@ -23,4 +24,20 @@ export async function nftJson(args: readonly string[], options: NetnsOption = {}
   const { stdout } = await runMaybeInNamespace(options.netns, 'nft', ['-j', ...args]);
   if (stdout.trim() === '') return [];
   return (JSON.parse(stdout) as { nftables: NftJsonEntry[] }).nftables;
+}
+
+/**
+ * nft's listing of one table (`nft list table FAMILY NAME`, no handles, so the same rules always
+ * list the same), or undefined when the table does not exist.
+ */
+export async function nftListTable(
+  family: string,
+  name: string,
+  options: NetnsOption = {},
+): Promise<string | undefined> {
+  const args = ['list', 'table', family, name];
+  const { code, stdout, stderr } = await runMaybeInNamespace(options.netns, 'nft', args, { allowFail: true });
+  if (code === 0) return stdout;
+  if (/No such file or directory/.test(stderr)) return undefined;
+  throw new CommandError('nft', args, code, stderr, stdout);
 }

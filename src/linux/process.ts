@@ -1,11 +1,12 @@
 /**
  * Long-running helper processes (dnsmasq and the like): start one and wait until it is really up,
- * read pid files, check liveness, send signals, stop it. Only ever acts on pids Neutrino started.
+ * start many at once (DHCP clients), read pid files, check liveness, send signals, stop them. Only
+ * ever acts on pids Neutrino started.
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type NetnsOption, runMaybeInNamespace } from './exec.js';
+import { assertNamespaceName, type NetnsOption, runMaybeInNamespace } from './exec.js';
 
 export interface StartDaemonOptions extends NetnsOption {
   /**
@@ -60,6 +61,98 @@ function spawnDetached(argv: string[], env: Record<string, string> = {}): Promis
       resolve(child.pid!);
     });
   });
+}
+
+export interface DaemonCommand extends NetnsOption {
+  argv: readonly string[];
+  /** Extra environment variables for the command. */
+  env?: Record<string, string>;
+  /** The pid file the command writes once it runs (any older one must be gone). */
+  pidFile: string;
+}
+
+/**
+ * The shell that starts many commands at once (see `startDaemons`). It reads records from stdin —
+ * a namespace (empty for the root one), how many of the lines that follow are `NAME=value`
+ * variables, how many lines follow in all, then those lines (the variables, then the command's
+ * arguments) — and starts each command in the background without stdio, in a subshell that exports
+ * its variables. The script is a constant: data only ever arrives as lines on stdin, never as shell
+ * text.
+ */
+const LAUNCHER = `while IFS= read -r netns && IFS= read -r vars && IFS= read -r count; do
+  set --
+  while [ "$count" -gt 0 ]; do IFS= read -r line; set -- "$@" "$line"; count=$((count - 1)); done
+  (
+    while [ "$vars" -gt 0 ]; do export "$1"; shift; vars=$((vars - 1)); done
+    if [ -n "$netns" ]; then exec ip netns exec "$netns" "$@"; fi
+    exec "$@"
+  ) </dev/null >/dev/null 2>&1 &
+done
+`;
+
+/**
+ * Starts long-running commands that write their own pid files (DHCP clients), all through one
+ * shell in a session of its own (so a Ctrl-C to Neutrino never reaches them): a spawn from Node
+ * blocks its event loop for a fork of the whole process, ~3 ms each, which hundreds of clients
+ * would spend on the loop the API and the agent share; the shell forks cheaply. Resolves, in
+ * order, with each command's pid once its pid file names a live process, or with why not: until
+ * then an observer would not see it running and might start it twice.
+ */
+export async function startDaemons(
+  commands: readonly DaemonCommand[],
+  timeoutMs = 30_000,
+): Promise<(number | Error)[]> {
+  const lines: string[] = [];
+  for (const { netns, argv, env = {} } of commands) {
+    if (netns !== undefined) assertNamespaceName(netns);
+    for (const key of Object.keys(env))
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key))
+        throw new Error(`invalid variable name ${JSON.stringify(key)}`);
+    const record = [...Object.entries(env).map(([key, value]) => `${key}=${value}`), ...argv];
+    for (const line of record)
+      if (/[\n\r\0]/.test(line)) throw new Error(`argument with a line break: ${JSON.stringify(line)}`);
+    lines.push(netns ?? '', String(Object.keys(env).length), String(record.length), ...record);
+  }
+  if (lines.length === 0) return [];
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('sh', ['-c', LAUNCHER, 'neutrino-launcher'], {
+      detached: true,
+      stdio: ['pipe', 'ignore', 'pipe'],
+      env: { ...process.env, LC_ALL: 'C' },
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    child.once('error', reject);
+    child.once('close', (code) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`starting ${commands.length} commands: ${stderr.trim() || `exit code ${code}`}`)),
+    );
+    child.stdin.on('error', () => {});
+    child.stdin.end(`${lines.join('\n')}\n`);
+  });
+  const results: (number | Error | undefined)[] = commands.map(() => undefined);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await Promise.all(
+      commands.map(async ({ pidFile }, i) => {
+        if (results[i] !== undefined) return;
+        const pid = await readPidFile(pidFile);
+        if (pid !== undefined && (await isAlive(pid))) results[i] = pid;
+      }),
+    );
+    const waiting = results.filter((r) => r === undefined).length;
+    if (waiting === 0) return results as (number | Error)[];
+    if (Date.now() > deadline)
+      return results.map(
+        (r, i) =>
+          r ??
+          new Error(`${commands[i].argv[0]}: no live pid in ${commands[i].pidFile} after ${timeoutMs} ms`),
+      );
+    await sleep(POLL_MS);
+  }
 }
 
 /** The pid in `path`, or undefined when the file is missing, empty or holds no number. */

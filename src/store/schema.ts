@@ -86,6 +86,18 @@ export interface Database {
   /** The host serving each network's DHCP (a key, so concurrent schedulers pick one). */
   dhcp_bindings: { network_id: string; host: string };
   instances: ResourceRow & { host: string };
+  routers: ResourceRow;
+  floatingips: ResourceRow;
+  /** The fixed address each associated floating IP maps to (one per address and external network). */
+  floatingip_associations: {
+    floatingip_id: string;
+    floating_network_id: string;
+    port_id: string;
+    fixed_ip_address: string;
+    router_id: string;
+  };
+  /** The host serving each router (a key, so concurrent schedulers pick one). */
+  l3_bindings: { router_id: string; host: string };
   tokens: {
     token_hash: string;
     user_id: string;
@@ -107,4 +119,6 @@ export type ResourceTable =
   | 'security_groups'
   | 'security_group_rules'
   | 'rbac_policies'
-  | 'instances';
+  | 'instances'
+  | 'routers'
+  | 'floatingips';

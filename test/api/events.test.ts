@@ -193,9 +193,52 @@ for (const dialect of dialects()) {
       }
     });
 
-    it('refuses members (403) and callers without a token (401)', async () => {
+    it("shows a project's follower its own changes and the shared networks it sees, nothing else", async () => {
       const m = await t.newProjectUser('member');
-      const forbidden = await client(t, m.token).get(`${FEED}?since=0`);
+      const member = client(t, m.token);
+      const hidden = (await admin.post('/v2.0/networks', { network: { name: 'feed-hidden' } })).body.network;
+      const shared = (await admin.post('/v2.0/networks', { network: { name: 'feed-shared', shared: true } }))
+        .body.network;
+      const feed = await openFeed(base, `${FEED}?since=0`, { 'x-auth-token': m.token });
+      try {
+        assert.equal(feed.status, 200);
+        const own = (await member.post('/v2.0/networks', { network: { name: 'feed-own' } })).body.network;
+        await admin.put(`/v2.0/networks/${hidden.id}`, { network: { name: 'feed-hidden-2' } });
+        await admin.put(`/v2.0/networks/${shared.id}`, { network: { shared: false } });
+        await admin.del(`/v2.0/networks/${shared.id}`);
+        await member.del(`/v2.0/networks/${own.id}`);
+        const evs = await feed.until((e) => changesFor(e, own.id).length >= 2);
+        const seen = evs
+          .filter((e) => e.event === 'change')
+          .map((e) => JSON.parse(e.data))
+          .map((d) => [d.resource_id, d.op]);
+        assert.deepEqual(seen, [
+          [shared.id, 'create'],
+          [own.id, 'create'],
+          [shared.id, 'update'],
+          [own.id, 'delete'],
+        ]);
+        for (const e of evs.filter((x) => x.event === 'change')) {
+          const { resource_id, project_id } = JSON.parse(e.data);
+          assert.ok(resource_id !== hidden.id && (project_id === m.projectId || resource_id === shared.id));
+        }
+      } finally {
+        feed.close();
+      }
+    });
+
+    it('refuses unscoped tokens (403) and callers without a token (401)', async () => {
+      await t.server.services.identity.createUser({ name: 'feed-unscoped', password: 'pw' });
+      const login = await t.request('POST', '/identity/v3/auth/tokens', {
+        auth: {
+          identity: {
+            methods: ['password'],
+            password: { user: { name: 'feed-unscoped', domain: { id: 'default' }, password: 'pw' } },
+          },
+        },
+      });
+      assert.equal(login.status, 201);
+      const forbidden = await client(t, String(login.headers['x-subject-token'])).get(`${FEED}?since=0`);
       assert.equal(forbidden.status, 403);
       assert.equal(forbidden.body.NeutronError.type, 'PolicyNotAuthorized');
       const anonymous = await t.request('GET', `${FEED}?since=0`);

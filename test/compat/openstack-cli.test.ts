@@ -358,6 +358,48 @@ describe('openstack CLI against neutrino server', { skip }, () => {
     assert.ok(list.some((r: { ID: string }) => r.ID === rbac.id));
   });
 
+  it('routers and floating IPs: external network, gateway, interface, floating IP', async () => {
+    assert.ok(subnet, 'needs s1 and p1');
+    const ext = await ok(['network', 'create', '-f', 'json', '--external', 'ext']);
+    assert.equal(ext['router:external'], true);
+    await ok([
+      'subnet',
+      'create',
+      '-f',
+      'json',
+      '--network',
+      'ext',
+      '--subnet-range',
+      '203.0.113.0/24',
+      'ext-sub',
+    ]);
+    const r1 = await ok(['router', 'create', '-f', 'json', 'r1']);
+    assert.equal(r1.name, 'r1');
+    assert.equal(r1.status, 'ACTIVE');
+    await ok(['router', 'set', '--external-gateway', 'ext', 'r1']);
+    await ok(['router', 'add', 'subnet', 'r1', 's1']);
+    const shown = await ok(['router', 'show', '-f', 'json', 'r1']);
+    assert.equal(shown.external_gateway_info.network_id, ext.id);
+    assert.deepEqual(
+      shown.interfaces_info.map((i: { subnet_id: string; ip_address: string }) => [
+        i.subnet_id,
+        i.ip_address,
+      ]),
+      [[subnet.id, '10.0.0.1']],
+    );
+    const fip = await ok(['floating', 'ip', 'create', '-f', 'json', 'ext']);
+    assert.match(fip.floating_ip_address, /^203\.0\.113\.\d+$/);
+    await ok(['floating', 'ip', 'set', '--port', 'p1', fip.id]);
+    const associated = await ok(['floating', 'ip', 'show', '-f', 'json', fip.id]);
+    assert.equal(associated.fixed_ip_address, '10.0.0.15');
+    assert.equal(associated.router_id, r1.id);
+    await ok(['floating', 'ip', 'unset', '--port', fip.id]);
+    await ok(['router', 'remove', 'subnet', 'r1', 's1']);
+    await ok(['router', 'delete', 'r1']);
+    const routers = await ok(['router', 'list', '-f', 'json']);
+    assert.ok(routers.every((x: { ID: string }) => x.ID !== r1.id));
+  });
+
   it('extension list --network', async () => {
     const exts = await ok(['extension', 'list', '--network', '-f', 'json']);
     assert.ok(Array.isArray(exts) && exts.length > 0);

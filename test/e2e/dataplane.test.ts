@@ -215,6 +215,7 @@ describe('data plane through neutrino up (real kernel)', { skip: !isRoot && 'nee
     );
     assert.deepEqual(agents.map((a) => `${a.agent_type} ${a.alive}`).sort(), [
       'DHCP agent true',
+      'L3 agent true',
       'Linux bridge agent true',
     ]);
 
@@ -226,7 +227,7 @@ describe('data plane through neutrino up (real kernel)', { skip: !isRoot && 'nee
     assert.match(show.stdout, new RegExp(`\\| id +\\| ${vm1.id} +\\|`));
     const missing = await up.cli(['instance', 'show', 'no-such-vm']);
     assert.equal(missing.code, 1);
-    assert.equal(missing.stderr, 'neutrino: No Instance found for no-such-vm\n');
+    assert.equal(missing.stderr, 'neutrino: No instance found for no-such-vm\n');
   });
 
   it('delivers MTU 1450 on a vxlan network: 1422-byte pings pass, 1423-byte ones do not', async () => {

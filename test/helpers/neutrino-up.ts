@@ -27,6 +27,11 @@ export interface UpOptions {
   logLevel?: string;
   /** Extra flags for `neutrino up`, e.g. `--cleanup-on-exit`. */
   args?: string[];
+  /**
+   * The external network `up` makes: its bridge and CIDR. Without it, `--no-external-network`: a
+   * shared host's root namespace gets no bridge or address from a test unless the test asks.
+   */
+  external?: { bridge: string; cidr: string };
 }
 
 export interface CliResult {
@@ -74,7 +79,12 @@ export class NeutrinoUp {
     this.adminPassword = `pw-${randomBytes(8).toString('hex')}`;
     this.resyncIntervalS = options.resyncIntervalS ?? 2;
     this.#logLevel = options.logLevel ?? 'info';
-    this.#args = options.args ?? [];
+    this.#args = [
+      ...(options.external
+        ? ['--external-bridge', options.external.bridge, '--external-cidr', options.external.cidr]
+        : ['--no-external-network']),
+      ...(options.args ?? []),
+    ];
     this.vniBase = 100_000 + (randomBytes(3).readUIntBE(0, 3) % 16_000_000);
     this.configFile = join(this.stateDir, 'neutrino.yaml');
     writeFileSync(

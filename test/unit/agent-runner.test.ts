@@ -277,8 +277,12 @@ describe('AgentRunner against the host contract', () => {
   });
 
   it('heartbeats once per role, reconciles, reports status and follows the feed', async () => {
-    await until('heartbeats', () => fake.heartbeats.length >= 2);
-    assert.deepEqual(fake.heartbeats.map((h) => h.agent_type).sort(), ['DHCP agent', 'Linux bridge agent']);
+    await until('heartbeats', () => fake.heartbeats.length >= 3);
+    assert.deepEqual(fake.heartbeats.map((h) => h.agent_type).sort(), [
+      'DHCP agent',
+      'L3 agent',
+      'Linux bridge agent',
+    ]);
     assert.ok(fake.heartbeats.every((h) => h.binary === 'neutrino-agent'));
     assert.ok(
       fake.heartbeats.every((h) => h.start_flag === true),

@@ -17,7 +17,7 @@ import {
   sessionFromEnvironment,
 } from '../../src/cli/client.js';
 import { isNeutrinoDataplane } from '../../src/cli/dataplane.js';
-import { renderTable } from '../../src/cli/instance.js';
+import { renderTable } from '../../src/cli/output.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'neutrino-client-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,7 +1,8 @@
 /**
  * Applies a diff's actions stage by stage: all root-namespace `ip` commands of a stage in one
  * `ip -batch`, one batch per namespace for commands inside namespaces, files and processes through
- * `fs` and `src/linux/process.ts`. Failures are reported per action (never thrown), so the
+ * `fs` and `src/linux/` (dnsmasq; a run's DHCP clients all at once; in routers: sysctl, one
+ * `nft -f` transaction per NAT change, conntrack, gratuitous ARP). Failures are reported per action (never thrown), so the
  * reconciler can retry; an action whose prerequisite failed earlier in the run is skipped and
  * reported as failed too.
  */
@@ -9,11 +10,17 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { announceAddress } from '../../linux/arp.js';
+import { deleteConnectionsOf } from '../../linux/conntrack.js';
 import { dhcpRelease, dnsmasqFiles, reloadDnsmasq, startDnsmasq } from '../../linux/dnsmasq.js';
 import { IpBatchError, ipBatch } from '../../linux/ip.js';
-import { startDaemon, stopProcess } from '../../linux/process.js';
-import { type Action, type Op, rankOf, STAGES, type Stage } from '../actions.js';
-import type { FileState } from '../host-state.js';
+import { nftApply, nftListTable } from '../../linux/nft.js';
+import { startDaemons, stopProcess } from '../../linux/process.js';
+import { setSysctlsInNamespace } from '../../linux/sysctl.js';
+import { type Action, namespaceOf, type Op, rankOf, STAGES, type Stage } from '../actions.js';
+import type { FileState, NatTable } from '../host-state.js';
+import { type NatRecord, sha256 } from '../services/l3.js';
+import { NAT_FAMILY, NAT_TABLE } from '../services/nat.js';
 
 export interface ActionFailure {
   action: Action;
@@ -45,6 +52,7 @@ function ipLines(action: Action): Line[] {
       return [['netns', 'del', action.name]];
     case 'veth.del':
     case 'vxlan.del':
+    case 'vlan.del':
     case 'bridge.del':
       return [['link', 'del', action.name]];
     case 'bridge.add': {
@@ -61,6 +69,15 @@ function ipLines(action: Action): Line[] {
       return [
         ['link', 'add', name, 'mtu', String(vxlan.mtu), ...master, ...kind],
         ...labelAndUp(name, vxlan.alias, vxlan.up),
+      ];
+    }
+    case 'vlan.add': {
+      const { name, vlan } = action;
+      const master = vlan.master ? ['master', vlan.master] : [];
+      const kind = ['type', 'vlan', 'id', String(vlan.vid)];
+      return [
+        ['link', 'add', name, 'link', vlan.parent, 'mtu', String(vlan.mtu), ...master, ...kind],
+        ...labelAndUp(name, vlan.alias, vlan.up),
       ];
     }
     case 'veth.add': {
@@ -90,6 +107,12 @@ function ipLines(action: Action): Line[] {
     case 'addr.add':
     case 'addr.del':
       return [['addr', action.op === 'addr.add' ? 'add' : 'del', action.cidr, 'dev', action.dev]];
+    case 'route.replace': {
+      const { destination, nexthop } = action.route;
+      return [['route', 'replace', destination, 'via', nexthop, 'proto', 'static']];
+    }
+    case 'route.del':
+      return [['route', 'del', action.route.destination, 'proto', 'static']];
     default:
       return [];
   }
@@ -114,18 +137,29 @@ function provides(action: Action): string[] {
       return [`netns:${action.name}`];
     case 'bridge.add':
     case 'vxlan.add':
+    case 'vlan.add':
       return [`link:${action.name}`];
     case 'veth.add':
       return [`link:${action.name}`, `device:${action.veth.peer.netns}/${action.veth.peer.name}`];
+    case 'nat.apply':
+      return [`nat:${action.netns}`];
     default:
       return [];
   }
+}
+
+/** What a failed action leaves in doubt besides what it creates: the contents of its namespace. */
+function spoils(action: Action): string[] {
+  const netns = namespaceOf(action);
+  return [...provides(action), ...(netns === undefined ? [] : [`contents:${netns}`])];
 }
 
 function needs(action: Action): string[] {
   switch (action.op) {
     case 'vxlan.add':
       return action.vxlan.master ? [`link:${action.vxlan.master}`] : [];
+    case 'vlan.add':
+      return action.vlan.master ? [`link:${action.vlan.master}`] : [];
     case 'veth.add':
       return [
         `netns:${action.veth.peer.netns}`,
@@ -138,6 +172,17 @@ function needs(action: Action): string[] {
     case 'addr.add':
     case 'addr.del':
       return [`netns:${action.netns}`, `device:${action.netns}/${action.dev}`];
+    case 'route.replace':
+    case 'route.del':
+    case 'sysctl.set':
+    case 'nat.apply':
+      return [`netns:${action.netns}`];
+    case 'conntrack.flush':
+      return [`netns:${action.netns}`, `nat:${action.netns}`];
+    case 'arp.announce':
+      return [`netns:${action.netns}`, `device:${action.netns}/${action.dev}`, `nat:${action.netns}`];
+    case 'router.record':
+      return [`netns:${action.netns}`, `contents:${action.netns}`];
     case 'dnsmasq.start':
       return [`netns:${action.server.netns}`, `device:${action.server.netns}/${action.server.device}`];
     case 'udhcpc.start':
@@ -216,6 +261,19 @@ async function writeFileState(path: string, file: FileState): Promise<void> {
   await rename(tmp, path);
 }
 
+/**
+ * Replaces a router's NAT table (one `nft -f` transaction), then records the ruleset's hash, the
+ * hash of nft's listing of the result (what verification compares later) and the floating IPs.
+ */
+async function applyNat(netns: string, record: string, nat: NatTable): Promise<void> {
+  await rm(record, { force: true });
+  await nftApply(nat.ruleset ?? '', { netns });
+  const listing = await nftListTable(NAT_FAMILY, NAT_TABLE, { netns });
+  if (listing === undefined) throw new Error(`table ${NAT_FAMILY} ${NAT_TABLE} vanished`);
+  const content: NatRecord = { hash: nat.hash, listing: sha256(listing), floatingIps: nat.floatingIps };
+  await writeFileState(record, { content: `${JSON.stringify(content)}\n`, mode: 0o644 });
+}
+
 /** Performs one file or process action; throws on failure. */
 async function perform(action: Action): Promise<void> {
   switch (action.op) {
@@ -246,16 +304,21 @@ async function perform(action: Action): Promise<void> {
       return;
     case 'dhcp.release':
       return dhcpRelease(action.netns, action.device, action.ip, action.mac);
-    case 'udhcpc.start': {
-      const { client } = action;
-      await Promise.all([rm(client.pidFile, { force: true }), rm(client.leaseFile, { force: true })]);
-      const [program, ...args] = client.argv;
-      await startDaemon(program, args, {
-        netns: client.netns,
-        env: { NEUTRINO_LEASE_FILE: client.leaseFile },
-      });
-      return;
-    }
+    case 'sysctl.set':
+      return setSysctlsInNamespace(action.netns, action.values);
+    case 'nat.apply':
+      return applyNat(action.netns, action.record, action.nat);
+    case 'conntrack.flush':
+      return deleteConnectionsOf(action.netns, action.ip);
+    case 'addr.del':
+      // Only floating IPs come here (see rankOf); other addresses go in the namespace's batch.
+      return ipBatch([['addr', 'del', action.cidr, 'dev', action.dev]], { netns: action.netns });
+    case 'arp.announce':
+      return announceAddress(action.netns, action.dev, action.ip);
+    case 'router.forget':
+      return rm(action.path, { force: true });
+    case 'router.record':
+      return writeFileState(action.path, { content: `${JSON.stringify(action.record)}\n`, mode: 0o644 });
     default:
       throw new Error(`${action.op} is not a file or process action`);
   }
@@ -288,6 +351,47 @@ function groupBy<K>(actions: Action[], key: (action: Action) => K): Map<K, Actio
   return groups;
 }
 
+/**
+ * Starts the DHCP clients of `actions` all at once (`startDaemons`), each after removing the pid
+ * and lease files of an earlier one, and waits until each runs, so that what observe finds next
+ * is this client, running.
+ */
+async function startClients(actions: Action[]): Promise<ActionFailure[]> {
+  const failures: ActionFailure[] = [];
+  const ready: Extract<Action, { op: 'udhcpc.start' }>[] = [];
+  await Promise.all(
+    actions.map(async (action) => {
+      if (action.op !== 'udhcpc.start') {
+        failures.push({ action, message: `${action.op} is not a DHCP client start` });
+        return;
+      }
+      const { pidFile, leaseFile } = action.client;
+      try {
+        await Promise.all([rm(pidFile, { force: true }), rm(leaseFile, { force: true })]);
+        ready.push(action);
+      } catch (err) {
+        failures.push({ action, message: messageOf(err) });
+      }
+    }),
+  );
+  try {
+    const started = await startDaemons(
+      ready.map(({ client }) => ({
+        netns: client.netns,
+        argv: client.argv,
+        env: { NEUTRINO_LEASE_FILE: client.leaseFile },
+        pidFile: client.pidFile,
+      })),
+    );
+    started.forEach((result, i) => {
+      if (result instanceof Error) failures.push({ action: ready[i], message: result.message });
+    });
+  } catch (err) {
+    failures.push(...ready.map((action) => ({ action, message: messageOf(err) })));
+  }
+  return failures;
+}
+
 async function runStage(stage: Stage, actions: Action[]): Promise<ActionFailure[]> {
   switch (stage) {
     case 'links': {
@@ -298,6 +402,8 @@ async function runStage(stage: Stage, actions: Action[]): Promise<ActionFailure[
     }
     case 'plug':
       return runBatch(actions);
+    case 'clients':
+      return startClients(actions);
     case 'inside': {
       const byNamespace = groupBy(actions, (a) => ('netns' in a ? a.netns : ''));
       const results = await Promise.all([...byNamespace].map(([netns, group]) => runBatch(group, netns)));
@@ -320,7 +426,7 @@ export async function apply(actions: readonly Action[]): Promise<ApplyResult> {
   const failedObjects = new Set<string>();
   const fail = (list: ActionFailure[]) => {
     failures.push(...list);
-    for (const { action } of list) for (const object of provides(action)) failedObjects.add(object);
+    for (const { action } of list) for (const object of spoils(action)) failedObjects.add(object);
   };
   for (const stage of STAGES) {
     const ready: Action[] = [];

@@ -1,8 +1,8 @@
 /**
  * The desired-state compiler (pure): a host's snapshot of the model in, the `HostState` that should
- * exist on the host out. The L2 driver lays out networks and plugs ports; the DHCP and instance
- * services add their namespaces, files and processes. Whatever cannot be realised is left out and
- * listed in `problems`.
+ * exist on the host out. The L2 driver lays out networks and plugs ports; the DHCP, instance and L3
+ * services add their namespaces, files, processes and routers. Whatever cannot be realised is left
+ * out and listed in `problems`.
  */
 import ipaddr from 'ipaddr.js';
 import type { L2Driver, NetworkContext } from '../drivers/driver.js';
@@ -10,12 +10,17 @@ import { linuxbridge } from '../drivers/linuxbridge/layout.js';
 import { emptyHostState, type HostState, namespaceLinkKey, ownerTag } from '../host-state.js';
 import { addDhcpService } from '../services/dhcp.js';
 import { addInstance } from '../services/instances.js';
+import { addRouter } from '../services/l3.js';
 import type { Snapshot, SnapshotNetwork, SnapshotPort, SnapshotSubnet } from '../snapshot.js';
 
 export interface CompileOptions {
   stateDir: string;
   /** Default: linuxbridge. */
   driver?: L2Driver;
+  /** Mapped names that are existing bridges on the host (a fact observed beforehand). */
+  hostBridges?: readonly string[];
+  /** Whether the kernel can make 802.1Q devices (see `has8021q`); without it `vlan` networks are refused. */
+  vlanCapable?: boolean;
 }
 
 /** Ids become parts of kernel names, paths and `ip -batch` tokens. */
@@ -90,12 +95,14 @@ function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
 
 /** The state the host should be in for `snapshot`. */
 export function compile(snapshot: Snapshot, options: CompileOptions): HostState {
-  const { stateDir, driver = linuxbridge } = options;
+  const { stateDir, driver = linuxbridge, hostBridges = [], vlanCapable = false } = options;
   const state = emptyHostState();
   const problem = (object: string, message: string) => state.problems.push({ object, message });
   const context: NetworkContext = {
     owner: ownerTag(stateDir),
     physicalInterfaceMappings: snapshot.physicalInterfaceMappings,
+    hostBridges: new Set(hostBridges),
+    vlanCapable,
   };
   const domainText = snapshot.dnsDomain.replace(/\.$/, '');
   const domain = DNS_NAME.test(domainText) ? domainText : DEFAULT_DOMAIN;
@@ -150,6 +157,15 @@ export function compile(snapshot: Snapshot, options: CompileOptions): HostState 
     }
     const input = { instance, ports, networks, dhcpNetworks, stateDir, driver, context };
     for (const why of addInstance(state, input)) problem(`instance ${instance.id}`, why);
+  }
+  // An older server's snapshot has no routers.
+  for (const router of byId(snapshot.routers ?? [])) {
+    if (!ID.test(router.id)) {
+      problem(`router ${router.id}`, 'unusable id');
+      continue;
+    }
+    const input = { router, networks, stateDir, driver, context };
+    for (const why of addRouter(state, input)) problem(`router ${router.id}`, why);
   }
   return state;
 }

@@ -7,12 +7,15 @@
  * vanished) namespace, a VXLAN device with another VNI or port, a process whose command line
  * changed. A process whose namespace or device is (re)created in the same diff is restarted, since
  * it is bound to the old one. dnsmasq gets one SIGHUP when any of its files changes, and
- * `dhcp_release` for every lease it holds that is no longer desired.
+ * `dhcp_release` for every lease it holds that is no longer desired. A router's NAT table is
+ * replaced whole when its hash differs; a floating IP that no longer maps where it did loses its
+ * connections, and one that is new to the router is announced by gratuitous ARP.
  */
-import { type Action, type LinkKind, sortActions } from '../actions.js';
-import type { FileState, HostState } from '../host-state.js';
+import { type Action, type LinkKind, namespaceOf, sortActions } from '../actions.js';
+import type { FileState, HostState, Router } from '../host-state.js';
 import { namespaceLinkKey } from '../host-state.js';
 import { dhcpConfigFiles } from '../services/dhcp.js';
+import { namespaceRecordFile, natRecordFile } from '../services/l3.js';
 
 interface LinkAttributes {
   mtu: number;
@@ -41,6 +44,41 @@ function sameFile(a: FileState | undefined, b: FileState): boolean {
 
 function missing<T>(have: Record<string, T>, want: Record<string, unknown>): [string, T][] {
   return Object.entries(have).filter(([key]) => !Object.hasOwn(want, key));
+}
+
+/**
+ * What a router namespace needs beyond its links. `kept(dev)`: the device stays, up, so routes
+ * through it are still there (the kernel drops those through a device that goes down or away).
+ */
+function routerActions(
+  netns: string,
+  router: Router,
+  have: Router | undefined,
+  kept: (dev: string) => boolean,
+): Action[] {
+  const actions: Action[] = [];
+  const changed = Object.entries(router.sysctls).filter(([key, value]) => have?.sysctls[key] !== value);
+  if (changed.length > 0) actions.push({ op: 'sysctl.set', netns, values: Object.fromEntries(changed) });
+
+  const had = new Map((have?.routes ?? []).filter((r) => kept(r.dev ?? '')).map((r) => [r.destination, r]));
+  const wanted = new Set(router.routes.map((r) => r.destination));
+  for (const [destination, route] of had)
+    if (!wanted.has(destination)) actions.push({ op: 'route.del', netns, route });
+  for (const route of router.routes)
+    if (had.get(route.destination)?.nexthop !== route.nexthop)
+      actions.push({ op: 'route.replace', netns, route });
+
+  const mapped = have?.nat.floatingIps ?? {};
+  if (have?.nat.hash !== router.nat.hash) {
+    actions.push({ op: 'nat.apply', netns, record: natRecordFile(router.dir), nat: router.nat });
+    for (const [ip, fixed] of Object.entries(mapped))
+      if (router.nat.floatingIps[ip] !== fixed) actions.push({ op: 'conntrack.flush', netns, ip });
+  }
+  if (router.gatewayDevice)
+    for (const ip of Object.keys(router.nat.floatingIps))
+      if (!Object.hasOwn(mapped, ip))
+        actions.push({ op: 'arp.announce', netns, dev: router.gatewayDevice, ip });
+  return actions;
 }
 
 /** The actions that take `actual` to `desired`, in execution order. */
@@ -87,6 +125,18 @@ export function diff(desired: HostState, actual: HostState): Action[] {
   }
   for (const [name] of missing(actual.vxlans, desired.vxlans)) add({ op: 'vxlan.del', name });
 
+  for (const [name, vlan] of Object.entries(desired.vlans)) {
+    const have = actual.vlans[name];
+    if (!have || have.vid !== vlan.vid || have.parent !== vlan.parent) {
+      if (have) add({ op: 'vlan.del', name });
+      add({ op: 'vlan.add', name, vlan });
+      continue;
+    }
+    add(...linkSet('vlan', name, vlan, have));
+    if (have.master !== vlan.master) add({ op: 'link.master', kind: 'vlan', name, master: vlan.master });
+  }
+  for (const [name] of missing(actual.vlans, desired.vlans)) add({ op: 'vlan.del', name });
+
   for (const [name, uplink] of Object.entries(desired.uplinks)) {
     const have = actual.uplinks[name];
     // A mapped interface that does not exist cannot be created here; it is attached once it appears.
@@ -126,6 +176,13 @@ export function diff(desired: HostState, actual: HostState): Action[] {
       if (!had.includes(cidr)) add({ op: 'addr.add', netns, dev: name, cidr });
   }
 
+  for (const [netns, router] of Object.entries(desired.routers)) {
+    const have = freshNamespaces.has(netns) ? undefined : actual.routers[netns];
+    const kept = (dev: string) =>
+      !isFresh(netns, dev) && desired.namespaceLinks[namespaceLinkKey(netns, dev)]?.up === true;
+    add(...routerActions(netns, router, have, kept));
+  }
+
   const written = new Set<string>();
   for (const [path, file] of Object.entries(desired.files)) {
     if (sameFile(actual.files[path], file)) continue;
@@ -161,5 +218,27 @@ export function diff(desired: HostState, actual: HostState): Action[] {
   for (const [key, have] of missing(actual.dhcpClients, desired.dhcpClients))
     add({ op: 'udhcpc.stop', key, pid: have.pid });
 
+  add(...recordActions(desired, actual, actions));
   return sortActions(actions);
+}
+
+/**
+ * Keeps router namespaces' records true: a namespace about to change loses its record, which is
+ * written again, from the desired state, after everything that changed it succeeded; a namespace
+ * found as desired without a record (read from the kernel) gets one.
+ */
+function recordActions(desired: HostState, actual: HostState, actions: Action[]): Action[] {
+  const touched = new Set(
+    actions.map((a) => (a.op === 'veth.del' ? actual.veths[a.name]?.peer.netns : namespaceOf(a))),
+  );
+  return Object.entries(desired.routers).flatMap(([netns, router]): Action[] => {
+    const path = namespaceRecordFile(router.dir);
+    const links = Object.values(desired.namespaceLinks)
+      .filter((link) => link.netns === netns)
+      .map(({ name, up, addresses }) => [name, { up, ...(addresses ? { addresses } : {}) }] as const);
+    const record = { links: Object.fromEntries(links), routes: router.routes, sysctls: router.sysctls };
+    const write: Action = { op: 'router.record', netns, path, record };
+    if (touched.has(netns)) return [{ op: 'router.forget', netns, path }, write];
+    return actual.routers[netns]?.recorded ? [] : [write];
+  });
 }

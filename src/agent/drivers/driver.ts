@@ -10,8 +10,15 @@ import type { SnapshotNetwork } from '../snapshot.js';
 export interface NetworkContext {
   /** The deployment's owner tag, carried in every link alias. */
   owner: string;
-  /** physnet → host interface (flat networks). */
+  /** physnet → host interface or bridge (flat networks). */
   physicalInterfaceMappings: Record<string, string>;
+  /**
+   * Mapped names that are existing bridges on this host (not ours): a flat network on such a
+   * physnet uses that bridge itself, as with Neutron's `bridge_mappings`.
+   */
+  hostBridges: ReadonlySet<string>;
+  /** Whether this host's kernel can make 802.1Q devices (`vlan` networks need them). */
+  vlanCapable: boolean;
 }
 
 export interface Plug {

@@ -2,7 +2,10 @@
  * Reads what Neutrino owns on this host into a `HostState`, cheaply: one `ip -json -d link show`
  * and one `ip -json netns list` for the root namespace (a veth's peer namespace comes from its
  * `link_netnsid`, so instance namespaces are never entered), one `ip -json addr show` per DHCP
- * namespace, and files plus `/proc` for the rest (no process per instance).
+ * namespace, and files plus `/proc` for the rest (no process per instance). A router namespace is
+ * known from the records the last run that changed it left (its links, routes and sysctls; its NAT
+ * table); only with `verify`, or without a record, is it entered: one `ip -json -batch` (addresses,
+ * routes, forwarding) and one `nft list table` per router.
  *
  * Ownership: a link is ours when its alias carries this deployment's owner tag; a namespace when
  * its directory exists in the state dir; a process when its pid file there names a live process
@@ -13,7 +16,8 @@
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dnsmasqFiles } from '../../linux/dnsmasq.js';
-import { ipJson } from '../../linux/ip.js';
+import { ipJson, ipJsonBatch } from '../../linux/ip.js';
+import { nftListTable } from '../../linux/nft.js';
 import { isAlive, readCmdline, readPidFile } from '../../linux/process.js';
 import {
   type DhcpClient,
@@ -22,8 +26,11 @@ import {
   type FileState,
   type HostState,
   isOwnedAlias,
+  type Namespace,
+  type NatTable,
   namespaceLinkKey,
   ownerTag,
+  type Route,
 } from '../host-state.js';
 import { dhcpConfigFiles, dhcpDir, dhcpNamespace } from '../services/dhcp.js';
 import {
@@ -34,11 +41,25 @@ import {
   instanceNamespace,
   parseLease,
 } from '../services/instances.js';
+import {
+  IPV4_FORWARDING,
+  IPV6_FORWARDING,
+  type NamespaceRecord,
+  type NatRecord,
+  namespaceRecordFile,
+  natRecordFile,
+  routerDir,
+  routerNamespace,
+  sha256,
+} from '../services/l3.js';
+import { NAT_FAMILY, NAT_TABLE } from '../services/nat.js';
 
 export interface ObserveOptions {
   stateDir: string;
   /** Host interfaces the desired state enslaves (flat networks), observed although not ours. */
   uplinks?: readonly string[];
+  /** List every router's NAT table and compare it with its record (else the record is trusted). */
+  verify?: boolean;
 }
 
 interface IpLink {
@@ -49,6 +70,8 @@ interface IpLink {
   operstate?: string;
   ifalias?: string;
   link_netnsid?: number;
+  /** The lower device of a VLAN device (its name, in the same namespace). */
+  link?: string;
   linkinfo?: { info_kind?: string; info_data?: { id?: number; port?: number } };
   addr_info?: { local: string; prefixlen: number; scope: string }[];
 }
@@ -107,23 +130,25 @@ export async function observe(options: ObserveOptions): Promise<HostState> {
   const { stateDir } = options;
   const state = emptyHostState();
   const owner = ownerTag(stateDir);
-  const [links, namespaces, dhcpIds, instanceIds] = await Promise.all([
+  const [links, namespaces, dhcpIds, instanceIds, routerIds] = await Promise.all([
     ipJson<IpLink[]>(['-d', 'link', 'show']),
     ipJson<{ name: string; id?: number }[]>(['netns', 'list']),
     readdirOrEmpty(join(stateDir, 'dhcp')),
     readdirOrEmpty(join(stateDir, 'instances')),
+    readdirOrEmpty(join(stateDir, 'routers')),
   ]);
 
   const kernelNamespaces = new Set(namespaces.map((n) => n.name));
   const namespaceById = new Map(
     namespaces.flatMap((n) => (n.id === undefined ? [] : [[n.id, n.name] as const])),
   );
-  const claim = (dir: string, netns: string, kind: 'dhcp' | 'instance') => {
+  const claim = (dir: string, netns: string, kind: Namespace['kind']) => {
     state.dirs[dir] = { netns };
     if (kernelNamespaces.has(netns)) state.namespaces[netns] = { kind };
   };
   for (const id of dhcpIds) claim(dhcpDir(stateDir, id), dhcpNamespace(id), 'dhcp');
   for (const id of instanceIds) claim(instanceDir(stateDir, id), instanceNamespace(id), 'instance');
+  for (const id of routerIds) claim(routerDir(stateDir, id), routerNamespace(id), 'router');
 
   observeLinks(state, links, owner, new Set(options.uplinks ?? []), namespaceById);
 
@@ -141,8 +166,27 @@ export async function observe(options: ObserveOptions): Promise<HostState> {
       if (server) state.dhcpServers[id] = server;
     }),
     ...instanceIds.map((id) => observeClients(state, stateDir, id)),
+    ...routerIds
+      .filter((id) => state.namespaces[routerNamespace(id)])
+      .map((id) =>
+        observeRouter(state, routerDir(stateDir, id), routerNamespace(id), options.verify === true),
+      ),
   ]);
   return state;
+}
+
+/** Which of `names` are existing bridges on this host (mapped names: a flat network may use one). */
+export async function hostBridges(names: readonly string[]): Promise<string[]> {
+  const valid = names.filter((name) => /^[A-Za-z0-9_.-]{1,15}$/.test(name) && name !== '.' && name !== '..');
+  const found = await Promise.all(
+    valid.map((name) =>
+      lstat(`/sys/class/net/${name}/bridge`).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
+  return valid.filter((_, i) => found[i]);
 }
 
 function observeLinks(
@@ -167,6 +211,11 @@ function observeLinks(
         state.vxlans[name] = { vni: data.id ?? 0, dstport: data.port ?? 0, mtu, master, alias, up };
         break;
       }
+      case 'vlan': {
+        const vid = link.linkinfo.info_data?.id ?? 0;
+        state.vlans[name] = { vid, parent: link.link ?? '', mtu, master, alias, up };
+        break;
+      }
       case 'veth': {
         const netns = link.link_netnsid === undefined ? null : (namespaceById.get(link.link_netnsid) ?? null);
         state.veths[name] = { mtu, master, alias, up, peer: { netns }, lowerUp: link.operstate === 'UP' };
@@ -182,7 +231,11 @@ function observeLinks(
 }
 
 async function observeNamespaceLinks(state: HostState, netns: string): Promise<void> {
-  for (const link of await ipJson<IpLink[]>(['addr', 'show'], { netns })) {
+  recordNamespaceLinks(state, netns, await ipJson<IpLink[]>(['addr', 'show'], { netns }));
+}
+
+function recordNamespaceLinks(state: HostState, netns: string, links: IpLink[]): void {
+  for (const link of links) {
     const addresses = (link.addr_info ?? [])
       .filter((a) => a.scope === 'global')
       .map((a) => `${a.local}/${a.prefixlen}`)
@@ -194,6 +247,80 @@ async function observeNamespaceLinks(state: HostState, netns: string): Promise<v
       ...(link.ifname === 'lo' ? {} : { addresses }),
     };
   }
+}
+
+interface IpRoute {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+}
+
+/** A route as `Route`: `default` and bare host addresses become CIDRs. */
+function routeOf(route: IpRoute): Route | undefined {
+  if (route.gateway === undefined || route.dev === undefined) return undefined;
+  const v6 = route.gateway.includes(':');
+  const host = `${route.dst}/${v6 ? 128 : 32}`;
+  const destination =
+    route.dst === 'default' ? (v6 ? '::/0' : '0.0.0.0/0') : route.dst.includes('/') ? route.dst : host;
+  return { destination, nexthop: route.gateway, dev: route.dev };
+}
+
+async function readJson<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse((await readText(path)) ?? '') as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads a router namespace's links into `state` and returns its routes and forwarding: one `ip`. */
+async function readRouterNamespace(state: HostState, netns: string): Promise<Omit<NamespaceRecord, 'links'>> {
+  type Netconf = { family: string; interface: string; forwarding?: boolean }[];
+  const [links, routes, netconf] = (await ipJsonBatch(
+    [
+      ['addr', 'show'],
+      ['route', 'show', 'table', 'all', 'proto', 'static'],
+      ['netconf', 'show'],
+    ],
+    { netns },
+  )) as [IpLink[], IpRoute[], Netconf];
+  const forwarding = (family: string) =>
+    netconf.find((c) => c.family === family && c.interface === 'all')?.forwarding ? '1' : '0';
+  recordNamespaceLinks(state, netns, links);
+  return {
+    routes: routes.flatMap((r) => routeOf(r) ?? []),
+    sysctls: { [IPV4_FORWARDING]: forwarding('inet'), [IPV6_FORWARDING]: forwarding('inet6') },
+  };
+}
+
+/**
+ * A router namespace: its links, routes and forwarding from its record, or read from the kernel
+ * (one `ip` process) when verifying or without a record; its NAT from the NAT record, compared with
+ * nft's listing (one `nft` process) when verifying.
+ */
+async function observeRouter(state: HostState, dir: string, netns: string, verify: boolean): Promise<void> {
+  const [record, natRecord] = await Promise.all([
+    readJson<NamespaceRecord>(namespaceRecordFile(dir)),
+    readJson<NatRecord>(natRecordFile(dir)),
+  ]);
+  const trusted = record && !verify;
+  const [listing, inside] = await Promise.all([
+    verify && natRecord ? nftListTable(NAT_FAMILY, NAT_TABLE, { netns }) : undefined,
+    trusted ? record : readRouterNamespace(state, netns),
+  ]);
+  if (trusted)
+    for (const [name, link] of Object.entries(record.links))
+      state.namespaceLinks[namespaceLinkKey(netns, name)] = { netns, name, ...link };
+  const nat: NatTable = { hash: natRecord?.hash ?? '', floatingIps: natRecord?.floatingIps ?? {} };
+  if (verify && (listing === undefined || sha256(listing) !== natRecord?.listing)) nat.hash = '';
+  state.routers[netns] = {
+    dir,
+    gatewayDevice: null,
+    sysctls: inside.sysctls,
+    routes: inside.routes,
+    nat,
+    recorded: record !== undefined,
+  };
 }
 
 async function observeServer(dir: string, netns: string): Promise<DhcpServer | undefined> {

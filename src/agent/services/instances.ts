@@ -38,7 +38,8 @@ export function clientFiles(dir: string, device: string): { pidFile: string; lea
  * udhcpc runs this with $1 = deconfig|bound|renew|leasefail|nak and the lease in its environment
  * (`mask` is a prefix length, `mtu` is option 26, `staticroutes` option 121 as "net gw" pairs);
  * NEUTRINO_LEASE_FILE comes from the agent. Each event costs one `ip -batch` (hundreds of instances
- * start at once, so processes per event matter), and the lease file is replaced atomically.
+ * start at once, so processes per event matter); the lease file is written by one `write` (the
+ * shell's printf buffers its output), so a reader sees it empty or whole, never in part.
  */
 export const CLIENT_SCRIPT = `#!/bin/sh
 # Neutrino's instance DHCP client script (written by the agent; changes are overwritten).
@@ -71,8 +72,7 @@ route replace default via \${router%% *} dev $interface"
     ip -force -batch - <<EOF
 $commands
 EOF
-    printf 'ip=%s\\nmask=%s\\nrouter=%s\\nmtu=%s\\ndns=%s\\n' "$ip" "$mask" "$router" "$mtu" "$dns" > "$lease.tmp"
-    mv "$lease.tmp" "$lease"
+    printf 'ip=%s\\nmask=%s\\nrouter=%s\\nmtu=%s\\ndns=%s\\n' "$ip" "$mask" "$router" "$mtu" "$dns" > "$lease"
     ;;
 esac
 `;

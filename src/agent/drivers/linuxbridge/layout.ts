@@ -1,17 +1,32 @@
 /**
  * The linuxbridge driver's layout: one Linux bridge per network, a VXLAN device on it for vxlan
- * networks, the mapped host interface on it for flat networks, and one veth per port whose host
- * end (`tap…`) is on the bridge and whose peer is created directly inside the port's namespace.
+ * networks, the mapped host interface on it for flat networks (or, when the mapping names an
+ * existing bridge, that bridge instead of one of ours), an 802.1Q device `<interface>.<vid>` on the
+ * mapped interface for vlan networks (where the kernel has 8021q), and one veth per port whose
+ * host end (`tap…`) is on the bridge and whose peer is created directly inside the port's namespace.
  */
 
 import { type HostState, linkAlias } from '../../host-state.js';
 import type { SnapshotNetwork } from '../../snapshot.js';
 import type { L2Driver, NetworkContext, Plug } from '../driver.js';
-import { bridgeName, namespaceDeviceName, tapName, vxlanName } from './names.js';
+import { bridgeName, namespaceDeviceName, tapName, vlanName, vxlanName } from './names.js';
 
 const VXLAN_PORT = 4789;
 const MAX_VNI = 2 ** 24 - 1;
+const MAX_VID = 4094;
 const INTERFACE = /^[A-Za-z0-9_.-]{1,15}$/;
+
+/** The physnet's mapped bridge when a flat network uses an existing host bridge, else undefined. */
+function hostBridgeOf(network: SnapshotNetwork, context: NetworkContext): string | undefined {
+  if (network.network_type !== 'flat') return undefined;
+  const mapped = context.physicalInterfaceMappings[network.physical_network ?? ''];
+  return mapped !== undefined && context.hostBridges.has(mapped) ? mapped : undefined;
+}
+
+/** The bridge a network's ports are plugged into. */
+function networkBridge(network: SnapshotNetwork, context: NetworkContext): string {
+  return hostBridgeOf(network, context) ?? bridgeName(network.id);
+}
 
 function layoutNetwork(
   state: HostState,
@@ -23,8 +38,20 @@ function layoutNetwork(
   if (state.bridges[bridge])
     return `bridge name ${bridge} is taken by another network with the same id prefix`;
   switch (network.network_type) {
-    case 'vlan':
-      return 'vlan networks are not supported by the linuxbridge driver (they need 802.1Q devices, and this kernel has no 8021q): use vxlan, or the openvswitch driver';
+    case 'vlan': {
+      if (!context.vlanCapable)
+        return 'vlan networks need 802.1Q devices and this kernel has no 8021q support: use vxlan, flat or local networks';
+      const vid = network.segmentation_id;
+      if (vid === null || !Number.isInteger(vid) || vid < 1 || vid > MAX_VID)
+        return `vlan network without a valid segmentation id (${vid})`;
+      const iface = context.physicalInterfaceMappings[network.physical_network ?? ''];
+      if (!iface) return `no interface mapped for physical network ${network.physical_network}`;
+      if (!INTERFACE.test(iface)) return `unusable interface name ${JSON.stringify(iface)}`;
+      const name = vlanName(iface, vid);
+      if (state.vlans[name]) return `VLAN ${vid} on ${iface} is used by another network`;
+      state.vlans[name] = { vid, parent: iface, mtu: network.mtu, master: bridge, alias, up: true };
+      break;
+    }
     case 'vxlan': {
       const vni = network.segmentation_id;
       if (vni === null || !Number.isInteger(vni) || vni < 1 || vni > MAX_VNI)
@@ -35,6 +62,7 @@ function layoutNetwork(
       break;
     }
     case 'flat': {
+      if (hostBridgeOf(network, context)) return undefined;
       const iface = context.physicalInterfaceMappings[network.physical_network ?? ''];
       if (!iface) return `no interface mapped for physical network ${network.physical_network}`;
       if (!INTERFACE.test(iface)) return `unusable interface name ${JSON.stringify(iface)}`;
@@ -54,7 +82,7 @@ function plugPort(state: HostState, plug: Plug, context: NetworkContext): string
   if (state.veths[name]) return `device name ${name} is taken by another port with the same id prefix`;
   state.veths[name] = {
     mtu: plug.network.mtu,
-    master: bridgeName(plug.network.id),
+    master: networkBridge(plug.network, context),
     alias: linkAlias('port', plug.portId, context.owner),
     up: plug.up,
     peer: { netns: plug.netns, name: plug.device, mac: plug.mac },

@@ -1,0 +1,86 @@
+/**
+ * A router's IPv4 NAT as one nftables table, rendered as the text of one `nft -f` transaction that
+ * replaces the table whole (pure). Neutron's L3 recipe: SNAT of what leaves by the gateway to the
+ * gateway address, none for traffic that stays inside or was DNATed; floating IPs as DNAT (in
+ * prerouting and output) plus SNAT ahead of the default one; hairpin masquerading so an instance
+ * reaches another's floating IP.
+ */
+import type { SnapshotRouter } from '../snapshot.js';
+
+export const NAT_FAMILY = 'ip';
+export const NAT_TABLE = 'neutrino-router';
+/**
+ * Marks connections that enter by an internal interface. `iifname` means nothing in postrouting,
+ * so this is how the hairpin rule tells an instance's flow to a floating IP (masqueraded, or the
+ * reply would bypass the router) from an outside one (whose source the instance must see).
+ */
+const FROM_INSIDE = '0x1';
+
+export interface RouterDeviceNames {
+  /** The gateway device (`qg-…`); null when the router has no gateway. */
+  gateway: string | null;
+  /** A pattern matching every internal device, e.g. `qr-*`. */
+  internal: string;
+}
+
+/** The floating IPs that get NAT: IPv4, associated, on a router with a gateway; sorted. */
+export function natFloatingIps(router: SnapshotRouter): { floating: string; fixed: string }[] {
+  if (!router.gateway) return [];
+  return router.floating_ips
+    .flatMap((f) =>
+      f.fixed_ip_address !== null && isIpv4(f.floating_ip_address) && isIpv4(f.fixed_ip_address)
+        ? [{ floating: f.floating_ip_address, fixed: f.fixed_ip_address }]
+        : [],
+    )
+    .sort((a, b) => compare(a.floating, b.floating));
+}
+
+/** The `nft -f` text that makes the router's table exactly this (addresses must be valid IPs). */
+export function renderRouterRuleset(router: SnapshotRouter, names: RouterDeviceNames): string {
+  const table = `${NAT_FAMILY} ${NAT_TABLE}`;
+  const internal = JSON.stringify(names.internal);
+  const floatingIps = names.gateway ? natFloatingIps(router) : [];
+  const dnat = floatingIps.map((f) => `ip daddr ${f.floating} dnat to ${f.fixed}`);
+  const postrouting = [`oifname ${internal} meta mark ${FROM_INSIDE} ct status dnat masquerade`];
+  if (names.gateway) {
+    const gateway = JSON.stringify(names.gateway);
+    postrouting.push(
+      ...floatingIps.map((f) => `ip saddr ${f.fixed} oifname ${gateway} snat to ${f.floating}`),
+    );
+    postrouting.push('ct status dnat accept');
+    const address = router.gateway?.addresses.map((a) => a.ip_address).find(isIpv4);
+    if (router.gateway?.enable_snat && address) postrouting.push(`oifname ${gateway} snat to ${address}`);
+  }
+  const chain = (name: string, hook: string, priority: string, rules: string[]) =>
+    [
+      `\tchain ${name} {`,
+      `\t\ttype nat hook ${hook} priority ${priority}; policy accept;`,
+      ...rules.map((rule) => `\t\t${rule}`),
+      '\t}',
+    ].join('\n');
+  // Declaring the table first makes the delete valid when it does not exist yet; all three
+  // commands are one transaction, so the table is never seen empty or half-written.
+  return [
+    `table ${table} {}`,
+    `delete table ${table}`,
+    `table ${table} {`,
+    chain('prerouting', 'prerouting', 'dstnat', [
+      `iifname ${internal} meta mark set ${FROM_INSIDE}`,
+      ...dnat,
+    ]),
+    chain('output', 'output', '-100', dnat),
+    chain('postrouting', 'postrouting', 'srcnat', postrouting),
+    '}',
+    '',
+  ].join('\n');
+}
+
+function isIpv4(address: string): boolean {
+  return !address.includes(':');
+}
+
+/** Orders IPv4 addresses numerically. */
+function compare(a: string, b: string): number {
+  const key = (ip: string) => ip.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
+  return key(a) - key(b);
+}

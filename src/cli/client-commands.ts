@@ -1,0 +1,26 @@
+/** Registers the client commands: one noun per resource, topology files, and shell completion. */
+import type { Command } from 'commander';
+import { registerAgentCommands } from './agent.js';
+import { registerCompletionCommand } from './completion.js';
+import { registerFloatingIpCommands } from './floating-ip.js';
+import { registerIdentityCommands } from './identity.js';
+import { registerInstanceCommands } from './instance.js';
+import { registerNetworkCommands } from './network.js';
+import { registerPortCommands } from './port.js';
+import { registerRouterCommands } from './router.js';
+import { registerSecurityGroupCommands } from './security-group.js';
+import { registerSubnetCommands } from './subnet.js';
+import { registerTopologyCommands } from './topology/command.js';
+
+export function registerClientCommands(root: Command): void {
+  registerAgentCommands(registerNetworkCommands(root));
+  registerSubnetCommands(root);
+  registerPortCommands(root);
+  registerRouterCommands(root);
+  registerFloatingIpCommands(root);
+  registerSecurityGroupCommands(root);
+  registerInstanceCommands(root);
+  registerIdentityCommands(root);
+  registerTopologyCommands(root);
+  registerCompletionCommand(root);
+}

@@ -1,0 +1,340 @@
+/**
+ * Routers in the agent's compile and diff (pure): Neutron's names (`qrouter-`, `qr-`, `qg-`, `tap`),
+ * the gateway plugged into a mapped host bridge (or a bridge of ours with the mapped interface),
+ * addresses with floating IPs as /32, forwarding inside the namespace, routes, the NAT hash, what it
+ * refuses; and the actions: none when nothing changed, one NAT replacement per change, conntrack
+ * flushes for floating IPs that no longer map where they did, gratuitous ARP for new ones, no
+ * deletion of routes the kernel drops itself.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { type Action, rankOf, STAGES } from '../../src/agent/actions.js';
+import { compile } from '../../src/agent/desired/compile.js';
+import { diff } from '../../src/agent/diff/diff.js';
+import type { HostState } from '../../src/agent/host-state.js';
+import { sha256 } from '../../src/agent/services/l3.js';
+import type { Snapshot, SnapshotRouter } from '../../src/agent/snapshot.js';
+
+const stateDir = '/var/lib/neutrino-test';
+const EXT = 'eeeeeeee-0000-4000-8000-000000000000';
+const NET_A = 'aaaaaaaa-0000-4000-8000-000000000000';
+const NET_B = 'bbbbbbbb-0000-4000-8000-000000000000';
+const ROUTER = '99999999-0000-4000-8000-000000000000';
+const GW_PORT = 'a0a0a0a0-1111-4111-8111-111111111111';
+const QR_A = 'b1b1b1b1-2222-4222-8222-222222222222';
+const QR_B = 'c2c2c2c2-3333-4333-8333-333333333333';
+const NS = `qrouter-${ROUTER}`;
+const QG = 'qg-a0a0a0a0-11';
+
+function net(id: string, type: 'flat' | 'local' = 'local') {
+  return {
+    id,
+    project_id: 'p1',
+    admin_state_up: true,
+    mtu: 1500,
+    network_type: type,
+    physical_network: type === 'flat' ? 'public' : null,
+    segmentation_id: null,
+  };
+}
+
+function subnet(id: string, network: string, cidr: string, version: 4 | 6 = 4) {
+  return {
+    id,
+    network_id: network,
+    ip_version: version,
+    cidr,
+    gateway_ip: null,
+    enable_dhcp: false,
+    dns_nameservers: [],
+    host_routes: [],
+  };
+}
+
+function router(overrides: Partial<SnapshotRouter> = {}): SnapshotRouter {
+  return {
+    id: ROUTER,
+    project_id: 'p1',
+    admin_state_up: true,
+    gateway: {
+      port_id: GW_PORT,
+      network_id: EXT,
+      mac_address: 'FA:16:3E:00:00:01',
+      addresses: [{ subnet_id: 'ext-v4', ip_address: '203.0.113.10', prefixlen: 24 }],
+      enable_snat: true,
+      external_gateway_ips: ['203.0.113.1'],
+    },
+    interfaces: [
+      {
+        port_id: QR_A,
+        network_id: NET_A,
+        mac_address: 'fa:16:3e:00:00:0a',
+        addresses: [
+          { subnet_id: 'a-v4', ip_address: '10.0.0.1', prefixlen: 24 },
+          { subnet_id: 'a-v6', ip_address: 'fd00:a::1', prefixlen: 64 },
+        ],
+      },
+      {
+        port_id: QR_B,
+        network_id: NET_B,
+        mac_address: 'fa:16:3e:00:00:0b',
+        addresses: [{ subnet_id: 'b-v4', ip_address: '10.0.1.1', prefixlen: 24 }],
+      },
+    ],
+    routes: [{ destination: '10.9.0.5/16', nexthop: '10.0.1.50' }],
+    floating_ips: [
+      { id: 'f1', floating_ip_address: '203.0.113.20', fixed_ip_address: '10.0.0.5', port_id: 'p5' },
+    ],
+    ...overrides,
+  };
+}
+
+function snapshot(routers: SnapshotRouter[] = [router()]): Snapshot {
+  return {
+    host: 'h1',
+    revision: 1,
+    dnsDomain: 'openstacklocal',
+    networks: [net(EXT, 'flat'), net(NET_A), net(NET_B)],
+    subnets: [
+      subnet('ext-v4', EXT, '203.0.113.0/24'),
+      subnet('a-v4', NET_A, '10.0.0.0/24'),
+      subnet('a-v6', NET_A, 'fd00:a::/64', 6),
+      subnet('b-v4', NET_B, '10.0.1.0/24'),
+    ],
+    ports: [],
+    instances: [],
+    routers,
+    physicalInterfaceMappings: { public: 'br-ex' },
+  };
+}
+
+const build = (s: Snapshot, hostBridges = ['br-ex']) => compile(s, { stateDir, hostBridges });
+
+/** What `observe` would report once `desired` is realised. */
+function realised(desired: HostState): HostState {
+  const actual = structuredClone(desired);
+  actual.problems = [];
+  for (const router of Object.values(actual.routers)) {
+    delete router.nat.ruleset;
+    router.gatewayDevice = null;
+    router.recorded = true;
+  }
+  return actual;
+}
+
+/** The ops of `actions`, but the records that go with any change of a router namespace. */
+const ops = (actions: Action[]) => actions.map((a) => a.op).filter((op) => !op.startsWith('router.'));
+
+describe('L3 in compile', () => {
+  it("lays out a router with Neutron's names, the gateway on the mapped host bridge", () => {
+    const state = build(snapshot());
+    assert.deepEqual(state.problems, []);
+    assert.deepEqual(state.namespaces[NS], { kind: 'router' });
+    assert.deepEqual(state.dirs[`${stateDir}/routers/${ROUTER}`], { netns: NS });
+    assert.equal(state.bridges.brqeeeeeeee, undefined, 'no bridge of ours for the external network');
+    assert.deepEqual(state.veths['tapa0a0a0a0-11'].peer, { netns: NS, name: QG, mac: 'fa:16:3e:00:00:01' });
+    assert.equal(state.veths['tapa0a0a0a0-11'].master, 'br-ex');
+    assert.equal(state.veths['tapb1b1b1b1-22'].master, 'brqaaaaaaaa-00');
+    assert.equal(state.veths['tapb1b1b1b1-22'].peer.name, 'qr-b1b1b1b1-22');
+    assert.deepEqual(state.namespaceLinks[`${NS}/${QG}`], {
+      netns: NS,
+      name: QG,
+      up: true,
+      addresses: ['203.0.113.10/24', '203.0.113.20/32'],
+    });
+    assert.deepEqual(state.namespaceLinks[`${NS}/qr-b1b1b1b1-22`].addresses, ['10.0.0.1/24', 'fd00:a::1/64']);
+    const r = state.routers[NS];
+    assert.deepEqual(r.sysctls, { 'net.ipv4.ip_forward': '1', 'net.ipv6.conf.all.forwarding': '1' });
+    assert.deepEqual(r.routes, [
+      { destination: '0.0.0.0/0', nexthop: '203.0.113.1', dev: QG },
+      { destination: '10.9.0.0/16', nexthop: '10.0.1.50', dev: 'qr-c2c2c2c2-33' },
+    ]);
+    assert.equal(r.gatewayDevice, QG);
+    assert.equal(r.nat.hash, sha256(r.nat.ruleset!));
+    assert.deepEqual(r.nat.floatingIps, { '203.0.113.20': '10.0.0.5' });
+  });
+
+  it('enslaves a mapped interface to a bridge of ours when the mapping names no bridge', () => {
+    const state = build(snapshot(), []);
+    assert.deepEqual(state.uplinks['br-ex'], { master: 'brqeeeeeeee-00' });
+    assert.equal(state.veths['tapa0a0a0a0-11'].master, 'brqeeeeeeee-00');
+  });
+
+  it('keeps IPv6 forwarding off without an IPv6 subnet, and a router without a gateway has no default route', () => {
+    const [a, b] = router().interfaces;
+    const state = build(
+      snapshot([router({ gateway: null, interfaces: [{ ...a, addresses: [a.addresses[0]] }, b] })]),
+    );
+    const r = state.routers[NS];
+    assert.equal(r.sysctls['net.ipv6.conf.all.forwarding'], '0');
+    assert.deepEqual(
+      r.routes.map((x) => x.destination),
+      ['10.9.0.0/16'],
+    );
+    assert.equal(r.gatewayDevice, null);
+    assert.deepEqual(r.nat.floatingIps, {});
+  });
+
+  it('takes the devices down and installs no route when admin_state_up is false', () => {
+    const state = build(snapshot([router({ admin_state_up: false })]));
+    assert.equal(state.namespaceLinks[`${NS}/${QG}`].up, false);
+    assert.equal(state.veths['tapa0a0a0a0-11'].up, false);
+    assert.deepEqual(state.routers[NS].routes, []);
+  });
+
+  it('reports what it cannot realise and leaves it out', () => {
+    const [a] = router().interfaces;
+    const state = build(
+      snapshot([
+        router({
+          interfaces: [a, { ...a, port_id: 'd3d3d3d3-4444', network_id: 'gone' }],
+          routes: [{ destination: '10.50.0.0/24', nexthop: '192.0.2.1' }],
+        }),
+        router({
+          id: 'bad-router',
+          floating_ips: [{ id: 'x', floating_ip_address: 'nope', fixed_ip_address: null, port_id: null }],
+        }),
+        router({ id: 'no/slash' }),
+      ]),
+    );
+    assert.deepEqual(
+      state.problems.map((p) => `${p.object}: ${p.message}`),
+      [
+        `router ${ROUTER}: port d3d3d3d3-4444: network gone is not usable on this host`,
+        `router ${ROUTER}: route to 10.50.0.0/24: next hop 192.0.2.1 is not on a subnet of the router`,
+        'router bad-router: invalid floating IP',
+        'router no/slash: unusable id',
+      ],
+    );
+    assert.equal(state.veths['tapd3d3d3d3-44'], undefined);
+    assert.equal(state.namespaces['qrouter-bad-router'], undefined);
+  });
+});
+
+describe('L3 in diff', () => {
+  const desired = build(snapshot());
+
+  it('builds a router from nothing, NAT and ARP after the addresses', () => {
+    const actions = diff(desired, build(snapshot([])));
+    const after = (op: string) => STAGES.indexOf(rankOf(actions.find((a) => a.op === op)!).stage);
+    assert.ok(ops(actions).includes('netns.add'));
+    assert.deepEqual(
+      actions.filter((a) => a.op === 'sysctl.set'),
+      [
+        {
+          op: 'sysctl.set',
+          netns: NS,
+          values: { 'net.ipv4.ip_forward': '1', 'net.ipv6.conf.all.forwarding': '1' },
+        },
+      ],
+    );
+    assert.equal(ops(actions).filter((op) => op === 'route.replace').length, 2);
+    assert.ok(after('nat.apply') > after('addr.add'));
+    assert.ok(after('route.replace') >= after('addr.add'));
+    const [arp] = actions.filter((a) => a.op === 'arp.announce');
+    assert.deepEqual(arp, { op: 'arp.announce', netns: NS, dev: QG, ip: '203.0.113.20' });
+    assert.ok(actions.indexOf(arp) > actions.findIndex((a) => a.op === 'nat.apply'));
+    const nat = actions.find((a) => a.op === 'nat.apply');
+    assert.equal(nat?.op === 'nat.apply' && nat.record, `${stateDir}/routers/${ROUTER}/nat.json`);
+  });
+
+  it('does nothing when the router is as desired', () => {
+    assert.deepEqual(diff(desired, realised(desired)), []);
+  });
+
+  it('drops the record before changing a namespace and writes it after; records one found without', () => {
+    const path = `${stateDir}/routers/${ROUTER}/namespace.json`;
+    const actions = diff(build(snapshot([router({ floating_ips: [] })])), realised(desired));
+    const forget = actions.findIndex((a) => a.op === 'router.forget');
+    const record = actions.findIndex((a) => a.op === 'router.record');
+    assert.deepEqual(actions[forget], { op: 'router.forget', netns: NS, path });
+    assert.equal(forget, 0);
+    assert.equal(record, actions.length - 1);
+    const written = actions[record];
+    assert.ok(written.op === 'router.record');
+    assert.deepEqual(written.record.links[QG], { up: true, addresses: ['203.0.113.10/24'] });
+    assert.deepEqual(written.record.links.lo, { up: true });
+    const unrecorded = realised(desired);
+    unrecorded.routers[NS].recorded = false;
+    assert.deepEqual(
+      diff(desired, unrecorded).map((a) => a.op),
+      ['router.record'],
+    );
+  });
+
+  it('re-applies NAT found changed by verification, without flushing or announcing', () => {
+    const actual = realised(desired);
+    actual.routers[NS].nat.hash = '';
+    assert.deepEqual(ops(diff(desired, actual)), ['nat.apply']);
+  });
+
+  it('removes a disassociated floating IP: its NAT, its connections, then its address', () => {
+    const next = build(snapshot([router({ floating_ips: [] })]));
+    const actions = diff(next, realised(desired)).filter((a) => !a.op.startsWith('router.'));
+    assert.deepEqual(ops(actions), ['nat.apply', 'conntrack.flush', 'addr.del']);
+    assert.deepEqual(actions[1], { op: 'conntrack.flush', netns: NS, ip: '203.0.113.20' });
+    assert.deepEqual(actions[2], { op: 'addr.del', netns: NS, dev: QG, cidr: '203.0.113.20/32' });
+  });
+
+  it('flushes, without an address change or ARP, a floating IP moved to another port', () => {
+    const moved = [
+      { id: 'f1', floating_ip_address: '203.0.113.20', fixed_ip_address: '10.0.1.8', port_id: 'p8' },
+    ];
+    assert.deepEqual(ops(diff(build(snapshot([router({ floating_ips: moved })])), realised(desired))), [
+      'nat.apply',
+      'conntrack.flush',
+    ]);
+  });
+
+  it('announces a newly associated floating IP', () => {
+    const more = [
+      ...router().floating_ips,
+      { id: 'f2', floating_ip_address: '203.0.113.21', fixed_ip_address: '10.0.0.6', port_id: 'p6' },
+    ];
+    assert.deepEqual(ops(diff(build(snapshot([router({ floating_ips: more })])), realised(desired))), [
+      'addr.add',
+      'nat.apply',
+      'arp.announce',
+    ]);
+  });
+
+  it('changes and removes extra routes; the kernel drops those of a removed gateway by itself', () => {
+    const moved = build(
+      snapshot([router({ routes: [{ destination: '10.9.0.0/16', nexthop: '10.0.1.60' }] })]),
+    );
+    assert.deepEqual(
+      diff(moved, realised(desired)).filter((a) => a.op === 'route.replace'),
+      [
+        {
+          op: 'route.replace',
+          netns: NS,
+          route: { destination: '10.9.0.0/16', nexthop: '10.0.1.60', dev: 'qr-c2c2c2c2-33' },
+        },
+      ],
+    );
+    const noGateway = build(snapshot([router({ gateway: null, floating_ips: [], routes: [] })]));
+    const actions = diff(noGateway, realised(desired));
+    assert.deepEqual(
+      actions.filter((a) => a.op === 'route.del').map((a) => a.op === 'route.del' && a.route.destination),
+      ['10.9.0.0/16'],
+    );
+    assert.ok(ops(actions).includes('veth.del'));
+    assert.ok(ops(actions).includes('conntrack.flush'), "the floating IP's connections go too");
+  });
+
+  it('takes links down without deleting the routes that go with them', () => {
+    const down = build(snapshot([router({ admin_state_up: false })]));
+    const actions = diff(down, realised(desired));
+    assert.ok(!ops(actions).includes('route.del'));
+    assert.ok(actions.some((a) => a.op === 'nslink.set' && a.name === QG && !a.up));
+  });
+
+  it('rebuilds everything inside a namespace that vanished', () => {
+    const actual = realised(desired);
+    delete actual.namespaces[NS];
+    const actions = diff(desired, actual);
+    for (const op of ['netns.add', 'sysctl.set', 'nat.apply', 'arp.announce', 'route.replace'])
+      assert.ok(ops(actions).includes(op as Action['op']), op);
+    assert.ok(!ops(actions).includes('conntrack.flush'));
+  });
+});

@@ -1,0 +1,300 @@
+/**
+ * The topology as boxes and lines, computed from the collections (pure): a card per network
+ * (its subnets, DHCP addresses, and a chip per instance interface or other port on it; floating
+ * IPs as chips of their external network), a box per router, lines for router gateways and
+ * interfaces labelled with their addresses. Sizes are fixed here so the layout can place the
+ * boxes before they are drawn; `nodes.tsx` draws them at exactly these sizes.
+ */
+import type { CollectionKey, Collections, FixedIp, Instance, Port } from '../api/resources.js';
+
+export interface Selection {
+  kind: CollectionKey;
+  id: string;
+}
+
+export interface Chip {
+  key: string;
+  select: Selection;
+  title: string;
+  /** Addresses, or what the chip points at. */
+  detail: string;
+  status: string;
+  /** Short warnings shown on the chip: `admin down`, `port DOWN`. */
+  flags: string[];
+  /** The floating IPs of an instance interface or port. */
+  floating?: string[];
+}
+
+export interface NetworkCard {
+  kind: 'network';
+  id: string;
+  name: string;
+  external: boolean;
+  shared: boolean;
+  status: string;
+  adminDown: boolean;
+  project: string | null;
+  /** `external · shared · project`, or empty (then the header is one line). */
+  meta: string;
+  subnets: { id: string; label: string }[];
+  dhcp: string[];
+  chips: Chip[];
+  /** Chips are laid out in `cols` columns of `chipW` pixels. */
+  cols: number;
+  chipW: number;
+  headerH: number;
+  width: number;
+  height: number;
+}
+
+export interface RouterBox {
+  kind: 'router';
+  id: string;
+  name: string;
+  status: string;
+  adminDown: boolean;
+  gateway: string | null;
+  project: string | null;
+  width: number;
+  height: number;
+}
+
+export interface TopoEdge {
+  id: string;
+  source: string;
+  target: string;
+  label: string;
+  kind: 'gateway' | 'interface';
+}
+
+export interface Topology {
+  cards: NetworkCard[];
+  routers: RouterBox[];
+  edges: TopoEdge[];
+  /**
+   * Edges only the layout sees: under a router with many networks, each network hangs below
+   * the one a row before it, so they form a block of short rows instead of one endless row.
+   */
+  spacers: { source: string; target: string }[];
+  /** Networks, subnets, routers, instances, other ports, floating IPs drawn. */
+  objects: number;
+  /** Changes only when the layout must: boxes, their sizes, or lines changed. */
+  layoutKey: string;
+}
+
+export const SIZES = {
+  chipW: 170,
+  /** Chips of (or showing) a floating IP. */
+  wideChipW: 210,
+  chipH: 46,
+  gap: 6,
+  pad: 10,
+  headerH: 26,
+  metaH: 16,
+  lineH: 18,
+  cardMinW: 290,
+  routerW: 210,
+  routerH: 64,
+};
+
+/** Networks per row under a router with `n` of them: rows about as wide as they are deep. */
+const rowLength = (n: number) => Math.max(3, Math.ceil(Math.sqrt(n * 1.5)));
+
+const INFRA_OWNERS =
+  /^network:(router_interface|router_gateway|floatingip|ha_router|router_centralized|dhcp)/;
+const ROUTER_INTERFACE = /^network:(router_interface|ha_router_replicated_interface|router_centralized)/;
+
+const byName = <T extends { name: string; id: string }>(a: T, b: T) =>
+  a.name.localeCompare(b.name) || a.id.localeCompare(b.id);
+const ips = (fixed: FixedIp[]) => fixed.map((f) => f.ip_address).join(', ');
+export const shortId = (id: string) => id.slice(0, 8);
+export const label = (o: { name?: string; id: string }) => (o.name ? o.name : shortId(o.id));
+
+function cardLayout(chips: Chip[], lines: number, meta: string) {
+  const s = SIZES;
+  const cols = Math.min(6, Math.ceil(Math.sqrt(chips.length)));
+  const rows = chips.length === 0 ? 0 : Math.ceil(chips.length / cols);
+  const chipW = chips.some((c) => c.floating || c.select.kind === 'floatingips') ? s.wideChipW : s.chipW;
+  const headerH = s.headerH + (meta ? s.metaH : 0);
+  const width = Math.max(s.cardMinW, 2 * s.pad + cols * chipW + Math.max(0, cols - 1) * s.gap);
+  const chipsH = rows === 0 ? 0 : s.pad / 2 + rows * s.chipH + (rows - 1) * s.gap;
+  return { cols, chipW, headerH, width, height: 2 * s.pad + headerH + lines * s.lineH + chipsH };
+}
+
+export interface TopologyOptions {
+  /** Show each object's project (admins looking at several projects). */
+  projects?: ReadonlyMap<string, string> | null;
+}
+
+export function buildTopology(c: Partial<Collections>, options: TopologyOptions = {}): Topology {
+  const networks = [...(c.networks ?? [])].sort(byName);
+  const subnets = c.subnets ?? [];
+  const ports = c.ports ?? [];
+  const routers = [...(c.routers ?? [])].sort(byName);
+  const fips = c.floatingips ?? [];
+  const instances = c.instances ?? [];
+  const projectOf = (id: string) => (options.projects ? (options.projects.get(id) ?? shortId(id)) : null);
+
+  const portById = new Map(ports.map((p) => [p.id, p]));
+  const instanceById = new Map(instances.map((i) => [i.id, i]));
+  const networkIds = new Set(networks.map((n) => n.id));
+  const fipsByPort = new Map<string, string[]>();
+  for (const f of fips) {
+    if (f.port_id) fipsByPort.set(f.port_id, [...(fipsByPort.get(f.port_id) ?? []), f.floating_ip_address]);
+  }
+  /** What a port is, for a floating IP's chip: `vm1 10.0.0.5`. */
+  const portTarget = (portId: string, fixed: string | null) => {
+    const port = portById.get(portId);
+    const owner = port ? instanceById.get(port.device_id) : undefined;
+    return `${owner ? owner.name : port ? label(port) : shortId(portId)} ${fixed ?? ''}`.trim();
+  };
+
+  const chipsByNetwork = new Map<string, Chip[]>();
+  const addChip = (networkId: string, chip: Chip) =>
+    chipsByNetwork.set(networkId, [...(chipsByNetwork.get(networkId) ?? []), chip]);
+
+  const instancePorts = new Set<string>();
+  for (const inst of [...instances].sort(byName)) {
+    inst.ports.forEach((ip, n) => {
+      instancePorts.add(ip.id);
+      const port = portById.get(ip.id);
+      addChip(ip.network_id, instanceChip(inst, n, ip.fixed_ips, port, fipsByPort.get(ip.id)));
+    });
+  }
+  const dhcp = new Map<string, string[]>();
+  for (const p of [...ports].sort(byName)) {
+    if (p.device_owner === 'network:dhcp') {
+      dhcp.set(p.network_id, [...(dhcp.get(p.network_id) ?? []), ips(p.fixed_ips)]);
+      continue;
+    }
+    if (instancePorts.has(p.id) || INFRA_OWNERS.test(p.device_owner)) continue;
+    const fip = fipsByPort.get(p.id);
+    addChip(p.network_id, {
+      key: p.id,
+      select: { kind: 'ports', id: p.id },
+      title: label(p),
+      detail: ips(p.fixed_ips) || 'no address',
+      status: p.status,
+      flags: p.admin_state_up ? [] : ['admin down'],
+      ...(fip ? { floating: fip } : {}),
+    });
+  }
+  for (const f of [...fips].sort((a, b) => a.floating_ip_address.localeCompare(b.floating_ip_address))) {
+    addChip(f.floating_network_id, {
+      key: f.id,
+      select: { kind: 'floatingips', id: f.id },
+      title: f.floating_ip_address,
+      detail: f.port_id ? `FIP → ${portTarget(f.port_id, f.fixed_ip_address)}` : 'FIP, not associated',
+      status: f.status,
+      flags: [],
+    });
+  }
+
+  const cards: NetworkCard[] = networks.map((n) => {
+    const own = subnets
+      .filter((s) => s.network_id === n.id)
+      .sort((a, b) => a.cidr.localeCompare(b.cidr))
+      .map((s) => ({
+        id: s.id,
+        label: `${s.name ? `${s.name} ` : ''}${s.cidr}${s.gateway_ip ? ` · gw ${s.gateway_ip}` : ''}`,
+      }));
+    const chips = chipsByNetwork.get(n.id) ?? [];
+    const addresses = dhcp.get(n.id) ?? [];
+    const lines = Math.max(1, own.length) + (addresses.length > 0 ? 1 : 0);
+    const project = projectOf(n.project_id);
+    const external = n['router:external'] === true;
+    const meta = [external ? 'external' : null, n.shared ? 'shared' : null, project]
+      .filter(Boolean)
+      .join(' · ');
+    return {
+      kind: 'network',
+      id: n.id,
+      name: label(n),
+      external,
+      shared: n.shared,
+      status: n.status,
+      adminDown: !n.admin_state_up,
+      project,
+      meta,
+      subnets: own,
+      dhcp: addresses,
+      chips,
+      ...cardLayout(chips, lines, meta),
+    };
+  });
+  cards.sort((a, b) => Number(b.external) - Number(a.external));
+
+  const edges: TopoEdge[] = [];
+  const spacers: { source: string; target: string }[] = [];
+  const routerIds = new Set(routers.map((r) => r.id));
+  const boxes: RouterBox[] = routers.map((r) => {
+    const gw = r.external_gateway_info;
+    const gwIps = gw?.external_fixed_ips ? ips(gw.external_fixed_ips) : '';
+    if (gw && networkIds.has(gw.network_id)) {
+      edges.push({ id: `gw-${r.id}`, source: gw.network_id, target: r.id, label: gwIps, kind: 'gateway' });
+    }
+    return {
+      kind: 'router',
+      id: r.id,
+      name: label(r),
+      status: r.status,
+      adminDown: !r.admin_state_up,
+      gateway: gw ? gwIps || 'gateway set' : null,
+      project: projectOf(r.project_id),
+      width: SIZES.routerW,
+      height: SIZES.routerH,
+    };
+  });
+
+  const placed = new Set<string>();
+  const rows = new Map<string, string[]>();
+  for (const p of [...ports].sort(byName)) {
+    if (!ROUTER_INTERFACE.test(p.device_owner) || !routerIds.has(p.device_id)) continue;
+    if (!networkIds.has(p.network_id)) continue;
+    edges.push({
+      id: `if-${p.id}`,
+      source: p.device_id,
+      target: p.network_id,
+      label: ips(p.fixed_ips),
+      kind: 'interface',
+    });
+    if (placed.has(p.network_id)) continue;
+    placed.add(p.network_id);
+    rows.set(p.device_id, [...(rows.get(p.device_id) ?? []), p.network_id]);
+  }
+  for (const nets of rows.values()) {
+    const row = rowLength(nets.length);
+    for (let i = row; i < nets.length; i++) spacers.push({ source: nets[i - row], target: nets[i] });
+  }
+
+  const chipCount = cards.reduce((n, card) => n + card.chips.length, 0);
+  const objects = cards.length + subnets.length + boxes.length + chipCount;
+  const layoutKey = JSON.stringify([
+    cards.map((k) => [k.id, k.width, k.height]),
+    boxes.map((b) => b.id),
+    edges.map((e) => e.id),
+    spacers.map((e) => `${e.source}>${e.target}`),
+  ]);
+  return { cards, routers: boxes, edges, spacers, objects, layoutKey };
+}
+
+function instanceChip(
+  inst: Instance,
+  n: number,
+  fixed: FixedIp[],
+  port: Port | undefined,
+  fips: string[] | undefined,
+): Chip {
+  const flags: string[] = [];
+  if (port && !port.admin_state_up) flags.push('admin down');
+  else if (port && inst.status === 'ACTIVE' && port.status !== 'ACTIVE') flags.push(`port ${port.status}`);
+  return {
+    key: `${inst.id}-${n}`,
+    select: { kind: 'instances', id: inst.id },
+    title: inst.ports.length > 1 ? `${inst.name} · eth${n}` : inst.name,
+    detail: ips(fixed) || 'no address',
+    status: inst.status,
+    flags,
+    ...(fips ? { floating: fips } : {}),
+  };
+}

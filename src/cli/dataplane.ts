@@ -9,7 +9,6 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, write
 import { readlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import type { Command } from 'commander';
 import pino from 'pino';
 import { Reconciler, type Summary } from '../agent/reconciler.js';
 import { AgentRunner } from '../agent/runner.js';
@@ -394,22 +393,3 @@ export async function down(flags: Pick<Flags, 'config' | 'stateDir'>): Promise<v
 }
 
 /** Registers `agent` and `down` (`up` shares the server's options and is registered with them). */
-export function registerDataplaneCommands(root: Command): void {
-  root
-    .command('agent')
-    .description('run the agent for one host: realises what the server binds to it')
-    .requiredOption('--server <url>', "the server's base URL, e.g. http://controller:9696")
-    .requiredOption('--host <name>', "this host's name (ports are bound to it)")
-    .option('--state-dir <dir>', 'state directory (default /var/lib/neutrino); the agent uses <dir>/agent')
-    .option('--resync-interval <seconds>', 'full resync period (default 60)')
-    .option('--cleanup-on-exit', 'remove the data plane when stopped (default: leave it running)')
-    .option('--config <file>', 'YAML configuration file (physical_interface_mappings, logLevel)')
-    .option('--log-level <level>', 'pino log level (default info)')
-    .action(agent);
-  root
-    .command('down')
-    .description('stop a running neutrino up/agent and remove every kernel object and process it created')
-    .option('--state-dir <dir>', 'state directory (default /var/lib/neutrino)')
-    .option('--config <file>', 'YAML configuration file')
-    .action(down);
-}

@@ -3,11 +3,14 @@
  * input), each carrying everything needed to perform it, and the stage each belongs to: stages run
  * in order, and the actions of one stage are batched together.
  */
+
+import type { ConnectionFilter } from '../linux/conntrack.js';
 import type {
   Bridge,
   DhcpClient,
   DhcpServer,
   FileState,
+  Firewall,
   Namespace,
   NatTable,
   Route,
@@ -33,7 +36,16 @@ export type Action =
   | { op: 'netns.del'; name: string; links: string[] }
   | { op: 'netns.add'; name: string; namespace: Namespace }
   | { op: 'bridge.add'; name: string; bridge: Bridge }
-  | { op: 'link.set'; kind: LinkKind; name: string; mtu?: number; alias?: string; up?: boolean }
+  | {
+      op: 'link.set';
+      kind: LinkKind;
+      name: string;
+      mtu?: number;
+      alias?: string;
+      up?: boolean;
+      /** Bridges only: bridge netfilter for IPv4 and IPv6 on (true) or off. */
+      nfCall?: boolean;
+    }
   | { op: 'vxlan.add'; name: string; vxlan: Vxlan }
   | { op: 'vlan.add'; name: string; vlan: Vlan }
   | { op: 'veth.add'; name: string; veth: Veth }
@@ -59,7 +71,14 @@ export type Action =
   | { op: 'dnsmasq.start'; network: string; server: DhcpServer }
   | { op: 'dnsmasq.reload'; network: string; pid?: number }
   | { op: 'dhcp.release'; network: string; netns: string; device: string; mac: string; ip: string }
-  | { op: 'udhcpc.start'; key: string; client: DhcpClient };
+  | { op: 'udhcpc.start'; key: string; client: DhcpClient }
+  /**
+   * Changes the security-group tables by one `nft -f` transaction, then records `firewall` (plus
+   * the listings of the objects in `list`, nft `list` commands) in `firewall.record`.
+   */
+  | { op: 'firewall.apply'; transaction: string; list: string[]; firewall: Firewall }
+  /** Deletes the connections security groups no longer allow (root namespace). */
+  | { op: 'firewall.conntrack'; filters: ConnectionFilter[] };
 
 export type Op = Action['op'];
 
@@ -72,6 +91,7 @@ export type Op = Action['op'];
 export const STAGES = [
   'stop', // processes: udhcpc, then dnsmasq
   'mkdir', // namespace directories, which mark a namespace as ours before it exists; stale records go
+  'firewall', // security groups: one nft transaction (before ports are plugged), then conntrack deletions
   'links', // root ip batch: veth/vxlan/vlan/uplink/bridge/namespace deletes, then namespace and bridge adds
   'plug', // root ip batch: vxlan, vlan and veth adds, enslaving
   'inside', // one ip batch per namespace: link up, addresses, routes
@@ -94,6 +114,10 @@ export function rankOf(action: Action): { stage: Stage; order: number } {
       return { stage: 'mkdir', order: 0 };
     case 'router.forget':
       return { stage: 'mkdir', order: 1 };
+    case 'firewall.apply':
+      return { stage: 'firewall', order: 0 };
+    case 'firewall.conntrack':
+      return { stage: 'firewall', order: 1 };
     case 'veth.del':
       return { stage: 'links', order: 0 };
     case 'vxlan.del':
@@ -232,6 +256,10 @@ export function subjectOf(action: Action): string {
     case 'router.forget':
     case 'router.record':
       return action.path;
+    case 'firewall.apply':
+      return `security groups ${action.firewall.table}${action.firewall.skeleton ? '' : ' (removal)'}`;
+    case 'firewall.conntrack':
+      return `security group connections (${action.filters.length} filters)`;
     default:
       return action.name;
   }

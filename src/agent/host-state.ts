@@ -17,6 +17,11 @@ export interface Bridge {
   mtu: number;
   alias: string;
   up: boolean;
+  /**
+   * Bridged IPv4/IPv6 passes the `inet` hooks (bridge netfilter, for this bridge only): desired
+   * true where security groups need it, else undefined (left as it is).
+   */
+  nfCall?: boolean;
 }
 
 export interface Vxlan {
@@ -137,6 +142,97 @@ export interface Router {
   recorded?: boolean;
 }
 
+export type FirewallFamily = 'bridge' | 'inet';
+
+/** A regular chain of the security-group tables (see `services/firewall.ts`), refilled whole on change. */
+export interface FirewallChain {
+  family: FirewallFamily;
+  name: string;
+  /** sha256 of the rules. Actual: as recorded; '' when verification found the chain changed. */
+  hash: string;
+  /** Desired only. */
+  rules?: string[];
+}
+
+/** A set or map of the security-group tables, changed element by element. */
+export interface FirewallSet {
+  family: FirewallFamily;
+  kind: 'set' | 'map';
+  name: string;
+  /** Its declaration, e.g. `type ipv4_addr;`. */
+  type: string;
+  /** In nft's syntax, sorted; a map's are `key : value`. Actual: as recorded. */
+  elements: string[];
+  /** Actual only: verification found other elements than recorded (they are rewritten whole). */
+  drift?: boolean;
+}
+
+/** What deleting a port's connections needs (recorded, so a later run knows what applied). */
+export interface FirewallPort {
+  /** The conntrack zone of its network. */
+  zone: number;
+  /** Its fixed IPs and single-address allowed address pairs. */
+  addresses: string[];
+  groups: string[];
+}
+
+/** A security group rule as far as deleting the connections it allowed needs it. */
+export interface FirewallRule {
+  id: string;
+  direction: 'ingress' | 'egress';
+  ethertype: 'IPv4' | 'IPv6';
+  /** conntrack's protocol name or number; null = any. */
+  protocol: string | null;
+  /** A CIDR; null = anywhere. */
+  remote: string | null;
+  /** Remote group; null = none. */
+  remoteGroup: string | null;
+}
+
+/**
+ * The security-group tables of this deployment (`bridge` and `inet` `neutrino-sg-<owner>`), as the
+ * objects in them. Keys are `<family> <kind> <name>` (see `objectKey`).
+ */
+export interface Firewall {
+  /** The tables' name (both families); '' when there are none. */
+  table: string;
+  /** The file recording what the last change applied (see `observe/firewall.ts`). */
+  record: string;
+  /** sha256 of the tables' fixed part (base chains, declarations); '' = no tables. */
+  skeleton: string;
+  /** Actual only: the tables may exist but nothing is known of them (an interrupted change). */
+  unknown?: boolean;
+  chains: Record<string, FirewallChain>;
+  sets: Record<string, FirewallSet>;
+  /** Named counters (drops by port and reason). */
+  counters: Record<string, { family: FirewallFamily; name: string }>;
+  /** Port id → its number in packet marks (stable while the port is here). */
+  marks: Record<string, number>;
+  /** Bridge → conntrack zone (stable while the network is here). */
+  zones: Record<string, number>;
+  /** Port id → what its connections need. */
+  ports: Record<string, FirewallPort>;
+  /** Group id → its rules. */
+  rules: Record<string, FirewallRule[]>;
+  /** Actual only: sha256 of nft's listing of each object right after it was changed. */
+  listings?: Record<string, string>;
+}
+
+export function emptyFirewall(): Firewall {
+  return {
+    table: '',
+    record: '',
+    skeleton: '',
+    chains: {},
+    sets: {},
+    counters: {},
+    marks: {},
+    zones: {},
+    ports: {},
+    rules: {},
+  };
+}
+
 /** Something the snapshot asks for that this host cannot realise; the object is left out. */
 export interface Problem {
   object: string;
@@ -162,6 +258,8 @@ export interface HostState {
   dhcpClients: Record<string, DhcpClient>;
   /** Keyed by namespace (`qrouter-<id>`). */
   routers: Record<string, Router>;
+  /** Security groups and port security (`services/security-groups.ts`). */
+  firewall: Firewall;
   /** Desired only. */
   problems: Problem[];
 }
@@ -180,6 +278,7 @@ export function emptyHostState(): HostState {
     dhcpServers: {},
     dhcpClients: {},
     routers: {},
+    firewall: emptyFirewall(),
     problems: [],
   };
 }

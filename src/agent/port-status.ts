@@ -13,7 +13,7 @@ import type { Snapshot } from './snapshot.js';
 
 export type PortStatus = 'ACTIVE' | 'DOWN';
 
-/** A wired instance port that waits only for its DHCP client to hold one of its addresses. */
+/** A plugged instance port that waits only for its DHCP client to hold one of its addresses. */
 export interface LeaseWait {
   port: string;
   /** Where the client script records the lease (see `services/instances.ts`). */
@@ -22,7 +22,8 @@ export interface LeaseWait {
   addresses: string[];
 }
 
-function isWired(portId: string, desired: HostState, actual: HostState, driver: L2Driver): boolean {
+/** Whether the port's host-side device exists where the desired state puts it, and is up. */
+function isPlugged(portId: string, desired: HostState, actual: HostState, driver: L2Driver): boolean {
   const device = driver.portDeviceName(portId);
   const want = desired.veths[device];
   const have = actual.veths[device];
@@ -31,9 +32,14 @@ function isWired(portId: string, desired: HostState, actual: HostState, driver: 
     have !== undefined &&
     have.alias === want.alias &&
     have.master === want.master &&
-    have.up &&
-    have.lowerUp === true
+    have.up
   );
+}
+
+/** Plugged, and its peer is up too (carrier). */
+function isWired(portId: string, desired: HostState, actual: HostState, driver: L2Driver): boolean {
+  const have = actual.veths[driver.portDeviceName(portId)];
+  return isPlugged(portId, desired, actual, driver) && have?.lowerUp === true;
 }
 
 /** The key of the desired DHCP client configuring each instance port, by port id. */
@@ -80,7 +86,11 @@ export function portStatus(
   return status;
 }
 
-/** The instance ports that are wired and DOWN only because their lease has not arrived yet. */
+/**
+ * The instance ports that are plugged and DOWN only because their lease has not arrived yet. The
+ * instance's side may still be down: its DHCP client brings it up first, and a lease that arrives
+ * proves the wire works.
+ */
 export function awaitingLease(
   snapshot: Snapshot,
   desired: HostState,
@@ -92,7 +102,7 @@ export function awaitingLease(
   for (const port of snapshot.ports) {
     const client = clients.get(port.id);
     if (client === undefined || holdsLease(port, actual, client)) continue;
-    if (port.fixed_ips.length === 0 || !isWired(port.id, desired, actual, driver)) continue;
+    if (port.fixed_ips.length === 0 || !isPlugged(port.id, desired, actual, driver)) continue;
     const { leaseFile } = desired.dhcpClients[client];
     waits.push({ port: port.id, leaseFile, addresses: port.fixed_ips.map((ip) => ip.ip_address) });
   }

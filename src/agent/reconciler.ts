@@ -15,6 +15,7 @@ import { diff } from './diff/diff.js';
 import type { L2Driver } from './drivers/driver.js';
 import { linuxbridge } from './drivers/linuxbridge/layout.js';
 import { emptyHostState, type HostState, type Problem } from './host-state.js';
+import { firewallAllocations } from './observe/firewall.js';
 import { hostBridges, observe } from './observe/observe.js';
 import { awaitingLease, type LeaseWait, type PortStatus, portStatus } from './port-status.js';
 import type { Snapshot } from './snapshot.js';
@@ -183,13 +184,7 @@ export class Reconciler {
 
   async #reconcileOnce(): Promise<Summary> {
     const snapshot = await this.#source();
-    const bridges = await hostBridges(Object.values(snapshot.physicalInterfaceMappings));
-    const desired = compile(snapshot, {
-      stateDir: this.#stateDir,
-      driver: this.#driver,
-      hostBridges: bridges,
-      vlanCapable: await vlanCapable(snapshot),
-    });
+    const desired = await desiredState(snapshot, this.#stateDir, this.#driver);
     const problems = JSON.stringify(desired.problems);
     if (problems !== this.#lastProblems) {
       for (const problem of desired.problems) this.#log.warn(problem, 'cannot realise');
@@ -207,14 +202,13 @@ export class Reconciler {
   async #converge(snapshot: Snapshot | null, desired: HostState, problems: Problem[]): Promise<Summary> {
     const started = performance.now();
     await this.#ensureStateDir();
-    const observeOptions = { stateDir: this.#stateDir, uplinks: Object.keys(desired.uplinks) };
-    let actual = await observe({ ...observeOptions, verify: this.#verifyNext });
+    let actual = await actualState(desired, this.#stateDir, this.#verifyNext);
     this.#verifyNext = false;
     for (const name of Object.keys(desired.uplinks))
       if (!actual.uplinks[name]) this.#log.warn({ interface: name }, 'mapped interface does not exist');
     const actions = diff(desired, actual);
     const { ops, applied, failures } = await apply(actions);
-    if (actions.length > 0) actual = await observe(observeOptions);
+    if (actions.length > 0) actual = await actualState(desired, this.#stateDir, false);
     const summary: Summary = {
       revision: snapshot?.revision ?? null,
       actions: actions.length,
@@ -232,6 +226,31 @@ export class Reconciler {
     else this.#log.debug(fields, 'host matches');
     return summary;
   }
+}
+
+/**
+ * The state `snapshot` asks of this host: its compile, given the host's facts it needs (which
+ * mapped names are existing bridges, whether the kernel makes 802.1Q devices, which port marks and
+ * conntrack zones security groups gave out).
+ */
+export async function desiredState(
+  snapshot: Snapshot,
+  stateDir: string,
+  driver: L2Driver = linuxbridge,
+): Promise<HostState> {
+  const bridges = await hostBridges(Object.values(snapshot.physicalInterfaceMappings));
+  return compile(snapshot, {
+    stateDir,
+    driver,
+    hostBridges: bridges,
+    vlanCapable: await vlanCapable(snapshot),
+    firewall: await firewallAllocations(stateDir),
+  });
+}
+
+/** What the kernel holds of what Neutrino owns (`verify`: read NAT tables rather than trust records). */
+export function actualState(desired: HostState, stateDir: string, verify: boolean): Promise<HostState> {
+  return observe({ stateDir, uplinks: Object.keys(desired.uplinks), verify });
 }
 
 /** Whether the kernel can build the snapshot's vlan networks (probed once, and only if it has some). */

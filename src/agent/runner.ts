@@ -2,18 +2,22 @@
  * The agent process around the reconciler (`neutrino agent`, and the agent inside `neutrino up`):
  * it reads this host's snapshot from the server (`POST /neutrino/v1/hosts/{host}/sync`), follows
  * the change feed (`GET /neutrino/v1/events`, SSE) and asks for a reconcile on any network, subnet,
- * port, instance, router or floating IP change (the snapshot decides what matters here), does a
- * full reconcile on every (re)connect and `resync`, heartbeats once per role, and after each reconcile reports port status
- * and problems (`POST …/status`). While instances wait for their DHCP lease it watches their lease
- * files and reports each arrival within milliseconds (`lease-watch.ts`), and looks again by a full
- * reconcile after a second in case a lease slipped past the watch. `stop()` leaves the data plane in place; `teardown()` removes it.
+ * port, instance, router, floating IP, security group or rule change (the snapshot decides what
+ * matters here), does a full reconcile on every (re)connect and `resync`, heartbeats once per role,
+ * and after each reconcile reports port status and problems (`POST …/status`). While instances
+ * wait for their DHCP lease it watches their lease files and reports each arrival within
+ * milliseconds (`lease-watch.ts`), and looks again by a full reconcile after a second in case a
+ * lease slipped past the watch. Every few seconds it reads the security groups' drop counters and
+ * reports them when they changed. `stop()` leaves the data plane in place; `teardown()` removes it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Session } from '../cli/client.js';
 import { has8021q } from '../linux/kernel.js';
 import { LeaseWatch } from './lease-watch.js';
+import { readDrops } from './observe/firewall.js';
 import { type Logger, Reconciler, type Summary } from './reconciler.js';
 import { DHCP_DEVICE_OWNER } from './services/dhcp.js';
+import { isFiltered } from './services/security-groups.js';
 import type { Snapshot } from './snapshot.js';
 
 /** The roles this agent heartbeats as (`GET /v2.0/agents` lists one row per role and host). */
@@ -31,6 +35,8 @@ export interface AgentRunnerOptions {
   resyncIntervalMs?: number;
   /** Default 30 s (Neutron's `report_interval`). */
   heartbeatIntervalMs?: number;
+  /** How often drop counters are read (and reported when they changed). Default 5 s. */
+  dropsIntervalMs?: number;
   /** The agent's own `physnet → interface` mappings; when given they replace the server's. */
   physicalInterfaceMappings?: Record<string, string>;
   log?: Logger;
@@ -38,7 +44,8 @@ export interface AgentRunnerOptions {
 
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 /** Change-feed resources whose changes may alter this host's snapshot. */
-const RELEVANT = /^(network|subnet|port|instance|segment|network_segment|router|floatingip)s?$/;
+const RELEVANT =
+  /^(network|subnet|port|instance|segment|network_segment|router|floatingip|security_group|security_group_rule)s?$/;
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
 /** The server sends a keepalive comment every 15 s; silence for longer means a dead connection. */
@@ -164,6 +171,10 @@ export class AgentRunner {
   /** The latest status: the last reconcile's, with the ports whose lease arrived since set ACTIVE. */
   #status: Summary | undefined;
   readonly #leases = new LeaseWatch((ports) => this.#leasesArrived(ports));
+  readonly #stateDir: string;
+  readonly #dropsIntervalMs: number;
+  #dropsTimer: NodeJS.Timeout | undefined;
+  #dropsReported = '';
 
   constructor(options: AgentRunnerOptions) {
     this.#session = options.session;
@@ -171,6 +182,8 @@ export class AgentRunner {
     this.#hostPath = `/neutrino/v1/hosts/${encodeURIComponent(options.host)}`;
     this.#resyncIntervalMs = options.resyncIntervalMs ?? 60_000;
     this.#heartbeatIntervalMs = options.heartbeatIntervalMs ?? 30_000;
+    this.#stateDir = options.stateDir;
+    this.#dropsIntervalMs = options.dropsIntervalMs ?? 5_000;
     this.#mappings = options.physicalInterfaceMappings;
     this.#log = options.log ?? SILENT;
     this.reconciler = new Reconciler({
@@ -190,6 +203,7 @@ export class AgentRunner {
     this.#vlanCapable = has8021q().catch(() => false);
     void this.#sendHeartbeats();
     this.#heartbeat = setInterval(() => void this.#sendHeartbeats(), this.#heartbeatIntervalMs).unref();
+    this.#dropsTimer = setInterval(() => void this.#reportDrops(), this.#dropsIntervalMs).unref();
     this.reconciler.start();
     this.#following = this.#follow();
   }
@@ -203,6 +217,7 @@ export class AgentRunner {
     this.reconciler.stop();
     this.#abort.abort();
     clearInterval(this.#heartbeat);
+    clearInterval(this.#dropsTimer);
     clearTimeout(this.#followUp);
     this.#leases.close();
     await this.#following;
@@ -295,6 +310,33 @@ export class AgentRunner {
       this.#followUp = undefined;
       this.reconciler.requestReconcile();
     }, this.#followUpMs).unref();
+  }
+
+  /**
+   * Reads the drop counters of the ports this host filters and, when they changed since the last
+   * report that got through, reports them with the latest status.
+   */
+  async #reportDrops(): Promise<void> {
+    const last = this.#status;
+    if (this.#abort.signal.aborted || !last) return;
+    if (!this.#snapshot?.ports.some((p) => isFiltered(p, this.#host))) return;
+    const drops = await readDrops(this.#stateDir).catch(() => undefined);
+    if (!drops) return;
+    const key = JSON.stringify(drops);
+    if (key === this.#dropsReported) return;
+    this.#reports = this.#reports.then(async () => {
+      try {
+        await this.#session.post(
+          `${this.#hostPath}/status`,
+          { ...statusReport(last), drops },
+          { signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]) },
+        );
+        this.#dropsReported = key;
+      } catch (err) {
+        if (!this.#abort.signal.aborted) this.#log.warn({ err: String(err) }, 'drop counters report failed');
+      }
+    });
+    await this.#reports;
   }
 
   /** One heartbeat per role; the first after start carries `start_flag`, as Neutron's agents do. */

@@ -1,8 +1,9 @@
 /**
  * What an agent needs to know about the model for one host, as plain data: the networks it
- * serves, their subnets, the ports bound to it (instance ports and DHCP ports) and its
- * instances. The server assembles it (`POST /neutrino/v1/hosts/{host}/sync`); the agent's
- * desired-state compiler turns it into a `HostState`.
+ * serves, their subnets, the ports bound to it (instance ports and DHCP ports), its instances and
+ * routers, and the security groups of its ports with the members of the groups they refer to.
+ * The server assembles it (`POST /neutrino/v1/hosts/{host}/sync`); the agent's desired-state
+ * compiler turns it into a `HostState`.
  */
 
 export interface SnapshotNetwork {
@@ -37,6 +38,37 @@ export interface SnapshotPort {
   /** `dns_name` or '' (the DHCP hostname becomes `host-<ip>` then, as in Neutron). */
   dns_name: string;
   extra_dhcp_opts: { opt_name: string; opt_value: string; ip_version?: number }[];
+  /** `binding:host_id`: the host that realises the port ('' when unbound). */
+  binding_host_id?: string;
+  /** Security groups and anti-spoofing apply (absent: an older server; treated as off). */
+  port_security_enabled?: boolean;
+  /** Security group ids; their rules are in `Snapshot.security_groups`. */
+  security_groups?: string[];
+  /** More (MAC, IP or CIDR) pairs the port may send from (Neutron's allowed_address_pairs). */
+  allowed_address_pairs?: { ip_address: string; mac_address: string }[];
+}
+
+/** A security group rule as the data plane needs it (Neutron's attributes, normalised). */
+export interface SnapshotSecurityGroupRule {
+  id: string;
+  direction: 'ingress' | 'egress';
+  ethertype: 'IPv4' | 'IPv6';
+  /** A protocol name or number (`tcp`, `icmp`, `ipv6-icmp`, `132`…); null = any. */
+  protocol: string | null;
+  /** Ports for port protocols; ICMP type (min) and code (max) for ICMP. */
+  port_range_min: number | null;
+  port_range_max: number | null;
+  /** The remote CIDR (host bits cleared); null = anywhere. */
+  remote_ip_prefix: string | null;
+  /** The group whose members' addresses are the remote end; null = none. */
+  remote_group_id: string | null;
+}
+
+export interface SnapshotSecurityGroup {
+  id: string;
+  /** false: rules apply to every packet both ways, no connection tracking. */
+  stateful: boolean;
+  rules: SnapshotSecurityGroupRule[];
 }
 
 export interface SnapshotInstance {
@@ -91,4 +123,12 @@ export interface Snapshot {
   routers: SnapshotRouter[];
   /** physnet → host interface or bridge, for flat networks. */
   physicalInterfaceMappings: Record<string, string>;
+  /** The groups of this host's ports and every group their rules name as a remote group. */
+  security_groups?: SnapshotSecurityGroup[];
+  /**
+   * For every group named as a remote group by a rule in `security_groups`: the addresses of all
+   * its ports on any host (fixed IPs and allowed address pairs that are single addresses), which
+   * remote-group rules match.
+   */
+  security_group_members?: Record<string, string[]>;
 }

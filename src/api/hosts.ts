@@ -1,20 +1,27 @@
 /**
  * `/neutrino/v1/hosts/{host}/…`: what a host's agent calls (admins only). `heartbeat` registers
  * one of its roles and keeps it alive, `sync` schedules DHCP and returns the host's snapshot,
- * `status` reports port status and problems after a reconcile.
+ * `status` reports port status and problems after a reconcile (and security groups' drop counters,
+ * which `GET /neutrino/v1/ports/{id}/drops` serves to whoever may see the port).
  */
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { Agents } from '../core/agents.js';
 import type { HostSync } from '../core/host-sync.js';
-import { Heartbeat, HostName, StatusReport } from '../model/agent.js';
+import type { PortDrops } from '../core/port-drops.js';
+import { Heartbeat, HostName, PortDrops as PortDropsView, StatusReport } from '../model/agent.js';
 import { contextOf } from './auth.js';
 
 const base = '/neutrino/v1/hosts/:host';
 const params = Type.Object({ host: HostName }, { required: ['host'] });
 const HeartbeatBody = Type.Object({ agent: Heartbeat }, { additionalProperties: false, required: ['agent'] });
 
-export function registerHosts(app: FastifyInstance, agents: Agents, hostSync: HostSync): void {
+export function registerHosts(
+  app: FastifyInstance,
+  agents: Agents,
+  hostSync: HostSync,
+  portDrops: PortDrops,
+): void {
   app.post(`${base}/heartbeat`, { schema: { params, body: HeartbeatBody } }, async (req) => {
     const { host } = req.params as { host: string };
     const { agent } = req.body as { agent: Heartbeat };
@@ -28,7 +35,16 @@ export function registerHosts(app: FastifyInstance, agents: Agents, hostSync: Ho
 
   app.post(`${base}/status`, { schema: { params, body: StatusReport } }, async (req, reply) => {
     const { host } = req.params as { host: string };
-    await hostSync.report(contextOf(req), host, req.body as StatusReport);
+    const report = req.body as StatusReport;
+    await hostSync.report(contextOf(req), host, report);
+    if (report.drops) await portDrops.report(contextOf(req), host, report.drops);
     return reply.code(204).send();
+  });
+
+  const portParams = Type.Object({ id: Type.String({ maxLength: 64 }) }, { required: ['id'] });
+  const response = { 200: Type.Object({ port_drops: PortDropsView }) };
+  app.get('/neutrino/v1/ports/:id/drops', { schema: { params: portParams, response } }, async (req) => {
+    const { id } = req.params as { id: string };
+    return { port_drops: await portDrops.get(contextOf(req), id) };
   });
 }

@@ -29,6 +29,7 @@ import { securityGroupRules } from './security-group-rules.js';
 import { securityGroups } from './security-groups.js';
 import { buildServices, type Services } from './services.js';
 import { subnets } from './subnets.js';
+import { registerTrace } from './trace.js';
 import { COLLECTIONS, registerVersions } from './versions.js';
 
 export interface ServerOptions {
@@ -103,10 +104,11 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   registerQuotas(app, services.quotas);
   registerIpAvailability(app, services.ipAvailability);
   registerAgents(app, services.agents);
-  registerHosts(app, services.agents, services.hostSync);
+  registerHosts(app, services.agents, services.hostSync, services.portDrops);
   registerInstances(app, services.instances);
   registerRouterActions(app, services.routers);
   registerFloatingIpPools(app, services.floatingIps);
+  registerTrace(app, services);
 
   COLLECTIONS.length = 0;
   for (const build of COLLECTION_SPECS) {

@@ -5,6 +5,7 @@ import { HostSync } from '../core/host-sync.js';
 import { Instances } from '../core/instances.js';
 import { IpAvailability } from '../core/ip-availability.js';
 import { Networks } from '../core/networks.js';
+import { PortDrops } from '../core/port-drops.js';
 import { Ports } from '../core/ports.js';
 import { Quotas } from '../core/quotas.js';
 import { RbacPolicies } from '../core/rbac-policies.js';
@@ -33,6 +34,7 @@ export interface Services {
   agents: Agents;
   instances: Instances;
   hostSync: HostSync;
+  portDrops: PortDrops;
 }
 
 export function buildServices(store: Store, settings: Settings, tokenLifetimeSeconds?: number): Services {
@@ -63,5 +65,6 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
     agents,
     instances: new Instances(store, settings, { networks, ports, securityGroups, agents }),
     hostSync: new HostSync(store, settings, networks, agents),
+    portDrops: new PortDrops(store, ports),
   };
 }

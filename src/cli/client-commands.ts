@@ -1,6 +1,10 @@
-/** Registers the client commands: one noun per resource, topology files, and shell completion. */
+/**
+ * Registers the client commands: one noun per resource, topology files, packet traces and
+ * reachability checks, and shell completion.
+ */
 import type { Command } from 'commander';
 import { registerAgentCommands } from './agent.js';
+import { registerCheckCommand } from './check.js';
 import { registerCompletionCommand } from './completion.js';
 import { registerFloatingIpCommands } from './floating-ip.js';
 import { registerIdentityCommands } from './identity.js';
@@ -11,6 +15,7 @@ import { registerRouterCommands } from './router.js';
 import { registerSecurityGroupCommands } from './security-group.js';
 import { registerSubnetCommands } from './subnet.js';
 import { registerTopologyCommands } from './topology/command.js';
+import { registerTraceCommand } from './trace.js';
 
 export function registerClientCommands(root: Command): void {
   registerAgentCommands(registerNetworkCommands(root));
@@ -22,5 +27,7 @@ export function registerClientCommands(root: Command): void {
   registerInstanceCommands(root);
   registerIdentityCommands(root);
   registerTopologyCommands(root);
+  registerTraceCommand(root);
+  registerCheckCommand(root);
   registerCompletionCommand(root);
 }

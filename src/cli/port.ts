@@ -3,10 +3,11 @@
  * `--fixed-ip subnet=…,ip-address=…`, `--mac-address`, `--security-group`/`--no-security-group`,
  * port security, `--allowed-address ip-address=…[,mac-address=…]`, `--device`, `--device-owner`,
  * `--host`. On `set` the repeatable options add to what the port has; `--no-…` clears it first.
+ * `port drops PORT` shows what its security groups dropped.
  */
 import type { Command } from 'commander';
-import type { Session } from './client.js';
-import { collect } from './output.js';
+import { type Session, sessionFromEnvironment } from './client.js';
+import { collect, formatList, outputOptions, print } from './output.js';
 import { findId, KINDS, type Row } from './resolve.js';
 import {
   type Body,
@@ -140,8 +141,29 @@ async function unsetBody(session: Session, flags: Flags, current: Row): Promise<
 const ips = (p: Row) =>
   (p.fixed_ips as FixedIp[]).map((f) => ({ ip_address: f.ip_address, subnet_id: f.subnet_id }));
 
+/** `port drops PORT`: what its security groups dropped, by reason, as its host last reported it. */
+function dropsCommand(noun: Command): void {
+  outputOptions(
+    noun
+      .command('drops <port>')
+      .description("show a port's security-group drop counters by reason (spoof, ingress, …)"),
+  ).action(async (ref: string, flags: Flags) => {
+    const session = sessionFromEnvironment();
+    const id = await findId(session, KINDS.port, ref);
+    const { port_drops: drops } = await session.get<{
+      port_drops: { host: string | null; updated_at: string | null; drops: Record<string, Counter> };
+    }>(`/neutrino/v1/ports/${id}/drops`);
+    const rows = Object.keys(drops.drops)
+      .sort()
+      .map((reason) => [reason, drops.drops[reason].packets, drops.drops[reason].bytes]);
+    print(formatList(['Reason', 'Packets', 'Bytes'], rows, flags));
+  });
+}
+
+type Counter = { packets: number; bytes: number };
+
 export function registerPortCommands(root: Command): void {
-  registerResource(root, {
+  const noun = registerResource(root, {
     noun: 'port',
     kind: KINDS.port,
     description: 'ports: virtual NICs on networks',
@@ -209,4 +231,5 @@ export function registerPortCommands(root: Command): void {
     set: { options: (cmd) => options(cmd, 'set'), body: setBody },
     unset: { options: (cmd) => options(cmd, 'unset'), body: unsetBody },
   });
+  dropsCommand(noun);
 }

@@ -3,9 +3,9 @@
  * DHCP-enabled subnet is served by one host, through one `network:dhcp` port bound there with
  * an address on each such subnet) and L3 (every router with a port is served by one host, one
  * with a live L3 agent while any is alive, its ports bound there), assembles the host's
- * `Snapshot`, and applies the agent's status reports to ports and instances. A sync or report
- * that finds nothing to change writes nothing, so an agent woken by the revisions its own sync
- * wrote settles after one more round.
+ * `Snapshot` (security groups: `security-group-snapshot.ts`), and applies the agent's status
+ * reports to ports and instances. A sync or report that finds nothing to change writes nothing,
+ * so an agent woken by the revisions its own sync wrote settles after one more round.
  */
 import { randomUUID } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
@@ -19,7 +19,7 @@ import type {
 } from '../agent/snapshot.js';
 import type { StatusReport } from '../model/agent.js';
 import type { Fault, InstanceStatus } from '../model/instance.js';
-import type { FixedIp } from '../model/port.js';
+import type { AddressPair, FixedIp } from '../model/port.js';
 import type { Route } from '../model/router.js';
 import { fromRow, insertResource, listResources, type Stored, updateResource } from '../store/resources.js';
 import type { Database, ResourceRow, ResourceTable } from '../store/schema.js';
@@ -33,6 +33,7 @@ import { interfacesOf, portBinding, removePort } from './instances.js';
 import { generateMac } from './ipam.js';
 import type { Networks } from './networks.js';
 import { GATEWAY_OWNER, ROUTER_OWNERS, routerPorts } from './routers.js';
+import { portsBoundTo, securityGroupsOf } from './security-group-snapshot.js';
 import type { Settings } from './settings.js';
 
 const DHCP_OWNER = 'network:dhcp';
@@ -199,6 +200,10 @@ function snapshotPort(port: Stored): SnapshotPort {
     admin_state_up: port.admin_state_up === true,
     dns_name: String(port.dns_name ?? ''),
     extra_dhcp_opts: port.extra_dhcp_opts as SnapshotPort['extra_dhcp_opts'],
+    binding_host_id: String(port['binding:host_id'] ?? ''),
+    port_security_enabled: port.port_security_enabled === true,
+    security_groups: (port.security_groups ?? []) as string[],
+    allowed_address_pairs: (port.allowed_address_pairs ?? []) as AddressPair[],
   };
 }
 
@@ -510,10 +515,11 @@ export class HostSync {
   }
 
   /**
-   * The host's share of the model: its instances and their ports bound here, its routers, the
+   * The host's share of the model: its instances and the ports bound here, its routers, the
    * networks those are on and the networks whose DHCP it serves, with their subnets and — for
    * the DHCP servers' host files — every port of the served networks, wherever it is bound
-   * (but routers' and floating IPs' ports: the router code plumbs those).
+   * (but routers' and floating IPs' ports: the router code plumbs those); the security groups of
+   * the ports bound here, with the members of the groups their rules name.
    */
   async #snapshot(host: string, revision: number): Promise<Snapshot> {
     const db = this.#store.db;
@@ -529,7 +535,11 @@ export class HostSync {
       values: instances.flatMap((i) => interfacesOf(i).map((x) => x.port_id)),
     });
     const existing = new Set(interfaces.map((p) => p.id));
-    const boundHere = interfaces.filter((p) => p['binding:host_id'] === host);
+    // Ports bound here without an instance are filtered too (their chains wait for a device).
+    const others = (await portsBoundTo(db, host)).filter(
+      (p) => !existing.has(p.id) && !L3_OWNERS.includes(String(p.device_owner)),
+    );
+    const boundHere = [...interfaces.filter((p) => p['binding:host_id'] === host), ...others];
     const dhcpClients = (
       await listResources(db, 'ports', { column: 'network_id', values: dhcpNetworks })
     ).filter((p) => !L3_OWNERS.includes(String(p.device_owner)));
@@ -549,6 +559,7 @@ export class HostSync {
         : await db.selectFrom('network_segments').selectAll().where('network_id', 'in', networkIds).execute();
     const segmentOf = new Map(segments.map((s) => [s.network_id, s]));
     const subnets = await listResources(db, 'subnets', { column: 'network_id', values: networkIds });
+    const security = await securityGroupsOf(db, boundHere);
     return {
       host,
       revision,
@@ -566,6 +577,8 @@ export class HostSync {
       })),
       physicalInterfaceMappings:
         (await this.#agents.interfaceMappings(host)) ?? this.#settings.physicalInterfaceMappings,
+      security_groups: security.groups,
+      security_group_members: security.members,
     };
   }
 

@@ -1,6 +1,6 @@
 /**
  * Typed wrappers of `nft`: apply a ruleset as one atomic transaction, read rules back as JSON or as
- * nft's own text.
+ * nft's own text (one table, or several objects at once).
  */
 import { CommandError, type NetnsOption, runMaybeInNamespace } from './exec.js';
 
@@ -40,4 +40,20 @@ export async function nftListTable(
   if (code === 0) return stdout;
   if (/No such file or directory/.test(stderr)) return undefined;
   throw new CommandError('nft', args, code, stderr, stdout);
+}
+
+/**
+ * nft's text listings of several objects, concatenated in order: `commands` are nft `list` commands
+ * (e.g. `list chain inet t c`, `list set inet t s`, `list counters table bridge t`), one process
+ * each, run at once (nft 1.0.6 answers only the last of several `list` commands of one `-f` file).
+ * Rejects when any of them fails (e.g. a table that does not exist).
+ */
+export async function nftList(commands: readonly string[], options: NetnsOption = {}): Promise<string> {
+  for (const command of commands)
+    if (!/^list [a-z]+( [A-Za-z0-9_.-]+){1,4}$/.test(command))
+      throw new Error(`not an nft list command: ${command}`);
+  const outputs = await Promise.all(
+    commands.map((c) => runMaybeInNamespace(options.netns, 'nft', c.split(' '))),
+  );
+  return outputs.map((o) => o.stdout).join('');
 }

@@ -76,15 +76,16 @@ export interface DaemonCommand extends NetnsOption {
  * a namespace (empty for the root one), how many of the lines that follow are `NAME=value`
  * variables, how many lines follow in all, then those lines (the variables, then the command's
  * arguments) — and starts each command in the background without stdio, in a subshell that exports
- * its variables. The script is a constant: data only ever arrives as lines on stdin, never as shell
- * text.
+ * its variables. `nsenter --net` enters only the network namespace: `ip netns exec` would also give
+ * every long-lived command a mount namespace of its own, at half as much again in CPU. The script
+ * is a constant: data only ever arrives as lines on stdin, never as shell text.
  */
 const LAUNCHER = `while IFS= read -r netns && IFS= read -r vars && IFS= read -r count; do
   set --
   while [ "$count" -gt 0 ]; do IFS= read -r line; set -- "$@" "$line"; count=$((count - 1)); done
   (
     while [ "$vars" -gt 0 ]; do export "$1"; shift; vars=$((vars - 1)); done
-    if [ -n "$netns" ]; then exec ip netns exec "$netns" "$@"; fi
+    if [ -n "$netns" ]; then exec nsenter "--net=/var/run/netns/$netns" -- "$@"; fi
     exec "$@"
   ) </dev/null >/dev/null 2>&1 &
 done

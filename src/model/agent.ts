@@ -51,13 +51,32 @@ export const Heartbeat = Closed({
 });
 export type Heartbeat = Static<typeof Heartbeat>;
 
+/** Packets and bytes a port's security groups dropped, by reason (`spoof`, `ingress`, …). */
+export const DropCounters = Type.Record(
+  Type.String({ maxLength: 32 }),
+  Closed({ packets: Type.Integer({ minimum: 0 }), bytes: Type.Integer({ minimum: 0 }) }),
+);
+export type DropCounters = Static<typeof DropCounters>;
+
 /**
  * What a host's agent found after reconciling the snapshot of store revision `revision`: each
- * port's status and the problems its compile step reported (free text naming objects by id).
+ * port's status and the problems its compile step reported (free text naming objects by id); and,
+ * when they changed, the drop counters of every port it filters.
  */
 export const StatusReport = Closed({
   revision: Type.Integer({ minimum: 0 }),
   ports: Type.Record(Type.String(), Type.Enum(['ACTIVE', 'DOWN'])),
   problems: Type.Optional(Type.Array(Type.String({ maxLength: 4096 }), { maxItems: 10000 })),
+  drops: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), DropCounters)),
 });
 export type StatusReport = Static<typeof StatusReport>;
+
+/** `GET /neutrino/v1/ports/{id}/drops`: the port's drop counters as its host last reported them. */
+export const PortDrops = Closed({
+  port_id: Type.String(),
+  /** The reporting host; null before any report. */
+  host: Nullable(Type.String()),
+  updated_at: Nullable(Type.String()),
+  drops: DropCounters,
+});
+export type PortDrops = Static<typeof PortDrops>;

@@ -4,12 +4,14 @@ import type { DialectName } from './dialect.js';
 import * as m001 from './migrations/001-initial.js';
 import * as m002 from './migrations/002-dataplane.js';
 import * as m003 from './migrations/003-l3.js';
+import * as m004 from './migrations/004-port-drops.js';
 import type { Database } from './schema.js';
 
 const steps: Record<string, (db: Kysely<unknown>, dialect: DialectName) => Promise<void>> = {
   '001-initial': m001.up,
   '002-dataplane': m002.up,
   '003-l3': m003.up,
+  '004-port-drops': m004.up,
 };
 
 export async function migrate(db: Kysely<Database>, dialect: DialectName): Promise<void> {

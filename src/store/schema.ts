@@ -98,6 +98,8 @@ export interface Database {
   };
   /** The host serving each router (a key, so concurrent schedulers pick one). */
   l3_bindings: { router_id: string; host: string };
+  /** Each port's security-group drop counters as its host's agent last reported them (JSON). */
+  port_drops: { port_id: string; host: string; drops: string; updated_at: string };
   tokens: {
     token_hash: string;
     user_id: string;

@@ -74,7 +74,108 @@ for (const dialect of dialects()) {
         instances: [],
         routers: [],
         physicalInterfaceMappings: { physnet1: 'eth9' },
+        security_groups: [],
+        security_group_members: {},
       });
+    });
+
+    it('snapshots the security groups of the host’s ports, their remote groups and members anywhere', async () => {
+      const net = await network();
+      const sub = await subnet(net.id, '10.90.0.0/24');
+      const group = async (name: string) =>
+        (await admin.post('/v2.0/security-groups', { security_group: { name } })).body.security_group;
+      const rule = async (body: Record<string, unknown>) => {
+        const r = await admin.post('/v2.0/security-group-rules', {
+          security_group_rule: { direction: 'ingress', ...body },
+        });
+        assert.equal(r.status, 201, JSON.stringify(r.body));
+        return r.body.security_group_rule;
+      };
+      const web = await group('web');
+      const db = await group('db');
+      const r = await rule({
+        security_group_id: db.id,
+        protocol: 'tcp',
+        port_range_min: 5432,
+        port_range_max: 5432,
+        remote_group_id: web.id,
+      });
+      await rule({ security_group_id: db.id, protocol: 'icmp', remote_ip_prefix: '192.0.2.9/24' });
+      const port = async (host: string, groups: string[], extra: Record<string, unknown> = {}) => {
+        const created = await admin.post('/v2.0/ports', {
+          port: { network_id: net.id, 'binding:host_id': host, security_groups: groups, ...extra },
+        });
+        assert.equal(created.status, 201, JSON.stringify(created.body));
+        return created.body.port;
+      };
+      const here = await port('sg-host', [db.id], {
+        allowed_address_pairs: [{ ip_address: '10.90.0.200/28' }, { ip_address: '10.90.0.99' }],
+      });
+      const member = await port('sg-other', [web.id], {
+        allowed_address_pairs: [{ ip_address: '10.90.0.77' }],
+      });
+      await port('sg-other', [db.id]);
+      const s = await sync('sg-host');
+      const mine = s.ports.find((p) => p.id === here.id);
+      assert.deepEqual(
+        {
+          binding_host_id: mine?.binding_host_id,
+          port_security_enabled: mine?.port_security_enabled,
+          security_groups: mine?.security_groups,
+          allowed_address_pairs: mine?.allowed_address_pairs,
+        },
+        {
+          binding_host_id: 'sg-host',
+          port_security_enabled: true,
+          security_groups: [db.id],
+          allowed_address_pairs: [
+            { ip_address: '10.90.0.200/28', mac_address: here.mac_address },
+            { ip_address: '10.90.0.99', mac_address: here.mac_address },
+          ],
+        },
+        'a port bound here without an instance is in the snapshot with its security attributes',
+      );
+      assert.deepEqual(s.security_groups?.map((g) => g.id).sort(), [web.id, db.id].sort());
+      const dbGroup = s.security_groups?.find((g) => g.id === db.id);
+      assert.equal(dbGroup?.stateful, true);
+      assert.deepEqual(
+        dbGroup?.rules.find((x) => x.id === r.id),
+        {
+          id: r.id,
+          direction: 'ingress',
+          ethertype: 'IPv4',
+          protocol: 'tcp',
+          port_range_min: 5432,
+          port_range_max: 5432,
+          remote_ip_prefix: null,
+          remote_group_id: web.id,
+        },
+      );
+      assert.equal(dbGroup?.rules.find((x) => x.protocol === 'icmp')?.remote_ip_prefix, '192.0.2.0/24');
+      assert.deepEqual(s.security_group_members, {
+        [web.id]: [member.fixed_ips[0].ip_address, '10.90.0.77'].sort(),
+      });
+      assert.ok(sub.id);
+    });
+
+    it('stores the drop counters a host reports and shows them to who may see the port', async () => {
+      const net = await network();
+      await subnet(net.id, '10.91.0.0/24');
+      const { port } = (
+        await admin.post('/v2.0/ports', { port: { network_id: net.id, 'binding:host_id': 'drop-host' } })
+      ).body;
+      const empty = await admin.get(`/neutrino/v1/ports/${port.id}/drops`);
+      assert.equal(empty.status, 200);
+      assert.deepEqual(empty.body.port_drops, { port_id: port.id, host: null, updated_at: null, drops: {} });
+      const counters = { spoof: { packets: 3, bytes: 180 }, ingress: { packets: 1, bytes: 60 } };
+      await report('drop-host', { ports: {}, drops: { [port.id]: counters } });
+      const shown = await admin.get(`/neutrino/v1/ports/${port.id}/drops`);
+      assert.equal(shown.body.port_drops.host, 'drop-host');
+      assert.deepEqual(shown.body.port_drops.drops, counters);
+      const stranger = await t.newProjectUser();
+      assert.equal((await client(t, stranger.token).get(`/neutrino/v1/ports/${port.id}/drops`)).status, 404);
+      await report('drop-host', { ports: {}, drops: {} });
+      assert.deepEqual((await admin.get(`/neutrino/v1/ports/${port.id}/drops`)).body.port_drops.drops, {});
     });
 
     it('schedules DHCP here with one port holding an address on each DHCP-enabled subnet', async () => {
@@ -133,6 +234,10 @@ for (const dialect of dialects()) {
           admin_state_up: true,
           dns_name: '',
           extra_dhcp_opts: [],
+          binding_host_id: 'dhcp-host',
+          port_security_enabled: false,
+          security_groups: [],
+          allowed_address_pairs: [],
         },
       );
 

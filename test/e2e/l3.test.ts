@@ -6,7 +6,10 @@
  * cutting an established flow at once; re-association; two projects with the same CIDR, each with a
  * router and a floating IP; NAT drift repaired within the resync interval; router deletion removing
  * its namespace. Then `up`'s own external network: its bridge (with the host's address, no
- * forwarding), the `public` network, restart, and `neutrino down` removing the bridge.
+ * forwarding), the `public` network, restart, and `neutrino down` removing the bridge. Security
+ * groups deny ingress by default: the first deployment's instances reached from outside get rules
+ * allowing TCP and ICMP, and the instance acting as a gateway allowed address pairs for what it
+ * forwards (in the second, the outside host's address is held by a port of the default group).
  *
  * The first deployment runs with `--no-external-network`: the external network is made through the
  * API on a bridge of the test's own, mapped as physnet `public`, whose "outside" namespace is also
@@ -33,6 +36,7 @@ interface Port {
   status: string;
   mac_address: string;
   fixed_ips: { subnet_id: string; ip_address: string }[];
+  security_groups: string[];
 }
 interface Instance {
   id: string;
@@ -138,6 +142,21 @@ class Tenant {
   async associate(fip: FloatingIp, port: Port | null): Promise<void> {
     await this.api.put(`/v2.0/floatingips/${fip.id}`, { floatingip: { port_id: port?.id ?? null } });
   }
+
+  /** Security groups deny ingress by default: let TCP and ICMP from anywhere into `vm`'s groups. */
+  async allowIngress(vm: Instance): Promise<void> {
+    const { port } = await this.api.get<{ port: Port }>(`/v2.0/ports/${vm.ports[0].id}`);
+    for (const security_group_id of port.security_groups)
+      for (const protocol of ['tcp', 'icmp'])
+        await this.api.post('/v2.0/security-group-rules', {
+          security_group_rule: {
+            security_group_id,
+            direction: 'ingress',
+            protocol,
+            remote_ip_prefix: '0.0.0.0/0',
+          },
+        });
+  }
 }
 
 describe('routers and floating IPs through neutrino up (real kernel)', {
@@ -184,6 +203,7 @@ describe('routers and floating IPs through neutrino up (real kernel)', {
     router = await admin.router('r1', [net1.subnet, net2.subnet]);
     gatewayIp = router.external_gateway_info!.external_fixed_ips[0].ip_address;
     [vm1, vm2, vm3] = await admin.instances([net1.network], [net2.network], [net1.network]);
+    await admin.allowIngress(vm1);
     await until('vm1 reaches vm2 across the router', () => ping(vm1, ipOf(vm2)));
     assert.ok(await ping(vm2, ipOf(vm3)));
     await until('router ports ACTIVE', async () => {
@@ -252,6 +272,11 @@ describe('routers and floating IPs through neutrino up (real kernel)', {
     const net3 = await admin.network('net3', '10.20.3.0/24', false);
     const { subnet } = await up.session.get<{ subnet: { network_id: string } }>(`/v2.0/subnets/${net2}`);
     const [gw, host] = await admin.instances([subnet.network_id, net3.network], [net3.network]);
+    // Port security lets an instance send only from its own addresses: the router needs pairs.
+    for (const port of gw.ports)
+      await up.session.put(`/v2.0/ports/${port.id}`, {
+        port: { allowed_address_pairs: [{ ip_address: '10.20.0.0/16' }] },
+      });
     await runInNamespace(ns(gw), 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
     await ipBatch([['route', 'replace', '10.20.0.0/16', 'via', ipOf(gw, 1)]], { netns: ns(host) });
     assert.ok(!(await ping(vm1, ipOf(host))));
@@ -320,6 +345,7 @@ describe('routers and floating IPs through neutrino up (real kernel)', {
     const net = await tenant.network('netB', '10.20.1.0/24');
     await tenant.router('rB', [net.subnet]);
     const [b1] = await tenant.instances([net.network]);
+    await tenant.allowIngress(b1);
     const fipB = await tenant.floatingIp(b1.ports[0]);
     fipA = await admin.floatingIp(vm3.ports[0]);
     const reach = (vm: Instance, address: string, port: number) =>

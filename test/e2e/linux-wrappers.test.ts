@@ -348,7 +348,14 @@ describe('linux wrappers (real kernel)', { skip: !isRoot && 'needs root' }, () =
     const pid = await startDaemon('sleep', ['30'], { netns: ns.b });
     try {
       assert.equal(await isAlive(pid), true);
-      assert.deepEqual((await readCmdline(pid))?.slice(-2), ['sleep', '30']);
+      // `ip netns exec` execs the command after entering the namespace: until then (and for an
+      // instant during exec) /proc shows another or an empty command line.
+      let cmdline = await readCmdline(pid);
+      for (let i = 0; i < 100 && cmdline?.slice(-2).join(' ') !== 'sleep 30'; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        cmdline = await readCmdline(pid);
+      }
+      assert.deepEqual(cmdline?.slice(-2), ['sleep', '30']);
     } finally {
       await stopProcess(pid);
     }

@@ -128,7 +128,17 @@ describe('awaitingLease', () => {
       'bbbbbbbb-0000-4000-8000-000000000000': 'DOWN',
     });
     actual.veths['tapbbbbbbbb-00'].lowerUp = false;
-    assert.deepEqual(awaitingLease(snapshot, desired, actual, linuxbridge), [], 'unwired: not a lease away');
+    assert.equal(
+      awaitingLease(snapshot, desired, actual, linuxbridge).length,
+      1,
+      'the instance side comes up with its DHCP client: still a lease away',
+    );
+    actual.veths['tapbbbbbbbb-00'].up = false;
+    assert.deepEqual(
+      awaitingLease(snapshot, desired, actual, linuxbridge),
+      [],
+      'not plugged: not a lease away',
+    );
   });
 });
 

@@ -59,10 +59,11 @@ describe('parseSse', () => {
 });
 
 describe('isRelevantChange', () => {
-  it('looks at networks, subnets, ports and instances, not at agents or security groups', () => {
-    for (const resource of ['networks', 'subnets', 'ports', 'instances', 'port', 'network_segments'])
+  it('looks at networks, subnets, ports, instances and security groups, not at agents or quotas', () => {
+    const relevant = ['networks', 'subnets', 'ports', 'instances', 'port', 'network_segments'];
+    for (const resource of [...relevant, 'security_groups', 'security_group_rules'])
       assert.ok(isRelevantChange(JSON.stringify({ resource })), resource);
-    for (const resource of ['agents', 'security_groups', 'quotas', 'rbac_policies'])
+    for (const resource of ['agents', 'quotas', 'rbac_policies'])
       assert.ok(!isRelevantChange(JSON.stringify({ resource })), resource);
     assert.ok(isRelevantChange('not json'), 'unknown data: better look');
   });

@@ -105,7 +105,8 @@ function Dashboard({
   };
   const [switchError, setSwitchError] = useState<string | null>(null);
 
-  // Admins see every project's objects; they may narrow the topology to one.
+  // Admins see every project's objects; they may narrow the topology (and the trace page's
+  // reachability matrix) to one.
   const [projectFilter, setProjectFilter] = useState('');
   const topologyData = useMemo(() => {
     if (!projectFilter) return state.data;
@@ -133,7 +134,7 @@ function Dashboard({
   const dead = (state.agents ?? []).filter((a) => !a.alive);
 
   let view: React.ReactNode;
-  if (route === 'trace') view = <TraceView />;
+  if (route === 'trace') view = <TraceView projectFilter={admin ? projectFilter : ''} />;
   else if ((PAGES as string[]).includes(route))
     view = <ResourcePage key={route} kind={route as CollectionKey} />;
   else
@@ -222,7 +223,7 @@ function Dashboard({
               .join('; ')}
           </p>
         ) : null}
-        {admin && route === 'topology' && state.projects.size > 1 ? (
+        {admin && (route === 'topology' || route === 'trace') && state.projects.size > 1 ? (
           <div className="toolbar">
             <label htmlFor="topology-project">Show project</label>
             <select

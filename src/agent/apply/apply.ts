@@ -2,7 +2,8 @@
  * Applies a diff's actions stage by stage: all root-namespace `ip` commands of a stage in one
  * `ip -batch`, one batch per namespace for commands inside namespaces, files and processes through
  * `fs` and `src/linux/` (dnsmasq; a run's DHCP clients all at once; in routers: sysctl, one
- * `nft -f` transaction per NAT change, conntrack, gratuitous ARP). Failures are reported per action (never thrown), so the
+ * `nft -f` transaction per NAT change, conntrack, gratuitous ARP; one `nft -f` transaction per
+ * security-group change, see `firewall.ts`). Failures are reported per action (never thrown), so the
  * reconciler can retry; an action whose prerequisite failed earlier in the run is skipped and
  * reported as failed too.
  */
@@ -11,7 +12,7 @@ import { chmod, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { announceAddress } from '../../linux/arp.js';
-import { deleteConnectionsOf } from '../../linux/conntrack.js';
+import { deleteConnections, deleteConnectionsOf } from '../../linux/conntrack.js';
 import { dhcpRelease, dnsmasqFiles, reloadDnsmasq, startDnsmasq } from '../../linux/dnsmasq.js';
 import { IpBatchError, ipBatch } from '../../linux/ip.js';
 import { nftApply, nftListTable } from '../../linux/nft.js';
@@ -21,6 +22,7 @@ import { type Action, namespaceOf, type Op, rankOf, STAGES, type Stage } from '.
 import type { FileState, NatTable } from '../host-state.js';
 import { type NatRecord, sha256 } from '../services/l3.js';
 import { NAT_FAMILY, NAT_TABLE } from '../services/nat.js';
+import { applyFirewall } from './firewall.js';
 
 export interface ActionFailure {
   action: Action;
@@ -58,7 +60,7 @@ function ipLines(action: Action): Line[] {
     case 'bridge.add': {
       const { name, bridge } = action;
       return [
-        ['link', 'add', name, 'mtu', String(bridge.mtu), 'type', 'bridge'],
+        ['link', 'add', name, 'mtu', String(bridge.mtu), 'type', 'bridge', ...nfCallArgs(bridge.nfCall)],
         ...labelAndUp(name, bridge.alias, bridge.up),
       ];
     }
@@ -91,11 +93,15 @@ function ipLines(action: Action): Line[] {
       ];
     }
     case 'link.set': {
-      const { name, mtu, alias, up } = action;
+      const { name, mtu, alias, up, nfCall } = action;
       const mtuArgs = mtu !== undefined ? ['mtu', String(mtu)] : [];
       const aliasArgs = alias !== undefined ? ['alias', alias] : [];
       const upArgs = up !== undefined ? [up ? 'up' : 'down'] : [];
-      return [['link', 'set', name, ...mtuArgs, ...aliasArgs, ...upArgs]];
+      const rest = [...mtuArgs, ...aliasArgs, ...upArgs];
+      return [
+        ...(rest.length > 0 ? [['link', 'set', name, ...rest]] : []),
+        ...(nfCall !== undefined ? [['link', 'set', name, 'type', 'bridge', ...nfCallArgs(nfCall)]] : []),
+      ];
     }
     case 'link.master': {
       const { name, master, kind } = action;
@@ -116,6 +122,13 @@ function ipLines(action: Action): Line[] {
     default:
       return [];
   }
+}
+
+/** A bridge's bridge-netfilter options: its IPv4 and IPv6 traffic through the `inet` hooks, or not. */
+function nfCallArgs(nfCall: boolean | undefined): string[] {
+  if (nfCall === undefined) return [];
+  const on = nfCall ? '1' : '0';
+  return ['nf_call_iptables', on, 'nf_call_ip6tables', on];
 }
 
 /**
@@ -143,6 +156,8 @@ function provides(action: Action): string[] {
       return [`link:${action.name}`, `device:${action.veth.peer.netns}/${action.veth.peer.name}`];
     case 'nat.apply':
       return [`nat:${action.netns}`];
+    case 'firewall.apply':
+      return ['firewall'];
     default:
       return [];
   }
@@ -183,6 +198,8 @@ function needs(action: Action): string[] {
       return [`netns:${action.netns}`, `device:${action.netns}/${action.dev}`, `nat:${action.netns}`];
     case 'router.record':
       return [`netns:${action.netns}`, `contents:${action.netns}`];
+    case 'firewall.conntrack':
+      return ['firewall'];
     case 'dnsmasq.start':
       return [`netns:${action.server.netns}`, `device:${action.server.netns}/${action.server.device}`];
     case 'udhcpc.start':
@@ -319,6 +336,11 @@ async function perform(action: Action): Promise<void> {
       return rm(action.path, { force: true });
     case 'router.record':
       return writeFileState(action.path, { content: `${JSON.stringify(action.record)}\n`, mode: 0o644 });
+    case 'firewall.apply':
+      return applyFirewall(action.transaction, action.list, action.firewall);
+    case 'firewall.conntrack':
+      await deleteConnections(action.filters);
+      return;
     default:
       throw new Error(`${action.op} is not a file or process action`);
   }

@@ -1,8 +1,8 @@
 /**
  * The desired-state compiler (pure): a host's snapshot of the model in, the `HostState` that should
  * exist on the host out. The L2 driver lays out networks and plugs ports; the DHCP, instance and L3
- * services add their namespaces, files, processes and routers. Whatever cannot be realised is left
- * out and listed in `problems`.
+ * services add their namespaces, files, processes and routers, security groups their tables.
+ * Whatever cannot be realised is left out and listed in `problems`.
  */
 import ipaddr from 'ipaddr.js';
 import type { L2Driver, NetworkContext } from '../drivers/driver.js';
@@ -11,6 +11,7 @@ import { emptyHostState, type HostState, namespaceLinkKey, ownerTag } from '../h
 import { addDhcpService } from '../services/dhcp.js';
 import { addInstance } from '../services/instances.js';
 import { addRouter } from '../services/l3.js';
+import { addFirewall, type FirewallAllocations, firewallRecordFile } from '../services/security-groups.js';
 import type { Snapshot, SnapshotNetwork, SnapshotPort, SnapshotSubnet } from '../snapshot.js';
 
 export interface CompileOptions {
@@ -21,6 +22,8 @@ export interface CompileOptions {
   hostBridges?: readonly string[];
   /** Whether the kernel can make 802.1Q devices (see `has8021q`); without it `vlan` networks are refused. */
   vlanCapable?: boolean;
+  /** The port marks and conntrack zones the last run gave out (see `services/security-groups.ts`). */
+  firewall?: FirewallAllocations;
 }
 
 /** Ids become parts of kernel names, paths and `ip -batch` tokens. */
@@ -167,5 +170,8 @@ export function compile(snapshot: Snapshot, options: CompileOptions): HostState 
     const input = { router, networks, stateDir, driver, context };
     for (const why of addRouter(state, input)) problem(`router ${router.id}`, why);
   }
+  const record = firewallRecordFile(stateDir);
+  const firewall = { snapshot, ports, networks, driver, context, record, previous: options.firewall };
+  state.problems.push(...addFirewall(state, firewall));
   return state;
 }

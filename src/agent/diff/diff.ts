@@ -9,13 +9,15 @@
  * it is bound to the old one. dnsmasq gets one SIGHUP when any of its files changes, and
  * `dhcp_release` for every lease it holds that is no longer desired. A router's NAT table is
  * replaced whole when its hash differs; a floating IP that no longer maps where it did loses its
- * connections, and one that is new to the router is announced by gratuitous ARP.
+ * connections, and one that is new to the router is announced by gratuitous ARP. Security groups
+ * are `firewall.ts`'s.
  */
 import { type Action, type LinkKind, namespaceOf, sortActions } from '../actions.js';
 import type { FileState, HostState, Router } from '../host-state.js';
 import { namespaceLinkKey } from '../host-state.js';
 import { dhcpConfigFiles } from '../services/dhcp.js';
 import { namespaceRecordFile, natRecordFile } from '../services/l3.js';
+import { firewallActions } from './firewall.js';
 
 interface LinkAttributes {
   mtu: number;
@@ -110,6 +112,8 @@ export function diff(desired: HostState, actual: HostState): Action[] {
     const have = actual.bridges[name];
     if (!have) add({ op: 'bridge.add', name, bridge });
     else add(...linkSet('bridge', name, bridge, have));
+    if (have && bridge.nfCall !== undefined && bridge.nfCall !== have.nfCall)
+      add({ op: 'link.set', kind: 'bridge', name, nfCall: bridge.nfCall });
   }
   for (const [name] of missing(actual.bridges, desired.bridges)) add({ op: 'bridge.del', name });
 
@@ -218,6 +222,7 @@ export function diff(desired: HostState, actual: HostState): Action[] {
   for (const [key, have] of missing(actual.dhcpClients, desired.dhcpClients))
     add({ op: 'udhcpc.stop', key, pid: have.pid });
 
+  add(...firewallActions(desired.firewall, actual.firewall));
   add(...recordActions(desired, actual, actions));
   return sortActions(actions);
 }

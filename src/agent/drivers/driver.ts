@@ -41,4 +41,6 @@ export interface L2Driver {
   serviceDeviceName(portId: string): string;
   /** The host-side device of a port, whose state says whether the port is wired. */
   portDeviceName(portId: string): string;
+  /** The bridge a network's ports are plugged into (security groups key conntrack zones by it). */
+  networkBridgeName(network: SnapshotNetwork, context: NetworkContext): string;
 }

@@ -53,6 +53,7 @@ import {
   sha256,
 } from '../services/l3.js';
 import { NAT_FAMILY, NAT_TABLE } from '../services/nat.js';
+import { observeFirewall } from './firewall.js';
 
 export interface ObserveOptions {
   stateDir: string;
@@ -72,7 +73,10 @@ interface IpLink {
   link_netnsid?: number;
   /** The lower device of a VLAN device (its name, in the same namespace). */
   link?: string;
-  linkinfo?: { info_kind?: string; info_data?: { id?: number; port?: number } };
+  linkinfo?: {
+    info_kind?: string;
+    info_data?: { id?: number; port?: number; nf_call_iptables?: number; nf_call_ip6tables?: number };
+  };
   addr_info?: { local: string; prefixlen: number; scope: string }[];
 }
 
@@ -171,6 +175,9 @@ export async function observe(options: ObserveOptions): Promise<HostState> {
       .map((id) =>
         observeRouter(state, routerDir(stateDir, id), routerNamespace(id), options.verify === true),
       ),
+    observeFirewall(stateDir, options.verify === true).then((firewall) => {
+      state.firewall = firewall;
+    }),
   ]);
   return state;
 }
@@ -203,9 +210,12 @@ function observeLinks(
     const up = link.flags.includes('UP');
     const master = link.master ?? null;
     switch (link.linkinfo?.info_kind) {
-      case 'bridge':
-        state.bridges[name] = { mtu, alias, up };
+      case 'bridge': {
+        const data = link.linkinfo.info_data ?? {};
+        const nfCall = data.nf_call_iptables === 1 && data.nf_call_ip6tables === 1;
+        state.bridges[name] = { mtu, alias, up, nfCall };
         break;
+      }
       case 'vxlan': {
         const data = link.linkinfo.info_data ?? {};
         state.vxlans[name] = { vni: data.id ?? 0, dstport: data.port ?? 0, mtu, master, alias, up };

@@ -164,6 +164,26 @@ export const Project = Type.Object(
   closed,
 );
 
+/** What `neutrino check FILE` probes besides ICMP between the file's instances (`apply` ignores it). */
+export const Check = Type.Object(
+  {
+    tcp: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }), {
+        uniqueItems: true,
+        description: 'TCP ports to probe (a listener is started on each in every destination)',
+      }),
+    ),
+    icmp: Type.Optional(Type.Boolean({ description: 'probe with ping; default true' })),
+    outside: Type.Optional(
+      Type.Union([Type.Boolean(), Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$' })], {
+        description:
+          'probe the external network too: true (default: the namespace holding its gateway address), false, or that namespace',
+      }),
+    ),
+  },
+  { ...closed, description: 'what `neutrino check` probes (see docs/cli.md)' },
+);
+
 export const Topology = Type.Object(
   {
     $schema: Type.Optional(Type.String()),
@@ -174,6 +194,7 @@ export const Topology = Type.Object(
       Project,
       closed,
     ),
+    check: Type.Optional(Check),
   },
   {
     ...closed,
@@ -194,6 +215,7 @@ export type SecurityGroup = Static<typeof SecurityGroup>;
 export type Rule = Static<typeof Rule>;
 export type Instance = Static<typeof Instance>;
 export type FloatingIp = Static<typeof FloatingIp>;
+export type Check = Static<typeof Check>;
 
 /** The published JSON Schema (draft 2020-12), as `docs/topology.schema.json` holds it. */
 export function publishedSchemaText(): string {

@@ -1,18 +1,20 @@
 /**
  * Troubleshooting: asks the server to trace a packet (`POST /neutrino/v1/trace`) from an
- * instance to an address. Servers without the trace API answer 404; then the form is shown
- * disabled with a note.
+ * instance to an instance or an address, and shows the verdict with the hops that explain it;
+ * below, the reachability matrix of the project's instances (`reachability.tsx`).
+ * Servers without the trace API answer 404; then the forms are shown disabled with a note.
  */
 import { useEffect, useState } from 'react';
 import { ApiError } from '../api/client.js';
 import { Form, SelectField, TextField, useAction } from '../ui/form.js';
 import { rows, useApp } from './app-context.js';
-
-const TRACE = '/neutrino/v1/trace';
+import { ReachabilityView } from './reachability.js';
+import { TRACE, type TraceResult, TraceResultView } from './trace-result.js';
 
 type Availability = 'probing' | 'available' | 'missing';
 
-export function TraceView() {
+/** `projectFilter`: for admins, the project whose instances the matrix covers ('' = all). */
+export function TraceView({ projectFilter = '' }: { projectFilter?: string }) {
   const { cloud, state } = useApp();
   const { busy, errors, run } = useAction();
   const [availability, setAvailability] = useState<Availability>('probing');
@@ -20,7 +22,7 @@ export function TraceView() {
   const [destination, setDestination] = useState('');
   const [protocol, setProtocol] = useState('icmp');
   const [port, setPort] = useState('');
-  const [result, setResult] = useState<unknown>(null);
+  const [result, setResult] = useState<TraceResult | null>(null);
 
   useEffect(() => {
     // An empty body: a server with the API refuses it (400) without tracing anything.
@@ -54,13 +56,11 @@ export function TraceView() {
           onSubmit={() =>
             run(async () => {
               setResult(
-                await cloud.api.post(TRACE, {
-                  trace: {
-                    source: { instance_id: chosen },
-                    destination: { ip_address: destination.trim() },
-                    protocol,
-                    ...(port.trim() ? { port: Number(port) } : {}),
-                  },
+                await cloud.api.post<TraceResult>(TRACE, {
+                  source: chosen,
+                  destination: destination.trim(),
+                  protocol,
+                  ...(protocol !== 'icmp' && port.trim() ? { port: Number(port) } : {}),
                 }),
               );
             })
@@ -79,7 +79,7 @@ export function TraceView() {
           />
           <TextField
             id="trace-destination"
-            label="To address"
+            label="To instance or address"
             value={destination}
             onChange={setDestination}
             placeholder="10.0.0.12"
@@ -97,11 +97,13 @@ export function TraceView() {
         </Form>
       </fieldset>
       {result ? (
-        <>
-          <h3>Result</h3>
-          <pre className="trace-result">{JSON.stringify(result, null, 2)}</pre>
-        </>
+        <TraceResultView
+          id="trace-verdict"
+          result={result}
+          title={`${result.source_ip ?? ''} → ${result.destination_ip ?? destination}`}
+        />
       ) : null}
+      <ReachabilityView disabled={disabled} projectFilter={projectFilter} />
     </section>
   );
 }

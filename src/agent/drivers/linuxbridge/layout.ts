@@ -95,4 +95,5 @@ export const linuxbridge: L2Driver = {
   plugPort,
   serviceDeviceName: namespaceDeviceName,
   portDeviceName: tapName,
+  networkBridgeName: networkBridge,
 };

@@ -1,0 +1,31 @@
+/**
+ * Applies a security-group change: the record is marked pending (a crash in between leaves it so,
+ * and the next run replaces the tables whole), the `nft -f` transaction runs, the objects it
+ * touched are listed (one `nft` process) and the record is written with their listings' hashes,
+ * which verification compares later. A change that removes the tables removes the record.
+ */
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { nftApply, nftList } from '../../linux/nft.js';
+import type { Firewall } from '../host-state.js';
+import { listingHashes } from '../services/firewall.js';
+
+async function writeRecord(path: string, content: unknown): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+  const tmp = `${path}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(content)}\n`, { mode: 0o644 });
+  await rename(tmp, path);
+}
+
+export async function applyFirewall(transaction: string, list: string[], firewall: Firewall): Promise<void> {
+  const { record } = firewall;
+  if (!record) throw new Error('security groups: no record file');
+  await writeRecord(record, { pending: true, table: firewall.table });
+  if (transaction !== '') await nftApply(transaction);
+  if (firewall.skeleton === '') {
+    await rm(record, { force: true });
+    return;
+  }
+  const listed = listingHashes(await nftList(list));
+  await writeRecord(record, { ...firewall, listings: { ...firewall.listings, ...listed } });
+}

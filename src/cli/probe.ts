@@ -1,0 +1,185 @@
+/**
+ * What `neutrino trace --probe` and `neutrino check` do on the host where instances live: find
+ * the namespaces that send and answer (an instance's `inst-<id>`, and the namespace holding an
+ * address of the external network — the root one when `neutrino up` put it on its bridge), send
+ * real packets between them (`linux/probe.ts`), and, where reality and the model disagree, read
+ * the host's drift: the agent's desired state for the host (from the server's snapshot) against
+ * what the kernel holds, told in model terms (`agent/diagnose.ts`).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeDrift, type Finding } from '../agent/diagnose.js';
+import { diff } from '../agent/diff/diff.js';
+import { actualState, desiredState } from '../agent/reconciler.js';
+import { instanceNamespace } from '../agent/services/instances.js';
+import type { Snapshot } from '../agent/snapshot.js';
+import { ipJson, listNamespaces } from '../linux/ip.js';
+import { type Listener, listenTcp, ping, tcpConnect } from '../linux/probe.js';
+import type { TraceHop } from '../model/trace.js';
+import type { Session } from './client.js';
+import { KINDS, list } from './resolve.js';
+
+/** Namespaces Neutrino makes: never taken for an outside host's. */
+const OURS = /^(qdhcp|qrouter|inst|snat|fip)-/;
+const WAIT_S = 1;
+
+/** The root namespace (null) or a named one. */
+export type Netns = string | null;
+
+/** The named namespaces on this host; probing from them takes root. */
+export async function namespacesHere(): Promise<Set<string>> {
+  if (process.getuid?.() !== 0) throw new Error('probes are sent from inside namespaces: run this as root');
+  return new Set(await listNamespaces());
+}
+
+/** The namespace an instance lives in, when it is on this host. */
+export function instanceHere(here: Set<string>, instanceId: string): string | undefined {
+  const netns = instanceNamespace(instanceId);
+  return here.has(netns) ? netns : undefined;
+}
+
+/**
+ * The namespace on this host that holds `ip` and is not Neutrino's own (an outside host on the
+ * external network): the root namespace (null), a named one, or undefined when none does.
+ */
+export async function outsideHolding(ip: string, here: Set<string>): Promise<Netns | undefined> {
+  type Link = { addr_info?: { local: string }[] };
+  const holds = (links: Link[]) => links.some((l) => (l.addr_info ?? []).some((a) => a.local === ip));
+  if (holds(await ipJson<Link[]>(['addr', 'show']))) return null;
+  for (const netns of [...here].filter((n) => !OURS.test(n)).sort())
+    if (holds(await ipJson<Link[]>(['addr', 'show'], { netns }).catch(() => []))) return netns;
+  return undefined;
+}
+
+export interface Probe {
+  from: Netns;
+  to: string;
+  protocol: 'tcp' | 'udp' | 'icmp';
+  port?: number;
+}
+
+/** Sends one packet (a ping, a TCP connect); undefined when the protocol cannot be probed (udp). */
+export async function send(probe: Probe): Promise<boolean | undefined> {
+  const netns = probe.from ?? undefined;
+  if (probe.protocol === 'icmp') return ping(netns, probe.to, WAIT_S);
+  if (probe.protocol === 'tcp') return tcpConnect(netns, probe.to, probe.port!, WAIT_S);
+  return undefined;
+}
+
+/**
+ * Listeners for `ports` in each of `namespaces` (never the root one), started together; `stop`
+ * ends those started here.
+ */
+export async function listeners(
+  namespaces: readonly string[],
+  ports: readonly number[],
+): Promise<{ stop: () => Promise<void> }> {
+  const started: Listener[] = [];
+  const stop = async () => {
+    await Promise.all(started.map((l) => l.stop()));
+  };
+  try {
+    const all = namespaces.flatMap((netns) => ports.map((port) => ({ netns, port })));
+    for (const result of await Promise.allSettled(all.map(({ netns, port }) => listenTcp(netns, port)))) {
+      if (result.status === 'fulfilled') started.push(result.value);
+      else throw result.reason;
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { stop };
+}
+
+/** Runs `work` over `items` with at most `limit` at a time; results in order. */
+export async function bounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await work(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
+}
+
+export interface Drift {
+  host: string;
+  snapshot: Snapshot;
+  findings: Finding[];
+}
+
+/**
+ * The drift of `host`: its snapshot from the server (admin: `POST …/hosts/{host}/sync`, which
+ * also makes sure its DHCP ports exist: idempotent), the agent's desired state from it, the
+ * kernel's state as a verifying run observes it (NAT tables listed), and the findings of their
+ * diff. `stateDir` is the deployment's (`--state-dir`).
+ */
+export async function hostDrift(session: Session, host: string, stateDir: string): Promise<Drift> {
+  const { snapshot } = await session.post<{ snapshot: Snapshot }>(
+    `/neutrino/v1/hosts/${encodeURIComponent(host)}/sync`,
+  );
+  const agentDir = join(stateDir, 'agent');
+  if (!existsSync(join(agentDir, 'instances')) && !existsSync(join(agentDir, 'dhcp')))
+    throw new Error(`no agent state in ${agentDir}: give the deployment's --state-dir`);
+  const desired = await desiredState(snapshot, agentDir);
+  const actual = await actualState(desired, agentDir, true);
+  const [networks, routers] = await Promise.all([
+    list(session, KINDS.network, { fields: ['id', 'name'] }),
+    list(session, KINDS.router, { fields: ['id', 'name'] }),
+  ]);
+  const nameOf = new Map([...networks, ...routers].map((o) => [o.id, String(o.name || o.id.slice(0, 8))]));
+  const instances = new Map(snapshot.instances.map((i) => [i.id, i]));
+  const nic = new Map(snapshot.instances.flatMap((i) => i.ports.map((p, n) => [p, { i, n }] as const)));
+  const ports = new Map(snapshot.ports.map((p) => [p.id, p]));
+  const routerOf = new Map(
+    snapshot.routers.flatMap((r) =>
+      [...(r.gateway ? [r.gateway] : []), ...r.interfaces].map((p) => [p.port_id, r.id] as const),
+    ),
+  );
+  const names = {
+    network: (id: string) => `network ${nameOf.get(id) ?? id.slice(0, 8)}`,
+    router: (id: string) => `router ${nameOf.get(id) ?? id.slice(0, 8)}`,
+    instance: (id: string) => `instance ${instances.get(id)?.name ?? id.slice(0, 8)}`,
+    port: (id: string) => {
+      const owner = nic.get(id);
+      if (owner) return `port ${id.slice(0, 8)} (instance ${owner.i.name} eth${owner.n})`;
+      const router = routerOf.get(id);
+      if (router) return `port ${id.slice(0, 8)} of ${names.router(router)}`;
+      const port = ports.get(id);
+      if (port?.device_owner === 'network:dhcp')
+        return `DHCP port ${id.slice(0, 8)} of ${names.network(port.network_id)}`;
+      return `port ${id.slice(0, 8)}`;
+    },
+  };
+  return { host, snapshot, findings: describeDrift(diff(desired, actual), { host, desired, actual, names }) };
+}
+
+/**
+ * The model objects a trace's path touches, widened to what realises them on a host: the
+ * instances' ports, the ports' and subnets' networks (whose bridges and DHCP servers carry them).
+ */
+export function pathIds(
+  hops: readonly TraceHop[],
+  snapshot: Snapshot,
+  more: readonly string[] = [],
+): Set<string> {
+  const ids = new Set([...hops.map((h) => h.object.id).filter((id) => id !== ''), ...more]);
+  for (const instance of snapshot.instances)
+    if (ids.has(instance.id) || instance.ports.some((p) => ids.has(p))) {
+      ids.add(instance.id);
+      for (const p of instance.ports) ids.add(p);
+    }
+  for (const port of snapshot.ports) if (ids.has(port.id)) ids.add(port.network_id);
+  for (const subnet of snapshot.subnets) if (ids.has(subnet.id)) ids.add(subnet.network_id);
+  for (const router of snapshot.routers)
+    if (ids.has(router.id))
+      for (const p of [...(router.gateway ? [router.gateway] : []), ...router.interfaces]) ids.add(p.port_id);
+  return ids;
+}

@@ -17,7 +17,6 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -25,6 +24,7 @@ import { Session } from '../../src/cli/client.js';
 import { listNamespaces } from '../../src/linux/ip.js';
 import { NeutrinoUp, ownedObjects } from '../helpers/neutrino-up.js';
 import { Outside } from '../helpers/outside.js';
+import { until } from '../helpers/until.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const WEB_SRC = join(ROOT, 'web');
@@ -55,20 +55,6 @@ interface Instance {
   name: string;
   status: string;
   ports: Port[];
-}
-
-async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined | false>,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    assert.ok(Date.now() < deadline, `timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 function newest(dir: string): number {

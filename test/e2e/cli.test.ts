@@ -15,9 +15,9 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { listNamespaces } from '../../src/linux/ip.js';
 import { NeutrinoUp } from '../helpers/neutrino-up.js';
+import { until as waitUntil } from '../helpers/until.js';
 
 const isRoot = process.getuid?.() === 0;
 const EXAMPLES = join(import.meta.dirname, '..', '..', 'examples');
@@ -48,15 +48,8 @@ async function fails(...args: string[]): Promise<string[]> {
   return result.stderr.trimEnd().split('\n');
 }
 
-async function until<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
+const until = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 20000) =>
+  waitUntil(what, check, timeoutMs, 200);
 
 /** The projects each example creates. */
 const PROJECTS: Record<string, string[]> = {

@@ -21,6 +21,7 @@ import { run, runInNamespace } from '../../src/linux/exec.js';
 import { ipBatch, ipJson, listNamespaces } from '../../src/linux/ip.js';
 import { isAlive, readPidFile } from '../../src/linux/process.js';
 import { NeutrinoUp, type Owned, ownedObjects } from '../helpers/neutrino-up.js';
+import { until } from '../helpers/until.js';
 
 const isRoot = process.getuid?.() === 0;
 const LEAK_CHECK = '/work/shared/tools/leak-check';
@@ -51,20 +52,6 @@ interface Network {
 const ns = (i: Instance) => `inst-${i.id}`;
 const tap = (portId: string) => `tap${portId.slice(0, 11)}`;
 const ipOf = (i: Instance, nic = 0) => i.ports[nic].fixed_ips[0].ip_address;
-
-async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined | false>,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    assert.ok(Date.now() < deadline, `timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 async function ping(from: Instance, to: string, args: string[] = []): Promise<boolean> {
   const { code } = await runInNamespace(ns(from), 'ping', ['-c', '1', '-W', '1', ...args, to], {

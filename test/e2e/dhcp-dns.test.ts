@@ -14,6 +14,7 @@ import { parseLease } from '../../src/agent/services/instances.js';
 import { runInNamespace } from '../../src/linux/exec.js';
 import { isAlive, readPidFile } from '../../src/linux/process.js';
 import { NeutrinoUp } from '../helpers/neutrino-up.js';
+import { until as waitUntil } from '../helpers/until.js';
 
 const isRoot = process.getuid?.() === 0;
 const INSTANCES = '/neutrino/v1/instances';
@@ -30,19 +31,8 @@ interface Instance {
   ports: Port[];
 }
 
-async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined | false>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    assert.ok(Date.now() < deadline, `timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
+const until = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 30000) =>
+  waitUntil(what, check, timeoutMs, 50);
 
 /** `busybox nslookup NAME SERVER` inside an instance: the IPv4 addresses it answers, or null on failure. */
 async function nslookup(instance: Instance, name: string, server: string): Promise<string[] | null> {

@@ -19,13 +19,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Session } from '../../src/cli/client.js';
 import { run, runInNamespace } from '../../src/linux/exec.js';
 import { ipBatch, ipJson, listNamespaces } from '../../src/linux/ip.js';
 import { readSysctl } from '../../src/linux/sysctl.js';
 import { NeutrinoUp, ownedObjects } from '../helpers/neutrino-up.js';
 import { Outside } from '../helpers/outside.js';
+import { until } from '../helpers/until.js';
 
 const isRoot = process.getuid?.() === 0;
 const LEAK_CHECK = '/work/shared/tools/leak-check';
@@ -55,20 +55,6 @@ interface FloatingIp {
 
 const ns = (i: Instance) => `inst-${i.id}`;
 const ipOf = (i: Instance, nic = 0) => i.ports[nic].fixed_ips[0].ip_address;
-
-async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined | false>,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    assert.ok(Date.now() < deadline, `timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 async function ping(from: Instance, to: string): Promise<boolean> {
   const { code } = await runInNamespace(ns(from), 'ping', ['-c', '1', '-W', '1', to], { allowFail: true });

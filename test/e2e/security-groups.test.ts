@@ -49,15 +49,8 @@ const ipOf = (i: Instance) => i.ports[0].fixed_ips[0].ip_address;
 const portOf = (i: Instance) => i.ports[0].id;
 const running = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
 
-async function until<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    assert.ok(Date.now() < deadline, `timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
+const until = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 15000) =>
+  waitUntil(what, check, timeoutMs, 100);
 
 /** Processes started in namespaces, ended by pid when done. */
 class Processes {
@@ -211,6 +204,8 @@ s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b'eth0')
 ra = bytes([134, 0, 0, 0, 64, 0, 0x07, 0x08, 0, 0, 0, 0, 0, 0, 0, 0])
 s.sendto(ra, ('ff02::1', 0, 0, socket.if_nametoindex('eth0')))
 `;
+
+import { until as waitUntil } from '../helpers/until.js';
 
 describe('security groups and port security through neutrino up (real kernel)', {
   skip: !isRoot && 'needs root',

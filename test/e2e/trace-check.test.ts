@@ -19,10 +19,10 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ipBatch } from '../../src/linux/ip.js';
 import { NeutrinoUp } from '../helpers/neutrino-up.js';
 import { Outside } from '../helpers/outside.js';
+import { until as waitUntil } from '../helpers/until.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -102,15 +102,8 @@ const REACHABLE: Record<string, string[]> = {
   'outside web1': ['icmp', 'tcp/80'],
 };
 
-async function until<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
+const until = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 30000) =>
+  waitUntil(what, check, timeoutMs, 200);
 
 describe('neutrino trace and check against neutrino up (real kernel)', {
   skip: !isRoot && 'needs root',

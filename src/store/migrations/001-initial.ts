@@ -1,17 +1,10 @@
 /** The first schema: Neutron resources, the change feed and identity. */
 import type { Kysely } from 'kysely';
 import type { DialectName } from '../dialect.js';
+import { resourceTable } from './resource-table.js';
 
 export async function up(db: Kysely<unknown>, dialect: DialectName): Promise<void> {
-  const resource = (table: string) =>
-    db.schema
-      .createTable(table)
-      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
-      .addColumn('project_id', 'varchar(64)', (c) => c.notNull())
-      .addColumn('revision_number', 'integer', (c) => c.notNull())
-      .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
-      .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
-      .addColumn('doc', 'text', (c) => c.notNull());
+  const resource = (table: string) => resourceTable(db, table);
 
   await resource('networks').execute();
   await db.schema.createIndex('networks_project').on('networks').column('project_id').execute();

@@ -1,5 +1,6 @@
 /** The data plane's tables: agents and their heartbeats, DHCP scheduling, and instances. */
 import type { Kysely } from 'kysely';
+import { resourceTable } from './resource-table.js';
 
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
@@ -26,14 +27,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .execute();
   await db.schema.createIndex('dhcp_bindings_host').on('dhcp_bindings').column('host').execute();
 
-  await db.schema
-    .createTable('instances')
-    .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
-    .addColumn('project_id', 'varchar(64)', (c) => c.notNull())
-    .addColumn('revision_number', 'integer', (c) => c.notNull())
-    .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
-    .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
-    .addColumn('doc', 'text', (c) => c.notNull())
+  await resourceTable(db, 'instances')
     .addColumn('host', 'varchar(255)', (c) => c.notNull())
     .execute();
   await db.schema.createIndex('instances_project').on('instances').column('project_id').execute();

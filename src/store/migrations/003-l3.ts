@@ -4,17 +4,10 @@
  * the host each router is scheduled to.
  */
 import type { Kysely } from 'kysely';
+import { resourceTable } from './resource-table.js';
 
 export async function up(db: Kysely<unknown>): Promise<void> {
-  const resource = (table: string) =>
-    db.schema
-      .createTable(table)
-      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
-      .addColumn('project_id', 'varchar(64)', (c) => c.notNull())
-      .addColumn('revision_number', 'integer', (c) => c.notNull())
-      .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
-      .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
-      .addColumn('doc', 'text', (c) => c.notNull());
+  const resource = (table: string) => resourceTable(db, table);
 
   await resource('routers').execute();
   await db.schema.createIndex('routers_project').on('routers').column('project_id').execute();

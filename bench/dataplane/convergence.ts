@@ -2,13 +2,15 @@
  * Data-plane benchmark through the API (root): an all-in-one (server + local agent, as `neutrino up`
  * runs them, in this process) on a fresh state dir per N; N instances created through the API on
  * one network, timed until the API shows all N ACTIVE (each holding its DHCP address), side by side
- * with `raw.ts` (the same kernel objects built with batched iproute2 and static addresses); then the
+ * with `raw.ts` (the same kernel objects built with batched iproute2: with static addresses, and
+ * with the same dnsmasq and udhcpc giving them by DHCP), each started on a quiet machine; then the
  * no-op resync time at that N (sync over HTTP + compile + observe + diff, nothing to apply). Last,
  * iperf3 between two instances on one network against a bare veth pair between two namespaces.
  * Everything is removed afterwards. Merges `convergence` and `iperf3` into
  * bench/dataplane/results.json and prints a table.
  *
  *   npx tsx bench/dataplane/convergence.ts [--n 10,100,500] [--out bench/dataplane/results.json]
+ *     [--log-level info]
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -21,7 +23,7 @@ import { type AllInOne, startAllInOne } from '../../src/cli/dataplane.js';
 import { loadConfig } from '../../src/config.js';
 import { run, runInNamespace } from '../../src/linux/exec.js';
 import { addNamespace, deleteNamespace, ipBatch, ipJson } from '../../src/linux/ip.js';
-import { type RawResult, rawBuild } from './raw.js';
+import { type RawDhcpResult, type RawResult, rawBuild, rawDhcpBuild } from './raw.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: string) => {
@@ -30,6 +32,8 @@ const arg = (name: string, fallback: string) => {
 };
 const SIZES = arg('n', '10,100,500').split(',').map(Number);
 const OUT = arg('out', 'bench/dataplane/results.json');
+/** `info` shows each reconcile with its stages' times. */
+const LOG_LEVEL = arg('log-level', 'warn');
 const API_CONCURRENCY = 8;
 const NO_OP_RUNS = 7;
 const CONVERGE_TIMEOUT_MS = 300_000;
@@ -49,7 +53,37 @@ interface ConvergenceResult {
   allActiveMs: number;
   /** A reconcile with nothing to do: HTTP sync + compile + observe + diff (median). */
   noOpResyncMs: number;
+  /** CPU while converging: this process (server, agent thread, benchmark), and the whole machine. */
+  cpu: { nodeMs: number; machineBusyPct: number };
   raw: RawResult;
+  rawDhcp: RawDhcpResult;
+}
+
+/** The machine's CPU time counters (`/proc/stat`, all CPUs, in clock ticks). */
+async function machineTicks(): Promise<number[]> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0];
+  return line.trim().split(/\s+/).slice(1).map(Number);
+}
+
+/** The share of CPU time spent busy (not idle, not waiting for I/O) between two readings, in %. */
+function busyShare(before: number[], after: number[]): number {
+  const d = after.map((v, i) => v - before[i]);
+  const total = d.reduce((x, y) => x + y, 0);
+  return total === 0 ? 0 : Math.round(((total - d[3] - d[4]) / total) * 100);
+}
+
+/**
+ * Waits until the machine is quiet (under 10 % busy for a quarter second, at most 20 s): deleting
+ * hundreds of namespaces goes on in the kernel after the command returns, and would slow whatever
+ * is measured next.
+ */
+async function settle(): Promise<void> {
+  const deadline = performance.now() + 20_000;
+  while (performance.now() < deadline) {
+    const before = await machineTicks();
+    await sleep(250);
+    if (busyShare(before, await machineTicks()) < 10) return;
+  }
 }
 
 function median(values: number[]): number {
@@ -81,7 +115,7 @@ async function deployment(): Promise<{ allInOne: AllInOne; api: Session; stateDi
   );
   process.env.NEUTRINO_ADMIN_PASSWORD = PASSWORD;
   const config = loadConfig(
-    { config: configFile, stateDir, host: '127.0.0.1', port: 0, logLevel: 'warn' },
+    { config: configFile, stateDir, host: '127.0.0.1', port: 0, logLevel: LOG_LEVEL },
     { NEUTRINO_ADMIN_PASSWORD: PASSWORD },
   );
   // The periodic resync would only add noise to the timings; the agent reacts to the change feed.
@@ -154,6 +188,8 @@ async function convergence(n: number): Promise<Omit<ConvergenceResult, 'raw'>> {
   try {
     const networkId = await network(api, 'bench', '10.9.0.0/16');
     await sleep(500); // the DHCP server of the network is up before the clock starts
+    const cpu0 = process.cpuUsage();
+    const machine0 = await machineTicks();
     const start = performance.now();
     const ids = await createInstances(api, networkId, n);
     const apiCallsMs = Math.round(performance.now() - start);
@@ -168,15 +204,18 @@ async function convergence(n: number): Promise<Omit<ConvergenceResult, 'raw'>> {
       await sleep(20);
     }
     const allActiveMs = Math.round(performance.now() - start);
+    const node = process.cpuUsage(cpu0);
+    const machine = busyShare(machine0, await machineTicks());
+    const cpu = { nodeMs: Math.round((node.user + node.system) / 1000), machineBusyPct: machine };
     await verifyAddresses(stateDir, instances);
     const noOps: number[] = [];
     for (let i = 0; i < NO_OP_RUNS; i++) {
       const t = performance.now();
-      const summary = await allInOne.runner.reconciler.reconcile();
+      const summary = await allInOne.agent.reconcile();
       noOps.push(performance.now() - t);
       if (summary.actions !== 0) throw new Error(`no-op resync planned ${summary.actions} actions`);
     }
-    return { n, apiCallsMs, allActiveMs, noOpResyncMs: median(noOps) };
+    return { n, apiCallsMs, allActiveMs, noOpResyncMs: median(noOps), cpu };
   } finally {
     const down = await allInOne.close({ cleanup: true });
     if (down && down.failures.length > 0) console.error('teardown failures', down.failures);
@@ -260,9 +299,13 @@ async function iperfVeth(): Promise<number> {
 
 const results: ConvergenceResult[] = [];
 for (const n of SIZES) {
-  const agent = await convergence(n);
+  await settle();
   const raw = await rawBuild(n);
-  results.push({ ...agent, raw });
+  await settle();
+  const rawDhcp = await rawDhcpBuild(n);
+  await settle();
+  const agent = await convergence(n);
+  results.push({ ...agent, raw, rawDhcp });
   console.error(`N=${n}: ${JSON.stringify(results.at(-1))}`);
 }
 const iperf3: IperfResult = { instancesGbps: await iperfInstances(), vethGbps: await iperfVeth() };
@@ -275,12 +318,26 @@ await writeFile(
 );
 
 const rows = [
-  ['N', 'API calls', 'API → all ACTIVE', 'raw: static build', 'no-op resync'],
+  [
+    'N',
+    'API calls',
+    'API → all ACTIVE',
+    'raw static',
+    'raw + DHCP',
+    '÷ static',
+    '÷ DHCP',
+    'CPU busy',
+    'no-op resync',
+  ],
   ...results.map((r) => [
     String(r.n),
     `${r.apiCallsMs} ms`,
     `${r.allActiveMs} ms`,
     `${r.raw.totalMs} ms`,
+    `${r.rawDhcp.totalMs} ms`,
+    `${(r.allActiveMs / r.raw.totalMs).toFixed(2)}×`,
+    `${(r.allActiveMs / r.rawDhcp.totalMs).toFixed(2)}×`,
+    `${r.cpu.machineBusyPct} %`,
     `${r.noOpResyncMs} ms`,
   ]),
 ];

@@ -326,7 +326,7 @@ async function convergence(n: number): Promise<Convergence> {
     const noOps: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       const t = performance.now();
-      const summary = await d.allInOne.runner.reconciler.reconcile();
+      const summary = await d.allInOne.agent.reconcile();
       noOps.push(performance.now() - t);
       if (summary.actions !== 0) throw new Error(`no-op resync planned ${summary.actions} actions`);
     }

@@ -203,12 +203,19 @@ export class Reconciler {
     const started = performance.now();
     await this.#ensureStateDir();
     let actual = await actualState(desired, this.#stateDir, this.#verifyNext);
+    const observed = performance.now();
     this.#verifyNext = false;
     for (const name of Object.keys(desired.uplinks))
       if (!actual.uplinks[name]) this.#log.warn({ interface: name }, 'mapped interface does not exist');
     const actions = diff(desired, actual);
-    const { ops, applied, failures } = await apply(actions);
+    const { ops, applied, failures, stageMs } = await apply(actions);
+    const reobserved = performance.now();
     if (actions.length > 0) actual = await actualState(desired, this.#stateDir, false);
+    const ms = {
+      observe: Math.round(observed - started),
+      ...stageMs,
+      reobserve: Math.round(performance.now() - reobserved),
+    };
     const summary: Summary = {
       revision: snapshot?.revision ?? null,
       actions: actions.length,
@@ -221,7 +228,7 @@ export class Reconciler {
       durationMs: Math.round(performance.now() - started),
     };
     for (const failure of summary.failures) this.#log.warn(failure, 'action failed');
-    const fields = { revision: summary.revision, ops, applied, ms: summary.durationMs };
+    const fields = { revision: summary.revision, ops, applied, ms: summary.durationMs, stages: ms };
     if (actions.length > 0) this.#log.info(fields, 'reconciled');
     else this.#log.debug(fields, 'host matches');
     return summary;

@@ -106,8 +106,9 @@ export async function* parseSse(
 /** Whether a change-feed event's data names a resource that can matter to a host's snapshot. */
 export function isRelevantChange(data: string): boolean {
   try {
-    const { resource } = JSON.parse(data) as { resource?: unknown };
-    return typeof resource === 'string' && RELEVANT.test(resource);
+    const { resource, status_only } = JSON.parse(data) as { resource?: unknown; status_only?: unknown };
+    // A status report (this agent's own, mostly) changes nothing a host builds.
+    return typeof resource === 'string' && RELEVANT.test(resource) && status_only !== true;
   } catch {
     return true;
   }

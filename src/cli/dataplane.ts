@@ -12,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import pino from 'pino';
 import { Reconciler, type Summary } from '../agent/reconciler.js';
 import { AgentRunner } from '../agent/runner.js';
+import { AgentThread } from '../agent/thread.js';
 import { type Config, databaseUrl, type Flags, loadConfig } from '../config.js';
 import { has8021q } from '../linux/kernel.js';
 import { isAlive, readCmdline, readPidFile, stopProcess } from '../linux/process.js';
@@ -166,10 +167,10 @@ function adminAuth(url: string, password: string): Auth {
   };
 }
 
-/** A running all-in-one: the server and the local agent. */
+/** A running all-in-one: the server and the local agent (on a thread of its own). */
 export interface AllInOne {
   running: Running;
-  runner: AgentRunner;
+  agent: AgentThread;
   /** The agent's API session (admin). */
   session: Session;
   host: string;
@@ -181,8 +182,9 @@ export interface AllInOne {
 
 /**
  * Starts the server with `host` as the default host of new instances, and vlan networks allowed
- * exactly when this kernel can build them (8021q, probed), then a local agent for `host` talking to
- * it over loopback with the bootstrap admin password.
+ * exactly when this kernel can build them (8021q, probed), then a local agent for `host` on a
+ * thread of its own (`agent/thread.ts`), talking to it over loopback with the bootstrap admin
+ * password.
  */
 export async function startAllInOne(
   config: Config,
@@ -203,25 +205,28 @@ export async function startAllInOne(
     const auth: Auth =
       config.auth === 'noauth' ? { type: 'none' } : adminAuth(url, adminPassword(config.stateDir));
     const session = new Session({ auth, endpoint: url });
-    const runner = new AgentRunner({
-      session,
-      host: options.host,
-      stateDir: agentDir,
-      resyncIntervalMs: options.resyncIntervalMs,
-      physicalInterfaceMappings: config.physicalInterfaceMappings,
-      log: log.child({ component: 'agent' }),
-    });
-    runner.start();
+    const agent = new AgentThread(
+      {
+        endpoint: url,
+        auth,
+        host: options.host,
+        stateDir: agentDir,
+        resyncIntervalMs: options.resyncIntervalMs,
+        physicalInterfaceMappings: config.physicalInterfaceMappings,
+        logLevel: log.level,
+      },
+      log,
+    );
     return {
       running,
-      runner,
+      agent,
       session,
       host: options.host,
       url,
       async close({ cleanup = false } = {}) {
         let summary: Summary | undefined;
-        if (cleanup) summary = await runner.teardown();
-        else await runner.stop();
+        if (cleanup) summary = await agent.teardown();
+        else await agent.stop();
         await running.close();
         return summary;
       },

@@ -592,32 +592,36 @@ export class HostSync {
     const problems = report.problems ?? [];
     const reported = Object.keys(report.ports);
     await this.#store.retrying(() =>
-      this.#store.transaction(async (tx) => {
-        const instances = await listResources(tx, 'instances', { column: 'host', values: [host] });
-        const interfaceIds = instances.flatMap((i) => interfacesOf(i).map((x) => x.port_id));
-        const ids = [...new Set([...reported, ...interfaceIds])];
-        const ports = await listResources(tx, 'ports', { column: 'id', values: ids });
-        const stale = await changedSince(tx, 'ports', report.revision, reported);
-        const status = new Map(ports.map((p) => [p.id, String(p.status)]));
-        for (const port of ports) {
-          const next = report.ports[port.id];
-          if (next === undefined || next === port.status || stale.has(port.id)) continue;
-          if (port['binding:host_id'] !== host) continue;
-          if (await updateIfCurrent(tx, 'ports', port, { ...port, status: next })) status.set(port.id, next);
-        }
-        for (const instance of instances) {
-          const own = interfacesOf(instance).map((x) => x.port_id);
-          const named = problems.filter((p) => [instance.id, ...own].some((id) => p.includes(id)));
-          const statuses = own.flatMap((id) => status.get(id) ?? []);
-          const next = health(instance, statuses, named);
-          if (
-            next.status === instance.status &&
-            JSON.stringify(next.fault) === JSON.stringify(instance.fault)
-          )
-            continue;
-          await updateIfCurrent(tx, 'instances', instance, { ...instance, ...next });
-        }
-      }),
+      this.#store.transaction(
+        async (tx) => {
+          const instances = await listResources(tx, 'instances', { column: 'host', values: [host] });
+          const interfaceIds = instances.flatMap((i) => interfacesOf(i).map((x) => x.port_id));
+          const ids = [...new Set([...reported, ...interfaceIds])];
+          const ports = await listResources(tx, 'ports', { column: 'id', values: ids });
+          const stale = await changedSince(tx, 'ports', report.revision, reported);
+          const status = new Map(ports.map((p) => [p.id, String(p.status)]));
+          for (const port of ports) {
+            const next = report.ports[port.id];
+            if (next === undefined || next === port.status || stale.has(port.id)) continue;
+            if (port['binding:host_id'] !== host) continue;
+            if (await updateIfCurrent(tx, 'ports', port, { ...port, status: next }))
+              status.set(port.id, next);
+          }
+          for (const instance of instances) {
+            const own = interfacesOf(instance).map((x) => x.port_id);
+            const named = problems.filter((p) => [instance.id, ...own].some((id) => p.includes(id)));
+            const statuses = own.flatMap((id) => status.get(id) ?? []);
+            const next = health(instance, statuses, named);
+            if (
+              next.status === instance.status &&
+              JSON.stringify(next.fault) === JSON.stringify(instance.fault)
+            )
+              continue;
+            await updateIfCurrent(tx, 'instances', instance, { ...instance, ...next });
+          }
+        },
+        { statusOnly: true },
+      ),
     );
   }
 }

@@ -1,10 +1,12 @@
 /**
  * Long-running helper processes (dnsmasq and the like): start one and wait until it is really up,
  * start many at once (DHCP clients), read pid files, check liveness, send signals, stop them. Only
- * ever acts on pids Neutrino started.
+ * ever acts on pids Neutrino started. Pid files and `/proc` entries are read synchronously: they are
+ * a few bytes each, read by the thousand per observation, and a read through the thread pool
+ * cost ten times the CPU of the read itself.
  */
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assertNamespaceName, type NetnsOption, runMaybeInNamespace } from './exec.js';
 
@@ -160,7 +162,7 @@ export async function startDaemons(
 export async function readPidFile(path: string): Promise<number | undefined> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = readFileSync(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
@@ -177,7 +179,7 @@ export async function readPidFile(path: string): Promise<number | undefined> {
  */
 export async function isAlive(pid: number): Promise<boolean> {
   try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Format: "pid (comm) state ..."; comm may itself contain spaces and parentheses.
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
@@ -191,7 +193,7 @@ export async function isAlive(pid: number): Promise<boolean> {
  */
 export async function readCmdline(pid: number): Promise<string[] | undefined> {
   try {
-    const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     if (args.at(-1) === '') args.pop();
     return args;
   } catch {

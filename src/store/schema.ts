@@ -47,6 +47,7 @@ export interface Database {
     op: string;
     project_id: string;
     created_at: string;
+    status_only: Generated<number>;
   };
   domains: { id: string; name: string; enabled: number; description: string };
   projects: {

@@ -21,6 +21,13 @@ export interface Change {
 export interface Revision extends Change {
   revision: number;
   created_at: string;
+  /** The change was a status report's: a port's or instance's status, nothing agents build. */
+  status_only: boolean;
+}
+
+export interface TransactionOptions {
+  /** Every change of the transaction is a status report's (see `Revision.status_only`). */
+  statusOnly?: boolean;
 }
 
 export const NOTIFY_CHANNEL = 'neutrino_revisions';
@@ -68,7 +75,7 @@ export class Store {
    * Runs `fn` in one transaction. Changes it reports with `tx.changed()` become revision rows
    * of the same transaction; followers are woken once it has committed.
    */
-  async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: Tx) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     const changes: Change[] = [];
     const result = await this.db.transaction().execute(async (trx) => {
       const tx = Object.assign(trx, { changed: (change: Change) => void changes.push(change) }) as Tx;
@@ -82,7 +89,7 @@ export class Store {
         const created_at = now();
         await trx
           .insertInto('revisions')
-          .values(changes.map((c) => ({ ...c, created_at })))
+          .values(changes.map((c) => ({ ...c, created_at, status_only: options.statusOnly ? 1 : 0 })))
           .execute();
         if (this.dialect === 'postgres') await sql`select pg_notify(${NOTIFY_CHANNEL}, '')`.execute(trx);
       }
@@ -152,7 +159,12 @@ export class Store {
       .orderBy('revision')
       .limit(limit)
       .execute();
-    return rows.map((r) => ({ ...r, op: r.op as Change['op'], revision: Number(r.revision) }));
+    return rows.map((r) => ({
+      ...r,
+      op: r.op as Change['op'],
+      revision: Number(r.revision),
+      status_only: r.status_only === 1,
+    }));
   }
 
   /** Calls `wake` after every commit that changed something (here or, on PostgreSQL, elsewhere). */

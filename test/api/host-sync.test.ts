@@ -447,9 +447,12 @@ for (const dialect of dialects()) {
       assert.equal(active.status, 'ACTIVE');
       assert.equal(active.fault, null);
       const revisions = await t.store.revisionsSince(0, 100000);
-      assert.ok(
-        revisions.some((r) => r.resource === 'instances' && r.resource_id === vm.id && r.op === 'update'),
+      const statusUpdate = revisions.find(
+        (r) => r.resource === 'instances' && r.resource_id === vm.id && r.op === 'update',
       );
+      assert.equal(statusUpdate?.status_only, true, 'marked as a status report: agents need not look');
+      const created = revisions.find((r) => r.resource === 'instances' && r.resource_id === vm.id);
+      assert.equal(created?.status_only, false, 'the create is a real change');
 
       const quiet = await t.store.latestRevision();
       await report('status-host', { ports: { [p0]: 'ACTIVE', [p1]: 'ACTIVE' } });

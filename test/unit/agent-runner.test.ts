@@ -66,6 +66,11 @@ describe('isRelevantChange', () => {
     for (const resource of ['agents', 'quotas', 'rbac_policies'])
       assert.ok(!isRelevantChange(JSON.stringify({ resource })), resource);
     assert.ok(isRelevantChange('not json'), 'unknown data: better look');
+    assert.ok(
+      !isRelevantChange(JSON.stringify({ resource: 'ports', op: 'update', status_only: true })),
+      'a status report changes nothing a host builds',
+    );
+    assert.ok(isRelevantChange(JSON.stringify({ resource: 'ports', op: 'update', status_only: false })));
   });
 });
 

@@ -226,24 +226,41 @@ describe('security group rule rendering', () => {
     assert.deepEqual(fromPortRules(filter), [
       'meta mark set 0x00000005',
       'ether saddr != { fa:16:3e:00:00:11, fa:16:3e:00:00:99 } counter name "drop-p-spoof" drop',
-      'arp saddr ether . arp saddr ip { fa:16:3e:00:00:11 . 0.0.0.0, fa:16:3e:00:00:99 . 0.0.0.0, fa:16:3e:00:00:11 . 10.0.0.11, fa:16:3e:00:00:99 . 10.0.0.0/28 } return',
+      'arp saddr ether fa:16:3e:00:00:11 arp saddr ip 0.0.0.0 return',
+      'arp saddr ether fa:16:3e:00:00:99 arp saddr ip 0.0.0.0 return',
+      'arp saddr ether fa:16:3e:00:00:11 arp saddr ip 10.0.0.11 return',
+      'arp saddr ether fa:16:3e:00:00:99 arp saddr ip 10.0.0.0/28 return',
       'ether type arp counter name "drop-p-spoof" drop',
       'ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 return',
       'ether type ip udp sport 67 counter name "drop-p-dhcp" drop',
-      'ether saddr . ip saddr { fa:16:3e:00:00:11 . 10.0.0.11, fa:16:3e:00:00:99 . 10.0.0.0/28 } return',
+      'ether saddr fa:16:3e:00:00:11 ip saddr 10.0.0.11 return',
+      'ether saddr fa:16:3e:00:00:99 ip saddr 10.0.0.0/28 return',
       'ether type ip counter name "drop-p-spoof" drop',
-      'ip6 saddr :: icmpv6 type { nd-router-solicit, nd-neighbor-solicit, mld-listener-report, mld2-listener-report } return',
+      'ip6 saddr :: icmpv6 type @nd-from return',
       'icmpv6 type nd-router-advert counter name "drop-p-ra" drop',
       'ether type ip6 udp sport 547 counter name "drop-p-dhcp" drop',
-      'ether saddr . ip6 saddr { fa:16:3e:00:00:11 . fe80::f816:3eff:fe00:11 } return',
+      'ether saddr fa:16:3e:00:00:11 ip6 saddr fe80::f816:3eff:fe00:11 return',
       'counter name "drop-p-spoof" drop',
     ]);
+    // One MAC is compared, not looked up; beyond four pairs, one rule looks them up in a set.
+    const pairs = ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5'];
+    const many = fromPortRules({
+      ...filter,
+      macs: [filter.mac],
+      ipv4: pairs.map((ip) => ({ mac: filter.mac, ip })),
+    });
+    assert.equal(many[1], 'ether saddr != fa:16:3e:00:00:11 counter name "drop-p-spoof" drop');
+    assert.ok(
+      many.includes(
+        `ether saddr . ip saddr { ${pairs.map((ip) => `fa:16:3e:00:00:11 . ${ip}`).join(', ')} } return`,
+      ),
+    );
     assert.deepEqual(portDirectionRules(filter, 'ingress'), [
       'ct state established,related accept',
       'ct state invalid counter name "drop-p-invalid" drop',
       'udp sport 67 udp dport 68 accept',
       'udp sport 547 udp dport 546 accept',
-      'icmpv6 type { mld-listener-query, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } accept',
+      'icmpv6 type @nd-ingress accept',
       'jump sg-g-ingress',
       'counter name "drop-p-ingress" drop',
     ]);

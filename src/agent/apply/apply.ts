@@ -34,6 +34,8 @@ export interface ApplyResult {
   ops: Partial<Record<Op, number>>;
   applied: number;
   failures: ActionFailure[];
+  /** How long each stage that had work took, and the wait for work finishing after them (ms). */
+  stageMs: Partial<Record<Stage | 'finishing', number>>;
 }
 
 /** Where iproute2 keeps the named namespaces. */
@@ -291,8 +293,14 @@ async function applyNat(netns: string, record: string, nat: NatTable): Promise<v
   await writeFileState(record, { content: `${JSON.stringify(content)}\n`, mode: 0o644 });
 }
 
+/**
+ * The part of an action that may finish while the run goes on (see `applyFirewall`); apply awaits
+ * it before it returns and reports its failure as the action's.
+ */
+type Finish = (action: Action, rest: () => Promise<void>) => void;
+
 /** Performs one file or process action; throws on failure. */
-async function perform(action: Action): Promise<void> {
+async function perform(action: Action, finish: Finish): Promise<void> {
   switch (action.op) {
     case 'udhcpc.stop':
     case 'dnsmasq.stop':
@@ -337,7 +345,8 @@ async function perform(action: Action): Promise<void> {
     case 'router.record':
       return writeFileState(action.path, { content: `${JSON.stringify(action.record)}\n`, mode: 0o644 });
     case 'firewall.apply':
-      return applyFirewall(action.transaction, action.list, action.firewall);
+      finish(action, await applyFirewall(action.transaction, action.list, action.firewall));
+      return;
     case 'firewall.conntrack':
       await deleteConnections(action.filters);
       return;
@@ -346,14 +355,14 @@ async function perform(action: Action): Promise<void> {
   }
 }
 
-async function performAll(actions: Action[]): Promise<ActionFailure[]> {
+async function performAll(actions: Action[], finish: Finish): Promise<ActionFailure[]> {
   const failures: ActionFailure[] = [];
   let next = 0;
   const worker = async () => {
     while (next < actions.length) {
       const action = actions[next++];
       try {
-        await perform(action);
+        await perform(action, finish);
       } catch (err) {
         failures.push({ action, message: messageOf(err) });
       }
@@ -414,7 +423,7 @@ async function startClients(actions: Action[]): Promise<ActionFailure[]> {
   return failures;
 }
 
-async function runStage(stage: Stage, actions: Action[]): Promise<ActionFailure[]> {
+async function runStage(stage: Stage, actions: Action[], finish: Finish): Promise<ActionFailure[]> {
   switch (stage) {
     case 'links': {
       const failures = await runBatch(actions);
@@ -436,7 +445,7 @@ async function runStage(stage: Stage, actions: Action[]): Promise<ActionFailure[
       // a SIGHUP precedes the dhcp_release of a removed host).
       const failures: ActionFailure[] = [];
       for (const group of groupBy(actions, (a) => rankOf(a).order).values())
-        failures.push(...(await performAll(group)));
+        failures.push(...(await performAll(group, finish)));
       return failures;
     }
   }
@@ -450,6 +459,15 @@ export async function apply(actions: readonly Action[]): Promise<ApplyResult> {
     failures.push(...list);
     for (const { action } of list) for (const object of spoils(action)) failedObjects.add(object);
   };
+  const stageMs: ApplyResult['stageMs'] = {};
+  const finishing: Promise<ActionFailure | undefined>[] = [];
+  const finish: Finish = (action, rest) =>
+    finishing.push(
+      rest().then(
+        () => undefined,
+        (err: unknown) => ({ action, message: messageOf(err) }),
+      ),
+    );
   for (const stage of STAGES) {
     const ready: Action[] = [];
     const skipped: ActionFailure[] = [];
@@ -460,9 +478,15 @@ export async function apply(actions: readonly Action[]): Promise<ApplyResult> {
       else ready.push(action);
     }
     fail(skipped);
-    if (ready.length > 0) fail(await runStage(stage, ready));
+    if (ready.length === 0) continue;
+    const started = performance.now();
+    fail(await runStage(stage, ready, finish));
+    stageMs[stage] = Math.round(performance.now() - started);
   }
+  const started = performance.now();
+  fail((await Promise.all(finishing)).filter((f) => f !== undefined));
+  if (finishing.length > 0) stageMs.finishing = Math.round(performance.now() - started);
   const ops: ApplyResult['ops'] = {};
   for (const { op } of actions) ops[op] = (ops[op] ?? 0) + 1;
-  return { ops, applied: actions.length - failures.length, failures };
+  return { ops, applied: actions.length - failures.length, failures, stageMs };
 }

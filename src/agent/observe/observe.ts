@@ -13,7 +13,8 @@
  * one exception is a host interface (flat network uplink) that is named by the desired state or
  * enslaved to one of our bridges.
  */
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dnsmasqFiles } from '../../linux/dnsmasq.js';
 import { ipJson, ipJsonBatch } from '../../linux/ip.js';
@@ -80,9 +81,11 @@ interface IpLink {
   addr_info?: { local: string; prefixlen: number; scope: string }[];
 }
 
+// Reads are synchronous: small files by the thousand (see `linux/process.ts`), on the agent's own
+// thread (or process).
 async function readdirOrEmpty(path: string): Promise<string[]> {
   try {
-    return await readdir(path);
+    return readdirSync(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
@@ -91,7 +94,7 @@ async function readdirOrEmpty(path: string): Promise<string[]> {
 
 async function readText(path: string): Promise<string | undefined> {
   try {
-    return await readFile(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
@@ -100,9 +103,9 @@ async function readText(path: string): Promise<string | undefined> {
 
 async function readFileState(path: string): Promise<FileState | undefined> {
   try {
-    const stat = await lstat(path);
-    if (stat.isSymbolicLink()) return { symlink: await readlink(path) };
-    return { content: await readFile(path, 'utf8'), mode: stat.mode & 0o777 };
+    const stat = lstatSync(path);
+    if (stat.isSymbolicLink()) return { symlink: readlinkSync(path) };
+    return { content: readFileSync(path, 'utf8'), mode: stat.mode & 0o777 };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;

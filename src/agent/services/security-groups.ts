@@ -286,7 +286,7 @@ export function addFirewall(state: HostState, input: FirewallInput): Problem[] {
     fw.chains[objectKey(family, 'chain', name)] = portChain(family, name, rules);
   };
   const sets = new Map<string, FirewallSet>();
-  for (const s of SKELETON_SETS) sets.set(s.name, { ...s, elements: [] });
+  for (const s of SKELETON_SETS) sets.set(s.name, { ...s, elements: [...(s.elements ?? [])] });
   const element = (name: string, value: string) => sets.get(name)!.elements.push(value);
 
   const usedGroups = new Set<string>();

@@ -1,0 +1,41 @@
+/**
+ * The agent thread's entry (see `thread.ts`): runs an `AgentRunner` with the options it was given
+ * and answers the main thread's requests.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import pino from 'pino';
+import { Session } from '../cli/client.js';
+import { AgentRunner } from './runner.js';
+import type { AgentReply, AgentRequest, AgentThreadOptions } from './thread.js';
+
+const options = workerData as AgentThreadOptions;
+const port = parentPort!;
+const runner = new AgentRunner({
+  session: new Session({ auth: options.auth, endpoint: options.endpoint }),
+  host: options.host,
+  stateDir: options.stateDir,
+  resyncIntervalMs: options.resyncIntervalMs,
+  physicalInterfaceMappings: options.physicalInterfaceMappings,
+  log: pino({ level: options.logLevel }).child({ component: 'agent' }),
+});
+
+async function answer(op: AgentRequest['op']): Promise<AgentReply['result']> {
+  switch (op) {
+    case 'reconcile':
+      return runner.reconciler.reconcile();
+    case 'stop':
+      await runner.stop();
+      return undefined;
+    case 'teardown':
+      return runner.teardown();
+  }
+}
+
+port.on('message', ({ id, op }: AgentRequest) => {
+  answer(op).then(
+    (result) => port.postMessage({ id, result } satisfies AgentReply),
+    (err: unknown) =>
+      port.postMessage({ id, error: err instanceof Error ? err.message : String(err) } satisfies AgentReply),
+  );
+});
+runner.start();

@@ -226,6 +226,7 @@ async function convergence(n: number): Promise<Omit<ConvergenceResult, 'raw'>> {
 interface IperfResult {
   instancesGbps: number;
   vethGbps: number;
+  rounds: { instances: number[]; veth: number[] };
 }
 
 async function iperf(client: string, server: string, address: string): Promise<number> {
@@ -248,8 +249,18 @@ async function iperf(client: string, server: string, address: string): Promise<n
   return Math.round(bps / 1e7) / 100;
 }
 
-async function iperfInstances(): Promise<number> {
+/** How many interleaved iperf3 rounds (instances, then veth) the medians are taken over. */
+const IPERF_ROUNDS = 5;
+
+/**
+ * iperf3 between two instances on one network (through their bridge, port security on) and over
+ * a bare veth pair between two namespaces, in interleaved rounds: this machine's throughput drifts
+ * by ±30 % over minutes, so the two figures must be taken side by side.
+ */
+async function iperfBoth(): Promise<IperfResult> {
   const { allInOne, api, stateDir } = await deployment();
+  const r = randomBytes(3).toString('hex');
+  const [va, vb] = [`neutrino-ipa${r}`, `neutrino-ipb${r}`];
   try {
     const networkId = await network(api, 'iperf', '10.8.0.0/24', 'local');
     const ids = await createInstances(api, networkId, 2);
@@ -261,26 +272,14 @@ async function iperfInstances(): Promise<number> {
       );
     }
     const [a, b] = instances;
-    return await iperf(`inst-${a.id}`, `inst-${b.id}`, b.ports[0].fixed_ips[0].ip_address);
-  } finally {
-    await allInOne.close({ cleanup: true });
-    await rm(stateDir, { recursive: true, force: true });
-  }
-}
-
-/** The same path without Neutrino: two namespaces joined by one veth pair (no bridge). */
-async function iperfVeth(): Promise<number> {
-  const r = randomBytes(3).toString('hex');
-  const [a, b] = [`neutrino-ipa${r}`, `neutrino-ipb${r}`];
-  await addNamespace(a);
-  await addNamespace(b);
-  try {
-    await ipBatch([['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', b]], {
-      netns: a,
+    await addNamespace(va);
+    await addNamespace(vb);
+    await ipBatch([['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', vb]], {
+      netns: va,
     });
     for (const [netns, address] of [
-      [a, '192.0.2.1/24'],
-      [b, '192.0.2.2/24'],
+      [va, '192.0.2.1/24'],
+      [vb, '192.0.2.2/24'],
     ])
       await ipBatch(
         [
@@ -290,10 +289,17 @@ async function iperfVeth(): Promise<number> {
         ],
         { netns },
       );
-    return await iperf(a, b, '192.0.2.2');
+    const inst: number[] = [];
+    const veth: number[] = [];
+    for (let round = 0; round < IPERF_ROUNDS; round++) {
+      inst.push(await iperf(`inst-${a.id}`, `inst-${b.id}`, b.ports[0].fixed_ips[0].ip_address));
+      veth.push(await iperf(va, vb, '192.0.2.2'));
+    }
+    return { instancesGbps: median(inst), vethGbps: median(veth), rounds: { instances: inst, veth } };
   } finally {
-    await deleteNamespace(a);
-    await deleteNamespace(b);
+    await Promise.all([va, vb].map((ns) => deleteNamespace(ns).catch(() => undefined)));
+    await allInOne.close({ cleanup: true });
+    await rm(stateDir, { recursive: true, force: true });
   }
 }
 
@@ -308,7 +314,8 @@ for (const n of SIZES) {
   results.push({ ...agent, raw, rawDhcp });
   console.error(`N=${n}: ${JSON.stringify(results.at(-1))}`);
 }
-const iperf3: IperfResult = { instancesGbps: await iperfInstances(), vethGbps: await iperfVeth() };
+await settle();
+const iperf3 = await iperfBoth();
 console.error(`iperf3: ${JSON.stringify(iperf3)}`);
 
 const previous = JSON.parse(await readFile(OUT, 'utf8').catch(() => '{}')) as Record<string, unknown>;
@@ -344,7 +351,7 @@ const rows = [
 const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
 for (const row of rows) console.log(row.map((cell, c) => cell.padEnd(widths[c])).join('  '));
 console.log(
-  `iperf3 -t 3: instances on one network ${iperf3.instancesGbps} Gbit/s, bare veth ${iperf3.vethGbps} Gbit/s`,
+  `iperf3 -t 3, medians of ${IPERF_ROUNDS} interleaved rounds: instances on one network ${iperf3.instancesGbps} Gbit/s, bare veth ${iperf3.vethGbps} Gbit/s (${Math.round((iperf3.instancesGbps / iperf3.vethGbps) * 100)} %)`,
 );
 const { stdout } = await run('/work/shared/tools/leak-check', [], { allowFail: true });
 console.log(stdout.trim());

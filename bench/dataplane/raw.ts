@@ -55,24 +55,27 @@ export async function rawBuild(n: number): Promise<RawResult> {
   const tag = randomBytes(3).toString('hex');
   const vni = String(1_000_000 + (randomBytes(2).readUInt16BE() << 4));
   const namespaces = Array.from({ length: n }, (_, i) => `neutrino-raw${tag}-${i}`);
-  let built: Omit<RawResult, 'n' | 'teardownMs'> | undefined;
-  const started = performance.now();
-  try {
-    const { stdout } = await run('bash', [RAW_SCRIPT, 'build', String(n), tag, vni]);
-    const m = /links=(\d+) addresses=(\d+) total=(\d+)/.exec(stdout);
-    if (!m) throw new Error(`raw.sh: unexpected output ${stdout}`);
-    built = { linksMs: Number(m[1]), addressesMs: Number(m[2]), totalMs: Number(m[3]) };
-  } finally {
-    const teardownStart = performance.now();
+  const teardown = async () => {
+    const start = performance.now();
     await run('bash', [RAW_SCRIPT, 'teardown', String(n), tag, vni]);
     await inParallel(
       namespaces.filter((ns) => existsSync(`/var/run/netns/${ns}`)),
       deleteNamespace,
     );
     while (namespaces.some((_, i) => existsSync(`/sys/class/net/tapr${tag}${i}`))) await sleep(10);
-    if (built) return { n, ...built, teardownMs: Math.round(performance.now() - teardownStart) };
+    return Math.round(performance.now() - start);
+  };
+  let built: Omit<RawResult, 'n' | 'teardownMs'>;
+  let teardownMs: number;
+  try {
+    const { stdout } = await run('bash', [RAW_SCRIPT, 'build', String(n), tag, vni]);
+    const m = /links=(\d+) addresses=(\d+) total=(\d+)/.exec(stdout);
+    if (!m) throw new Error(`raw.sh: unexpected output ${stdout}`);
+    built = { linksMs: Number(m[1]), addressesMs: Number(m[2]), totalMs: Number(m[3]) };
+  } finally {
+    teardownMs = await teardown();
   }
-  throw new Error(`raw.sh failed after ${Math.round(performance.now() - started)} ms`);
+  return { n, ...built, teardownMs };
 }
 
 export interface RawDhcpResult {

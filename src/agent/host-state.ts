@@ -103,6 +103,11 @@ export interface DhcpClient {
   pid?: number;
   /** Observed only: the address in the lease file. */
   lease?: string;
+  /**
+   * Observed only: just started, not yet running its program (see `startDaemons`): its command
+   * line is not known yet, and it is taken to be the one it was started with.
+   */
+  starting?: true;
 }
 
 /** A route Neutrino installs in a router namespace (`proto static`, so it can tell its own apart). */

@@ -7,6 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assertNamespaceName, type NetnsOption, runMaybeInNamespace } from './exec.js';
 
@@ -78,10 +79,13 @@ export interface DaemonCommand extends NetnsOption {
  * a namespace (empty for the root one), how many of the lines that follow are `NAME=value`
  * variables, how many lines follow in all, then those lines (the variables, then the command's
  * arguments) — and starts each command in the background without stdio, in a subshell that exports
- * its variables. `nsenter --net` enters only the network namespace: `ip netns exec` would also give
- * every long-lived command a mount namespace of its own, at half as much again in CPU. The script
- * is a constant: data only ever arrives as lines on stdin, never as shell text.
+ * its variables, printing the subshell's pid: the subshell `exec`s the command (through `nsenter
+ * --net`, which `exec`s it in turn), so that pid is the command's. `nsenter --net` enters only the
+ * network namespace: `ip netns exec` would also give every long-lived command a mount namespace of
+ * its own, at half as much again in CPU. The script is a constant: data only ever arrives as lines
+ * on stdin, never as shell text.
  */
+const LAUNCHER_NAME = 'neutrino-launcher';
 const LAUNCHER = `while IFS= read -r netns && IFS= read -r vars && IFS= read -r count; do
   set --
   while [ "$count" -gt 0 ]; do IFS= read -r line; set -- "$@" "$line"; count=$((count - 1)); done
@@ -90,21 +94,36 @@ const LAUNCHER = `while IFS= read -r netns && IFS= read -r vars && IFS= read -r 
     if [ -n "$netns" ]; then exec nsenter "--net=/var/run/netns/$netns" -- "$@"; fi
     exec "$@"
   ) </dev/null >/dev/null 2>&1 &
+  echo "$!"
 done
 `;
 
 /**
+ * Whether a command line is the launcher's (a subshell of it has this command line for the moment
+ * between its fork and its `exec`): the pid `startDaemons` recorded is then still on its way to
+ * becoming the command.
+ */
+export function isLauncher(argv: readonly string[]): boolean {
+  return argv[0] === 'sh' && argv[1] === '-c' && argv[3] === LAUNCHER_NAME;
+}
+
+async function writePidFile(path: string, pid: number): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, `${pid}\n`, { mode: 0o644 });
+  await rename(tmp, path);
+}
+
+/**
  * Starts long-running commands that write their own pid files (DHCP clients), all through one
  * shell in a session of its own (so a Ctrl-C to Neutrino never reaches them): a spawn from Node
- * blocks its event loop for a fork of the whole process, ~3 ms each, which hundreds of clients
- * would spend on the loop the API and the agent share; the shell forks cheaply. Resolves, in
- * order, with each command's pid once its pid file names a live process, or with why not: until
- * then an observer would not see it running and might start it twice.
+ * blocks its thread for a fork of the whole process, ~3 ms each, which hundreds of clients would
+ * spend; the shell forks cheaply. Resolves, in order, with each command's pid as soon as the shell
+ * has started it, having written it to the command's pid file (the command writes the same pid
+ * there itself once it runs): an observer finds it at once (see `isLauncher` for the moment before
+ * the command runs) and never starts it twice, and nobody waits for hundreds of `exec`s on a busy
+ * machine. A command that then fails is found dead by the next observation.
  */
-export async function startDaemons(
-  commands: readonly DaemonCommand[],
-  timeoutMs = 30_000,
-): Promise<(number | Error)[]> {
+export async function startDaemons(commands: readonly DaemonCommand[]): Promise<number[]> {
   const lines: string[] = [];
   for (const { netns, argv, env = {} } of commands) {
     if (netns !== undefined) assertNamespaceName(netns);
@@ -117,45 +136,37 @@ export async function startDaemons(
     lines.push(netns ?? '', String(Object.keys(env).length), String(record.length), ...record);
   }
   if (lines.length === 0) return [];
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn('sh', ['-c', LAUNCHER, 'neutrino-launcher'], {
+  const stdout = await new Promise<string>((resolve, reject) => {
+    const child = spawn('sh', ['-c', LAUNCHER, LAUNCHER_NAME], {
       detached: true,
-      stdio: ['pipe', 'ignore', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, LC_ALL: 'C' },
     });
+    let out = '';
     let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+    });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk;
     });
     child.once('error', reject);
     child.once('close', (code) =>
       code === 0
-        ? resolve()
+        ? resolve(out)
         : reject(new Error(`starting ${commands.length} commands: ${stderr.trim() || `exit code ${code}`}`)),
     );
     child.stdin.on('error', () => {});
     child.stdin.end(`${lines.join('\n')}\n`);
   });
-  const results: (number | Error | undefined)[] = commands.map(() => undefined);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    await Promise.all(
-      commands.map(async ({ pidFile }, i) => {
-        if (results[i] !== undefined) return;
-        const pid = await readPidFile(pidFile);
-        if (pid !== undefined && (await isAlive(pid))) results[i] = pid;
-      }),
-    );
-    const waiting = results.filter((r) => r === undefined).length;
-    if (waiting === 0) return results as (number | Error)[];
-    if (Date.now() > deadline)
-      return results.map(
-        (r, i) =>
-          r ??
-          new Error(`${commands[i].argv[0]}: no live pid in ${commands[i].pidFile} after ${timeoutMs} ms`),
-      );
-    await sleep(POLL_MS);
-  }
+  const pids = stdout
+    .split('\n')
+    .filter((line) => line !== '')
+    .map(Number);
+  if (pids.length !== commands.length || pids.some((pid) => !Number.isInteger(pid) || pid <= 1))
+    throw new Error(`starting ${commands.length} commands: the launcher reported ${JSON.stringify(stdout)}`);
+  await Promise.all(commands.map(({ pidFile }, i) => writePidFile(pidFile, pids[i])));
+  return pids;
 }
 
 /** The pid in `path`, or undefined when the file is missing, empty or holds no number. */

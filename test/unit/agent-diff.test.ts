@@ -488,6 +488,21 @@ describe('diff: cases', () => {
     ]);
   });
 
+  it('leaves a DHCP client that is still starting alone, and restarts one running other arguments', () => {
+    const desired = compile(network(1), { stateDir });
+    const actual = structuredClone(desired);
+    const [key] = Object.keys(desired.dhcpClients);
+    actual.dhcpClients[key] = {
+      ...actual.dhcpClients[key],
+      argv: ['sh', '-c', '…', 'neutrino-launcher'],
+      pid: 98,
+      starting: true,
+    };
+    assert.deepEqual(diff(desired, actual), []);
+    actual.dhcpClients[key] = { ...desired.dhcpClients[key], argv: ['udhcpc', '-i', 'eth9'], pid: 98 };
+    assert.deepEqual(ops(diff(desired, actual)), ['udhcpc.stop', 'udhcpc.start']);
+  });
+
   it('recreates a veth whose peer is in another or a vanished namespace, and the links inside it', () => {
     const desired = compile(network(1), { stateDir });
     const actual = structuredClone(desired);

@@ -383,9 +383,9 @@ function groupBy<K>(actions: Action[], key: (action: Action) => K): Map<K, Actio
 }
 
 /**
- * Starts the DHCP clients of `actions` all at once (`startDaemons`), each after removing the pid
- * and lease files of an earlier one, and waits until each runs, so that what observe finds next
- * is this client, running.
+ * Starts the DHCP clients of `actions` all at once (`startDaemons`, which records each one's pid
+ * in its pid file at once, so that observe finds it running), each after removing the pid and
+ * lease files of an earlier one.
  */
 async function startClients(actions: Action[]): Promise<ActionFailure[]> {
   const failures: ActionFailure[] = [];
@@ -406,7 +406,7 @@ async function startClients(actions: Action[]): Promise<ActionFailure[]> {
     }),
   );
   try {
-    const started = await startDaemons(
+    await startDaemons(
       ready.map(({ client }) => ({
         netns: client.netns,
         argv: client.argv,
@@ -414,9 +414,6 @@ async function startClients(actions: Action[]): Promise<ActionFailure[]> {
         pidFile: client.pidFile,
       })),
     );
-    started.forEach((result, i) => {
-      if (result instanceof Error) failures.push({ action: ready[i], message: result.message });
-    });
   } catch (err) {
     failures.push(...ready.map((action) => ({ action, message: messageOf(err) })));
   }

@@ -215,7 +215,8 @@ export function diff(desired: HostState, actual: HostState): Action[] {
 
   for (const [key, client] of Object.entries(desired.dhcpClients)) {
     const have = actual.dhcpClients[key];
-    if (have && sameArray(have.argv, client.argv) && !isFresh(client.netns, client.device)) continue;
+    const same = have && (have.starting === true || sameArray(have.argv, client.argv));
+    if (same && !isFresh(client.netns, client.device)) continue;
     if (have) add({ op: 'udhcpc.stop', key, pid: have.pid });
     add({ op: 'udhcpc.start', key, client });
   }

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { dnsmasqFiles } from '../../linux/dnsmasq.js';
 import { ipJson, ipJsonBatch } from '../../linux/ip.js';
 import { nftListTable } from '../../linux/nft.js';
-import { isAlive, readCmdline, readPidFile } from '../../linux/process.js';
+import { isAlive, isLauncher, readCmdline, readPidFile } from '../../linux/process.js';
 import {
   type DhcpClient,
   type DhcpServer,
@@ -353,13 +353,22 @@ async function observeClients(state: HostState, stateDir: string, instanceId: st
   const devices = (await readdirOrEmpty(dir)).flatMap((f) => /^udhcpc-(.+)\.pid$/.exec(f)?.[1] ?? []);
   for (const device of devices) {
     const { pidFile, leaseFile } = clientFiles(dir, device);
-    const process = await liveProcess(pidFile, (argv) => argv[argv.indexOf('-p') + 1] === pidFile);
+    // The pid is the launcher's subshell until it has run `exec` (see `startDaemons`).
+    const process = await liveProcess(
+      pidFile,
+      (argv) => isLauncher(argv) || argv[argv.indexOf('-p') + 1] === pidFile,
+    );
     if (!process) continue;
     const lease = parseLease((await readText(leaseFile)) ?? '').ip;
+    const starting = isLauncher(process.argv);
+    // Between nsenter's start and its `exec`, the client's command line follows nsenter's `--`.
+    const argv =
+      process.argv[0] === 'nsenter' ? process.argv.slice(process.argv.indexOf('--') + 1) : process.argv;
     const client: DhcpClient = {
       netns: instanceNamespace(instanceId),
       device,
-      argv: process.argv,
+      argv,
+      ...(starting ? { starting: true as const } : {}),
       pidFile,
       leaseFile,
       pid: process.pid,

@@ -353,5 +353,6 @@ for (const row of rows) console.log(row.map((cell, c) => cell.padEnd(widths[c]))
 console.log(
   `iperf3 -t 3, medians of ${IPERF_ROUNDS} interleaved rounds: instances on one network ${iperf3.instancesGbps} Gbit/s, bare veth ${iperf3.vethGbps} Gbit/s (${Math.round((iperf3.instancesGbps / iperf3.vethGbps) * 100)} %)`,
 );
+await sleep(1_000); // stopped clients are zombies until init reaps them, and pgrep still lists those
 const { stdout } = await run('/work/shared/tools/leak-check', [], { allowFail: true });
 console.log(stdout.trim());

@@ -5,8 +5,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
 import { Session } from '../cli/client.js';
+import type { Summary } from './reconciler.js';
 import { AgentRunner } from './runner.js';
-import type { AgentReply, AgentRequest, AgentThreadOptions } from './thread.js';
+import type { AgentMessage, AgentRequest, AgentThreadOptions } from './thread.js';
 
 const options = workerData as AgentThreadOptions;
 const port = parentPort!;
@@ -16,10 +17,13 @@ const runner = new AgentRunner({
   stateDir: options.stateDir,
   resyncIntervalMs: options.resyncIntervalMs,
   physicalInterfaceMappings: options.physicalInterfaceMappings,
-  log: pino({ level: options.logLevel }).child({ component: 'agent' }),
+  // Log lines go to the main thread, which writes them where the server's go.
+  log: pino({ level: options.logLevel }, { write: (line: string) => port.postMessage({ log: line }) }).child({
+    component: 'agent',
+  }),
 });
 
-async function answer(op: AgentRequest['op']): Promise<AgentReply['result']> {
+async function answer(op: AgentRequest['op']): Promise<Summary | undefined> {
   switch (op) {
     case 'reconcile':
       return runner.reconciler.reconcile();
@@ -33,9 +37,12 @@ async function answer(op: AgentRequest['op']): Promise<AgentReply['result']> {
 
 port.on('message', ({ id, op }: AgentRequest) => {
   answer(op).then(
-    (result) => port.postMessage({ id, result } satisfies AgentReply),
+    (result) => port.postMessage({ id, result } satisfies AgentMessage),
     (err: unknown) =>
-      port.postMessage({ id, error: err instanceof Error ? err.message : String(err) } satisfies AgentReply),
+      port.postMessage({
+        id,
+        error: err instanceof Error ? err.message : String(err),
+      } satisfies AgentMessage),
   );
 });
 runner.start();

@@ -3,10 +3,12 @@
  * the issue asks, but not one event loop: on a shared loop a burst of API calls delayed every step
  * of the agent's runs (observing 15 instances took ~190 ms instead of ~20 during 100 creates), so
  * it kept falling behind the burst. The agent talks to the server over loopback HTTP anyway; here
- * only its start, stop, teardown and on-demand reconciles cross the thread boundary, as messages.
+ * only its start, stop, teardown, on-demand reconciles and its log lines (written where the
+ * server's go) cross the thread boundary, as messages.
  * A thread that dies is started again after a second (the reconciler picks up where the kernel is).
  */
 import { Worker } from 'node:worker_threads';
+import pino from 'pino';
 import type { Auth } from '../cli/client.js';
 import type { Summary } from './reconciler.js';
 
@@ -22,11 +24,8 @@ export interface AgentThreadOptions {
 }
 
 export type AgentRequest = { id: number; op: 'reconcile' | 'stop' | 'teardown' };
-export type AgentReply = { id: number; result?: Summary; error?: string };
-
-interface Logger {
-  error(fields: object, message: string): void;
-}
+/** A reply to a request, or a log line of the agent's (to be written where the server's go). */
+export type AgentMessage = { id: number; result?: Summary; error?: string } | { log: string };
 
 const RESTART_MS = 1_000;
 
@@ -45,7 +44,9 @@ function startWorker(workerData: AgentThreadOptions): Worker {
 
 export class AgentThread {
   readonly #options: AgentThreadOptions;
-  readonly #log: Logger;
+  readonly #log: pino.Logger;
+  /** Where the server's log lines go: the agent's are written there too, whole. */
+  readonly #logStream: { write(line: string): unknown };
   #worker: Worker;
   #nextId = 1;
   readonly #waiting = new Map<
@@ -54,15 +55,22 @@ export class AgentThread {
   >();
   #ending = false;
 
-  constructor(options: AgentThreadOptions, log: Logger) {
+  constructor(options: AgentThreadOptions, log: pino.Logger) {
     this.#options = options;
     this.#log = log;
+    this.#logStream =
+      (log as unknown as Record<symbol, { write(line: string): unknown }>)[pino.symbols.streamSym] ??
+      process.stdout;
     this.#worker = this.#spawn();
   }
 
   #spawn(): Worker {
     const worker = startWorker(this.#options);
-    worker.on('message', (reply: AgentReply) => {
+    worker.on('message', (reply: AgentMessage) => {
+      if ('log' in reply) {
+        this.#logStream.write(reply.log);
+        return;
+      }
       const waiter = this.#waiting.get(reply.id);
       if (!waiter) return;
       this.#waiting.delete(reply.id);

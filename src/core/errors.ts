@@ -181,6 +181,11 @@ export const NetworkInUse = define<{ net_id: string }>(
   409,
   'Unable to complete operation on network %(net_id)s. There are one or more ports still in use on the network.',
 );
+export const ExternalNetworkInUse = define<{ net_id: string }>(
+  'ExternalNetworkInUse',
+  409,
+  'External network %(net_id)s cannot be updated to be made non-external, since it has existing gateway ports.',
+);
 export const SubnetInUse = define<{ subnet_id: string }>(
   'SubnetInUse',
   409,

@@ -18,6 +18,7 @@ import type { Database } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
 import { type Context, owns, requireAdmin, requireWriter, targetProject } from './context.js';
 import {
+  ExternalNetworkInUse,
   InvalidInput,
   InvalidSharedSetting,
   NetworkInUse,
@@ -37,6 +38,7 @@ const PROVIDER_KEYS = [
 
 /** Device owners whose ports go away with their network instead of blocking its delete. */
 export const AUTO_DELETED_OWNERS = ['network:dhcp'];
+const ROUTER_GATEWAY_OWNER = 'network:router_gateway';
 
 interface Segment {
   network_type: string;
@@ -339,6 +341,16 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
           .where('project_id', '!=', current.project_id)
           .executeTakeFirst();
         if (foreign) throw InvalidSharedSetting({ network: id });
+      }
+      if (body['router:external'] === false && current['router:external'] === true) {
+        // As Neutron: a network routers use as their gateway stays external until they leave it.
+        const gateway = await tx
+          .selectFrom('ports')
+          .select('id')
+          .where('network_id', '=', id)
+          .where('device_owner', '=', ROUTER_GATEWAY_OWNER)
+          .executeTakeFirst();
+        if (gateway) throw ExternalNetworkInUse({ net_id: id });
       }
       if (body.mtu !== undefined) {
         const max = this.mtuFor(String(current['provider:network_type']));

@@ -221,15 +221,17 @@ export class RbacPolicies implements ResourceService<RbacPolicyCreate, RbacPolic
 
   /**
    * RbacPolicyInUse when dropping `policy` (or retargeting it to `replacement`) would leave a
-   * project with ports that depend on the access it grants. The object's owner, projects other
-   * policies admit and a `*` grant keep their access. Only `access_as_shared` has dependents:
-   * external access is used by router gateways, and routers do not exist yet.
+   * project with something that depends on the access it grants: ports (`access_as_shared`) or
+   * routers whose gateway is on the network (`access_as_external`). The object's owner, projects
+   * other policies admit and a `*` grant keep their access; so does everyone on a network that is
+   * shared (or `router:external`) anyway.
    */
   async #ensureUnused(tx: Tx, policy: Stored, replacement?: string): Promise<void> {
-    if (policy.action !== 'access_as_shared') return;
+    const external = policy.action === 'access_as_external';
+    if (policy.action !== 'access_as_shared' && !external) return;
     const type = policy.object_type as ObjectType;
     const object = await getResource(tx, TABLES[type], String(policy.object_id));
-    if (!object || object.shared === true) return;
+    if (!object || object[external ? 'router:external' : 'shared'] === true) return;
     const others = (await this.#policiesOn(tx, type, object.id)).filter(
       (p) => p.id !== policy.id && p.action === policy.action,
     );
@@ -240,13 +242,33 @@ export class RbacPolicies implements ResourceService<RbacPolicyCreate, RbacPolic
       project !== '' &&
       !allowed.has(project) &&
       (policy.target_tenant === '*' || policy.target_tenant === project);
-    const stranded = [...(await this.#dependentProjects(tx, type, object.id))].filter(losing);
+    const dependents = external
+      ? await this.#gatewayProjects(tx, object.id)
+      : await this.#dependentProjects(tx, type, object.id);
+    const stranded = [...dependents].filter(losing);
     if (stranded.length === 0) return;
-    const details =
-      type === 'network'
+    const details = external
+      ? 'There are routers attached to this network that depend on this policy for access.'
+      : type === 'network'
         ? InvalidSharedSetting({ network: object.id }).message
         : `project_id=${stranded.sort().join(',')}`;
     throw RbacPolicyInUse({ object_id: object.id, details });
+  }
+
+  /** Projects of the routers whose gateway port is on the network (gateway ports have none). */
+  async #gatewayProjects(tx: Tx, networkId: string): Promise<Set<string>> {
+    const gateways = await tx
+      .selectFrom('ports')
+      .select('device_id')
+      .where('network_id', '=', networkId)
+      .where('device_owner', '=', 'network:router_gateway')
+      .execute();
+    const projects = new Set<string>();
+    for (const { device_id } of gateways) {
+      const router = device_id ? await getResource(tx, 'routers', device_id) : undefined;
+      if (router) projects.add(router.project_id);
+    }
+    return projects;
   }
 
   /** Projects with ports on the network, or with ports in the security group. */

@@ -22,6 +22,7 @@ for (const dialect of dialects()) {
     let member: Client;
     let memberProject: string;
     let other: Client;
+    let otherProject: string;
     let ext: { id: string };
     let extSubnet: { id: string };
     before(async () => {
@@ -31,7 +32,9 @@ for (const dialect of dialects()) {
       member = client(t, m.token);
       memberProject = m.projectId;
       await admin.put(`/v2.0/quotas/${memberProject}`, { quota: { router: 50 } });
-      other = client(t, (await t.newProjectUser()).token);
+      const o = await t.newProjectUser();
+      other = client(t, o.token);
+      otherProject = o.projectId;
       ext = (await admin.post('/v2.0/networks', { network: { name: 'ext', 'router:external': true } })).body
         .network;
       extSubnet = await subnet(admin, ext.id, '203.0.113.0/24');
@@ -213,6 +216,29 @@ for (const dialect of dialects()) {
       assert.equal(created.external_gateway_info.enable_snat, true);
     });
 
+    it('keeps a network external while a router uses it as its gateway (ExternalNetworkInUse)', async () => {
+      const net = (
+        await admin.post('/v2.0/networks', { network: { name: 'ext-in-use', 'router:external': true } })
+      ).body.network;
+      const sub = await admin.post('/v2.0/subnets', {
+        subnet: { network_id: net.id, cidr: '198.51.100.0/28', ip_version: 4 },
+      });
+      assert.equal(sub.status, 201, JSON.stringify(sub.body));
+      const x = await router(admin, { external_gateway_info: { network_id: net.id } });
+      const refused = await admin.put(`/v2.0/networks/${net.id}`, { network: { 'router:external': false } });
+      assert.equal(refused.status, 409);
+      assert.equal(errorType(refused), 'ExternalNetworkInUse');
+      assert.equal(
+        errorMessage(refused),
+        `External network ${net.id} cannot be updated to be made non-external, since it has existing gateway ports.`,
+      );
+      assert.equal((await admin.get(`/v2.0/networks/${net.id}`)).body.network['router:external'], true);
+      assert.equal((await setGateway(admin, x.id, null)).status, 200);
+      const allowed = await admin.put(`/v2.0/networks/${net.id}`, { network: { 'router:external': false } });
+      assert.equal(allowed.status, 200, JSON.stringify(allowed.body));
+      assert.equal(allowed.body.network['router:external'], false);
+    });
+
     it('refuses a gateway on a network that is not external (and hides invisible ones)', async () => {
       const x = await router();
       const { net } = await net4('10.20.0.0/24');
@@ -255,6 +281,19 @@ for (const dialect of dialects()) {
       assert.equal(r.body.router.external_gateway_info.external_fixed_ips[0].subnet_id, sub.id);
       const y = await router(other);
       assert.equal((await setGateway(other, y.id, { network_id: shared.id })).status, 404);
+
+      // The policy is what the member's router needs: it stays while the gateway does.
+      const id = policy.body.rbac_policy.id;
+      const inUse = await admin.del(`/v2.0/rbac-policies/${id}`);
+      assert.equal(inUse.status, 409);
+      assert.equal(errorType(inUse), 'RbacPolicyInUse');
+      assert.match(errorMessage(inUse), /routers attached to this network that depend on this policy/);
+      const retarget = await admin.put(`/v2.0/rbac-policies/${id}`, {
+        rbac_policy: { target_tenant: otherProject },
+      });
+      assert.equal(retarget.status, 409, 'retargeting strands the router too');
+      assert.equal((await setGateway(member, x.id, null)).status, 200);
+      assert.equal((await admin.del(`/v2.0/rbac-policies/${id}`)).status, 204);
     });
 
     it('adds and removes an interface by subnet (the CLI body) with Neutron’s answer', async () => {

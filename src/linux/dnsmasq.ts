@@ -109,6 +109,8 @@ export interface DhcpHost {
   hostname?: string;
   /** Default `openstacklocal`. */
   domain?: string;
+  /** The tag its extra DHCP options are given by (`portTag`), for a port that has some. */
+  tag?: string;
 }
 
 function hostNames(host: DhcpHost): { hostname: string; fqdn: string } {
@@ -117,13 +119,53 @@ function hostNames(host: DhcpHost): { hostname: string; fqdn: string } {
 }
 
 /**
- * One `--dhcp-hostsfile` line: `mac,host-10-0-0-5.openstacklocal,10.0.0.5` (IPv6 in brackets).
- * Deliberately without Neutron's `set:port-<id>` tag: dnsmasq 2.90 segfaults on SIGHUP when a
- * hostsfile line carrying a `set:` tag has an active lease (measured here).
+ * One `--dhcp-hostsfile` line: `mac,host-10-0-0-5.openstacklocal,10.0.0.5` (IPv6 in brackets),
+ * with Neutron's `set:port-<id>` tag only for a port with extra DHCP options: dnsmasq 2.90
+ * segfaults on a SIGHUP when a line carrying a `set:` tag has an active lease (measured here), so
+ * a server with tagged lines is restarted instead (see `isTagged`).
  */
 export function hostsFileLine(host: DhcpHost): string {
   const ip = host.ip.includes(':') ? `[${host.ip}]` : host.ip;
-  return `${host.mac},${hostNames(host).fqdn},${ip}`;
+  return `${host.mac},${hostNames(host).fqdn},${ip}${host.tag ? `,set:${host.tag}` : ''}`;
+}
+
+/** Whether a hosts file has tagged lines (its dnsmasq must not get a SIGHUP; see `hostsFileLine`). */
+export function isTagged(hostsFile: string): boolean {
+  return hostsFile.includes(',set:');
+}
+
+/** The tag a port's extra DHCP options are given by. */
+export function portTag(portId: string): string {
+  return `port-${portId}`;
+}
+
+export interface ExtraDhcpOption {
+  opt_name: string;
+  opt_value: string;
+  /** 4 (the default) or 6. */
+  ip_version?: number;
+}
+
+/** Option names dnsmasq knows by name (`option:ntp-server`), or option numbers. */
+const OPTION_NAME = /^([0-9]{1,3}|[a-z][a-z0-9-]*)$/;
+
+/**
+ * The `--dhcp-optsfile` lines of a port's extra DHCP options (Neutron's `extra_dhcp_opts`), as
+ * Neutron's DHCP agent writes them: `tag:port-<id>,option:<name>,<value>` (`option6:` for IPv6; a
+ * number stays a number for IPv4). An empty value (`router`, `classless-static-route`) withholds
+ * the option. Names that are neither a number nor a name in dnsmasq's form are left out (dnsmasq
+ * would reject the line); dnsmasq skips, and logs, names it does not know.
+ */
+export function portOptsFileLines(portId: string, options: readonly ExtraDhcpOption[]): string[] {
+  const tag = `tag:${portTag(portId)}`;
+  return options
+    .filter((o) => OPTION_NAME.test(o.opt_name) && !/[\r\n]/.test(o.opt_value))
+    .map((o) => {
+      const v6 = o.ip_version === 6;
+      const name =
+        /^[0-9]+$/.test(o.opt_name) && !v6 ? o.opt_name : `${v6 ? 'option6' : 'option'}:${o.opt_name}`;
+      return o.opt_value === '' ? `${tag},${name}` : `${tag},${name},${o.opt_value}`;
+    });
 }
 
 /** One `--addn-hosts` line, which makes the name resolvable by DNS before any lease exists. */

@@ -415,6 +415,58 @@ describe('diff: cases', () => {
     assert.equal(count(actions, 'link.set'), 0);
   });
 
+  it('gives a port its extra DHCP options by a tag, and restarts rather than SIGHUPs a tagged dnsmasq', () => {
+    const before = network(2);
+    const after = network(2);
+    const tagged = after.ports[1];
+    tagged.extra_dhcp_opts = [
+      { opt_name: 'ntp-server', opt_value: '10.0.0.9', ip_version: 4 },
+      { opt_name: '150', opt_value: '10.0.0.8', ip_version: 4 },
+      { opt_name: 'router', opt_value: '', ip_version: 4 },
+      { opt_name: 'bad name;', opt_value: 'x', ip_version: 4 },
+      { opt_name: 'dns-server', opt_value: '[2001:db8::1]', ip_version: 6 },
+    ];
+    const desired = compile(after, { stateDir });
+    const dir = Object.values(desired.dhcpServers)[0].dir;
+    const content = (name: string) => {
+      const file = desired.files[`${dir}/${name}`];
+      return file && 'content' in file ? file.content : '';
+    };
+    const tag = `port-${tagged.id}`;
+    const line = (port: SnapshotPort) => {
+      const ip = port.fixed_ips[0].ip_address;
+      return `${port.mac_address},host-${ip.replaceAll('.', '-')}.openstacklocal,${ip}`;
+    };
+    const hosts = content('host').split('\n');
+    assert.ok(hosts.includes(`${line(tagged)},set:${tag}`), content('host'));
+    const plain = after.ports.find((p) => p !== tagged && p.device_owner === 'compute:nova');
+    assert.ok(plain && hosts.includes(line(plain)), 'a port without options has no tag');
+    assert.deepEqual(
+      content('opts')
+        .split('\n')
+        .filter((l) => l.startsWith(`tag:${tag}`)),
+      [
+        `tag:${tag},option:ntp-server,10.0.0.9`,
+        `tag:${tag},150,10.0.0.8`,
+        `tag:${tag},option:router`,
+        `tag:${tag},option6:dns-server,[2001:db8::1]`,
+      ],
+    );
+    const actual = compile(before, { stateDir });
+    actual.dhcpServers[Object.keys(actual.dhcpServers)[0]].pid = 4242;
+    assert.deepEqual(
+      ops(diff(desired, actual)).filter((op) => op.startsWith('dnsmasq')),
+      ['dnsmasq.stop', 'dnsmasq.start'],
+    );
+    // Removing the last options: the running dnsmasq still has tagged lines, so it restarts too.
+    const running = structuredClone(desired);
+    running.dhcpServers[Object.keys(running.dhcpServers)[0]].pid = 4343;
+    assert.deepEqual(
+      ops(diff(compile(before, { stateDir }), running)).filter((op) => op.startsWith('dnsmasq')),
+      ['dnsmasq.stop', 'dnsmasq.start'],
+    );
+  });
+
   it('releases the lease of a deleted port and unplugs it', () => {
     const before = network(2);
     before.instances = [{ id: 'inst-0', name: 'vm0', ports: [before.ports[1].id, before.ports[2].id] }];

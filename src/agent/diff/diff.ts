@@ -12,6 +12,8 @@
  * connections, and one that is new to the router is announced by gratuitous ARP. Security groups
  * are `firewall.ts`'s.
  */
+
+import { dnsmasqFiles, isTagged } from '../../linux/dnsmasq.js';
 import { type Action, type LinkKind, namespaceOf, sortActions } from '../actions.js';
 import type { FileState, HostState, Router } from '../host-state.js';
 import { namespaceLinkKey } from '../host-state.js';
@@ -202,8 +204,20 @@ export function diff(desired: HostState, actual: HostState): Action[] {
       add({ op: 'dnsmasq.start', network, server });
       continue;
     }
-    if (dhcpConfigFiles(server.dir).some((path) => written.has(path)))
-      add({ op: 'dnsmasq.reload', network, pid: have.pid });
+    if (dhcpConfigFiles(server.dir).some((path) => written.has(path))) {
+      // dnsmasq 2.90 may crash on a SIGHUP with tagged hosts lines (see `hostsFileLine`): then
+      // it starts again on its files instead (its leases are in its lease file).
+      const hosts = dnsmasqFiles(server.dir).hosts;
+      const tagged = [desired.files[hosts], actual.files[hosts]].some(
+        (f) => f !== undefined && 'content' in f && isTagged(f.content),
+      );
+      if (tagged) {
+        add({ op: 'dnsmasq.stop', network, pid: have.pid });
+        add({ op: 'dnsmasq.start', network, server });
+      } else {
+        add({ op: 'dnsmasq.reload', network, pid: have.pid });
+      }
+    }
     const wanted = new Set(server.leases.map((l) => `${l.mac} ${l.ip}`));
     for (const { mac, ip } of have.leases) {
       if (!wanted.has(`${mac} ${ip}`))

@@ -1,7 +1,8 @@
 /**
  * A network's DHCP service as Neutron runs it: namespace `qdhcp-<network>` holding the DHCP port's
  * device with the port's addresses, and one dnsmasq serving a static hosts file built from the
- * network's ports, with its files in `<stateDir>/dhcp/<network>/`.
+ * network's ports, with its files in `<stateDir>/dhcp/<network>/`. A port's extra DHCP options
+ * (`extra_dhcp_opts`) are given to it by a tag on its hosts line, as Neutron does.
  */
 import { join } from 'node:path';
 import ipaddr from 'ipaddr.js';
@@ -12,6 +13,8 @@ import {
   dnsmasqFiles,
   hostsFileLine,
   optsFileLines,
+  portOptsFileLines,
+  portTag,
 } from '../../linux/dnsmasq.js';
 import type { L2Driver, NetworkContext } from '../drivers/driver.js';
 import { type HostState, namespaceLinkKey } from '../host-state.js';
@@ -87,6 +90,7 @@ export function addDhcpService(state: HostState, input: DhcpServiceInput): strin
   state.namespaceLinks[namespaceLinkKey(netns, 'lo')] = { netns, name: 'lo', up: true };
   state.namespaceLinks[namespaceLinkKey(netns, device)] = { netns, name: device, up, addresses };
 
+  const optionsOf = (p: SnapshotPort) => p.extra_dhcp_opts ?? [];
   const hosts: DhcpHost[] = ports.flatMap((p) =>
     p.fixed_ips
       .filter((ip) => cidrOf.has(ip.subnet_id))
@@ -95,14 +99,15 @@ export function addDhcpService(state: HostState, input: DhcpServiceInput): strin
         ip: ip.ip_address,
         domain,
         ...(p.dns_name ? { hostname: p.dns_name } : {}),
+        ...(optionsOf(p).length > 0 ? { tag: portTag(p.id) } : {}),
       })),
   );
   const files = dnsmasqFiles(dir);
   const file = (lines: string[]) => ({ content: text(lines), mode: 0o644 });
   state.files[files.hosts] = file(hosts.map(hostsFileLine));
   state.files[files.addnHosts] = file(hosts.map(addnHostsLine));
-  state.files[files.opts] = file(
-    served.flatMap((s) =>
+  state.files[files.opts] = file([
+    ...served.flatMap((s) =>
       optsFileLines({
         subnetId: s.id,
         cidr: s.cidr,
@@ -111,7 +116,12 @@ export function addDhcpService(state: HostState, input: DhcpServiceInput): strin
         hostRoutes: s.host_routes,
       }),
     ),
-  );
+    ...ports.flatMap((p) =>
+      optionsOf(p).length > 0 && p.device_owner !== DHCP_DEVICE_OWNER
+        ? portOptsFileLines(p.id, optionsOf(p))
+        : [],
+    ),
+  ]);
   const argv = dnsmasqArgs({
     confDir: dir,
     interfaceName: device,

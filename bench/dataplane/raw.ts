@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { CLIENT_SCRIPT } from '../../src/agent/services/instances.js';
+import { CLIENT_SCRIPT, clientOptions } from '../../src/agent/services/instances.js';
 import { dnsmasqArgs, dnsmasqFiles, startDnsmasq } from '../../src/linux/dnsmasq.js';
 import { run } from '../../src/linux/exec.js';
 import { deleteNamespace, ipBatch } from '../../src/linux/ip.js';
@@ -78,6 +78,15 @@ export async function rawBuild(n: number): Promise<RawResult> {
   return { n, ...built, teardownMs };
 }
 
+/** A veth on `bridge` whose peer (`peer` arguments) is made in `netns`, and its host end up. */
+function plugLines(bridge: string, tap: string, netns: string, peer: string[]): string[][] {
+  return [
+    ['link', 'add', tap, 'mtu', '1450', 'master', bridge, 'type', 'veth', 'peer', ...peer, 'netns', netns],
+    ['link', 'set', tap, 'addrgenmode', 'none'],
+    ['link', 'set', tap, 'up'],
+  ];
+}
+
 export interface RawDhcpResult {
   n: number;
   /** Root batch: namespaces, bridge, VXLAN device, veths (with their MACs), the DHCP port. */
@@ -105,6 +114,7 @@ export async function rawDhcpBuild(n: number): Promise<RawDhcpResult> {
   const pidFile = (i: number) => join(dir, `udhcpc-${i}.pid`);
   const script = join(dir, 'udhcpc.sh');
   const dnsmasqDir = join(dir, 'dnsmasq');
+  const plugged = (name: string, netns: string, peer: string[]) => plugLines(bridge, name, netns, peer);
   const argv = dnsmasqArgs({
     confDir: dnsmasqDir,
     interfaceName: 'ns-raw',
@@ -130,47 +140,9 @@ export async function rawDhcpBuild(n: number): Promise<RawDhcpResult> {
       ['link', 'add', vxlan, 'mtu', '1450', 'master', bridge, 'type', 'vxlan', 'id', vni, 'dstport', '4789'],
       ['link', 'set', vxlan, 'up'],
       ['netns', 'add', dhcpNs],
-      [
-        'link',
-        'add',
-        dhcpTap,
-        'mtu',
-        '1450',
-        'master',
-        bridge,
-        'type',
-        'veth',
-        'peer',
-        'name',
-        'ns-raw',
-        'netns',
-        dhcpNs,
-      ],
-      ['link', 'set', dhcpTap, 'addrgenmode', 'none'],
-      ['link', 'set', dhcpTap, 'up'],
+      ...plugged(dhcpTap, dhcpNs, ['name', 'ns-raw']),
       ...namespaces.map((ns) => ['netns', 'add', ns]),
-      ...namespaces.flatMap((ns, i) => [
-        [
-          'link',
-          'add',
-          tap(i),
-          'mtu',
-          '1450',
-          'master',
-          bridge,
-          'type',
-          'veth',
-          'peer',
-          'name',
-          'eth0',
-          'address',
-          mac(i),
-          'netns',
-          ns,
-        ],
-        ['link', 'set', tap(i), 'addrgenmode', 'none'],
-        ['link', 'set', tap(i), 'up'],
-      ]),
+      ...namespaces.flatMap((ns, i) => plugged(tap(i), ns, ['name', 'eth0', 'address', mac(i)])),
     ]);
     const linksDone = performance.now();
     await ipBatch(
@@ -185,25 +157,7 @@ export async function rawDhcpBuild(n: number): Promise<RawDhcpResult> {
     await startDaemons(
       namespaces.map((ns, i) => ({
         netns: ns,
-        argv: [
-          '/bin/busybox',
-          'udhcpc',
-          '-f',
-          '-i',
-          'eth0',
-          '-s',
-          script,
-          '-p',
-          pidFile(i),
-          '-t',
-          '3',
-          '-T',
-          '1',
-          '-A',
-          '2',
-          '-O',
-          'staticroutes',
-        ],
+        argv: ['/bin/busybox', 'udhcpc', ...clientOptions({ device: 'eth0', script, pidFile: pidFile(i) })],
         env: { NEUTRINO_LEASE_FILE: leaseFile(i) },
         pidFile: pidFile(i),
       })),

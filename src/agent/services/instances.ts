@@ -77,6 +77,39 @@ EOF
 esac
 `;
 
+/**
+ * udhcpc's options for one interface (after the program): in the foreground, with the client
+ * script and a pid file; -T 1 -t 3 -A 2: retry every second, pausing 2 s after 3 tries (defaults
+ * 3 s and 20 s), so an interface whose DHCP server (re)starts a moment later still gets its lease
+ * quickly; option 121 asked for; the hostname sent (option 12) when given.
+ */
+export function clientOptions(client: {
+  device: string;
+  script: string;
+  pidFile: string;
+  hostname?: string;
+}): string[] {
+  const { device, script, pidFile, hostname } = client;
+  return [
+    '-f',
+    '-i',
+    device,
+    '-s',
+    script,
+    '-p',
+    pidFile,
+    '-t',
+    '3',
+    '-T',
+    '1',
+    '-A',
+    '2',
+    '-O',
+    'staticroutes',
+    ...(hostname === undefined ? [] : ['-x', `hostname:${hostname}`]),
+  ];
+}
+
 /** The fields of a lease file (`ip`, `mask`, `router`, `mtu`, `dns`). */
 export function parseLease(text: string): Record<string, string> {
   const fields: Record<string, string> = {};
@@ -148,28 +181,7 @@ export function addInstance(state: HostState, input: InstanceInput): string[] {
       device,
       pidFile,
       leaseFile,
-      // -T 1 -t 3 -A 2: retry every second, pausing 2 s after 3 tries (defaults 3 s and 20 s), so an
-      // interface whose DHCP server (re)starts a moment later still gets its lease quickly.
-      argv: [
-        program,
-        '-f',
-        '-i',
-        device,
-        '-s',
-        script,
-        '-p',
-        pidFile,
-        '-t',
-        '3',
-        '-T',
-        '1',
-        '-A',
-        '2',
-        '-O',
-        'staticroutes',
-        '-x',
-        `hostname:${hostname}`,
-      ],
+      argv: [program, ...clientOptions({ device, script, pidFile, hostname })],
     };
     state.files[script] = { content: CLIENT_SCRIPT, mode: 0o755 };
     state.files[program] = { symlink: BUSYBOX };

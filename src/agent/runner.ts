@@ -166,6 +166,8 @@ export class AgentRunner {
   #following: Promise<void> | undefined;
   #reports: Promise<void> = Promise.resolve();
   #reported: { key: string; at: number } | undefined;
+  /** The report to post next: set while one is queued or being posted (see `#report`). */
+  #nextReport: ReturnType<typeof statusReport> | undefined;
   #followUp: NodeJS.Timeout | undefined;
   #followUpMs = FIRST_FOLLOW_UP_MS;
   #pending = '';
@@ -266,7 +268,10 @@ export class AgentRunner {
   /**
    * Posts the report unless it repeats the last one (within a resync interval). The revision is
    * part of it: the server skips ports changed after the reported revision, so a report at a later
-   * revision may say more. A report that changes nothing writes nothing, so this settles.
+   * revision may say more. A report that changes nothing writes nothing, so this settles. One POST
+   * at a time, and a report waiting for its turn is replaced by a newer one: each says everything
+   * the agent knows, so while leases pour in (hundreds at once) the server reads the host's ports
+   * once per POST it can take, not once per lease batch.
    */
   #report(summary: Summary): void {
     const report = statusReport(summary);
@@ -274,16 +279,25 @@ export class AgentRunner {
     const now = Date.now();
     if (this.#reported?.key === key && now - this.#reported.at < this.#resyncIntervalMs) return;
     this.#reported = { key, at: now };
+    const sending = this.#nextReport !== undefined;
+    this.#nextReport = report;
+    if (sending) return;
     this.#reports = this.#reports.then(async () => {
-      try {
-        await this.#session.post(`${this.#hostPath}/status`, report, {
-          signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]),
-        });
-        this.#log.debug({ revision: report.revision, problems: report.problems.length }, 'status reported');
-      } catch (err) {
-        if (this.#abort.signal.aborted) return;
-        this.#reported = undefined;
-        this.#log.warn({ err: String(err) }, 'status report failed');
+      for (let next = this.#nextReport; next !== undefined; next = this.#nextReport) {
+        try {
+          await this.#session.post(`${this.#hostPath}/status`, next, {
+            signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]),
+          });
+          this.#log.debug({ revision: next.revision, problems: next.problems.length }, 'status reported');
+        } catch (err) {
+          if (this.#abort.signal.aborted) {
+            this.#nextReport = undefined;
+            return;
+          }
+          this.#reported = undefined;
+          this.#log.warn({ err: String(err) }, 'status report failed');
+        }
+        if (this.#nextReport === next) this.#nextReport = undefined;
       }
     });
   }

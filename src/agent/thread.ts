@@ -47,7 +47,8 @@ export class AgentThread {
   readonly #log: pino.Logger;
   /** Where the server's log lines go: the agent's are written there too, whole. */
   readonly #logStream: { write(line: string): unknown };
-  #worker: Worker;
+  /** The running thread; undefined between its exit and its restart. */
+  #worker: Worker | undefined;
   #nextId = 1;
   readonly #waiting = new Map<
     number,
@@ -79,22 +80,25 @@ export class AgentThread {
     });
     worker.on('error', (err) => this.#log.error({ err }, 'agent thread failed'));
     worker.on('exit', (code) => {
+      if (this.#worker === worker) this.#worker = undefined;
       for (const waiter of this.#waiting.values()) waiter.reject(new Error(`agent thread exited (${code})`));
       this.#waiting.clear();
       if (this.#ending) return;
       this.#log.error({ code }, 'agent thread exited; starting it again');
       setTimeout(() => {
-        if (!this.#ending) this.#worker = this.#spawn();
+        if (!this.#ending && !this.#worker) this.#worker = this.#spawn();
       }, RESTART_MS).unref();
     });
     return worker;
   }
 
+  /** Asks the thread (started again at once if it is between an exit and its restart). */
   #ask(op: AgentRequest['op']): Promise<Summary | undefined> {
+    const worker = (this.#worker ??= this.#spawn());
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
-      this.#worker.postMessage({ id, op } satisfies AgentRequest);
+      worker.postMessage({ id, op } satisfies AgentRequest);
     });
   }
 
@@ -103,13 +107,14 @@ export class AgentThread {
     return (await this.#ask('reconcile'))!;
   }
 
-  /** Stops the agent (the data plane stays) and ends the thread. */
+  /** Stops the agent (the data plane stays) and ends the thread; nothing to do if it is down. */
   async stop(): Promise<void> {
     this.#ending = true;
+    if (!this.#worker) return;
     try {
       await this.#ask('stop');
     } finally {
-      await this.#worker.terminate();
+      await this.#worker?.terminate();
     }
   }
 
@@ -119,7 +124,7 @@ export class AgentThread {
     try {
       return (await this.#ask('teardown'))!;
     } finally {
-      await this.#worker.terminate();
+      await this.#worker?.terminate();
     }
   }
 }

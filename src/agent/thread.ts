@@ -94,7 +94,8 @@ export class AgentThread {
 
   /** Asks the thread (started again at once if it is between an exit and its restart). */
   #ask(op: AgentRequest['op']): Promise<Summary | undefined> {
-    const worker = (this.#worker ??= this.#spawn());
+    this.#worker ??= this.#spawn();
+    const worker = this.#worker;
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });

@@ -15,10 +15,20 @@ import { contextOf } from './auth.js';
 
 const HEARTBEAT_MS = 15_000;
 
-/** Which changes a follower may see; keeps the foreign networks it was shown, to show their end. */
-async function followerFilter(ctx: Context, networks: Networks): Promise<(r: Revision) => Promise<boolean>> {
+/**
+ * Which changes a follower may see; keeps the foreign networks it was shown, to show their end.
+ * Rows up to the revision the follower's first look at the networks reflects are judged by that
+ * look: the stream may reach them only after later changes, and judging a network's create by its
+ * state after it was unshared would hide the update that unshared it.
+ */
+async function followerFilter(
+  ctx: Context,
+  networks: Networks,
+  store: Store,
+): Promise<(r: Revision) => Promise<boolean>> {
   if (ctx.isAdmin) return async () => true;
   if (ctx.projectId === null) requireAdmin(ctx, 'get_events');
+  const looked = await store.latestRevision();
   const foreign = new Set(
     (await networks.list(ctx, { filters: {} }))
       .filter((n) => n.project_id !== ctx.projectId)
@@ -28,6 +38,7 @@ async function followerFilter(ctx: Context, networks: Networks): Promise<(r: Rev
     if (r.project_id === ctx.projectId) return true;
     if (r.resource !== 'networks') return false;
     const wasShown = foreign.has(r.resource_id);
+    if (r.revision <= looked) return wasShown;
     const visible =
       r.op !== 'delete' &&
       (await networks.get(ctx, r.resource_id).then(
@@ -48,7 +59,7 @@ export function registerEvents(app: FastifyInstance, store: Store, networks: Net
   });
 
   app.get('/neutrino/v1/events', async (req, reply) => {
-    const visible = await followerFilter(contextOf(req), networks);
+    const visible = await followerFilter(contextOf(req), networks, store);
     const q = req.query as { since?: string };
     const lastEventId = req.headers['last-event-id'];
     let since = Number(

@@ -37,7 +37,12 @@ async function answer(op: AgentRequest['op']): Promise<Summary | undefined> {
 
 port.on('message', ({ id, op }: AgentRequest) => {
   answer(op).then(
-    (result) => port.postMessage({ id, result } satisfies AgentMessage),
+    (result) => {
+      port.postMessage({ id, result } satisfies AgentMessage);
+      // Stopped: the thread ends once what is still under way (a kernel probe, say) has finished,
+      // so that its cleanup runs; the main thread waits for that.
+      if (op !== 'reconcile') port.unref();
+    },
     (err: unknown) =>
       port.postMessage({
         id,

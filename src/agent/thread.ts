@@ -7,6 +7,8 @@
  * server's go) cross the thread boundary, as messages.
  * A thread that dies is started again after a second (the reconciler picks up where the kernel is).
  */
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import pino from 'pino';
 import type { Auth } from '../cli/client.js';
@@ -28,6 +30,8 @@ export type AgentRequest = { id: number; op: 'reconcile' | 'stop' | 'teardown' }
 export type AgentMessage = { id: number; result?: Summary; error?: string } | { log: string };
 
 const RESTART_MS = 1_000;
+/** How long a stopped thread may take to finish what it was doing. */
+const EXIT_WAIT_MS = 5_000;
 
 /**
  * Starts the worker. Compiled, its entry is the `.js` next to this file; run from source (tsx), the
@@ -115,7 +119,7 @@ export class AgentThread {
     try {
       await this.#ask('stop');
     } finally {
-      await this.#worker?.terminate();
+      await this.#end();
     }
   }
 
@@ -125,7 +129,23 @@ export class AgentThread {
     try {
       return (await this.#ask('teardown'))!;
     } finally {
-      await this.#worker?.terminate();
+      await this.#end();
     }
+  }
+
+  /**
+   * Lets the stopped thread finish what is under way (a probe's throwaway namespace must be
+   * deleted: ending the thread at once left them behind) and end by itself; ends it after
+   * `EXIT_WAIT_MS` otherwise.
+   */
+  async #end(): Promise<void> {
+    const worker = this.#worker;
+    if (!worker) return;
+    const waited = new AbortController();
+    await Promise.race([
+      once(worker, 'exit', { signal: waited.signal }),
+      sleep(EXIT_WAIT_MS, undefined, { signal: waited.signal }).then(() => worker.terminate()),
+    ]).catch(() => undefined);
+    waited.abort();
   }
 }

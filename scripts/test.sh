@@ -18,6 +18,7 @@ export NEUTRINO_TEST_PG_URL=${NEUTRINO_TEST_PG_URL:-postgres://neutrino:neutrino
 
 echo "test: typecheck and lint"
 npx tsc -p tsconfig.json --noEmit
+npx tsc -p tsconfig.bench.json
 npx tsc -p web/tsconfig.json
 npx biome check src test bench web
 

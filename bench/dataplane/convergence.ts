@@ -21,8 +21,9 @@ import { stringify } from 'yaml';
 import { Session } from '../../src/cli/client.js';
 import { type AllInOne, startAllInOne } from '../../src/cli/dataplane.js';
 import { loadConfig } from '../../src/config.js';
-import { run, runInNamespace } from '../../src/linux/exec.js';
+import { run } from '../../src/linux/exec.js';
 import { addNamespace, deleteNamespace, ipBatch, ipJson } from '../../src/linux/ip.js';
+import { iperf, median } from '../measure.js';
 import { type RawDhcpResult, type RawResult, rawBuild, rawDhcpBuild } from './raw.js';
 
 const args = process.argv.slice(2);
@@ -84,11 +85,6 @@ async function settle(): Promise<void> {
     await sleep(250);
     if (busyShare(before, await machineTicks()) < 10) return;
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return Math.round(sorted[sorted.length >> 1] * 10) / 10;
 }
 
 async function deployment(): Promise<{ allInOne: AllInOne; api: Session; stateDir: string }> {
@@ -183,7 +179,7 @@ async function verifyAddresses(stateDir: string, instances: Instance[]): Promise
   }
 }
 
-async function convergence(n: number): Promise<Omit<ConvergenceResult, 'raw'>> {
+async function convergence(n: number): Promise<Omit<ConvergenceResult, 'raw' | 'rawDhcp'>> {
   const { allInOne, api, stateDir } = await deployment();
   try {
     const networkId = await network(api, 'bench', '10.9.0.0/16');
@@ -227,26 +223,6 @@ interface IperfResult {
   instancesGbps: number;
   vethGbps: number;
   rounds: { instances: number[]; veth: number[] };
-}
-
-async function iperf(client: string, server: string, address: string): Promise<number> {
-  const listening = runInNamespace(server, 'iperf3', ['-s', '-1', '-B', address], { timeoutMs: 30_000 });
-  let result: { end?: { sum_received?: { bits_per_second: number } } } = {};
-  for (let attempt = 0; attempt < 50; attempt++) {
-    await sleep(100);
-    const { code, stdout } = await runInNamespace(client, 'iperf3', ['-c', address, '-t', '3', '-J'], {
-      allowFail: true,
-      timeoutMs: 30_000,
-    });
-    if (code === 0) {
-      result = JSON.parse(stdout);
-      break;
-    }
-  }
-  await listening;
-  const bps = result.end?.sum_received?.bits_per_second;
-  if (!bps) throw new Error('iperf3 gave no result');
-  return Math.round(bps / 1e7) / 100;
 }
 
 /** How many interleaved iperf3 rounds (instances, then veth) the medians are taken over. */

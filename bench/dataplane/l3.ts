@@ -25,6 +25,7 @@ import { loadConfig } from '../../src/config.js';
 import { runInNamespace } from '../../src/linux/exec.js';
 import { addNamespace, deleteNamespace, ipBatch, listNamespaces } from '../../src/linux/ip.js';
 import { nftListTable } from '../../src/linux/nft.js';
+import { iperf, median } from '../measure.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: string) => {
@@ -49,11 +50,6 @@ interface Instance {
   id: string;
   status: string;
   ports: Port[];
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return Math.round(sorted[sorted.length >> 1] * 10) / 10;
 }
 
 async function inParallel<T>(items: T[], work: (item: T) => Promise<void>): Promise<void> {
@@ -197,26 +193,6 @@ class Deployment {
   }
 }
 
-async function iperf(client: string, server: string, bind: string, target: string): Promise<number> {
-  const listening = runInNamespace(server, 'iperf3', ['-s', '-1', '-B', bind], { timeoutMs: 30_000 });
-  let result: { end?: { sum_received?: { bits_per_second: number } } } = {};
-  for (let attempt = 0; attempt < 50; attempt++) {
-    await sleep(100);
-    const { code, stdout } = await runInNamespace(client, 'iperf3', ['-c', target, '-t', '3', '-J'], {
-      allowFail: true,
-      timeoutMs: 30_000,
-    });
-    if (code === 0) {
-      result = JSON.parse(stdout);
-      break;
-    }
-  }
-  await listening;
-  const bps = result.end?.sum_received?.bits_per_second;
-  if (!bps) throw new Error('iperf3 gave no result');
-  return Math.round(bps / 1e7) / 100;
-}
-
 interface Throughput {
   sameNetworkGbps: number;
   routedGbps: number;
@@ -245,8 +221,8 @@ async function throughput(): Promise<Throughput> {
     const routed: number[] = [];
     const floating: number[] = [];
     for (let round = 0; round < IPERF_ROUNDS; round++) {
-      same.push(await iperf(ns(neighbour), ns(server), address, address));
-      routed.push(await iperf(ns(remote), ns(server), address, address));
+      same.push(await iperf(ns(neighbour), ns(server), address));
+      routed.push(await iperf(ns(remote), ns(server), address));
       floating.push(await iperf(d.outside, ns(server), address, floatingip.floating_ip_address));
     }
     const [sameNetworkGbps, routedGbps, floatingIpGbps] = [median(same), median(routed), median(floating)];

@@ -16,6 +16,7 @@ import { observe } from '../../src/agent/observe/observe.js';
 import { Reconciler } from '../../src/agent/reconciler.js';
 import type { Snapshot, SnapshotPort } from '../../src/agent/snapshot.js';
 import { run } from '../../src/linux/exec.js';
+import { median } from '../measure.js';
 import { type RawResult, rawBuild } from './raw.js';
 
 const args = process.argv.slice(2);
@@ -59,6 +60,7 @@ function snapshot(n: number): Snapshot {
     host: 'bench',
     revision: 1,
     dnsDomain: 'openstacklocal',
+    routers: [],
     networks: [
       {
         id: network,
@@ -97,11 +99,6 @@ async function leased(stateDir: string, s: Snapshot): Promise<boolean> {
     if (!lease.includes(`ip=${ips.get(instance.ports[0])}\n`)) return false;
   }
   return true;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return Math.round(sorted[sorted.length >> 1] * 10) / 10;
 }
 
 async function measure(n: number): Promise<Omit<Result, 'raw'>> {

@@ -24,6 +24,7 @@ import { Session } from '../../src/cli/client.js';
 import { type AllInOne, startAllInOne } from '../../src/cli/dataplane.js';
 import { loadConfig } from '../../src/config.js';
 import { runInNamespace } from '../../src/linux/exec.js';
+import { iperf, median } from '../measure.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: string) => {
@@ -46,11 +47,6 @@ interface Instance {
   id: string;
   status: string;
   ports: Port[];
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return Math.round(sorted[sorted.length >> 1] * 10) / 10;
 }
 
 /** The agent's `reconciled` log lines (revision, ops, ms), collected as they come. */
@@ -224,33 +220,6 @@ async function pings(from: Instance, to: Instance): Promise<boolean> {
   return code === 0;
 }
 
-async function iperf(client: Instance, server: Instance): Promise<number> {
-  const listening = runInNamespace(ns(server), 'iperf3', ['-s', '-1', '-B', ipOf(server)], {
-    timeoutMs: 30_000,
-  });
-  let result: { end?: { sum_received?: { bits_per_second: number } } } = {};
-  for (let attempt = 0; attempt < 50; attempt++) {
-    await sleep(100);
-    const { code, stdout } = await runInNamespace(
-      ns(client),
-      'iperf3',
-      ['-c', ipOf(server), '-t', '3', '-J'],
-      {
-        allowFail: true,
-        timeoutMs: 30_000,
-      },
-    );
-    if (code === 0) {
-      result = JSON.parse(stdout);
-      break;
-    }
-  }
-  await listening;
-  const bps = result.end?.sum_received?.bits_per_second;
-  if (!bps) throw new Error('iperf3 gave no result');
-  return Math.round(bps / 1e7) / 100;
-}
-
 interface Change {
   /** API call → first probe reply, per run, and the median. */
   runsMs: number[];
@@ -385,8 +354,8 @@ try {
   const on: number[] = [];
   const off: number[] = [];
   for (let round = 0; round < IPERF_ROUNDS; round++) {
-    on.push(await iperf(client, server));
-    off.push(await iperf(offClient, offServer));
+    on.push(await iperf(ns(client), ns(server), ipOf(server)));
+    off.push(await iperf(ns(offClient), ns(offServer), ipOf(offServer)));
   }
   const iperf3 = {
     securityGroupsGbps: median(on),

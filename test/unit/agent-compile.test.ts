@@ -10,44 +10,23 @@ import { compile } from '../../src/agent/desired/compile.js';
 import { linkAlias, ownerTag } from '../../src/agent/host-state.js';
 import type { Snapshot, SnapshotNetwork, SnapshotPort } from '../../src/agent/snapshot.js';
 import { assertNamespaceName } from '../../src/linux/exec.js';
+import {
+  DHCP_PORT,
+  INST_A,
+  INST_B,
+  NET,
+  PORT_A,
+  PORT_B,
+  SUBNET,
+  snapshotNetwork,
+  snapshotPort,
+} from '../helpers/snapshot.js';
 
 const stateDir = '/var/lib/neutrino-test';
 const owner = ownerTag(stateDir);
-const NET = '6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
-const SUBNET = 'a1b2c3d4-0000-4000-8000-000000000001';
-const DHCP_PORT = 'd0d0d0d0-1111-4111-8111-111111111111';
-const PORT_A = 'aaaaaaaa-2222-4222-8222-222222222222';
-const PORT_B = 'bbbbbbbb-3333-4333-8333-333333333333';
-const INST_A = '11111111-aaaa-4aaa-8aaa-aaaaaaaaaaaa';
-const INST_B = '22222222-bbbb-4bbb-8bbb-bbbbbbbbbbbb';
 
-function network(overrides: Partial<SnapshotNetwork> = {}): SnapshotNetwork {
-  return {
-    id: NET,
-    project_id: 'p1',
-    admin_state_up: true,
-    mtu: 1450,
-    network_type: 'vxlan',
-    physical_network: null,
-    segmentation_id: 1001,
-    ...overrides,
-  };
-}
-
-function port(id: string, ip: string, mac: string, overrides: Partial<SnapshotPort> = {}): SnapshotPort {
-  return {
-    id,
-    network_id: NET,
-    mac_address: mac,
-    fixed_ips: [{ subnet_id: SUBNET, ip_address: ip }],
-    device_owner: 'compute:nova',
-    device_id: '',
-    admin_state_up: true,
-    dns_name: '',
-    extra_dhcp_opts: [],
-    ...overrides,
-  };
-}
+const network = snapshotNetwork;
+const port = snapshotPort;
 
 function snapshot(overrides: Partial<Snapshot> = {}): Snapshot {
   return {

@@ -26,17 +26,21 @@ import type {
   SnapshotSecurityGroup,
   SnapshotSecurityGroupRule,
 } from '../../src/agent/snapshot.js';
+import {
+  DHCP_PORT,
+  INST_A,
+  INST_B,
+  NET,
+  PORT_A,
+  PORT_B,
+  SUBNET,
+  snapshotNetwork,
+  snapshotPort,
+} from '../helpers/snapshot.js';
 
 const stateDir = '/var/lib/neutrino-sg-test';
 const TABLE = `neutrino-sg-${ownerTag(stateDir)}`;
-const NET = '6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
-const SUBNET = 'a1b2c3d4-0000-4000-8000-000000000001';
-const DHCP_PORT = 'd0d0d0d0-1111-4111-8111-111111111111';
-const PORT_A = 'aaaaaaaa-2222-4222-8222-222222222222';
-const PORT_B = 'bbbbbbbb-3333-4333-8333-333333333333';
 const PORT_C = 'cccccccc-4444-4444-8444-444444444444';
-const INST_A = '11111111-aaaa-4aaa-8aaa-aaaaaaaaaaaa';
-const INST_B = '22222222-bbbb-4bbb-8bbb-bbbbbbbbbbbb';
 const WEB = '5e5e5e5e-0000-4000-8000-00000000000a';
 const DB = '5e5e5e5e-0000-4000-8000-00000000000b';
 
@@ -55,22 +59,13 @@ function rule(id: string, overrides: Partial<SnapshotSecurityGroupRule> = {}): S
 }
 
 function port(id: string, ip: string, mac: string, overrides: Partial<SnapshotPort> = {}): SnapshotPort {
-  return {
-    id,
-    network_id: NET,
-    mac_address: mac,
-    fixed_ips: [{ subnet_id: SUBNET, ip_address: ip }],
-    device_owner: 'compute:nova',
-    device_id: '',
-    admin_state_up: true,
-    dns_name: '',
-    extra_dhcp_opts: [],
+  return snapshotPort(id, ip, mac, {
     binding_host_id: 'h1',
     port_security_enabled: true,
     security_groups: [WEB],
     allowed_address_pairs: [],
     ...overrides,
-  };
+  });
 }
 
 function groups(): SnapshotSecurityGroup[] {
@@ -99,17 +94,7 @@ function snapshot(overrides: Partial<Snapshot> = {}): Snapshot {
     host: 'h1',
     revision: 7,
     dnsDomain: 'openstacklocal.',
-    networks: [
-      {
-        id: NET,
-        project_id: 'p1',
-        admin_state_up: true,
-        mtu: 1450,
-        network_type: 'vxlan',
-        physical_network: null,
-        segmentation_id: 1001,
-      },
-    ],
+    networks: [snapshotNetwork()],
     subnets: [
       {
         id: SUBNET,

@@ -12,42 +12,34 @@ import { diff } from '../../src/agent/diff/diff.js';
 import { MAX_LINK_NAME, vlanName } from '../../src/agent/drivers/linuxbridge/names.js';
 import { emptyHostState, linkAlias, ownerTag } from '../../src/agent/host-state.js';
 import type { Snapshot, SnapshotNetwork } from '../../src/agent/snapshot.js';
+import {
+  DHCP_PORT,
+  INST_A,
+  NET,
+  PORT_A,
+  SUBNET,
+  snapshotNetwork,
+  snapshotPort,
+} from '../helpers/snapshot.js';
 
 const stateDir = '/var/lib/neutrino-test';
 const owner = ownerTag(stateDir);
-const NET = '6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
 const NET2 = '7a7a7a7a-0000-4000-8000-000000000000';
-const SUBNET = 'a1b2c3d4-0000-4000-8000-000000000001';
-const DHCP_PORT = 'd0d0d0d0-1111-4111-8111-111111111111';
-const PORT_A = 'aaaaaaaa-2222-4222-8222-222222222222';
-const INST_A = '11111111-aaaa-4aaa-8aaa-aaaaaaaaaaaa';
 const BRIDGE = 'brq6f1b2c3d-4e';
 
 function vlanNetwork(overrides: Partial<SnapshotNetwork> = {}): SnapshotNetwork {
-  return {
-    id: NET,
-    project_id: 'p1',
-    admin_state_up: true,
+  return snapshotNetwork({
     mtu: 1500,
     network_type: 'vlan',
     physical_network: 'physnet1',
     segmentation_id: 100,
     ...overrides,
-  };
+  });
 }
 
 function snapshot(networks: SnapshotNetwork[], mappings: Record<string, string>): Snapshot {
-  const port = (id: string, ip: string, mac: string, owner: string) => ({
-    id,
-    network_id: NET,
-    mac_address: mac,
-    fixed_ips: [{ subnet_id: SUBNET, ip_address: ip }],
-    device_owner: owner,
-    device_id: '',
-    admin_state_up: true,
-    dns_name: '',
-    extra_dhcp_opts: [],
-  });
+  const port = (id: string, ip: string, mac: string, owner: string) =>
+    snapshotPort(id, ip, mac, { device_owner: owner });
   return {
     host: 'h1',
     revision: 3,

@@ -31,6 +31,19 @@ export interface Settings {
   defaultHost: string;
   /** physnet → host interface or bridge, sent to agents that report no mappings of their own. */
   physicalInterfaceMappings: Record<string, string>;
+  /**
+   * Failed password logins after which a user is locked out (Keystone's
+   * `lockout_failure_attempts`); 0 never locks.
+   */
+  lockoutFailureAttempts: number;
+  /** Seconds a locked user stays locked (`lockout_duration`); 0 until an admin re-enables it. */
+  lockoutDuration: number;
+  /**
+   * Failed password logins one source address may make per `loginFailureWindow` seconds; more
+   * are answered 429 before any password is checked. 0 never throttles.
+   */
+  loginFailuresPerAddress: number;
+  loginFailureWindow: number;
 }
 
 /** Neutron's default quotas. */
@@ -58,4 +71,8 @@ export const DEFAULT_SETTINGS: Settings = {
   agentDownTime: 75,
   defaultHost: hostname(),
   physicalInterfaceMappings: {},
+  lockoutFailureAttempts: 6,
+  lockoutDuration: 1800,
+  loginFailuresPerAddress: 20,
+  loginFailureWindow: 60,
 };

@@ -6,6 +6,7 @@ import * as m002 from './migrations/002-dataplane.js';
 import * as m003 from './migrations/003-l3.js';
 import * as m004 from './migrations/004-port-drops.js';
 import * as m005 from './migrations/005-status-changes.js';
+import * as m006 from './migrations/006-identity-security.js';
 import type { Database } from './schema.js';
 
 const steps: Record<string, (db: Kysely<unknown>, dialect: DialectName) => Promise<void>> = {
@@ -14,6 +15,7 @@ const steps: Record<string, (db: Kysely<unknown>, dialect: DialectName) => Promi
   '003-l3': m003.up,
   '004-port-drops': m004.up,
   '005-status-changes': m005.up,
+  '006-identity-security': m006.up,
 };
 
 export async function migrate(db: Kysely<Database>, dialect: DialectName): Promise<void> {

@@ -66,9 +66,15 @@ export interface Database {
     password_hash: string;
     default_project_id: string | null;
     description: string;
+    /** Failed password logins since the last success (Keystone's lockout counter). */
+    failed_auth_count: Generated<number>;
+    failed_auth_at: string | null;
   };
   roles: { id: string; name: string; domain_id: string | null };
+  /** `target_type` is project, domain or system (`target_id` 'all'). */
   role_assignments: { role_id: string; actor_id: string; target_id: string; target_type: string };
+  /** Role inference rules: a grant of the prior role carries the implied one too. */
+  implied_roles: { prior_role_id: string; implied_role_id: string };
   /** One row per (host, agent_type): what each host's agent reported in its last heartbeat. */
   agents: {
     id: string;

@@ -20,6 +20,8 @@ export interface Config {
   logLevel: string;
   /** `physnet:interface-or-bridge` pairs. */
   physicalInterfaceMappings: Record<string, string>;
+  /** The agent's tunnel endpoint (YAML `local_ip`, as Neutron's), an address of its host. */
+  localIp?: string;
   settings: Settings;
 }
 
@@ -77,10 +79,12 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
   const {
     settings: fileSettings,
     physical_interface_mappings,
+    local_ip,
     ...rest
   } = fromFile as {
     settings?: Partial<Settings>;
     physical_interface_mappings?: unknown;
+    local_ip?: unknown;
   } & Record<string, unknown>;
   const config: Config = {
     ...DEFAULT_CONFIG,
@@ -91,6 +95,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
   config.physicalInterfaceMappings = parseMappings(
     physical_interface_mappings ?? env.NEUTRINO_PHYSICAL_INTERFACE_MAPPINGS,
   );
+  if (typeof local_ip === 'string' && local_ip !== '') config.localIp = local_ip;
   if (flags.host) config.host = flags.host;
   if (flags.port !== undefined) config.port = Number(flags.port);
   if (flags.stateDir) config.stateDir = flags.stateDir;

@@ -9,10 +9,12 @@ import type {
   Bridge,
   DhcpClient,
   DhcpServer,
+  FdbEntry,
   FileState,
   Firewall,
   Namespace,
   NatTable,
+  Neighbour,
   Route,
   Veth,
   Vlan,
@@ -49,6 +51,11 @@ export type Action =
   | { op: 'vxlan.add'; name: string; vxlan: Vxlan }
   | { op: 'vlan.add'; name: string; vlan: Vlan }
   | { op: 'veth.add'; name: string; veth: Veth }
+  /** l2population: a VXLAN device's forwarding and neighbour entries, changed one by one. */
+  | { op: 'fdb.add'; entry: FdbEntry }
+  | { op: 'fdb.del'; entry: FdbEntry }
+  | { op: 'neigh.replace'; entry: Neighbour }
+  | { op: 'neigh.del'; entry: Neighbour }
   | { op: 'nslink.set'; netns: string; name: string; up: boolean }
   | { op: 'addr.add'; netns: string; dev: string; cidr: string }
   | { op: 'addr.del'; netns: string; dev: string; cidr: string }
@@ -94,6 +101,7 @@ export const STAGES = [
   'firewall', // security groups: one nft transaction (before ports are plugged), then conntrack deletions
   'links', // root ip batch: veth/vxlan/vlan/uplink/bridge/namespace deletes, then namespace and bridge adds
   'plug', // root ip batch: vxlan, vlan and veth adds, enslaving
+  'l2pop', // VXLAN forwarding entries (one bridge batch) and neighbour entries (one ip batch)
   'inside', // one ip batch per namespace: link up, addresses, routes
   'router', // in router namespaces: forwarding, the NAT table, then conntrack flushes and ARP
   'files', // dnsmasq configuration, the udhcpc script; removals; router records
@@ -140,6 +148,14 @@ export function rankOf(action: Action): { stage: Stage; order: number } {
       return { stage: 'plug', order: 0 };
     case 'veth.add':
       return { stage: 'plug', order: 1 };
+    case 'fdb.del':
+      return { stage: 'l2pop', order: 0 };
+    case 'neigh.del':
+      return { stage: 'l2pop', order: 1 };
+    case 'fdb.add':
+      return { stage: 'l2pop', order: 2 };
+    case 'neigh.replace':
+      return { stage: 'l2pop', order: 3 };
     case 'nslink.set':
       return { stage: 'inside', order: 0 };
     case 'addr.del':
@@ -260,6 +276,12 @@ export function subjectOf(action: Action): string {
       return `security groups ${action.firewall.table}${action.firewall.skeleton ? '' : ' (removal)'}`;
     case 'firewall.conntrack':
       return `security group connections (${action.filters.length} filters)`;
+    case 'fdb.add':
+    case 'fdb.del':
+      return `fdb ${action.entry.dev} ${action.entry.mac} dst ${action.entry.dst}`;
+    case 'neigh.replace':
+    case 'neigh.del':
+      return `neighbour ${action.entry.dev} ${action.entry.ip} ${action.entry.mac}`;
     default:
       return action.name;
   }

@@ -27,6 +27,12 @@ export interface Bridge {
 export interface Vxlan {
   vni: number;
   dstport: number;
+  /** The tunnel endpoint it sends from (`local`); null: unbound (a single host). */
+  local: string | null;
+  /** The interface holding `local` (`dev`); null when unbound. */
+  dev: string | null;
+  /** Answers ARP and ND from its neighbour entries (l2population) instead of sending them. */
+  proxy: boolean;
   mtu: number;
   master: string | null;
   alias: string;
@@ -41,6 +47,34 @@ export interface Vlan {
   master: string | null;
   alias: string;
   up: boolean;
+}
+
+/** The MAC of a VXLAN device's flood entries (broadcast, unknown unicast, multicast). */
+export const FLOOD_MAC = '00:00:00:00:00:00';
+
+/**
+ * A static forwarding entry of a VXLAN device (`bridge fdb … self permanent`): frames for `mac`
+ * go to the tunnel endpoint `dst`; flood entries (`FLOOD_MAC`) send a copy to each of theirs.
+ */
+export interface FdbEntry {
+  dev: string;
+  mac: string;
+  dst: string;
+}
+
+/** A permanent neighbour entry on a VXLAN device, which it answers ARP/ND from (`proxy`). */
+export interface Neighbour {
+  dev: string;
+  ip: string;
+  mac: string;
+}
+
+export function fdbKey(entry: FdbEntry): string {
+  return `${entry.dev} ${entry.mac} ${entry.dst}`;
+}
+
+export function neighbourKey(entry: { dev: string; ip: string }): string {
+  return `${entry.dev} ${entry.ip}`;
 }
 
 /** A host interface of a flat network's provider mapping: never ours, only enslaved to a bridge. */
@@ -251,6 +285,10 @@ export interface HostState {
   dirs: Record<string, { netns: string }>;
   bridges: Record<string, Bridge>;
   vxlans: Record<string, Vxlan>;
+  /** l2population's forwarding entries on our VXLAN devices, keyed by `fdbKey`. */
+  fdb: Record<string, FdbEntry>;
+  /** l2population's neighbour entries on our VXLAN devices, keyed by `neighbourKey`. */
+  neighbours: Record<string, Neighbour>;
   vlans: Record<string, Vlan>;
   uplinks: Record<string, Uplink>;
   veths: Record<string, Veth>;
@@ -275,6 +313,8 @@ export function emptyHostState(): HostState {
     dirs: {},
     bridges: {},
     vxlans: {},
+    fdb: {},
+    neighbours: {},
     vlans: {},
     uplinks: {},
     veths: {},

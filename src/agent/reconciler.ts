@@ -12,7 +12,7 @@ import { type Action, subjectOf } from './actions.js';
 import { type ActionFailure, type ApplyResult, apply } from './apply/apply.js';
 import { compile } from './desired/compile.js';
 import { diff } from './diff/diff.js';
-import type { L2Driver } from './drivers/driver.js';
+import type { L2Driver, TunnelEndpoint } from './drivers/driver.js';
 import { linuxbridge } from './drivers/linuxbridge/layout.js';
 import { emptyHostState, type HostState, type Problem } from './host-state.js';
 import { firewallAllocations } from './observe/firewall.js';
@@ -36,6 +36,8 @@ export interface ReconcilerOptions {
   resyncIntervalMs?: number;
   /** Default: linuxbridge. */
   driver?: L2Driver;
+  /** This host's tunnel endpoint (multi-host vxlan with l2population); absent: none. */
+  tunnel?: TunnelEndpoint;
   /** Called with the summary of every reconcile (not teardowns), e.g. to report port status. */
   onReconciled?: (summary: Summary) => void;
 }
@@ -67,6 +69,7 @@ export class Reconciler {
   readonly #log: Logger;
   readonly #resyncIntervalMs: number;
   readonly #driver: L2Driver;
+  readonly #tunnel: TunnelEndpoint | undefined;
   readonly #onReconciled: ((summary: Summary) => void) | undefined;
   /** The run in progress, and the one run queued behind it (what it will do can still change). */
   #current: Promise<Summary> | undefined;
@@ -85,6 +88,7 @@ export class Reconciler {
     this.#log = options.log ?? SILENT;
     this.#resyncIntervalMs = options.resyncIntervalMs ?? 60_000;
     this.#driver = options.driver ?? linuxbridge;
+    this.#tunnel = options.tunnel;
     this.#onReconciled = options.onReconciled;
   }
 
@@ -184,7 +188,7 @@ export class Reconciler {
 
   async #reconcileOnce(): Promise<Summary> {
     const snapshot = await this.#source();
-    const desired = await desiredState(snapshot, this.#stateDir, this.#driver);
+    const desired = await desiredState(snapshot, this.#stateDir, this.#driver, this.#tunnel);
     const problems = JSON.stringify(desired.problems);
     if (problems !== this.#lastProblems) {
       for (const problem of desired.problems) this.#log.warn(problem, 'cannot realise');
@@ -244,11 +248,13 @@ export async function desiredState(
   snapshot: Snapshot,
   stateDir: string,
   driver: L2Driver = linuxbridge,
+  tunnel?: TunnelEndpoint,
 ): Promise<HostState> {
   const bridges = await hostBridges(Object.values(snapshot.physicalInterfaceMappings));
   return compile(snapshot, {
     stateDir,
     driver,
+    ...(tunnel ? { tunnel } : {}),
     hostBridges: bridges,
     vlanCapable: await vlanCapable(snapshot),
     firewall: await firewallAllocations(stateDir),

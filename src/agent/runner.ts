@@ -11,8 +11,9 @@
  * reports them when they changed. `stop()` leaves the data plane in place; `teardown()` removes it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Session } from '../cli/client.js';
+import { ApiError, type Session } from '../cli/client.js';
 import { has8021q } from '../linux/kernel.js';
+import type { TunnelEndpoint } from './drivers/driver.js';
 import { LeaseWatch } from './lease-watch.js';
 import { readDrops } from './observe/firewall.js';
 import { type Logger, Reconciler, type Summary } from './reconciler.js';
@@ -39,7 +40,19 @@ export interface AgentRunnerOptions {
   dropsIntervalMs?: number;
   /** The agent's own `physnet → interface` mappings; when given they replace the server's. */
   physicalInterfaceMappings?: Record<string, string>;
+  /** This host's tunnel endpoint (`--tunnel-ip`): vxlan networks reach other hosts through it. */
+  tunnel?: TunnelEndpoint;
+  /** What this host does: `compute` (instances) and/or `network` (DHCP, routers). Default both. */
+  roles?: readonly AgentRole[];
   log?: Logger;
+}
+
+export const AGENT_ROLES = ['compute', 'network'] as const;
+export type AgentRole = (typeof AGENT_ROLES)[number];
+
+/** The agent types a host heartbeats as for its roles: every host wires ports (L2). */
+export function agentTypesOf(roles: readonly AgentRole[]): AgentType[] {
+  return roles.includes('network') ? [...AGENT_TYPES] : ['Linux bridge agent'];
 }
 
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -153,6 +166,8 @@ export class AgentRunner {
   readonly #resyncIntervalMs: number;
   readonly #heartbeatIntervalMs: number;
   readonly #mappings: Record<string, string> | undefined;
+  readonly #tunnel: TunnelEndpoint | undefined;
+  readonly #roles: readonly AgentRole[];
   readonly #log: Logger;
   readonly #abort = new AbortController();
   /** The snapshot of the run in progress (runs are serialised, so also that of its summary). */
@@ -188,9 +203,12 @@ export class AgentRunner {
     this.#stateDir = options.stateDir;
     this.#dropsIntervalMs = options.dropsIntervalMs ?? 5_000;
     this.#mappings = options.physicalInterfaceMappings;
+    this.#tunnel = options.tunnel;
+    this.#roles = options.roles ?? AGENT_ROLES;
     this.#log = options.log ?? SILENT;
     this.reconciler = new Reconciler({
       stateDir: options.stateDir,
+      ...(options.tunnel ? { tunnel: options.tunnel } : {}),
       log: this.#log,
       resyncIntervalMs: this.#resyncIntervalMs,
       source: () => this.#sync(),
@@ -203,7 +221,7 @@ export class AgentRunner {
     if (this.#started) throw new Error('agent already started');
     this.#started = true;
     this.#log.info({ host: this.#host }, 'agent starting');
-    this.#vlanCapable = has8021q().catch(() => false);
+    if (this.#heartbeatsSent.size === 0) this.#vlanCapable = has8021q().catch(() => false);
     void this.#sendHeartbeats();
     this.#heartbeat = setInterval(() => void this.#sendHeartbeats(), this.#heartbeatIntervalMs).unref();
     this.#dropsTimer = setInterval(() => void this.#reportDrops(), this.#dropsIntervalMs).unref();
@@ -354,31 +372,45 @@ export class AgentRunner {
     await this.#reports;
   }
 
+  /**
+   * Registers this agent by its first heartbeats, before `start`: rejects (an `ApiError` 409) when
+   * another live agent already serves this host name from another tunnel endpoint.
+   */
+  async register(): Promise<void> {
+    this.#vlanCapable = has8021q().catch(() => false);
+    await this.#heartbeatOnce();
+  }
+
+  async #heartbeatOnce(): Promise<void> {
+    const vlanCapable = await this.#vlanCapable;
+    for (const agentType of agentTypesOf(this.#roles)) {
+      const agent = {
+        agent_type: agentType,
+        binary: 'neutrino-agent',
+        configurations: this.#configurations(agentType, vlanCapable),
+        ...(this.#heartbeatsSent.has(agentType) ? {} : { start_flag: true }),
+      };
+      await this.#session.post(
+        `${this.#hostPath}/heartbeat`,
+        { agent },
+        { signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#heartbeatIntervalMs)]) },
+      );
+      this.#heartbeatsSent.add(agentType);
+    }
+  }
+
   /** One heartbeat per role; the first after start carries `start_flag`, as Neutron's agents do. */
   async #sendHeartbeats(): Promise<void> {
     try {
-      const vlanCapable = await this.#vlanCapable;
-      for (const agentType of AGENT_TYPES) {
-        const agent = {
-          agent_type: agentType,
-          binary: 'neutrino-agent',
-          configurations: this.#configurations(agentType, vlanCapable),
-          ...(this.#heartbeatsSent.has(agentType) ? {} : { start_flag: true }),
-        };
-        await this.#session.post(
-          `${this.#hostPath}/heartbeat`,
-          { agent },
-          { signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#heartbeatIntervalMs)]) },
-        );
-        this.#heartbeatsSent.add(agentType);
-      }
+      await this.#heartbeatOnce();
       if (this.#heartbeatFailing)
         this.#log.info({ host: this.#host }, 'heartbeats are getting through again');
       this.#heartbeatFailing = false;
     } catch (err) {
       if (this.#abort.signal.aborted || this.#heartbeatFailing) return;
       this.#heartbeatFailing = true;
-      this.#log.warn({ err: String(err), host: this.#host }, 'heartbeat failed');
+      const taken = err instanceof ApiError && err.status === 409;
+      this.#log[taken ? 'error' : 'warn']({ err: String(err), host: this.#host }, 'heartbeat failed');
     }
   }
 
@@ -408,7 +440,10 @@ export class AgentRunner {
     return {
       interface_mappings: this.#mappings ?? {},
       tunnel_types: ['vxlan'],
-      l2_population: false,
+      ...(this.#tunnel ? { tunneling_ip: this.#tunnel.localIp } : {}),
+      l2_population: this.#tunnel !== undefined,
+      // Read by the server: instances go to hosts with the compute role.
+      roles: [...this.#roles],
       // Read by the server: vlan networks are allowed only where a live L2 agent can build them.
       vlan_capable: vlanCapable,
       devices: s?.ports.length ?? 0,

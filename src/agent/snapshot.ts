@@ -110,6 +110,25 @@ export interface SnapshotRouter {
   floating_ips: SnapshotFloatingIp[];
 }
 
+/** A port bound to another host, as l2population needs it: its MAC and the addresses behind it. */
+export interface SnapshotRemotePort {
+  mac_address: string;
+  /** Its fixed IPs and single-address allowed address pairs with this MAC. */
+  ip_addresses: string[];
+}
+
+/**
+ * Another host with ports on one of this host's vxlan networks (Neutron's l2population): its tunnel
+ * endpoint and those ports, so this host floods only towards hosts that need the traffic and knows
+ * every remote MAC and address without asking the underlay.
+ */
+export interface SnapshotTunnelPeer {
+  host: string;
+  /** The peer agent's `configurations.tunneling_ip`. */
+  tunnel_ip: string;
+  ports: SnapshotRemotePort[];
+}
+
 export interface Snapshot {
   host: string;
   /** The store revision this snapshot reflects. */
@@ -131,4 +150,9 @@ export interface Snapshot {
    * remote-group rules match.
    */
   security_group_members?: Record<string, string[]>;
+  /**
+   * vxlan network id → the other hosts with ports on it (sorted by host), each with a tunnel
+   * endpoint; absent from an older server. Only hosts whose agent reports a `tunneling_ip` appear.
+   */
+  l2population?: Record<string, SnapshotTunnelPeer[]>;
 }

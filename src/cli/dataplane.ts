@@ -9,14 +9,17 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, write
 import { readlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import ipaddr from 'ipaddr.js';
 import pino from 'pino';
+import type { TunnelEndpoint } from '../agent/drivers/driver.js';
 import { Reconciler, type Summary } from '../agent/reconciler.js';
-import { AgentRunner } from '../agent/runner.js';
+import { AGENT_ROLES, type AgentRole, AgentRunner } from '../agent/runner.js';
 import { AgentThread } from '../agent/thread.js';
 import { type Config, databaseUrl, type Flags, loadConfig } from '../config.js';
+import { interfaceWithAddress } from '../linux/ip.js';
 import { has8021q } from '../linux/kernel.js';
 import { isAlive, readCmdline, readPidFile, stopProcess } from '../linux/process.js';
-import { type Auth, credentialsFromEnvironment, Session } from './client.js';
+import { ApiError, type Auth, credentialsFromEnvironment, Session } from './client.js';
 import {
   DEFAULT_EXTERNAL_BRIDGE,
   DEFAULT_EXTERNAL_CIDR,
@@ -329,12 +332,40 @@ export async function up(flags: Flags & DataplaneFlags): Promise<void> {
   }, log);
 }
 
-/** `neutrino agent --server URL --host NAME`. */
+/**
+ * The tunnel endpoint `--tunnel-ip` (or `local_ip`) names, with the interface holding it: it must be
+ * an address of this host, or tunnels would point at someone else.
+ */
+async function tunnelEndpoint(address: string | undefined): Promise<TunnelEndpoint | undefined> {
+  if (address === undefined) return undefined;
+  if (!ipaddr.isValid(address)) throw new Error(`--tunnel-ip ${address} is not an IP address`);
+  const localIp = ipaddr.parse(address).toString();
+  const device = await interfaceWithAddress(localIp);
+  if (device === undefined)
+    throw new Error(`--tunnel-ip ${address} is not an address of this host (see ip addr)`);
+  return { localIp, device };
+}
+
+/** `--roles compute,network`: what this host does (both by default). */
+function parseRoles(value: string | undefined): AgentRole[] {
+  if (value === undefined) return [...AGENT_ROLES];
+  const roles = value.split(',').map((r) => r.trim());
+  for (const role of roles)
+    if (!(AGENT_ROLES as readonly string[]).includes(role))
+      throw new Error(`invalid role ${JSON.stringify(role)} in --roles: use ${AGENT_ROLES.join(', ')}`);
+  if (roles.length === 0) throw new Error('--roles needs at least one role');
+  return [...new Set(roles)] as AgentRole[];
+}
+
+/** `neutrino agent --server URL --host NAME [--tunnel-ip ADDR] [--roles compute,network]`. */
 export async function agent(
-  flags: Pick<Flags, 'config' | 'stateDir' | 'logLevel'> & DataplaneFlags & { server: string; host: string },
+  flags: Pick<Flags, 'config' | 'stateDir' | 'logLevel'> &
+    DataplaneFlags & { server: string; host: string; tunnelIp?: string; roles?: string },
 ): Promise<void> {
   const config = loadConfig({ config: flags.config, stateDir: flags.stateDir, logLevel: flags.logLevel });
   checkHostName(flags.host, '--host');
+  const roles = parseRoles(flags.roles);
+  const tunnel = await tunnelEndpoint(flags.tunnelIp ?? config.localIp);
   const log = pino({ level: config.logLevel });
   const server = flags.server.replace(/\/+$/, '');
   const env = process.env;
@@ -351,10 +382,22 @@ export async function agent(
     stateDir: agentDir,
     resyncIntervalMs: resyncMs(flags.resyncInterval),
     ...(Object.keys(mappings).length > 0 ? { physicalInterfaceMappings: mappings } : {}),
+    ...(tunnel ? { tunnel } : {}),
+    roles,
     log: log.child({ component: 'agent' }),
   });
+  try {
+    await runner.register();
+  } catch (err) {
+    releasePidFile();
+    if (err instanceof ApiError && err.status === 409) throw new Error(err.message);
+    throw new Error(`cannot register with ${server}: ${(err as Error).message}`);
+  }
   runner.start();
-  process.stdout.write(`neutrino agent for host ${flags.host} following ${server} (pid ${process.pid})\n`);
+  const endpoint = tunnel ? `, tunnel endpoint ${tunnel.localIp} on ${tunnel.device}` : '';
+  process.stdout.write(
+    `neutrino agent for host ${flags.host} (${roles.join(', ')}${endpoint}) following ${server} (pid ${process.pid})\n`,
+  );
   untilSignalled(async () => {
     if (flags.cleanupOnExit) await runner.teardown();
     else await runner.stop();

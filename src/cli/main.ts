@@ -30,6 +30,14 @@ function registerDataplaneCommands(root: Command): void {
     .description('run the agent for one host: realises what the server binds to it')
     .requiredOption('--server <url>', "the server's base URL, e.g. http://controller:9696")
     .requiredOption('--host <name>', "this host's name (ports are bound to it)")
+    .option(
+      '--tunnel-ip <address>',
+      "this host's VXLAN tunnel endpoint, one of its addresses (config local_ip)",
+    )
+    .option(
+      '--roles <roles>',
+      'what this host does: compute (instances), network (DHCP, routers); default both',
+    )
     .option('--state-dir <dir>', 'state directory (default /var/lib/neutrino); the agent uses <dir>/agent')
     .option('--resync-interval <seconds>', 'full resync period (default 60)')
     .option('--cleanup-on-exit', 'remove the data plane when stopped (default: leave it running)')

@@ -9,7 +9,7 @@ import type { Agent, AgentUpdate, Heartbeat } from '../model/agent.js';
 import type { Database } from '../store/schema.js';
 import { now, type Store } from '../store/store.js';
 import { type Context, requireAdmin } from './context.js';
-import { AgentNotFound } from './errors.js';
+import { AgentNotFound, Conflict } from './errors.js';
 import type { Settings } from './settings.js';
 
 /** Agent types that wire ports on their host: instances go where one of them is alive. */
@@ -26,6 +26,16 @@ type AgentRow = Database['agents'];
 /** Neutron's agent timestamps: `YYYY-MM-DD HH:MM:SS` (UTC). */
 function agentTime(iso: string): string {
   return iso.replace('T', ' ').replace(/(\.\d+)?Z$/, '');
+}
+
+/** What an L2 agent's configurations say about multi-host: its tunnel endpoint and its roles. */
+interface L2Configurations {
+  tunneling_ip?: unknown;
+  roles?: unknown;
+}
+
+function l2Configurations(row: Pick<AgentRow, 'configurations'>): L2Configurations {
+  return JSON.parse(row.configurations) as L2Configurations;
 }
 
 function isStringMap(value: unknown): value is Record<string, string> {
@@ -94,6 +104,7 @@ export class Agents {
       ...(report.start_flag ? { started_at: at } : {}),
     };
     const db = this.#store.db;
+    if (report.start_flag) await this.#checkClaim(host, report);
     await db
       .insertInto('agents')
       .values({
@@ -115,6 +126,27 @@ export class Agents {
       .where('agent_type', '=', report.agent_type)
       .executeTakeFirstOrThrow();
     return this.#view(row);
+  }
+
+  /**
+   * Two agents claiming one host name would fight over its ports: a starting agent is refused while
+   * a live agent of its type on that host reports another tunnel endpoint. (The same endpoint is
+   * the same host's agent restarting, which adopts what it left.)
+   */
+  async #checkClaim(host: string, report: Heartbeat): Promise<void> {
+    const row = await this.#store.db
+      .selectFrom('agents')
+      .selectAll()
+      .where('host', '=', host)
+      .where('agent_type', '=', report.agent_type)
+      .executeTakeFirst();
+    if (!row || !this.#isAlive(row)) return;
+    const had = l2Configurations(row).tunneling_ip;
+    const claims = (report.configurations as L2Configurations | undefined)?.tunneling_ip;
+    if (had === claims) return;
+    throw Conflict({
+      msg: `host ${host} is already served by a live ${report.agent_type} with tunnel endpoint ${String(had ?? 'none')}; give this agent another --host, or stop the other one (it is considered dead ${this.#settings.agentDownTime} s after its last heartbeat)`,
+    });
   }
 
   async list(ctx: Context): Promise<Agent[]> {
@@ -156,6 +188,56 @@ export class Agents {
       .where('admin_state_up', '=', 1)
       .execute();
     return [...new Set(rows.filter((r) => this.#isAlive(r)).map((r) => r.host))];
+  }
+
+  /**
+   * Hosts that take instances: those with a live, administratively up agent of one of `types` (the
+   * L2 agents) whose roles include `compute` (one that reports no roles takes everything).
+   */
+  async computeHosts(types: string[]): Promise<string[]> {
+    const rows = await this.#store.db
+      .selectFrom('agents')
+      .selectAll()
+      .where('agent_type', 'in', types)
+      .where('admin_state_up', '=', 1)
+      .execute();
+    const computes = (row: AgentRow) => {
+      const roles = l2Configurations(row).roles;
+      return !Array.isArray(roles) || roles.includes('compute');
+    };
+    return [...new Set(rows.filter((r) => this.#isAlive(r) && computes(r)).map((r) => r.host))];
+  }
+
+  /** Whether `host`'s L2 agent says it has no `network` role (no DHCP or routers there then). */
+  async isComputeOnly(host: string): Promise<boolean> {
+    const rows = await this.#store.db
+      .selectFrom('agents')
+      .select('configurations')
+      .where('host', '=', host)
+      .where('agent_type', 'in', L2_AGENT_TYPES)
+      .execute();
+    return rows.some((r) => {
+      const roles = l2Configurations(r).roles;
+      return Array.isArray(roles) && !roles.includes('network');
+    });
+  }
+
+  /**
+   * Every host's tunnel endpoint, as its L2 agent reports it (`configurations.tunneling_ip`), alive
+   * or not: a host whose agent is down still has its ports, and traffic to them may resume.
+   */
+  async tunnelEndpoints(): Promise<Map<string, string>> {
+    const rows = await this.#store.db
+      .selectFrom('agents')
+      .select(['host', 'configurations'])
+      .where('agent_type', 'in', L2_AGENT_TYPES)
+      .execute();
+    const endpoints = new Map<string, string>();
+    for (const row of rows) {
+      const ip = l2Configurations(row).tunneling_ip;
+      if (typeof ip === 'string' && ip !== '') endpoints.set(row.host, ip);
+    }
+    return endpoints;
   }
 
   /** Whether a live, administratively up L2 agent reports that it can build vlan networks. */

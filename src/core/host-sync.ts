@@ -13,9 +13,11 @@ import type {
   Snapshot,
   SnapshotNetwork,
   SnapshotPort,
+  SnapshotRemotePort,
   SnapshotRouter,
   SnapshotRouterPort,
   SnapshotSubnet,
+  SnapshotTunnelPeer,
 } from '../agent/snapshot.js';
 import type { StatusReport } from '../model/agent.js';
 import type { Fault, InstanceStatus } from '../model/instance.js';
@@ -38,6 +40,7 @@ import type { Settings } from './settings.js';
 
 const DHCP_OWNER = 'network:dhcp';
 const L3_AGENT_TYPE = 'L3 agent';
+const DHCP_AGENT_TYPE = 'DHCP agent';
 /** Ports the router code plumbs itself, kept out of the snapshot's `ports`. */
 const L3_OWNERS = [...ROUTER_OWNERS, FLOATINGIP_OWNER];
 /** PostgreSQL advisory lock class ("host") serialising one host's DHCP scheduling. */
@@ -219,6 +222,20 @@ function snapshotRouterPort(port: Stored, subnets: Map<string, Stored>): Snapsho
   };
 }
 
+/** A port as remote hosts resolve it: its MAC with its addresses, and each allowed pair's MAC with its. */
+function remotePorts(port: Stored): SnapshotRemotePort[] {
+  const mac = String(port.mac_address).toLowerCase();
+  const byMac = new Map<string, string[]>([[mac, (port.fixed_ips as FixedIp[]).map((ip) => ip.ip_address)]]);
+  for (const pair of (port.allowed_address_pairs ?? []) as AddressPair[]) {
+    const [address, length] = pair.ip_address.split('/');
+    const single = length === undefined || length === (address.includes(':') ? '128' : '32');
+    if (!single) continue;
+    const pairMac = (pair.mac_address || mac).toLowerCase();
+    byMac.set(pairMac, [...(byMac.get(pairMac) ?? []), address]);
+  }
+  return [...byMac].map(([mac_address, ip_addresses]) => ({ mac_address, ip_addresses }));
+}
+
 export class HostSync {
   readonly #store: Store;
   readonly #settings: Settings;
@@ -245,7 +262,7 @@ export class HostSync {
    * Reads what DHCP scheduling would change for `host`. With `lock` (PostgreSQL, in the writing
    * transaction) the networks involved are held against a concurrent delete until commit.
    */
-  async #planDhcp(db: Kysely<Database>, host: string, lock: boolean): Promise<DhcpPlan> {
+  async #planDhcp(db: Kysely<Database>, host: string, eligible: boolean, lock: boolean): Promise<DhcpPlan> {
     const bound = await db
       .selectFrom('dhcp_bindings')
       .select('network_id')
@@ -277,15 +294,17 @@ export class HostSync {
     );
     const served = [...wanted.keys()].filter((id) => networks.has(id));
     return {
-      schedule: served.filter((id) => !here.has(id)),
+      schedule: eligible ? served.filter((id) => !here.has(id)) : [],
       unschedule: [...here]
         .filter((id) => !wanted.has(id))
         .map((networkId) => ({ networkId, ports: portsOf.get(networkId) ?? [] })),
-      serve: served.map((id) => ({
-        network: networks.get(id)!,
-        subnets: wanted.get(id)!,
-        ports: portsOf.get(id) ?? [],
-      })),
+      serve: served
+        .filter((id) => eligible || here.has(id))
+        .map((id) => ({
+          network: networks.get(id)!,
+          subnets: wanted.get(id)!,
+          ports: portsOf.get(id) ?? [],
+        })),
     };
   }
 
@@ -294,12 +313,13 @@ export class HostSync {
    * transaction (serialised per host on PostgreSQL, retried when another host took a network).
    */
   async #ensureDhcp(host: string): Promise<void> {
-    if (isSettled(await this.#planDhcp(this.#store.db, host, false), host)) return;
+    const eligible = await this.#servesNetwork(host, DHCP_AGENT_TYPE);
+    if (isSettled(await this.#planDhcp(this.#store.db, host, eligible, false), host)) return;
     const postgres = this.#store.dialect === 'postgres';
     await this.#store.retrying(() =>
       this.#store.transaction(async (tx) => {
         if (postgres) await sql`select pg_advisory_xact_lock(${HOST_LOCK}, hashtext(${host}))`.execute(tx);
-        const plan = await this.#planDhcp(tx, host, postgres);
+        const plan = await this.#planDhcp(tx, host, eligible, postgres);
         for (const network_id of plan.schedule) {
           await tx.insertInto('dhcp_bindings').values({ network_id, host }).execute();
         }
@@ -374,6 +394,17 @@ export class HostSync {
   }
 
   /**
+   * Whether `host` may take new DHCP or router work (`agentType`): when it runs a live agent of
+   * that type, or when none is alive anywhere (one host, or agents that do not report the role) and
+   * its L2 agent does not say it is a compute host only.
+   */
+  async #servesNetwork(host: string, agentType: string): Promise<boolean> {
+    const live = await this.#agents.liveHosts([agentType]);
+    if (live.length > 0) return live.includes(host);
+    return !(await this.#agents.isComputeOnly(host));
+  }
+
+  /**
    * Reads what L3 scheduling would change for `host`, which takes routers only when `eligible`.
    * With `lock` (PostgreSQL, in the writing transaction) the routers it schedules are held
    * against a concurrent delete until commit, and only those still there are scheduled.
@@ -409,8 +440,7 @@ export class HostSync {
    * sync takes them. Writes only when something is to change.
    */
   async #ensureL3(host: string): Promise<void> {
-    const live = await this.#agents.liveHosts([L3_AGENT_TYPE]);
-    const eligible = live.length === 0 || live.includes(host);
+    const eligible = await this.#servesNetwork(host, L3_AGENT_TYPE);
     if (isL3Settled(await this.#planL3(this.#store.db, host, eligible, false))) return;
     const postgres = this.#store.dialect === 'postgres';
     await this.#store.retrying(() =>
@@ -560,6 +590,9 @@ export class HostSync {
     const segmentOf = new Map(segments.map((s) => [s.network_id, s]));
     const subnets = await listResources(db, 'subnets', { column: 'network_id', values: networkIds });
     const security = await securityGroupsOf(db, boundHere);
+    const vxlanNetworks = networks.filter(
+      (n) => snapshotNetwork(n, segmentOf.get(n.id)).network_type === 'vxlan',
+    );
     return {
       host,
       revision,
@@ -579,7 +612,41 @@ export class HostSync {
         (await this.#agents.interfaceMappings(host)) ?? this.#settings.physicalInterfaceMappings,
       security_groups: security.groups,
       security_group_members: security.members,
+      l2population: await this.#l2population(
+        host,
+        vxlanNetworks.map((n) => n.id),
+      ),
     };
+  }
+
+  /**
+   * Neutron's l2population for `host`: per vxlan network, the other hosts that have ports bound
+   * there and a tunnel endpoint, with those ports' MACs and addresses (fixed IPs and single-address
+   * allowed pairs, which the VXLAN device answers ARP/ND for). Floating IP ports live on no device.
+   */
+  async #l2population(host: string, networkIds: string[]): Promise<Snapshot['l2population']> {
+    if (networkIds.length === 0) return {};
+    const endpoints = await this.#agents.tunnelEndpoints();
+    const ports = await listResources(this.#store.db, 'ports', { column: 'network_id', values: networkIds });
+    const peers = new Map<string, Map<string, SnapshotTunnelPeer>>();
+    for (const port of ports.sort((a, b) => a.id.localeCompare(b.id))) {
+      const at = String(port['binding:host_id'] ?? '');
+      const tunnelIp = endpoints.get(at);
+      if (at === '' || at === host || tunnelIp === undefined || port.device_owner === FLOATINGIP_OWNER)
+        continue;
+      const networkId = String(port.network_id);
+      const byHost = peers.get(networkId) ?? new Map<string, SnapshotTunnelPeer>();
+      peers.set(networkId, byHost);
+      const peer = byHost.get(at) ?? { host: at, tunnel_ip: tunnelIp, ports: [] };
+      byHost.set(at, peer);
+      peer.ports.push(...remotePorts(port));
+    }
+    return Object.fromEntries(
+      [...peers].map(([networkId, byHost]) => [
+        networkId,
+        [...byHost.values()].sort((a, b) => a.host.localeCompare(b.host)),
+      ]),
+    );
   }
 
   /**

@@ -68,15 +68,27 @@ export async function ipBatch(
   lines: readonly (readonly string[])[],
   options: IpBatchOptions = {},
 ): Promise<void> {
+  return toolBatch('ip', lines, options);
+}
+
+/**
+ * `ipBatch` for another iproute2 tool with the same batch mode and failure lines (`bridge`; see
+ * `bridge.ts`).
+ */
+export async function toolBatch(
+  tool: 'ip' | 'bridge',
+  lines: readonly (readonly string[])[],
+  options: IpBatchOptions = {},
+): Promise<void> {
   const { netns, force = true } = options;
   if (lines.length === 0) return;
   for (const line of lines) {
-    if (line.length === 0) throw new Error('empty command in ip -batch');
+    if (line.length === 0) throw new Error(`empty command in ${tool} -batch`);
     line.forEach(assertBatchToken);
   }
   const input = lines.map((line) => `${line.join(' ')}\n`).join('');
   const args = [...netnsArgs(netns), ...(force ? ['-force'] : []), '-batch', '-'];
-  const { code, stderr } = await run('ip', args, { input, allowFail: true });
+  const { code, stderr } = await run(tool, args, { input, allowFail: true });
   if (code === 0) return;
   throw new IpBatchError(batchFailures(lines, stderr), stderr);
 }
@@ -153,4 +165,10 @@ export async function deleteNamespace(name: string): Promise<void> {
   } catch (err) {
     if (!(err instanceof CommandError && /No such file or directory/.test(err.stderr))) throw err;
   }
+}
+
+/** The interface of the current network namespace that holds address `ip`, if one does. */
+export async function interfaceWithAddress(ip: string): Promise<string | undefined> {
+  const links = await ipJson<{ ifname: string; addr_info?: { local: string }[] }[]>(['addr', 'show']);
+  return links.find((link) => (link.addr_info ?? []).some((a) => a.local === ip))?.ifname;
 }

@@ -76,6 +76,7 @@ for (const dialect of dialects()) {
         physicalInterfaceMappings: { physnet1: 'eth9' },
         security_groups: [],
         security_group_members: {},
+        l2population: {},
       });
     });
 

@@ -71,6 +71,9 @@ describe('compile: linuxbridge layout', () => {
       'vxlan-1001': {
         vni: 1001,
         dstport: 4789,
+        local: null,
+        dev: null,
+        proxy: false,
         mtu: 1450,
         master: 'brq6f1b2c3d-4e',
         alias: linkAlias('network', NET, owner),

@@ -1,6 +1,6 @@
 /**
  * Applies a diff's actions stage by stage: all root-namespace `ip` commands of a stage in one
- * `ip -batch`, one batch per namespace for commands inside namespaces, files and processes through
+ * `ip -batch` (VXLAN forwarding entries in one `bridge -batch`), one batch per namespace for commands inside namespaces, files and processes through
  * `fs` and `src/linux/` (dnsmasq; a run's DHCP clients all at once; in routers: sysctl, one
  * `nft -f` transaction per NAT change, conntrack, gratuitous ARP; one `nft -f` transaction per
  * security-group change, see `firewall.ts`). Failures are reported per action (never thrown), so the
@@ -14,12 +14,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { announceAddress } from '../../linux/arp.js';
 import { deleteConnections, deleteConnectionsOf } from '../../linux/conntrack.js';
 import { dhcpRelease, dnsmasqFiles, reloadDnsmasq, startDnsmasq } from '../../linux/dnsmasq.js';
-import { IpBatchError, ipBatch } from '../../linux/ip.js';
+import { IpBatchError, ipBatch, toolBatch } from '../../linux/ip.js';
 import { nftApply, nftListTable } from '../../linux/nft.js';
 import { startDaemons, stopProcess } from '../../linux/process.js';
 import { setSysctlsInNamespace } from '../../linux/sysctl.js';
 import { type Action, namespaceOf, type Op, rankOf, STAGES, type Stage } from '../actions.js';
-import type { FileState, NatTable } from '../host-state.js';
+import { type FileState, FLOOD_MAC, type NatTable } from '../host-state.js';
 import { type NatRecord, sha256 } from '../services/l3.js';
 import { NAT_FAMILY, NAT_TABLE } from '../services/nat.js';
 import { applyFirewall } from './firewall.js';
@@ -69,7 +69,13 @@ function ipLines(action: Action): Line[] {
     case 'vxlan.add': {
       const { name, vxlan } = action;
       const master = vxlan.master ? ['master', vxlan.master] : [];
-      const kind = ['type', 'vxlan', 'id', String(vxlan.vni), 'dstport', String(vxlan.dstport), 'nolearning'];
+      const kind = [
+        ...['type', 'vxlan', 'id', String(vxlan.vni), 'dstport', String(vxlan.dstport)],
+        ...(vxlan.local ? ['local', vxlan.local] : []),
+        ...(vxlan.dev ? ['dev', vxlan.dev] : []),
+        'nolearning',
+        ...(vxlan.proxy ? ['proxy'] : []),
+      ];
       return [
         ['link', 'add', name, 'mtu', String(vxlan.mtu), ...master, ...kind],
         ...labelAndUp(name, vxlan.alias, vxlan.up),
@@ -121,9 +127,27 @@ function ipLines(action: Action): Line[] {
     }
     case 'route.del':
       return [['route', 'del', action.route.destination, 'proto', 'static']];
+    case 'neigh.replace': {
+      const { ip, mac, dev } = action.entry;
+      return [['neigh', 'replace', ip, 'lladdr', mac, 'dev', dev, 'nud', 'permanent']];
+    }
+    case 'neigh.del':
+      return [['neigh', 'del', action.entry.ip, 'dev', action.entry.dev]];
     default:
       return [];
   }
+}
+
+/**
+ * The `bridge` commands of a forwarding-entry action. Flood entries are appended (one per
+ * endpoint); a MAC's entry is replaced, so a MAC that moves keeps exactly one endpoint.
+ */
+function bridgeLines(action: Action): Line[] {
+  if (action.op !== 'fdb.add' && action.op !== 'fdb.del') return [];
+  const { mac, dev, dst } = action.entry;
+  if (action.op === 'fdb.del') return [['fdb', 'del', mac, 'dev', dev, 'dst', dst, 'self']];
+  const verb = mac === FLOOD_MAC ? 'append' : 'replace';
+  return [['fdb', verb, mac, 'dev', dev, 'dst', dst, 'self', 'permanent']];
 }
 
 /** A bridge's bridge-netfilter options: its IPv4 and IPv6 traffic through the `inet` hooks, or not. */
@@ -184,6 +208,9 @@ function needs(action: Action): string[] {
       ];
     case 'link.master':
       return action.master ? [`link:${action.master}`] : [];
+    case 'fdb.add':
+    case 'neigh.replace':
+      return [`link:${action.entry.dev}`];
     case 'nslink.set':
       return [`netns:${action.netns}`, `device:${action.netns}/${action.name}`];
     case 'addr.add':
@@ -220,17 +247,21 @@ function messageOf(err: unknown): string {
  * line with `Command failed -:N`, but exits at once, naming no line, on an argument it cannot
  * resolve (`master X` for a missing X); every line after the last one it reported is then in doubt.
  */
-async function runBatch(actions: Action[], netns?: string): Promise<ActionFailure[]> {
+async function runBatch(
+  actions: Action[],
+  netns?: string,
+  tool: 'ip' | 'bridge' = 'ip',
+): Promise<ActionFailure[]> {
   const lines: Line[] = [];
   const owner: number[] = [];
   actions.forEach((action, i) => {
-    for (const line of ipLines(action)) {
+    for (const line of tool === 'ip' ? ipLines(action) : bridgeLines(action)) {
       lines.push(line);
       owner.push(i);
     }
   });
   try {
-    await ipBatch(lines, netns === undefined ? {} : { netns });
+    await toolBatch(tool, lines, netns === undefined ? {} : { netns });
     return [];
   } catch (err) {
     if (!(err instanceof IpBatchError)) return actions.map((action) => ({ action, message: messageOf(err) }));
@@ -430,6 +461,14 @@ async function runStage(stage: Stage, actions: Action[], finish: Finish): Promis
     }
     case 'plug':
       return runBatch(actions);
+    case 'l2pop': {
+      const isFdb = (a: Action) => a.op === 'fdb.add' || a.op === 'fdb.del';
+      const results = await Promise.all([
+        runBatch(actions.filter(isFdb), undefined, 'bridge'),
+        runBatch(actions.filter((a) => !isFdb(a))),
+      ]);
+      return results.flat();
+    }
     case 'clients':
       return startClients(actions);
     case 'inside': {

@@ -5,7 +5,7 @@
  * Whatever cannot be realised is left out and listed in `problems`.
  */
 import ipaddr from 'ipaddr.js';
-import type { L2Driver, NetworkContext } from '../drivers/driver.js';
+import type { L2Driver, NetworkContext, TunnelEndpoint } from '../drivers/driver.js';
 import { linuxbridge } from '../drivers/linuxbridge/layout.js';
 import { emptyHostState, type HostState, namespaceLinkKey, ownerTag } from '../host-state.js';
 import { addDhcpService } from '../services/dhcp.js';
@@ -24,6 +24,8 @@ export interface CompileOptions {
   vlanCapable?: boolean;
   /** The port marks and conntrack zones the last run gave out (see `services/security-groups.ts`). */
   firewall?: FirewallAllocations;
+  /** This host's tunnel endpoint; without one, vxlan networks end at this host. */
+  tunnel?: TunnelEndpoint;
 }
 
 /** Ids become parts of kernel names, paths and `ip -batch` tokens. */
@@ -106,6 +108,8 @@ export function compile(snapshot: Snapshot, options: CompileOptions): HostState 
     physicalInterfaceMappings: snapshot.physicalInterfaceMappings,
     hostBridges: new Set(hostBridges),
     vlanCapable,
+    ...(options.tunnel ? { tunnel: options.tunnel } : {}),
+    peers: snapshot.l2population ?? {},
   };
   const domainText = snapshot.dnsDomain.replace(/\.$/, '');
   const domain = DNS_NAME.test(domainText) ? domainText : DEFAULT_DOMAIN;

@@ -4,7 +4,7 @@
  * traffic through them is never disturbed.
  *
  * Objects that cannot be changed in place are recreated: a veth whose peer is in the wrong (or a
- * vanished) namespace, a VXLAN device with another VNI or port, a process whose command line
+ * vanished) namespace, a VXLAN device with another VNI, port or tunnel endpoint, a process whose command line
  * changed. A process whose namespace or device is (re)created in the same diff is restarted, since
  * it is bound to the old one. dnsmasq gets one SIGHUP when any of its files changes, and
  * `dhcp_release` for every lease it holds that is no longer desired. A router's NAT table is
@@ -15,7 +15,7 @@
 
 import { dnsmasqFiles, isTagged } from '../../linux/dnsmasq.js';
 import { type Action, type LinkKind, namespaceOf, sortActions } from '../actions.js';
-import type { FileState, HostState, Router } from '../host-state.js';
+import type { FileState, HostState, Router, Vxlan } from '../host-state.js';
 import { namespaceLinkKey } from '../host-state.js';
 import { dhcpConfigFiles } from '../services/dhcp.js';
 import { namespaceRecordFile, natRecordFile } from '../services/l3.js';
@@ -85,6 +85,36 @@ function routerActions(
   return actions;
 }
 
+/** Whether an existing VXLAN device is the one wanted: these settings cannot change in place. */
+function sameTunnel(have: Vxlan, want: Vxlan): boolean {
+  return (
+    have.vni === want.vni &&
+    have.dstport === want.dstport &&
+    have.local === want.local &&
+    have.dev === want.dev &&
+    have.proxy === want.proxy
+  );
+}
+
+/**
+ * l2population's entries, one by one: a port coming or going elsewhere adds or removes only its
+ * own entries. A (re)created device starts empty; a device that goes takes its entries with it.
+ */
+function l2populationActions(desired: HostState, actual: HostState, fresh: Set<string>): Action[] {
+  const actions: Action[] = [];
+  const kept = (dev: string) => Object.hasOwn(desired.vxlans, dev) && !fresh.has(dev);
+  for (const [key, entry] of Object.entries(desired.fdb))
+    if (!kept(entry.dev) || !actual.fdb[key]) actions.push({ op: 'fdb.add', entry });
+  for (const [, entry] of missing(actual.fdb, desired.fdb))
+    if (kept(entry.dev)) actions.push({ op: 'fdb.del', entry });
+  for (const [key, entry] of Object.entries(desired.neighbours))
+    if (!kept(entry.dev) || actual.neighbours[key]?.mac !== entry.mac)
+      actions.push({ op: 'neigh.replace', entry });
+  for (const [, entry] of missing(actual.neighbours, desired.neighbours))
+    if (kept(entry.dev)) actions.push({ op: 'neigh.del', entry });
+  return actions;
+}
+
 /** The actions that take `actual` to `desired`, in execution order. */
 export function diff(desired: HostState, actual: HostState): Action[] {
   const actions: Action[] = [];
@@ -119,17 +149,20 @@ export function diff(desired: HostState, actual: HostState): Action[] {
   }
   for (const [name] of missing(actual.bridges, desired.bridges)) add({ op: 'bridge.del', name });
 
+  const freshVxlans = new Set<string>();
   for (const [name, vxlan] of Object.entries(desired.vxlans)) {
     const have = actual.vxlans[name];
-    if (!have || have.vni !== vxlan.vni || have.dstport !== vxlan.dstport) {
+    if (!have || !sameTunnel(have, vxlan)) {
       if (have) add({ op: 'vxlan.del', name });
       add({ op: 'vxlan.add', name, vxlan });
+      freshVxlans.add(name);
       continue;
     }
     add(...linkSet('vxlan', name, vxlan, have));
     if (have.master !== vxlan.master) add({ op: 'link.master', kind: 'vxlan', name, master: vxlan.master });
   }
   for (const [name] of missing(actual.vxlans, desired.vxlans)) add({ op: 'vxlan.del', name });
+  add(...l2populationActions(desired, actual, freshVxlans));
 
   for (const [name, vlan] of Object.entries(desired.vlans)) {
     const have = actual.vlans[name];

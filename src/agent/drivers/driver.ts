@@ -5,7 +5,13 @@
  */
 
 import type { HostState } from '../host-state.js';
-import type { SnapshotNetwork } from '../snapshot.js';
+import type { SnapshotNetwork, SnapshotTunnelPeer } from '../snapshot.js';
+
+/** This host's tunnel endpoint: its address and the interface holding it. */
+export interface TunnelEndpoint {
+  localIp: string;
+  device: string;
+}
 
 export interface NetworkContext {
   /** The deployment's owner tag, carried in every link alias. */
@@ -19,6 +25,10 @@ export interface NetworkContext {
   hostBridges: ReadonlySet<string>;
   /** Whether this host's kernel can make 802.1Q devices (`vlan` networks need them). */
   vlanCapable: boolean;
+  /** This host's tunnel endpoint; absent: vxlan networks stay on this host (no l2population). */
+  tunnel?: TunnelEndpoint;
+  /** vxlan network id → the other hosts with ports on it (the snapshot's `l2population`). */
+  peers: Record<string, SnapshotTunnelPeer[]>;
 }
 
 export interface Plug {

@@ -16,6 +16,7 @@
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { listFdb } from '../../linux/bridge.js';
 import { dnsmasqFiles } from '../../linux/dnsmasq.js';
 import { ipJson, ipJsonBatch } from '../../linux/ip.js';
 import { nftListTable } from '../../linux/nft.js';
@@ -25,11 +26,13 @@ import {
   type DhcpServer,
   emptyHostState,
   type FileState,
+  fdbKey,
   type HostState,
   isOwnedAlias,
   type Namespace,
   type NatTable,
   namespaceLinkKey,
+  neighbourKey,
   ownerTag,
   type Route,
 } from '../host-state.js';
@@ -76,7 +79,15 @@ interface IpLink {
   link?: string;
   linkinfo?: {
     info_kind?: string;
-    info_data?: { id?: number; port?: number; nf_call_iptables?: number; nf_call_ip6tables?: number };
+    info_data?: {
+      id?: number;
+      port?: number;
+      nf_call_iptables?: number;
+      nf_call_ip6tables?: number;
+      local?: string;
+      link?: string;
+      proxy?: boolean;
+    };
   };
   addr_info?: { local: string; prefixlen: number; scope: string }[];
 }
@@ -158,6 +169,9 @@ export async function observe(options: ObserveOptions): Promise<HostState> {
   for (const id of routerIds) claim(routerDir(stateDir, id), routerNamespace(id), 'router');
 
   observeLinks(state, links, owner, new Set(options.uplinks ?? []), namespaceById);
+  const l2population = Object.values(state.vxlans).some((v) => v.proxy)
+    ? observeL2Population(state)
+    : undefined;
 
   const { script, program } = clientProgramFiles(stateDir);
   const files = [script, program, ...dhcpIds.flatMap((id) => dhcpConfigFiles(dhcpDir(stateDir, id)))];
@@ -181,6 +195,7 @@ export async function observe(options: ObserveOptions): Promise<HostState> {
     observeFirewall(stateDir, options.verify === true).then((firewall) => {
       state.firewall = firewall;
     }),
+    l2population,
   ]);
   return state;
 }
@@ -221,7 +236,17 @@ function observeLinks(
       }
       case 'vxlan': {
         const data = link.linkinfo.info_data ?? {};
-        state.vxlans[name] = { vni: data.id ?? 0, dstport: data.port ?? 0, mtu, master, alias, up };
+        state.vxlans[name] = {
+          vni: data.id ?? 0,
+          dstport: data.port ?? 0,
+          local: data.local ?? null,
+          dev: data.link ?? null,
+          proxy: data.proxy === true,
+          mtu,
+          master,
+          alias,
+          up,
+        };
         break;
       }
       case 'vlan': {
@@ -240,6 +265,28 @@ function observeLinks(
     const onOurBridge = link.master !== undefined && Object.hasOwn(state.bridges, link.master);
     if (isOwnedAlias(link.ifalias, owner) || !(onOurBridge || uplinks.has(link.ifname))) continue;
     state.uplinks[link.ifname] = { master: link.master ?? null };
+  }
+}
+
+/**
+ * The static entries on our VXLAN devices (l2population's): forwarding entries with a remote
+ * endpoint, and permanent neighbours. One `bridge` and one `ip` process for all devices.
+ */
+async function observeL2Population(state: HostState): Promise<void> {
+  const [fdb, neighbours] = await Promise.all([
+    listFdb(),
+    ipJson<{ dst: string; dev: string; lladdr?: string }[]>(['neigh', 'show', 'nud', 'permanent']),
+  ]);
+  const ours = (dev: string) => Object.hasOwn(state.vxlans, dev);
+  for (const record of fdb) {
+    if (!ours(record.ifname) || record.dst === undefined || record.master !== undefined) continue;
+    const entry = { dev: record.ifname, mac: record.mac.toLowerCase(), dst: record.dst };
+    state.fdb[fdbKey(entry)] = entry;
+  }
+  for (const n of neighbours) {
+    if (!ours(n.dev) || n.lladdr === undefined) continue;
+    const entry = { dev: n.dev, ip: n.dst, mac: n.lladdr.toLowerCase() };
+    state.neighbours[neighbourKey(entry)] = entry;
   }
 }
 

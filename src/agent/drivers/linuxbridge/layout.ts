@@ -2,13 +2,15 @@
  * The linuxbridge driver's layout: one Linux bridge per network, a VXLAN device on it for vxlan
  * networks, the mapped host interface on it for flat networks (or, when the mapping names an
  * existing bridge, that bridge instead of one of ours), an 802.1Q device `<interface>.<vid>` on the
- * mapped interface for vlan networks (where the kernel has 8021q), and one veth per port whose
+ * mapped interface for vlan networks (where the kernel has 8021q) — with a tunnel endpoint, the
+ * VXLAN device is bound to it and gets l2population's entries (`l2population.ts`) — and one veth per port whose
  * host end (`tap…`) is on the bridge and whose peer is created directly inside the port's namespace.
  */
 
 import { type HostState, linkAlias } from '../../host-state.js';
 import type { SnapshotNetwork } from '../../snapshot.js';
 import type { L2Driver, NetworkContext, Plug } from '../driver.js';
+import { addL2Population } from './l2population.js';
 import { bridgeName, namespaceDeviceName, tapName, vlanName, vxlanName } from './names.js';
 
 const VXLAN_PORT = 4789;
@@ -58,7 +60,21 @@ function layoutNetwork(
         return `vxlan network without a valid segmentation id (${vni})`;
       const name = vxlanName(vni);
       if (state.vxlans[name]) return `VNI ${vni} is used by another network`;
-      state.vxlans[name] = { vni, dstport: VXLAN_PORT, mtu: network.mtu, master: bridge, alias, up: true };
+      const { tunnel } = context;
+      state.vxlans[name] = {
+        vni,
+        dstport: VXLAN_PORT,
+        local: tunnel?.localIp ?? null,
+        dev: tunnel?.device ?? null,
+        proxy: tunnel !== undefined,
+        mtu: network.mtu,
+        master: bridge,
+        alias,
+        up: true,
+      };
+      if (tunnel)
+        for (const why of addL2Population(state, name, context.peers[network.id] ?? [], tunnel.localIp))
+          state.problems.push({ object: `network ${network.id}`, message: `l2population: ${why}` });
       break;
     }
     case 'flat': {

@@ -258,11 +258,11 @@ export class Instances {
   }
 
   /**
-   * Where a new instance goes: the host with a live L2 agent that has the fewest instances,
+   * Where a new instance goes: the compute host with a live L2 agent that has the fewest instances,
    * or the default host while no agent is alive (an instance never fails for want of one).
    */
   async #pickHost(): Promise<string> {
-    const live = (await this.#agents.liveHosts(L2_AGENT_TYPES)).sort();
+    const live = (await this.#agents.computeHosts(L2_AGENT_TYPES)).sort();
     if (live.length === 0) return this.#settings.defaultHost;
     const counts = await this.#store.db
       .selectFrom('instances')

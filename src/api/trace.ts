@@ -1,12 +1,13 @@
 /**
  * `POST /neutrino/v1/trace`: traces a packet through the model (`core/trace.ts`) and answers
- * with the verdict and its hops. The whole model is read as the system sees it (a path crosses
- * other projects' routers and external networks); the caller's own listing decides which of those
- * objects the answer may name.
+ * with the verdict and its hops. Admins' traces read the whole model; a member's read only what
+ * its own listings show it (the GET endpoints' visibility rules), cut out of the whole by
+ * `core/trace-scope.ts`: its path ends where it would meet another project's object.
  */
 import type { FastifyInstance } from 'fastify';
 import { type Context, SYSTEM } from '../core/context.js';
-import { type TraceModel, type TraceViewer, trace } from '../core/trace.js';
+import { type TraceModel, trace } from '../core/trace.js';
+import { scopeTraceModel } from '../core/trace-scope.js';
 import { TraceRequest, TraceResult } from '../model/trace.js';
 import { contextOf } from './auth.js';
 import type { Services } from './services.js';
@@ -35,12 +36,10 @@ async function readModel(s: Services, ctx: Context): Promise<TraceModel> {
 }
 
 /** The ids of every object `ctx` may see; undefined for admins (everything). */
-async function viewerOf(s: Services, ctx: Context): Promise<TraceViewer> {
-  if (ctx.isAdmin) return {};
+async function visibleTo(s: Services, ctx: Context): Promise<Set<string> | undefined> {
+  if (ctx.isAdmin) return undefined;
   const own = await readModel(s, ctx);
-  return {
-    visible: new Set(Object.values(own).flatMap((items: { id: string }[]) => items.map((i) => i.id))),
-  };
+  return new Set(Object.values(own).flatMap((items: { id: string }[]) => items.map((i) => i.id)));
 }
 
 export function registerTrace(app: FastifyInstance, services: Services): void {
@@ -49,8 +48,8 @@ export function registerTrace(app: FastifyInstance, services: Services): void {
     { schema: { body: TraceRequest, response: { 200: TraceResult } } },
     async (req) => {
       const ctx = contextOf(req);
-      const [model, viewer] = await Promise.all([readModel(services, SYSTEM), viewerOf(services, ctx)]);
-      return trace(model, req.body as TraceRequest, viewer);
+      const [model, visible] = await Promise.all([readModel(services, SYSTEM), visibleTo(services, ctx)]);
+      return trace(visible ? scopeTraceModel(model, visible) : model, req.body as TraceRequest);
     },
   );
 }

@@ -222,6 +222,8 @@ function request(pair: Pair): TraceRequest {
 function unprobed(pair: Pair, result: TraceResult, onExternal: (ip: string) => boolean): string | undefined {
   const { from, to } = pair;
   const nowhere = 'no namespace on this host holds the outside address';
+  if (result.verdict === 'leaves_project')
+    return 'the path leaves your project: the model says nothing to compare with';
   if (from.netns === undefined) return from.instance ? `${from.label} is not on this host` : nowhere;
   if (to.instance && to.netns === undefined) return `${to.label} is not on this host`;
   if (!result.destination_ip) return 'no destination address';
@@ -234,7 +236,7 @@ function unprobed(pair: Pair, result: TraceResult, onExternal: (ip: string) => b
 
 function symbol(result: CheckResult): { model: string; probe: string } {
   return {
-    model: result.model === 'allowed' ? '✓' : '✗',
+    model: result.model === 'allowed' ? '✓' : result.model === 'leaves_project' ? '?' : '✗',
     probe: result.probe === 'reached' ? '✓' : result.probe === 'not reached' ? '✗' : '·',
   };
 }
@@ -265,7 +267,9 @@ export function matrixText(
   const probed = results.filter((r) => r.agrees !== null).length;
   const lines = [
     renderTable(['from \\ to', ...endpoints], rows).trimEnd(),
-    'each entry: protocol, what the model says (trace), what the probe saw; ✓ reached, ✗ not, · not probed; ◀ they disagree',
+    `each entry: protocol, what the model says (trace), what the probe saw; ✓ reached, ✗ not, · not probed; ◀ they disagree${
+      results.some((r) => r.model === 'leaves_project') ? '; ? the path leaves your project' : ''
+    }`,
   ];
   if (mismatches.length > 0) {
     lines.push('', 'disagreements:');

@@ -1,8 +1,8 @@
 /**
  * `neutrino trace SRC DST [--proto P --port N] [--source-ip IP] [--probe]`: asks the server how
  * a packet from an instance, port or address gets to another (`POST /neutrino/v1/trace`) and
- * prints the hops and the verdict. Exit codes: 0 allowed, 2 denied or unreachable, 3 when
- * `--probe` finds reality disagreeing with the model, 1 on errors.
+ * prints the hops and the verdict. Exit codes: 0 allowed, 2 denied, unreachable or leaving the
+ * caller's project, 3 when `--probe` finds reality disagreeing with the model, 1 on errors.
  *
  * `--probe` (root, on the source instance's host) also sends the packet for real from inside the
  * source's namespace — a ping, or a TCP connect to a listener it starts in the destination
@@ -97,7 +97,7 @@ export function traceText(request: TraceRequest, result: TraceResult, probe?: Pr
   return `${lines.join('\n')}\n`;
 }
 
-/** The exit code of a trace: 0 allowed, 2 denied or unreachable, 3 when the probe disagrees. */
+/** The exit code of a trace: 0 allowed, 2 otherwise, 3 when the probe disagrees. */
 export function traceExitCode(result: TraceResult, probe?: ProbeReport): number {
   if (probe?.agrees === false) return EXIT_DISAGREES;
   return result.verdict === 'allowed' ? 0 : EXIT_DENIED;
@@ -121,8 +121,11 @@ async function probeTrace(
   result: TraceResult,
   stateDir: string,
 ): Promise<ProbeReport> {
-  const probe = await import('./probe.js');
   const report: ProbeReport = { drift: [], otherDrift: 0 };
+  // A member's path into another project: the model has no expectation to hold reality to.
+  if (result.verdict === 'leaves_project')
+    return { ...report, why: 'the path leaves your project: the model says nothing to compare with' };
+  const probe = await import('./probe.js');
   const [instances, fips] = await Promise.all([
     list(session, KINDS.instance) as unknown as Promise<Instance[]>,
     list(session, KINDS.floatingIp),

@@ -10,7 +10,8 @@
  * source address as the destination sees it. Anything administratively down on the way makes
  * the destination unreachable.
  *
- * Objects of projects the caller cannot see are named only by kind.
+ * A member's trace reads only what it may see (`trace-scope.ts`): where the path meets an object
+ * of another project, the trace ends with a hop saying only that the path leaves its project.
  */
 import type { FloatingIp } from '../model/floating-ip.js';
 import type { Instance } from '../model/instance.js';
@@ -19,7 +20,7 @@ import type { Port } from '../model/port.js';
 import type { Router } from '../model/router.js';
 import type { SecurityGroup, SecurityGroupRule } from '../model/security-group.js';
 import type { Subnet } from '../model/subnet.js';
-import type { TraceHop, TraceObject, TraceRequest, TraceResult } from '../model/trace.js';
+import type { TraceHop, TraceObject, TraceRequest, TraceResult, TraceVerdict } from '../model/trace.js';
 import { Conflict, InvalidInput, NotFound } from './errors.js';
 import { ROUTER_INTERFACE_OWNERS } from './fixed-ips.js';
 import { cidrContains, type IpVersion, ipVersion, normalizeIp, parseCidr } from './ipam.js';
@@ -58,7 +59,7 @@ export type TraceRule = Pick<
   | 'normalized_cidr'
 >;
 
-/** The model a trace reads: every object of the deployment (the caller's visibility comes apart). */
+/** The model a trace reads: every object of the deployment, or what a member sees of it. */
 export interface TraceModel {
   networks: Pick<Network, 'id' | 'name' | 'project_id' | 'admin_state_up' | 'router:external'>[];
   subnets: Pick<
@@ -99,11 +100,12 @@ export interface TraceModel {
     security_group_rules: TraceRule[];
   })[];
   instances: (Pick<Instance, 'id' | 'name' | 'project_id' | 'host'> & { ports: { id: string }[] })[];
-}
-
-/** Who asks: `visible` holds the ids of the objects the caller may see; absent for admins. */
-export interface TraceViewer {
-  visible?: ReadonlySet<string>;
+  /**
+   * Set for a member's trace (`scopeTraceModel`): where the objects it may not see sit, by
+   * address alone — held on a network it sees (`network_id`), or a subnet of a network it does
+   * not see (`network_id` null). Absent for admins: the model is whole.
+   */
+  beyond?: { network_id: string | null; cidr: string }[];
 }
 
 type TNetwork = TraceModel['networks'][number];
@@ -135,9 +137,12 @@ interface RouteEntry {
   nexthop?: string;
 }
 
+/** The last hop of a member's trace that meets another project's object: no address, id or name. */
+export const LEAVES_PROJECT = 'the path leaves your project: what lies beyond is not yours to see';
+
 /** Ends the walk: the hop that failed is already recorded. */
 class Stop extends Error {
-  constructor(readonly verdict: 'denied' | 'unreachable') {
+  constructor(readonly verdict: Exclude<TraceVerdict, 'allowed'>) {
     super(verdict);
   }
 }
@@ -222,7 +227,8 @@ function ruleText(rule: TraceRule, groupName: (id: string) => string): string {
 class Tracer {
   readonly hops: TraceHop[] = [];
   readonly #model: TraceModel;
-  readonly #visible: ReadonlySet<string> | undefined;
+  /** A member's model: what it does not hold lies in another project. */
+  readonly #scoped: boolean;
   readonly #networks: Map<string, TNetwork>;
   readonly #subnets: Map<string, TSubnet>;
   readonly #subnetsOf: Map<string, TSubnet[]>;
@@ -233,9 +239,9 @@ class Tracer {
   readonly #groups: Map<string, TGroup>;
   readonly #instanceOf: Map<string, { instance: TInstance; nic: number }>;
 
-  constructor(model: TraceModel, viewer: TraceViewer) {
+  constructor(model: TraceModel) {
     this.#model = model;
-    this.#visible = viewer.visible;
+    this.#scoped = model.beyond !== undefined;
     this.#networks = new Map(model.networks.map((n) => [n.id, n]));
     this.#subnets = new Map(model.subnets.map((s) => [s.id, s]));
     this.#subnetsOf = groupBy(model.subnets, (s) => s.network_id);
@@ -256,22 +262,16 @@ class Tracer {
 
   // --- naming ------------------------------------------------------------------------------
 
-  #sees(thing: { id: string }): boolean {
-    return this.#visible === undefined || this.#visible.has(thing.id);
-  }
-
   #object(type: string, thing: { id: string; name?: string } | undefined): TraceObject {
-    if (!thing || !this.#sees(thing)) return { type, id: '', name: '' };
+    if (!thing) return { type, id: '', name: '' };
     return { type, id: thing.id, name: thing.name ?? '' };
   }
 
   #named(kind: string, thing: { id: string; name?: string }): string {
-    if (!this.#sees(thing)) return `another project's ${kind}`;
     return `${kind} ${thing.name || short(thing.id)}`;
   }
 
   portLabel(port: TPort): string {
-    if (!this.#sees(port)) return "another project's port";
     const owner = this.#instanceOf.get(port.id);
     if (owner) return `port ${short(port.id)} (instance ${owner.instance.name} eth${owner.nic})`;
     return `port ${port.name || short(port.id)}`;
@@ -283,13 +283,13 @@ class Tracer {
   }
 
   #subnetLabel(subnet: TSubnet): string {
-    return `${this.#named('subnet', subnet)}${this.#sees(subnet) ? ` (${subnet.cidr})` : ''}`;
+    return `${this.#named('subnet', subnet)} (${subnet.cidr})`;
   }
 
   #groupName = (id: string): string => {
     const group = this.#groups.get(id);
-    if (!group) return short(id);
-    return this.#sees(group) ? group.name || short(group.id) : "another project's group";
+    if (!group) return this.#scoped ? "another project's group" : short(id);
+    return group.name || short(group.id);
   };
 
   // --- recording ---------------------------------------------------------------------------
@@ -301,6 +301,36 @@ class Tracer {
   fail(step: string, object: TraceObject, detail: string, verdict: 'denied' | 'unreachable'): never {
     this.hops.push({ step, object, detail, ok: false });
     throw new Stop(verdict);
+  }
+
+  /** The path meets an object the caller may not see: the trace ends there, saying only that. */
+  leave(): never {
+    this.hops.push({
+      step: 'boundary',
+      object: { type: 'project', id: '', name: '' },
+      detail: LEAVES_PROJECT,
+      ok: false,
+    });
+    throw new Stop('leaves_project');
+  }
+
+  /**
+   * Does an object the caller may not see hold `ip` on the network `networkId` — or, with null,
+   * is `ip` in a subnet of another project's network? Always false for admins.
+   */
+  beyond(ip: string, networkId: string | null): boolean {
+    return (this.#model.beyond ?? []).some((b) => b.network_id === networkId && contains(b.cidr, ip));
+  }
+
+  /**
+   * The router `port` belongs to (undefined if it is no router's port); a member's trace leaves
+   * its project at a router it may not see.
+   */
+  #routerOf(port: TPort): TRouter | undefined {
+    if (!isRouterPort(port)) return undefined;
+    const router = this.#routers.get(port.device_id);
+    if (!router && this.#scoped) this.leave();
+    return router;
   }
 
   // --- lookups -----------------------------------------------------------------------------
@@ -315,10 +345,6 @@ class Tracer {
 
   instancePorts(instance: TInstance): TPort[] {
     return instance.ports.flatMap((p) => this.#ports.get(p.id) ?? []);
-  }
-
-  visible(thing: { id: string }): boolean {
-    return this.#sees(thing);
   }
 
   /** Ports holding `ip` as a fixed IP (on `networkId` when given). */
@@ -387,6 +413,7 @@ class Tracer {
   /** From an instance's (or any) port: the source, its checks, then wherever the packet goes. */
   fromPort(port: TPort, packet: Packet): void {
     const network = this.#networks.get(port.network_id);
+    if (!network && this.#scoped) this.leave();
     const owner = this.#instanceOf.get(port.id);
     const down = port.status === 'DOWN' && owner ? ' (status DOWN: its host has not wired it yet)' : '';
     this.pass(
@@ -521,6 +548,8 @@ class Tracer {
         );
       return;
     }
+    // Another project's group decides what this port lets through: not the caller's to see.
+    if (this.#scoped && port.security_groups.some((id) => !this.#groups.has(id))) this.leave();
     const groups = port.security_groups.flatMap((id) => this.#groups.get(id) ?? []);
     const remote = direction === 'egress' ? packet.dst : packet.src;
     const match = this.#match(groups, direction, packet, remote, false);
@@ -536,11 +565,10 @@ class Tracer {
         'denied',
       );
     }
-    const id = this.#sees(match.group) ? ` ${short(match.rule.id)}` : '';
     this.pass(
       direction,
       this.#ruleObject(match.group, match.rule),
-      `${direction} rule${id} of security group ${this.#groupName(match.group.id)} (${ruleText(match.rule, this.#groupName)}) allows ${what}`,
+      `${direction} rule ${short(match.rule.id)} of security group ${this.#groupName(match.group.id)} (${ruleText(match.rule, this.#groupName)}) allows ${what}`,
     );
     // The data plane tracks connections unless every group of the port is stateless.
     if (groups.length === 0 || groups.some((g) => g.stateful)) return;
@@ -581,14 +609,12 @@ class Tracer {
   }
 
   #ruleObject(group: TGroup, rule: TraceRule): TraceObject {
-    return this.#sees(group)
-      ? { type: 'security_group_rule', id: rule.id, name: group.name }
-      : { type: 'security_group_rule', id: '', name: '' };
+    return { type: 'security_group_rule', id: rule.id, name: group.name };
   }
 
   /** The instance's own routing: on-link within its subnet, else its host routes and gateway. */
   #fromSubnet(port: TPort, subnet: TSubnet, packet: Packet): void {
-    const network = this.#networks.get(port.network_id)!;
+    const network = this.#networks.get(port.network_id) ?? this.leave();
     if (contains(subnet.cidr, packet.dst)) {
       this.pass(
         'l2',
@@ -625,6 +651,7 @@ class Tracer {
     const via =
       route.kind === 'default' ? `its gateway ${nexthop}` : `host route ${route.cidr} via ${nexthop}`;
     const holder = this.holders(nexthop, network.id)[0];
+    if (!holder && this.beyond(nexthop, network.id)) this.leave();
     if (!holder)
       this.fail(
         'gateway',
@@ -634,7 +661,7 @@ class Tracer {
           : `no port holds ${nexthop}, the next hop of ${this.#subnetLabel(subnet)}'s host route ${route.cidr}`,
         'unreachable',
       );
-    const router = isRouterPort(holder) ? this.#routers.get(holder.device_id) : undefined;
+    const router = this.#routerOf(holder);
     if (!router)
       this.fail(
         'gateway',
@@ -747,7 +774,7 @@ class Tracer {
     switch (route.kind) {
       case 'connected': {
         const subnet = route.subnet!;
-        const network = this.#networks.get(subnet.network_id)!;
+        const network = this.#networks.get(subnet.network_id) ?? this.leave();
         this.pass(
           'route',
           this.#object('subnet', subnet),
@@ -786,6 +813,7 @@ class Tracer {
       (r) => r.kind === 'connected' || r.kind === 'external',
     );
     const holder = connected && this.holders(nexthop, connected.subnet!.network_id)[0];
+    if (connected && !holder && this.beyond(nexthop, connected.subnet!.network_id)) this.leave();
     if (!holder)
       this.fail(
         'route',
@@ -793,7 +821,7 @@ class Tracer {
         `${name}: extra route ${route.cidr} via ${nexthop}, but no port on its subnets holds ${nexthop}`,
         'unreachable',
       );
-    const next = isRouterPort(holder) ? this.#routers.get(holder.device_id) : undefined;
+    const next = this.#routerOf(holder);
     if (!next)
       this.fail(
         'route',
@@ -820,6 +848,7 @@ class Tracer {
     const name = this.#named('router', router);
     const info = router.external_gateway_info!;
     const network = this.#networks.get(info.network_id);
+    if (!network && this.#scoped) this.leave();
     if (!network)
       this.fail('route', this.#object('router', router), `${name}'s external network is gone`, 'unreachable');
     this.pass(
@@ -872,6 +901,7 @@ class Tracer {
     const fip = this.floatingIpsAt(packet.dst).find((f) => f.floating_network_id === network.id);
     if (fip) {
       const router = fip.router_id ? this.#routers.get(fip.router_id) : undefined;
+      if (fip.router_id && !router && this.#scoped) this.leave();
       if (!fip.port_id || !router)
         this.fail(
           'floating_ip',
@@ -888,12 +918,11 @@ class Tracer {
       return;
     }
     const holder = this.holders(packet.dst, network.id)[0];
-    if (holder && isRouterPort(holder)) {
-      const router = this.#routers.get(holder.device_id);
-      if (router) {
-        this.#atRouter(router, packet);
-        return;
-      }
+    if (!holder && this.beyond(packet.dst, network.id)) this.leave();
+    const router = holder && this.#routerOf(holder);
+    if (router) {
+      this.#atRouter(router, packet);
+      return;
     }
     if (holder && this.#instanceOf.has(holder.id)) {
       this.pass(
@@ -911,6 +940,7 @@ class Tracer {
         `${packet.dst} is a tenant address, which is not routed on the external ${this.#network(network.id)}`,
         'unreachable',
       );
+    if (this.beyond(packet.dst, null)) this.leave();
     const subnet = (this.#subnetsOf.get(network.id) ?? []).find((s) => contains(s.cidr, packet.dst));
     this.pass(
       'destination',
@@ -949,6 +979,7 @@ class Tracer {
     const port =
       this.holders(packet.dst, network.id).find((p) => p.device_owner !== FLOATINGIP_OWNER) ??
       this.pairHolders(packet.dst, network.id)[0];
+    if (!port && this.beyond(packet.dst, network.id)) this.leave();
     if (!port)
       this.fail(
         'destination',
@@ -956,12 +987,10 @@ class Tracer {
         `no port on ${this.#network(network.id)} holds ${packet.dst}`,
         'unreachable',
       );
-    if (isRouterPort(port)) {
-      const router = this.#routers.get(port.device_id);
-      if (router) {
-        this.#atRouter(router, packet);
-        return;
-      }
+    const router = this.#routerOf(port);
+    if (router) {
+      this.#atRouter(router, packet);
+      return;
     }
     const object = this.#object('port', port);
     if (!port.admin_state_up)
@@ -998,9 +1027,7 @@ class Tracer {
     this.pass(
       'destination',
       this.#object('instance', owner.instance),
-      this.#sees(port)
-        ? `delivered to instance ${owner.instance.name} (eth${owner.nic}, port ${short(port.id)}) at ${packet.dst}${down}`
-        : `delivered to another project's instance at ${packet.dst}`,
+      `delivered to instance ${owner.instance.name} (eth${owner.nic}, port ${short(port.id)}) at ${packet.dst}${down}`,
     );
   }
 }
@@ -1028,13 +1055,16 @@ type Endpoint =
   | { kind: 'port'; port: TPort }
   | { kind: 'ip'; ip: string };
 
-/** An instance or port the caller may see by id, else an instance by name, else an address. */
+/**
+ * An instance or port by id, else an instance by name, else an address. A member's model holds
+ * only what it may see: another project's instance or port is not found, as an unknown one.
+ */
 function resolve(tracer: Tracer, model: TraceModel, ref: string, role: string): Endpoint {
   const byId = tracer.instance(ref);
-  if (byId && tracer.visible(byId)) return { kind: 'instance', instance: byId };
+  if (byId) return { kind: 'instance', instance: byId };
   const port = tracer.port(ref);
-  if (port && tracer.visible(port)) return { kind: 'port', port };
-  const named = model.instances.filter((i) => i.name === ref && tracer.visible(i));
+  if (port) return { kind: 'port', port };
+  const named = model.instances.filter((i) => i.name === ref);
   if (named.length > 1) throw Conflict({ msg: `More than one instance exists with the name '${ref}'` });
   if (named.length === 1) return { kind: 'instance', instance: named[0] };
   const ip = normalizeIp(ref);
@@ -1047,8 +1077,8 @@ function firstAddress(port: TPort, family: IpVersion | undefined): string | unde
   return family ? of(family) : (of(4) ?? of(6));
 }
 
-/** Traces `request` through `model` as `viewer` may see it. */
-export function trace(model: TraceModel, request: TraceRequest, viewer: TraceViewer = {}): TraceResult {
+/** Traces `request` through `model` (a member's: `scopeTraceModel`'s). */
+export function trace(model: TraceModel, request: TraceRequest): TraceResult {
   const { protocol } = request;
   if (protocol !== 'icmp' && request.port === undefined)
     throw InvalidInput({ error_message: `a ${protocol} trace needs a port` });
@@ -1057,7 +1087,7 @@ export function trace(model: TraceModel, request: TraceRequest, viewer: TraceVie
   const sourceIp = request.source_ip === undefined ? undefined : normalizeIp(request.source_ip);
   if (sourceIp === null) throw InvalidInput({ error_message: `${request.source_ip} is not an IP address` });
 
-  const tracer: Tracer = new Tracer(model, viewer);
+  const tracer: Tracer = new Tracer(model);
   const source = resolve(tracer, model, request.source, 'source');
   const destination = resolve(tracer, model, request.destination, 'destination');
   let family: IpVersion | undefined =
@@ -1076,11 +1106,11 @@ export function trace(model: TraceModel, request: TraceRequest, viewer: TraceVie
   } else if (source.kind === 'port') {
     candidates = [source.port];
   } else {
-    const held = tracer.holders(source.ip).filter((p) => !isRouterPort(p) && tracer.visible(p));
+    const held = tracer.holders(source.ip).filter((p) => !isRouterPort(p));
     const viaFip = tracer
       .floatingIpsAt(source.ip)
-      .flatMap((f) => (f.port_id && tracer.visible(f) ? (tracer.port(f.port_id) ?? []) : []));
-    const paired = tracer.pairHolders(source.ip).filter((p) => tracer.visible(p));
+      .flatMap((f) => (f.port_id ? (tracer.port(f.port_id) ?? []) : []));
+    const paired = tracer.pairHolders(source.ip);
     const ports = held.length > 0 ? held : viaFip.length > 0 ? viaFip : paired;
     if (ports.length > 1)
       throw Conflict({
@@ -1091,7 +1121,7 @@ export function trace(model: TraceModel, request: TraceRequest, viewer: TraceVie
       if (held.length === 0 && viaFip.length > 0)
         src ??= tracer.floatingIpsAt(source.ip)[0].fixed_ip_address ?? undefined;
       else src ??= source.ip;
-    } else if (tracer.isPrivate(source.ip)) {
+    } else if (tracer.isPrivate(source.ip) || tracer.beyond(source.ip, null)) {
       throw NotFound({ msg: `No port holds the source address ${source.ip}` });
     } else {
       src = source.ip;

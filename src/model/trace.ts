@@ -8,7 +8,11 @@ import { type Static, Type } from 'typebox';
 import { Closed } from './common.js';
 
 export const TraceProtocols = ['tcp', 'udp', 'icmp'] as const;
-export const TraceVerdicts = ['allowed', 'denied', 'unreachable'] as const;
+/**
+ * `leaves_project`: a member's trace met an object of another project it may not see and ends
+ * there; what happens beyond is not the caller's to know.
+ */
+export const TraceVerdicts = ['allowed', 'denied', 'unreachable', 'leaves_project'] as const;
 
 /** An instance (name or id), a port (id), or an IP address. */
 const Endpoint = Type.String({ minLength: 1, maxLength: 255 });
@@ -27,14 +31,17 @@ export type TraceRequest = Static<typeof TraceRequest>;
 export const TraceObject = Closed({
   /** `network`, `subnet`, `port`, `instance`, `router`, `floating_ip`, `security_group_rule`, … */
   type: Type.String(),
-  /** '' for an object of another project (its identity is not the caller's to see). */
+  /** '' for none (the `project` a member's path leaves to names none). */
   id: Type.String(),
   name: Type.String(),
 });
 export type TraceObject = Static<typeof TraceObject>;
 
 export const TraceHop = Closed({
-  /** What the hop checks: `source`, `anti-spoofing`, `egress`, `l2`, `gateway`, `route`, `nat`, … */
+  /**
+   * What the hop checks: `source`, `anti-spoofing`, `egress`, `l2`, `gateway`, `route`, `nat`, …;
+   * `boundary`: a member's path leaves its project (the hop names nothing).
+   */
   step: Type.String(),
   object: TraceObject,
   detail: Type.String(),

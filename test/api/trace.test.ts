@@ -1,8 +1,10 @@
 /**
  * `POST /neutrino/v1/trace` through the API: the request's validation (an empty body is a 400,
  * which is how the dashboard knows the API exists), a trace between a member's instances
- * across its router, and a member tracing into another project: its objects stay unnamed, and
- * its instances cannot be named as endpoints.
+ * across its router, and a member tracing into another project: its path ends where it leaves the
+ * member's project, naming nothing of the other's (ids, names, addresses but the one the member
+ * asked for), and the other's instances and ports are as unknown as endpoints as ones that do not
+ * exist.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -84,7 +86,7 @@ for (const dialect of dialects()) {
       assert.equal(ssh.body.verdict, 'allowed', 'the default group lets its members in');
     });
 
-    it('keeps other projects’ objects unnamed; admins see everything', async () => {
+    it('keeps other projects’ instances out of a member’s reach; admins see everything', async () => {
       const c = await network(other, '10.60.1.0/24');
       const vmC = await instance(other, 'vm-c', c.network);
       const byName = await member.post('/neutrino/v1/trace', {
@@ -108,6 +110,83 @@ for (const dialect of dialects()) {
       });
       assert.equal(asAdmin.status, 200);
       assert.equal(asAdmin.body.hops[0].object.id, vmC.ports[0].id);
+    });
+
+    it('ends a member’s path where it leaves its project, naming nothing beyond', async () => {
+      const ext = (await admin.post('/v2.0/networks', { network: { name: 'ext', 'router:external': true } }))
+        .body.network;
+      const extSubnet = await admin.post('/v2.0/subnets', {
+        subnet: { network_id: ext.id, ip_version: 4, cidr: '203.0.113.0/24' },
+      });
+      assert.equal(extSubnet.status, 201, JSON.stringify(extSubnet.body));
+      const routed = async (c: Client, name: string, cidr: string) => {
+        const net = await network(c, cidr);
+        const router = (
+          await c.post('/v2.0/routers', { router: { name, external_gateway_info: { network_id: ext.id } } })
+        ).body.router;
+        await c.put(`/v2.0/routers/${router.id}/add_router_interface`, { subnet_id: net.subnet });
+        return { ...net, router: router.id as string };
+      };
+      const a = await routed(member, 'edge-a', '10.70.1.0/24');
+      await instance(member, 'vm-a2', a.network);
+      // Project B: a router on the external network, an instance behind it with a floating IP.
+      const b = await routed(other, 'edge-b', '10.80.1.0/24');
+      const vmB = await instance(other, 'vm-b', b.network);
+      const fip = (
+        await other.post('/v2.0/floatingips', {
+          floatingip: { floating_network_id: ext.id, port_id: vmB.ports[0].id },
+        })
+      ).body.floatingip;
+      const routerB = (await other.get(`/v2.0/routers/${b.router}`)).body.router;
+      const gatewayB = routerB.external_gateway_info.external_fixed_ips[0].ip_address as string;
+      const fixedB = vmB.ports[0].fixed_ips[0].ip_address;
+      const secrets = [
+        b.network,
+        b.subnet,
+        b.router,
+        vmB.id,
+        vmB.ports[0].id,
+        fip.id,
+        'edge-b',
+        'vm-b',
+        'n-10.80.1.0/24',
+        fixedB,
+        gatewayB,
+        fip.floating_ip_address,
+      ];
+      for (const destination of [fip.floating_ip_address, fixedB, gatewayB]) {
+        const r = await member.post('/neutrino/v1/trace', { source: 'vm-a2', destination, protocol: 'icmp' });
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        assert.equal(r.body.verdict, 'leaves_project', JSON.stringify(r.body, null, 2));
+        const last = r.body.hops.at(-1);
+        assert.equal(last.step, 'boundary');
+        assert.deepEqual(last.object, { type: 'project', id: '', name: '' });
+        assert.match(last.detail, /^the path leaves your project/);
+        assert.equal(r.body.reason, last.detail);
+        // The address the member asked for it knows already; nothing else of B's appears.
+        const text = JSON.stringify(r.body);
+        for (const secret of secrets)
+          if (secret !== destination) assert.ok(!text.includes(secret), `${secret} in ${text}`);
+      }
+      const asAdmin = await admin.post('/neutrino/v1/trace', {
+        source: 'vm-a2',
+        destination: fip.floating_ip_address,
+        protocol: 'icmp',
+      });
+      assert.notEqual(asAdmin.body.verdict, 'leaves_project');
+      assert.ok(JSON.stringify(asAdmin.body).includes(vmB.ports[0].id), JSON.stringify(asAdmin.body));
+
+      // B's port, instance or router as an endpoint: answered as an id that does not exist.
+      const nobody = '4e0b1a52-0000-4000-8000-000000000000';
+      const answer = async (source: string, destination: string, ref: string) => {
+        const r = await member.post('/neutrino/v1/trace', { source, destination, protocol: 'icmp' });
+        return { status: r.status, body: JSON.stringify(r.body).replaceAll(ref, 'REF') };
+      };
+      for (const ref of [vmB.ports[0].id, vmB.id, b.router]) {
+        assert.deepEqual(await answer('vm-a2', ref, ref), await answer('vm-a2', nobody, nobody));
+        assert.deepEqual(await answer(ref, 'vm-a2', ref), await answer(nobody, 'vm-a2', nobody));
+      }
+      assert.equal((await answer('vm-a2', nobody, nobody)).status, 404);
     });
   });
 }

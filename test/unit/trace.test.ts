@@ -3,12 +3,14 @@
  * denials by ingress and egress rules (named with their group and rule), stateless groups, a
  * subnet without a router interface, a router without a route or gateway, an outside host
  * reaching an instance only by its floating IP, SNAT and hairpin NAT, anti-spoofing and allowed
- * address pairs, administrative state, and what a project member may see of other projects.
+ * address pairs, administrative state, and what a project member may see of other projects: its
+ * trace stops where the path meets their objects, naming none of them.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { NeutronError } from '../../src/core/errors.js';
-import { type TraceModel, type TraceRule, trace } from '../../src/core/trace.js';
+import { LEAVES_PROJECT, type TraceModel, type TraceRule, trace } from '../../src/core/trace.js';
+import { scopeTraceModel } from '../../src/core/trace-scope.js';
 import type { TraceRequest } from '../../src/model/trace.js';
 
 type Model = TraceModel;
@@ -200,7 +202,26 @@ function build() {
   other.security_group_rules.push(rule({ remote_group_id: other.id }));
   const vm9 = instance('vm9', net9, s9, '10.0.1.5', [other.id]);
 
-  return { m, pub, net1, net2, net3, s1, s3, r1, byDefault, web, vm1, vm2, vm3, vm4, vm9, fip };
+  return {
+    m,
+    pub,
+    pubSubnet,
+    net1,
+    net2,
+    net3,
+    s1,
+    s3,
+    r1,
+    byDefault,
+    web,
+    vm1,
+    vm2,
+    vm3,
+    vm4,
+    vm9,
+    fip,
+    add: { network, subnet, port, group, instance },
+  };
 }
 
 const req = (
@@ -428,37 +449,146 @@ describe('trace (pure)', () => {
     assert.equal(trace(t.m, req('vm1', '10.0.1.77')).verdict, 'unreachable');
   });
 
-  it('shows a member only what its project may see', () => {
+  it('lets a member name only its own endpoints; another project’s is unknown', () => {
     const t = build();
-    const p1 = new Set(
-      Object.values(t.m)
-        .flat()
-        .filter((o: { project_id: string }) => o.project_id === 'p1' || o.project_id === 'admin')
-        .map((o: { id: string }) => o.id),
-    );
-    const member = { visible: p1 };
+    const member = asMember(t.m, 'p1');
+    const unknown = (ref: string) => {
+      try {
+        trace(member, req('vm1', ref));
+      } catch (err) {
+        return { status: (err as NeutronError).status, message: (err as Error).message.replace(ref, 'REF') };
+      }
+      assert.fail(`${ref} was found`);
+    };
+    const nobody = unknown(uuid('nobody'));
+    assert.equal(nobody.status, 404);
+    for (const ref of ['vm9', t.vm9.id, t.vm9.port.id]) assert.deepEqual(unknown(ref), nobody, ref);
     assert.throws(
-      () => trace(t.m, req('vm9', 'vm1'), member),
-      (err: NeutronError) => err.status === 404,
-    );
-    assert.throws(
-      () => trace(t.m, req(t.vm9.id, 'vm1'), member),
-      (err: NeutronError) => err.status === 404,
+      () => trace(member, req(t.vm9.port.id, 'vm1')),
+      (err: NeutronError) => err.status === 404 && !err.message.includes('vm9'),
     );
     // vm1 and vm9 share an address in two projects: the member's is the one meant.
-    const mine = trace(t.m, req('10.0.1.5', '10.0.2.5'), member);
+    const mine = trace(member, req('10.0.1.5', '10.0.2.5'));
     assert.equal(mine.hops[0].object.id, t.vm1.port.id);
     assert.throws(
       () => trace(t.m, req('10.0.1.5', '10.0.2.5')),
       (err: NeutronError) => err.status === 409,
     );
+  });
+
+  it('stops a member’s path at another project’s router, floating IP, port or subnet', () => {
+    const t = build();
+    const { network, subnet, port, group, instance } = t.add;
+    // Project p2 behind its own router r9 on `public` (gateway 203.0.113.30): vm8 (10.0.8.5,
+    // floating IP 203.0.113.40) and, on p1's net1 shared with it, vm5 (10.0.1.9).
+    const net8 = network('net8', 'p2');
+    const s8 = subnet(net8, 's8', '10.0.8.0/24', '10.0.8.1');
+    const r9 = {
+      ...t.r1,
+      id: uuid('r9'),
+      name: 'r9',
+      project_id: 'p2',
+      external_gateway_info: {
+        network_id: t.pub.id,
+        enable_snat: true,
+        external_fixed_ips: [{ subnet_id: t.pubSubnet.id, ip_address: '203.0.113.30' }],
+      },
+    };
+    t.m.routers.push(r9);
+    port(net8, s8, '10.0.8.1', { device_id: r9.id, device_owner: 'network:router_interface' });
+    port(t.pub, t.pubSubnet, '203.0.113.30', {
+      device_id: r9.id,
+      device_owner: 'network:router_gateway',
+      project_id: '',
+    });
+    const open = group('open9', 'p2');
+    open.security_group_rules.push(rule({ remote_ip_prefix: '0.0.0.0/0', normalized_cidr: '0.0.0.0/0' }));
+    const vm8 = instance('vm8', net8, s8, '10.0.8.5', [open.id]);
+    const fip9 = {
+      id: uuid('fip9'),
+      project_id: 'p2',
+      floating_ip_address: '203.0.113.40',
+      floating_network_id: t.pub.id,
+      router_id: r9.id,
+      port_id: vm8.port.id,
+      fixed_ip_address: '10.0.8.5',
+    };
+    t.m.floatingIps.push(fip9);
+    const vm5 = instance('vm5', { id: t.net1.id, project_id: 'p2' }, t.s1, '10.0.1.9', [open.id]);
+    const secrets = [
+      ...[net8, s8, r9, open, vm8, vm8.port, fip9, vm5, vm5.port].map((o) => o.id),
+      ...['net8', 's8', 'r9', 'open9', 'vm8', 'vm5', '10.0.8.1', '203.0.113.30'],
+    ];
+    const member = asMember(t.m, 'p1');
+    const leaves = (destination: string, known: string[] = [destination]) => {
+      const r = trace(member, req('vm1', destination));
+      assert.equal(r.verdict, 'leaves_project', JSON.stringify(r, null, 2));
+      assert.equal(r.reason, LEAVES_PROJECT);
+      assert.deepEqual(r.hops.at(-1), {
+        step: 'boundary',
+        object: { type: 'project', id: '', name: '' },
+        detail: LEAVES_PROJECT,
+        ok: false,
+      });
+      const text = JSON.stringify(r);
+      for (const secret of [...secrets, '10.0.8.5', '203.0.113.40', '10.0.1.9'])
+        if (!known.includes(secret))
+          assert.ok(!text.includes(secret), `${destination}: ${secret} in ${text}`);
+      return r;
+    };
+    // Out by its own router and the external network, to p2's floating IP, gateway, tenant address.
+    const toFip = leaves('203.0.113.40');
+    assert.deepEqual(steps(toFip).slice(-3), ['route', 'nat', 'boundary']);
+    leaves('203.0.113.30');
+    leaves('10.0.8.5');
+    // On its own network, to another project's instance there.
+    assert.deepEqual(steps(leaves('10.0.1.9')).slice(-2), ['l2', 'boundary']);
+    // Admins see the whole path.
+    const whole = trace(t.m, req('vm1', '203.0.113.40'));
+    assert.equal(whole.verdict, 'allowed', JSON.stringify(whole, null, 2));
+    assert.ok(JSON.stringify(whole).includes(vm8.id));
+    assert.equal(trace(t.m, req('vm1', '10.0.1.9')).verdict, 'allowed');
+    assert.equal(trace(t.m, req('vm1', '10.0.8.5')).verdict, 'unreachable');
+    // p2's tenant address is no source a member may send from, as one of its own it does not hold.
+    assert.throws(
+      () => trace(member, req('10.0.8.5', 'vm1')),
+      (err: NeutronError) =>
+        err.status === 404 && /No port holds the source address 10\.0\.8\.5/.test(err.message),
+    );
+
+    // The router on the member's path is another project's: it stops at the gateway.
     t.r1.project_id = 'p2';
-    p1.delete(t.r1.id);
-    const hidden = trace(t.m, req('vm1', 'vm2'), member);
-    const gateway = hidden.hops.find((h) => h.step === 'gateway')!;
-    assert.deepEqual(gateway.object, { type: 'router', id: '', name: '' });
-    assert.match(gateway.detail, /another project's router/);
-    assert.doesNotMatch(JSON.stringify(hidden), new RegExp(t.r1.id));
+    const hidden = trace(asMember(t.m, 'p1'), req('vm1', 'vm2'));
+    assert.deepEqual(steps(hidden), ['source', 'subnet', 'anti-spoofing', 'egress', 'boundary']);
+    assert.ok(!JSON.stringify(hidden).includes(t.r1.id));
+    assert.ok(!JSON.stringify(hidden).includes('r1'));
+  });
+
+  it('stops a member’s path on a shared network at the others’ router and ports', () => {
+    const t = build();
+    const { network, subnet, port, instance } = t.add;
+    const shared = network('shared', 'admin');
+    const sub = subnet(shared, 'shared-v4', '10.0.7.0/24', '10.0.7.1');
+    const r7 = { ...t.r1, id: uuid('r7'), name: 'r7', project_id: 'admin' };
+    t.m.routers.push(r7);
+    port(shared, sub, '10.0.7.1', {
+      device_id: r7.id,
+      device_owner: 'network:router_interface',
+      project_id: 'admin',
+    });
+    const vm6 = instance('vm6', { id: shared.id, project_id: 'p1' }, sub, '10.0.7.5', [t.byDefault.id]);
+    const vm7 = instance('vm7', { id: shared.id, project_id: 'p2' }, sub, '10.0.7.8', []);
+    const member = asMember(t.m, 'p1', [shared.id, sub.id]);
+    const out = trace(member, req('vm6', '198.51.100.1'));
+    assert.equal(out.verdict, 'leaves_project');
+    assert.deepEqual(steps(out), ['source', 'subnet', 'anti-spoofing', 'egress', 'boundary']);
+    assert.match(out.hops[1].detail, /subnet shared-v4 \(10\.0\.7\.0\/24\), gateway 10\.0\.7\.1/);
+    const peer = trace(member, req('vm6', '10.0.7.8'));
+    assert.equal(peer.verdict, 'leaves_project');
+    for (const secret of [r7.id, 'r7', vm7.id, vm7.port.id, 'vm7'])
+      assert.ok(!JSON.stringify([out, peer]).includes(secret), secret);
+    assert.equal(trace(t.m, req('vm6', '198.51.100.1')).verdict, 'allowed');
+    assert.equal(vm6.port.project_id, 'p1');
   });
 
   it('refuses a tcp trace without a port, and an unknown endpoint', () => {
@@ -477,3 +607,25 @@ describe('trace (pure)', () => {
     );
   });
 });
+
+/**
+ * What `project` sees by the GET endpoints' rules, as the API works it out: its own objects,
+ * external networks and those in `shared` (ids), the subnets of networks it sees, and every port
+ * on a network of its own; then the model scoped to it.
+ */
+function asMember(m: Model, project: string, shared: string[] = []): Model {
+  const networks = m.networks.filter(
+    (n) => n.project_id === project || n['router:external'] || shared.includes(n.id),
+  );
+  const seen = new Set(networks.map((n) => n.id));
+  const own = new Set(networks.filter((n) => n.project_id === project).map((n) => n.id));
+  const visible = new Set([
+    ...networks.map((n) => n.id),
+    ...m.subnets.filter((s) => s.project_id === project || seen.has(s.network_id)).map((s) => s.id),
+    ...m.ports.filter((p) => p.project_id === project || own.has(p.network_id)).map((p) => p.id),
+    ...[...m.routers, ...m.floatingIps, ...m.securityGroups, ...m.instances]
+      .filter((o) => o.project_id === project)
+      .map((o) => o.id),
+  ]);
+  return scopeTraceModel(m, visible);
+}

@@ -17,7 +17,12 @@ const CONCURRENCY = 6;
 /** At most this many instances (n·(n−1) traces); more asks for a narrower project. */
 const MAX_INSTANCES = 16;
 
-const SYMBOL: Record<TraceVerdict, string> = { allowed: '✓', denied: '✗', unreachable: '–' };
+const SYMBOL: Record<TraceVerdict, string> = {
+  allowed: '✓',
+  denied: '✗',
+  unreachable: '–',
+  leaves_project: '?',
+};
 
 type Cell =
   | { state: 'pending' }
@@ -180,9 +185,11 @@ export function ReachabilityView({ disabled, projectFilter }: { disabled: boolea
           <p role="status" className="reach-summary">
             {traced < cells.length
               ? `Traced ${traced} of ${cells.length} pairs (${what(matrix)})…`
-              : `${cells.length} pairs traced (${what(matrix)}): ${count('allowed')} allowed, ${count('denied')} denied, ${count('unreachable')} unreachable${failed ? `, ${failed} failed` : ''}.`}
+              : `${cells.length} pairs traced (${what(matrix)}): ${count('allowed')} allowed, ${count('denied')} denied, ${count('unreachable')} unreachable${count('leaves_project') ? `, ${count('leaves_project')} leaving your project` : ''}${failed ? `, ${failed} failed` : ''}.`}
           </p>
-          <p className="hint">Rows are sources, columns destinations: ✓ allowed, ✗ denied, – unreachable.</p>
+          <p className="hint">
+            Rows are sources, columns destinations: ✓ allowed, ✗ denied, – unreachable, ? leaves your project.
+          </p>
           <div className="table-wrap">
             <table className="reach-matrix">
               <caption>Model verdicts, {what(matrix)}</caption>

@@ -7,7 +7,8 @@ import type { ReactNode } from 'react';
 
 export const TRACE = '/neutrino/v1/trace';
 
-export type TraceVerdict = 'allowed' | 'denied' | 'unreachable';
+/** `leaves_project`: a member's path meets another project's objects; the trace ends there. */
+export type TraceVerdict = 'allowed' | 'denied' | 'unreachable' | 'leaves_project';
 
 export interface TraceResult {
   verdict: TraceVerdict;

@@ -10,12 +10,25 @@ export async function hashPassword(password: string): Promise<string> {
   return `scrypt$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
 
-export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+function parse(stored: string): { salt: Buffer; hash: Buffer } | null {
   const [scheme, salt, hash] = stored.split('$');
-  if (scheme !== 'scrypt' || !salt || !hash) return false;
-  const expected = Buffer.from(hash, 'base64');
-  const actual = await scrypt(password, Buffer.from(salt, 'base64'), expected.length);
-  return timingSafeEqual(expected, actual);
+  if (scheme !== 'scrypt' || !salt || !hash) return null;
+  return { salt: Buffer.from(salt, 'base64'), hash: Buffer.from(hash, 'base64') };
+}
+
+/** A hash no password matches, checked instead of a missing one. */
+let dummy: Promise<string> | undefined;
+
+/**
+ * Whether `password` matches `stored`. An unknown user (`stored` undefined) or one without a
+ * password still costs one scrypt, so the answer's timing does not tell which users exist.
+ */
+export async function verifyPassword(password: string, stored: string | undefined): Promise<boolean> {
+  const parsed = stored === undefined ? null : parse(stored);
+  dummy ??= hashPassword(randomBytes(18).toString('base64url'));
+  const against = parsed ?? parse(await dummy)!;
+  const actual = await scrypt(password, against.salt, against.hash.length);
+  return parsed !== null && timingSafeEqual(against.hash, actual);
 }
 
 /** A random password for the bootstrap admin when none is configured. */

@@ -20,6 +20,34 @@ export interface Running {
 }
 
 const REVISIONS_KEPT = 100_000;
+
+/**
+ * What the server's log never shows: tokens in request headers and passwords or token ids in
+ * request bodies, wherever a line carries them (Fastify's own request lines carry neither).
+ */
+export const LOG_REDACT = {
+  paths: [
+    'req.headers["x-auth-token"]',
+    'req.headers["x-subject-token"]',
+    'headers["x-auth-token"]',
+    'headers["x-subject-token"]',
+    'res.headers["x-subject-token"]',
+    'body.auth.identity.password.user.password',
+    'body.auth.identity.token.id',
+    'body.user.password',
+    'req.body.auth.identity.password.user.password',
+    'req.body.auth.identity.token.id',
+    'req.body.user.password',
+    'password',
+    '*.password',
+  ],
+  censor: '[REDACTED]',
+};
+
+/** The server's logger: `log` with the secrets of LOG_REDACT censored. */
+export function serverLogger(log: pino.Logger): pino.Logger {
+  return log.child({}, { redact: LOG_REDACT });
+}
 const SHUTDOWN_GRACE_MS = 2000;
 
 export async function startServer(config: Config, log = pino({ level: config.logLevel })): Promise<Running> {
@@ -33,7 +61,7 @@ export async function startServer(config: Config, log = pino({ level: config.log
     auth: config.auth,
     publicUrl: config.publicUrl,
     tokenLifetimeSeconds: config.tokenLifetimeSeconds,
-    logger: log,
+    logger: serverLogger(log),
   });
   await bootstrapAdmin(server, config, log);
   const address = await server.app.listen({ host: config.host, port: config.port });

@@ -1,15 +1,137 @@
 /**
  * Keystone v3 routes at /identity: version documents, tokens (issue, validate, revoke), the
  * catalog, and admin-only management of domains, projects, users, roles and assignments.
+ * Request bodies are checked against schemas and refused in Keystone's words; on repeated
+ * query keys (`?name=a&name=b`) the first counts, as in Keystone.
  */
 import { randomUUID } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Type } from 'typebox';
-import { Forbidden, KeystoneBadRequest, KeystoneNotFound, Unauthorized } from '../identity/errors.js';
-import { type Identity, REGION, type TokenInfo } from '../identity/identity.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
+import { type TSchema, Type } from 'typebox';
+import {
+  Forbidden,
+  ForbiddenAction,
+  KeystoneBadRequest,
+  KeystoneError,
+  KeystoneNotFound,
+  Unauthorized,
+} from '../identity/errors.js';
+import { type AuthRequest, type Identity, REGION, SYSTEM_ALL, type TokenInfo } from '../identity/identity.js';
 import { publicBase } from './resource-routes.js';
 
 const V3 = '/identity/v3';
+
+interface AjvError {
+  keyword: string;
+  instancePath: string;
+  params: Record<string, unknown>;
+  message?: string;
+}
+
+/** A value as Keystone's (Python's) messages print it; passwords never. */
+function pyRepr(v: unknown): string {
+  if (typeof v === 'string') return `'${v}'`;
+  if (v === null || v === undefined) return 'None';
+  if (typeof v === 'boolean') return v ? 'True' : 'False';
+  if (Array.isArray(v)) return `[${v.map(pyRepr).join(', ')}]`;
+  if (typeof v === 'object')
+    return `{${Object.entries(v)
+      .map(([k, x]) => `'${k}': ${k === 'password' ? "'***'" : pyRepr(x)}`)
+      .join(', ')}}`;
+  return String(v);
+}
+
+/**
+ * Keystone's SchemaValidationError text for the first (deepest) schema violation: "Invalid input
+ * for field 'identity/methods': 1 is not of type 'array'". `root` is the part of the body that
+ * Keystone validates (`auth` for tokens), left out of field paths.
+ */
+export function keystoneValidationMessage(errors: AjvError[], body: unknown, root = ''): string {
+  const e = errors
+    .filter((x) => x.keyword !== 'anyOf')
+    .sort((a, b) => b.instancePath.split('/').length - a.instancePath.split('/').length)[0];
+  if (!e) return 'Invalid input';
+  const segments = e.instancePath
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  let value: unknown = body;
+  for (const s of segments) value = (value as Record<string, unknown> | undefined)?.[s];
+  const secret = segments.at(-1) === 'password';
+  const shown = secret ? 'The value' : pyRepr(value);
+  let reason: string;
+  if (e.keyword === 'required') reason = `'${String(e.params.missingProperty)}' is a required property`;
+  else if (e.keyword === 'additionalProperties')
+    reason = `Additional properties are not allowed ('${String(e.params.additionalProperty)}' was unexpected)`;
+  else if (e.keyword === 'type') reason = `${shown} is not of type '${String(e.params.type)}'`;
+  else if (e.keyword === 'minLength' || e.keyword === 'minItems') reason = `${shown} is too short`;
+  else if (e.keyword === 'maxLength' || e.keyword === 'maxItems') reason = `${shown} is too long`;
+  else reason = `${shown} ${e.message ?? 'is not valid'}`;
+  const field = (root && segments[0] === root ? segments.slice(1) : segments).join('/');
+  return field ? `Invalid input for field '${field}': ${reason}` : reason;
+}
+
+/** Route options that check the body against `schema` and refuse it with Keystone's 400. */
+function keystoneBody(body: TSchema, root = '') {
+  return {
+    schema: { body } as FastifySchema,
+    attachValidation: true,
+    preHandler: async (req: FastifyRequest) => {
+      const errors = (req as FastifyRequest & { validationError?: { validation?: AjvError[] } })
+        .validationError?.validation;
+      if (errors) throw KeystoneBadRequest(keystoneValidationMessage(errors, req.body, root));
+    },
+  };
+}
+
+/** The first value of a query parameter given once or more. */
+function first(query: unknown, key: string): string | undefined {
+  const v = (query as Record<string, unknown> | undefined)?.[key];
+  const one = Array.isArray(v) ? v[0] : v;
+  return typeof one === 'string' ? one : undefined;
+}
+
+const IdOrName = Type.Object({ id: Type.Optional(Type.String()), name: Type.Optional(Type.String()) });
+
+/**
+ * POST /v3/auth/tokens, typed as Keystone's `token_issue` schema: ids, names and passwords are
+ * strings. Like Keystone's, the objects stay open (other methods and scopes add members).
+ */
+const AuthBody = Type.Object({
+  auth: Type.Object({
+    identity: Type.Object({
+      methods: Type.Array(Type.String()),
+      password: Type.Optional(
+        Type.Object({
+          user: Type.Optional(
+            Type.Object({
+              id: Type.Optional(Type.String()),
+              name: Type.Optional(Type.String()),
+              password: Type.Optional(Type.String()),
+              domain: Type.Optional(IdOrName),
+            }),
+          ),
+        }),
+      ),
+      token: Type.Optional(Type.Object({ id: Type.String() })),
+    }),
+    scope: Type.Optional(
+      Type.Union([
+        Type.String(),
+        Type.Object({
+          project: Type.Optional(
+            Type.Object({
+              id: Type.Optional(Type.String()),
+              name: Type.Optional(Type.String()),
+              domain: Type.Optional(IdOrName),
+            }),
+          ),
+          domain: Type.Optional(IdOrName),
+          system: Type.Optional(Type.Object({ all: Type.Optional(Type.Boolean()) })),
+        }),
+      ]),
+    ),
+  }),
+});
 
 function versionDoc(base: string) {
   return {
@@ -56,7 +178,8 @@ function tokenBody(info: TokenInfo, base: string, withCatalog: boolean) {
     token.is_domain = false;
   }
   if (info.domain) token.domain = info.domain;
-  if (info.project || info.domain) {
+  if (info.system) token.system = { all: true };
+  if (info.project || info.domain || info.system) {
     token.roles = info.roles;
     if (withCatalog) token.catalog = catalog(base);
   }
@@ -139,31 +262,53 @@ export function registerIdentity(app: FastifyInstance, identity: Identity, publi
   });
   app.get(V3, async (req) => ({ version: versionDoc(baseOf(req)) }));
 
-  app.post(`${V3}/auth/tokens`, async (req, reply) => {
-    const { token, info } = await identity.authenticate(req.body as Parameters<Identity['authenticate']>[0]);
+  app.post(`${V3}/auth/tokens`, keystoneBody(AuthBody, 'auth'), async (req, reply) => {
+    const body = req.body as AuthRequest;
+    let issued: Awaited<ReturnType<Identity['authenticate']>>;
+    try {
+      issued = await identity.authenticate(body, req.ip);
+    } catch (err) {
+      if (err instanceof KeystoneError && err.status === 401) {
+        const u = body.auth.identity.password?.user;
+        req.log.warn({ user: u?.id ?? u?.name, address: req.ip }, 'authentication failed');
+      }
+      const retryAfter = (err as { retryAfterSeconds?: number }).retryAfterSeconds;
+      if (retryAfter !== undefined) reply.header('Retry-After', String(retryAfter));
+      throw err;
+    }
     const nocatalog = 'nocatalog' in (req.query as object);
-    reply.code(201).header('X-Subject-Token', token).header('Vary', 'X-Auth-Token');
-    return tokenBody(info, baseOf(req), !nocatalog);
+    reply.code(201).header('X-Subject-Token', issued.token).header('Vary', 'X-Auth-Token');
+    return tokenBody(issued.info, baseOf(req), !nocatalog);
   });
 
-  const subject = async (req: FastifyRequest): Promise<{ token: string; info: TokenInfo }> => {
-    await caller(req);
+  /**
+   * The token named by X-Subject-Token, for a caller Keystone's policy lets see it: an admin,
+   * a system reader (not for revoking), or the token's own user; anyone else gets 403.
+   */
+  const subject = async (
+    req: FastifyRequest,
+    action: 'check_token' | 'validate_token' | 'revoke_token',
+  ): Promise<{ token: string; info: TokenInfo }> => {
+    const me = await caller(req);
     const token = req.headers['x-subject-token'];
     const info = typeof token === 'string' ? await identity.validate(token) : null;
     if (!info || typeof token !== 'string') throw KeystoneNotFound('token', 'subject');
+    const isAdmin = me.roles.some((r) => r.name === 'admin');
+    const systemReader = me.system && me.roles.some((r) => r.name === 'reader') && action !== 'revoke_token';
+    if (!isAdmin && !systemReader && me.user.id !== info.user.id) throw ForbiddenAction(`identity:${action}`);
     return { token, info };
   };
   app.get(`${V3}/auth/tokens`, async (req, reply) => {
-    const { token, info } = await subject(req);
+    const { token, info } = await subject(req, 'validate_token');
     reply.header('X-Subject-Token', token);
     return tokenBody(info, baseOf(req), !('nocatalog' in (req.query as object)));
   });
   app.head(`${V3}/auth/tokens`, async (req, reply) => {
-    const { token } = await subject(req);
+    const { token } = await subject(req, 'check_token');
     return reply.code(200).header('X-Subject-Token', token).send();
   });
   app.delete(`${V3}/auth/tokens`, async (req, reply) => {
-    const { token } = await subject(req);
+    const { token } = await subject(req, 'revoke_token');
     await identity.revoke(token);
     return reply.code(204).send();
   });
@@ -194,6 +339,27 @@ export function registerIdentity(app: FastifyInstance, identity: Identity, publi
     if (!d) throw KeystoneNotFound('domain', id);
     return { domain: domain(req, d) };
   });
+  const DomainBody = Type.Object(
+    {
+      domain: Type.Object(
+        {
+          name: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+          description: Type.Optional(Type.String()),
+          enabled: Type.Optional(Type.Boolean()),
+          tags: Type.Optional(Type.Array(Type.String())),
+          options: Type.Optional(Type.Object({})),
+        },
+        { additionalProperties: false },
+      ),
+    },
+    { required: ['domain'], additionalProperties: false },
+  );
+  app.patch(`${V3}/domains/:id`, keystoneBody(DomainBody), async (req) => {
+    await admin(req);
+    const { id } = req.params as { id: string };
+    const { domain: d } = req.body as { domain: { name?: string; description?: string; enabled?: boolean } };
+    return { domain: domain(req, await identity.updateDomain(id, d)) };
+  });
 
   // ---- projects ----
   const ProjectBody = Type.Object(
@@ -216,13 +382,13 @@ export function registerIdentity(app: FastifyInstance, identity: Identity, publi
   );
   app.get(`${V3}/projects`, async (req) => {
     await admin(req);
-    const q = req.query as { name?: string; domain_id?: string };
+    const q = { name: first(req.query, 'name'), domain_id: first(req.query, 'domain_id') };
     return {
       projects: (await identity.listProjects(q)).map((p) => project(req, p)),
       links: collectionLinks(req),
     };
   });
-  app.post(`${V3}/projects`, { schema: { body: ProjectBody } }, async (req, reply) => {
+  app.post(`${V3}/projects`, keystoneBody(ProjectBody), async (req, reply) => {
     await admin(req);
     const { project: p } = req.body as {
       project: { name?: string; domain_id?: string; description?: string; enabled?: boolean };
@@ -238,7 +404,7 @@ export function registerIdentity(app: FastifyInstance, identity: Identity, publi
     if (info.project?.id !== id && !info.roles.some((r) => r.name === 'admin')) throw Forbidden();
     return { project: project(req, await identity.getProject(id)) };
   });
-  app.patch(`${V3}/projects/:id`, { schema: { body: ProjectBody } }, async (req) => {
+  app.patch(`${V3}/projects/:id`, keystoneBody(ProjectBody), async (req) => {
     await admin(req);
     const { id } = req.params as { id: string };
     const { project: p } = req.body as {
@@ -281,10 +447,10 @@ export function registerIdentity(app: FastifyInstance, identity: Identity, publi
   };
   app.get(`${V3}/users`, async (req) => {
     await admin(req);
-    const q = req.query as { name?: string; domain_id?: string };
+    const q = { name: first(req.query, 'name'), domain_id: first(req.query, 'domain_id') };
     return { users: (await identity.listUsers(q)).map((u) => user(req, u)), links: collectionLinks(req) };
   });
-  app.post(`${V3}/users`, { schema: { body: UserBody } }, async (req, reply) => {
+  app.post(`${V3}/users`, keystoneBody(UserBody), async (req, reply) => {
     await admin(req);
     const { user: u } = req.body as { user: UserIn };
     if (!u.name) throw KeystoneBadRequest("'name' is a required property");
@@ -308,7 +474,7 @@ export function registerIdentity(app: FastifyInstance, identity: Identity, publi
     await selfOrAdmin(req, id);
     return { user: user(req, await identity.getUser(id)) };
   });
-  app.patch(`${V3}/users/:id`, { schema: { body: UserBody } }, async (req) => {
+  app.patch(`${V3}/users/:id`, keystoneBody(UserBody), async (req) => {
     await admin(req);
     const { id } = req.params as { id: string };
     const { user: u } = req.body as { user: UserIn };
@@ -345,10 +511,10 @@ export function registerIdentity(app: FastifyInstance, identity: Identity, publi
   );
   app.get(`${V3}/roles`, async (req) => {
     await caller(req);
-    const q = req.query as { name?: string };
+    const q = { name: first(req.query, 'name') };
     return { roles: (await identity.listRoles(q)).map((r) => role(req, r)), links: collectionLinks(req) };
   });
-  app.post(`${V3}/roles`, { schema: { body: RoleBody } }, async (req, reply) => {
+  app.post(`${V3}/roles`, keystoneBody(RoleBody), async (req, reply) => {
     await admin(req);
     const { role: r } = req.body as { role: { name: string } };
     reply.code(201);
@@ -364,55 +530,69 @@ export function registerIdentity(app: FastifyInstance, identity: Identity, publi
     return reply.code(204).send();
   });
 
-  // ---- role assignments: /{projects|domains}/{target}/users/{user}/roles[/{role}] ----
-  for (const targetType of ['projects', 'domains'] as const) {
-    const type = targetType === 'projects' ? 'project' : 'domain';
-    const path = `${V3}/${targetType}/:target/users/:user/roles`;
+  // ---- role assignments: /{projects|domains}/{target}/users/{user}/roles[/{role}] and
+  // /system/users/{user}/roles[/{role}] (the target is then `all`) ----
+  const targetOf = (req: FastifyRequest) => (req.params as { target?: string }).target ?? SYSTEM_ALL;
+  for (const [type, prefix] of [
+    ['project', 'projects/:target'],
+    ['domain', 'domains/:target'],
+    ['system', 'system'],
+  ] as const) {
+    const path = `${V3}/${prefix}/users/:user/roles`;
     app.get(path, async (req) => {
       await admin(req);
-      const { target, user: u } = req.params as { target: string; user: string };
-      const grants = await identity.listGrants({ userId: u, targetId: target });
+      const { user: u } = req.params as { user: string };
+      const grants = await identity.listGrants({ userId: u, targetType: type, targetId: targetOf(req) });
       const roles = await Promise.all(grants.map((g) => identity.getRole(g.role_id)));
       return { roles: roles.map((r) => role(req, r)), links: collectionLinks(req) };
     });
     app.put(`${path}/:role`, async (req, reply) => {
       await admin(req);
-      const { target, user: u, role: r } = req.params as { target: string; user: string; role: string };
-      await identity.grant(type, target, u, r);
+      const { user: u, role: r } = req.params as { user: string; role: string };
+      await identity.grant(type, targetOf(req), u, r);
       return reply.code(204).send();
     });
     const check = async (req: FastifyRequest, reply: FastifyReply) => {
       await admin(req);
-      const { target, user: u, role: r } = req.params as { target: string; user: string; role: string };
-      if (!(await identity.hasGrant(target, u, r))) throw KeystoneNotFound('role assignment', r);
+      const { user: u, role: r } = req.params as { user: string; role: string };
+      if (!(await identity.hasGrant(targetOf(req), u, r))) throw KeystoneNotFound('role assignment', r);
       return reply.code(204).send();
     };
     app.head(`${path}/:role`, check);
     app.get(`${path}/:role`, check);
     app.delete(`${path}/:role`, async (req, reply) => {
       await admin(req);
-      const { target, user: u, role: r } = req.params as { target: string; user: string; role: string };
-      await identity.revokeGrant(target, u, r);
+      const { user: u, role: r } = req.params as { user: string; role: string };
+      await identity.revokeGrant(type, targetOf(req), u, r);
       return reply.code(204).send();
     });
   }
 
   app.get(`${V3}/role_assignments`, async (req) => {
     await admin(req);
-    const q = req.query as Record<string, string | undefined>;
+    const q = (key: string) => first(req.query, key);
+    const system = q('scope.system') !== undefined;
     const grants = await identity.listGrants({
-      userId: q['user.id'],
-      targetId: q['scope.project.id'] ?? q['scope.domain.id'],
-      roleId: q['role.id'],
+      userId: q('user.id'),
+      targetType: system ? 'system' : undefined,
+      targetId: q('scope.project.id') ?? q('scope.domain.id') ?? (system ? SYSTEM_ALL : undefined),
+      roleId: q('role.id'),
     });
+    const scopeOf = (g: { target_type: string; target_id: string }) =>
+      g.target_type === 'system'
+        ? { system: { all: true } }
+        : g.target_type === 'project'
+          ? { project: { id: g.target_id } }
+          : { domain: { id: g.target_id } };
+    const assignmentPath = (g: { target_type: string; target_id: string }) =>
+      g.target_type === 'system' ? 'system' : `${g.target_type}s/${g.target_id}`;
     return {
       role_assignments: grants.map((g) => ({
         role: { id: g.role_id },
         user: { id: g.actor_id },
-        scope:
-          g.target_type === 'project' ? { project: { id: g.target_id } } : { domain: { id: g.target_id } },
+        scope: scopeOf(g),
         links: {
-          assignment: `${baseOf(req)}${V3}/${g.target_type}s/${g.target_id}/users/${g.actor_id}/roles/${g.role_id}`,
+          assignment: `${baseOf(req)}${V3}/${assignmentPath(g)}/users/${g.actor_id}/roles/${g.role_id}`,
         },
       })),
       links: collectionLinks(req),

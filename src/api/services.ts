@@ -48,7 +48,7 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
   return {
     store,
     settings,
-    identity: new Identity(store, tokenLifetimeSeconds),
+    identity: new Identity(store, tokenLifetimeSeconds, settings),
     networks,
     subnets,
     ports,

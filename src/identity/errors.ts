@@ -27,3 +27,17 @@ export const KeystoneConflict = (kind: string, field: string, value: string) =>
     'Conflict',
     `Conflict occurred attempting to store ${kind} - Duplicate entry found with ${field} ${value}.`,
   );
+export const ForbiddenAction = (action: string) =>
+  Forbidden(`You are not authorized to perform the requested action: ${action}.`);
+export const UserDisabled = (userId: string) => Unauthorized(`The account is disabled for user: ${userId}.`);
+export const AccountLocked = (userId: string) => Unauthorized(`The account is locked for user: ${userId}.`);
+/** Not Keystone's (it leaves throttling to the proxy in front of it): one address failed too often. */
+export const TooManyFailedLogins = (retryAfterSeconds: number) =>
+  Object.assign(
+    new KeystoneError(
+      429,
+      'Too Many Requests',
+      'Too many failed authentication attempts from this address; try again later.',
+    ),
+    { retryAfterSeconds },
+  );

@@ -2,25 +2,47 @@
  * The Keystone v3 subset: domains, projects, users, roles, role assignments and tokens.
  * Tokens are 256-bit random strings; only their SHA-256 is stored. A validated token becomes a
  * `Context` for the Neutron API.
+ *
+ * Strict as Keystone: repeated failed logins lock a user out (`lockoutFailureAttempts`,
+ * `lockoutDuration`) and throttle the source address; an unknown user costs one password hash
+ * like a wrong password; disabling a user, project or domain, or removing a role assignment,
+ * revokes the tokens concerned for good.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Context } from '../core/context.js';
+import { DEFAULT_SETTINGS, type Settings } from '../core/settings.js';
 import { isUniqueViolation, type Store } from '../store/store.js';
-import { KeystoneBadRequest, KeystoneConflict, KeystoneNotFound, Unauthorized } from './errors.js';
+import {
+  AccountLocked,
+  KeystoneBadRequest,
+  KeystoneConflict,
+  KeystoneNotFound,
+  TooManyFailedLogins,
+  Unauthorized,
+  UserDisabled,
+} from './errors.js';
+import { LoginThrottle } from './login-throttle.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 
 export const DEFAULT_DOMAIN = { id: 'default', name: 'Default' };
 export const REGION = 'RegionOne';
+/** The target id of system role assignments and system-scoped tokens (Keystone's `system: {all}`). */
+export const SYSTEM_ALL = 'all';
 
 export interface Ref {
   id: string;
   name: string;
 }
 
+export type TargetType = 'project' | 'domain' | 'system';
+
 export interface TokenInfo {
   user: Ref & { domain: Ref };
   project: (Ref & { domain: Ref }) | null;
   domain: Ref | null;
+  /** Scoped to the whole deployment (`scope: {system: {all: true}}`). */
+  system: boolean;
+  /** Assigned roles and the roles they imply, by name. */
   roles: Ref[];
   methods: string[];
   issued_at: string;
@@ -28,18 +50,34 @@ export interface TokenInfo {
   audit_id: string;
 }
 
-interface AuthRequest {
-  auth?: {
-    identity?: {
-      methods?: string[];
-      password?: {
-        user?: { id?: string; name?: string; password?: string; domain?: { id?: string; name?: string } };
-      };
-      token?: { id?: string };
+type IdOrName = { id?: string; name?: string };
+
+/** POST /v3/auth/tokens, as the route's schema admits it. */
+export interface AuthRequest {
+  auth: {
+    identity: {
+      methods: string[];
+      password?: { user?: IdOrName & { password?: string; domain?: IdOrName } };
+      token?: { id: string };
     };
-    scope?: unknown;
+    scope?:
+      | string
+      | { project?: IdOrName & { domain?: IdOrName }; domain?: IdOrName; system?: { all?: boolean } };
   };
 }
+
+export type IdentitySecurity = Pick<
+  Settings,
+  'lockoutFailureAttempts' | 'lockoutDuration' | 'loginFailuresPerAddress' | 'loginFailureWindow'
+>;
+
+type UserRow = {
+  id: string;
+  name: string;
+  domain_id: string;
+  enabled: number;
+  default_project_id: string | null;
+};
 
 const hex = (s: string) => createHash('sha256').update(s).digest('hex');
 const newId = () => randomUUID().replace(/-/g, '');
@@ -49,13 +87,20 @@ function keystoneTime(d: Date): string {
   return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
+/** Keystone's bootstrap roles, each implying the next: admin ⇒ member ⇒ reader. */
+const BOOTSTRAP_ROLES = ['admin', 'member', 'reader'] as const;
+
 export class Identity {
   readonly #store: Store;
   readonly tokenLifetimeSeconds: number;
+  readonly #security: IdentitySecurity;
+  readonly #throttle: LoginThrottle;
 
-  constructor(store: Store, tokenLifetimeSeconds = 12 * 3600) {
+  constructor(store: Store, tokenLifetimeSeconds = 12 * 3600, security: IdentitySecurity = DEFAULT_SETTINGS) {
     this.#store = store;
     this.tokenLifetimeSeconds = tokenLifetimeSeconds;
+    this.#security = security;
+    this.#throttle = new LoginThrottle(security.loginFailuresPerAddress, security.loginFailureWindow);
   }
 
   get #db() {
@@ -63,9 +108,10 @@ export class Identity {
   }
 
   /**
-   * First start: domain Default, project admin, user admin (role admin), roles member and
-   * reader. Idempotent piece by piece, like `keystone-manage bootstrap`: what exists is kept (an
-   * existing admin keeps its password), what is missing is created. Several servers starting
+   * First start: domain Default, project admin, user admin, roles admin, member and reader with
+   * admin ⇒ member ⇒ reader implied, and the admin role for user admin on project admin and on
+   * the system. Idempotent piece by piece, like `keystone-manage bootstrap`: what exists is kept
+   * (an existing admin keeps its password), what is missing is created. Several servers starting
    * at once on one PostgreSQL may race here; the loser sees a unique violation and moves on.
    * Reports whether this call created the admin user.
    */
@@ -106,11 +152,24 @@ export class Identity {
             .execute();
         }
         const roleIds: Record<string, string> = {};
-        for (const name of ['admin', 'member', 'reader']) {
+        for (const name of BOOTSTRAP_ROLES) {
           const role = await tx.selectFrom('roles').select('id').where('name', '=', name).executeTakeFirst();
           roleIds[name] = role?.id ?? newId();
           if (!role)
             await tx.insertInto('roles').values({ id: roleIds[name], name, domain_id: null }).execute();
+        }
+        for (let i = 0; i + 1 < BOOTSTRAP_ROLES.length; i++) {
+          const rule = {
+            prior_role_id: roleIds[BOOTSTRAP_ROLES[i]],
+            implied_role_id: roleIds[BOOTSTRAP_ROLES[i + 1]],
+          };
+          const exists = await tx
+            .selectFrom('implied_roles')
+            .select('prior_role_id')
+            .where('prior_role_id', '=', rule.prior_role_id)
+            .where('implied_role_id', '=', rule.implied_role_id)
+            .executeTakeFirst();
+          if (!exists) await tx.insertInto('implied_roles').values(rule).execute();
         }
         const user = await tx
           .selectFrom('users')
@@ -118,25 +177,51 @@ export class Identity {
           .where('name', '=', 'admin')
           .where('domain_id', '=', DEFAULT_DOMAIN.id)
           .executeTakeFirst();
-        if (user) return { created: false };
-        const userId = newId();
-        await tx
-          .insertInto('users')
-          .values({
-            id: userId,
-            name: 'admin',
-            domain_id: DEFAULT_DOMAIN.id,
-            enabled: 1,
-            password_hash: await hashPassword(adminPassword),
-            default_project_id: projectId,
-            description: 'Bootstrap administrator',
-          })
-          .execute();
-        await tx
-          .insertInto('role_assignments')
-          .values({ role_id: roleIds.admin, actor_id: userId, target_id: projectId, target_type: 'project' })
-          .execute();
-        return { created: true };
+        const userId = user?.id ?? newId();
+        if (!user) {
+          await tx
+            .insertInto('users')
+            .values({
+              id: userId,
+              name: 'admin',
+              domain_id: DEFAULT_DOMAIN.id,
+              enabled: 1,
+              password_hash: await hashPassword(adminPassword),
+              default_project_id: projectId,
+              description: 'Bootstrap administrator',
+            })
+            .execute();
+          await tx
+            .insertInto('role_assignments')
+            .values({
+              role_id: roleIds.admin,
+              actor_id: userId,
+              target_id: projectId,
+              target_type: 'project',
+            })
+            .execute();
+        }
+        // As Keystone's bootstrap, also for an admin that already existed: admin on the system,
+        // so the operator can never lock itself out of system-scoped requests.
+        const systemGrant = await tx
+          .selectFrom('role_assignments')
+          .select('role_id')
+          .where('role_id', '=', roleIds.admin)
+          .where('actor_id', '=', userId)
+          .where('target_id', '=', SYSTEM_ALL)
+          .executeTakeFirst();
+        if (!systemGrant) {
+          await tx
+            .insertInto('role_assignments')
+            .values({
+              role_id: roleIds.admin,
+              actor_id: userId,
+              target_id: SYSTEM_ALL,
+              target_type: 'system',
+            })
+            .execute();
+        }
+        return { created: !user };
       });
     } catch (err) {
       if (isUniqueViolation(err)) return { created: false };
@@ -144,60 +229,63 @@ export class Identity {
     }
   }
 
-  async #domain(ref: { id?: string; name?: string } | undefined): Promise<Ref> {
+  /** The domain named by id or name, or undefined (a 400 when neither is given). */
+  async #findDomain(ref: IdOrName | undefined) {
     if (!ref || (ref.id === undefined && ref.name === undefined))
       throw KeystoneBadRequest('A domain id or name is required.');
-    const q = this.#db.selectFrom('domains').select(['id', 'name']);
-    const row = await (ref.id !== undefined
-      ? q.where('id', '=', ref.id)
-      : q.where('name', '=', ref.name!)
+    const q = this.#db.selectFrom('domains').select(['id', 'name', 'enabled']);
+    return (
+      ref.id !== undefined ? q.where('id', '=', ref.id) : q.where('name', '=', ref.name!)
     ).executeTakeFirst();
-    if (!row) throw Unauthorized();
-    return row;
   }
 
-  async #roles(userId: string, targetId: string): Promise<Ref[]> {
-    return this.#db
+  /** An enabled domain by id or name, or 401 (as Keystone: a disabled domain does not authenticate). */
+  async #domain(ref: IdOrName | undefined): Promise<Ref> {
+    const row = await this.#findDomain(ref);
+    if (!row?.enabled) throw Unauthorized();
+    return { id: row.id, name: row.name };
+  }
+
+  /** The roles the user holds on the target: assigned ones and those they imply, by name. */
+  async #roles(userId: string, targetType: TargetType, targetId: string): Promise<Ref[]> {
+    const assigned = await this.#db
       .selectFrom('role_assignments')
-      .innerJoin('roles', 'roles.id', 'role_assignments.role_id')
-      .select(['roles.id', 'roles.name'])
-      .where('role_assignments.actor_id', '=', userId)
-      .where('role_assignments.target_id', '=', targetId)
-      .orderBy('roles.name')
+      .select('role_id')
+      .where('actor_id', '=', userId)
+      .where('target_type', '=', targetType)
+      .where('target_id', '=', targetId)
+      .execute();
+    if (assigned.length === 0) return [];
+    const rules = await this.#db.selectFrom('implied_roles').selectAll().execute();
+    const ids = new Set(assigned.map((a) => a.role_id));
+    // A Set visits what is added while iterating it: this follows chains (admin ⇒ member ⇒ reader).
+    for (const id of ids) {
+      for (const rule of rules) if (rule.prior_role_id === id) ids.add(rule.implied_role_id);
+    }
+    return this.#db
+      .selectFrom('roles')
+      .select(['id', 'name'])
+      .where('id', 'in', [...ids])
+      .orderBy('name')
       .execute();
   }
 
-  /** `POST /v3/auth/tokens`: checks the identity, resolves the scope, issues a token. */
-  async authenticate(req: AuthRequest): Promise<{ token: string; info: TokenInfo }> {
+  /**
+   * `POST /v3/auth/tokens`: checks the identity, resolves the scope, issues a token. `address`
+   * is the client's, for throttling failed password logins.
+   */
+  async authenticate(req: AuthRequest, address = ''): Promise<{ token: string; info: TokenInfo }> {
     const identity = req?.auth?.identity;
     const methods = identity?.methods;
     if (!Array.isArray(methods) || methods.length === 0)
       throw KeystoneBadRequest('Expecting to find identity in auth.');
-    let user: {
-      id: string;
-      name: string;
-      domain_id: string;
-      enabled: number;
-      default_project_id: string | null;
-    };
+    let user: UserRow;
     let auditId = randomBytes(16).toString('base64url');
     let parentExpiry: string | undefined;
     if (methods.includes('password')) {
-      const u = identity?.password?.user;
-      if (!u || typeof u.password !== 'string')
-        throw KeystoneBadRequest('Expecting to find password in user.');
-      let q = this.#db.selectFrom('users').selectAll();
-      if (u.id !== undefined) q = q.where('id', '=', u.id);
-      else if (u.name !== undefined)
-        q = q.where('name', '=', u.name).where('domain_id', '=', (await this.#domain(u.domain)).id);
-      else throw KeystoneBadRequest('Expecting to find id or name in user.');
-      const row = await q.executeTakeFirst();
-      if (!row || !(await verifyPassword(u.password, row.password_hash))) {
-        throw Unauthorized('The request you have made requires authentication.');
-      }
-      user = row;
+      user = await this.#checkPassword(identity.password?.user, address);
     } else if (methods.includes('token')) {
-      const parent = identity?.token?.id ? await this.validate(identity.token.id) : null;
+      const parent = identity.token?.id ? await this.validate(identity.token.id) : null;
       if (!parent) throw Unauthorized();
       const row = await this.#db
         .selectFrom('users')
@@ -211,18 +299,20 @@ export class Identity {
     } else {
       throw KeystoneBadRequest(`Unsupported authentication method: ${methods.join(',')}`);
     }
-    if (!user.enabled) throw Unauthorized('The account is disabled for user: ' + user.id + '.');
+    if (!user.enabled) throw UserDisabled(user.id);
+    await this.#domain({ id: user.domain_id });
 
-    const scope = await this.#scope(req.auth?.scope, user.id, user.default_project_id);
+    const scope = await this.#scope(req.auth.scope, user.id, user.default_project_id);
     const issued = new Date();
     let expires = new Date(issued.getTime() + this.tokenLifetimeSeconds * 1000);
     if (parentExpiry && new Date(parentExpiry) < expires) expires = new Date(parentExpiry);
     const token = randomBytes(32).toString('base64url');
-    let roles: Ref[] = [];
     if (scope.type !== 'unscoped') {
-      roles = await this.#roles(user.id, scope.id!);
-      if (roles.length === 0)
-        throw Unauthorized(`User ${user.id} has no access to ${scope.type} ${scope.id}.`);
+      const roles = await this.#roles(user.id, scope.type, scope.id!);
+      if (roles.length === 0) {
+        const target = scope.type === 'system' ? 'the system' : `${scope.type} ${scope.id}`;
+        throw Unauthorized(`User ${user.id} has no access to ${target}.`);
+      }
     }
     await this.#db
       .insertInto('tokens')
@@ -243,49 +333,119 @@ export class Identity {
     return { token, info };
   }
 
+  /**
+   * The password method, in Keystone's order: a locked account is refused (whatever the
+   * password), then the password is checked (a failure counts towards the lockout), then the
+   * caller learns whether the account is disabled. The address is throttled before anything.
+   */
+  async #checkPassword(
+    u: NonNullable<AuthRequest['auth']['identity']['password']>['user'],
+    address: string,
+  ): Promise<UserRow> {
+    if (!u || typeof u.password !== 'string') throw KeystoneBadRequest('Expecting to find password in user.');
+    const wait = this.#throttle.retryAfter(address);
+    if (wait > 0) throw TooManyFailedLogins(wait);
+    const q = this.#db.selectFrom('users').selectAll();
+    let row: Awaited<ReturnType<typeof q.executeTakeFirst>>;
+    if (u.id !== undefined) row = await q.where('id', '=', u.id).executeTakeFirst();
+    else if (u.name !== undefined) {
+      const domain = await this.#findDomain(u.domain);
+      row = domain
+        ? await q.where('name', '=', u.name).where('domain_id', '=', domain.id).executeTakeFirst()
+        : undefined;
+    } else
+      throw KeystoneBadRequest('Invalid input for field identity/password/user: id or name must be present.');
+    if (row && (await this.#locked(row))) throw AccountLocked(row.id);
+    if (!(await verifyPassword(u.password, row?.password_hash))) {
+      this.#throttle.fail(address);
+      if (row) {
+        await this.#db
+          .updateTable('users')
+          .set((eb) => ({
+            failed_auth_count: eb('failed_auth_count', '+', 1),
+            failed_auth_at: keystoneTime(new Date()),
+          }))
+          .where('id', '=', row.id)
+          .execute();
+      }
+      throw Unauthorized();
+    }
+    if (row!.failed_auth_count > 0) await this.#resetFailures(row!.id);
+    return row!;
+  }
+
+  /** Whether too many failed logins lock the user now; an expired lockout is forgotten. */
+  async #locked(row: { id: string; failed_auth_count: number; failed_auth_at: string | null }) {
+    const { lockoutFailureAttempts: max, lockoutDuration: duration } = this.#security;
+    if (!max || row.failed_auth_count < max) return false;
+    if (!duration) return true;
+    const since = row.failed_auth_at ? new Date(row.failed_auth_at).getTime() : 0;
+    if (since + duration * 1000 > Date.now()) return true;
+    await this.#resetFailures(row.id);
+    return false;
+  }
+
+  async #resetFailures(userId: string) {
+    await this.#db
+      .updateTable('users')
+      .set({ failed_auth_count: 0, failed_auth_at: null })
+      .where('id', '=', userId)
+      .execute();
+  }
+
   async #scope(
-    scope: unknown,
+    scope: AuthRequest['auth']['scope'],
     userId: string,
     defaultProject: string | null,
-  ): Promise<{ type: 'project' | 'domain' | 'unscoped'; id?: string }> {
-    if (scope === 'unscoped') return { type: 'unscoped' };
-    const s = scope as
-      | {
-          project?: { id?: string; name?: string; domain?: { id?: string; name?: string } };
-          domain?: { id?: string; name?: string };
-        }
-      | undefined;
-    if (s?.project) {
-      let q = this.#db.selectFrom('projects').select(['id', 'enabled']);
-      if (s.project.id !== undefined) q = q.where('id', '=', s.project.id);
-      else if (s.project.name !== undefined)
+  ): Promise<{ type: TargetType | 'unscoped'; id?: string }> {
+    if (typeof scope === 'string') {
+      if (scope === 'unscoped') return { type: 'unscoped' };
+      throw KeystoneBadRequest(`Invalid input for field 'scope': '${scope}' is not of type 'object'`);
+    }
+    if (scope?.project) {
+      const p = scope.project;
+      let q = this.#db
+        .selectFrom('projects')
+        .innerJoin('domains', 'domains.id', 'projects.domain_id')
+        .select(['projects.id', 'projects.enabled', 'domains.enabled as domain_enabled']);
+      if (p.id !== undefined) q = q.where('projects.id', '=', p.id);
+      else if (p.name !== undefined)
         q = q
-          .where('name', '=', s.project.name)
-          .where('domain_id', '=', (await this.#domain(s.project.domain)).id);
-      else throw KeystoneBadRequest('Expecting to find id or name in project.');
+          .where('projects.name', '=', p.name)
+          .where('projects.domain_id', '=', (await this.#domain(p.domain)).id);
+      else throw KeystoneBadRequest('Invalid input for field scope/project: id or name must be present.');
       const row = await q.executeTakeFirst();
-      if (!row?.enabled) throw Unauthorized();
+      if (!row?.enabled || !row.domain_enabled) throw Unauthorized();
       return { type: 'project', id: row.id };
     }
-    if (s?.domain) return { type: 'domain', id: (await this.#domain(s.domain)).id };
-    if (s !== undefined && s !== null && typeof s === 'object' && 'system' in s) {
-      throw KeystoneBadRequest('System scope is not supported; scope to a project.');
+    if (scope?.domain) return { type: 'domain', id: (await this.#domain(scope.domain)).id };
+    if (scope?.system) {
+      if (scope.system.all !== true)
+        throw KeystoneBadRequest(
+          'Invalid input for field \'scope/system\': only {"all": true} is supported.',
+        );
+      return { type: 'system', id: SYSTEM_ALL };
     }
     // As Keystone: the default project only when it is enabled and the user has a role on it,
     // otherwise an unscoped token (never a 401 for a stale default_project_id).
     if (defaultProject) {
       const row = await this.#db
         .selectFrom('projects')
-        .select(['id', 'enabled'])
-        .where('id', '=', defaultProject)
+        .innerJoin('domains', 'domains.id', 'projects.domain_id')
+        .select(['projects.id', 'projects.enabled', 'domains.enabled as domain_enabled'])
+        .where('projects.id', '=', defaultProject)
         .executeTakeFirst();
-      if (row?.enabled && (await this.#roles(userId, row.id)).length > 0)
+      if (row?.enabled && row.domain_enabled && (await this.#roles(userId, 'project', row.id)).length > 0)
         return { type: 'project', id: row.id };
     }
     return { type: 'unscoped' };
   }
 
-  /** The token's facts, or null when it is unknown, expired or revoked. */
+  /**
+   * The token's facts, or null when it is unknown, expired or revoked. Disabled users, projects
+   * and domains revoke their tokens when they are disabled; the live checks here cover the
+   * moment between.
+   */
   async validate(token: string): Promise<TokenInfo | null> {
     const row = await this.#db
       .selectFrom('tokens')
@@ -304,10 +464,12 @@ export class Identity {
         'users.enabled as user_enabled',
         'domains.id as domain_id',
         'domains.name as domain_name',
+        'domains.enabled as domain_enabled',
       ])
       .where('tokens.token_hash', '=', hex(token))
       .executeTakeFirst();
-    if (!row || row.revoked || !row.user_enabled || new Date(row.expires_at) <= new Date()) return null;
+    if (!row || row.revoked || !row.user_enabled || !row.domain_enabled) return null;
+    if (new Date(row.expires_at) <= new Date()) return null;
     let project: TokenInfo['project'] = null;
     let domain: TokenInfo['domain'] = null;
     if (row.scope_type === 'project' && row.scope_id) {
@@ -320,26 +482,30 @@ export class Identity {
           'projects.enabled',
           'domains.id as did',
           'domains.name as dname',
+          'domains.enabled as denabled',
         ])
         .where('projects.id', '=', row.scope_id)
         .executeTakeFirst();
-      if (!p?.enabled) return null;
+      if (!p?.enabled || !p.denabled) return null;
       project = { id: p.id, name: p.name, domain: { id: p.did, name: p.dname } };
     } else if (row.scope_type === 'domain' && row.scope_id) {
-      domain =
-        (await this.#db
-          .selectFrom('domains')
-          .select(['id', 'name'])
-          .where('id', '=', row.scope_id)
-          .executeTakeFirst()) ?? null;
-      if (!domain) return null;
+      const d = await this.#db
+        .selectFrom('domains')
+        .select(['id', 'name', 'enabled'])
+        .where('id', '=', row.scope_id)
+        .executeTakeFirst();
+      if (!d?.enabled) return null;
+      domain = { id: d.id, name: d.name };
     }
-    const roles = row.scope_id ? await this.#roles(row.user_id, row.scope_id) : [];
+    const roles = row.scope_id
+      ? await this.#roles(row.user_id, row.scope_type as TargetType, row.scope_id)
+      : [];
     if (row.scope_id && roles.length === 0) return null;
     return {
       user: { id: row.user_id, name: row.user_name, domain: { id: row.domain_id, name: row.domain_name } },
       project,
       domain,
+      system: row.scope_type === 'system',
       roles,
       methods: row.methods.split(','),
       issued_at: row.issued_at,
@@ -363,7 +529,11 @@ export class Identity {
     await this.#db.deleteFrom('tokens').where('expires_at', '<', keystoneTime(new Date())).execute();
   }
 
-  static context(info: TokenInfo): Context {
+  /**
+   * The networking API's view of a token. `admin` on any scope is cloud-wide admin (Keystone's
+   * and Neutron's legacy `role:admin`); `system` says the token is system-scoped (no project).
+   */
+  static context(info: TokenInfo): Context & { system: boolean } {
     const roles = info.roles.map((r) => r.name);
     return {
       userId: info.user.id,
@@ -372,13 +542,69 @@ export class Identity {
       projectName: info.project?.name ?? null,
       roles,
       isAdmin: roles.includes('admin'),
+      system: info.system,
     };
+  }
+
+  /**
+   * Revokes for good the tokens a change takes away (a disabled user, project or domain, a
+   * removed assignment): enabling or granting again later issues no old token back.
+   */
+  async #revokeTokens(
+    db: Store['db'],
+    of: { user?: string; scope?: { type: TargetType; id: string }; domain?: string },
+  ) {
+    let q = db.updateTable('tokens').set({ revoked: 1 }).where('revoked', '=', 0);
+    if (of.user !== undefined) q = q.where('user_id', '=', of.user);
+    if (of.scope !== undefined)
+      q = q.where('scope_type', '=', of.scope.type).where('scope_id', '=', of.scope.id);
+    if (of.domain !== undefined) {
+      const domainId = of.domain;
+      q = q.where((eb) =>
+        eb.or([
+          eb('user_id', 'in', eb.selectFrom('users').select('id').where('domain_id', '=', domainId)),
+          eb.and([eb('scope_type', '=', 'domain'), eb('scope_id', '=', domainId)]),
+          eb.and([
+            eb('scope_type', '=', 'project'),
+            eb('scope_id', 'in', eb.selectFrom('projects').select('id').where('domain_id', '=', domainId)),
+          ]),
+        ]),
+      );
+    }
+    await q.execute();
   }
 
   // ---- administration (admin only; checked by the routes) ----
 
   listDomains() {
     return this.#db.selectFrom('domains').selectAll().orderBy('name').execute();
+  }
+
+  async getDomain(id: string) {
+    const row = await this.#db.selectFrom('domains').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw KeystoneNotFound('domain', id);
+    return row;
+  }
+
+  /** Disabling a domain revokes its users' tokens and those scoped to it or its projects. */
+  async updateDomain(id: string, d: { name?: string; description?: string; enabled?: boolean }) {
+    const current = await this.getDomain(id);
+    const next = {
+      name: d.name ?? current.name,
+      description: d.description ?? current.description,
+      enabled: d.enabled === undefined ? current.enabled : d.enabled ? 1 : 0,
+    };
+    await this.#insert(
+      () =>
+        this.#store.transaction(async (tx) => {
+          await tx.updateTable('domains').set(next).where('id', '=', id).execute();
+          if (!next.enabled) await this.#revokeTokens(tx, { domain: id });
+        }),
+      'domain',
+      'name',
+      next.name,
+    );
+    return { ...current, ...next };
   }
 
   listProjects(filter: { name?: string; domain_id?: string } = {}) {
@@ -439,7 +665,11 @@ export class Identity {
       enabled: p.enabled === undefined ? current.enabled : p.enabled ? 1 : 0,
     };
     await this.#insert(
-      () => this.#db.updateTable('projects').set(next).where('id', '=', id).execute(),
+      () =>
+        this.#store.transaction(async (tx) => {
+          await tx.updateTable('projects').set(next).where('id', '=', id).execute();
+          if (!next.enabled) await this.#revokeTokens(tx, { scope: { type: 'project', id } });
+        }),
       'project',
       'name',
       next.name,
@@ -452,6 +682,7 @@ export class Identity {
     await this.#store.transaction(async (tx) => {
       await tx.deleteFrom('role_assignments').where('target_id', '=', id).execute();
       await tx.deleteFrom('projects').where('id', '=', id).execute();
+      await this.#revokeTokens(tx, { scope: { type: 'project', id } });
     });
   }
 
@@ -521,19 +752,24 @@ export class Identity {
     if (u.name !== undefined) next.name = u.name;
     if (u.description !== undefined) next.description = u.description;
     if (u.enabled !== undefined) next.enabled = u.enabled ? 1 : 0;
+    // As Keystone: enabling a user is how an admin lifts a lockout.
+    if (u.enabled === true) Object.assign(next, { failed_auth_count: 0, failed_auth_at: null });
     if (u.default_project_id !== undefined) next.default_project_id = u.default_project_id;
     if (u.password !== undefined) next.password_hash = await hashPassword(u.password);
     if (Object.keys(next).length > 0) {
       await this.#insert(
-        () => this.#db.updateTable('users').set(next).where('id', '=', id).execute(),
+        () =>
+          this.#store.transaction(async (tx) => {
+            await tx.updateTable('users').set(next).where('id', '=', id).execute();
+            // As Keystone: a new password ends every session that the old one opened, and a
+            // disabled user's sessions end for good.
+            if (u.password !== undefined || u.enabled === false) await this.#revokeTokens(tx, { user: id });
+          }),
         'user',
         'name',
         String(u.name),
       );
     }
-    // As Keystone: a new password ends every session that the old one opened.
-    if (u.password !== undefined)
-      await this.#db.updateTable('tokens').set({ revoked: 1 }).where('user_id', '=', id).execute();
     return this.getUser(current.id);
   }
 
@@ -567,17 +803,28 @@ export class Identity {
   async deleteRole(id: string) {
     await this.getRole(id);
     await this.#store.transaction(async (tx) => {
+      const grants = await tx.selectFrom('role_assignments').selectAll().where('role_id', '=', id).execute();
+      for (const g of grants)
+        await this.#revokeTokens(tx, {
+          user: g.actor_id,
+          scope: { type: g.target_type as TargetType, id: g.target_id },
+        });
       await tx.deleteFrom('role_assignments').where('role_id', '=', id).execute();
+      await tx
+        .deleteFrom('implied_roles')
+        .where((eb) => eb.or([eb('prior_role_id', '=', id), eb('implied_role_id', '=', id)]))
+        .execute();
       await tx.deleteFrom('roles').where('id', '=', id).execute();
     });
   }
 
-  async #target(targetType: 'project' | 'domain', targetId: string) {
+  async #target(targetType: TargetType, targetId: string) {
     if (targetType === 'project') await this.getProject(targetId);
-    else await this.#domainExists(targetId);
+    else if (targetType === 'domain') await this.#domainExists(targetId);
+    else if (targetId !== SYSTEM_ALL) throw KeystoneNotFound('system', targetId);
   }
 
-  async grant(targetType: 'project' | 'domain', targetId: string, userId: string, roleId: string) {
+  async grant(targetType: TargetType, targetId: string, userId: string, roleId: string) {
     await this.#target(targetType, targetId);
     await this.getUser(userId);
     await this.getRole(roleId);
@@ -602,18 +849,23 @@ export class Identity {
     return row !== undefined;
   }
 
-  async revokeGrant(targetId: string, userId: string, roleId: string) {
-    const r = await this.#db
-      .deleteFrom('role_assignments')
-      .where('target_id', '=', targetId)
-      .where('actor_id', '=', userId)
-      .where('role_id', '=', roleId)
-      .executeTakeFirst();
-    if (Number(r.numDeletedRows) === 0) throw KeystoneNotFound('role assignment', `${roleId}`);
+  /** Removes the assignment and revokes the user's tokens scoped to the target (they carried it). */
+  async revokeGrant(targetType: TargetType, targetId: string, userId: string, roleId: string) {
+    await this.#store.transaction(async (tx) => {
+      const r = await tx
+        .deleteFrom('role_assignments')
+        .where('target_id', '=', targetId)
+        .where('actor_id', '=', userId)
+        .where('role_id', '=', roleId)
+        .executeTakeFirst();
+      if (Number(r.numDeletedRows) === 0) throw KeystoneNotFound('role assignment', `${roleId}`);
+      await this.#revokeTokens(tx, { user: userId, scope: { type: targetType, id: targetId } });
+    });
   }
 
-  listGrants(filter: { userId?: string; targetId?: string; roleId?: string } = {}) {
+  listGrants(filter: { userId?: string; targetType?: TargetType; targetId?: string; roleId?: string } = {}) {
     let q = this.#db.selectFrom('role_assignments').selectAll();
+    if (filter.targetType) q = q.where('target_type', '=', filter.targetType);
     if (filter.userId) q = q.where('actor_id', '=', filter.userId);
     if (filter.targetId) q = q.where('target_id', '=', filter.targetId);
     if (filter.roleId) q = q.where('role_id', '=', filter.roleId);

@@ -87,9 +87,10 @@ for (const dialect of dialects()) {
         assert.equal(tok.project.id, t.adminProjectId);
         assert.equal(tok.project.name, 'admin');
         assert.deepEqual(tok.project.domain, { id: 'default', name: 'Default' });
+        // Keystone lists the roles the assigned one implies (admin ⇒ member ⇒ reader).
         assert.deepEqual(
           tok.roles.map((x: { name: string }) => x.name),
-          ['admin'],
+          ['admin', 'member', 'reader'],
         );
         assert.equal(typeof tok.roles[0].id, 'string');
 
@@ -185,7 +186,7 @@ for (const dialect of dialects()) {
         assert.equal(r.body.token.project, undefined);
         assert.deepEqual(
           r.body.token.roles.map((x: { name: string }) => x.name),
-          ['member'],
+          ['member', 'reader'],
         );
         assert.ok(r.body.token.catalog.some((s: { type: string }) => s.type === 'network'));
       });
@@ -712,7 +713,7 @@ for (const dialect of dialects()) {
           assert.equal(login.status, 201, JSON.stringify(login.body));
           assert.deepEqual(
             login.body.token.roles.map((r: { name: string }) => r.name),
-            ['admin'],
+            ['admin', 'member', 'reader'],
           );
           assert.equal((await id.listProjects({ name: 'admin' })).length, 1);
         } finally {

@@ -22,7 +22,7 @@ npx tsc -p tsconfig.bench.json
 npx tsc -p web/tsconfig.json
 npx biome check src test bench web
 
-suites=(test/unit test/api)
+suites=(test/unit test/api test/security)
 if [[ $(id -u) == 0 ]]; then suites+=(test/e2e test/browser); else echo "test: not root; skipping e2e and browser" >&2; fi
 suites+=(test/compat)
 

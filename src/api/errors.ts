@@ -3,6 +3,8 @@
  * for the networking API, Keystone's `{"error": …}` under /identity. Validation failures from
  * the compiled schemas become 400s in Neutron's words.
  */
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import {
   HTTPBadRequest,
@@ -10,6 +12,8 @@ import {
   NeutronError,
   NotFound,
   RequestEntityTooLarge,
+  RequestHeaderFieldsTooLarge,
+  RequestURITooLong,
 } from '../core/errors.js';
 import { KeystoneError } from '../identity/errors.js';
 
@@ -39,8 +43,15 @@ export function validationMessage(errors: AjvError[]): string {
   return `Invalid input for ${where}. Reason: ${e.message ?? e.keyword}.`;
 }
 
-function isIdentity(req: FastifyRequest): boolean {
-  return req.url.startsWith('/identity');
+function isIdentity(url: string): boolean {
+  return url.startsWith('/identity');
+}
+
+/** The body of `error` in the format of the API that `url` belongs to. */
+function bodyFor(url: string, error: NeutronError) {
+  if (!isIdentity(url)) return error.toBody();
+  const title = STATUS_CODES[error.status] ?? 'Error';
+  return { error: { code: error.status, message: error.message, title } };
 }
 
 export function errorHandler(err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply) {
@@ -58,6 +69,8 @@ export function errorHandler(err: FastifyError | Error, req: FastifyRequest, rep
     )
       neutron = HTTPBadRequest({ msg: 'Malformed request body' });
     else if (f.code === 'FST_ERR_CTP_BODY_TOO_LARGE') neutron = RequestEntityTooLarge();
+    else if (f.code === 'FST_ERR_BAD_URL') neutron = HTTPBadRequest({ msg: 'Malformed URL encoding' });
+    else if (f.code === 'FST_ERR_MAX_PARAM_LENGTH') neutron = RequestURITooLong();
     else if (f.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
       neutron = InvalidContentType({ content_type: String(req.headers['content-type']) });
     else if (f.statusCode && f.statusCode >= 400 && f.statusCode < 500)
@@ -71,13 +84,38 @@ export function errorHandler(err: FastifyError | Error, req: FastifyRequest, rep
       );
     }
   }
-  if (isIdentity(req)) {
-    const title = neutron.status === 404 ? 'Not Found' : neutron.status === 400 ? 'Bad Request' : 'Error';
-    return reply
-      .code(neutron.status)
-      .send({ error: { code: neutron.status, message: neutron.message, title } });
+  return reply.code(neutron.status).send(bodyFor(req.url, neutron));
+}
+
+/**
+ * Errors Node's HTTP parser meets before Fastify sees a request (headers too large, a malformed
+ * request line): answered in the format of the API the request line names, when it can be read.
+ */
+export function clientErrorHandler(err: Error & { code?: string; rawPacket?: unknown }, socket: Socket) {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  if (!socket.writable) {
+    socket.destroy(err);
+    return;
   }
-  return reply.code(neutron.status).send(neutron.toBody());
+  const raw = Buffer.isBuffer(err.rawPacket) ? err.rawPacket : Buffer.alloc(0);
+  const requestLine = raw.subarray(0, 2048).toString('latin1').split('\r\n', 1)[0];
+  const url = requestLine.split(' ')[1] ?? '';
+  const error =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? RequestHeaderFieldsTooLarge()
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new NeutronError('HTTPRequestTimeout', 408, 'Request timed out.')
+        : HTTPBadRequest({ msg: 'Malformed HTTP request' });
+  const body = JSON.stringify(bodyFor(url, error));
+  socket.end(
+    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\nConnection: close\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+/** Fastify's own routing errors (bad URL encoding, a path parameter too long), in the API's format. */
+export function frameworkErrorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
+  return errorHandler(err, req, reply);
 }
 
 export function notFoundHandler(req: FastifyRequest, reply: FastifyReply) {

@@ -10,7 +10,7 @@ import type { Store } from '../store/store.js';
 import { registerAgents } from './agents.js';
 import { registerAuth } from './auth.js';
 import { registerDashboard } from './dashboard.js';
-import { errorHandler, notFoundHandler } from './errors.js';
+import { clientErrorHandler, errorHandler, frameworkErrorHandler, notFoundHandler } from './errors.js';
 import { registerEvents } from './events.js';
 import { registerExtensions } from './extensions.js';
 import { floatingIps, registerFloatingIpPools } from './floating-ips.js';
@@ -50,6 +50,8 @@ export interface ServerOptions {
 export interface Server {
   app: FastifyInstance;
   services: Services;
+  /** Every route served, as registered (`/v2.0/networks/:id`): what the fuzz tests drive. */
+  routes: { method: string; url: string }[];
 }
 
 const COLLECTION_SPECS: ((s: Services) => CollectionSpec)[] = [
@@ -63,6 +65,16 @@ const COLLECTION_SPECS: ((s: Services) => CollectionSpec)[] = [
   floatingIps,
 ];
 
+const NUL_MESSAGE = 'Invalid input: NUL characters are not allowed';
+
+/** Does any string in `value` (JSON data, bounded by the body limit) contain a NUL character? */
+function holdsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (value === null || typeof value !== 'object') return false;
+  for (const [key, item] of Object.entries(value)) if (key.includes('\u0000') || holdsNul(item)) return true;
+  return false;
+}
+
 export async function buildServer(opts: ServerOptions): Promise<Server> {
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
@@ -72,19 +84,39 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
     },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 300 },
     exposeHeadRoutes: false,
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
   });
   const services = buildServices(opts.store, opts.settings, opts.tokenLifetimeSeconds);
+  const routes: Server['routes'] = [];
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url });
+  });
 
   // An empty JSON body is no body (clients send Content-Type on DELETE too); anything else
   // must parse.
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => {
     if (text === '') return done(null, undefined);
+    let body: unknown;
     try {
-      done(null, JSON.parse(text as string));
+      body = JSON.parse(text as string);
     } catch {
-      done(HTTPBadRequest({ msg: 'Malformed request body' }), undefined);
+      return done(HTTPBadRequest({ msg: 'Malformed request body' }), undefined);
     }
+    try {
+      if ((text as string).includes('\\u0000') && holdsNul(body))
+        return done(HTTPBadRequest({ msg: NUL_MESSAGE }), undefined);
+    } catch {
+      // nested deeper than the stack: no attribute is
+      return done(HTTPBadRequest({ msg: 'Malformed request body' }), undefined);
+    }
+    done(null, body);
+  });
+  // PostgreSQL cannot store a NUL character and no attribute needs one: refused in paths and
+  // queries too, before any handler reads them.
+  app.addHook('onRequest', async (req) => {
+    if (holdsNul(req.params) || holdsNul(req.query)) throw HTTPBadRequest({ msg: NUL_MESSAGE });
   });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
@@ -117,5 +149,5 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
     COLLECTIONS.push({ name: spec.member, collection: spec.collection, path: spec.path });
   }
   await app.ready();
-  return { app, services };
+  return { app, services, routes };
 }

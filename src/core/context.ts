@@ -38,6 +38,16 @@ export function requireAdmin(ctx: Context, action: string): void {
   if (!ctx.isAdmin) throw PolicyNotAuthorized({ action });
 }
 
+/**
+ * The caller's project, for filtering rows by owner. Every non-admin request has one (the API
+ * refuses tokens without a project scope); without it an owner filter would match the rows
+ * whose project is empty.
+ */
+export function callerProject(ctx: Context, action: string): string {
+  if (ctx.projectId === null) throw PolicyNotAuthorized({ action });
+  return ctx.projectId;
+}
+
 export function owns(ctx: Context, projectId: string): boolean {
   return ctx.isAdmin || ctx.projectId === projectId;
 }

@@ -107,11 +107,6 @@ export const InvalidSharedSetting = define<{ network: string }>(
   409,
   'Unable to reconfigure sharing settings for network %(network)s. Multiple tenants are using it.',
 );
-export const InvalidContentType = define<{ content_type: string }>(
-  'InvalidContentType',
-  400,
-  'Invalid content type %(content_type)s.',
-);
 
 // 401 / 403
 export const NotAuthenticated = define('NotAuthenticated', 401, 'Authentication required');
@@ -249,6 +244,18 @@ export const RevisionNumberConstraintFailed = define<{ expected: number; current
   'Constrained to %(expected)s, but current revision is %(current)s',
 );
 export const RequestEntityTooLarge = define('RequestEntityTooLarge', 413, 'Request entity too large.');
+/** As Neutron's WSGI layer answers a body it cannot read: 415. */
+export const InvalidContentType = define<{ content_type: string }>(
+  'InvalidContentType',
+  415,
+  'Invalid content type %(content_type)s.',
+);
+export const RequestURITooLong = define('HTTPRequestURITooLong', 414, 'The request URI is too long.');
+export const RequestHeaderFieldsTooLarge = define(
+  'HTTPRequestHeaderFieldsTooLarge',
+  431,
+  'Request header fields too large.',
+);
 export const MacAddressGenerationFailure = define<{ net_id: string }>(
   'MacAddressGenerationFailure',
   503,

@@ -21,7 +21,7 @@ import {
 } from '../store/resources.js';
 import type { Database } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
-import { type Context, owns, requireAdmin, requireWriter, SYSTEM, targetProject } from './context.js';
+import { type Context, callerProject, owns, requireAdmin, requireWriter, SYSTEM, targetProject } from './context.js';
 import {
   BadRequest,
   ExternalGatewayForFloatingIPNotFound,
@@ -191,7 +191,7 @@ export class FloatingIps implements ResourceService<FloatingIpCreate, FloatingIp
   async list(ctx: Context, hint: ListHint): Promise<View[]> {
     const { id } = hint.filters;
     const where = !ctx.isAdmin
-      ? { column: 'project_id', values: [ctx.projectId ?? ''] }
+      ? { column: 'project_id', values: [callerProject(ctx, 'get_floatingip')] }
       : id
         ? { column: 'id', values: id }
         : undefined;
@@ -425,7 +425,7 @@ export class FloatingIps implements ResourceService<FloatingIpCreate, FloatingIp
       if (await usableAsExternal(db, ctx, network)) external.push(network.id);
     }
     const subnets = await listResources(db, 'subnets', { column: 'network_id', values: external });
-    const project = ctx.projectId ?? '';
+    const project = callerProject(ctx, 'get_floatingip_pool');
     return subnets
       .filter((s) => s.ip_version === 4)
       .map((s) => ({

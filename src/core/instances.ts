@@ -21,7 +21,7 @@ import {
 import type { Database } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
 import { type Agents, L2_AGENT_TYPES } from './agents.js';
-import { type Context, owns, requireAdmin, requireWriter, targetProject } from './context.js';
+import { type Context, callerProject, owns, requireAdmin, requireWriter, targetProject } from './context.js';
 import {
   Conflict,
   InstanceNotFound,
@@ -165,7 +165,7 @@ export class Instances {
     const db = this.#store.db;
     const rows = ctx.isAdmin
       ? await listResources(db, 'instances')
-      : await listResources(db, 'instances', { column: 'project_id', values: [ctx.projectId ?? ''] });
+      : await listResources(db, 'instances', { column: 'project_id', values: [callerProject(ctx, 'get_instance')] });
     return this.#views(rows);
   }
 

@@ -13,7 +13,7 @@ import ipaddr from 'ipaddr.js';
 import pino from 'pino';
 import type { TunnelEndpoint } from '../agent/drivers/driver.js';
 import { Reconciler, type Summary } from '../agent/reconciler.js';
-import { AGENT_ROLES, type AgentRole, AgentRunner } from '../agent/runner.js';
+import { AGENT_ROLES, AgentRunner } from '../agent/runner.js';
 import { AgentThread } from '../agent/thread.js';
 import { type Config, databaseUrl, type Flags, loadConfig } from '../config.js';
 import { interfaceWithAddress } from '../linux/ip.js';
@@ -21,8 +21,9 @@ import { has8021q } from '../linux/kernel.js';
 import { isAlive, readCmdline, readPidFile, stopProcess } from '../linux/process.js';
 import { ApiError, type Auth, credentialsFromEnvironment, Session } from './client.js';
 import {
+  chooseExternalNetwork,
   DEFAULT_EXTERNAL_BRIDGE,
-  DEFAULT_EXTERNAL_CIDR,
+  EXTERNAL_CIDR_CANDIDATES,
   EXTERNAL_PHYSNET,
   ensureExternalBridge,
   ensureExternalNetwork,
@@ -59,10 +60,7 @@ function checkHostName(host: string, flag: string): string {
   return host;
 }
 
-function resyncMs(value: string | number | undefined): number {
-  if (value === undefined) return 60_000;
-  const seconds = Number(value);
-  if (!Number.isFinite(seconds) || seconds <= 0) throw new Error(`invalid resync interval: ${String(value)}`);
+function resyncMs(seconds: number): number {
   return Math.round(seconds * 1000);
 }
 
@@ -269,23 +267,28 @@ function mapPhysnet(config: Config, physnet: string, name: string): void {
 /** `neutrino up`. */
 export async function up(flags: Flags & DataplaneFlags): Promise<void> {
   const config = loadConfig(flags);
-  const host = checkHostName(flags.hostName ?? hostname(), '--host-name');
-  const resyncIntervalMs = resyncMs(flags.resyncInterval);
+  const host = checkHostName(config.hostName ?? hostname(), '--host-name');
+  const resyncIntervalMs = resyncMs(config.resyncInterval);
+  const bridge = config.externalBridge ?? DEFAULT_EXTERNAL_BRIDGE;
+  // A `public` mapping in the configuration (a real uplink) is the operator's: then no bridge here,
+  // and nothing of the range goes on the host. Otherwise the range is checked before anything exists.
+  const ownBridge = config.externalNetwork !== false && !config.physicalInterfaceMappings[EXTERNAL_PHYSNET];
   const external =
-    flags.externalNetwork === false
+    config.externalNetwork === false
       ? undefined
-      : externalNetwork(flags.externalCidr ?? DEFAULT_EXTERNAL_CIDR);
+      : ownBridge
+        ? await chooseExternalNetwork({ cidr: config.externalCidr, bridge, stateDir: config.stateDir })
+        : { network: externalNetwork(config.externalCidr ?? EXTERNAL_CIDR_CANDIDATES[0]), picked: false };
   const log = pino({ level: config.logLevel });
   prepareStateDirs(config.stateDir);
   const releasePidFile = await claimPidFile(config.stateDir);
   let allInOne: AllInOne;
   try {
-    // A `public` mapping in the configuration (a real uplink) is the operator's: then no bridge here.
-    if (external && !config.physicalInterfaceMappings[EXTERNAL_PHYSNET]) {
-      const bridge = flags.externalBridge ?? DEFAULT_EXTERNAL_BRIDGE;
-      if (await ensureExternalBridge(bridge, external, config.stateDir))
+    if (external && ownBridge) {
+      const { network } = external;
+      if (await ensureExternalBridge(bridge, network, config.stateDir))
         log.info(
-          { bridge, address: `${external.gateway}/${external.prefixLength}` },
+          { bridge, address: `${network.gateway}/${network.prefixLength}` },
           'external bridge created',
         );
       mapPhysnet(config, EXTERNAL_PHYSNET, bridge);
@@ -298,15 +301,17 @@ export async function up(flags: Flags & DataplaneFlags): Promise<void> {
   const { running } = allInOne;
   let externalLine: string[] = [];
   if (external) {
+    const { cidr, gateway } = external.network;
     try {
-      const network = await ensureExternalNetwork(allInOne.session, external);
+      const network = await ensureExternalNetwork(allInOne.session, external.network);
       const on = config.physicalInterfaceMappings[EXTERNAL_PHYSNET];
-      externalLine = [
-        `  external:       network public ${external.cidr} on ${on}, gateway ${external.gateway}`,
-      ];
-      log.info({ network, cidr: external.cidr }, 'external network ready');
+      const picked = external.picked
+        ? ' (the first range the host does not route; --external-cidr to choose)'
+        : '';
+      externalLine = [`  external:       network public ${cidr} on ${on}, gateway ${gateway}${picked}`];
+      log.info({ network, cidr, picked: external.picked }, 'external network ready');
     } catch (err) {
-      log.error({ err: String(err), cidr: external.cidr }, 'could not create the external network');
+      log.error({ err: String(err), cidr }, 'could not create the external network');
     }
   }
   const cloudsFile = writeCloudsYaml(config, running.url);
@@ -323,7 +328,7 @@ export async function up(flags: Flags & DataplaneFlags): Promise<void> {
     ].join('\n'),
   );
   untilSignalled(async () => {
-    const summary = await allInOne.close({ cleanup: flags.cleanupOnExit === true });
+    const summary = await allInOne.close({ cleanup: config.cleanupOnExit });
     if (summary) {
       await removeExternalBridges(config.stateDir);
       log.info({ applied: summary.applied, failures: summary.failures.length }, 'data plane removed');
@@ -346,28 +351,22 @@ async function tunnelEndpoint(address: string | undefined): Promise<TunnelEndpoi
   return { localIp, device };
 }
 
-/** `--roles compute,network`: what this host does (both by default). */
-function parseRoles(value: string | undefined): AgentRole[] {
-  if (value === undefined) return [...AGENT_ROLES];
-  const roles = value.split(',').map((r) => r.trim());
-  for (const role of roles)
-    if (!(AGENT_ROLES as readonly string[]).includes(role))
-      throw new Error(`invalid role ${JSON.stringify(role)} in --roles: use ${AGENT_ROLES.join(', ')}`);
-  if (roles.length === 0) throw new Error('--roles needs at least one role');
-  return [...new Set(roles)] as AgentRole[];
-}
-
-/** `neutrino agent --server URL --host NAME [--tunnel-ip ADDR] [--roles compute,network]`. */
+/**
+ * `neutrino agent --server URL --host NAME [--tunnel-ip ADDR] [--roles compute,network]`, or their
+ * configuration keys `server_url`, `host_name`, `local_ip`, `roles`.
+ */
 export async function agent(
-  flags: Pick<Flags, 'config' | 'stateDir' | 'logLevel'> &
-    DataplaneFlags & { server: string; host: string; tunnelIp?: string; roles?: string },
+  flags: Flags & DataplaneFlags & { server?: string; host?: string; tunnelIp?: string; roles?: string },
 ): Promise<void> {
-  const config = loadConfig({ config: flags.config, stateDir: flags.stateDir, logLevel: flags.logLevel });
-  checkHostName(flags.host, '--host');
-  const roles = parseRoles(flags.roles);
-  const tunnel = await tunnelEndpoint(flags.tunnelIp ?? config.localIp);
+  const { server: serverUrl, host: hostName, tunnelIp: localIp, ...rest } = flags;
+  const config = loadConfig({ ...rest, serverUrl, hostName, localIp });
+  if (config.serverUrl === undefined) throw new Error('the agent needs --server URL (or server_url)');
+  if (config.hostName === undefined) throw new Error('the agent needs --host NAME (or host_name)');
+  const host = checkHostName(config.hostName, '--host');
+  const roles = config.roles ?? [...AGENT_ROLES];
+  const tunnel = await tunnelEndpoint(config.localIp);
   const log = pino({ level: config.logLevel });
-  const server = flags.server.replace(/\/+$/, '');
+  const server = config.serverUrl.replace(/\/+$/, '');
   const env = process.env;
   const auth: Auth =
     env.OS_CLOUD || env.OS_AUTH_URL
@@ -378,9 +377,9 @@ export async function agent(
   const mappings = config.physicalInterfaceMappings;
   const runner = new AgentRunner({
     session: new Session({ auth, endpoint: server }),
-    host: flags.host,
+    host,
     stateDir: agentDir,
-    resyncIntervalMs: resyncMs(flags.resyncInterval),
+    resyncIntervalMs: resyncMs(config.resyncInterval),
     ...(Object.keys(mappings).length > 0 ? { physicalInterfaceMappings: mappings } : {}),
     ...(tunnel ? { tunnel } : {}),
     roles,
@@ -396,10 +395,10 @@ export async function agent(
   runner.start();
   const endpoint = tunnel ? `, tunnel endpoint ${tunnel.localIp} on ${tunnel.device}` : '';
   process.stdout.write(
-    `neutrino agent for host ${flags.host} (${roles.join(', ')}${endpoint}) following ${server} (pid ${process.pid})\n`,
+    `neutrino agent for host ${host} (${roles.join(', ')}${endpoint}) following ${server} (pid ${process.pid})\n`,
   );
   untilSignalled(async () => {
-    if (flags.cleanupOnExit) await runner.teardown();
+    if (config.cleanupOnExit) await runner.teardown();
     else await runner.stop();
     releasePidFile();
   }, log);

@@ -4,15 +4,22 @@
  * physnet `public` mapped to it, and through the API a flat `router:external` network `public`
  * with a DHCP-less subnet on the CIDR whose gateway is that host address. Never forwarding or NAT
  * in the root namespace: the host is one more neighbour on the external network. The bridge is
- * marked as the deployment's by its ifalias, so `neutrino down` removes it and nothing else.
+ * marked as the deployment's by its ifalias, so `neutrino down` removes it and nothing else. Before
+ * anything is made, the range is checked against the host's routes and addresses (`chooseExternalNetwork`):
+ * a range the host reaches through another device is refused, and without `--external-cidr` the
+ * first documentation range the host does not route is taken.
  */
 import ipaddr from 'ipaddr.js';
 import { ownerTag } from '../agent/host-state.js';
+import { DOCUMENTATION_RANGES } from '../core/route-conflict.js';
+import type { NetnsOption } from '../linux/exec.js';
+import { checkHostRange, pickFreeRange, readHostRouting } from '../linux/host-routes.js';
 import { ipBatch, ipJson } from '../linux/ip.js';
 import type { Session } from './client.js';
 
 export const EXTERNAL_PHYSNET = 'public';
-export const DEFAULT_EXTERNAL_CIDR = '203.0.113.0/24';
+/** Where `--external-cidr`'s default comes from: the first the host does not route elsewhere. */
+export const EXTERNAL_CIDR_CANDIDATES = DOCUMENTATION_RANGES;
 export const DEFAULT_EXTERNAL_BRIDGE = 'br-ex';
 
 export interface ExternalNetwork {
@@ -48,6 +55,34 @@ interface Link {
   ifname: string;
   ifalias?: string;
   linkinfo?: { info_kind?: string };
+}
+
+/**
+ * `up`'s pre-flight, before anything is created: `cidr` (`--external-cidr`) if the host does not
+ * already route it, or part of it, through another device (nor hold an address in it), else a
+ * `RouteConflictError` of one line; without `cidr`, the first of `EXTERNAL_CIDR_CANDIDATES` that is
+ * free (`picked`). Routes and addresses of `bridge` itself (an existing bridge is used as it is, so
+ * nothing is added to it) and of this deployment's earlier external bridges do not count.
+ */
+export async function chooseExternalNetwork(
+  options: { cidr?: string; bridge: string; stateDir: string } & NetnsOption,
+): Promise<{ network: ExternalNetwork; picked: boolean }> {
+  if (options.cidr !== undefined) externalNetwork(options.cidr);
+  const alias = bridgeAlias(options.stateDir);
+  const links = (await readHostRouting(options)).aliases;
+  const exemptDevices = links
+    .filter((l) => l.ifname === options.bridge || l.ifalias === alias)
+    .map((l) => l.ifname);
+  const check = {
+    flag: '--external-cidr',
+    exemptDevices,
+    ...(options.netns ? { netns: options.netns } : {}),
+  };
+  if (options.cidr !== undefined) {
+    await checkHostRange(options.cidr, check);
+    return { network: externalNetwork(options.cidr), picked: false };
+  }
+  return { network: externalNetwork(await pickFreeRange(EXTERNAL_CIDR_CANDIDATES, check)), picked: true };
 }
 
 /**

@@ -95,7 +95,7 @@ async function deployment(): Promise<{ allInOne: AllInOne; api: Session; stateDi
     configFile,
     stringify({
       settings: {
-        vniRange: [vniBase, vniBase + 999],
+        vni_range: [vniBase, vniBase + 999],
         quotas: {
           network: 100,
           subnet: 100,

@@ -21,7 +21,7 @@ export const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bi
 
 export interface UpOptions {
   resyncIntervalS?: number;
-  /** Extra `settings` for the config file. */
+  /** Extra `settings` for the config file (snake_case keys, as in the file). */
   settings?: Record<string, unknown>;
   physicalInterfaceMappings?: Record<string, string>;
   logLevel?: string;
@@ -92,7 +92,7 @@ export class NeutrinoUp {
       stringify({
         physical_interface_mappings: options.physicalInterfaceMappings ?? {},
         settings: {
-          vniRange: [this.vniBase, this.vniBase + 9_999],
+          vni_range: [this.vniBase, this.vniBase + 9_999],
           quotas: {
             network: 1000,
             subnet: 1000,

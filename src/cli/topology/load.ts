@@ -4,13 +4,21 @@
  * the file, line, column and field (`two-tier.yaml:12:7: projects.shop.networks.web.mtu: must be
  * >= 68`), found from the YAML document's node ranges.
  */
-import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
-import { Value } from 'typebox/value';
-import { isMap, LineCounter, type Node, parseDocument } from 'yaml';
+import {
+  type Located,
+  type Path,
+  parseYamlFile,
+  problemsMessage,
+  readYamlFile,
+  schemaProblems,
+  type YamlFile,
+  YamlFileError,
+} from '../../yaml-file.js';
 import { Topology, type Topology as TopologyType } from './schema.js';
 
-export type Path = (string | number)[];
+export type { Path };
+export { problemsMessage };
 
 export interface LoadedTopology {
   topology: TopologyType;
@@ -19,11 +27,6 @@ export interface LoadedTopology {
   file: string;
   /** `file:line:col` of the value at `path` (or of its nearest ancestor present in the file). */
   locate(path: Path): string;
-}
-
-/** One problem as its line; several as a count and a line each. */
-export function problemsMessage(problems: string[]): string {
-  return problems.length === 1 ? problems[0] : `${problems.length} problems:\n${problems.join('\n')}`;
 }
 
 /** A topology file is wrong: `problems` are one line each, located. */
@@ -35,62 +38,6 @@ export class TopologyError extends Error {
     this.name = 'TopologyError';
     this.problems = problems;
   }
-}
-
-const dotted = (path: Path) => (path.length === 0 ? '(top)' : path.join('.'));
-
-function pointerPath(pointer: string): Path {
-  if (pointer === '') return [];
-  return pointer
-    .slice(1)
-    .split('/')
-    .map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'));
-}
-
-/** The schema node a JSON pointer (`#/properties/a/anyOf/1`) names, for its description. */
-function schemaAt(pointer: string): Record<string, unknown> | undefined {
-  let node: unknown = Topology;
-  for (const part of pointerPath(pointer.replace(/^#/, ''))) {
-    if (node === null || typeof node !== 'object') return undefined;
-    node = (node as Record<string, unknown>)[part];
-  }
-  return node as Record<string, unknown> | undefined;
-}
-
-interface Located {
-  path: Path;
-  /** Point at the key rather than the value (unknown properties). */
-  key?: boolean;
-  message: string;
-}
-
-/** Schema errors as located problems: one per field, with readable messages. */
-function schemaProblems(value: unknown): Located[] {
-  const out: Located[] = [];
-  const seen = new Set<string>();
-  const errors = [...Value.Errors(Topology, value)];
-  const unions = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
-  for (const e of errors) {
-    if (e.keyword === 'boolean') continue;
-    const path = pointerPath(e.instancePath);
-    if (e.keyword === 'additionalProperties') {
-      for (const extra of (e.params as { additionalProperties?: string[] }).additionalProperties ?? [])
-        out.push({ path: [...path, extra], key: true, message: 'unknown property' });
-      continue;
-    }
-    if (e.keyword === 'required') {
-      for (const missing of (e.params as { requiredProperties?: string[] }).requiredProperties ?? [])
-        out.push({ path, message: `missing required property ${missing}` });
-      continue;
-    }
-    if (unions.has(e.instancePath) && e.keyword !== 'anyOf') continue;
-    if (seen.has(e.instancePath)) continue;
-    seen.add(e.instancePath);
-    const description = schemaAt(e.schemaPath)?.description;
-    const described = (e.keyword === 'anyOf' || e.keyword === 'pattern') && typeof description === 'string';
-    out.push({ path, message: described ? `must be ${description}` : e.message });
-  }
-  return out;
 }
 
 /** Problems the schema cannot express: names that must be unique or must exist. */
@@ -151,53 +98,38 @@ function referenceProblems(topology: TopologyType): Located[] {
 
 /** Parses and checks `text` (the contents of `file`); throws TopologyError listing every problem. */
 export function parseTopology(file: string, text: string): LoadedTopology {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const where = (offset: number) => {
-    const { line, col } = lineCounter.linePos(offset);
-    return `${file}:${line}:${col}`;
-  };
-  if (doc.errors.length > 0)
-    throw new TopologyError(doc.errors.map((e) => `${where(e.pos[0])}: ${e.message.split('\n')[0]}`));
+  return checkTopology(
+    file,
+    parsed(() => parseYamlFile(file, text)),
+  );
+}
 
-  const locate = (path: Path, key = false): string => {
-    for (let n = path.length; n >= 0; n--) {
-      const prefix = path.slice(0, n);
-      if (key && n === path.length && n > 0) {
-        const parent = prefix.length === 1 ? doc.contents : doc.getIn(prefix.slice(0, -1), true);
-        if (isMap(parent)) {
-          const pair = parent.items.find((p) => (p.key as { value?: unknown })?.value === prefix.at(-1));
-          const range = (pair?.key as Node | undefined)?.range;
-          if (range) return where(range[0]);
-        }
-        continue;
-      }
-      const node = (n === 0 ? doc.contents : doc.getIn(prefix, true)) as Node | undefined;
-      if (node?.range) return where(node.range[0]);
-    }
-    return `${file}:1:1`;
-  };
-  const value = doc.toJS() ?? {};
-  const format = (p: Located) => `${locate(p.path, p.key)}: ${dotted(p.path)}: ${p.message}`;
-  const schema = schemaProblems(value);
-  if (schema.length > 0) throw new TopologyError(schema.map(format));
-  const topology = value as TopologyType;
+export function loadTopology(file: string): LoadedTopology {
+  return checkTopology(
+    file,
+    parsed(() => readYamlFile(file)),
+  );
+}
+
+function parsed(read: () => YamlFile): YamlFile {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof YamlFileError) throw new TopologyError(err.problems);
+    throw err;
+  }
+}
+
+function checkTopology(file: string, yaml: YamlFile): LoadedTopology {
+  const schema = schemaProblems(Topology, yaml.value);
+  if (schema.length > 0) throw new TopologyError(schema.map(yaml.format));
+  const topology = yaml.value as TopologyType;
   const references = referenceProblems(topology);
-  if (references.length > 0) throw new TopologyError(references.map(format));
+  if (references.length > 0) throw new TopologyError(references.map(yaml.format));
   const name = topology.name ?? basename(file, extname(file));
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,41}$/.test(name))
     throw new TopologyError([
       `${file}:1:1: name: the file name ${name} cannot name a topology (1-42 letters, digits, ".", "_", "-"); add a name:`,
     ]);
-  return { topology, name, file, locate: (path) => locate(path) };
-}
-
-export function loadTopology(file: string): LoadedTopology {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  return parseTopology(file, text);
+  return { topology, name, file, locate: (path) => yaml.locate(path) };
 }

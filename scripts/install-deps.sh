@@ -1,10 +1,26 @@
 #!/usr/bin/env bash
 # Installs Neutrino's Debian packages and npm dependencies when they are missing (idempotent;
 # quick when everything is present). Debian 12, as root.
+#   install-deps.sh            what `neutrino up`/`agent` run: the kernel tools, npm ci, the build
+#   install-deps.sh --test     that, and what the test suite and benchmarks use besides
+#   install-deps.sh --npm-only npm ci and the build only (the server and the client commands)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(iproute2 nftables dnsmasq-base dnsmasq-utils busybox iputils-ping conntrack ethtool iperf3
-  procps postgresql python3-openstackclient chromium fonts-dejavu-core)
+mode=${1:-runtime}
+case $mode in runtime | --test | --npm-only) ;; *)
+  echo "usage: $0 [--test | --npm-only]" >&2
+  exit 2
+  ;;
+esac
+# At run time: ip, bridge; nft; dnsmasq and dhcp_release; busybox (udhcpc, arping, nc); ping (trace
+# --probe, check); conntrack; sysctl (procps).
+runtime=(iproute2 nftables dnsmasq-base dnsmasq-utils busybox iputils-ping conntrack procps)
+# Tests only: the PostgreSQL dialect, the openstack CLI compatibility test, the dashboard's browser
+# test (chromium and a font), the benchmarks (iperf3, ethtool).
+test=(postgresql python3-openstackclient chromium fonts-dejavu-core iperf3 ethtool)
+packages=()
+[[ $mode == --npm-only ]] || packages+=("${runtime[@]}")
+[[ $mode == --test ]] && packages+=("${test[@]}")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -37,7 +37,7 @@ const isRoot = process.getuid?.() === 0;
 const skip = !isRoot
   ? 'needs root (the data plane)'
   : !existsSync(CHROMIUM)
-    ? `needs ${CHROMIUM} (Debian's chromium package; scripts/install-deps.sh installs it)`
+    ? `needs ${CHROMIUM} (Debian's chromium package; scripts/install-deps.sh --test installs it)`
     : false;
 
 interface FixedIp {

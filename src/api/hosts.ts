@@ -7,6 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { Agents } from '../core/agents.js';
+import { AGENT_CONFIGURATION_LIMITS, checkFreeForm } from '../core/free-form.js';
 import type { HostSync } from '../core/host-sync.js';
 import type { PortDrops } from '../core/port-drops.js';
 import { Heartbeat, HostName, PortDrops as PortDropsView, StatusReport } from '../model/agent.js';
@@ -25,6 +26,7 @@ export function registerHosts(
   app.post(`${base}/heartbeat`, { schema: { params, body: HeartbeatBody } }, async (req) => {
     const { host } = req.params as { host: string };
     const { agent } = req.body as { agent: Heartbeat };
+    checkFreeForm('configurations', agent.configurations, AGENT_CONFIGURATION_LIMITS);
     return { agent: await agents.heartbeat(contextOf(req), host, agent) };
   });
 

@@ -40,25 +40,48 @@ function values(v: string | string[] | undefined): string[] {
   return Array.isArray(v) ? v : [v];
 }
 
-/** Does one attribute value match one filter string? */
-function matches(actual: unknown, wanted: string): boolean {
-  if (actual === null || actual === undefined) return wanted === '' || wanted === 'None' || wanted === 'null';
-  if (typeof actual === 'boolean') {
-    const w = wanted.toLowerCase();
-    return actual ? w === 'true' || w === '1' : w === 'false' || w === '0';
+/**
+ * Does an attribute value match one of a filter's values? Booleans as `true`/`1`/`false`/`0`,
+ * null as ``/`None`/`null`, lists when an element matches (`key=value` looks into objects of a
+ * list: `fixed_ips=ip_address=…`). The values are looked up in sets: a filter may repeat
+ * thousands of times (`?id=…&id=…`), and testing each against each resource grew with their
+ * product.
+ */
+function matcherOf(wanted: string[]): (actual: unknown) => boolean {
+  const strings = new Set(wanted);
+  const numbers = new Set(wanted.map(Number));
+  const lower = new Set(wanted.map((w) => w.toLowerCase()));
+  const truthy = lower.has('true') || lower.has('1');
+  const falsy = lower.has('false') || lower.has('0');
+  const nullish = strings.has('') || strings.has('None') || strings.has('null');
+  const plain = wanted.filter((w) => w.indexOf('=') <= 0);
+  const pairs = new Map<string, string[]>();
+  for (const w of wanted) {
+    const eq = w.indexOf('=');
+    if (eq <= 0) continue;
+    const values = pairs.get(w.slice(0, eq));
+    if (values) values.push(w.slice(eq + 1));
+    else pairs.set(w.slice(0, eq), [w.slice(eq + 1)]);
   }
-  if (typeof actual === 'number') return actual === Number(wanted);
-  if (Array.isArray(actual)) {
-    const eq = wanted.indexOf('=');
-    if (eq > 0 && actual.some((a) => typeof a === 'object' && a !== null)) {
-      const key = wanted.slice(0, eq);
-      const val = wanted.slice(eq + 1);
-      return actual.some((a) => typeof a === 'object' && a !== null && matches((a as Resource)[key], val));
+  const byKey = [...pairs].map(([key, values]) => [key, matcherOf(values)] as const);
+  const plainMatch = plain.length === wanted.length ? undefined : matcherOf(plain);
+  const isObject = (a: unknown): a is Resource => typeof a === 'object' && a !== null;
+  const one = (actual: unknown): boolean => {
+    if (actual === null || actual === undefined) return nullish;
+    if (typeof actual === 'boolean') return actual ? truthy : falsy;
+    if (typeof actual === 'number') return numbers.has(actual);
+    if (Array.isArray(actual)) {
+      // `key=value` filters look into objects of a list (fixed_ips=ip_address=…).
+      if (byKey.length > 0 && actual.some(isObject)) {
+        const inObjects = actual.some((a) => isObject(a) && byKey.some(([key, match]) => match(a[key])));
+        return inObjects || actual.some((a) => (plainMatch ?? one)(a));
+      }
+      return actual.some(one);
     }
-    return actual.some((a) => matches(a, wanted));
-  }
-  if (typeof actual === 'object') return false;
-  return String(actual) === wanted;
+    if (typeof actual === 'object') return false;
+    return strings.has(String(actual));
+  };
+  return one;
 }
 
 function tagList(v: string | string[] | undefined): string[] {
@@ -112,7 +135,8 @@ export function applyListQuery(
     if (attr !== key) {
       items = items.filter((r) => wanted.some((w) => JSON.stringify(r[attr] ?? '').includes(w)));
     } else {
-      items = items.filter((r) => wanted.some((w) => matches(r[attr], w)));
+      const match = matcherOf(wanted);
+      items = items.filter((r) => match(r[attr]));
     }
   }
   const tags = (r: Resource) => (Array.isArray(r.tags) ? (r.tags as string[]) : []);

@@ -13,6 +13,7 @@ import { registerDashboard } from './dashboard.js';
 import { clientErrorHandler, errorHandler, frameworkErrorHandler, notFoundHandler } from './errors.js';
 import { registerEvents } from './events.js';
 import { registerExtensions } from './extensions.js';
+import { registerFairness } from './fairness.js';
 import { floatingIps, registerFloatingIpPools } from './floating-ips.js';
 import { registerHosts } from './hosts.js';
 import { registerIdentity } from './identity.js';
@@ -129,6 +130,7 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   const adminProject = async () =>
     (await services.identity.listProjects({ name: 'admin', domain_id: 'default' }))[0]?.id ?? null;
   registerAuth(app, services.identity, opts.auth, adminProject);
+  registerFairness(app, opts.settings.projectWriteConcurrency);
   registerVersions(app, opts.publicUrl, registerDashboard(app, opts.webRoot));
   registerIdentity(app, services.identity, opts.publicUrl);
   registerEvents(app, opts.store, services.networks);

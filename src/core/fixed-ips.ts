@@ -5,6 +5,7 @@
  * key makes allocation race-free — in step with every port's `fixed_ips`.
  */
 import type { FixedIp, FixedIpRequest } from '../model/port.js';
+import { chunks } from '../store/chunks.js';
 import { listResources, type Stored, updateResource } from '../store/resources.js';
 import type { Tx } from '../store/store.js';
 import {
@@ -27,6 +28,7 @@ import {
   parseCidr,
   pickAddress,
   poolSize,
+  usedPrefix,
 } from './ipam.js';
 
 export const ROUTER_INTERFACE_OWNERS = [
@@ -57,8 +59,27 @@ const READ_WHOLE = 256;
 /** Candidates a probe checks at once. */
 const PROBES = 32;
 
-/** Addresses already taken per subnet, read once per transaction and grown by each allocation. */
-export type UsedAddresses = Map<string, Set<string>>;
+/** What a transaction knows of a subnet's taken addresses, kept up to date by its allocations. */
+interface Taken {
+  /** Every taken address, once read whole. */
+  all?: Set<string>;
+  /** Leading addresses of the pools all in `all` (see `usedPrefix`). */
+  prefix: bigint;
+  /** How many are taken, once counted (by a probe). */
+  count?: number;
+}
+
+/** Per subnet, what a transaction (a bulk create: all its ports) knows of the taken addresses. */
+export type UsedAddresses = Map<string, Taken>;
+
+function takenIn(used: UsedAddresses, subnetId: string): Taken {
+  let taken = used.get(subnetId);
+  if (!taken) {
+    taken = { prefix: 0n };
+    used.set(subnetId, taken);
+  }
+  return taken;
+}
 
 /** SLAAC or DHCPv6-stateless: hosts form their addresses from the prefix and their MAC. */
 export function isAutoAddressSubnet(subnet: Record<string, unknown>): boolean {
@@ -92,6 +113,16 @@ function autoAddressRequests(subnets: Stored[], port: Addressee, handled: Set<st
   return subnets
     .filter((s) => takesEui64(s, port) && !handled.has(s.id))
     .map((s) => ({ subnets: [s], ip_address: eui64(String(s.cidr), port.mac) }));
+}
+
+/**
+ * Neutron's `max_fixed_ips_per_port`: a port holds at most `max` addresses, unless a `network:`
+ * owner's (Neutron's trusted ports: a DHCP port takes one address on every DHCP subnet).
+ */
+export function checkFixedIpCount(count: number, deviceOwner: string, max: number): void {
+  if (count > max && !deviceOwner.startsWith('network:')) {
+    throw InvalidInput({ error_message: 'Exceeded maximum amount of fixed ips per port' });
+  }
 }
 
 /** Validates and canonicalises the addresses of a fixed_ips request. */
@@ -226,17 +257,16 @@ export async function changedAddresses(
 }
 
 async function usedIn(tx: Tx, used: UsedAddresses, subnetId: string): Promise<Set<string>> {
-  let set = used.get(subnetId);
-  if (!set) {
+  const taken = takenIn(used, subnetId);
+  if (!taken.all) {
     const rows = await tx
       .selectFrom('ip_allocations')
       .select('ip_address')
       .where('subnet_id', '=', subnetId)
       .execute();
-    set = new Set(rows.map((r) => r.ip_address));
-    used.set(subnetId, set);
+    taken.all = new Set(rows.map((r) => r.ip_address));
   }
-  return set;
+  return taken.all;
 }
 
 /** The address `offset` places into the pools, counting from the first pool's start. */
@@ -254,15 +284,19 @@ function addressAt(pools: Pool[], offset: bigint): string {
 /**
  * A free address of a subnet with many allocations, without reading them all: random
  * candidates among the first 2n+64 addresses of the pools (n allocations, so at least half of
- * those are free) checked in one query. Null when none was free (a nearly full subnet).
+ * those are free) checked in one query. Null when none was free (a nearly full subnet). n is
+ * counted once per transaction, then kept by `allocate`.
  */
-async function probe(tx: Tx, subnet: Stored, pools: Pool[]): Promise<string | null> {
-  const { n } = await tx
-    .selectFrom('ip_allocations')
-    .select((eb) => eb.fn.countAll().as('n'))
-    .where('subnet_id', '=', subnet.id)
-    .executeTakeFirstOrThrow();
-  const region = Math.min(Number(poolSize(pools)), 2 * Number(n) + 64);
+async function probe(tx: Tx, subnet: Stored, pools: Pool[], taken: Taken): Promise<string | null> {
+  if (taken.count === undefined) {
+    const { n } = await tx
+      .selectFrom('ip_allocations')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('subnet_id', '=', subnet.id)
+      .executeTakeFirstOrThrow();
+    taken.count = Number(n);
+  }
+  const region = Math.min(Number(poolSize(pools)), 2 * taken.count + 64);
   const offsets = Array.from({ length: PROBES }, () => BigInt(Math.floor(Math.random() * region)));
   const candidates = [...new Set(offsets.map((o) => addressAt(pools, o)))];
   const rows = await tx
@@ -271,8 +305,8 @@ async function probe(tx: Tx, subnet: Stored, pools: Pool[]): Promise<string | nu
     .where('subnet_id', '=', subnet.id)
     .where('ip_address', 'in', candidates)
     .execute();
-  const taken = new Set(rows.map((r) => r.ip_address));
-  return candidates.find((ip) => !taken.has(ip)) ?? null;
+  const busy = new Set(rows.map((r) => r.ip_address));
+  return candidates.find((ip) => !busy.has(ip)) ?? null;
 }
 
 /**
@@ -288,26 +322,26 @@ async function pickFree(
   const pools = subnet.allocation_pools as Pool[];
   // DHCP ports take the lowest free address (predictable, like Neutron's usual .2), so they
   // never land on an address a user is about to ask for by number.
-  const opts = lowest ? { window: 1 } : undefined;
-  const known = used.get(subnet.id);
-  if (known) return pickAddress(pools, known, opts);
+  const opts = lowest ? { window: 1 } : {};
+  const taken = takenIn(used, subnet.id);
+  const pick = (all: Set<string>) => {
+    taken.prefix = usedPrefix(pools, all, taken.prefix);
+    return pickAddress(pools, all, { ...opts, skip: taken.prefix });
+  };
+  if (taken.all) return pick(taken.all);
   const some = await tx
     .selectFrom('ip_allocations')
     .select('ip_address')
     .where('subnet_id', '=', subnet.id)
     .limit(READ_WHOLE + 1)
     .execute();
-  if (some.length <= READ_WHOLE || lowest) {
-    const all =
-      some.length <= READ_WHOLE ? new Set(some.map((r) => r.ip_address)) : await usedIn(tx, used, subnet.id);
-    used.set(subnet.id, all);
-    return pickAddress(pools, all, opts);
-  }
-  return (await probe(tx, subnet, pools)) ?? pickAddress(pools, await usedIn(tx, used, subnet.id));
+  if (some.length <= READ_WHOLE) taken.all = new Set(some.map((r) => r.ip_address));
+  if (some.length <= READ_WHOLE || lowest) return pick(await usedIn(tx, used, subnet.id));
+  return (await probe(tx, subnet, pools, taken)) ?? pick(await usedIn(tx, used, subnet.id));
 }
 
 async function isTaken(tx: Tx, used: UsedAddresses, subnetId: string, ip: string): Promise<boolean> {
-  const known = used.get(subnetId);
+  const known = used.get(subnetId)?.all;
   if (known) return known.has(ip);
   const row = await tx
     .selectFrom('ip_allocations')
@@ -357,7 +391,9 @@ export async function allocate(
       .insertInto('ip_allocations')
       .values({ ...fixed, port_id: portId, network_id: port.networkId })
       .execute();
-    used.get(fixed.subnet_id)?.add(fixed.ip_address);
+    const taken = used.get(fixed.subnet_id);
+    taken?.all?.add(fixed.ip_address);
+    if (taken?.count !== undefined) taken.count++;
     out.push(fixed);
   }
   return out;
@@ -389,7 +425,7 @@ export async function addAutoAddresses(tx: Tx, subnet: Stored): Promise<void> {
       fixed_ips: [...(port.fixed_ips as FixedIp[]), fixed],
     });
   }
-  if (rows.length > 0) await tx.insertInto('ip_allocations').values(rows).execute();
+  for (const chunk of chunks(rows)) await tx.insertInto('ip_allocations').values(chunk).execute();
 }
 
 /** Takes a subnet's addresses away from the ports holding them (before the subnet goes). */

@@ -4,6 +4,7 @@
  * in the subnet, as Neutron counts). A subnet without pools counts its whole CIDR. IPv6 pools
  * easily pass 2^53, so totals are bigints where a JSON number would lose precision.
  */
+import { inChunks } from '../store/chunks.js';
 import { fromRow, type Stored } from '../store/resources.js';
 import type { ResourceRow } from '../store/schema.js';
 import type { Store } from '../store/store.js';
@@ -61,22 +62,30 @@ export class IpAvailability {
   async list(ctx: Context, filters: AvailabilityFilters = {}): Promise<NetworkAvailability[]> {
     if (!ctx.isAdmin) return [];
     const db = this.#store.db;
-    let networksQuery = db.selectFrom('networks').selectAll();
-    if (filters.network_id) networksQuery = networksQuery.where('id', 'in', filters.network_id);
-    const networks = (await networksQuery.execute()).map((r) => fromRow(r as ResourceRow));
+    const networksQuery = db.selectFrom('networks').selectAll();
+    const networkRows = filters.network_id
+      ? await inChunks([...new Set(filters.network_id)], (chunk) =>
+          networksQuery.where('id', 'in', chunk).execute(),
+        )
+      : await networksQuery.execute();
+    const networks = networkRows.map((r) => fromRow(r as ResourceRow));
     if (networks.length === 0) return [];
     const ids = networks.map((n) => n.id);
-    const subnetRows = await db.selectFrom('subnets').selectAll().where('network_id', 'in', ids).execute();
+    const subnetRows = await inChunks(ids, (chunk) =>
+      db.selectFrom('subnets').selectAll().where('network_id', 'in', chunk).execute(),
+    );
     const subnets: Stored[] = subnetRows.map((r) => ({
       ...fromRow(r as ResourceRow),
       network_id: r.network_id,
     }));
-    const counts = await db
-      .selectFrom('ip_allocations')
-      .select(['subnet_id', (eb) => eb.fn.countAll().as('n')])
-      .where('network_id', 'in', ids)
-      .groupBy('subnet_id')
-      .execute();
+    const counts = await inChunks(ids, (chunk) =>
+      db
+        .selectFrom('ip_allocations')
+        .select(['subnet_id', (eb) => eb.fn.countAll().as('n')])
+        .where('network_id', 'in', chunk)
+        .groupBy('subnet_id')
+        .execute(),
+    );
     const used = new Map(counts.map((c) => [c.subnet_id, Number(c.n)]));
     const versions = filters.ip_version?.map(Number);
 

@@ -213,22 +213,54 @@ export function poolSize(pools: Pool[]): bigint {
 /**
  * Picks a free address the way Neutron does: the first `window` free addresses of the pools, in
  * order, then one of those at random. `used` holds canonical addresses; null when all are used.
+ * `skip` leading addresses of the pools are known used and not looked at (see `usedPrefix`).
  */
 export function pickAddress(
   pools: Pool[],
   used: ReadonlySet<string>,
-  opts: { window?: number; random?: () => number } = {},
+  opts: { window?: number; random?: () => number; skip?: bigint } = {},
 ): string | null {
   const { window = 16, random = Math.random } = opts;
   const free: string[] = [];
+  let skip = opts.skip ?? 0n;
   for (const pool of pools) {
     const range = mustRange(pool);
-    for (let n = range.first; n <= range.last && free.length < window; n++) {
+    const size = range.last - range.first + 1n;
+    if (skip >= size) {
+      skip -= size;
+      continue;
+    }
+    for (let n = range.first + skip; n <= range.last && free.length < window; n++) {
       const ip = bigIntToIp(n, range.version);
       if (!used.has(ip)) free.push(ip);
     }
+    skip = 0n;
   }
   return free.length === 0 ? null : free[Math.floor(random() * free.length)];
+}
+
+/**
+ * How many leading addresses of the pools are all in `used`, counting on from `from` (a count
+ * found before: `used` only grows). Allocating many addresses from one subnet keeps this as
+ * `pickAddress`'s `skip`, so each pick looks at the few addresses past the used prefix instead
+ * of walking the whole prefix again: the walk made a bulk create's cost grow with the square
+ * of its size.
+ */
+export function usedPrefix(pools: Pool[], used: ReadonlySet<string>, from = 0n): bigint {
+  let offset = 0n;
+  for (const pool of pools) {
+    const range = mustRange(pool);
+    const size = range.last - range.first + 1n;
+    if (from >= offset + size) {
+      offset += size;
+      continue;
+    }
+    for (let n = range.first + (from > offset ? from - offset : 0n); n <= range.last; n++) {
+      if (!used.has(bigIntToIp(n, range.version))) return offset + (n - range.first);
+    }
+    offset += size;
+  }
+  return offset;
 }
 
 /** Free addresses left in the pools; `used` entries outside every pool do not count. */

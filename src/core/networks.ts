@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { NetworkCreate, NetworkUpdate } from '../model/network.js';
+import { inChunks } from '../store/chunks.js';
 import {
   deleteResource,
   getResource,
@@ -68,18 +69,22 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
     if (rows.length === 0) return [];
     const ids = rows.map((r) => r.id);
     const db = this.#store.db;
-    const subnets = await db
-      .selectFrom('subnets')
-      .select(['id', 'network_id'])
-      .where('network_id', 'in', ids)
-      .execute();
+    const subnets = await inChunks(ids, (chunk) =>
+      db.selectFrom('subnets').select(['id', 'network_id']).where('network_id', 'in', chunk).execute(),
+    );
     const byNetwork = new Map<string, string[]>();
-    for (const s of subnets) byNetwork.set(s.network_id, [...(byNetwork.get(s.network_id) ?? []), s.id]);
+    for (const s of subnets) {
+      const list = byNetwork.get(s.network_id);
+      if (list) list.push(s.id);
+      else byNetwork.set(s.network_id, [s.id]);
+    }
     const segments = ctx.isAdmin
       ? new Map(
-          (await db.selectFrom('network_segments').selectAll().where('network_id', 'in', ids).execute()).map(
-            (s) => [s.network_id, s],
-          ),
+          (
+            await inChunks(ids, (chunk) =>
+              db.selectFrom('network_segments').selectAll().where('network_id', 'in', chunk).execute(),
+            )
+          ).map((s) => [s.network_id, s]),
         )
       : new Map();
     const shared = await sharedWith(db, 'network', 'access_as_shared', ctx.projectId, ids);

@@ -16,6 +16,7 @@ import type {
   PortCreate,
   PortUpdate,
 } from '../model/port.js';
+import { byFilterChunks, CHUNK } from '../store/chunks.js';
 import {
   fromRow,
   getResource,
@@ -50,12 +51,14 @@ import {
   type Addressee,
   allocate,
   changedAddresses,
+  checkFixedIpCount,
   checkFixedIps,
   defaultRequests,
   release,
   requestsFor,
   type UsedAddresses,
 } from './fixed-ips.js';
+import { checkFreeForm, PROFILE_LIMITS } from './free-form.js';
 import { removePort } from './instances.js';
 import { generateMac, isValidIp, isValidMac, normalizeMac, parseCidr } from './ipam.js';
 import { AUTO_DELETED_OWNERS, type Networks } from './networks.js';
@@ -64,8 +67,6 @@ import type { ListHint, ResourceService, View } from './resource.js';
 import type { Settings } from './settings.js';
 import { sharedWith } from './sharing.js';
 
-/** Neutron's max_allowed_address_pair default. */
-const MAX_ADDRESS_PAIRS = 10;
 /** Attributes only admins see (stored apart from the others). */
 const ADMIN_ONLY = SPLITS.ports!.adminOnly;
 /**
@@ -91,6 +92,11 @@ const FILTER_COLUMNS = new Map<
   ['project_id', 'project_id'],
   ['tenant_id', 'project_id'],
 ]);
+
+/** The filters of `filters` that a ports column answers. */
+function columnFilters(filters: ListHint['filters']): ListHint['filters'] {
+  return Object.fromEntries(Object.entries(filters).filter(([key]) => FILTER_COLUMNS.has(key)));
+}
 
 /** Copied from a request as they are. */
 const PLAIN = [
@@ -152,8 +158,9 @@ function checkDnsName(raw: string): string {
 function checkAddressPairs(
   pairs: { ip_address: string; mac_address?: string }[],
   portMac: string,
+  max: number,
 ): AddressPair[] {
-  if (pairs.length > MAX_ADDRESS_PAIRS) throw AllowedAddressPairExhausted({ quota: MAX_ADDRESS_PAIRS });
+  if (pairs.length > max) throw AllowedAddressPairExhausted({ quota: max });
   const seen = new Set<string>();
   return pairs.map(({ ip_address, mac_address }) => {
     const key = `${mac_address}/${ip_address}`;
@@ -216,7 +223,8 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
 
   /**
    * The ports `ctx` may see — its project's, and (Neutron's network-owner rule) all on its
-   * networks — narrowed by every filter a column answers exactly.
+   * networks — narrowed by every filter a column answers exactly (lists of at most `CHUNK`
+   * values: see `byFilterChunks`).
    */
   #select(ctx: Context, filters: ListHint['filters']) {
     const db = this.#store.db;
@@ -234,7 +242,15 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
 
   /** Ports `ctx` may see, narrowed in SQL as far as the filters allow. */
   async list(ctx: Context, hint: ListHint): Promise<View[]> {
-    const { filters } = hint;
+    // Filters left out of the query by `byFilterChunks` are applied by the API's filtering.
+    const { rows } = await byFilterChunks(columnFilters(hint.filters), (filters) =>
+      this.#listRows(ctx, filters, hint.filters.fixed_ips ?? []),
+    );
+    return rows.map((r) => this.#view(ctx, fromRow(r)));
+  }
+
+  /** Rows narrowed by column filters and, when it is short, a `fixed_ips=ip_address=…` filter. */
+  async #listRows(ctx: Context, filters: ListHint['filters'], byFixedIp: string[]) {
     const db = this.#store.db;
     let q = this.#select(ctx, filters).select([
       'id',
@@ -245,16 +261,15 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
       'doc',
       'admin_doc',
     ]);
-    const byAddress = (filters.fixed_ips ?? []).map((f) => /^(ip_address|subnet_id)=(.*)$/.exec(f));
-    if (byAddress.length > 0 && byAddress.every((m) => m !== null)) {
+    const byAddress = byFixedIp.map((f) => /^(ip_address|subnet_id)=(.*)$/.exec(f));
+    if (byAddress.length > 0 && byAddress.length <= CHUNK && byAddress.every((m) => m !== null)) {
       const holders = db
         .selectFrom('ip_allocations')
         .select('port_id')
         .where((eb) => eb.or(byAddress.map((m) => eb(m![1] as 'ip_address' | 'subnet_id', '=', m![2]))));
       q = q.where('id', 'in', holders);
     }
-    const rows = await q.execute();
-    return rows.map((r) => this.#view(ctx, fromRow(r)));
+    return q.execute();
   }
 
   /**
@@ -265,12 +280,15 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
   async listRaw(ctx: Context, hint: ListHint): Promise<string[] | undefined> {
     if (Object.keys(hint.filters).some((key) => !FILTER_COLUMNS.has(key))) return undefined;
     const docs = ctx.isAdmin ? ['admin_doc', 'derived_doc'] : ['derived_doc'];
-    const rows = await this.#select(ctx, hint.filters)
-      .select([
-        rowJsonSql(this.#store.dialect, docs).as('json'),
-        sql<number | boolean>`derived_doc is null`.as('stale'),
-      ])
-      .execute();
+    const { rows, complete } = await byFilterChunks(hint.filters, (filters) =>
+      this.#select(ctx, filters)
+        .select([
+          rowJsonSql(this.#store.dialect, docs).as('json'),
+          sql<number | boolean>`derived_doc is null`.as('stale'),
+        ])
+        .execute(),
+    );
+    if (!complete) return undefined;
     return rows.map(({ json, stale }) => {
       if (!stale) return json;
       const port = JSON.parse(json);
@@ -402,12 +420,19 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
     });
     this.#authorize(ctx, network, body, 'create_port');
     const owner = body.device_owner ?? '';
+    const maxIps = this.#settings.maxFixedIpsPerPort;
+    checkFixedIpCount(body.fixed_ips?.length ?? 0, owner, maxIps);
+    checkFreeForm('binding:profile', body['binding:profile'], PROFILE_LIMITS);
     const mac =
       body.mac_address === undefined
         ? generateMac(Math.random, this.#settings.macPrefix)
         : await this.#checkMac(tx, network.id, body.mac_address);
     const portSecurity = body.port_security_enabled ?? network.port_security_enabled !== false;
-    const pairs = checkAddressPairs(body.allowed_address_pairs ?? [], mac);
+    const pairs = checkAddressPairs(
+      body.allowed_address_pairs ?? [],
+      mac,
+      this.#settings.maxAllowedAddressPairs,
+    );
     let groups: string[] = [];
     if (!portSecurity) {
       if (body.security_groups?.length) throw PortSecurityAndIPRequiredForSecurityGroups();
@@ -425,6 +450,7 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
       body.fixed_ips === undefined
         ? defaultRequests(subnets, port)
         : await requestsFor(tx, checkFixedIps(body.fixed_ips), subnets, port);
+    checkFixedIpCount(requests.length, owner, maxIps);
     const id = randomUUID();
     const fixedIps = await allocate(tx, id, requests, port, memo.used);
     const deviceId = body.device_id ?? '';
@@ -479,6 +505,9 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
         for (const key of PLAIN) if (body[key] !== undefined) next[key] = body[key];
         const owner = body.device_owner ?? String(current.device_owner);
         next.device_owner = owner;
+        const maxIps = this.#settings.maxFixedIpsPerPort;
+        checkFixedIpCount(body.fixed_ips?.length ?? 0, owner, maxIps);
+        checkFreeForm('binding:profile', body['binding:profile'], PROFILE_LIMITS);
 
         let mac = String(current.mac_address);
         if (body.mac_address !== undefined && normalizeMac(body.mac_address) !== mac) {
@@ -499,6 +528,7 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
           const port: Addressee = { networkId: network.id, deviceOwner: owner, mac };
           const items = body.fixed_ips === undefined ? original : checkFixedIps(body.fixed_ips);
           const change = await changedAddresses(tx, original, items, subnets, port);
+          checkFixedIpCount(change.keep.length + change.add.length, owner, maxIps);
           await release(tx, id, change.remove);
           next.fixed_ips = [...change.keep, ...(await allocate(tx, id, change.add, port))];
         }
@@ -519,7 +549,11 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
           next.security_groups = await this.#checkGroups(tx, ctx, current.project_id, body.security_groups);
         }
         if (body.allowed_address_pairs !== undefined)
-          next.allowed_address_pairs = checkAddressPairs(body.allowed_address_pairs ?? [], mac);
+          next.allowed_address_pairs = checkAddressPairs(
+            body.allowed_address_pairs ?? [],
+            mac,
+            this.#settings.maxAllowedAddressPairs,
+          );
         if (body.extra_dhcp_opts)
           next.extra_dhcp_opts = mergeDhcpOpts(
             current.extra_dhcp_opts as ExtraDhcpOpt[],

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { FixedIp, FixedIpRequest } from '../model/port.js';
 import type { GatewayRequest, InterfaceRequest, Route, RouterCreate, RouterUpdate } from '../model/router.js';
+import { chunks } from '../store/chunks.js';
 import {
   deleteResource,
   getResource,
@@ -70,8 +71,6 @@ export const INTERFACE_OWNER = 'network:router_interface';
 export const GATEWAY_OWNER = 'network:router_gateway';
 /** Device owners of a router's ports. */
 export const ROUTER_OWNERS = [...ROUTER_INTERFACE_OWNERS, GATEWAY_OWNER];
-/** Neutron's `max_routes`. */
-const MAX_ROUTES = 30;
 const UUID_LIKE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
 /** What `add_router_interface` and `remove_router_interface` answer. */
@@ -106,9 +105,12 @@ export async function lockRows(
   ids: string[],
   mode: 'share' | 'update',
 ): Promise<void> {
-  if (store.dialect !== 'postgres' || ids.length === 0) return;
-  const q = tx.selectFrom(table).select('id').where('id', 'in', ids).orderBy('id');
-  await (mode === 'share' ? q.forShare() : q.forUpdate()).execute();
+  if (store.dialect !== 'postgres') return;
+  // In id order across chunks too, so two lockers never wait on each other.
+  for (const chunk of chunks([...new Set(ids)].sort())) {
+    const q = tx.selectFrom(table).select('id').where('id', 'in', chunk).orderBy('id');
+    await (mode === 'share' ? q.forShare() : q.forUpdate()).execute();
+  }
 }
 
 /** The routers' ports (interfaces and gateways), oldest first. */
@@ -183,8 +185,14 @@ function normalizeRoute(route: Route): Route {
 
 const sameRoute = (a: Route) => (b: Route) => a.destination === b.destination && a.nexthop === b.nexthop;
 
-/** A router's whole route list: valid, without duplicates, at most `MAX_ROUTES`. */
-function checkRoutes(routerId: string, routes: Route[]): Route[] {
+/** Refuses more routes than a router may hold before any of them is looked at. */
+function checkRouteCount(routerId: string, routes: Route[], max: number): void {
+  if (routes.length > max) throw RoutesExhausted({ router_id: routerId, quota: max });
+}
+
+/** A router's whole route list: valid, without duplicates, at most `max` (Neutron's `max_routes`). */
+function checkRoutes(routerId: string, routes: Route[], max: number): Route[] {
+  checkRouteCount(routerId, routes, max);
   const out: Route[] = [];
   for (const route of routes.map(normalizeRoute)) {
     if (out.some(sameRoute(route))) {
@@ -195,7 +203,6 @@ function checkRoutes(routerId: string, routes: Route[]): Route[] {
     }
     out.push(route);
   }
-  if (out.length > MAX_ROUTES) throw RoutesExhausted({ router_id: routerId, quota: MAX_ROUTES });
   return out;
 }
 
@@ -426,7 +433,8 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
         for (const key of ['name', 'description', 'admin_state_up'] as const) {
           if (body[key] !== undefined) next[key] = body[key];
         }
-        if (body.routes !== undefined) next.routes = checkRoutes(id, body.routes ?? []);
+        if (body.routes !== undefined)
+          next.routes = checkRoutes(id, body.routes ?? [], this.#settings.maxRoutes);
         const info = body.external_gateway_info;
         if (info !== undefined) {
           const gateway = info && 'network_id' in info ? info : null;
@@ -756,6 +764,7 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
 
   /** `PUT /routers/{id}/add_extraroutes`: the union of the router's routes and these. */
   async addExtraRoutes(ctx: Context, id: string, routes: Route[]): Promise<View> {
+    checkRouteCount(id, routes, this.#settings.maxRoutes);
     const added = routes.map(normalizeRoute);
     return this.#changeRoutes(ctx, id, 'add_extraroutes', (old) => [
       ...old,
@@ -765,6 +774,7 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
 
   /** `PUT /routers/{id}/remove_extraroutes`: the router's routes but these (absent ones are no error). */
   async removeExtraRoutes(ctx: Context, id: string, routes: Route[]): Promise<View> {
+    checkRouteCount(id, routes, this.#settings.maxRoutes);
     const removed = routes.map(normalizeRoute);
     return this.#changeRoutes(ctx, id, 'remove_extraroutes', (old) =>
       old.filter((r) => !removed.some(sameRoute(r))),
@@ -780,7 +790,7 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
     requireWriter(ctx, action);
     const row = await this.#store.transaction(async (tx) => {
       const current = await this.#lockedGet(tx, ctx, id);
-      const routes = checkRoutes(id, change(current.routes as Route[]));
+      const routes = checkRoutes(id, change(current.routes as Route[]), this.#settings.maxRoutes);
       await this.#requireReachable(tx, id, routes);
       return updateResource(tx, 'routers', current, { ...current, routes });
     });

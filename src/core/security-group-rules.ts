@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { SecurityGroupRuleCreate, SecurityGroupRuleUpdate } from '../model/security-group.js';
+import { byFilterChunks } from '../store/chunks.js';
 import {
   deleteResource,
   fromRow,
@@ -243,10 +244,8 @@ export class SecurityGroupRules implements ResourceService<SecurityGroupRuleCrea
   /** Admins see every rule; others the rules they own and the rules of groups they own. */
   async list(ctx: Context, hint: ListHint): Promise<View[]> {
     await this.#groups.ensureDefault(ctx, hint);
-    const { id, security_group_id: groups } = hint.filters;
+    const { id, security_group_id } = hint.filters;
     let q = this.#store.db.selectFrom('security_group_rules').select(ROW);
-    if (id) q = q.where('id', 'in', id);
-    if (groups) q = q.where('security_group_id', 'in', groups);
     if (!ctx.isAdmin) {
       const project = ctx.projectId ?? '';
       q = q.where((eb) =>
@@ -260,7 +259,14 @@ export class SecurityGroupRules implements ResourceService<SecurityGroupRuleCrea
         ]),
       );
     }
-    return (await q.execute()).map((r) => ruleView(fromRow(r as ResourceRow)));
+    // A list left out of the query (`complete` false) is applied by the API's filtering.
+    const { rows } = await byFilterChunks({ id, security_group_id }, (f) => {
+      let narrowed = q;
+      if (f.id) narrowed = narrowed.where('id', 'in', f.id);
+      if (f.security_group_id) narrowed = narrowed.where('security_group_id', 'in', f.security_group_id);
+      return narrowed.execute();
+    });
+    return rows.map((r) => ruleView(fromRow(r as ResourceRow)));
   }
 
   async #get(ctx: Context, id: string, db: Kysely<Database> = this.#store.db): Promise<Stored> {

@@ -3,6 +3,7 @@
  * `access_as_external` (attach router gateways, floating IPs), to one project or to `*`.
  */
 import type { Kysely } from 'kysely';
+import { inChunks } from '../store/chunks.js';
 import type { Database } from '../store/schema.js';
 
 export async function sharedWith(
@@ -12,13 +13,12 @@ export async function sharedWith(
   projectId: string | null,
   objectIds?: string[],
 ): Promise<Set<string>> {
-  let q = db.selectFrom('rbac_policies').select(['object_id', 'doc']).where('object_type', '=', objectType);
-  if (objectIds) {
-    if (objectIds.length === 0) return new Set();
-    q = q.where('object_id', 'in', objectIds);
-  }
+  const q = db.selectFrom('rbac_policies').select(['object_id', 'doc']).where('object_type', '=', objectType);
+  const rows = objectIds
+    ? await inChunks(objectIds, (chunk) => q.where('object_id', 'in', chunk).execute())
+    : await q.execute();
   const ids = new Set<string>();
-  for (const row of await q.execute()) {
+  for (const row of rows) {
     const doc = JSON.parse(row.doc) as { action: string; target_tenant: string };
     if (doc.action === action && (doc.target_tenant === '*' || doc.target_tenant === projectId))
       ids.add(row.object_id);

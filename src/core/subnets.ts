@@ -61,8 +61,6 @@ import type { ListHint, ResourceService, View } from './resource.js';
 import type { Settings } from './settings.js';
 
 /** Neutron's max_dns_nameservers and max_subnet_host_routes defaults. */
-const MAX_DNS_NAMESERVERS = 5;
-const MAX_HOST_ROUTES = 20;
 const IPV6_MIN_MTU = 1280;
 
 const poolText = (p: Pool) => `${p.start}-${p.end}`;
@@ -120,24 +118,28 @@ function checkGateway(raw: string | null, c: Cidr): string | null {
   return ip;
 }
 
-function checkNameservers(servers: string[], version: number, subnetId: string): string[] {
-  servers.forEach((host, i) => {
+/** Counted first, so an overlong list costs nothing to refuse. */
+function checkNameservers(servers: string[], version: number, subnetId: string, max: number): string[] {
+  if (servers.length > max) throw DNSNameServersExhausted({ subnet_id: subnetId, quota: max });
+  const seen = new Set<string>();
+  for (const host of servers) {
     if (!normalizeIp(host)) {
       throw InvalidAttribute({
         attr: 'dns_nameservers',
         reason: `'${host}' is not a valid nameserver. '${host}' is not a valid IP address`,
       });
     }
-    if (servers.indexOf(host) !== i)
+    if (seen.has(host))
       throw InvalidAttribute({ attr: 'dns_nameservers', reason: `Duplicate nameserver '${host}'` });
-  });
-  if (servers.length > MAX_DNS_NAMESERVERS)
-    throw DNSNameServersExhausted({ subnet_id: subnetId, quota: MAX_DNS_NAMESERVERS });
+    seen.add(host);
+  }
   for (const host of servers) checkVersion('dns_nameserver', host, version);
   return servers;
 }
 
-function checkHostRoutes(routes: HostRoute[], version: number, subnetId: string): HostRoute[] {
+/** Counted first, so an overlong list costs nothing to refuse. */
+function checkHostRoutes(routes: HostRoute[], version: number, subnetId: string, max: number): HostRoute[] {
+  if (routes.length > max) throw HostRoutesExhausted({ subnet_id: subnetId, quota: max });
   const out: HostRoute[] = [];
   for (const route of routes) {
     const dest = parseCidr(route.destination);
@@ -156,8 +158,6 @@ function checkHostRoutes(routes: HostRoute[], version: number, subnetId: string)
     }
     out.push(normal);
   }
-  if (out.length > MAX_HOST_ROUTES)
-    throw HostRoutesExhausted({ subnet_id: subnetId, quota: MAX_HOST_ROUTES });
   for (const route of out) {
     checkVersion('nexthop', route.nexthop, version);
     checkVersion('destination', route.destination, version);
@@ -326,8 +326,9 @@ export class Subnets implements ResourceService<SubnetCreate, SubnetUpdate> {
     if (enableDhcp) checkDhcpCidr(parsed);
     const gateway =
       body.gateway_ip === undefined ? defaultGateway(cidr) : checkGateway(body.gateway_ip, parsed);
-    const dns = checkNameservers(body.dns_nameservers ?? [], parsed.version, 'new subnet');
-    const routes = checkHostRoutes(body.host_routes ?? [], parsed.version, 'new subnet');
+    const { maxDnsNameservers, maxSubnetHostRoutes } = this.#settings;
+    const dns = checkNameservers(body.dns_nameservers ?? [], parsed.version, 'new subnet', maxDnsNameservers);
+    const routes = checkHostRoutes(body.host_routes ?? [], parsed.version, 'new subnet', maxSubnetHostRoutes);
     checkIpv6Modes(body, parsed, cidr, enableDhcp);
     if (parsed.version === 6 && Number(network.mtu) < IPV6_MIN_MTU) {
       throw NetworkMTUSubnetConflict({ net_id: network.id, mtu: IPV6_MIN_MTU });
@@ -390,9 +391,19 @@ export class Subnets implements ResourceService<SubnetCreate, SubnetUpdate> {
           : checkGateway(body.gateway_ip, parsed);
       next.gateway_ip = gateway;
       if (body.dns_nameservers !== undefined)
-        next.dns_nameservers = checkNameservers(body.dns_nameservers ?? [], parsed.version, id);
+        next.dns_nameservers = checkNameservers(
+          body.dns_nameservers ?? [],
+          parsed.version,
+          id,
+          this.#settings.maxDnsNameservers,
+        );
       if (body.host_routes !== undefined)
-        next.host_routes = checkHostRoutes(body.host_routes ?? [], parsed.version, id);
+        next.host_routes = checkHostRoutes(
+          body.host_routes ?? [],
+          parsed.version,
+          id,
+          this.#settings.maxSubnetHostRoutes,
+        );
       if (body.allocation_pools !== undefined || gateway !== current.gateway_ip) {
         next.allocation_pools = checkPools(
           cidr,

@@ -9,6 +9,8 @@ import { BadRequest, PolicyNotAuthorized, TagNotFound } from './errors.js';
 import type { ResourceService } from './resource.js';
 
 const MAX_TAG_LENGTH = 60;
+/** Neutron's MAX_TAGS_COUNT: tags one resource may carry. */
+const MAX_TAGS = 50;
 
 export function validateTag(tag: string): void {
   if (tag.length === 0 || tag.length > MAX_TAG_LENGTH || tag.includes(',') || tag.includes('/')) {
@@ -32,6 +34,12 @@ export async function changeTags(
     const before = Array.isArray(current.tags) ? (current.tags as string[]) : [];
     const after = [...new Set(change(before))];
     if (after.length !== before.length || after.some((t, i) => t !== before[i])) {
+      if (after.length > MAX_TAGS) {
+        throw BadRequest({
+          resource: service.table,
+          msg: `The number of tags exceed the per-resource limit of ${MAX_TAGS}`,
+        });
+      }
       await updateResource(tx, service.table, current, { ...current, tags: after });
     }
     return after;

@@ -37,7 +37,7 @@ export const NetworkCreate = Closed({
   'router:external': Type.Optional(Type.Boolean()),
   mtu: Type.Optional(Type.Integer({ minimum: 68, maximum: 65535 })),
   port_security_enabled: Type.Optional(Type.Boolean()),
-  availability_zone_hints: Type.Optional(Type.Array(Type.String({ maxLength: 255 }))),
+  availability_zone_hints: Type.Optional(Type.Array(Type.String({ maxLength: 255 }), { maxItems: 32 })),
   ...Provider,
 });
 export type NetworkCreate = Static<typeof NetworkCreate>;

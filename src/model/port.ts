@@ -2,7 +2,7 @@
  * A port: a virtual NIC on a network, with its MAC, fixed IPs, security groups and binding
  * (which host realises it, and how).
  */
-import { type Static, Type } from 'typebox';
+import { type Static, type TSchema, Type } from 'typebox';
 import { Closed, Nullable, Standard, StandardCreate, StandardUpdate, Uuid } from './common.js';
 
 export const VnicTypes = [
@@ -24,6 +24,11 @@ const Mac = Type.String({ maxLength: 32 });
 /** One line: these values end up in dnsmasq's files. */
 const OneLine = (maxLength: number) => Type.String({ maxLength, pattern: '^[^\\r\\n]*$' });
 const Dict = Type.Record(Type.String(), Type.Unknown());
+/**
+ * Lists Neutron leaves unbounded get a ceiling here; those it bounds by a setting
+ * (`allowed_address_pairs`, and `fixed_ips` below the ceiling) are counted by the service.
+ */
+const List = <T extends TSchema>(item: T, maxItems: number) => Type.Array(item, { maxItems });
 
 export const FixedIp = Closed({ subnet_id: Uuid, ip_address: Address });
 export type FixedIp = Static<typeof FixedIp>;
@@ -31,6 +36,11 @@ export type FixedIp = Static<typeof FixedIp>;
 /** A fixed_ips item of a request: a subnet, an address, or both. */
 export const FixedIpRequest = Closed({ subnet_id: Type.Optional(Uuid), ip_address: Type.Optional(Address) });
 export type FixedIpRequest = Static<typeof FixedIpRequest>;
+/**
+ * A request's fixed_ips: `maxFixedIpsPerPort` (default 5) holds for most ports; `network:`
+ * owners are exempt from it, as in Neutron, but not from this.
+ */
+export const FixedIpRequests = List(FixedIpRequest, 1000);
 
 export const AddressPair = Closed({ ip_address: Address, mac_address: Mac });
 export type AddressPair = Static<typeof AddressPair>;
@@ -85,7 +95,7 @@ export type Port = Static<typeof Port>;
 const Writable = {
   admin_state_up: Type.Optional(Type.Boolean()),
   mac_address: Type.Optional(Mac),
-  fixed_ips: Type.Optional(Type.Array(FixedIpRequest)),
+  fixed_ips: Type.Optional(FixedIpRequests),
   device_id: Type.Optional(Type.String({ maxLength: 255 })),
   device_owner: Type.Optional(Type.String({ maxLength: 255 })),
   'binding:host_id': Type.Optional(OneLine(255)),
@@ -93,8 +103,8 @@ const Writable = {
   'binding:profile': Type.Optional(Nullable(Dict)),
   allowed_address_pairs: Type.Optional(Nullable(Type.Array(AddressPairRequest))),
   port_security_enabled: Type.Optional(Type.Boolean()),
-  security_groups: Type.Optional(Nullable(Type.Array(Uuid))),
-  extra_dhcp_opts: Type.Optional(Nullable(Type.Array(ExtraDhcpOptRequest))),
+  security_groups: Type.Optional(Nullable(List(Uuid, 64))),
+  extra_dhcp_opts: Type.Optional(Nullable(List(ExtraDhcpOptRequest, 64))),
   dns_name: Type.Optional(Type.String({ maxLength: 255 })),
   propagate_uplink_status: Type.Optional(Type.Boolean()),
 };

@@ -6,7 +6,7 @@
  */
 import { type Static, Type } from 'typebox';
 import { Closed, Nullable, Standard, StandardCreate, StandardUpdate, Uuid } from './common.js';
-import { FixedIp, FixedIpRequest } from './port.js';
+import { FixedIp, FixedIpRequests } from './port.js';
 
 const Address = Type.String({ maxLength: 64 });
 
@@ -17,7 +17,7 @@ export type Route = Static<typeof Route>;
 export const GatewayRequest = Closed({
   network_id: Uuid,
   enable_snat: Type.Optional(Type.Boolean()),
-  external_fixed_ips: Type.Optional(Type.Array(FixedIpRequest)),
+  external_fixed_ips: Type.Optional(FixedIpRequests),
 });
 export type GatewayRequest = Static<typeof GatewayRequest>;
 

@@ -12,7 +12,7 @@ export type AllocationPool = Static<typeof AllocationPool>;
 export const HostRoute = Closed({ destination: Address, nexthop: Address });
 export type HostRoute = Static<typeof HostRoute>;
 
-const ServiceTypes = Type.Array(Type.String({ maxLength: 255 }));
+const ServiceTypes = Type.Array(Type.String({ maxLength: 255 }), { maxItems: 32 });
 
 export const Subnet = Closed({
   ...Standard,
@@ -35,7 +35,8 @@ export type Subnet = Static<typeof Subnet>;
 /** Attributes both create and update accept. */
 const Writable = {
   gateway_ip: Type.Optional(Nullable(Address)),
-  allocation_pools: Type.Optional(Type.Array(AllocationPool)),
+  /** Every allocation walks the pools: a ceiling Neutron does not have. */
+  allocation_pools: Type.Optional(Type.Array(AllocationPool, { maxItems: 100 })),
   dns_nameservers: Type.Optional(Nullable(Type.Array(Address))),
   host_routes: Type.Optional(Nullable(Type.Array(HostRoute))),
   enable_dhcp: Type.Optional(Type.Boolean()),

@@ -6,6 +6,7 @@
  */
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { RevisionNumberConstraintFailed } from '../core/errors.js';
+import { inChunks } from './chunks.js';
 import type { DialectName } from './dialect.js';
 import type { Database, ResourceRow, ResourceTable } from './schema.js';
 import { now, type Tx } from './store.js';
@@ -196,15 +197,20 @@ export async function getResource(
   return row ? fromRow(row as ResourceRow) : undefined;
 }
 
-/** All rows of a table, optionally narrowed by one indexed column (`column IN values`). */
+/**
+ * All rows of a table, optionally narrowed by one indexed column (`column IN values`, any
+ * number of values: long lists are read in chunks).
+ */
 export async function listResources(
   db: Kysely<Database>,
   table: ResourceTable,
   where?: { column: string; values: string[] },
 ): Promise<Stored[]> {
-  if (where && where.values.length === 0) return [];
-  let q = db.selectFrom(table).select(columnsOf(table) as never);
-  if (where) q = q.where(where.column as never, 'in', where.values as never);
-  const rows = await q.execute();
+  const q = db.selectFrom(table).select(columnsOf(table) as never);
+  const rows = where
+    ? await inChunks([...new Set(where.values)], (chunk) =>
+        q.where(where.column as never, 'in', chunk as never).execute(),
+      )
+    : await q.execute();
   return rows.map((r) => fromRow(r as ResourceRow));
 }

@@ -5,6 +5,7 @@
  */
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type pg from 'pg';
+import { chunks } from './chunks.js';
 import { type DialectName, type Opened, openDatabase, type QueryObserver } from './dialect.js';
 import { migrate } from './migrate.js';
 import type { Database } from './schema.js';
@@ -87,10 +88,8 @@ export class Store {
           await sql`select pg_advisory_xact_lock(${REVISION_LOCK})`.execute(trx);
         }
         const created_at = now();
-        await trx
-          .insertInto('revisions')
-          .values(changes.map((c) => ({ ...c, created_at, status_only: options.statusOnly ? 1 : 0 })))
-          .execute();
+        const rows = changes.map((c) => ({ ...c, created_at, status_only: options.statusOnly ? 1 : 0 }));
+        for (const chunk of chunks(rows)) await trx.insertInto('revisions').values(chunk).execute();
         if (this.dialect === 'postgres') await sql`select pg_notify(${NOTIFY_CHANNEL}, '')`.execute(trx);
       }
       return value;

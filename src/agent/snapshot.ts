@@ -155,4 +155,6 @@ export interface Snapshot {
    * endpoint; absent from an older server. Only hosts whose agent reports a `tunneling_ip` appear.
    */
   l2population?: Record<string, SnapshotTunnelPeer[]>;
+  /** Networks of `networks` whose DHCP another host serves (its instances here still ask for leases). */
+  dhcp_elsewhere?: string[];
 }

@@ -616,7 +616,20 @@ export class HostSync {
         host,
         vxlanNetworks.map((n) => n.id),
       ),
+      dhcp_elsewhere: await this.#dhcpElsewhere(host, networkIds),
     };
+  }
+
+  /** Which of `networkIds` another host serves DHCP for. */
+  async #dhcpElsewhere(host: string, networkIds: string[]): Promise<string[]> {
+    if (networkIds.length === 0) return [];
+    const rows = await this.#store.db
+      .selectFrom('dhcp_bindings')
+      .select('network_id')
+      .where('network_id', 'in', networkIds)
+      .where('host', '!=', host)
+      .execute();
+    return rows.map((r) => r.network_id).sort();
   }
 
   /**

@@ -77,6 +77,7 @@ for (const dialect of dialects()) {
         security_groups: [],
         security_group_members: {},
         l2population: {},
+        dhcp_elsewhere: [],
       });
     });
 

@@ -213,3 +213,13 @@ describe('l2population: diff of entries', () => {
     assert.deepEqual(l2(gone), []);
   });
 });
+
+describe('instances on a host without the DHCP server', () => {
+  it('get a DHCP client where another host serves DHCP for their network, and none otherwise', () => {
+    const here = compile(snapshot(TWO_PEERS), { stateDir, tunnel });
+    assert.deepEqual(Object.keys(here.dhcpClients), []);
+    const elsewhere = compile({ ...snapshot(TWO_PEERS), dhcp_elsewhere: [NET] }, { stateDir, tunnel });
+    assert.deepEqual(Object.keys(elsewhere.dhcpClients), [`${INST_A}/eth0`]);
+    assert.deepEqual(Object.keys(elsewhere.dhcpServers), []);
+  });
+});

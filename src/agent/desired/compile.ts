@@ -150,13 +150,18 @@ export function compile(snapshot: Snapshot, options: CompileOptions): HostState 
     if (why) problem(`network ${network.id}`, `no DHCP: ${why}`);
   }
   // udhcpc speaks DHCPv4: instances get a client where the DHCP port serves an IPv4 subnet.
-  const dhcpNetworks = new Set(
-    Object.entries(state.dhcpServers)
+  // Where another host serves DHCP, an IPv4 subnet with DHCP enabled is enough.
+  const elsewhere = new Set(snapshot.dhcp_elsewhere ?? []);
+  const dhcpNetworks = new Set([
+    ...Object.entries(state.dhcpServers)
       .filter(([, s]) =>
         state.namespaceLinks[namespaceLinkKey(s.netns, s.device)]?.addresses?.some(isIpv4Cidr),
       )
       .map(([network]) => network),
-  );
+    ...[...subnets.values()]
+      .filter((s) => s.ip_version === 4 && s.enable_dhcp && elsewhere.has(s.network_id))
+      .map((s) => s.network_id),
+  ]);
   for (const instance of byId(snapshot.instances)) {
     if (!ID.test(instance.id)) {
       problem(`instance ${instance.id}`, 'unusable id');

@@ -135,7 +135,7 @@ export interface InstanceInput {
   instance: SnapshotInstance;
   ports: Map<string, SnapshotPort>;
   networks: Map<string, SnapshotNetwork>;
-  /** Networks whose DHCP service runs here: their instance interfaces get a DHCP client. */
+  /** Networks with DHCP for IPv4 (here or on another host): their instance interfaces get a DHCP client. */
   dhcpNetworks: Set<string>;
   stateDir: string;
   driver: L2Driver;
@@ -144,7 +144,7 @@ export interface InstanceInput {
 
 /**
  * Adds instance `input.instance` to `state`: its namespace, one plugged interface per port (the
- * i-th port becomes `eth<i>`) and a DHCP client on each interface whose network has DHCP here.
+ * i-th port becomes `eth<i>`) and a DHCP client on each interface whose network has DHCP.
  * Returns the problems of ports it had to leave out.
  */
 export function addInstance(state: HostState, input: InstanceInput): string[] {

@@ -53,6 +53,14 @@ export const SettingsFile = Type.Object(
     lockout_duration: Type.Optional(Count('seconds a user stays locked; 0 until re-enabled')),
     login_failures_per_address: Type.Optional(Count('failed logins per address and window; 0 no limit')),
     login_failure_window: Type.Optional(Seconds('seconds of login_failures_per_address')),
+    max_fixed_ips_per_port: Type.Optional(Count('addresses per port, network: owners exempt; default 5')),
+    max_allowed_address_pairs: Type.Optional(Count('allowed address pairs per port; default 10')),
+    max_dns_nameservers: Type.Optional(Count('DNS nameservers per subnet; default 5')),
+    max_subnet_host_routes: Type.Optional(Count('host routes per subnet; default 20')),
+    max_routes: Type.Optional(Count('extra routes per router; default 30')),
+    project_write_concurrency: Type.Optional(
+      Count("one project's writes in progress at once, more queue; 0 no limit; default 2"),
+    ),
   },
   { ...closed, description: 'rules of the Neutron model (server)' },
 );

@@ -16,6 +16,7 @@ import {
   Unauthorized,
 } from '../identity/errors.js';
 import { type AuthRequest, type Identity, REGION, SYSTEM_ALL, type TokenInfo } from '../identity/identity.js';
+import { noteCaller } from './request-log.js';
 import { publicBase } from './resource-routes.js';
 
 const V3 = '/identity/v3';
@@ -196,6 +197,7 @@ export function registerIdentity(app: FastifyInstance, identity: Identity, publi
     const token = req.headers['x-auth-token'];
     const info = typeof token === 'string' ? await identity.validate(token) : null;
     if (!info) throw Unauthorized();
+    noteCaller(req, info.user.id, info.project?.id);
     return info;
   };
   const admin = async (req: FastifyRequest): Promise<TokenInfo> => {

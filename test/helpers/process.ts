@@ -104,11 +104,12 @@ export async function startServerProcess(opts: ServerProcessOptions = {}): Promi
       const onData = () => {
         const m = /listening on (http:\/\/\S+)/.exec(output);
         if (m) {
-          child.stdout!.off('data', onData);
+          child.stderr!.off('data', onData);
           resolve(m[1]);
         }
       };
-      child.stdout!.on('data', onData);
+      // The banner is on stderr (stdout carries only log lines).
+      child.stderr!.on('data', onData);
       child.once('exit', (code, signal) => reject(new Error(`neutrino server exited (${code ?? signal})`)));
       setTimeout(
         () => reject(new Error('neutrino server did not print its URL in time')),

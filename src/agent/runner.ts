@@ -45,6 +45,8 @@ export interface AgentRunnerOptions {
   /** What this host does: `compute` (instances) and/or `network` (DHCP, routers). Default both. */
   roles?: readonly AgentRole[];
   log?: Logger;
+  /** Called with the summary of every reconcile (`up`'s agent thread makes metrics of them). */
+  onReconciled?: (summary: Summary) => void;
 }
 
 export const AGENT_ROLES = ['compute', 'network'] as const;
@@ -169,6 +171,7 @@ export class AgentRunner {
   readonly #tunnel: TunnelEndpoint | undefined;
   readonly #roles: readonly AgentRole[];
   readonly #log: Logger;
+  readonly #onReconciled: ((summary: Summary) => void) | undefined;
   readonly #abort = new AbortController();
   /** The snapshot of the run in progress (runs are serialised, so also that of its summary). */
   #snapshot: Snapshot | undefined;
@@ -206,6 +209,7 @@ export class AgentRunner {
     this.#tunnel = options.tunnel;
     this.#roles = options.roles ?? AGENT_ROLES;
     this.#log = options.log ?? SILENT;
+    this.#onReconciled = options.onReconciled;
     this.reconciler = new Reconciler({
       stateDir: options.stateDir,
       ...(options.tunnel ? { tunnel: options.tunnel } : {}),
@@ -260,6 +264,7 @@ export class AgentRunner {
 
   #reconciled(summary: Summary): void {
     if (this.#abort.signal.aborted || summary.revision === null) return;
+    this.#onReconciled?.(summary);
     this.#status = summary;
     this.#report(summary);
     this.#leases.wait(summary.awaitingLease);

@@ -5,18 +5,22 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
 import { Session } from '../cli/client.js';
+import { ReconcileReports } from './reconcile-report.js';
 import type { Summary } from './reconciler.js';
 import { AgentRunner } from './runner.js';
 import type { AgentMessage, AgentRequest, AgentThreadOptions } from './thread.js';
 
 const options = workerData as AgentThreadOptions;
 const port = parentPort!;
+const reports = new ReconcileReports();
 const runner = new AgentRunner({
   session: new Session({ auth: options.auth, endpoint: options.endpoint }),
   host: options.host,
   stateDir: options.stateDir,
   resyncIntervalMs: options.resyncIntervalMs,
   physicalInterfaceMappings: options.physicalInterfaceMappings,
+  // Each reconcile's numbers go to the main thread, for /healthz and /metrics.
+  onReconciled: (summary) => port.postMessage({ reconciled: reports.next(summary) } satisfies AgentMessage),
   // Log lines go to the main thread, which writes them where the server's go.
   log: pino({ level: options.logLevel }, { write: (line: string) => port.postMessage({ log: line }) }).child({
     component: 'agent',

@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import pino from 'pino';
 import type { Auth } from '../cli/client.js';
+import type { ReconcileReport } from './reconcile-report.js';
 import type { Summary } from './reconciler.js';
 
 /** What the agent thread is started with (structured-cloned into it). */
@@ -26,8 +27,14 @@ export interface AgentThreadOptions {
 }
 
 export type AgentRequest = { id: number; op: 'reconcile' | 'stop' | 'teardown' };
-/** A reply to a request, or a log line of the agent's (to be written where the server's go). */
-export type AgentMessage = { id: number; result?: Summary; error?: string } | { log: string };
+/**
+ * A reply to a request, a log line of the agent's (to be written where the server's go), or the
+ * numbers of a reconcile (for `/healthz` and `/metrics`).
+ */
+export type AgentMessage =
+  | { id: number; result?: Summary; error?: string }
+  | { log: string }
+  | { reconciled: ReconcileReport };
 
 const RESTART_MS = 1_000;
 /** How long a stopped thread may take to finish what it was doing. */
@@ -59,10 +66,18 @@ export class AgentThread {
     { resolve: (s: Summary | undefined) => void; reject: (e: Error) => void }
   >();
   #ending = false;
+  readonly #onReconciled: ((report: ReconcileReport) => void) | undefined;
+  readonly #startedAt = Date.now();
+  #lastSyncAt: number | undefined;
 
-  constructor(options: AgentThreadOptions, log: pino.Logger) {
+  constructor(
+    options: AgentThreadOptions,
+    log: pino.Logger,
+    onReconciled?: (report: ReconcileReport) => void,
+  ) {
     this.#options = options;
     this.#log = log;
+    this.#onReconciled = onReconciled;
     this.#logStream =
       (log as unknown as Record<symbol, { write(line: string): unknown }>)[pino.symbols.streamSym] ??
       process.stdout;
@@ -74,6 +89,11 @@ export class AgentThread {
     worker.on('message', (reply: AgentMessage) => {
       if ('log' in reply) {
         this.#logStream.write(reply.log);
+        return;
+      }
+      if ('reconciled' in reply) {
+        this.#lastSyncAt = reply.reconciled.at;
+        this.#onReconciled?.(reply.reconciled);
         return;
       }
       const waiter = this.#waiting.get(reply.id);
@@ -94,6 +114,21 @@ export class AgentThread {
       }, RESTART_MS).unref();
     });
     return worker;
+  }
+
+  /** For `/healthz`: whether the thread runs, and when it last finished a reconcile. */
+  health(): {
+    running: boolean;
+    lastSyncAt: number | undefined;
+    startedAt: number;
+    resyncIntervalMs: number;
+  } {
+    return {
+      running: this.#worker !== undefined,
+      lastSyncAt: this.#lastSyncAt,
+      startedAt: this.#startedAt,
+      resyncIntervalMs: this.#options.resyncIntervalMs ?? 60_000,
+    };
   }
 
   /** Asks the thread (started again at once if it is between an exit and its restart). */

@@ -1,6 +1,11 @@
-/** Prometheus metrics: requests and latency per route, database query timings. */
+/**
+ * Prometheus metrics: requests and latency per route, database query timings, live agents by type,
+ * and what `up`'s own agent reports of each reconcile (`agent/reconcile-report.ts`: its duration,
+ * actions applied by kind, failures, drift repaired, the last sync's time, its ports by status).
+ */
 import type { FastifyInstance } from 'fastify';
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { ReconcileReport } from '../agent/reconcile-report.js';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -25,8 +30,72 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly reconcileDuration = new Histogram({
+    name: 'neutrino_agent_reconcile_duration_seconds',
+    help: "The local agent's reconciles: observe, diff, apply and re-observe",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly actions = new Counter({
+    name: 'neutrino_agent_actions_total',
+    help: 'Kernel actions the local agent applied, by kind (veth.add, dnsmasq.reload, ...)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly failures = new Counter({
+    name: 'neutrino_agent_action_failures_total',
+    help: 'Kernel actions of the local agent that failed (retried by the next reconcile)',
+    registers: [this.registry],
+  });
+  readonly drift = new Counter({
+    name: 'neutrino_agent_drift_repaired_total',
+    help: 'Actions the local agent applied although the model had not changed: kernel drift repaired',
+    registers: [this.registry],
+  });
+  readonly lastSync = new Gauge({
+    name: 'neutrino_agent_last_sync_timestamp_seconds',
+    help: 'When the local agent last finished a reconcile (Unix time)',
+    registers: [this.registry],
+  });
+  readonly ports = new Gauge({
+    name: 'neutrino_agent_ports',
+    help: "The local agent's ports by the status it gives them",
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+  #countAgents: (() => Promise<Record<string, number>>) | undefined;
+  readonly liveAgents: Gauge<'agent_type'> = new Gauge({
+    name: 'neutrino_agents_alive',
+    help: 'Agents whose last heartbeat is recent enough, by agent type',
+    labelNames: ['agent_type'] as const,
+    registers: [this.registry],
+    // Called before each scrape; a failed read leaves the last values.
+    collect: async () => {
+      const counts = await this.#countAgents?.().catch(() => undefined);
+      if (!counts) return;
+      this.liveAgents.reset();
+      for (const [agentType, n] of Object.entries(counts)) this.liveAgents.set({ agent_type: agentType }, n);
+    },
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'neutrino_' });
+  }
+
+  /** One reconcile of the local agent. */
+  observeReconcile = (report: ReconcileReport): void => {
+    this.reconcileDuration.observe(report.durationMs / 1000);
+    for (const [kind, n] of Object.entries(report.ops)) if (n > 0) this.actions.inc({ kind }, n);
+    if (report.failures > 0) this.failures.inc(report.failures);
+    if (report.drift > 0) this.drift.inc(report.drift);
+    this.lastSync.set(report.at / 1000);
+    this.ports.reset();
+    for (const [status, n] of Object.entries(report.ports)) this.ports.set({ status }, n);
+  };
+
+  /** How live agents are counted at each scrape (by agent type). */
+  countAgents(count: () => Promise<Record<string, number>>): void {
+    this.#countAgents = count;
   }
 
   /** Kysely's `log` hook: one observation per query, by its first SQL keyword. */

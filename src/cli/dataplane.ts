@@ -10,7 +10,7 @@ import { readlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import ipaddr from 'ipaddr.js';
-import pino from 'pino';
+import type pino from 'pino';
 import type { TunnelEndpoint } from '../agent/drivers/driver.js';
 import { Reconciler, type Summary } from '../agent/reconciler.js';
 import { AGENT_ROLES, AgentRunner } from '../agent/runner.js';
@@ -30,6 +30,7 @@ import {
   externalNetwork,
   removeExternalBridges,
 } from './external-network.js';
+import { createLogger, logFormat } from './logger.js';
 import { type Running, startServer, writeCloudsYaml } from './server.js';
 
 const PID_FILE = 'neutrino.pid';
@@ -44,6 +45,8 @@ export interface DataplaneFlags {
   externalNetwork?: boolean;
   externalCidr?: string;
   externalBridge?: string;
+  /** `--log-format json|pretty` (default: pretty on a terminal). */
+  logFormat?: string;
 }
 
 /** The agent's state dir inside Neutrino's. */
@@ -191,7 +194,7 @@ export async function startAllInOne(
   config: Config,
   options: { host: string; resyncIntervalMs?: number; log?: pino.Logger },
 ): Promise<AllInOne> {
-  const log = options.log ?? pino({ level: config.logLevel });
+  const log = options.log ?? createLogger(config.logLevel, logFormat());
   const agentDir = prepareStateDirs(config.stateDir);
   protectDatabase(config);
   const vlanSupported = await has8021q().catch((err: unknown) => {
@@ -217,7 +220,9 @@ export async function startAllInOne(
         logLevel: log.level,
       },
       log,
+      running.metrics.observeReconcile,
     );
+    running.health.agent = () => agent.health();
     return {
       running,
       agent,
@@ -279,7 +284,7 @@ export async function up(flags: Flags & DataplaneFlags): Promise<void> {
       : ownBridge
         ? await chooseExternalNetwork({ cidr: config.externalCidr, bridge, stateDir: config.stateDir })
         : { network: externalNetwork(config.externalCidr ?? EXTERNAL_CIDR_CANDIDATES[0]), picked: false };
-  const log = pino({ level: config.logLevel });
+  const log = createLogger(config.logLevel, logFormat(flags.logFormat));
   prepareStateDirs(config.stateDir);
   const releasePidFile = await claimPidFile(config.stateDir);
   let allInOne: AllInOne;
@@ -315,7 +320,7 @@ export async function up(flags: Flags & DataplaneFlags): Promise<void> {
     }
   }
   const cloudsFile = writeCloudsYaml(config, running.url);
-  process.stdout.write(
+  process.stderr.write(
     [
       `neutrino is up (host ${host}, pid ${process.pid})`,
       `  networking API: ${running.url}/v2.0`,
@@ -365,7 +370,7 @@ export async function agent(
   const host = checkHostName(config.hostName, '--host');
   const roles = config.roles ?? [...AGENT_ROLES];
   const tunnel = await tunnelEndpoint(config.localIp);
-  const log = pino({ level: config.logLevel });
+  const log = createLogger(config.logLevel, logFormat(flags.logFormat));
   const server = config.serverUrl.replace(/\/+$/, '');
   const env = process.env;
   const auth: Auth =
@@ -394,7 +399,7 @@ export async function agent(
   }
   runner.start();
   const endpoint = tunnel ? `, tunnel endpoint ${tunnel.localIp} on ${tunnel.device}` : '';
-  process.stdout.write(
+  process.stderr.write(
     `neutrino agent for host ${host} (${roles.join(', ')}${endpoint}) following ${server} (pid ${process.pid})\n`,
   );
   untilSignalled(async () => {

@@ -4,17 +4,22 @@
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pino from 'pino';
+import type pino from 'pino';
 import { stringify } from 'yaml';
+import type { HealthSources } from '../api/health.js';
 import { Metrics } from '../api/metrics.js';
 import { buildServer, type Server } from '../api/server.js';
 import { type Config, databaseUrl } from '../config.js';
 import { generatePassword } from '../identity/passwords.js';
 import { Store } from '../store/store.js';
+import { createLogger, logFormat } from './logger.js';
 
 export interface Running {
   server: Server;
   store: Store;
+  metrics: Metrics;
+  /** What `/healthz` checks besides the database: `up` adds its agent thread. */
+  health: HealthSources;
   url: string;
   close: () => Promise<void>;
 }
@@ -50,14 +55,19 @@ export function serverLogger(log: pino.Logger): pino.Logger {
 }
 const SHUTDOWN_GRACE_MS = 2000;
 
-export async function startServer(config: Config, log = pino({ level: config.logLevel })): Promise<Running> {
+export async function startServer(
+  config: Config,
+  log = createLogger(config.logLevel, logFormat()),
+): Promise<Running> {
   if (!config.db) mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
   const metrics = new Metrics();
+  const health: HealthSources = {};
   const store = await Store.open(databaseUrl(config), metrics.observeQuery);
   const server = await buildServer({
     store,
     settings: config.settings,
     metrics,
+    health,
     auth: config.auth,
     publicUrl: config.publicUrl,
     tokenLifetimeSeconds: config.tokenLifetimeSeconds,
@@ -74,6 +84,8 @@ export async function startServer(config: Config, log = pino({ level: config.log
   return {
     server,
     store,
+    metrics,
+    health,
     url,
     close: async () => {
       clearInterval(housekeeping);

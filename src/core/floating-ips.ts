@@ -21,7 +21,15 @@ import {
 } from '../store/resources.js';
 import type { Database } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
-import { type Context, callerProject, owns, requireAdmin, requireWriter, SYSTEM, targetProject } from './context.js';
+import {
+  type Context,
+  callerProject,
+  owns,
+  requireAdmin,
+  requireWriter,
+  SYSTEM,
+  targetProject,
+} from './context.js';
 import {
   BadRequest,
   ExternalGatewayForFloatingIPNotFound,

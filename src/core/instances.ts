@@ -165,7 +165,10 @@ export class Instances {
     const db = this.#store.db;
     const rows = ctx.isAdmin
       ? await listResources(db, 'instances')
-      : await listResources(db, 'instances', { column: 'project_id', values: [callerProject(ctx, 'get_instance')] });
+      : await listResources(db, 'instances', {
+          column: 'project_id',
+          values: [callerProject(ctx, 'get_instance')],
+        });
     return this.#views(rows);
   }
 

@@ -10,8 +10,14 @@ import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { dialects, startTestServer, type TestServer } from '../helpers/server.js';
 
+interface ErrorBody {
+  NeutronError: { type: string; message: string };
+  error: { code: number; title: string; message: string };
+}
+type Answer = { status: number; body: ErrorBody };
+
 /** Sends `raw` to the server and returns the status and the parsed JSON body. */
-async function send(port: number, raw: string | Buffer): Promise<{ status: number; body: any }> {
+async function send(port: number, raw: string | Buffer): Promise<Answer> {
   const text = await new Promise<string>((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
@@ -33,13 +39,13 @@ const request = (method: string, path: string, headers: Record<string, string> =
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('')}${body ? `Content-Length: ${Buffer.byteLength(body)}\r\n` : ''}\r\n${body}`;
 
-function assertNeutron(r: { status: number; body: any }, status: number, type?: string) {
+function assertNeutron(r: Answer, status: number, type?: string) {
   assert.equal(r.status, status, JSON.stringify(r.body));
   assert.equal(typeof r.body.NeutronError.message, 'string', JSON.stringify(r.body));
   if (type) assert.equal(r.body.NeutronError.type, type);
 }
 
-function assertKeystone(r: { status: number; body: any }, status: number) {
+function assertKeystone(r: Answer, status: number) {
   assert.equal(r.status, status, JSON.stringify(r.body));
   assert.equal(r.body.error.code, status, JSON.stringify(r.body));
   assert.equal(typeof r.body.error.title, 'string');

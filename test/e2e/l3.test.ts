@@ -363,6 +363,21 @@ describe('routers and floating IPs through neutrino up (real kernel)', {
       await outside.tcpPeer(ns(vm3), outside.netns, '203.0.113.254', 5012),
       fipA.floating_ip_address,
     );
+    // The converged agent's numbers are on the server's /metrics (sent from its thread).
+    const metrics = await (await fetch(`${up.url}/metrics`)).text();
+    t.diagnostic(/^neutrino_agent_drift_repaired_total .*/m.exec(metrics)?.[0] ?? 'no drift line');
+    assert.deepEqual(
+      [
+        /^neutrino_agent_reconcile_duration_seconds_count [1-9]/m,
+        /^neutrino_agent_actions_total\{kind="nat\.apply"\} [1-9]/m,
+        /^# TYPE neutrino_agent_action_failures_total counter/m,
+        /^neutrino_agent_drift_repaired_total \d/m,
+        /^neutrino_agent_last_sync_timestamp_seconds [1-9]/m,
+        /^neutrino_agent_ports\{status="ACTIVE"\} [1-9]/m,
+        /^neutrino_agents_alive\{agent_type="L3 agent"\} 1$/m,
+      ].filter((line) => !line.test(metrics)),
+      [],
+    );
   });
 
   it('deletes a router after its interfaces: its namespace and devices go', async () => {

@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import type { Session } from './client.js';
 import { findId, KINDS } from './resolve.js';
-import { column, type Flags, registerResource } from './resource-command.js';
+import { column, type Flags, idColumn, registerResource } from './resource-command.js';
 
 async function association(session: Session, flags: Flags) {
   if (flags.fixedIpAddress && !flags.port) throw new Error('--fixed-ip-address needs --port');
@@ -34,10 +34,10 @@ export function registerFloatingIpCommands(root: Command): void {
       column('ID', 'id'),
       column('Floating IP Address', 'floating_ip_address'),
       column('Fixed IP Address', 'fixed_ip_address'),
-      column('Port', 'port_id'),
-      column('Floating Network', 'floating_network_id'),
-      column('Project', 'project_id'),
-      column('Router', 'router_id', true),
+      idColumn('Port', 'port_id', KINDS.port),
+      idColumn('Floating Network', 'floating_network_id', KINDS.network),
+      idColumn('Project', 'project_id', KINDS.project),
+      idColumn('Router', 'router_id', KINDS.router, true),
       column('Status', 'status', true),
       column('Description', 'description', true),
       column('Tags', 'tags', true),

@@ -6,7 +6,15 @@
 import type { Command } from 'commander';
 import { type Session, sessionFromEnvironment } from './client.js';
 import { find, findId, KINDS, type Row } from './resolve.js';
-import { type Body, column, either, type Flags, pair, registerResource } from './resource-command.js';
+import {
+  type Body,
+  column,
+  either,
+  type Flags,
+  idColumn,
+  pair,
+  registerResource,
+} from './resource-command.js';
 
 /** Keystone's `links` say nothing to a reader of `show`. */
 async function withoutLinks(_: Session, row: Row): Promise<Record<string, unknown>> {
@@ -88,7 +96,7 @@ function registerUsers(root: Command): void {
     columns: [
       column('ID', 'id'),
       column('Name', 'name'),
-      column('Project', 'default_project_id', true),
+      idColumn('Project', 'default_project_id', KINDS.project, true),
       column('Domain', 'domain_id', true),
       column('Description', 'description', true),
       column('Enabled', 'enabled', true),

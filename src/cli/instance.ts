@@ -7,8 +7,8 @@
 import type { Command } from 'commander';
 import type { Session } from './client.js';
 import { collect } from './output.js';
-import { find, findId, KINDS, list, type Row } from './resolve.js';
-import { column, type Flags, projectId, registerResource } from './resource-command.js';
+import { find, findId, KINDS, list, nameMap, type Row } from './resolve.js';
+import { column, type Flags, idColumn, projectId, registerResource } from './resource-command.js';
 
 export interface InstancePort {
   id: string;
@@ -34,19 +34,64 @@ export async function findInstance(session: Session, ref: string): Promise<Insta
   return (await find(session, KINDS.instance, ref)) as unknown as Instance;
 }
 
-/** `net1=10.0.0.5, 10.0.0.6; net2=…`, like `openstack server list`. */
-async function withAddresses(session: Session, rows: Row[]): Promise<Row[]> {
-  const networks = await list(session, KINDS.network, { fields: ['id', 'name'] });
-  const names = new Map(networks.map((n) => [n.id, (n.name as string) || n.id]));
-  return rows.map((row) => ({
-    ...row,
-    addresses: (row.ports as InstancePort[])
-      .map(
-        (p) =>
-          `${names.get(p.network_id) ?? p.network_id}=${p.fixed_ips.map((ip) => ip.ip_address).join(', ')}`,
-      )
-      .join('; '),
-  }));
+/** The owner of instance ports (Nova's, as Neutron sees them). */
+const INSTANCE_PORT_OWNER = 'compute:nova';
+
+/**
+ * Adds to each instance, as `openstack server list|show` has them: `addresses` (network name →
+ * fixed IPs, then floating IPs), `floating_ips` and `security_groups` (names): one list call per
+ * collection, whatever the number of instances.
+ */
+async function withDetails(session: Session, rows: Row[]): Promise<Row[]> {
+  const many = rows.length > 1;
+  const ports = (rows as Instance[]).flatMap((r) => r.ports);
+  const [networks, floatingIps, portGroups, groups] = await Promise.all([
+    nameMap(session, KINDS.network),
+    ports.length === 0
+      ? []
+      : list(session, KINDS.floatingIp, {
+          fields: ['port_id', 'floating_ip_address'],
+          ...(many ? {} : { port_id: ports.map((p) => p.id) }),
+        }),
+    ports.length === 0
+      ? []
+      : list(session, KINDS.port, {
+          fields: ['id', 'security_groups'],
+          ...(many ? { device_owner: INSTANCE_PORT_OWNER } : { device_id: rows[0].id }),
+        }),
+    nameMap(session, KINDS.securityGroup),
+  ]);
+  const floating = new Map<string, string[]>();
+  for (const f of floatingIps)
+    if (typeof f.port_id === 'string')
+      floating.set(f.port_id, [...(floating.get(f.port_id) ?? []), String(f.floating_ip_address)]);
+  const groupsOf = new Map(portGroups.map((p) => [p.id, (p.security_groups as string[] | undefined) ?? []]));
+  return rows.map((row) => {
+    const addresses: Record<string, string[]> = {};
+    const own = (row as Instance).ports;
+    for (const p of own) {
+      const network = networks.get(p.network_id) || p.network_id;
+      addresses[network] = [
+        ...(addresses[network] ?? []),
+        ...p.fixed_ips.map((ip) => ip.ip_address),
+        ...(floating.get(p.id) ?? []),
+      ];
+    }
+    const groupIds = [...new Set(own.flatMap((p) => groupsOf.get(p.id) ?? []))];
+    return {
+      ...row,
+      addresses,
+      floating_ips: own.flatMap((p) => floating.get(p.id) ?? []),
+      security_groups: groupIds.map((id) => groups.get(id) || id),
+    };
+  });
+}
+
+/** `net1=10.0.0.5, 203.0.113.7; net2=…`, as `openstack server list` shows addresses. */
+function addressesText(value: unknown): string {
+  return Object.entries((value ?? {}) as Record<string, string[]>)
+    .map(([network, ips]) => `${network}=${ips.join(', ')}`)
+    .join('\n');
 }
 
 export function faultText(fault: unknown): string {
@@ -84,8 +129,9 @@ export function registerInstanceCommands(root: Command): void {
       column('Name', 'name'),
       column('Status', 'status'),
       column('Host', 'host'),
-      column('Networks', 'addresses'),
-      column('Project', 'project_id', true),
+      column('Networks', 'addresses', false, { text: addressesText }),
+      column('Security Groups', 'security_groups'),
+      idColumn('Project', 'project_id', KINDS.project, true),
     ],
     listOptions: (cmd) => {
       cmd
@@ -100,8 +146,8 @@ export function registerInstanceCommands(root: Command): void {
       status: flags.status as string | undefined,
       project_id: await projectId(session, flags.project),
     }),
-    listRows: withAddresses,
-    view: async (session, row) => (await withAddresses(session, [row]))[0],
+    listRows: withDetails,
+    view: async (session, row) => (await withDetails(session, [row]))[0],
     create: {
       options: (cmd) => {
         cmd

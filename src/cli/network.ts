@@ -11,6 +11,7 @@ import {
   column,
   either,
   type Flags,
+  idColumn,
   integer,
   pair,
   registerResource,
@@ -58,8 +59,8 @@ export function registerNetworkCommands(root: Command): Command {
     columns: [
       column('ID', 'id'),
       column('Name', 'name'),
-      column('Subnets', 'subnets'),
-      column('Project', 'project_id', true),
+      idColumn('Subnets', 'subnets', KINDS.subnet),
+      idColumn('Project', 'project_id', KINDS.project, true),
       column('Status', 'status', true),
       column('State', (n) => (n.admin_state_up ? 'UP' : 'DOWN'), true),
       column('Shared', 'shared', true),

@@ -67,8 +67,14 @@ export function tableWidth(
 function dictText(value: Record<string, unknown>): string {
   return Object.keys(value)
     .sort()
-    .map((k) => `${k}='${scalarText(value[k])}'`)
+    .map((k) => `${k}='${listText(value[k]) ?? scalarText(value[k])}'`)
     .join(', ');
+}
+
+/** A list of scalars as `a, b`; undefined for anything else. */
+function listText(value: unknown): string | undefined {
+  if (!Array.isArray(value) || value.some((v) => v !== null && typeof v === 'object')) return undefined;
+  return value.map((v) => scalarText(v)).join(', ');
 }
 
 function scalarText(value: unknown): string {
@@ -128,16 +134,16 @@ export function wrapLine(line: string, width: number): string[] {
 
 /**
  * Column widths within `available` columns of text: those narrower than a fair share keep their
- * width, the others share what is left (none below MIN_COLUMN).
+ * width, the others share what is left (none below its `minimum`, MIN_COLUMN by default).
  */
-export function columnWidths(natural: number[], available: number): number[] {
+export function columnWidths(natural: number[], available: number, minimum: number[] = []): number[] {
   if (natural.reduce((a, b) => a + b, 0) <= available) return natural;
   const widths = natural.map(() => 0);
   const order = natural.map((_, i) => i).sort((a, b) => natural[a] - natural[b]);
   let budget = available;
   order.forEach((column, k) => {
     const share = Math.floor(budget / (order.length - k));
-    widths[column] = Math.min(natural[column], Math.max(share, MIN_COLUMN));
+    widths[column] = Math.min(natural[column], Math.max(share, minimum[column] ?? MIN_COLUMN));
     budget -= widths[column];
   });
   return widths;
@@ -152,8 +158,10 @@ export function renderTable(headers: string[], rows: string[][], maxWidth?: numb
   const natural = headers.map((h, c) =>
     Math.max(displayWidth(h), ...rows.flatMap((row) => split(row[c]).map(displayWidth))),
   );
+  // A header's words stay whole: `Security Groups` wraps between its words, not inside one.
+  const minimum = headers.map((h) => Math.max(MIN_COLUMN, ...h.split(' ').map(displayWidth)));
   const widths =
-    maxWidth === undefined ? natural : columnWidths(natural, maxWidth - (3 * headers.length + 1));
+    maxWidth === undefined ? natural : columnWidths(natural, maxWidth - (3 * headers.length + 1), minimum);
   const cellLines = (cell: string, c: number) => split(cell).flatMap((l) => wrapLine(l, widths[c]));
   const rule = `+${widths.map((w) => '-'.repeat(w + 2)).join('+')}+`;
   const line = (cells: string[]) => `| ${cells.map((cell, c) => padEnd(cell, widths[c])).join(' | ')} |`;

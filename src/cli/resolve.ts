@@ -102,6 +102,26 @@ export async function find(
   return matches[0];
 }
 
+/**
+ * Every visible object of `kind` by id → name, in one list call (for showing names beside ids);
+ * empty when the caller may not list the collection. A member lists its own projects instead.
+ */
+export async function nameMap(session: Session, kind: Kind): Promise<Map<string, string>> {
+  const field = kind.nameField === undefined ? 'name' : kind.nameField;
+  if (field === null) return new Map();
+  const neutron = kind.path.startsWith('/v2.0/');
+  let rows: Row[];
+  try {
+    rows = await list(session, kind, neutron ? { fields: ['id', field] } : {});
+  } catch (err) {
+    if (!(err instanceof ApiError) || kind !== KINDS.project) return new Map();
+    rows = (
+      await session.get<{ projects: Row[] }>('/identity/v3/auth/projects').catch(() => ({ projects: [] }))
+    ).projects;
+  }
+  return new Map(rows.map((r) => [r.id, String(r[field] ?? '')]));
+}
+
 export async function findId(
   session: Session,
   kind: Kind,

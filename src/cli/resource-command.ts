@@ -8,7 +8,7 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { type Session, sessionFromEnvironment } from './client.js';
 import { collect, formatList, formatShow, type OutputFlags, outputOptions, print } from './output.js';
-import { find, KINDS, type Kind, list, type Row } from './resolve.js';
+import { find, KINDS, type Kind, list, nameMap, type Row } from './resolve.js';
 
 export type Flags = Record<string, unknown> & OutputFlags;
 export type Body = Record<string, unknown>;
@@ -20,11 +20,58 @@ export interface Column {
   value: (row: Row) => unknown;
   /** Shown only with `--long`. */
   long?: boolean;
+  /** The value is an id (or ids) of this collection: tables show each beside its name. */
+  ref?: Kind;
+  /** How tables and `-f value` show the value (default: `cellText`). */
+  text?: (value: unknown) => string;
 }
 
 /** A column of one attribute, or of a computed value. */
-export function column(header: string, value: string | ((row: Row) => unknown), long = false): Column {
-  return { header, value: typeof value === 'string' ? (row) => row[value] : value, long };
+export function column(
+  header: string,
+  value: string | ((row: Row) => unknown),
+  long = false,
+  more: Pick<Column, 'ref' | 'text'> = {},
+): Column {
+  return { header, value: typeof value === 'string' ? (row) => row[value] : value, long, ...more };
+}
+
+/** A column of ids of `kind` (`network_id`, `security_groups`): tables show `name (id)`. */
+export function idColumn(header: string, attribute: string, kind: Kind, long = false): Column {
+  return column(header, attribute, long, { ref: kind });
+}
+
+/**
+ * The values of a listing as tables show them: ids of `ref` columns as `name (id)` (one list call
+ * per collection referenced, not one per row), `text` columns as text. json and yaml keep raw values.
+ */
+async function displayed(session: Session, columns: Column[], values: unknown[][]): Promise<unknown[][]> {
+  const ids = (v: unknown): string[] =>
+    [v].flat().filter((id): id is string => typeof id === 'string' && id !== '');
+  const kinds = [
+    ...new Set(
+      columns
+        .filter((c, i) => c.ref && values.some((row) => ids(row[i]).length > 0))
+        .map((c) => c.ref as Kind),
+    ),
+  ];
+  const names = new Map(await Promise.all(kinds.map(async (k) => [k, await nameMap(session, k)] as const)));
+  const label = (kind: Kind, id: string) => {
+    const name = names.get(kind)?.get(id);
+    return name && name !== id ? `${name} (${id})` : id;
+  };
+  return values.map((row) =>
+    row.map((value, i) => {
+      const { ref, text } = columns[i];
+      if (ref)
+        return Array.isArray(value)
+          ? value.map((id) => label(ref, String(id)))
+          : value
+            ? label(ref, String(value))
+            : value;
+      return text ? text(value) : value;
+    }),
+  );
 }
 
 interface Verb {
@@ -166,10 +213,14 @@ function registerList(noun: Command, spec: ResourceSpec): void {
     let rows = await list(session, spec.kind, filters);
     if (spec.listRows) rows = await spec.listRows(session, rows);
     const columns = spec.columns.filter((c) => !c.long || flags.long);
+    let values = rows.map((row) => columns.map((c) => c.value(row)));
+    if (flags.format === 'table') values = await displayed(session, columns, values);
+    else if (flags.format === 'value')
+      values = values.map((row) => row.map((v, i) => (columns[i].text ? columns[i].text(v) : v)));
     print(
       formatList(
         columns.map((c) => c.header),
-        rows.map((row) => columns.map((c) => c.value(row))),
+        values,
         flags,
       ),
     );

@@ -13,6 +13,7 @@ import {
   defined,
   type Flags,
   flag,
+  idColumn,
   keyValues,
   registerResource,
 } from './resource-command.js';
@@ -62,9 +63,9 @@ export function registerSubnetCommands(root: Command): void {
     columns: [
       column('ID', 'id'),
       column('Name', 'name'),
-      column('Network', 'network_id'),
+      idColumn('Network', 'network_id', KINDS.network),
       column('Subnet', 'cidr'),
-      column('Project', 'project_id', true),
+      idColumn('Project', 'project_id', KINDS.project, true),
       column('DHCP', 'enable_dhcp', true),
       column('Name Servers', 'dns_nameservers', true),
       column(

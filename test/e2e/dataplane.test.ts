@@ -207,9 +207,13 @@ describe('data plane through neutrino up (real kernel)', { skip: !isRoot && 'nee
     ]);
 
     const list = await up.cli(['instance', 'list', '-f', 'json']);
-    const rows = JSON.parse(list.stdout) as { ID: string; Status: string; Networks: string }[];
+    const rows = JSON.parse(list.stdout) as {
+      ID: string;
+      Status: string;
+      Networks: Record<string, string[]>;
+    }[];
     assert.deepEqual(rows.map((r) => r.ID).sort(), [vm1.id, vm2.id].sort());
-    assert.ok(rows.every((r) => r.Status === 'ACTIVE' && r.Networks.startsWith('net1=')));
+    assert.ok(rows.every((r) => r.Status === 'ACTIVE' && Object.keys(r.Networks).join() === 'net1'));
     const show = await up.cli(['instance', 'show', 'vm1']);
     assert.match(show.stdout, new RegExp(`\\| id +\\| ${vm1.id} +\\|`));
     const missing = await up.cli(['instance', 'show', 'no-such-vm']);

@@ -1,9 +1,41 @@
 /**
- * `neutrino completion bash`: a bash completion script generated from the commander tree, so it
- * always knows every command and option (`source <(neutrino completion bash)`). Words that are
- * not subcommands complete as file names (`neutrino apply <TAB>`).
+ * `neutrino completion bash|zsh|fish`: shell completion from the commander tree, so it always knows
+ * every command and option. The bash script holds the tree; zsh and fish ask `neutrino __complete --
+ * WORDS…` (hidden), which walks the same tree. Both complete resource names from the API where a
+ * command takes one (`neutrino network show <TAB>`, `--network <TAB>`): one list call for the
+ * collection, nothing when there are no credentials. Other words complete as file names.
  */
-import type { Command } from 'commander';
+import type { Command, Option } from 'commander';
+import { sessionFromEnvironment } from './client.js';
+import { KINDS, type Kind, nameMap } from './resolve.js';
+
+/** Argument and option value names (`<network>`, `--security-group <group>`) that name objects. */
+const NAMED: Record<string, Kind> = {
+  network: KINDS.network,
+  subnet: KINDS.subnet,
+  port: KINDS.port,
+  router: KINDS.router,
+  'floating-ip': KINDS.floatingIp,
+  'security-group': KINDS.securityGroup,
+  group: KINDS.securityGroup,
+  instance: KINDS.instance,
+  project: KINDS.project,
+  user: KINDS.user,
+  role: KINDS.role,
+};
+/** Commands whose `<port>`, `<host>`… are not objects (a TCP port, an address). */
+const NOT_CLIENT = new Set([
+  'up',
+  'server',
+  'agent',
+  'lab',
+  'down',
+  'config',
+  'trace',
+  'check',
+  'completion',
+]);
+const SHELLS = ['bash', 'zsh', 'fish'] as const;
 
 interface Node {
   path: string;
@@ -11,13 +43,73 @@ interface Node {
   options: string[];
 }
 
+const visible = (cmd: Command) => cmd.commands.filter((c) => !(c as unknown as { _hidden: boolean })._hidden);
+
 /** Every command path with its subcommands and options, root first. */
 export function commandTree(root: Command, prefix = ''): Node[] {
   const options = [...root.options.flatMap((o) => [o.short, o.long]), '--help'].filter((o): o is string =>
     Boolean(o),
   );
-  const node = { path: prefix, commands: root.commands.map((c) => c.name()), options };
-  return [node, ...root.commands.flatMap((c) => commandTree(c, prefix ? `${prefix} ${c.name()}` : c.name()))];
+  const node = { path: prefix, commands: visible(root).map((c) => c.name()), options };
+  return [node, ...visible(root).flatMap((c) => commandTree(c, prefix ? `${prefix} ${c.name()}` : c.name()))];
+}
+
+/** What to offer for the last of `words` (the words after `neutrino`, the last one being typed). */
+export type Completion = { words: string[] } | { names: Kind } | { files: true };
+
+const valueName = (o: Option) => /<([^>]+)>/.exec(o.flags)?.[1];
+
+/** What the word being typed may be: a subcommand, an option, an object's name, a file. */
+export function completionFor(root: Command, words: string[]): Completion {
+  let cmd = root;
+  let positional = 0;
+  let client = true;
+  let pending: Option | undefined;
+  const before = words.slice(0, -1);
+  const current = words.at(-1) ?? '';
+  for (const word of before) {
+    if (pending) {
+      pending = undefined;
+      continue;
+    }
+    if (word.startsWith('-')) {
+      const option = cmd.options.find((o) => o.long === word || o.short === word);
+      if (option && (option.required || option.optional)) pending = option;
+      continue;
+    }
+    const sub = visible(cmd).find((c) => c.name() === word || c.aliases().includes(word));
+    if (sub) {
+      if (cmd === root && NOT_CLIENT.has(sub.name())) client = false;
+      cmd = sub;
+      positional = 0;
+    } else positional++;
+  }
+  const named = (name: string | undefined): Completion => {
+    const kind = client && name ? NAMED[name] : undefined;
+    if (kind) return { names: kind };
+    return name === 'file' ? { files: true } : { words: [] };
+  };
+  if (pending) return named(valueName(pending));
+  if (current.startsWith('-'))
+    return {
+      words: [...cmd.options.flatMap((o) => [o.long, o.short]), '--help'].filter((o): o is string => !!o),
+    };
+  const subs = visible(cmd).map((c) => c.name());
+  if (subs.length > 0) return { words: subs };
+  const args = cmd.registeredArguments;
+  const arg = args[positional] ?? (args.at(-1)?.variadic ? args.at(-1) : undefined);
+  if (arg?.name() === 'shell' && cmd.name() === 'completion') return { words: [...SHELLS] };
+  return arg ? named(arg.name()) : { files: true };
+}
+
+/** The names of a collection's objects, for completion (nothing when the API cannot be asked). */
+async function objectNames(kind: Kind): Promise<string[]> {
+  try {
+    const names = await nameMap(sessionFromEnvironment(), kind);
+    return [...new Set([...names.values()].filter((n) => n !== '' && !/\s/.test(n)))].sort();
+  } catch {
+    return [];
+  }
 }
 
 function cases(nodes: Node[], pick: (n: Node) => string[]): string {
@@ -57,7 +149,12 @@ ${fn}() {
     if [[ -n $subs ]]; then
       mapfile -t COMPREPLY < <(compgen -W "$subs" -- "$cur")
     else
-      mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+      mapfile -t subs < <(${name} __complete -- "\${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null)
+      if [[ \${subs[0]} == :words ]]; then
+        COMPREPLY=("\${subs[@]:1}")
+      else
+        mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+      fi
     fi
   fi
 }
@@ -65,13 +162,71 @@ complete -o filenames -F ${fn} ${name}
 `;
 }
 
+/** zsh: everything is asked of `neutrino __complete` (`source <(neutrino completion zsh)`). */
+export function zshCompletion(root: Command): string {
+  const name = root.name();
+  const fn = `_${name.replace(/[^A-Za-z0-9_]/g, '_')}`;
+  return `#compdef ${name}
+# zsh completion for ${name} (generated by \`${name} completion zsh\`)
+${fn}() {
+  local -a reply
+  reply=("\${(@f)$(${name} __complete -- "\${(@)words[2,CURRENT]}" 2>/dev/null)}")
+  if [[ $reply[1] == :files ]]; then
+    _files
+  elif (( \${#reply} > 1 )); then
+    compadd -- "\${(@)reply[2,-1]}"
+  fi
+}
+if (( $+functions[compdef] )); then
+  compdef ${fn} ${name}
+fi
+`;
+}
+
+/** fish: everything is asked of `neutrino __complete` (`neutrino completion fish | source`). */
+export function fishCompletion(root: Command): string {
+  const name = root.name();
+  const fn = `__${name.replace(/[^A-Za-z0-9_]/g, '_')}_complete`;
+  return `# fish completion for ${name} (generated by \`${name} completion fish\`)
+function ${fn}
+    set -l tokens (commandline -opc)
+    set -l current (commandline -ct)
+    set -l reply (${name} __complete -- $tokens[2..-1] "$current" 2>/dev/null)
+    if test "$reply[1]" = :files
+        __fish_complete_path "$current"
+    else
+        printf '%s\n' $reply[2..-1]
+    end
+end
+complete -c ${name} -f -a '(${fn})'
+`;
+}
+
+/** The lines \`neutrino __complete\` prints: \`:words\` and the words, or \`:files\`. */
+export async function completionLines(root: Command, words: string[]): Promise<string[]> {
+  const completion = completionFor(root, words);
+  if ('files' in completion) return [':files'];
+  const current = words.at(-1) ?? '';
+  const candidates = 'names' in completion ? await objectNames(completion.names) : completion.words;
+  return [':words', ...candidates.filter((w) => w.startsWith(current))];
+}
+
 export function registerCompletionCommand(root: Command): void {
   root
     .command('completion')
-    .description('print a shell completion script: source <(neutrino completion bash)')
-    .argument('<shell>', 'bash')
+    .description(
+      'print a shell completion script: source <(neutrino completion bash|zsh), or | source in fish',
+    )
+    .argument('<shell>', SHELLS.join(', '))
     .action((shell: string) => {
-      if (shell !== 'bash') throw new Error(`no completion for ${shell}; only bash is supported`);
-      process.stdout.write(bashCompletion(root));
+      const scripts = { bash: bashCompletion, zsh: zshCompletion, fish: fishCompletion };
+      if (!(shell in scripts)) throw new Error(`no completion for ${shell}; shells: ${SHELLS.join(', ')}`);
+      process.stdout.write(scripts[shell as (typeof SHELLS)[number]](root));
+    });
+  root
+    .command('__complete [words...]', { hidden: true })
+    .description('what completes the last word: ":words" and the words, or ":files"')
+    .action(async (words: string[] = []) => {
+      process.stdout.write(`${(await completionLines(root, words.length > 0 ? words : [''])).join('\n')}\n`);
     });
 }

@@ -7,7 +7,9 @@
  * too) and leaves objects the file does not own alone.
  *
  * The deployment has its own state dir, host name, VNI range and external network (`public` on a
- * bridge of its own with a random /28 of 203.0.113.0/24), so parallel runs never meet.
+ * bridge of its own with a random /28 of the upper half of 198.51.100.0/24; l3.test.ts takes the
+ * lower half), so parallel runs never meet. Never 203.0.113.0/24: a root-namespace bridge holding
+ * it cuts these machines off from their package registries.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -26,7 +28,7 @@ type Obj = Record<string, unknown> & { id: string };
 const r = randomBytes(2);
 const up = new NeutrinoUp({
   resyncIntervalS: 2,
-  external: { bridge: `br-ex${r.toString('hex')}`, cidr: `203.0.113.${16 * (1 + (r[0] % 14))}/28` },
+  external: { bridge: `br-ex${r.toString('hex')}`, cidr: `198.51.100.${128 + 16 * (r[0] % 8)}/28` },
 });
 
 /** Runs the CLI; asserts exit 0 and nothing on stderr; returns stdout. */
@@ -40,10 +42,14 @@ async function ok(...args: string[]): Promise<string> {
 const json = async <T = Obj>(...args: string[]): Promise<T> =>
   JSON.parse(await ok(...args, '-f', 'json')) as T;
 
-/** Runs the CLI expecting failure: exit 1, stdout empty; returns stderr's lines. */
+/** Runs the CLI expecting failure: exit 1 (2 for a usage error), stdout empty; returns stderr's lines. */
 async function fails(...args: string[]): Promise<string[]> {
+  return failsWith(1, args);
+}
+
+async function failsWith(code: number, args: string[]): Promise<string[]> {
   const result = await up.cli(args);
-  assert.equal(result.code, 1, `neutrino ${args.join(' ')} should fail\n${result.stdout}`);
+  assert.equal(result.code, code, `neutrino ${args.join(' ')} should fail\n${result.stdout}`);
   assert.equal(result.stdout, '');
   return result.stderr.trimEnd().split('\n');
 }
@@ -163,7 +169,12 @@ describe('the neutrino CLI against neutrino up', { skip: !isRoot && 'needs root'
     const twins = await json<{ ID: string }[]>('network', 'list', '--name', 'cli-twin');
     await ok('network', 'delete', ...twins.map((t) => t.ID));
     assert.match((await fails('network', 'list', '-c', 'Nope'))[0], /No recognized column names in 'Nope'/);
-    assert.match((await fails('network', 'create'))[0], /missing required argument 'name'/);
+    assert.deepEqual(await failsWith(2, ['network', 'create']), [
+      "neutrino: missing required argument 'name' (see 'neutrino network create --help')",
+    ]);
+    assert.deepEqual(await failsWith(2, ['network', 'list', '--bogus']), [
+      "neutrino: unknown option '--bogus' (see 'neutrino network list --help')",
+    ]);
     const outside = await fails(
       'port',
       'create',
@@ -343,15 +354,25 @@ describe('the neutrino CLI against neutrino up', { skip: !isRoot && 'needs root'
   it('instances', async () => {
     const vm = await json('instance', 'create', 'cli-vm', '--network', 'cli-net2', '--wait');
     assert.equal(vm.status, 'ACTIVE');
-    assert.match(
-      await ok('instance', 'show', 'cli-vm', '-c', 'addresses', '-f', 'value'),
-      /^cli-net2=10\.50\.0\.\d+\n$/,
-    );
+    const [fixed] = Object.values(vm.addresses as Record<string, string[]>);
+    assert.deepEqual(vm.addresses, { 'cli-net2': fixed });
+    assert.match(fixed[0], /^10\.50\.0\.\d+$/);
+    assert.deepEqual(vm.security_groups, ['default']);
+    assert.deepEqual(vm.floating_ips, []);
     const listed = await json<Record<string, unknown>[]>('instance', 'list', '--long');
     assert.deepEqual(
-      listed.map((i) => [i.Name, i.Status, i.Host]),
-      [['cli-vm', 'ACTIVE', up.host]],
+      listed.map((i) => [i.Name, i.Status, i.Host, i.Networks, i['Security Groups']]),
+      [['cli-vm', 'ACTIVE', up.host, { 'cli-net2': fixed }, ['default']]],
     );
+    const table = await ok('instance', 'list', '--max-width', '100');
+    assert.match(table, new RegExp(`\\| cli-net2=${fixed[0].replaceAll('.', '\\.')} +\\| default +\\|`));
+    assert.match(table, /\| Security Groups \|/);
+    for (const line of table.trimEnd().split('\n')) assert.ok(line.length <= 100, line);
+    const subnets = await ok('subnet', 'list', '--name', 'cli-sub', '--max-width', '200');
+    assert.match(subnets, /\| cli-net2 \([0-9a-f-]{36}\) \|/, 'the network by name beside its id');
+    const shell = await up.cli(['exec', 'cli-vm'], 'ip -4 -o addr show dev eth0\nexit 3\n');
+    assert.equal(shell.code, 3, `exec without a command runs a shell\n${shell.stderr}`);
+    assert.match(shell.stdout, new RegExp(`inet ${fixed[0].replaceAll('.', '\\.')}/`));
     await ok('instance', 'delete', vm.id);
     await ok('subnet', 'delete', 'cli-sub');
     await ok('network', 'delete', 'cli-net2');

@@ -7,7 +7,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { bashCompletion, commandTree } from '../../src/cli/completion.js';
+import {
+  bashCompletion,
+  commandTree,
+  completionFor,
+  fishCompletion,
+  zshCompletion,
+} from '../../src/cli/completion.js';
 import { displayWidth } from '../../src/cli/display-width.js';
 import { program } from '../../src/cli/main.js';
 import {
@@ -19,6 +25,7 @@ import {
   tableWidth,
   wrapLine,
 } from '../../src/cli/output.js';
+import { KINDS } from '../../src/cli/resolve.js';
 import { keyValues } from '../../src/cli/resource-command.js';
 
 const headers = ['ID', 'Name', 'Subnets'];
@@ -70,20 +77,17 @@ describe('output', () => {
   it('shows one object as sorted Field/Value rows, UP/DOWN, True/False, None', () => {
     const table = formatShow(network, { format: 'table' });
     const lines = table.split('\n').filter((l) => l.startsWith('| '));
-    assert.deepEqual(
-      lines.map((l) => l.split('|')[1].trim()).filter(Boolean),
-      [
-        'Field',
-        'admin_state_up',
-        'id',
-        'mtu',
-        'name',
-        'provider:physical_network',
-        'shared',
-        'subnets',
-        'tags',
-      ],
-    );
+    assert.deepEqual(lines.map((l) => l.split('|')[1].trim()).filter(Boolean), [
+      'Field',
+      'admin_state_up',
+      'id',
+      'mtu',
+      'name',
+      'provider:physical_network',
+      'shared',
+      'subnets',
+      'tags',
+    ]);
     assert.match(table, /\| admin_state_up +\| UP +\|/);
     assert.match(table, /\| shared +\| False +\|/);
     assert.match(table, /\| provider:physical_network +\| None +\|/);
@@ -275,5 +279,44 @@ describe('bash completion', () => {
     assert.match(script, /"router add"\) echo "subnet port" ;;/);
     assert.match(script, /"subnet create"\) echo "[^"]*--subnet-range[^"]*--allocation-pool/);
     assert.match(script, /complete -o filenames -F _neutrino neutrino/);
+  });
+});
+
+describe('zsh and fish completion', () => {
+  const root = program();
+  const complete = (...words: string[]) => completionFor(root, words);
+
+  it('completes commands, options, object names by their kind, and files', () => {
+    assert.deepEqual(complete('netw'), { words: commandTree(root)[0].commands });
+    assert.deepEqual(complete('network', ''), {
+      words: ['list', 'show', 'create', 'set', 'unset', 'delete', 'agent'],
+    });
+    assert.deepEqual(complete('network', 'show', ''), { names: KINDS.network });
+    assert.deepEqual(complete('network', 'delete', 'a', 'b', ''), { names: KINDS.network }, 'variadic');
+    assert.deepEqual(complete('router', 'add', 'subnet', ''), { names: KINDS.router });
+    assert.deepEqual(complete('router', 'add', 'subnet', 'edge', ''), { names: KINDS.subnet });
+    assert.deepEqual(complete('subnet', 'create', 's', '--network', ''), { names: KINDS.network });
+    assert.deepEqual(complete('port', 'create', 'p', '--network', 'n', '--security-group', ''), {
+      names: KINDS.securityGroup,
+    });
+    assert.deepEqual(complete('exec', ''), { names: KINDS.instance });
+    assert.deepEqual(complete('up', '--port', ''), { words: [] }, "the server's --port is a number");
+    assert.deepEqual(complete('apply', ''), { files: true });
+    assert.deepEqual(complete('completion', ''), { words: ['bash', 'zsh', 'fish'] });
+    const options = complete('network', 'list', '--');
+    assert.ok(
+      'words' in options && options.words.includes('--max-width') && options.words.includes('--help'),
+    );
+  });
+
+  it('prints scripts that ask neutrino __complete', () => {
+    const zsh = zshCompletion(root);
+    assert.match(zsh, /^#compdef neutrino\n/);
+    assert.match(zsh, /neutrino __complete -- "\$\{\(@\)words\[2,CURRENT\]\}"/);
+    assert.match(zsh, /compdef _neutrino neutrino/);
+    const fish = fishCompletion(root);
+    assert.match(fish, /neutrino __complete -- \$tokens\[2\.\.-1\] "\$current"/);
+    assert.match(fish, /complete -c neutrino -f -a '\(__neutrino_complete\)'/);
+    assert.ok(!commandTree(root).some((n) => n.path.includes('__complete')), 'the helper is hidden');
   });
 });

@@ -35,7 +35,11 @@ function given(cmd: Command): Flags {
 
 /** Every command's usage errors as one line naming its help: `neutrino: … (see 'neutrino x --help')`. */
 function oneLineUsageErrors(cmd: Command, path: string): void {
-  const oneLine = (text: string) => text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ');
+  const oneLine = (text: string) =>
+    text
+      .replace(/^error: /, '')
+      .trim()
+      .replace(/\s*\n\s*/g, ' ');
   cmd.configureOutput({
     outputError: (text, write) => write(`neutrino: ${oneLine(text)} (see '${path} --help')\n`),
   });

@@ -2,7 +2,8 @@
  * The agent process around the reconciler (`neutrino agent`, and the agent inside `neutrino up`):
  * it reads this host's snapshot from the server (`POST /neutrino/v1/hosts/{host}/sync`), follows
  * the change feed (`GET /neutrino/v1/events`, SSE) and asks for a reconcile on any network, subnet,
- * port, instance, router, floating IP, security group or rule change (the snapshot decides what
+ * port, instance, router, floating IP, security group or rule change, or a tunnel endpoint that
+ * appears or moves (the snapshot decides what
  * matters here), does a full reconcile on every (re)connect and `resync`, heartbeats once per role,
  * and after each reconcile reports port status and problems (`POST …/status`). While instances
  * wait for their DHCP lease it watches their lease files and reports each arrival within
@@ -60,7 +61,7 @@ export function agentTypesOf(roles: readonly AgentRole[]): AgentType[] {
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 /** Change-feed resources whose changes may alter this host's snapshot. */
 const RELEVANT =
-  /^(network|subnet|port|instance|segment|network_segment|router|floatingip|security_group|security_group_rule)s?$/;
+  /^(network|subnet|port|instance|segment|network_segment|router|floatingip|security_group|security_group_rule|tunnel_endpoint)s?$/;
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
 /** The server sends a keepalive comment every 15 s; silence for longer means a dead connection. */

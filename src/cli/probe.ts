@@ -10,10 +10,11 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeDrift, type Finding } from '../agent/diagnose.js';
 import { diff } from '../agent/diff/diff.js';
+import type { TunnelEndpoint } from '../agent/drivers/driver.js';
 import { actualState, desiredState } from '../agent/reconciler.js';
 import { instanceNamespace } from '../agent/services/instances.js';
 import type { Snapshot } from '../agent/snapshot.js';
-import { ipJson, listNamespaces } from '../linux/ip.js';
+import { interfaceWithAddress, ipJson, listNamespaces } from '../linux/ip.js';
 import { type Listener, listenTcp, ping, tcpConnect } from '../linux/probe.js';
 import type { TraceHop } from '../model/trace.js';
 import type { Session } from './client.js';
@@ -109,6 +110,20 @@ export async function bounded<T, R>(
   return results;
 }
 
+/**
+ * The host's tunnel endpoint as its L2 agent reports it (`configurations.tunneling_ip`), with the
+ * interface here that holds it: what the agent binds its VXLAN devices to.
+ */
+async function tunnelOf(session: Session, host: string): Promise<TunnelEndpoint | undefined> {
+  const { agents } = await session.get<{
+    agents: { agent_type: string; configurations: { tunneling_ip?: unknown } }[];
+  }>(`/v2.0/agents?host=${encodeURIComponent(host)}`);
+  const ip = agents.find((a) => a.agent_type === 'Linux bridge agent')?.configurations.tunneling_ip;
+  if (typeof ip !== 'string') return undefined;
+  const device = await interfaceWithAddress(ip);
+  return device === undefined ? undefined : { localIp: ip, device };
+}
+
 export interface Drift {
   host: string;
   snapshot: Snapshot;
@@ -128,7 +143,7 @@ export async function hostDrift(session: Session, host: string, stateDir: string
   const agentDir = join(stateDir, 'agent');
   if (!existsSync(join(agentDir, 'instances')) && !existsSync(join(agentDir, 'dhcp')))
     throw new Error(`no agent state in ${agentDir}: give the deployment's --state-dir`);
-  const desired = await desiredState(snapshot, agentDir);
+  const desired = await desiredState(snapshot, agentDir, undefined, await tunnelOf(session, host));
   const actual = await actualState(desired, agentDir, true);
   const [networks, routers] = await Promise.all([
     list(session, KINDS.network, { fields: ['id', 'name'] }),

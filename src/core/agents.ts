@@ -5,6 +5,7 @@
  * model changes: they write no revisions, so they never wake the agents themselves.
  */
 import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
 import type { Agent, AgentUpdate, Heartbeat } from '../model/agent.js';
 import type { Database } from '../store/schema.js';
 import { now, type Store } from '../store/store.js';
@@ -103,47 +104,63 @@ export class Agents {
       heartbeat_timestamp: at,
       ...(report.start_flag ? { started_at: at } : {}),
     };
-    const db = this.#store.db;
-    if (report.start_flag) await this.#checkClaim(host, report);
-    await db
-      .insertInto('agents')
-      .values({
-        id: randomUUID(),
-        host,
-        agent_type: report.agent_type,
-        admin_state_up: 1,
-        description: null,
-        created_at: at,
-        started_at: at,
-        ...refreshed,
-      })
-      .onConflict((oc) => oc.columns(['host', 'agent_type']).doUpdateSet(refreshed))
-      .execute();
-    const row = await db
-      .selectFrom('agents')
-      .selectAll()
-      .where('host', '=', host)
-      .where('agent_type', '=', report.agent_type)
-      .executeTakeFirstOrThrow();
+    const previous = report.start_flag ? await this.#checkClaim(host, report) : undefined;
+    // A tunnel endpoint that appears or moves changes other hosts' l2population: then the
+    // heartbeat writes a revision, which wakes every agent (other heartbeats write none).
+    const endpoint = (report.configurations as L2Configurations | undefined)?.tunneling_ip;
+    const moved =
+      report.start_flag === true &&
+      L2_AGENT_TYPES.includes(report.agent_type) &&
+      endpoint !== undefined &&
+      (previous === undefined || l2Configurations(previous).tunneling_ip !== endpoint);
+    const upsert = async (db: Kysely<Database>) => {
+      await db
+        .insertInto('agents')
+        .values({
+          id: randomUUID(),
+          host,
+          agent_type: report.agent_type,
+          admin_state_up: 1,
+          description: null,
+          created_at: at,
+          started_at: at,
+          ...refreshed,
+        })
+        .onConflict((oc) => oc.columns(['host', 'agent_type']).doUpdateSet(refreshed))
+        .execute();
+      return db
+        .selectFrom('agents')
+        .selectAll()
+        .where('host', '=', host)
+        .where('agent_type', '=', report.agent_type)
+        .executeTakeFirstOrThrow();
+    };
+    const row = moved
+      ? await this.#store.transaction(async (tx) => {
+          const written = await upsert(tx);
+          tx.changed({ resource: 'tunnel_endpoints', resource_id: written.id, op: 'update', project_id: '' });
+          return written;
+        })
+      : await upsert(this.#store.db);
     return this.#view(row);
   }
 
   /**
    * Two agents claiming one host name would fight over its ports: a starting agent is refused while
    * a live agent of its type on that host reports another tunnel endpoint. (The same endpoint is
-   * the same host's agent restarting, which adopts what it left.)
+   * the same host's agent restarting, which adopts what it left.) Returns the row it found.
    */
-  async #checkClaim(host: string, report: Heartbeat): Promise<void> {
+  async #checkClaim(host: string, report: Heartbeat): Promise<AgentRow | undefined> {
     const row = await this.#store.db
       .selectFrom('agents')
       .selectAll()
       .where('host', '=', host)
       .where('agent_type', '=', report.agent_type)
       .executeTakeFirst();
-    if (!row || !this.#isAlive(row)) return;
+    if (!row || !this.#isAlive(row)) return row;
     const had = l2Configurations(row).tunneling_ip;
     const claims = (report.configurations as L2Configurations | undefined)?.tunneling_ip;
-    if (had === claims) return;
+    if (had === claims) return row;
     throw Conflict({
       msg: `host ${host} is already served by a live ${report.agent_type} with tunnel endpoint ${String(had ?? 'none')}; give this agent another --host, or stop the other one (it is considered dead ${this.#settings.agentDownTime} s after its last heartbeat)`,
     });

@@ -107,6 +107,22 @@ for (const dialect of dialects()) {
       assert.ok(c1?.ports.some((p) => p.mac_address === a.ports[0].mac_address));
     });
 
+    it('wakes every agent (a revision) when a tunnel endpoint appears or moves, and only then', async () => {
+      const latest = () => t.store.latestRevision();
+      const before = await latest();
+      assert.equal(
+        (await heartbeat('mh-c9', 'Linux bridge agent', { tunneling_ip: '100.64.50.19' })).status,
+        200,
+      );
+      const afterNew = await latest();
+      assert.equal(afterNew, before + 1, 'a new endpoint is a change');
+      await heartbeat('mh-c9', 'Linux bridge agent', { tunneling_ip: '100.64.50.19' }, false);
+      await heartbeat('mh-c9', 'Linux bridge agent', { tunneling_ip: '100.64.50.19' });
+      assert.equal(await latest(), afterNew, 'heartbeats and restarts with the same endpoint write nothing');
+      await heartbeat('mh-c9', 'DHCP agent', {});
+      assert.equal(await latest(), afterNew);
+    });
+
     it('refuses a second live agent for one host name from another tunnel endpoint', async () => {
       const r = await heartbeat('mh-c1', 'Linux bridge agent', {
         tunneling_ip: '100.64.50.99',

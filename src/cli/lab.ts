@@ -19,6 +19,8 @@ import { stringify } from 'yaml';
 import { ownerTag } from '../agent/host-state.js';
 import type { AgentRole } from '../agent/runner.js';
 import { loadConfig } from '../config.js';
+import { firstFreeRange, type HostRouting } from '../core/route-conflict.js';
+import { readHostRouting } from '../linux/host-routes.js';
 import { addNamespace, deleteNamespace, ipBatch, ipJson, listNamespaces } from '../linux/ip.js';
 import {
   createHostMountNamespace,
@@ -87,46 +89,31 @@ function count(value: string | undefined, fallback: number, flag: string, min: n
   return n;
 }
 
-function overlaps(a: string, b: string): boolean {
-  const [x, xl] = ipaddr.parseCIDR(a);
-  const [y, yl] = ipaddr.parseCIDR(b);
-  if (x.kind() !== y.kind()) return false;
-  return x.match(y, yl) || y.match(x, xl);
+/** The /24s of the pool, starting at a place derived from `seed` so parallel labs rarely meet. */
+function poolCandidates(seed: number): string[] {
+  const [base] = ipaddr.parseCIDR(POOL);
+  const start = base.toByteArray();
+  const total = 2 ** (24 - 10);
+  return Array.from({ length: total }, (_, i) => {
+    const n = (seed + i) % total;
+    return `${start[0]}.${start[1] + (n >> 8)}.${n & 0xff}.0/24`;
+  });
 }
 
 /**
- * Two /24s of the pool that overlap none of `used` (the host's routes but the default ones, and its
- * addresses as /32s), starting at a place derived from `seed` so parallel labs rarely meet.
+ * Two /24s of the pool that the host neither routes (default routes aside) nor holds an address
+ * in (`core/route-conflict.ts`, the check `neutrino up`'s external bridge passes too).
  */
-export function chooseRanges(used: readonly string[], seed: number): { management: string; tunnel: string } {
-  const [base] = ipaddr.parseCIDR(POOL);
-  const start = base.toByteArray();
-  const free: string[] = [];
-  const total = 2 ** (24 - 10);
-  for (let i = 0; i < total && free.length < 2; i++) {
-    const n = (seed + i) % total;
-    const cidr = `${start[0]}.${start[1] + (n >> 8)}.${n & 0xff}.0/24`;
-    if (!used.some((u) => overlaps(u, cidr))) free.push(cidr);
-  }
-  if (free.length < 2) throw new Error(`no two unused /24s left in ${POOL} on this host`);
-  return { management: free[0], tunnel: free[1] };
-}
-
-/** The IPv4 ranges the host already routes or holds (default routes aside). */
-async function usedRanges(): Promise<string[]> {
-  const routes = await ipJson<{ dst: string }[]>(['-4', 'route', 'show', 'table', 'all']);
-  const addresses = await ipJson<{ addr_info?: { local: string; family: string }[] }[]>([
-    '-4',
-    'addr',
-    'show',
-  ]);
-  const cidr = (dst: string) => (dst.includes('/') ? dst : `${dst}/32`);
-  return [
-    ...routes
-      .filter((r) => r.dst !== 'default' && ipaddr.isValid(r.dst.split('/')[0]))
-      .map((r) => cidr(r.dst)),
-    ...addresses.flatMap((a) => (a.addr_info ?? []).map((i) => `${i.local}/32`)),
-  ];
+export function chooseRanges(routing: HostRouting, seed: number): { management: string; tunnel: string } {
+  const candidates = poolCandidates(seed);
+  const management = firstFreeRange(routing, candidates).cidr;
+  const tunnel = firstFreeRange(
+    routing,
+    candidates.filter((c) => c !== management),
+  ).cidr;
+  if (management === undefined || tunnel === undefined)
+    throw new Error(`no two /24s of ${POOL} are free of the host's routes and addresses`);
+  return { management, tunnel };
 }
 
 function hostAddress(cidr: string, index: number): string {
@@ -324,7 +311,7 @@ export async function labUp(flags: LabFlags): Promise<void> {
   const tag = ownerTag(stateDir);
   const lab = planLab(
     stateDir,
-    chooseRanges(await usedRanges(), Number.parseInt(tag, 16)),
+    chooseRanges(await readHostRouting(), Number.parseInt(tag, 16)),
     hosts,
     networkHosts,
   );
@@ -403,7 +390,7 @@ async function waitForAgents(lab: LabState): Promise<void> {
 async function isOurs(pid: number | undefined, command: string, marker: string): Promise<boolean> {
   if (pid === undefined || !(await isAlive(pid))) return false;
   const argv = await readCmdline(pid);
-  return argv !== undefined && argv.includes(command) && argv.includes(marker);
+  return argv?.includes(command) === true && argv.includes(marker);
 }
 
 /**

@@ -9,14 +9,23 @@ import { chooseRanges, planLab } from '../../src/cli/lab.js';
 
 describe('lab plan', () => {
   it('chooses two unused /24s in 100.64.0.0/10, skipping routed and held ranges', () => {
-    assert.deepEqual(chooseRanges([], 0), { management: '100.64.0.0/24', tunnel: '100.64.1.0/24' });
-    const used = ['100.64.0.0/23', '100.64.2.7/32', '10.0.0.0/8'];
+    const none = { routes: [], links: [] };
+    assert.deepEqual(chooseRanges(none, 0), { management: '100.64.0.0/24', tunnel: '100.64.1.0/24' });
+    const used = {
+      routes: [
+        { dst: 'default', gateway: '192.0.2.1', dev: 'eth0' },
+        { dst: '100.64.0.0/23', dev: 'eth1' },
+        { dst: '10.0.0.0/8', dev: 'eth1' },
+      ],
+      links: [{ ifname: 'eth2', addr_info: [{ local: '100.64.2.7', prefixlen: 24 }] }],
+    };
     assert.deepEqual(chooseRanges(used, 0), { management: '100.64.3.0/24', tunnel: '100.64.4.0/24' });
-    assert.deepEqual(chooseRanges([], 2 ** 14 - 1), {
+    assert.deepEqual(chooseRanges(none, 2 ** 14 - 1), {
       management: '100.127.255.0/24',
       tunnel: '100.64.0.0/24',
     });
-    assert.throws(() => chooseRanges(['100.0.0.0/8'], 5), /no two unused/);
+    const full = { routes: [{ dst: '100.0.0.0/8', dev: 'eth1' }], links: [] };
+    assert.throws(() => chooseRanges(full, 5), /no two \/24s/);
   });
 
   it('names and addresses every host, network hosts first', () => {

@@ -45,6 +45,23 @@ for (const dialect of dialects()) {
       assert.equal((await admin.get(`/v2.0/subnets/${s.id}`)).body.subnet.cidr, '10.0.0.0/24');
     });
 
+    it('keeps Neutron’s rule on host bits: a subnet’s CIDR is cleared of them, a route’s refused', async () => {
+      // Neutron stores 10.99.0.1/24 as 10.99.0.0/24 (db_base_plugin_v2, test_create_subnet_nonzero_cidr);
+      // only route destinations are refused (neutron-lib validate_route_cidr).
+      const r = await subnet((await network()).id, { cidr: '10.99.0.1/24' });
+      assert.equal(r.status, 201);
+      assert.equal(r.body.subnet.cidr, '10.99.0.0/24');
+      assert.equal(r.body.subnet.gateway_ip, '10.99.0.1');
+      const bad = await subnet((await network()).id, {
+        host_routes: [{ destination: '10.5.0.1/16', nexthop: '10.0.0.5' }],
+      });
+      assert.equal(bad.status, 400);
+      assert.equal(
+        bad.body.NeutronError.message,
+        "Invalid input for host_routes. Reason: '10.5.0.1/16' is not a valid CIDR.",
+      );
+    });
+
     it('takes gateway_ip null as no gateway and explicit pools as given', async () => {
       const net = await network();
       const none = await subnet(net.id, { gateway_ip: null });

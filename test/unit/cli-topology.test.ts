@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Session } from '../../src/cli/client.js';
+import { addressProblem, cidrProblem } from '../../src/cli/topology/check-addresses.js';
 import { waitForInstances } from '../../src/cli/topology/execute.js';
 import { loadTopology, parseTopology, TopologyError } from '../../src/cli/topology/load.js';
 import {
@@ -428,6 +429,74 @@ describe('waiting for instances', () => {
         write: () => {},
       }),
       /instance vm2 is in ERROR: no fault given/,
+    );
+  });
+});
+
+describe('topology addresses and CIDRs', () => {
+  it('refuses host bits with the network to write, and what is no CIDR', () => {
+    assert.equal(cidrProblem('10.99.0.1/24'), "'10.99.0.1/24' has host bits set: use '10.99.0.0/24'");
+    assert.equal(cidrProblem('2001:db8::1/64'), "'2001:db8::1/64' has host bits set: use '2001:db8::/64'");
+    assert.equal(cidrProblem('10.99.0.0/33'), "'10.99.0.0/33' is not a valid CIDR");
+    assert.equal(cidrProblem('10.99.0.0/24'), null);
+    assert.equal(addressProblem('10.0.0.300'), "'10.0.0.300' is not a valid IP address");
+    assert.equal(addressProblem('2001:db8::1', 4), "'2001:db8::1' is not an IPv4 address");
+  });
+
+  it('locates every bad address of a file, before the plan', () => {
+    const text = [
+      'projects:', //                                                               1
+      '  p:', //                                                                    2
+      '    networks:', //                                                           3
+      '      a:', //                                                                4
+      '        subnets:', //                                                        5
+      '          s1: {cidr: 10.99.0.1/24, gateway: 10.99.1.1, dns_nameservers: [fe80::1]}', // 6
+      '          s2: {cidr: 10.98.0.0/24, allocation_pools: [{start: 10.98.0.200, end: 10.98.1.5}]}', // 7
+      '          s3: {cidr: 10.98.0.0/25, host_routes: [{destination: 10.9.0.1/16, nexthop: 10.98.0.9}]}', // 8
+      '    routers:', //                                                            9
+      '      r: {interfaces: [s2], routes: [{destination: 10.7.0.0/16, nexthop: 10.55.0.1}]}', // 10
+      '    instances:', //                                                          11
+      '      vm: {networks: [{network: a, fixed_ip: 10.97.0.5}]}', //               12
+    ].join('\n');
+    assert.deepEqual(problems(text), [
+      "t.yaml:6:22: projects.p.networks.a.subnets.s1.cidr: '10.99.0.1/24' has host bits set: use '10.99.0.0/24'",
+      "t.yaml:6:74: projects.p.networks.a.subnets.s1.dns_nameservers.0: 'fe80::1' is not an IPv4 address",
+      't.yaml:7:81: projects.p.networks.a.subnets.s2.allocation_pools.0.end: 10.98.1.5 is outside 10.98.0.0/24',
+      't.yaml:8:22: projects.p.networks.a.subnets.s3.cidr: 10.98.0.0/25 overlaps subnet s2 of network a',
+      "t.yaml:8:64: projects.p.networks.a.subnets.s3.host_routes.0.destination: '10.9.0.1/16' has host bits set: use '10.9.0.0/16'",
+      "t.yaml:10:74: projects.p.routers.r.routes.0.nexthop: 10.55.0.1 is on none of router r's interface subnets: a next hop must be reachable through one",
+      't.yaml:12:46: projects.p.instances.vm.networks.0.fixed_ip: 10.97.0.5 is in no subnet of network a',
+    ]);
+  });
+
+  it('lists the file’s problems with those of the names the API must resolve, and plans nothing', () => {
+    const text = [
+      'projects:',
+      '  p:',
+      '    networks:',
+      '      a: {subnets: {s: {cidr: 10.99.0.1/24}}}',
+      '    routers:',
+      '      r: {external_gateway: nowhere, interfaces: [s, ghost]}',
+      '    instances:',
+      '      vm: {networks: [a, missing], security_groups: [nope]}',
+      '    floating_ips:',
+      '      - {instance: ghost-vm, network: public}',
+    ].join('\n');
+    const loaded = parseTopology('t.yaml', text, { collect: true });
+    assert.throws(
+      () => computePlan(loaded, empty()),
+      (err: unknown) => {
+        assert.ok(err instanceof PlanError);
+        assert.deepEqual(err.problems, [
+          "t.yaml:4:31: projects.p.networks.a.subnets.s.cidr: '10.99.0.1/24' has host bits set: use '10.99.0.0/24'",
+          't.yaml:6:29: projects.p.routers.r.external_gateway: no network nowhere in the file, in project p, or shared or external',
+          't.yaml:6:54: projects.p.routers.r.interfaces.1: no subnet ghost in project p of the file or the API',
+          't.yaml:8:26: projects.p.instances.vm.networks.1: no network missing in the file, in project p, or shared or external',
+          't.yaml:8:54: projects.p.instances.vm.security_groups.0: no security group nope in project p of the file or the API',
+          't.yaml:10:20: projects.p.floating_ips.0.instance: no instance ghost-vm in project p',
+        ]);
+        return true;
+      },
     );
   });
 });

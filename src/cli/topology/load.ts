@@ -2,7 +2,9 @@
  * Reads a topology file: YAML → checked against the schema → checked for references the schema
  * cannot see (duplicate subnet names, floating IPs of unknown instances, …). Every problem names
  * the file, line, column and field (`two-tier.yaml:12:7: projects.shop.networks.web.mtu: must be
- * >= 68`), found from the YAML document's node ranges.
+ * >= 68`), found from the YAML document's node ranges. Addresses and CIDRs are checked here too
+ * (`check-addresses.ts`); `apply` takes these problems along to the plan, which adds those of
+ * names the API must resolve, so one run lists every problem of a file.
  */
 import { basename, extname } from 'node:path';
 import {
@@ -15,6 +17,7 @@ import {
   type YamlFile,
   YamlFileError,
 } from '../../yaml-file.js';
+import { addressProblems } from './check-addresses.js';
 import { Topology, type Topology as TopologyType } from './schema.js';
 
 export type { Path };
@@ -27,6 +30,13 @@ export interface LoadedTopology {
   file: string;
   /** `file:line:col` of the value at `path` (or of its nearest ancestor present in the file). */
   locate(path: Path): string;
+  /** With `collect`: the file's own problems (references, addresses), left for the plan to report. */
+  problems?: string[];
+}
+
+export interface LoadOptions {
+  /** Return the file's problems (beyond YAML and schema ones) in `problems` instead of throwing. */
+  collect?: boolean;
 }
 
 /** A topology file is wrong: `problems` are one line each, located. */
@@ -38,6 +48,15 @@ export class TopologyError extends Error {
     this.name = 'TopologyError';
     this.problems = problems;
   }
+}
+
+/** Located problems once each, in the order of their places in the file (`file:line:col: …`). */
+export function inFileOrder(problems: string[]): string[] {
+  const place = (p: string) => /^.*?:(\d+):(\d+):/.exec(p)?.slice(1).map(Number) ?? [0, 0];
+  return [...new Set(problems)]
+    .map((p) => ({ p, at: place(p) }))
+    .sort((a, b) => a.at[0] - b.at[0] || a.at[1] - b.at[1])
+    .map(({ p }) => p);
 }
 
 /** Problems the schema cannot express: names that must be unique or must exist. */
@@ -97,17 +116,19 @@ function referenceProblems(topology: TopologyType): Located[] {
 }
 
 /** Parses and checks `text` (the contents of `file`); throws TopologyError listing every problem. */
-export function parseTopology(file: string, text: string): LoadedTopology {
+export function parseTopology(file: string, text: string, options: LoadOptions = {}): LoadedTopology {
   return checkTopology(
     file,
     parsed(() => parseYamlFile(file, text)),
+    options,
   );
 }
 
-export function loadTopology(file: string): LoadedTopology {
+export function loadTopology(file: string, options: LoadOptions = {}): LoadedTopology {
   return checkTopology(
     file,
     parsed(() => readYamlFile(file)),
+    options,
   );
 }
 
@@ -120,16 +141,24 @@ function parsed(read: () => YamlFile): YamlFile {
   }
 }
 
-function checkTopology(file: string, yaml: YamlFile): LoadedTopology {
+function checkTopology(file: string, yaml: YamlFile, options: LoadOptions): LoadedTopology {
   const schema = schemaProblems(Topology, yaml.value);
   if (schema.length > 0) throw new TopologyError(schema.map(yaml.format));
   const topology = yaml.value as TopologyType;
-  const references = referenceProblems(topology);
-  if (references.length > 0) throw new TopologyError(references.map(yaml.format));
+  const problems = inFileOrder(
+    [...referenceProblems(topology), ...addressProblems(topology.projects)].map(yaml.format),
+  );
+  if (problems.length > 0 && !options.collect) throw new TopologyError(problems);
   const name = topology.name ?? basename(file, extname(file));
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,41}$/.test(name))
     throw new TopologyError([
       `${file}:1:1: name: the file name ${name} cannot name a topology (1-42 letters, digits, ".", "_", "-"); add a name:`,
     ]);
-  return { topology, name, file, locate: (path) => yaml.locate(path) };
+  return {
+    topology,
+    name,
+    file,
+    locate: (path) => yaml.locate(path),
+    ...(options.collect ? { problems } : {}),
+  };
 }

@@ -108,10 +108,12 @@ export function planFloatingIps(planner: Planner, project: string, p: Project): 
   const pid = planner.projectId(project);
   const mine = planner.current.floatingIps.filter((f) => f.project_id === pid);
   const used = new Set<string>();
-  const wanted = (p.floating_ips ?? []).map((fip, i) => {
-    const instance = p.instances![fip.instance];
-    const networks = instance.networks.map((n) => (typeof n === 'string' ? n : n.network));
+  // Floating IPs of an instance or interface the file lacks are the loader's problems already.
+  const wanted = (p.floating_ips ?? []).flatMap((fip, i) => {
+    const instance = p.instances?.[fip.instance];
+    const networks = (instance?.networks ?? []).map((n) => (typeof n === 'string' ? n : n.network));
     const nic = fip.interface === undefined ? 0 : networks.indexOf(fip.interface);
+    if (!instance || nic < 0) return [];
     const key = `${project}/${fip.instance}`;
     const created = planner.ids.get(`instance:${key}`);
     const row = planner.current.instances.find(
@@ -125,7 +127,7 @@ export function planFloatingIps(planner: Planner, project: string, p: Project): 
       i,
       'network',
     ]);
-    return { fip, port, network, display: `${key} (${fip.network})` };
+    return [{ fip, port, network, display: `${key} (${fip.network})` }];
   });
   type Wanted = (typeof wanted)[number];
   const fits = (f: Row, w: Wanted) =>

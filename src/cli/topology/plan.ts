@@ -13,7 +13,7 @@
  * One file per kind computes its steps (`plan-networks.ts`, `plan-security-groups.ts`,
  * `plan-routers.ts`, `plan-instances.ts`, `plan-deletes.ts`) through a `Planner` (`planner.ts`).
  */
-import { type LoadedTopology, problemsMessage } from './load.js';
+import { inFileOrder, type LoadedTopology, problemsMessage } from './load.js';
 import { planDeletes } from './plan-deletes.js';
 import { planFloatingIps, planInstances } from './plan-instances.js';
 import { planNetworks, planProject } from './plan-networks.js';
@@ -119,10 +119,11 @@ function rank(step: Step): number {
 
 /** What to do so that the API holds what the file says; throws PlanError listing every problem. */
 export function computePlan(
-  loaded: Pick<LoadedTopology, 'topology' | 'name' | 'locate'>,
+  loaded: Pick<LoadedTopology, 'topology' | 'name' | 'locate' | 'problems'>,
   current: Current,
 ): Plan {
   const planner = new Planner(loaded, current);
+  planner.problems.push(...(loaded.problems ?? []));
   const projects = Object.entries(loaded.topology.projects);
   for (const [name, p] of projects) planProject(planner, name, p);
   for (const [name, p] of projects) planNetworks(planner, name, p);
@@ -131,7 +132,7 @@ export function computePlan(
   for (const [name, p] of projects) planInstances(planner, name, p);
   for (const [name, p] of projects) planFloatingIps(planner, name, p);
   planDeletes(planner);
-  if (planner.problems.length > 0) throw new PlanError(planner.problems);
+  if (planner.problems.length > 0) throw new PlanError(inFileOrder(planner.problems));
   const steps = planner.steps.map((step, i) => ({ step, i }));
   steps.sort((a, b) => rank(a.step) - rank(b.step) || a.i - b.i);
   return { owner: planner.owner, steps: steps.map((s) => s.step) };

@@ -25,7 +25,8 @@ async function execute(plan: Plan, verb: 'applied' | 'destroyed'): Promise<void>
 }
 
 export async function apply(file: string, flags: { plan?: boolean; timeout?: number }): Promise<void> {
-  const loaded = loadTopology(file);
+  // The file's own problems wait for the plan's, so that one run reports them all.
+  const loaded = loadTopology(file, { collect: true });
   const session = sessionFromEnvironment();
   const owner = ownerTag(loaded.name);
   const plan = computePlan(loaded, await fetchCurrent(session, owner));

@@ -136,7 +136,7 @@ async function login(page: Page, url: string, user: string, password: string, pr
 const object = (page: Page, kind: string, id: string) => page.locator(`[data-object="${kind}:${id}"]`);
 
 describe('dashboard in Chromium against neutrino up', { skip }, () => {
-  const outside = new Outside('203.0.113.254/24');
+  const outside = new Outside('198.51.100.254/24');
   const up = new NeutrinoUp({
     resyncIntervalS: 2,
     physicalInterfaceMappings: { public: outside.bridge },
@@ -168,9 +168,9 @@ describe('dashboard in Chromium against neutrino up', { skip }, () => {
       subnet: {
         network_id: network.id,
         ip_version: 4,
-        cidr: '203.0.113.0/24',
-        gateway_ip: '203.0.113.254',
-        allocation_pools: [{ start: '203.0.113.10', end: '203.0.113.100' }],
+        cidr: '198.51.100.0/24',
+        gateway_ip: '198.51.100.254',
+        allocation_pools: [{ start: '198.51.100.10', end: '198.51.100.100' }],
         enable_dhcp: false,
       },
     });
@@ -256,12 +256,37 @@ describe('dashboard in Chromium against neutrino up', { skip }, () => {
     const { networks } = await alice.get<{ networks: { id: string }[] }>('/v2.0/networks?name=web');
     webId = networks[0].id;
 
+    // A router whose second interface is refused (its subnet overlaps the first's) is not made at
+    // all: the form says why, and the next success clears the message.
+    const { network: clash } = await alice.post<{ network: { id: string } }>('/v2.0/networks', {
+      network: { name: 'clash' },
+    });
+    await alice.post('/v2.0/subnets', {
+      subnet: { network_id: clash.id, ip_version: 4, cidr: '10.30.1.0/25' },
+    });
     await page.goto(`${up.url}/#/routers`);
-    await page.locator('#router-name').fill('gw');
+    await page.locator('#router-name').fill('half');
     await page.locator('#router-external').selectOption({ label: 'public' });
     await page.getByLabel('web · 10.30.1.0/24').check();
+    await page.getByLabel('clash · 10.30.1.0/25').check();
     await page.getByRole('button', { name: 'Create router' }).click();
-    await page.getByRole('row', { name: /gw .*203\.0\.113\.\d+.*10\.30\.1\.1/ }).waitFor();
+    const formError = page.locator('#new-router-form-error');
+    await formError.waitFor();
+    assert.match(
+      await formError.innerText(),
+      /Router not created: the interface on clash · 10\.30\.1\.0\/25 .*overlaps/,
+    );
+    await until('the half-made router to be gone', async () => {
+      const all = (await alice.get<{ routers: unknown[] }>('/v2.0/routers')).routers;
+      const ports = (await alice.get<{ ports: { device_owner: string }[] }>('/v2.0/ports')).ports;
+      return all.length === 0 && !ports.some((p) => p.device_owner.startsWith('network:router'));
+    });
+    await page.getByLabel('clash · 10.30.1.0/25').uncheck();
+    await page.locator('#router-name').fill('gw');
+    await page.getByRole('button', { name: 'Create router' }).click();
+    await page.getByRole('row', { name: /gw .*198\.51\.100\.\d+.*10\.30\.1\.1/ }).waitFor();
+    await formError.waitFor({ state: 'detached' });
+    await alice.delete(`/v2.0/networks/${clash.id}`);
     routerId = (await alice.get<{ routers: { id: string }[] }>('/v2.0/routers?name=gw')).routers[0].id;
 
     await page.goto(`${up.url}/#/instances`);
@@ -280,7 +305,7 @@ describe('dashboard in Chromium against neutrino up', { skip }, () => {
     await page.goto(`${up.url}/#/floatingips`);
     await page.locator('#fip-port').selectOption(vms[0].ports[0].id);
     await page.getByRole('button', { name: 'Allocate' }).click();
-    await page.getByRole('row', { name: /203\.0\.113\.\d+ .*vm1/ }).waitFor();
+    await page.getByRole('row', { name: /198\.51\.100\.\d+ .*vm1/ }).waitFor();
     fipId = (await alice.get<{ floatingips: { id: string }[] }>('/v2.0/floatingips')).floatingips[0].id;
   });
 
@@ -353,6 +378,20 @@ describe('dashboard in Chromium against neutrino up', { skip }, () => {
       await panel.innerText(),
       new RegExp(vms[0].ports[0].fixed_ips[0].ip_address.replace(/\./g, '\\.')),
     );
+    // The interface's security groups, floating IP, drop counters and the instance's host.
+    const details = await panel.innerText();
+    assert.match(details, /Security groups\s+default/);
+    assert.match(details, /Floating IPs\s+198\.51\.100\.\d+/);
+    const { instance } = await alice.get<{ instance: { host: string } }>(`${INSTANCES}/${vms[0].id}`);
+    assert.match(details, new RegExp(`Host\\s+${instance.host}`));
+    await panel.locator('.drops').first().waitFor();
+    assert.match(await panel.locator('.drops').first().innerText(), /No drops|Dropped/);
+    // The minimap stays clear of the details panel.
+    const [mini, aside] = await Promise.all([
+      page.locator('.react-flow__minimap').boundingBox(),
+      panel.boundingBox(),
+    ]);
+    assert.ok(mini && aside && mini.x + mini.width <= aside.x, 'the minimap is left of the details panel');
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-details.png') });
     await page.keyboard.press('Escape');
     await panel.waitFor({ state: 'detached' });
@@ -361,6 +400,29 @@ describe('dashboard in Chromium against neutrino up', { skip }, () => {
     await page.emulateMedia({ colorScheme: 'dark' });
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-small-dark.png') });
     await page.emulateMedia({ colorScheme: 'light' });
+  });
+
+  it('never cuts a name off, and refits the view when the window is resized', async () => {
+    const cut = await page.evaluate(() =>
+      [...document.querySelectorAll<HTMLElement>('.card-name, .chip-name, .chip, .topo-router, .topo-card')]
+        .filter((el) => el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1)
+        .map((el) => el.textContent),
+    );
+    assert.deepEqual(cut, []);
+    const transform = () => page.locator('.react-flow__viewport').evaluate((el) => el.style.transform);
+    const before = await transform();
+    await page.setViewportSize({ width: 900, height: 650 });
+    await until('the view to be refitted', async () => (await transform()) !== before, 5000);
+    const fits = await page.evaluate(() => {
+      const view = document.querySelector('.topology')!.getBoundingClientRect();
+      return [...document.querySelectorAll('.react-flow__node')].every((n) => {
+        const r = n.getBoundingClientRect();
+        return r.left >= view.left - 1 && r.right <= view.right + 1 && r.top >= view.top - 1;
+      });
+    });
+    assert.equal(fits, true, 'every box inside the smaller view');
+    await page.setViewportSize({ width: 1400, height: 900 });
+    await until('the view to be refitted back', async () => (await transform()) === before, 5000);
   });
 
   it('switches to another project of the user and back', async () => {
@@ -443,7 +505,7 @@ describe('dashboard in Chromium against neutrino up', { skip }, () => {
       await panel.waitFor({ state: 'detached' });
       await page.getByRole('row', { name }).waitFor({ state: 'detached' });
     };
-    await remove('floatingips', /203\.0\.113\./);
+    await remove('floatingips', /198\.51\.100\./);
     await remove('instances', /^vm1 /);
     await remove('instances', /^vm2 /);
 

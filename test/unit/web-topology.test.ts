@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseSse } from '../../web/src/api/change-feed.js';
 import { affectedBy, COLLECTION_KEYS, type Collections } from '../../web/src/api/resources.js';
-import { buildTopology } from '../../web/src/topology/graph.js';
+import { buildTopology, SIZES, wrappedLines } from '../../web/src/topology/graph.js';
+import { projectView } from '../../web/src/topology/project-view.js';
 
 const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 const PROJECT = id(999);
@@ -192,6 +193,64 @@ describe('buildTopology', () => {
     assert.equal(t.cards[1].meta, 'demo');
     assert.equal(t.routers[0].project, 'demo');
     assert.equal(buildTopology(small()).cards[1].meta, '');
+  });
+});
+
+describe('topology text and hosts', () => {
+  it('counts wrapped lines as the browser breaks them: between words, inside an overlong word', () => {
+    assert.equal(wrappedLines('web', 100, 10), 1);
+    assert.equal(wrappedLines('ten chars!', 100, 10), 1);
+    assert.equal(wrappedLines('ten chars! more', 100, 10), 2);
+    assert.equal(wrappedLines('a'.repeat(25), 100, 10), 3);
+    assert.equal(wrappedLines('ab ' + 'a'.repeat(25), 100, 10), 4);
+    assert.equal(wrappedLines('', 100, 10), 1);
+  });
+
+  it('makes boxes tall enough for long names instead of cutting them off', () => {
+    const data = small();
+    const long = 'a-network-with-a-name-far-longer-than-any-card-is-wide-'.repeat(3);
+    data.networks![1].name = long;
+    data.routers![0].name = long;
+    data.instances![0].name = long;
+    const short = buildTopology(small());
+    const t = buildTopology(data);
+    assert.equal(t.cards[1].name, long);
+    assert.ok(t.cards[1].nameLines > 1);
+    assert.ok(t.cards[1].height > short.cards[1].height);
+    assert.ok(t.cards[1].chipH > short.cards[1].chipH);
+    assert.ok(t.routers[0].height > short.routers[0].height);
+    assert.ok(short.cards[1].chipH >= SIZES.chipH);
+    assert.notEqual(t.layoutKey, short.layoutKey);
+  });
+
+  it('shows the host of each instance, router and DHCP server', () => {
+    const data = small();
+    for (const p of data.ports!)
+      if (p.device_owner === 'network:dhcp' || p.device_id === id(20)) p['binding:host_id'] = 'net-host';
+    const t = buildTopology(data);
+    assert.deepEqual(t.cards[1].dhcp, ['10.0.0.2 (net-host)']);
+    assert.deepEqual(t.routers[0].hosts, ['net-host']);
+    assert.equal(t.routers[0].meta, 'gw 203.0.113.5 · on net-host');
+    assert.equal(t.cards[1].chips[0].host, 'h');
+  });
+
+  it('narrows to a project, keeping external networks with their subnets', () => {
+    const data = small();
+    const other = id(998);
+    data.networks![0].project_id = other;
+    data.subnets![0].project_id = other;
+    data.networks!.push(network(70, 'theirs', { project_id: other }));
+    data.subnets!.push({ ...subnet(71, 70, '10.7.0.0/24'), project_id: other });
+    const view = projectView(data, PROJECT);
+    assert.deepEqual(
+      view.networks!.map((n) => n.name),
+      ['public', 'net1', 'net2'],
+    );
+    assert.deepEqual(
+      view.subnets!.map((s) => s.cidr),
+      ['203.0.113.0/24', '10.0.0.0/24', '10.0.1.0/24'],
+    );
+    assert.equal(buildTopology(view).cards[0].subnets[0].label, '203.0.113.0/24 · gw 203.0.113.1');
   });
 });
 

@@ -18,6 +18,7 @@ import {
 } from './api/session.js';
 import { Cloud, useCloud } from './state/cloud.js';
 import type { Selection } from './topology/graph.js';
+import { projectView } from './topology/project-view.js';
 import { TopologyView } from './topology/topology-view.js';
 import { AppContext, type AppCtx } from './views/app-context.js';
 import { DetailsPanel } from './views/details-panel.js';
@@ -108,23 +109,10 @@ function Dashboard({
   // Admins see every project's objects; they may narrow the topology (and the trace page's
   // reachability matrix) to one.
   const [projectFilter, setProjectFilter] = useState('');
-  const topologyData = useMemo(() => {
-    if (!projectFilter) return state.data;
-    const keep = <T extends { project_id: string }>(list: T[] | undefined) =>
-      list?.filter(
-        (o) => o.project_id === projectFilter || (o as { 'router:external'?: boolean })['router:external'],
-      );
-    const d = state.data;
-    return {
-      ...d,
-      networks: keep(d.networks),
-      subnets: keep(d.subnets),
-      ports: keep(d.ports),
-      routers: keep(d.routers),
-      floatingips: keep(d.floatingips),
-      instances: keep(d.instances),
-    };
-  }, [state.data, projectFilter]);
+  const topologyData = useMemo(
+    () => (projectFilter ? projectView(state.data, projectFilter) : state.data),
+    [state.data, projectFilter],
+  );
   const ownersShown = useMemo(() => {
     const ids = new Set((topologyData.networks ?? []).map((n) => n.project_id));
     return admin && ids.size > 1 ? state.projects : null;

@@ -41,6 +41,7 @@ export interface Port extends Owned {
   device_id: string;
   device_owner: string;
   security_groups?: string[];
+  port_security_enabled?: boolean;
   'binding:host_id'?: string;
 }
 

@@ -3,7 +3,10 @@
  * (its subnets, DHCP addresses, and a chip per instance interface or other port on it; floating
  * IPs as chips of their external network), a box per router, lines for router gateways and
  * interfaces labelled with their addresses. Sizes are fixed here so the layout can place the
- * boxes before they are drawn; `nodes.tsx` draws them at exactly these sizes.
+ * boxes before they are drawn; `nodes.tsx` draws them at these sizes. Names are never cut off:
+ * they wrap, and the boxes are as tall as the wrapped text (estimated from the fonts' widest
+ * average character widths), with status and flags on a line of their own below the name. The
+ * host of each instance, router and DHCP server (its ports' `binding:host_id`) is shown.
  */
 import type { CollectionKey, Collections, FixedIp, Instance, Port } from '../api/resources.js';
 
@@ -23,6 +26,8 @@ export interface Chip {
   flags: string[];
   /** The floating IPs of an instance interface or port. */
   floating?: string[];
+  /** The host an instance runs on. */
+  host?: string;
 }
 
 export interface NetworkCard {
@@ -36,13 +41,18 @@ export interface NetworkCard {
   project: string | null;
   /** `external · shared · project`, or empty (then the header is one line). */
   meta: string;
-  subnets: { id: string; label: string }[];
+  subnets: { id: string; label: string; lines: number }[];
+  /** DHCP servers' addresses, with their host when bound: `10.0.0.2 (host1)`. */
   dhcp: string[];
   chips: Chip[];
-  /** Chips are laid out in `cols` columns of `chipW` pixels. */
+  /** Chips are laid out in `cols` columns of `chipW` by `chipH` pixels. */
   cols: number;
   chipW: number;
+  chipH: number;
   headerH: number;
+  /** Lines of the card's (wrapped) name and of its meta line. */
+  nameLines: number;
+  dhcpLines: number;
   width: number;
   height: number;
 }
@@ -55,6 +65,10 @@ export interface RouterBox {
   adminDown: boolean;
   gateway: string | null;
   project: string | null;
+  /** Hosts holding the router (its ports' `binding:host_id`): one, or two for HA. */
+  hosts: string[];
+  /** `gw … · project · on host`. */
+  meta: string;
   width: number;
   height: number;
 }
@@ -95,7 +109,34 @@ export const SIZES = {
   cardMinW: 290,
   routerW: 210,
   routerH: 64,
+  /** Widest average character widths (px) of the fonts: bold 15 px names, 14 px chip names, 12 px text. */
+  nameCharW: 10,
+  chipNameCharW: 9.2,
+  smallCharW: 7.4,
+  chipLineH: 16,
+  statusH: 18,
 };
+
+/**
+ * How many lines `text` takes in `width` pixels at `charW` pixels a character, breaking between
+ * words as the browser does (a word longer than a line breaks inside, `overflow-wrap: anywhere`).
+ */
+export function wrappedLines(text: string, width: number, charW: number): number {
+  const perLine = Math.max(1, Math.floor(width / charW));
+  let lines = 1;
+  let used = 0;
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    const need = used === 0 ? word.length : used + 1 + word.length;
+    if (need <= perLine) {
+      used = need;
+      continue;
+    }
+    if (used > 0) lines++;
+    lines += Math.ceil(word.length / perLine) - 1;
+    used = word.length % perLine || perLine;
+  }
+  return lines;
+}
 
 /** Networks per row under a router with `n` of them: rows about as wide as they are deep. */
 const rowLength = (n: number) => Math.max(3, Math.ceil(Math.sqrt(n * 1.5)));
@@ -110,15 +151,52 @@ const ips = (fixed: FixedIp[]) => fixed.map((f) => f.ip_address).join(', ');
 export const shortId = (id: string) => id.slice(0, 8);
 export const label = (o: { name?: string; id: string }) => (o.name ? o.name : shortId(o.id));
 
-function cardLayout(chips: Chip[], lines: number, meta: string) {
+/** A chip's height: its title (wrapped), the status line, its detail and floating IPs (wrapped). */
+function chipHeight(chip: Chip, chipW: number): number {
+  const s = SIZES;
+  const inner = chipW - 22;
+  const title = wrappedLines(chip.title, inner, s.chipNameCharW);
+  const status = wrappedLines(
+    [chip.status, ...chip.flags, chip.host ? `on ${chip.host}` : ''].join(' '),
+    inner,
+    s.smallCharW,
+  );
+  const detail = wrappedLines(
+    `${chip.detail}${chip.floating ? ` ⇄ ${chip.floating.join(', ')}` : ''}`,
+    inner,
+    s.smallCharW,
+  );
+  return Math.max(s.chipH, 8 + (title + status + detail) * s.chipLineH);
+}
+
+function cardLayout(name: string, chips: Chip[], lines: string[], meta: string) {
   const s = SIZES;
   const cols = Math.min(6, Math.ceil(Math.sqrt(chips.length)));
   const rows = chips.length === 0 ? 0 : Math.ceil(chips.length / cols);
   const chipW = chips.some((c) => c.floating || c.select.kind === 'floatingips') ? s.wideChipW : s.chipW;
-  const headerH = s.headerH + (meta ? s.metaH : 0);
+  const chipH = Math.max(s.chipH, ...chips.map((c) => chipHeight(c, chipW)));
   const width = Math.max(s.cardMinW, 2 * s.pad + cols * chipW + Math.max(0, cols - 1) * s.gap);
-  const chipsH = rows === 0 ? 0 : s.pad / 2 + rows * s.chipH + (rows - 1) * s.gap;
-  return { cols, chipW, headerH, width, height: 2 * s.pad + headerH + lines * s.lineH + chipsH };
+  const inner = width - 2 * s.pad - 5;
+  const nameLines = wrappedLines(name, inner, s.nameCharW);
+  const metaLines = meta ? wrappedLines(meta, inner, s.smallCharW) : 0;
+  const headerH = nameLines * (s.headerH - 4) + s.statusH + metaLines * s.metaH;
+  const textLines = lines.map((l) => wrappedLines(l, inner, s.smallCharW));
+  const chipsH = rows === 0 ? 0 : s.pad / 2 + rows * chipH + (rows - 1) * s.gap;
+  const linesH =
+    Math.max(
+      1,
+      textLines.reduce((a, b) => a + b, 0),
+    ) * s.lineH;
+  return {
+    cols,
+    chipW,
+    chipH,
+    headerH,
+    nameLines,
+    textLines,
+    width,
+    height: 2 * s.pad + headerH + linesH + chipsH,
+  };
 }
 
 export interface TopologyOptions {
@@ -164,7 +242,9 @@ export function buildTopology(c: Partial<Collections>, options: TopologyOptions 
   const dhcp = new Map<string, string[]>();
   for (const p of [...ports].sort(byName)) {
     if (p.device_owner === 'network:dhcp') {
-      dhcp.set(p.network_id, [...(dhcp.get(p.network_id) ?? []), ips(p.fixed_ips)]);
+      const host = p['binding:host_id'];
+      const text = `${ips(p.fixed_ips)}${host ? ` (${host})` : ''}`;
+      dhcp.set(p.network_id, [...(dhcp.get(p.network_id) ?? []), text]);
       continue;
     }
     if (instancePorts.has(p.id) || INFRA_OWNERS.test(p.device_owner)) continue;
@@ -200,12 +280,16 @@ export function buildTopology(c: Partial<Collections>, options: TopologyOptions 
       }));
     const chips = chipsByNetwork.get(n.id) ?? [];
     const addresses = dhcp.get(n.id) ?? [];
-    const lines = Math.max(1, own.length) + (addresses.length > 0 ? 1 : 0);
     const project = projectOf(n.project_id);
     const external = n['router:external'] === true;
     const meta = [external ? 'external' : null, n.shared ? 'shared' : null, project]
       .filter(Boolean)
       .join(' · ');
+    const texts = [
+      ...own.map((l) => l.label),
+      ...(addresses.length > 0 ? [`DHCP ${addresses.join(', ')}`] : []),
+    ];
+    const { textLines, ...sizes } = cardLayout(label(n), chips, texts, meta);
     return {
       kind: 'network',
       id: n.id,
@@ -216,10 +300,11 @@ export function buildTopology(c: Partial<Collections>, options: TopologyOptions 
       adminDown: !n.admin_state_up,
       project,
       meta,
-      subnets: own,
+      subnets: own.map((l, i) => ({ ...l, lines: textLines[i] })),
       dhcp: addresses,
+      dhcpLines: addresses.length > 0 ? textLines[own.length] : 0,
       chips,
-      ...cardLayout(chips, lines, meta),
+      ...sizes,
     };
   });
   cards.sort((a, b) => Number(b.external) - Number(a.external));
@@ -227,22 +312,47 @@ export function buildTopology(c: Partial<Collections>, options: TopologyOptions 
   const edges: TopoEdge[] = [];
   const spacers: { source: string; target: string }[] = [];
   const routerIds = new Set(routers.map((r) => r.id));
+  const hostsOf = new Map<string, string[]>();
+  for (const p of ports) {
+    const host = p['binding:host_id'];
+    if (!host || !routerIds.has(p.device_id)) continue;
+    const hosts = hostsOf.get(p.device_id) ?? [];
+    if (!hosts.includes(host)) hostsOf.set(p.device_id, [...hosts, host].sort());
+  }
   const boxes: RouterBox[] = routers.map((r) => {
     const gw = r.external_gateway_info;
     const gwIps = gw?.external_fixed_ips ? ips(gw.external_fixed_ips) : '';
     if (gw && networkIds.has(gw.network_id)) {
       edges.push({ id: `gw-${r.id}`, source: gw.network_id, target: r.id, label: gwIps, kind: 'gateway' });
     }
+    const gateway = gw ? gwIps || 'gateway set' : null;
+    const project = projectOf(r.project_id);
+    const hosts = hostsOf.get(r.id) ?? [];
+    const meta = [
+      gateway ? `gw ${gateway}` : 'no gateway',
+      project,
+      hosts.length > 0 ? `on ${hosts.join(', ')}` : null,
+    ]
+      .filter(Boolean)
+      .join(' · ');
+    const inner = SIZES.routerW - 2 * SIZES.pad - 24;
+    const height =
+      2 * SIZES.pad +
+      wrappedLines(label(r), inner, SIZES.nameCharW) * (SIZES.headerH - 4) +
+      SIZES.statusH +
+      wrappedLines(meta, inner, SIZES.smallCharW) * SIZES.metaH;
     return {
       kind: 'router',
       id: r.id,
       name: label(r),
       status: r.status,
       adminDown: !r.admin_state_up,
-      gateway: gw ? gwIps || 'gateway set' : null,
-      project: projectOf(r.project_id),
+      gateway,
+      project,
+      hosts,
+      meta,
       width: SIZES.routerW,
-      height: SIZES.routerH,
+      height: Math.max(SIZES.routerH, height),
     };
   });
 
@@ -271,7 +381,7 @@ export function buildTopology(c: Partial<Collections>, options: TopologyOptions 
   const objects = cards.length + subnets.length + boxes.length + chipCount;
   const layoutKey = JSON.stringify([
     cards.map((k) => [k.id, k.width, k.height]),
-    boxes.map((b) => b.id),
+    boxes.map((b) => [b.id, b.height]),
     edges.map((e) => e.id),
     spacers.map((e) => `${e.source}>${e.target}`),
   ]);
@@ -296,5 +406,6 @@ function instanceChip(
     status: inst.status,
     flags,
     ...(fips ? { floating: fips } : {}),
+    ...(inst.host ? { host: inst.host } : {}),
   };
 }

@@ -1,7 +1,8 @@
 /**
  * How the topology's boxes look: a network card (header, subnets, DHCP, chips in a grid) and a
- * router box, drawn at the sizes `graph.ts` computed. Every box and chip is a button: Tab
- * reaches it, Enter or a click opens its details.
+ * router box, drawn at the sizes `graph.ts` computed (at least: text wraps, never cut off; status
+ * and flags on a line of their own). Every box and chip is a button: Tab reaches it, Enter or a
+ * click opens its details.
  */
 import { Handle, type Node, type NodeProps, Position } from '@xyflow/react';
 import { memo } from 'react';
@@ -32,21 +33,32 @@ export function StatusText({ status, flags = [] }: { status: string; flags?: str
   );
 }
 
-function ChipButton({ chip, width, actions }: { chip: Chip; width: number; actions: BoxActions }) {
+function ChipButton({
+  chip,
+  width,
+  height,
+  actions,
+}: {
+  chip: Chip;
+  width: number;
+  height: number;
+  actions: BoxActions;
+}) {
   const floating = chip.floating?.join(', ');
-  const text = `${chip.title} — ${chip.detail}${floating ? ` — floating IP ${floating}` : ''} — ${chip.status}`;
+  const text = `${chip.title} — ${chip.detail}${floating ? ` — floating IP ${floating}` : ''} — ${chip.status}${chip.host ? ` on ${chip.host}` : ''}`;
   return (
     <button
       type="button"
       className={`chip nodrag nopan status-border-${chip.status}${isSelected(actions, chip.select) ? ' selected' : ''}`}
-      style={{ width, height: SIZES.chipH }}
+      style={{ width, minHeight: height }}
       title={text}
       data-object={`${chip.select.kind}:${chip.select.id}`}
       onClick={(e) => actions.onSelect(chip.select, e.currentTarget)}
     >
-      <span className="chip-title">
-        <span className="chip-name">{chip.title}</span>
+      <span className="chip-name">{chip.title}</span>
+      <span className="chip-status">
         <StatusText status={chip.status} flags={chip.flags} />
+        {chip.host ? <span className="host">on {chip.host}</span> : null}
       </span>
       <span className="chip-detail">
         {chip.detail}
@@ -68,36 +80,34 @@ export const NetworkCardNode = memo(function NetworkCardNode({ data }: NodeProps
   return (
     <div
       className={`topo-card status-border-${card.status}${card.external ? ' external' : ''}${isSelected(actions, select) ? ' selected' : ''}`}
-      style={{ width: card.width, height: card.height, padding: SIZES.pad }}
+      style={{ width: card.width, minHeight: card.height, padding: SIZES.pad }}
     >
       <Handle type="target" position={Position.Top} isConnectable={false} className="handle" />
       <button
         type="button"
         className="card-header nodrag nopan"
-        style={{ height: card.headerH }}
+        style={{ minHeight: card.headerH }}
         data-object={`networks:${card.id}`}
         onClick={(e) => actions.onSelect(select, e.currentTarget)}
       >
-        <span className="card-title">
-          <span className="card-name">{card.name}</span>
-          <StatusText status={card.status} flags={card.adminDown ? ['admin down'] : []} />
-        </span>
+        <span className="card-name">{card.name}</span>
+        <StatusText status={card.status} flags={card.adminDown ? ['admin down'] : []} />
         {card.meta ? <span className="card-meta">{card.meta}</span> : null}
       </button>
       <ul className="card-lines" aria-label={`subnets of ${card.name}`}>
         {card.subnets.length === 0 ? (
-          <li className="muted" style={{ height: SIZES.lineH }}>
+          <li className="muted" style={{ minHeight: SIZES.lineH }}>
             no subnet
           </li>
         ) : (
           card.subnets.map((s) => (
-            <li key={s.id} style={{ height: SIZES.lineH }} title={s.label}>
+            <li key={s.id} style={{ minHeight: s.lines * SIZES.lineH }}>
               {s.label}
             </li>
           ))
         )}
         {card.dhcp.length > 0 ? (
-          <li className="muted" style={{ height: SIZES.lineH }}>
+          <li className="muted" style={{ minHeight: card.dhcpLines * SIZES.lineH }}>
             DHCP {card.dhcp.join(', ')}
           </li>
         ) : null}
@@ -112,7 +122,7 @@ export const NetworkCardNode = memo(function NetworkCardNode({ data }: NodeProps
           }}
         >
           {card.chips.map((chip) => (
-            <ChipButton key={chip.key} chip={chip} width={card.chipW} actions={actions} />
+            <ChipButton key={chip.key} chip={chip} width={card.chipW} height={card.chipH} actions={actions} />
           ))}
         </div>
       ) : null}
@@ -125,12 +135,12 @@ export const RouterBoxNode = memo(function RouterBoxNode({ data }: NodeProps<Rou
   const { box, actions } = data;
   const select: Selection = { kind: 'routers', id: box.id };
   return (
-    <div className="topo-router-wrap" style={{ width: box.width, height: box.height }}>
+    <div className="topo-router-wrap" style={{ width: box.width, minHeight: box.height }}>
       <Handle type="target" position={Position.Top} isConnectable={false} className="handle" />
       <button
         type="button"
         className={`topo-router nodrag nopan status-border-${box.status}${isSelected(actions, select) ? ' selected' : ''}`}
-        style={{ width: box.width, height: box.height }}
+        style={{ width: box.width, minHeight: box.height }}
         data-object={`routers:${box.id}`}
         onClick={(e) => actions.onSelect(select, e.currentTarget)}
       >
@@ -139,12 +149,9 @@ export const RouterBoxNode = memo(function RouterBoxNode({ data }: NodeProps<Rou
             ⇄
           </span>
           <span className="card-name">{box.name}</span>
-          <StatusText status={box.status} flags={box.adminDown ? ['admin down'] : []} />
         </span>
-        <span className="card-meta">
-          {box.gateway ? `gw ${box.gateway}` : 'no gateway'}
-          {box.project ? ` · ${box.project}` : ''}
-        </span>
+        <StatusText status={box.status} flags={box.adminDown ? ['admin down'] : []} />
+        <span className="card-meta">{box.meta}</span>
       </button>
       <Handle type="source" position={Position.Bottom} isConnectable={false} className="handle" />
     </div>

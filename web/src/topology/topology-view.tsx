@@ -14,7 +14,7 @@ import {
   useReactFlow,
 } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { Collections } from '../api/resources.js';
 import { mark } from '../perf.js';
 import { EDGE_TYPES, type RoutedEdge } from './edges.js';
@@ -41,8 +41,9 @@ const STATUS_COLOURS: Record<string, string> = {
 };
 
 /**
- * Fits the whole layout into the view, for each new layout until the user pans or zooms; marks
- * the first fitted, painted layout as "rendered" and "interactive".
+ * Fits the whole layout into the view, for each new layout and each change of the view's size (a
+ * resized window, the details panel opening) until the user pans or zooms; marks the first fitted,
+ * painted layout as "rendered" and "interactive".
  */
 function FitToLayout({
   positions,
@@ -60,27 +61,44 @@ function FitToLayout({
       if (!fitting.current) userMoved.current = true;
     },
   });
-  useEffect(() => {
-    if (!positions || !container || userMoved.current) return;
+  const fit = useCallback(async () => {
+    if (!positions || !container || userMoved.current) return false;
     const box = container.getBoundingClientRect();
+    if (box.width === 0 || box.height === 0) return false;
     // Keep the legend's strip at the bottom free.
     const cw = box.width;
     const ch = box.height - LEGEND_H;
     const zoom = Math.max(0.05, Math.min(1.25, Math.min(cw / positions.width, ch / positions.height)));
     fitting.current = true;
-    void flow
-      .setViewport({
-        x: (cw - positions.width * zoom) / 2,
-        y: Math.max(0, (ch - positions.height * zoom) / 2),
-        zoom,
-      })
-      .then(() => {
-        fitting.current = false;
-        mark('neutrino:topology-rendered');
-        // Two frames: the fitted view has been painted and input is handled again.
-        requestAnimationFrame(() => requestAnimationFrame(() => mark('neutrino:topology-interactive')));
-      });
+    await flow.setViewport({
+      x: (cw - positions.width * zoom) / 2,
+      y: Math.max(0, (ch - positions.height * zoom) / 2),
+      zoom,
+    });
+    fitting.current = false;
+    return true;
   }, [positions, container, flow]);
+  useEffect(() => {
+    void fit().then((fitted) => {
+      if (!fitted) return;
+      mark('neutrino:topology-rendered');
+      // Two frames: the fitted view has been painted and input is handled again.
+      requestAnimationFrame(() => requestAnimationFrame(() => mark('neutrino:topology-interactive')));
+    });
+  }, [fit]);
+  useEffect(() => {
+    if (!container) return;
+    let frame = 0;
+    const observer = new ResizeObserver(() => {
+      cancelAnimationFrame(frame);
+      frame = requestAnimationFrame(() => void fit());
+    });
+    observer.observe(container);
+    return () => {
+      cancelAnimationFrame(frame);
+      observer.disconnect();
+    };
+  }, [container, fit]);
   return null;
 }
 
@@ -199,7 +217,10 @@ function Flow({ data, loaded, projects, selected, onSelect }: TopologyProps) {
         <FitToLayout positions={positions?.at ?? null} container={container.current} />
         <Background gap={24} />
         <Controls showInteractive={false} aria-label="Zoom controls" />
+        {/* Bottom left, beside the zoom buttons: the details panel opens on the right. */}
         <MiniMap
+          position="bottom-left"
+          className="minimap"
           pannable
           zoomable
           ariaLabel="Overview of the topology"

@@ -1,9 +1,13 @@
 /**
  * The details of the selected object and what can be done to it: delete, administrative state,
  * a network's subnets, a router's gateway and interfaces, a floating IP's association, a
- * security group's rules. Escape closes it and gives the focus back to what opened it.
+ * security group's rules. A port (and each interface of an instance) shows its security groups,
+ * floating IPs and what its groups dropped (`GET /neutrino/v1/ports/{id}/drops`, reread every
+ * 5 s while shown); routers and DHCP servers the host they are on. Escape closes it and gives the
+ * focus back to what opened it.
  */
 import { type ReactNode, useEffect, useRef, useState } from 'react';
+import { messageOf } from '../api/client.js';
 import {
   type CollectionKey,
   type FloatingIp,
@@ -81,10 +85,95 @@ function AdminStateToggle({
   );
 }
 
+interface PortDrops {
+  host: string | null;
+  updated_at: string | null;
+  drops: Record<string, { packets: number; bytes: number }>;
+}
+
+const DROPS_POLL_MS = 5000;
+
+/** What a port's security groups and anti-spoofing dropped, by reason, as its host last reported. */
+function Drops({ portId }: { portId: string }) {
+  const { cloud } = useApp();
+  const [drops, setDrops] = useState<PortDrops | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    let stopped = false;
+    const read = () =>
+      cloud.api.get<{ port_drops: PortDrops }>(`/neutrino/v1/ports/${portId}/drops`).then(
+        (r) => {
+          if (stopped) return;
+          setDrops(r.port_drops);
+          setError(null);
+        },
+        (err: unknown) => !stopped && setError(messageOf(err)),
+      );
+    void read();
+    const timer = setInterval(() => void read(), DROPS_POLL_MS);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+    };
+  }, [cloud, portId]);
+  if (error) return <p className="muted">Drops: {error}</p>;
+  if (!drops) return <p className="muted">Drops: reading…</p>;
+  const reasons = Object.entries(drops.drops).filter(([, c]) => c.packets > 0);
+  if (reasons.length === 0)
+    return (
+      <p className="muted drops">{drops.host ? `No drops (host ${drops.host})` : 'No drops reported'}</p>
+    );
+  return (
+    <table className="drops" aria-label="Drops">
+      <thead>
+        <tr>
+          <th>Dropped</th>
+          <th>Packets</th>
+          <th>Bytes</th>
+        </tr>
+      </thead>
+      <tbody>
+        {reasons.map(([reason, c]) => (
+          <tr key={reason}>
+            <td>{reason}</td>
+            <td>{c.packets}</td>
+            <td>{c.bytes}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** A port's security groups (by name) and floating IPs. */
+function portFacts(state: ReturnType<typeof useApp>['state'], port: Port): [string, ReactNode][] {
+  const groups = rows(state, 'security_groups');
+  const names = (port.security_groups ?? []).map((id) => {
+    const g = groups.find((x) => x.id === id);
+    return g ? g.name || id.slice(0, 8) : id.slice(0, 8);
+  });
+  const fips = rows(state, 'floatingips')
+    .filter((f) => f.port_id === port.id)
+    .map((f) => f.floating_ip_address);
+  return [
+    [
+      'Security groups',
+      port.port_security_enabled === false ? 'port security off' : names.join(', ') || 'none',
+    ],
+    ['Floating IPs', fips.join(', ') || 'none'],
+  ];
+}
+
+const hostsOf = (ports: Port[]) =>
+  [...new Set(ports.map((p) => p['binding:host_id']).filter((h): h is string => !!h))].sort();
+
 function NetworkDetails({ network }: { network: Network }) {
   const { state, cloud } = useApp();
   const { errors, run } = useAction();
   const subnets = rows(state, 'subnets').filter((s) => s.network_id === network.id);
+  const dhcp = rows(state, 'ports').filter(
+    (p) => p.network_id === network.id && p.device_owner === 'network:dhcp',
+  );
   return (
     <>
       <Facts
@@ -101,6 +190,17 @@ function NetworkDetails({ network }: { network: Network }) {
           ['MTU', String(network.mtu ?? '—')],
           ['Shared', network.shared ? 'yes' : 'no'],
           ['External', network['router:external'] ? 'yes' : 'no'],
+          [
+            'DHCP',
+            dhcp.length === 0
+              ? 'none'
+              : dhcp
+                  .map(
+                    (p) =>
+                      `${p.fixed_ips.map((f) => f.ip_address).join(', ')}${p['binding:host_id'] ? ` on ${p['binding:host_id']}` : ''}`,
+                  )
+                  .join('; '),
+          ],
         ]}
       />
       <h4>Subnets</h4>
@@ -157,8 +257,10 @@ function PortDetails({ port }: { port: Port }) {
           ['MAC', port.mac_address],
           ['Owner', port.device_owner || '—'],
           ['Host', port['binding:host_id'] || '—'],
+          ...portFacts(state, port),
         ]}
       />
+      <Drops portId={port.id} />
       <AdminStateToggle kind="ports" object={port} />
     </>
   );
@@ -173,6 +275,8 @@ function RouterDetails({ router }: { router: Router }) {
   const interfaces = rows(state, 'ports').filter(
     (p) => p.device_id === router.id && p.device_owner.startsWith('network:router_interface'),
   );
+  const own = rows(state, 'ports').filter((p) => p.device_id === router.id);
+  const hosts = hostsOf(own);
   const attached = new Set(interfaces.flatMap((p) => p.fixed_ips.map((f) => f.subnet_id)));
   const choices = interfaceOptions(state).filter((o) => !attached.has(o.value));
   const path = memberPath('routers', router.id);
@@ -199,6 +303,12 @@ function RouterDetails({ router }: { router: Router }) {
             router.external_gateway_info
               ? `${networkName(state, router.external_gateway_info.network_id)} ${(router.external_gateway_info.external_fixed_ips ?? []).map((f) => f.ip_address).join(', ')}`
               : 'none',
+          ],
+          [
+            'Host',
+            hosts.join(', ') ||
+              // Neutron shows bindings to admins only.
+              (own.some((p) => p['binding:host_id'] !== undefined) ? 'not scheduled yet' : '—'),
           ],
         ]}
       />
@@ -373,7 +483,7 @@ function SecurityGroupDetails({ group }: { group: SecurityGroup }) {
 
 function InstanceDetails({ instance }: { instance: Instance }) {
   const { state } = useApp();
-  const fips = rows(state, 'floatingips');
+  const ports = rows(state, 'ports');
   return (
     <>
       <Facts
@@ -384,17 +494,18 @@ function InstanceDetails({ instance }: { instance: Instance }) {
         ]}
       />
       <h4>Interfaces</h4>
-      <ul className="plain">
-        {instance.ports.map((p, n) => {
-          const fip = fips.filter((f) => f.port_id === p.id).map((f) => f.floating_ip_address);
-          return (
-            <li key={p.id}>
+      {instance.ports.map((p, n) => {
+        const port = ports.find((x) => x.id === p.id);
+        return (
+          <section key={p.id} className="interface" aria-label={`eth${n}`}>
+            <h5>
               eth{n}: {p.fixed_ips.map((f) => f.ip_address).join(', ')} on {networkName(state, p.network_id)}
-              {fip.length > 0 ? ` · floating ${fip.join(', ')}` : ''} · {p.mac_address}
-            </li>
-          );
-        })}
-      </ul>
+            </h5>
+            <Facts items={[['MAC', p.mac_address], ...(port ? portFacts(state, port) : [])]} />
+            <Drops portId={p.id} />
+          </section>
+        );
+      })}
     </>
   );
 }

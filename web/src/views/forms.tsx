@@ -1,9 +1,11 @@
 /**
  * The self-service forms: a network with its first subnet, a subnet, a router (gateway and
  * interfaces), an instance, a floating IP, a security group and a rule. Each shows the API's own
- * error message next to the field it concerns, or under the form.
+ * error message next to the field it concerns, or under the form. An admin chooses the project a
+ * new object belongs to (the token's project is only the default).
  */
 import { useState } from 'react';
+import { messageOf } from '../api/client.js';
 import { COLLECTION_PATHS, memberPath, type Network } from '../api/resources.js';
 import { label } from '../topology/graph.js';
 import {
@@ -20,9 +22,33 @@ import { fipTargets, networkName, portLabel, rows, useApp } from './app-context.
 
 const ipVersion = (cidr: string) => (cidr.includes(':') ? 6 : 4);
 
+/**
+ * The owner of a new object: admins pick it (their token's project first), members' objects are
+ * their project's. Spread `body` into the create body.
+ */
+function useProjectChoice(id: string) {
+  const { state, admin, cloud } = useApp();
+  const own = cloud.session.project?.id ?? '';
+  const [project, setProject] = useState(own);
+  const options = [...state.projects]
+    .map(([value, name]) => ({ value, label: value === own ? `${name} (yours)` : name }))
+    .sort((a, b) => Number(b.value === own) - Number(a.value === own) || a.label.localeCompare(b.label));
+  const field = admin ? (
+    <SelectField
+      id={`${id}-project`}
+      label="Project"
+      value={project}
+      onChange={setProject}
+      options={options}
+    />
+  ) : null;
+  return { field, body: admin && project ? { project_id: project } : {} };
+}
+
 export function NetworkForm() {
   const { cloud, admin } = useApp();
   const { busy, errors, run } = useAction();
+  const owner = useProjectChoice('network');
   const [name, setName] = useState('');
   const [cidr, setCidr] = useState('');
   const [gateway, setGateway] = useState('');
@@ -37,6 +63,7 @@ export function NetworkForm() {
           cloud.api.post<{ network: Network }>(COLLECTION_PATHS.networks, {
             network: {
               name,
+              ...owner.body,
               ...(shared ? { shared: true } : {}),
               ...(external ? { 'router:external': true } : {}),
             },
@@ -52,6 +79,7 @@ export function NetworkForm() {
                 cloud.api.post(COLLECTION_PATHS.subnets, {
                   subnet: {
                     network_id: network.id,
+                    ...owner.body,
                     name: name ? `${name}-subnet` : '',
                     ip_version: ipVersion(cidr.trim()),
                     cidr: cidr.trim(),
@@ -85,6 +113,7 @@ export function NetworkForm() {
       onSubmit={submit}
     >
       <TextField id="network-name" label="Name" value={name} onChange={setName} error={errors.name} />
+      {owner.field}
       <TextField
         id="network-cidr"
         label="Subnet CIDR"
@@ -192,9 +221,14 @@ export function externalOptions(state: ReturnType<typeof useApp>['state']): Opti
     .map((n) => ({ value: n.id, label: label(n) }));
 }
 
+/**
+ * A router with its gateway and interfaces, all or nothing: when an interface is refused, the
+ * interfaces already added and the router are removed again, and the API's message is the form's.
+ */
 export function RouterForm() {
   const { cloud, state } = useApp();
   const { busy, errors, run } = useAction();
+  const owner = useProjectChoice('router');
   const [name, setName] = useState('');
   const [external, setExternal] = useState('');
   const [subnets, setSubnets] = useState<string[]>([]);
@@ -203,22 +237,32 @@ export function RouterForm() {
       const { router } = await cloud.mutate(
         () =>
           cloud.api.post<{ router: { id: string } }>(COLLECTION_PATHS.routers, {
-            router: { name, ...(external ? { external_gateway_info: { network_id: external } } : {}) },
+            router: {
+              name,
+              ...owner.body,
+              ...(external ? { external_gateway_info: { network_id: external } } : {}),
+            },
           }),
         ['routers', 'ports'],
       );
-      for (const subnet of subnets) {
-        await at(
-          'subnets',
-          cloud.mutate(
-            () =>
-              cloud.api.put(`${memberPath('routers', router.id)}/add_router_interface`, {
-                subnet_id: subnet,
-              }),
-            ['routers', 'ports'],
-          ),
+      const path = memberPath('routers', router.id);
+      const added: string[] = [];
+      try {
+        for (const subnet of subnets) {
+          await cloud.api.put(`${path}/add_router_interface`, { subnet_id: subnet });
+          added.push(subnet);
+        }
+      } catch (err) {
+        const what = rows(state, 'subnets').find((s) => s.id === subnets[added.length]);
+        for (const subnet of added)
+          await cloud.api.put(`${path}/remove_router_interface`, { subnet_id: subnet }).catch(() => {});
+        await cloud.api.del(path).catch(() => {});
+        cloud.invalidate(['routers', 'ports']);
+        throw new Error(
+          `Router not created: the interface on ${what ? `${networkName(state, what.network_id)} · ${what.cidr}` : 'a subnet'} was refused: ${messageOf(err)}`,
         );
       }
+      cloud.invalidate(['routers', 'ports']);
       setName('');
       setExternal('');
       setSubnets([]);
@@ -233,13 +277,13 @@ export function RouterForm() {
       onSubmit={submit}
     >
       <TextField id="router-name" label="Name" value={name} onChange={setName} />
+      {owner.field}
       <SelectField
         id="router-external"
         label="External network (gateway)"
         value={external}
         onChange={setExternal}
         options={[{ value: '', label: 'none' }, ...externalOptions(state)]}
-        error={errors.external}
       />
       <MultiCheckField
         id="router-subnets"
@@ -247,7 +291,6 @@ export function RouterForm() {
         options={interfaceOptions(state)}
         value={subnets}
         onChange={setSubnets}
-        error={errors.subnets}
       />
     </Form>
   );
@@ -310,6 +353,7 @@ export function InstanceForm() {
 export function FloatingIpForm() {
   const { cloud, state } = useApp();
   const { busy, errors, run } = useAction();
+  const owner = useProjectChoice('fip');
   const externals = externalOptions(state);
   const [network, setNetwork] = useState('');
   const [port, setPort] = useState('');
@@ -321,7 +365,11 @@ export function FloatingIpForm() {
       await cloud.mutate(
         () =>
           cloud.api.post(COLLECTION_PATHS.floatingips, {
-            floatingip: { floating_network_id: floating, ...(port ? { port_id: port } : {}) },
+            floatingip: {
+              floating_network_id: floating,
+              ...owner.body,
+              ...(port ? { port_id: port } : {}),
+            },
           }),
         ['floatingips', 'ports'],
       );
@@ -336,6 +384,7 @@ export function FloatingIpForm() {
       error={errors.form}
       onSubmit={submit}
     >
+      {owner.field}
       <SelectField
         id="fip-network"
         label="External network"
@@ -360,12 +409,16 @@ export function FloatingIpForm() {
 export function SecurityGroupForm() {
   const { cloud } = useApp();
   const { busy, errors, run } = useAction();
+  const owner = useProjectChoice('sg');
   const [name, setName] = useState('');
   const [description, setDescription] = useState('');
   const submit = () =>
     run(async () => {
       await cloud.mutate(
-        () => cloud.api.post(COLLECTION_PATHS.security_groups, { security_group: { name, description } }),
+        () =>
+          cloud.api.post(COLLECTION_PATHS.security_groups, {
+            security_group: { name, description, ...owner.body },
+          }),
         ['security_groups', 'security_group_rules'],
       );
       setName('');
@@ -382,6 +435,7 @@ export function SecurityGroupForm() {
     >
       <TextField id="sg-name" label="Name" value={name} onChange={setName} required />
       <TextField id="sg-description" label="Description" value={description} onChange={setDescription} />
+      {owner.field}
     </Form>
   );
 }

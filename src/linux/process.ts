@@ -224,14 +224,20 @@ export function signal(pid: number, sig: NodeJS.Signals): boolean {
   }
 }
 
-/** Sends SIGTERM, waits up to `timeoutMs` (default 2 s) for `pid` to exit, then SIGKILL. */
+/** Sends SIGTERM, waits up to `timeoutMs` (default 2 s) for `pid` to exit, then SIGKILL and waits as long again. */
 export async function stopProcess(pid: number, timeoutMs = 2_000): Promise<void> {
   if (!signal(pid, 'SIGTERM')) return;
-  const deadline = Date.now() + timeoutMs;
+  let deadline = Date.now() + timeoutMs;
+  let killed = false;
   while (await isAlive(pid)) {
     if (Date.now() > deadline) {
+      // SIGKILL cannot be ignored, but a loaded machine takes a moment to deliver it: wait for
+      // that too, so a caller never finds the process still there (bounded: a process stuck in
+      // the kernel is left to its fate).
+      if (killed) return;
       signal(pid, 'SIGKILL');
-      return;
+      killed = true;
+      deadline = Date.now() + timeoutMs;
     }
     await sleep(POLL_MS);
   }

@@ -494,9 +494,10 @@ describe('security groups and port security through neutrino up (real kernel)', 
     try {
       await sleep(300);
       assert.ok(running(rogue), 'udhcpd runs in the instance');
-      const capture = runInNamespace(ns(open), 'python3', [join(dir, 'capture.py'), '4']);
-      await sleep(500);
-      for (let i = 0; i < 2; i++)
+      // Generous on a loaded machine: the capture must be listening before the first discover.
+      const capture = runInNamespace(ns(open), 'python3', [join(dir, 'capture.py'), '8']);
+      await sleep(1000);
+      for (let i = 0; i < 3; i++)
         await runInNamespace(
           ns(open),
           'busybox',

@@ -2,7 +2,7 @@
  * Building blocks of the snapshots the agent's unit tests compile: fixed ids, and a network and a
  * port with the attributes every test starts from.
  */
-import type { SnapshotNetwork, SnapshotPort } from '../../src/agent/snapshot.js';
+import type { SnapshotNetwork, SnapshotPort, SnapshotSubnet } from '../../src/agent/snapshot.js';
 
 export const NET = '6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
 export const SUBNET = 'a1b2c3d4-0000-4000-8000-000000000001';
@@ -22,6 +22,21 @@ export function snapshotNetwork(overrides: Partial<SnapshotNetwork> = {}): Snaps
     network_type: 'vxlan',
     physical_network: null,
     segmentation_id: 1001,
+    ...overrides,
+  };
+}
+
+/** Subnet `SUBNET` of `NET`: 10.0.0.0/24, gateway 10.0.0.1, DHCP on. */
+export function snapshotSubnet(overrides: Partial<SnapshotSubnet> = {}): SnapshotSubnet {
+  return {
+    id: SUBNET,
+    network_id: NET,
+    ip_version: 4,
+    cidr: '10.0.0.0/24',
+    gateway_ip: '10.0.0.1',
+    enable_dhcp: true,
+    dns_nameservers: [],
+    host_routes: [],
     ...overrides,
   };
 }

@@ -20,6 +20,7 @@ import {
   SUBNET,
   snapshotNetwork,
   snapshotPort,
+  snapshotSubnet,
 } from '../helpers/snapshot.js';
 
 const stateDir = '/var/lib/neutrino-test';
@@ -34,18 +35,7 @@ function snapshot(overrides: Partial<Snapshot> = {}): Snapshot {
     revision: 7,
     dnsDomain: 'openstacklocal.',
     networks: [network()],
-    subnets: [
-      {
-        id: SUBNET,
-        network_id: NET,
-        ip_version: 4,
-        cidr: '10.0.0.0/24',
-        gateway_ip: '10.0.0.1',
-        enable_dhcp: true,
-        dns_nameservers: ['192.0.2.53'],
-        host_routes: [],
-      },
-    ],
+    subnets: [snapshotSubnet({ dns_nameservers: ['192.0.2.53'] })],
     ports: [
       port(DHCP_PORT, '10.0.0.2', 'fa:16:3e:00:00:02', { device_owner: 'network:dhcp' }),
       port(PORT_A, '10.0.0.11', 'FA:16:3E:00:00:11'),

@@ -12,7 +12,15 @@ import { compile } from '../../src/agent/desired/compile.js';
 import { diff } from '../../src/agent/diff/diff.js';
 import { FLOOD_MAC, type HostState } from '../../src/agent/host-state.js';
 import type { Snapshot, SnapshotTunnelPeer } from '../../src/agent/snapshot.js';
-import { INST_A, NET, PORT_A, SUBNET, snapshotNetwork, snapshotPort } from '../helpers/snapshot.js';
+import {
+  INST_A,
+  NET,
+  PORT_A,
+  SUBNET,
+  snapshotNetwork,
+  snapshotPort,
+  snapshotSubnet,
+} from '../helpers/snapshot.js';
 
 const stateDir = '/var/lib/neutrino-test';
 const tunnel = { localIp: '100.64.9.11', device: 'eth0' };
@@ -32,18 +40,7 @@ function snapshot(peers: SnapshotTunnelPeer[]): Snapshot {
     revision: 1,
     dnsDomain: 'openstacklocal',
     networks: [snapshotNetwork()],
-    subnets: [
-      {
-        id: SUBNET,
-        network_id: NET,
-        ip_version: 4,
-        cidr: '10.0.0.0/24',
-        gateway_ip: '10.0.0.1',
-        enable_dhcp: true,
-        dns_nameservers: [],
-        host_routes: [],
-      },
-    ],
+    subnets: [snapshotSubnet()],
     ports: [snapshotPort(PORT_A, '10.0.0.11', 'fa:16:3e:00:00:11')],
     instances: [{ id: INST_A, name: 'a', ports: [PORT_A] }],
     routers: [],

@@ -16,6 +16,7 @@ import { linuxbridge } from '../../src/agent/drivers/linuxbridge/layout.js';
 import { LeaseWatch } from '../../src/agent/lease-watch.js';
 import { awaitingLease, type LeaseWait, portStatus } from '../../src/agent/port-status.js';
 import type { Snapshot } from '../../src/agent/snapshot.js';
+import { NET, SUBNET, snapshotSubnet } from '../helpers/snapshot.js';
 
 let root: string;
 
@@ -46,8 +47,6 @@ async function until(check: () => boolean, timeoutMs = 2_000): Promise<void> {
 }
 
 describe('awaitingLease', () => {
-  const NET = '6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
-  const SUBNET = 'a1b2c3d4-0000-4000-8000-000000000001';
   const port = (id: string, ip: string, owner: string) => ({
     id,
     network_id: NET,
@@ -74,18 +73,7 @@ describe('awaitingLease', () => {
         segmentation_id: null,
       },
     ],
-    subnets: [
-      {
-        id: SUBNET,
-        network_id: NET,
-        ip_version: 4,
-        cidr: '10.0.0.0/24',
-        gateway_ip: '10.0.0.1',
-        enable_dhcp: true,
-        dns_nameservers: [],
-        host_routes: [],
-      },
-    ],
+    subnets: [snapshotSubnet()],
     ports: [
       port('dddddddd-0000-4000-8000-000000000000', '10.0.0.2', 'network:dhcp'),
       port('aaaaaaaa-0000-4000-8000-000000000000', '10.0.0.11', 'compute:nova'),

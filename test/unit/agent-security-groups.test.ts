@@ -36,6 +36,7 @@ import {
   SUBNET,
   snapshotNetwork,
   snapshotPort,
+  snapshotSubnet,
 } from '../helpers/snapshot.js';
 
 const stateDir = '/var/lib/neutrino-sg-test';
@@ -95,18 +96,7 @@ function snapshot(overrides: Partial<Snapshot> = {}): Snapshot {
     revision: 7,
     dnsDomain: 'openstacklocal.',
     networks: [snapshotNetwork()],
-    subnets: [
-      {
-        id: SUBNET,
-        network_id: NET,
-        ip_version: 4,
-        cidr: '10.0.0.0/24',
-        gateway_ip: '10.0.0.1',
-        enable_dhcp: true,
-        dns_nameservers: [],
-        host_routes: [],
-      },
-    ],
+    subnets: [snapshotSubnet()],
     ports: [
       port(DHCP_PORT, '10.0.0.2', 'fa:16:3e:00:00:02', {
         device_owner: 'network:dhcp',

@@ -20,6 +20,7 @@ import {
   SUBNET,
   snapshotNetwork,
   snapshotPort,
+  snapshotSubnet,
 } from '../helpers/snapshot.js';
 
 const stateDir = '/var/lib/neutrino-test';
@@ -45,18 +46,7 @@ function snapshot(networks: SnapshotNetwork[], mappings: Record<string, string>)
     revision: 3,
     dnsDomain: 'openstacklocal',
     networks,
-    subnets: [
-      {
-        id: SUBNET,
-        network_id: NET,
-        ip_version: 4,
-        cidr: '10.0.0.0/24',
-        gateway_ip: '10.0.0.1',
-        enable_dhcp: true,
-        dns_nameservers: [],
-        host_routes: [],
-      },
-    ],
+    subnets: [snapshotSubnet()],
     ports: [
       port(DHCP_PORT, '10.0.0.2', 'fa:16:3e:00:00:02', 'network:dhcp'),
       port(PORT_A, '10.0.0.11', 'fa:16:3e:00:00:11', 'compute:nova'),

@@ -43,7 +43,7 @@ describe('prettyLine', () => {
     let out = '';
     const log = createLogger('info', 'pretty', { write: (text: string) => (out += text) });
     log.info({ port: 'p1' }, 'port wired');
-    assert.match(out, /^\d\d:\d\d:\d\d\.\d{3} INFO  port wired port=p1\n$/);
+    assert.match(out, /^\d\d:\d\d:\d\d\.\d{3} INFO {2}port wired port=p1\n$/);
   });
 });
 

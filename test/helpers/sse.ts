@@ -1,11 +1,8 @@
-/** Reads a server-sent event stream (the change feed) with fetch, for tests. */
+/** Reads a server-sent event stream (the change feed) with fetch, for tests, with the dashboard's parser. */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parseSse, type SseEvent } from '../../web/src/api/change-feed.js';
 
-export interface SseEvent {
-  id?: string;
-  event: string;
-  data: string;
-}
+export type { SseEvent };
 
 /** An open SSE stream read with fetch: `until()` reads until a predicate holds on the events so far. */
 export async function openFeed(base: string, path: string, headers: Record<string, string>) {
@@ -18,25 +15,9 @@ export async function openFeed(base: string, path: string, headers: Record<strin
   let pending: ReturnType<typeof reader.read> | undefined;
 
   const parse = () => {
-    for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      const ev: SseEvent = { event: 'message', data: '' };
-      let hasData = false;
-      for (const line of block.split('\n')) {
-        if (line.startsWith(':')) continue;
-        const colon = line.indexOf(':');
-        const field = colon < 0 ? line : line.slice(0, colon);
-        const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-        if (field === 'id') ev.id = value;
-        else if (field === 'event') ev.event = value;
-        else if (field === 'data') {
-          ev.data = hasData ? `${ev.data}\n${value}` : value;
-          hasData = true;
-        }
-      }
-      if (hasData) events.push(ev);
-    }
+    const parsed = parseSse(buffer);
+    events.push(...parsed.events);
+    buffer = parsed.rest;
   };
 
   const until = async (done: (evs: SseEvent[]) => boolean, timeoutMs = 5000): Promise<SseEvent[]> => {

@@ -8,16 +8,11 @@
  *   npx tsx bench/fuzz/bounds.ts [--dialects sqlite,postgres] [--storm-seconds 10]
  *     [--project-writes N] [--out bench/fuzz/results-bounds.json]
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
-import { Metrics } from '../../src/api/metrics.js';
-import { buildServer, type Server } from '../../src/api/server.js';
 import { DEFAULT_QUOTAS, DEFAULT_SETTINGS } from '../../src/core/settings.js';
-import { Store } from '../../src/store/store.js';
+import { type Dialect, startTestServer, type TestServer } from '../../test/helpers/server.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: string) => {
@@ -28,7 +23,6 @@ const DIALECTS = arg('dialects', 'sqlite,postgres').split(',');
 const OUT = arg('out', 'bench/fuzz/results-bounds.json');
 const STORM_MS = Number(arg('storm-seconds', '10')) * 1000;
 const PROJECT_WRITES = Number(arg('project-writes', String(DEFAULT_SETTINGS.projectWriteConcurrency)));
-const PG_URL = process.env.NEUTRINO_TEST_PG_URL ?? 'postgres://neutrino:neutrino@127.0.0.1:5432/postgres';
 
 interface Case {
   dialect: string;
@@ -47,85 +41,29 @@ const pct = (values: number[], p: number) => {
   return round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0);
 };
 
-async function openStore(dialect: string): Promise<{ store: Store; drop: () => Promise<void> }> {
-  if (dialect === 'sqlite') {
-    const dir = mkdtempSync(join(tmpdir(), 'neutrino-bounds-'));
-    const store = await Store.open(join(dir, 'neutrino.db'));
-    return { store, drop: async () => rmSync(dir, { recursive: true, force: true }) };
-  }
-  const name = `neutrino_bounds_${Date.now()}`;
-  const admin = new pg.Client({ connectionString: PG_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(PG_URL);
-  url.pathname = `/${name}`;
-  const store = await Store.open(url.toString());
-  return {
-    store,
-    drop: async () => {
-      const c = new pg.Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
-}
-
 /** A caller of the in-process server: one project's member token. */
 class Caller {
   constructor(
-    readonly server: Server,
+    readonly server: TestServer,
     readonly token: string,
   ) {}
 
-  async call(method: string, url: string, body?: unknown): Promise<{ status: number; body: any }> {
-    const res = await this.server.app.inject({
-      method: method as 'GET',
-      url,
-      headers: {
-        'x-auth-token': this.token,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      payload: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : undefined };
+  /** A caller with `role` on a project of its own. */
+  static async login(server: TestServer, role: string): Promise<Caller> {
+    return new Caller(server, (await server.newProjectUser(role)).token);
   }
 
+  call(method: string, url: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+    return this.server.request(method, url, body, { 'x-auth-token': this.token });
+  }
+
+  // biome-ignore lint/suspicious/noExplicitAny: response bodies are read by shape
   async ok(method: string, url: string, body?: unknown): Promise<any> {
     const r = await this.call(method, url, body);
     if (r.status >= 400)
       throw new Error(`${method} ${url}: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
     return r.body;
   }
-}
-
-async function login(server: Server, role: string): Promise<Caller> {
-  const identity = server.services.identity;
-  const suffix = Math.random().toString(16).slice(2, 10);
-  const project = await identity.createProject({ name: `bench-${suffix}` });
-  const user = await identity.createUser({
-    name: `bench-${suffix}`,
-    password: 'pw',
-    default_project_id: project.id,
-  });
-  const roleRow = (await identity.listRoles({ name: role }))[0];
-  await identity.grant('project', project.id, user.id, roleRow.id);
-  const res = await server.app.inject({
-    method: 'POST',
-    url: '/identity/v3/auth/tokens',
-    headers: { 'content-type': 'application/json' },
-    payload: JSON.stringify({
-      auth: {
-        identity: {
-          methods: ['password'],
-          password: { user: { name: user.name, domain: { id: 'default' }, password: 'pw' } },
-        },
-        scope: { project: { id: project.id } },
-      },
-    }),
-  });
-  return new Caller(server, String(res.headers['x-subject-token']));
 }
 
 /** Runs `request` three times; its median time and the loop's longest stall meanwhile. */
@@ -159,9 +97,9 @@ async function network(c: Caller, cidr: string): Promise<{ net: string; sub: str
   return { net, sub };
 }
 
-async function worstAllowed(server: Server, dialect: string, cases: Case[]): Promise<void> {
-  const admin = await login(server, 'admin');
-  const member = await login(server, 'member');
+async function worstAllowed(server: TestServer, dialect: string, cases: Case[]): Promise<void> {
+  const admin = await Caller.login(server, 'admin');
+  const member = await Caller.login(server, 'member');
   const { net, sub } = await network(admin, '10.0.0.0/16');
   // A big subnet that is already busy: 10,000 addresses taken.
   for (let i = 0; i < 10; i++) {
@@ -250,9 +188,9 @@ async function projectB(b: Caller, net: string, until: () => boolean): Promise<n
   return latencies;
 }
 
-async function storm(server: Server, dialect: string, projectWrites: number): Promise<Storm> {
-  const a = await login(server, 'member');
-  const b = await login(server, 'member');
+async function storm(server: TestServer, dialect: string, projectWrites: number): Promise<Storm> {
+  const a = await Caller.login(server, 'member');
+  const b = await Caller.login(server, 'member');
   const netA = await network(a, '10.2.0.0/16');
   const netB = await network(b, '10.3.0.0/16');
   const idleEnd = performance.now() + Math.min(STORM_MS, 5000);
@@ -285,27 +223,25 @@ async function storm(server: Server, dialect: string, projectWrites: number): Pr
 
 const cases: Case[] = [];
 const storms: Storm[] = [];
-for (const dialect of DIALECTS) {
-  const { store, drop } = await openStore(dialect);
-  const serve = async (projectWriteConcurrency: number) => {
-    const quotas = { ...DEFAULT_QUOTAS, port: 1_000_000, subnet: 1000 };
-    const settings = { ...DEFAULT_SETTINGS, quotas, projectWriteConcurrency };
-    const server = await buildServer({ store, settings, metrics: new Metrics(), auth: 'keystone' });
-    await server.services.identity.bootstrap('bench-password');
-    return server;
-  };
+for (const dialect of DIALECTS as Dialect[]) {
+  const serve = (projectWriteConcurrency: number) =>
+    startTestServer(dialect, {
+      quotas: { ...DEFAULT_QUOTAS, port: 1_000_000, subnet: 1000 },
+      projectWriteConcurrency,
+    });
+  const server = await serve(PROJECT_WRITES);
   try {
-    const server = await serve(PROJECT_WRITES);
     await worstAllowed(server, dialect, cases);
     storms.push(await storm(server, dialect, PROJECT_WRITES));
-    await server.app.close();
-    // The same storm without the per-project limit, for comparison.
-    const unlimited = await serve(0);
-    storms.push(await storm(unlimited, dialect, 0));
-    await unlimited.app.close();
   } finally {
-    await store.close();
-    await drop();
+    await server.close();
+  }
+  // The same storm without the per-project limit, for comparison.
+  const unlimited = await serve(0);
+  try {
+    storms.push(await storm(unlimited, dialect, 0));
+  } finally {
+    await unlimited.close();
   }
 }
 

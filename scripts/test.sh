@@ -2,9 +2,13 @@
 # Runs the whole test suite: unit, API (once per dialect: SQLite and PostgreSQL), e2e (real
 # namespaces; needs root), the dashboard in Chromium (root, after e2e) and client compatibility.
 # Starts the local PostgreSQL cluster for the PostgreSQL dialect when it is installed but not
-# running.
+# running. As root it first installs what it needs (scripts/install-deps.sh --test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# What the suite needs besides the runtime (PostgreSQL, Chromium, the openstack CLI…), npm ci and
+# the build: installed when missing, quick when everything is there.
+if [[ $(id -u) == 0 ]]; then bash scripts/install-deps.sh --test; fi
 
 if [[ -z "${DIALECTS:-}" ]]; then
   if bash scripts/postgres.sh >/dev/null; then

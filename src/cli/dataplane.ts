@@ -194,7 +194,7 @@ export async function startAllInOne(
   config: Config,
   options: { host: string; resyncIntervalMs?: number; log?: pino.Logger },
 ): Promise<AllInOne> {
-  const log = options.log ?? createLogger(config.logLevel, logFormat());
+  const log = options.log ?? createLogger(config.logLevel, logFormat(config.logFormat));
   const agentDir = prepareStateDirs(config.stateDir);
   protectDatabase(config);
   const vlanSupported = await has8021q().catch((err: unknown) => {
@@ -284,7 +284,7 @@ export async function up(flags: Flags & DataplaneFlags): Promise<void> {
       : ownBridge
         ? await chooseExternalNetwork({ cidr: config.externalCidr, bridge, stateDir: config.stateDir })
         : { network: externalNetwork(config.externalCidr ?? EXTERNAL_CIDR_CANDIDATES[0]), picked: false };
-  const log = createLogger(config.logLevel, logFormat(flags.logFormat));
+  const log = createLogger(config.logLevel, logFormat(config.logFormat));
   prepareStateDirs(config.stateDir);
   const releasePidFile = await claimPidFile(config.stateDir);
   let allInOne: AllInOne;
@@ -370,7 +370,7 @@ export async function agent(
   const host = checkHostName(config.hostName, '--host');
   const roles = config.roles ?? [...AGENT_ROLES];
   const tunnel = await tunnelEndpoint(config.localIp);
-  const log = createLogger(config.logLevel, logFormat(flags.logFormat));
+  const log = createLogger(config.logLevel, logFormat(config.logFormat));
   const server = config.serverUrl.replace(/\/+$/, '');
   const env = process.env;
   const auth: Auth =

@@ -128,7 +128,7 @@ export function program(): Command {
       const { createLogger, logFormat } = await import('./logger.js');
       const flags = given(cmd);
       const config = loadConfig(flags);
-      const log = createLogger(config.logLevel, logFormat(flags.logFormat as string | undefined));
+      const log = createLogger(config.logLevel, logFormat(config.logFormat));
       const running = await startServer(config, log);
       // The banner goes to stderr: stdout carries only log lines.
       process.stderr.write(`neutrino server listening on ${running.url}\n`);

@@ -57,7 +57,7 @@ const SHUTDOWN_GRACE_MS = 2000;
 
 export async function startServer(
   config: Config,
-  log = createLogger(config.logLevel, logFormat()),
+  log = createLogger(config.logLevel, logFormat(config.logFormat)),
 ): Promise<Running> {
   if (!config.db) mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
   const metrics = new Metrics();

@@ -77,7 +77,9 @@ export const ConfigFile = Type.Object(
     token_lifetime_seconds: Type.Optional(Seconds('how long a token lasts')),
     log_level: Type.Optional(Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])),
     log_format: Type.Optional(
-      Type.Enum(['json', 'pretty'], { description: 'log lines as JSON or pretty (default: pretty on a terminal)' }),
+      Type.Enum(['json', 'pretty'], {
+        description: 'log lines as JSON or pretty (default: pretty on a terminal)',
+      }),
     ),
     physical_interface_mappings: Type.Optional(
       Type.Union(

@@ -100,7 +100,18 @@ export const ConfigFile = Type.Object(
     external_bridge: Type.Optional(
       Type.String({ minLength: 1, maxLength: 15, description: 'up: its bridge' }),
     ),
-    server_url: Type.Optional(Type.String({ pattern: '^https?://', description: "agent: the server's URL" })),
+    server_url: Type.Optional(
+      Type.Union(
+        [
+          Type.Array(Type.String({ pattern: '^https?://' }), { minItems: 1 }),
+          Type.String({ pattern: '^https?://[^,]+(,\\s*https?://[^,]+)*$' }),
+        ],
+        {
+          description:
+            "agent: the server's URL, or several (a list or comma-separated): it moves on when one is down",
+        },
+      ),
+    ),
     local_ip: Type.Optional(Type.String({ minLength: 1, description: "agent: this host's tunnel endpoint" })),
     roles: Type.Optional(Type.Array(Type.Enum(['compute', 'network']), { minItems: 1, uniqueItems: true })),
     settings: Type.Optional(SettingsFile),

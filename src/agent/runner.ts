@@ -12,12 +12,13 @@
  * reports them when they changed. `stop()` leaves the data plane in place; `teardown()` removes it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiError, type Session } from '../cli/client.js';
+import { ApiError } from '../cli/client.js';
 import { has8021q } from '../linux/kernel.js';
 import type { TunnelEndpoint } from './drivers/driver.js';
 import { LeaseWatch } from './lease-watch.js';
 import { readDrops } from './observe/firewall.js';
 import { type Logger, Reconciler, type Summary } from './reconciler.js';
+import type { AgentSession } from './servers.js';
 import { DHCP_DEVICE_OWNER } from './services/dhcp.js';
 import { isFiltered } from './services/security-groups.js';
 import type { Snapshot } from './snapshot.js';
@@ -27,8 +28,8 @@ export const AGENT_TYPES = ['Linux bridge agent', 'DHCP agent', 'L3 agent'] as c
 export type AgentType = (typeof AGENT_TYPES)[number];
 
 export interface AgentRunnerOptions {
-  /** API access with an admin token. */
-  session: Session;
+  /** API access with an admin token: one server's `Session`, or a `FailoverSession` over several. */
+  session: AgentSession;
   /** This host's name, as ports are bound to it (`binding:host_id`). */
   host: string;
   /** The agent's state dir (files, pid files, ownership of namespaces). */
@@ -163,7 +164,7 @@ export function statusReport(summary: Summary): {
 
 export class AgentRunner {
   readonly reconciler: Reconciler;
-  readonly #session: Session;
+  readonly #session: AgentSession;
   readonly #host: string;
   readonly #hostPath: string;
   readonly #resyncIntervalMs: number;

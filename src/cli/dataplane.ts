@@ -14,6 +14,7 @@ import type pino from 'pino';
 import type { TunnelEndpoint } from '../agent/drivers/driver.js';
 import { Reconciler, type Summary } from '../agent/reconciler.js';
 import { AGENT_ROLES, AgentRunner } from '../agent/runner.js';
+import { FailoverSession, serverUrls } from '../agent/servers.js';
 import { AgentThread } from '../agent/thread.js';
 import { type Config, databaseUrl, type Flags, loadConfig } from '../config.js';
 import { interfaceWithAddress } from '../linux/ip.js';
@@ -371,24 +372,34 @@ export async function agent(
   const roles = config.roles ?? [...AGENT_ROLES];
   const tunnel = await tunnelEndpoint(config.localIp);
   const log = createLogger(config.logLevel, logFormat(config.logFormat));
-  const server = config.serverUrl.replace(/\/+$/, '');
+  const servers = serverUrls(config.serverUrl);
   const env = process.env;
-  const auth: Auth =
-    env.OS_CLOUD || env.OS_AUTH_URL
-      ? { type: 'password', credentials: credentialsFromEnvironment(env) }
-      : adminAuth(server, adminPassword(config.stateDir));
+  const password = env.OS_CLOUD || env.OS_AUTH_URL ? undefined : adminPassword(config.stateDir);
+  // One login per server: each is asked for a token only when the agent turns to it.
+  const sessions = new Map(
+    servers.map((url) => {
+      const auth: Auth =
+        password === undefined
+          ? { type: 'password', credentials: credentialsFromEnvironment(env) }
+          : adminAuth(url, password);
+      return [url, new Session({ auth, endpoint: url })] as const;
+    }),
+  );
+  const server = servers.join(', ');
   const agentDir = prepareStateDirs(config.stateDir);
   const releasePidFile = await claimPidFile(config.stateDir);
   const mappings = config.physicalInterfaceMappings;
+  const agentLog = log.child({ component: 'agent' });
   const runner = new AgentRunner({
-    session: new Session({ auth, endpoint: server }),
+    session:
+      sessions.size === 1 ? sessions.get(servers[0])! : new FailoverSession(sessions, { log: agentLog }),
     host,
     stateDir: agentDir,
     resyncIntervalMs: resyncMs(config.resyncInterval),
     ...(Object.keys(mappings).length > 0 ? { physicalInterfaceMappings: mappings } : {}),
     ...(tunnel ? { tunnel } : {}),
     roles,
-    log: log.child({ component: 'agent' }),
+    log: agentLog,
   });
   try {
     await runner.register();

@@ -69,7 +69,10 @@ function registerDataplaneCommands(root: Command): void {
   root
     .command('agent')
     .description('run the agent for one host: realises what the server binds to it')
-    .option('--server <url>', "the server's base URL, e.g. http://controller:9696 (config server_url)")
+    .option(
+      '--server <urls>',
+      "the server's base URL, e.g. http://controller:9696, or several comma-separated (config server_url)",
+    )
     .option('--host <name>', "this host's name, as ports are bound to it (config host_name)")
     .option(
       '--tunnel-ip <address>',

@@ -6,7 +6,9 @@
  * (VXLAN), `eth2` the physnet `physnet1` for flat networks — and one `neutrino agent` inside. The
  * server runs beside them in the root namespace (SQLite in the state dir), reached over one veth
  * whose address is the only thing the lab puts in the root namespace, on a range the host routes
- * nowhere (checked against its routing table and addresses). The lab's first M hosts are
+ * nowhere (checked against its routing table and addresses). With `--database postgres://…
+ * --servers N` N servers share that database, each on its own address of the veth, and every agent
+ * is given all their URLs (it moves on when one is down). The lab's first M hosts are
  * network+compute hosts, the others compute hosts. `lab.json` in the state dir records everything
  * the lab made, so `lab down` removes it all even when agents were killed.
  */
@@ -66,7 +68,12 @@ export interface LabState {
   rootLink: string;
   management: { cidr: string; gateway: string };
   tunnel: { cidr: string };
+  /** The first of `servers` (what clients are pointed at). */
   server?: { pid: number; url: string };
+  /** Every API server, in the order agents try them. */
+  servers?: { pid: number; url: string }[];
+  /** The database the servers share; SQLite in the state dir when absent. */
+  database?: string;
   hosts: LabHost[];
 }
 
@@ -76,6 +83,9 @@ export interface LabFlags {
   networkHosts?: string;
   resyncInterval?: string;
   logLevel?: string;
+  /** `postgres://…` for several servers. */
+  database?: string;
+  servers?: string;
 }
 
 function stateDirOf(flags: LabFlags): string {
@@ -120,6 +130,11 @@ function hostAddress(cidr: string, index: number): string {
   const bytes = ipaddr.parseCIDR(cidr)[0].toByteArray();
   bytes[3] = index;
   return ipaddr.fromByteArray(bytes).toString();
+}
+
+/** The address of the lab's `index`th API server (0-based): .1, .2, … of the management network. */
+export function serverAddress(lab: Pick<LabState, 'management'>, index: number): string {
+  return hostAddress(lab.management.cidr, index + 1);
 }
 
 /** The lab's plan for `stateDir`: names (with the state dir's tag, so parallel labs never meet) and addresses. */
@@ -176,7 +191,7 @@ export function labFromEnvironment(env: NodeJS.ProcessEnv = process.env): LabSta
 }
 
 /** The underlay: bridges in their own namespace, the root veth, each host's three interfaces. */
-async function buildUnderlay(lab: LabState): Promise<void> {
+async function buildUnderlay(lab: LabState, servers: number): Promise<void> {
   const { underlayNetns: ul, rootLink } = lab;
   await addNamespace(ul);
   for (const host of lab.hosts) await addNamespace(host.netns);
@@ -186,7 +201,13 @@ async function buildUnderlay(lab: LabState): Promise<void> {
     [
       ['link', 'add', rootLink, 'type', 'veth', 'peer', 'name', 'root', 'netns', ul],
       ['link', 'set', rootLink, 'alias', `neutrino-lab@${lab.tag}`, 'addrgenmode', 'none'],
-      ['addr', 'add', `${lab.management.gateway}/${prefix}`, 'dev', rootLink],
+      ...Array.from({ length: servers }, (_, i) => [
+        'addr',
+        'add',
+        `${serverAddress(lab, i)}/${prefix}`,
+        'dev',
+        rootLink,
+      ]),
       ['link', 'set', rootLink, 'up'],
     ],
     { force: false },
@@ -253,7 +274,11 @@ function logTail(file: string): string {
   }
 }
 
-async function startServerProcess(lab: LabState, flags: LabFlags): Promise<{ pid: number; url: string }> {
+async function startServerProcess(
+  lab: LabState,
+  flags: LabFlags,
+  index: number,
+): Promise<{ pid: number; url: string }> {
   const configFile = join(lab.stateDir, 'neutrino.yaml');
   writeFileSync(
     configFile,
@@ -262,13 +287,14 @@ async function startServerProcess(lab: LabState, flags: LabFlags): Promise<{ pid
       settings: { tenant_network_type: 'vxlan' },
     }),
   );
-  const logFile = join(lab.stateDir, 'server.log');
+  const logFile = join(lab.stateDir, index === 0 ? 'server.log' : `server${index + 1}.log`);
   const args = [BIN, 'server', '--config', configFile, '--state-dir', lab.stateDir];
   args.push(
     '--host',
-    lab.management.gateway,
+    serverAddress(lab, index),
     '--port',
     '0',
+    ...(lab.database ? ['--db', lab.database] : []),
     ...(flags.logLevel ? ['--log-level', flags.logLevel] : []),
   );
   // The log keeps earlier runs: only what this one writes counts.
@@ -282,7 +308,7 @@ async function startServerProcess(lab: LabState, flags: LabFlags): Promise<{ pid
   return { pid, url };
 }
 
-async function startAgent(lab: LabState, host: LabHost, url: string, flags: LabFlags): Promise<number> {
+async function startAgent(lab: LabState, host: LabHost, urls: string[], flags: LabFlags): Promise<number> {
   mkdirSync(host.stateDir, { recursive: true, mode: 0o711 });
   chmodSync(host.stateDir, 0o711);
   copyFileSync(join(lab.stateDir, 'admin-password'), join(host.stateDir, 'admin-password'));
@@ -290,7 +316,7 @@ async function startAgent(lab: LabState, host: LabHost, url: string, flags: LabF
   const configFile = join(host.stateDir, 'neutrino.yaml');
   writeFileSync(configFile, stringify({ physical_interface_mappings: { [LAB_PHYSNET]: 'eth2' } }));
   const args = [
-    ...[BIN, 'agent', '--server', url, '--host', host.name, '--tunnel-ip', host.tunnelIp],
+    ...[BIN, 'agent', '--server', urls.join(','), '--host', host.name, '--tunnel-ip', host.tunnelIp],
     ...['--roles', host.roles.join(','), '--state-dir', host.stateDir, '--config', configFile],
     ...(flags.resyncInterval ? ['--resync-interval', flags.resyncInterval] : []),
     ...(flags.logLevel ? ['--log-level', flags.logLevel] : []),
@@ -303,6 +329,9 @@ export async function labUp(flags: LabFlags): Promise<void> {
   const stateDir = stateDirOf(flags);
   const hosts = count(flags.hosts, 3, '--hosts', 1, 200);
   const networkHosts = count(flags.networkHosts, 1, '--network-hosts', 1, hosts);
+  const servers = count(flags.servers, 1, '--servers', 1, 8);
+  if (servers > 1 && !flags.database?.startsWith('postgres'))
+    throw new Error('--servers 2 or more share one PostgreSQL: give --database postgres://…');
   mkdirSync(stateDir, { recursive: true, mode: 0o711 });
   chmodSync(stateDir, 0o711);
   const existing = readLab(stateDir);
@@ -315,19 +344,26 @@ export async function labUp(flags: LabFlags): Promise<void> {
     hosts,
     networkHosts,
   );
+  if (flags.database) lab.database = flags.database;
   writeLab(lab);
   try {
-    await buildUnderlay(lab);
+    await buildUnderlay(lab, servers);
     for (const dir of ['mnt', 'netns']) mkdirSync(join(stateDir, dir), { recursive: true, mode: 0o700 });
     await makePrivateMount(join(stateDir, 'mnt'));
     for (const host of lab.hosts) {
       mkdirSync(host.netnsDir, { recursive: true, mode: 0o755 });
       await createHostMountNamespace(host);
     }
-    lab.server = await startServerProcess(lab, flags);
-    writeLab(lab);
+    // One after the other: the first runs the migrations and creates the admin user.
+    lab.servers = [];
+    for (let i = 0; i < servers; i++) {
+      lab.servers.push(await startServerProcess(lab, flags, i));
+      lab.server = lab.servers[0];
+      writeLab(lab);
+    }
+    const urls = lab.servers.map((s) => s.url);
     for (const host of lab.hosts) {
-      host.pid = await startAgent(lab, host, lab.server.url, flags);
+      host.pid = await startAgent(lab, host, urls, flags);
       writeLab(lab);
     }
     await waitForAgents(lab);
@@ -335,11 +371,11 @@ export async function labUp(flags: LabFlags): Promise<void> {
     await removeLab(lab).catch(() => undefined);
     throw err;
   }
-  const clouds = writeCloudsYaml(loadConfig({ stateDir }, {}), lab.server.url);
+  const clouds = writeCloudsYaml(loadConfig({ stateDir }, {}), lab.servers[0].url);
   const dirFlag = stateDir === DEFAULT_STATE_DIR ? '' : ` --state-dir ${stateDir}`;
   process.stdout.write(
     [
-      `neutrino lab is up in ${stateDir}: server ${lab.server.url} (pid ${lab.server.pid})`,
+      `neutrino lab is up in ${stateDir}: ${lab.servers.map((s) => `server ${s.url} (pid ${s.pid})`).join(', ')}${lab.database ? ' on one PostgreSQL' : ''}`,
       ...lab.hosts.map(
         (h) =>
           `  ${h.name}  ${h.roles.join('+').padEnd(15)} tunnel ${h.tunnelIp}  namespace ${h.netns}  agent pid ${h.pid}`,
@@ -429,8 +465,9 @@ async function removeLab(lab: LabState): Promise<string[]> {
         await attempt(`process ${pid} on ${host.name}`, () => stopProcess(pid));
     }),
   );
-  if (await isOurs(lab.server?.pid, 'server', lab.stateDir))
-    await attempt('stop server', () => stopProcess(lab.server!.pid, STOP_TIMEOUT_MS));
+  for (const server of lab.servers ?? (lab.server ? [lab.server] : []))
+    if (await isOurs(server.pid, 'server', lab.stateDir))
+      await attempt(`stop server ${server.url}`, () => stopProcess(server.pid, STOP_TIMEOUT_MS));
   for (const host of lab.hosts) {
     await attempt(`mount namespace of ${host.name}`, () => unmount(host.mountFile));
     if (namespaces.has(host.netns))

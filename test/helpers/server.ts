@@ -20,7 +20,8 @@ export function dialects(): Dialect[] {
 
 const PG_URL = process.env.NEUTRINO_TEST_PG_URL ?? 'postgres://neutrino:neutrino@127.0.0.1:5432/postgres';
 
-async function createPgDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+/** A fresh database on NEUTRINO_TEST_PG_URL's server, and how to drop it. */
+export async function createPgDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `neutrino_test_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: PG_URL });
   await admin.connect();

@@ -47,7 +47,16 @@ export const SettingsFile = Type.Object(
         description: "per resource (network, subnet, port, …); -1 unlimited; default Neutron's",
       }),
     ),
-    agent_down_time: Type.Optional(Seconds('seconds without a heartbeat before an agent is dead')),
+    agent_down_time: Type.Optional(
+      Seconds('seconds without a heartbeat before an agent is dead and its work moves; default 30'),
+    ),
+    dhcp_agents_per_network: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 16,
+        description: 'DHCP servers (network hosts) per network; default 1',
+      }),
+    ),
     default_host: Type.Optional(Type.String({ minLength: 1, description: 'host of new instances' })),
     lockout_failure_attempts: Type.Optional(Count('failed logins before a user is locked; 0 never')),
     lockout_duration: Type.Optional(Count('seconds a user stays locked; 0 until re-enabled')),
@@ -94,6 +103,7 @@ export const ConfigFile = Type.Object(
       Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$', description: "this host's name" }),
     ),
     resync_interval: Type.Optional(Seconds("the agent's full resync period")),
+    report_interval: Type.Optional(Seconds("agent: seconds between heartbeats (Neutron's report_interval)")),
     cleanup_on_exit: Type.Optional(Type.Boolean({ description: 'remove the data plane when stopped' })),
     external_network: Type.Optional(Type.Boolean({ description: 'up: make the external network public' })),
     external_cidr: Type.Optional(Type.String({ minLength: 1, description: 'up: its CIDR' })),
@@ -144,6 +154,7 @@ const DEFAULTS = {
   token_lifetime_seconds: 12 * 3600,
   log_level: 'info',
   resync_interval: 60,
+  report_interval: 10,
   cleanup_on_exit: false,
   external_network: true,
 } as const satisfies ConfigFile;

@@ -36,7 +36,7 @@ export interface AgentRunnerOptions {
   stateDir: string;
   /** Periodic full resync. Default 60 s. */
   resyncIntervalMs?: number;
-  /** Default 30 s (Neutron's `report_interval`). */
+  /** Default 10 s (`report_interval`; the server's `agent_down_time` is 30 s by default). */
   heartbeatIntervalMs?: number;
   /** How often drop counters are read (and reported when they changed). Default 5 s. */
   dropsIntervalMs?: number;
@@ -204,7 +204,7 @@ export class AgentRunner {
     this.#host = options.host;
     this.#hostPath = `/neutrino/v1/hosts/${encodeURIComponent(options.host)}`;
     this.#resyncIntervalMs = options.resyncIntervalMs ?? 60_000;
-    this.#heartbeatIntervalMs = options.heartbeatIntervalMs ?? 30_000;
+    this.#heartbeatIntervalMs = options.heartbeatIntervalMs ?? 10_000;
     this.#stateDir = options.stateDir;
     this.#dropsIntervalMs = options.dropsIntervalMs ?? 5_000;
     this.#mappings = options.physicalInterfaceMappings;

@@ -234,6 +234,18 @@ export const EXTENSIONS: Extension[] = [
   ),
   // Agents
   ext('agent', 'agent', 'The agent management extension.', '2013-02-03T10:00:00-00:00'),
+  ext(
+    'DHCP Agent Scheduler',
+    'dhcp_agent_scheduler',
+    'Schedule networks among dhcp agents',
+    '2013-02-07T10:00:00-00:00',
+  ),
+  ext(
+    'L3 Agent Scheduler',
+    'l3_agent_scheduler',
+    'Schedule routers among l3 agents',
+    '2013-02-07T10:00:00-00:00',
+  ),
 ];
 
 export function registerExtensions(app: FastifyInstance): void {

@@ -30,6 +30,7 @@ import { rbacPolicies } from './rbac-policies.js';
 import { registerRequestLog } from './request-log.js';
 import { type CollectionSpec, registerCollection } from './resource-routes.js';
 import { registerRouterActions, routers } from './routers.js';
+import { registerScheduler } from './scheduler.js';
 import { securityGroupRules } from './security-group-rules.js';
 import { securityGroups } from './security-groups.js';
 import { buildServices, type Services } from './services.js';
@@ -151,6 +152,7 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   registerQuotas(app, services.quotas);
   registerIpAvailability(app, services.ipAvailability);
   registerAgents(app, services.agents);
+  registerScheduler(app, services.scheduler);
   registerHosts(app, services.agents, services.hostSync, services.portDrops);
   registerInstances(app, services.instances);
   registerRouterActions(app, services.routers);

@@ -10,6 +10,7 @@ import { Ports } from '../core/ports.js';
 import { Quotas } from '../core/quotas.js';
 import { RbacPolicies } from '../core/rbac-policies.js';
 import { Routers } from '../core/routers.js';
+import { Scheduler } from '../core/scheduler.js';
 import { SecurityGroupRules } from '../core/security-group-rules.js';
 import { SecurityGroups } from '../core/security-groups.js';
 import type { Settings } from '../core/settings.js';
@@ -34,6 +35,7 @@ export interface Services {
   agents: Agents;
   instances: Instances;
   hostSync: HostSync;
+  scheduler: Scheduler;
   portDrops: PortDrops;
 }
 
@@ -45,6 +47,7 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
   const ports = new Ports(store, settings, networks);
   const agents = new Agents(store, settings);
   networks.vlanCapable = () => agents.vlanCapable();
+  const routers = new Routers(store, settings, { networks, subnets, ports });
   return {
     store,
     settings,
@@ -52,7 +55,7 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
     networks,
     subnets,
     ports,
-    routers: new Routers(store, settings, { networks, subnets, ports }),
+    routers,
     floatingIps: new FloatingIps(store, settings, { networks, ports }),
     rbacPolicies: new RbacPolicies(store, settings, {
       network: (ctx, id, db) => networks.get(ctx, id, db),
@@ -65,6 +68,10 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
     agents,
     instances: new Instances(store, settings, { networks, ports, securityGroups, agents }),
     hostSync: new HostSync(store, settings, networks, agents),
+    scheduler: new Scheduler(store, agents, {
+      network: (ctx, id) => networks.show(ctx, id),
+      router: (ctx, id) => routers.show(ctx, id),
+    }),
     portDrops: new PortDrops(store, ports),
   };
 }

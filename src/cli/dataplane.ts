@@ -396,6 +396,7 @@ export async function agent(
     host,
     stateDir: agentDir,
     resyncIntervalMs: resyncMs(config.resyncInterval),
+    heartbeatIntervalMs: config.reportInterval * 1000,
     ...(Object.keys(mappings).length > 0 ? { physicalInterfaceMappings: mappings } : {}),
     ...(tunnel ? { tunnel } : {}),
     roles,

@@ -10,6 +10,7 @@ import type { HealthSources } from '../api/health.js';
 import { Metrics } from '../api/metrics.js';
 import { buildServer, type Server } from '../api/server.js';
 import { type Config, databaseUrl } from '../config.js';
+import type { Scheduler } from '../core/scheduler.js';
 import { generatePassword } from '../identity/passwords.js';
 import { Store } from '../store/store.js';
 import { createLogger, logFormat } from './logger.js';
@@ -81,6 +82,7 @@ export async function startServer(
     void store.pruneRevisions(REVISIONS_KEPT).catch((err) => log.warn({ err }, 'revision pruning failed'));
   }, 3600_000);
   housekeeping.unref();
+  const failover = startFailoverChecks(server.services.scheduler, config.settings.agentDownTime, log);
   return {
     server,
     store,
@@ -89,12 +91,47 @@ export async function startServer(
     url,
     close: async () => {
       clearInterval(housekeeping);
+      failover.stop();
       // close() waits for open connections; one that never sends a request (a preconnect, a
       // stalled client) would hold shutdown until its timeout, so cut them after a grace period.
       const force = setTimeout(() => server.app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
       await server.app.close();
       clearTimeout(force);
       await store.close();
+    },
+  };
+}
+
+/**
+ * Neutron's automatic DHCP and L3 failover: every `agent_down_time / 2` seconds, work moves off
+ * hosts whose agent is dead. The first check waits a whole `agent_down_time` after start, so that
+ * agents had their chance to report to a server that just (re)started: otherwise after an outage
+ * of the control plane every agent would look dead, and the first to report would get everything.
+ * Every server runs it; the checks serialise on the store (`core/scheduler.ts`).
+ */
+function startFailoverChecks(
+  scheduler: Scheduler,
+  agentDownTime: number,
+  log: pino.Logger,
+): { stop(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const check = async () => {
+    try {
+      const moved = await scheduler.rescheduleFromDeadAgents();
+      for (const m of moved.networks) log.warn(m, 'DHCP of a network moved off a host whose agent is dead');
+      for (const m of moved.routers) log.warn(m, 'router moved off a host whose agent is dead');
+    } catch (err) {
+      log.warn({ err }, 'failover check failed');
+    }
+  };
+  const first = setTimeout(() => {
+    void check();
+    timer = setInterval(() => void check(), (agentDownTime * 1000) / 2).unref();
+  }, agentDownTime * 1000).unref();
+  return {
+    stop() {
+      clearTimeout(first);
+      clearInterval(timer);
     },
   };
 }

@@ -425,6 +425,37 @@ export const InstanceNotFound = define<{ instance_id: string }>(
   404,
   'Instance %(instance_id)s could not be found.',
 );
+// The agent schedulers (neutron_lib/exceptions/dhcpagentscheduler.py, neutron/extensions/l3agentscheduler.py)
+export const InvalidDHCPAgent = define<{ id: string }>(
+  'InvalidDHCPAgent',
+  404,
+  'Agent %(id)s is not a valid DHCP Agent or has been disabled.',
+);
+export const NetworkHostedByDHCPAgent = define<{ network_id: string; agent_id: string }>(
+  'NetworkHostedByDHCPAgent',
+  409,
+  'The network %(network_id)s has been already hosted by the DHCP Agent %(agent_id)s.',
+);
+export const NetworkNotHostedByDhcpAgent = define<{ network_id: string; agent_id: string }>(
+  'NetworkNotHostedByDhcpAgent',
+  409,
+  'The network %(network_id)s is not hosted by the DHCP agent %(agent_id)s.',
+);
+export const InvalidL3Agent = define<{ id: string }>(
+  'InvalidL3Agent',
+  404,
+  'Agent %(id)s is not a L3 Agent or has been disabled',
+);
+export const RouterHostedByL3Agent = define<{ router_id: string; agent_id: string }>(
+  'RouterHostedByL3Agent',
+  409,
+  'The router %(router_id)s has been already hosted by the L3 Agent %(agent_id)s.',
+);
+export const RouterNotHostedByL3Agent = define<{ router_id: string; agent_id: string }>(
+  'RouterNotHostedByL3Agent',
+  409,
+  'The router %(router_id)s is not hosted by the L3 Agent %(agent_id)s.',
+);
 export const NetworkWithoutDhcp = define<{ net_id: string }>(
   'NetworkWithoutDhcp',
   400,

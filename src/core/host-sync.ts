@@ -1,8 +1,9 @@
 /**
  * What the server does for each host's agent: schedules DHCP (every network with a
- * DHCP-enabled subnet is served by one host, through one `network:dhcp` port bound there with
- * an address on each such subnet) and L3 (every router with a port is served by one host, one
- * with a live L3 agent while any is alive, its ports bound there), assembles the host's
+ * DHCP-enabled subnet is served by `dhcp_agents_per_network` hosts, each through a `network:dhcp`
+ * port of its own bound there with an address on each such subnet) and L3 (every router with a
+ * port is served by one host, the one with a live L3 agent and the fewest routers while any is
+ * alive, its ports bound there), assembles the host's
  * `Snapshot` (security groups: `security-group-snapshot.ts`), and applies the agent's status
  * reports to ports and instances. A sync or report that finds nothing to change writes nothing,
  * so an agent woken by the revisions its own sync wrote settles after one more round.
@@ -43,8 +44,14 @@ const L3_AGENT_TYPE = 'L3 agent';
 const DHCP_AGENT_TYPE = 'DHCP agent';
 /** Ports the router code plumbs itself, kept out of the snapshot's `ports`. */
 const L3_OWNERS = [...ROUTER_OWNERS, FLOATINGIP_OWNER];
-/** PostgreSQL advisory lock class ("host") serialising one host's DHCP scheduling. */
-const HOST_LOCK = 0x686f7374;
+/**
+ * PostgreSQL advisory locks serialising scheduling writes (DHCP, L3) across hosts and servers:
+ * how many hosts serve a network and which host has the fewest routers are questions about every
+ * host at once. Writes are rare (a sync that finds nothing to change takes no lock).
+ */
+export const SCHEDULER_LOCK = 0x73636864;
+export const DHCP_LOCK = 1;
+export const L3_LOCK = 2;
 const COLUMNS = ['id', 'project_id', 'revision_number', 'created_at', 'updated_at', 'doc'] as const;
 
 function dhcpDeviceId(networkId: string): string {
@@ -55,26 +62,35 @@ function dhcpDeviceId(networkId: string): string {
 interface Served {
   network: Stored;
   subnets: Stored[];
-  /** Oldest first: the first stays, any others go. */
+  /** This host's DHCP ports, oldest first: the first stays, any others go. */
   ports: Stored[];
+  /**
+   * DHCP ports bound to no host that serves the network (left by a host the network was taken
+   * from), oldest first: a host without a port of its own takes the first, keeping its address.
+   */
+  orphans: Stored[];
+  /** Whether the network has all its DHCP hosts: then orphans nobody took go. */
+  full: boolean;
 }
 
 interface DhcpPlan {
   /** Networks that need DHCP and have no host: they get this one. */
   schedule: string[];
-  /** Networks served here that lost their last DHCP-enabled subnet, with their DHCP ports. */
+  /** Networks served here that lost their last DHCP-enabled subnet, with this host's and orphaned DHCP ports. */
   unschedule: { networkId: string; ports: Stored[] }[];
   serve: Served[];
 }
 
 /** How a served network's DHCP port differs from what it should be. */
 function drift(served: Served, host: string) {
-  const [port, ...extra] = served.ports;
+  const [own, ...extra] = served.ports;
+  const orphans = [...served.orphans];
+  const port = own ?? orphans.shift();
   const fixed = (port?.fixed_ips ?? []) as FixedIp[];
   const wanted = new Set(served.subnets.map((s) => s.id));
   return {
     port,
-    extra,
+    extra: [...extra, ...(served.full ? orphans : [])],
     drop: fixed.filter((ip) => !wanted.has(ip.subnet_id)),
     missing: served.subnets.filter((s) => !fixed.some((ip) => ip.subnet_id === s.id)),
     rebind: port !== undefined && port['binding:host_id'] !== host,
@@ -82,12 +98,54 @@ function drift(served: Served, host: string) {
 }
 
 interface L3Plan {
-  /** Routers with ports and no host: they get this one. */
-  schedule: string[];
+  /** Routers with ports and no host, with the host each goes to. */
+  schedule: { router_id: string; host: string }[];
   /** Routers served here that lost their last port. */
   unschedule: string[];
   /** Ports of the routers served here that are not bound here yet. */
   rebind: Stored[];
+}
+
+/** Routers per host, for `candidates` (each counted, from 0). */
+export function routerLoad(bindings: { host: string }[], candidates: string[]): Map<string, number> {
+  const load = new Map(candidates.map((h) => [h, 0]));
+  for (const b of bindings) if (load.has(b.host)) load.set(b.host, load.get(b.host)! + 1);
+  return load;
+}
+
+/** The host of `load` with the fewest routers (ties by name), counted as taking one more. */
+export function leastLoaded(load: Map<string, number>): string {
+  const [host] = [...load].sort(([a, x], [b, y]) => x - y || a.localeCompare(b))[0];
+  load.set(host, load.get(host)! + 1);
+  return host;
+}
+
+/**
+ * Writes a revision saying a router changed hosts (its binding is no resource of its own), so the
+ * agents look again: the new host builds it, the old one removes it.
+ */
+export async function routerMoved(tx: Tx, routerId: string): Promise<void> {
+  const row = await tx
+    .selectFrom('routers')
+    .select('project_id')
+    .where('id', '=', routerId)
+    .executeTakeFirst();
+  tx.changed({ resource: 'router', resource_id: routerId, op: 'update', project_id: row?.project_id ?? '' });
+}
+
+/** Writes a revision saying a network's DHCP hosts changed (see `routerMoved`). */
+export async function dhcpMoved(tx: Tx, networkId: string): Promise<void> {
+  const row = await tx
+    .selectFrom('networks')
+    .select('project_id')
+    .where('id', '=', networkId)
+    .executeTakeFirst();
+  tx.changed({
+    resource: 'network',
+    resource_id: networkId,
+    op: 'update',
+    project_id: row?.project_id ?? '',
+  });
 }
 
 function isL3Settled(plan: L3Plan): boolean {
@@ -263,17 +321,26 @@ export class HostSync {
    * transaction) the networks involved are held against a concurrent delete until commit.
    */
   async #planDhcp(db: Kysely<Database>, host: string, eligible: boolean, lock: boolean): Promise<DhcpPlan> {
+    const perNetwork = this.#settings.dhcpAgentsPerNetwork;
     const bound = await db
       .selectFrom('dhcp_bindings')
       .select('network_id')
       .where('host', '=', host)
       .execute();
     const here = new Set(bound.map((b) => b.network_id));
-    const elsewhere = db.selectFrom('dhcp_bindings').select('network_id').where('host', '!=', host);
+    const full = db
+      .selectFrom('dhcp_bindings')
+      .select('network_id')
+      .groupBy('network_id')
+      .having(sql`count(*)`, '>=', perNetwork);
     const subnets = await db
       .selectFrom('subnets')
       .select(COLUMNS)
-      .where('network_id', 'not in', elsewhere)
+      .where((eb) =>
+        here.size === 0
+          ? eb('network_id', 'not in', full)
+          : eb.or([eb('network_id', 'not in', full), eb('network_id', 'in', [...here])]),
+      )
       .execute();
     const wanted = groupBy(subnets.map((r) => fromRow(r as ResourceRow)).filter(servesDhcp), (s) =>
       String(s.network_id),
@@ -292,18 +359,41 @@ export class HostSync {
     const portsOf = groupBy(dhcpPorts.filter((p) => p.device_owner === DHCP_OWNER).sort(oldestFirst), (p) =>
       String(p.network_id),
     );
+    const bindings = await db
+      .selectFrom('dhcp_bindings')
+      .selectAll()
+      .where('network_id', 'in', ids)
+      .execute();
+    const hostsOf = groupBy(bindings, (b) => b.network_id);
     const served = [...wanted.keys()].filter((id) => networks.has(id));
+    const schedule = eligible
+      ? served.filter((id) => !here.has(id) && (hostsOf.get(id)?.length ?? 0) < perNetwork)
+      : [];
+    const servers = (id: string) =>
+      new Set([...(hostsOf.get(id) ?? []).map((b) => b.host), ...(schedule.includes(id) ? [host] : [])]);
+    const orphansOf = (id: string) => {
+      const serving = servers(id);
+      return (portsOf.get(id) ?? []).filter((p) => !serving.has(String(p['binding:host_id'] ?? '')));
+    };
     return {
-      schedule: eligible ? served.filter((id) => !here.has(id)) : [],
+      schedule,
       unschedule: [...here]
         .filter((id) => !wanted.has(id))
-        .map((networkId) => ({ networkId, ports: portsOf.get(networkId) ?? [] })),
-      serve: served
-        .filter((id) => eligible || here.has(id))
+        .map((networkId) => ({
+          networkId,
+          ports: [
+            ...(portsOf.get(networkId) ?? []).filter((p) => p['binding:host_id'] === host),
+            ...orphansOf(networkId),
+          ],
+        })),
+      serve: [...here, ...schedule]
+        .filter((id) => wanted.has(id) && networks.has(id))
         .map((id) => ({
           network: networks.get(id)!,
           subnets: wanted.get(id)!,
-          ports: portsOf.get(id) ?? [],
+          ports: (portsOf.get(id) ?? []).filter((p) => p['binding:host_id'] === host),
+          orphans: orphansOf(id),
+          full: servers(id).size >= perNetwork,
         })),
     };
   }
@@ -318,14 +408,18 @@ export class HostSync {
     const postgres = this.#store.dialect === 'postgres';
     await this.#store.retrying(() =>
       this.#store.transaction(async (tx) => {
-        if (postgres) await sql`select pg_advisory_xact_lock(${HOST_LOCK}, hashtext(${host}))`.execute(tx);
+        if (postgres) await sql`select pg_advisory_xact_lock(${SCHEDULER_LOCK}, ${DHCP_LOCK})`.execute(tx);
         const plan = await this.#planDhcp(tx, host, eligible, postgres);
         for (const network_id of plan.schedule) {
           await tx.insertInto('dhcp_bindings').values({ network_id, host }).execute();
         }
         for (const { networkId, ports } of plan.unschedule) {
           for (const port of ports) await removePort(tx, port);
-          await tx.deleteFrom('dhcp_bindings').where('network_id', '=', networkId).execute();
+          await tx
+            .deleteFrom('dhcp_bindings')
+            .where('network_id', '=', networkId)
+            .where('host', '=', host)
+            .execute();
         }
         const used: UsedAddresses = new Map();
         for (const served of plan.serve) await this.#serve(tx, served, host, used);
@@ -405,28 +499,45 @@ export class HostSync {
   }
 
   /**
-   * Reads what L3 scheduling would change for `host`, which takes routers only when `eligible`.
-   * With `lock` (PostgreSQL, in the writing transaction) the routers it schedules are held
-   * against a concurrent delete until commit, and only those still there are scheduled.
+   * The hosts that take routers: those with a live L3 agent; while none is alive anywhere (one
+   * host, or agents that do not report the role), `host` itself unless it is a compute host only.
    */
-  async #planL3(db: Kysely<Database>, host: string, eligible: boolean, lock: boolean): Promise<L3Plan> {
+  async #l3Candidates(host: string): Promise<string[]> {
+    const live = await this.#agents.liveHosts([L3_AGENT_TYPE]);
+    if (live.length > 0) return live;
+    return (await this.#agents.isComputeOnly(host)) ? [] : [host];
+  }
+
+  /**
+   * Reads what L3 scheduling would change, as `host` syncs: every router with ports and no host
+   * goes to the candidate with the fewest routers (ties by name), `host` or another (whose agent a
+   * revision then wakes). With `lock` (PostgreSQL, in the writing transaction) the routers it
+   * schedules are held against a concurrent delete until commit, and only those still there are
+   * scheduled.
+   */
+  async #planL3(db: Kysely<Database>, host: string, candidates: string[], lock: boolean): Promise<L3Plan> {
     const routers = (await db.selectFrom('routers').select('id').execute()).map((r) => r.id);
     const ports = await routerPorts(db, routers);
     const wanted = new Set(ports.map((p) => String(p.device_id)));
     const bindings = await db.selectFrom('l3_bindings').selectAll().execute();
     const bound = new Map(bindings.map((b) => [b.router_id, b.host]));
-    let schedule = eligible ? [...wanted].filter((id) => !bound.has(id)).sort() : [];
-    if (lock && schedule.length > 0) {
+    let unbound = candidates.length > 0 ? [...wanted].filter((id) => !bound.has(id)).sort() : [];
+    if (lock && unbound.length > 0) {
       const held = await db
         .selectFrom('routers')
         .select('id')
-        .where('id', 'in', schedule)
+        .where('id', 'in', unbound)
         .orderBy('id')
         .forShare()
         .execute();
-      schedule = held.map((r) => r.id);
+      unbound = held.map((r) => r.id);
     }
-    const served = new Set([...schedule, ...bindings.filter((b) => b.host === host).map((b) => b.router_id)]);
+    const load = routerLoad(bindings, candidates);
+    const schedule = unbound.map((router_id) => ({ router_id, host: leastLoaded(load) }));
+    const served = new Set([
+      ...schedule.filter((s) => s.host === host).map((s) => s.router_id),
+      ...bindings.filter((b) => b.host === host).map((b) => b.router_id),
+    ]);
     return {
       schedule,
       unschedule: bindings.filter((b) => b.host === host && !wanted.has(b.router_id)).map((b) => b.router_id),
@@ -435,20 +546,21 @@ export class HostSync {
   }
 
   /**
-   * Schedules routers to `host` when it runs a live L3 agent, or when no L3 agent is alive
-   * anywhere (one host, or agents that do not report the role): like DHCP, the first host to
-   * sync takes them. Writes only when something is to change.
+   * Schedules routers that have no host to the candidate with the fewest routers, and binds the
+   * ports of `host`'s routers to it. Writes only when something is to change; a router scheduled
+   * to another host writes a revision, which wakes that host's agent.
    */
   async #ensureL3(host: string): Promise<void> {
-    const eligible = await this.#servesNetwork(host, L3_AGENT_TYPE);
-    if (isL3Settled(await this.#planL3(this.#store.db, host, eligible, false))) return;
+    const candidates = await this.#l3Candidates(host);
+    if (isL3Settled(await this.#planL3(this.#store.db, host, candidates, false))) return;
     const postgres = this.#store.dialect === 'postgres';
     await this.#store.retrying(() =>
       this.#store.transaction(async (tx) => {
-        if (postgres) await sql`select pg_advisory_xact_lock(${HOST_LOCK}, hashtext(${host}))`.execute(tx);
-        const plan = await this.#planL3(tx, host, eligible, postgres);
-        for (const router_id of plan.schedule) {
-          await tx.insertInto('l3_bindings').values({ router_id, host }).execute();
+        if (postgres) await sql`select pg_advisory_xact_lock(${SCHEDULER_LOCK}, ${L3_LOCK})`.execute(tx);
+        const plan = await this.#planL3(tx, host, candidates, postgres);
+        for (const binding of plan.schedule) {
+          await tx.insertInto('l3_bindings').values(binding).execute();
+          if (binding.host !== host) await routerMoved(tx, binding.router_id);
         }
         if (plan.unschedule.length > 0) {
           await tx
@@ -565,9 +677,15 @@ export class HostSync {
       values: instances.flatMap((i) => interfacesOf(i).map((x) => x.port_id)),
     });
     const existing = new Set(interfaces.map((p) => p.id));
-    // Ports bound here without an instance are filtered too (their chains wait for a device).
+    // Ports bound here without an instance are filtered too (their chains wait for a device). A
+    // DHCP port comes with the networks this host serves: one still bound here after its network
+    // moved away (this host's agent was dead) is no longer this host's to plumb.
+    const served = new Set(dhcpNetworks);
     const others = (await portsBoundTo(db, host)).filter(
-      (p) => !existing.has(p.id) && !L3_OWNERS.includes(String(p.device_owner)),
+      (p) =>
+        !existing.has(p.id) &&
+        !L3_OWNERS.includes(String(p.device_owner)) &&
+        (p.device_owner !== DHCP_OWNER || served.has(String(p.network_id))),
     );
     const boundHere = [...interfaces.filter((p) => p['binding:host_id'] === host), ...others];
     const dhcpClients = (

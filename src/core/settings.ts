@@ -25,8 +25,13 @@ export interface Settings {
   /** DNS domain handed out by DHCP (`dns_domain`). */
   dnsDomain: string;
   quotas: Record<string, number>;
-  /** Seconds without a heartbeat after which an agent counts as dead (Neutron's `agent_down_time`). */
+  /**
+   * Seconds without a heartbeat after which an agent counts as dead (Neutron's `agent_down_time`):
+   * its networks' DHCP and its routers then move to live network hosts.
+   */
   agentDownTime: number;
+  /** DHCP servers (network hosts) per network (Neutron's `dhcp_agents_per_network`). */
+  dhcpAgentsPerNetwork: number;
   /** Host that takes instances while no live L2 agent could (the all-in-one: this machine). */
   defaultHost: string;
   /** physnet → host interface or bridge, sent to agents that report no mappings of their own. */
@@ -88,7 +93,8 @@ export const DEFAULT_SETTINGS: Settings = {
   macPrefix: 'fa:16:3e',
   dnsDomain: 'openstacklocal',
   quotas: DEFAULT_QUOTAS,
-  agentDownTime: 75,
+  agentDownTime: 30,
+  dhcpAgentsPerNetwork: 1,
   defaultHost: hostname(),
   physicalInterfaceMappings: {},
   lockoutFailureAttempts: 6,

@@ -7,6 +7,7 @@ import * as m003 from './migrations/003-l3.js';
 import * as m004 from './migrations/004-port-drops.js';
 import * as m005 from './migrations/005-status-changes.js';
 import * as m006 from './migrations/006-identity-security.js';
+import * as m007 from './migrations/007-dhcp-agents-per-network.js';
 import type { Database } from './schema.js';
 
 const steps: Record<string, (db: Kysely<unknown>, dialect: DialectName) => Promise<void>> = {
@@ -16,6 +17,7 @@ const steps: Record<string, (db: Kysely<unknown>, dialect: DialectName) => Promi
   '004-port-drops': m004.up,
   '005-status-changes': m005.up,
   '006-identity-security': m006.up,
+  '007-dhcp-agents-per-network': m007.up,
 };
 
 export async function migrate(db: Kysely<Database>, dialect: DialectName): Promise<void> {

@@ -139,6 +139,7 @@ export function compile(snapshot: Snapshot, options: CompileOptions): HostState 
   const portsOf = groupBy([...ports.values()], (p) => p.network_id);
   for (const network of networks.values()) {
     const why = addDhcpService(state, {
+      host: snapshot.host,
       network,
       subnets: subnetsOf.get(network.id) ?? [],
       ports: portsOf.get(network.id) ?? [],

@@ -37,6 +37,8 @@ export function dhcpConfigFiles(dir: string): string[] {
 }
 
 export interface DhcpServiceInput {
+  /** This host: of the network's DHCP ports (one per DHCP host), it plumbs the one bound here. */
+  host: string;
   network: SnapshotNetwork;
   /** The network's subnets. */
   subnets: SnapshotSubnet[];
@@ -57,13 +59,27 @@ function prefixLength(cidr: string): number {
 }
 
 /**
+ * The DNS servers DHCP offers on `subnet`: its own `dns_nameservers`; else, when the network has
+ * several DHCP servers, each one's address on the subnet (this host's first), as Neutron offers
+ * them; else none (dnsmasq then offers itself).
+ */
+function dnsServers(subnet: SnapshotSubnet, own: SnapshotPort, dhcpPorts: SnapshotPort[]): string[] {
+  if (subnet.dns_nameservers.length > 0 || dhcpPorts.length < 2) return subnet.dns_nameservers;
+  return [own, ...dhcpPorts.filter((p) => p !== own)].flatMap((p) =>
+    p.fixed_ips.filter((ip) => ip.subnet_id === subnet.id).map((ip) => ip.ip_address),
+  );
+}
+
+/**
  * Adds the DHCP service of `input.network` to `state` when the network has a DHCP-enabled subnet
- * and a DHCP port (the first by id, if several); it serves the subnets the port has an address on.
- * Returns why it cannot, if it cannot.
+ * and a DHCP port bound to this host (the first by id, if several; an unbound one counts as
+ * this host's); it serves the subnets the port has an address on. Returns why it cannot,
+ * if it cannot.
  */
 export function addDhcpService(state: HostState, input: DhcpServiceInput): string | undefined {
   const { network, ports, stateDir, domain } = input;
-  const port = ports.find((p) => p.device_owner === DHCP_DEVICE_OWNER);
+  const dhcpPorts = ports.filter((p) => p.device_owner === DHCP_DEVICE_OWNER);
+  const port = dhcpPorts.find((p) => !p.binding_host_id || p.binding_host_id === input.host);
   const enabled = input.subnets.filter((s) => s.enable_dhcp);
   if (!port || enabled.length === 0) return undefined;
   const served = enabled.filter((s) => port.fixed_ips.some((ip) => ip.subnet_id === s.id));
@@ -112,7 +128,7 @@ export function addDhcpService(state: HostState, input: DhcpServiceInput): strin
         subnetId: s.id,
         cidr: s.cidr,
         gatewayIp: s.gateway_ip,
-        dnsServers: s.dns_nameservers,
+        dnsServers: dnsServers(s, port, dhcpPorts),
         hostRoutes: s.host_routes,
       }),
     ),

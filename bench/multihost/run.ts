@@ -1,0 +1,336 @@
+/**
+ * Multi-host benchmark on `neutrino lab` (root), in one run:
+ *   (a) N instances over 20 vxlan networks through the API (8 concurrent clients), from the first
+ *       POST until the API shows all N ACTIVE: on a 4-host lab (instances spread over the hosts,
+ *       DHCP on host1) and on a 1-host lab, each started on a quiet machine;
+ *   (b) iperf3 between two instances on two hosts (over VXLAN, through their bridges and security
+ *       groups) against a bare VXLAN pair between two plain namespaces on the same underlay bridge,
+ *       same MTU (1450), 5 interleaved rounds;
+ *   (c) how long after a new instance's port is ACTIVE it answers a ping from an instance on
+ *       another host (`ping -D -i 0.01` started when the API first shows ACTIVE; the first reply's
+ *       own timestamp), median of several.
+ * Everything (labs, the bare namespaces) is removed afterwards. Writes bench/multihost/results.json.
+ *
+ *   npx tsx bench/multihost/run.ts [--n 400] [--rounds 5] [--probes 7] [--out bench/multihost/results.json]
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import ipaddr from 'ipaddr.js';
+import { Session } from '../../src/cli/client.js';
+import { type LabHost, type LabState, readLab } from '../../src/cli/lab.js';
+import { runInNamespace } from '../../src/linux/exec.js';
+import { addNamespace, deleteNamespace, ipBatch } from '../../src/linux/ip.js';
+import { runInHostNamespace } from '../../src/linux/lab-host.js';
+import { median } from '../measure.js';
+
+const args = process.argv.slice(2);
+const arg = (name: string, fallback: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const N = Number(arg('n', '400'));
+const ROUNDS = Number(arg('rounds', '5'));
+const PROBES = Number(arg('probes', '7'));
+const OUT = arg('out', 'bench/multihost/results.json');
+const NETWORKS = 20;
+const API_CONCURRENCY = 8;
+const CONVERGE_TIMEOUT_MS = 600_000;
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'neutrino.js');
+const INSTANCES = '/neutrino/v1/instances';
+
+interface Instance {
+  id: string;
+  status: string;
+  host: string | null;
+  ports: { fixed_ips: { ip_address: string }[] }[];
+}
+
+/** `neutrino ARGS` as a child process; throws with its stderr when it fails. */
+function neutrino(argv: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c;
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c;
+    });
+    child.on('close', (code) =>
+      code === 0 ? resolve(stdout) : reject(new Error(`neutrino ${argv.join(' ')}: ${stderr}`)),
+    );
+  });
+}
+
+/** The machine's CPU time counters (`/proc/stat`, all CPUs, in clock ticks). */
+async function machineTicks(): Promise<number[]> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0];
+  return line.trim().split(/\s+/).slice(1).map(Number);
+}
+
+/** Waits until the machine is quiet (under 10 % busy for a quarter second, at most 30 s). */
+async function settle(): Promise<void> {
+  const deadline = performance.now() + 30_000;
+  while (performance.now() < deadline) {
+    const before = await machineTicks();
+    await sleep(250);
+    const d = (await machineTicks()).map((v, i) => v - before[i]);
+    const total = d.reduce((x, y) => x + y, 0);
+    if (total > 0 && (total - d[3] - d[4]) / total < 0.1) return;
+  }
+}
+
+interface Lab {
+  lab: LabState;
+  api: Session;
+  stateDir: string;
+  host: (name: string) => LabHost;
+}
+
+async function labUp(hosts: number): Promise<Lab> {
+  const stateDir = await mkdtemp(join(tmpdir(), `neutrino-bench-lab${hosts}-`));
+  await neutrino(['lab', 'up', '--hosts', String(hosts), '--network-hosts', '1', '--state-dir', stateDir]);
+  const lab = readLab(stateDir)!;
+  const password = (await readFile(join(stateDir, 'admin-password'), 'utf8')).trim();
+  const api = new Session({
+    auth: {
+      type: 'password',
+      credentials: {
+        authUrl: `${lab.server!.url}/identity/v3`,
+        username: 'admin',
+        password,
+        projectName: 'admin',
+        userDomainName: 'Default',
+        projectDomainName: 'Default',
+      },
+    },
+    endpoint: lab.server!.url,
+  });
+  const { projects } = await api.get<{ projects: { id: string }[] }>('/identity/v3/projects?name=admin');
+  await api.put(`/v2.0/quotas/${projects[0].id}`, { quota: { port: -1, network: -1, subnet: -1 } });
+  return { lab, api, stateDir, host: (name) => lab.hosts.find((h) => h.name === name)! };
+}
+
+async function labDown(lab: Lab): Promise<void> {
+  await neutrino(['lab', 'down', '--state-dir', lab.stateDir]);
+  await rm(lab.stateDir, { recursive: true, force: true });
+}
+
+async function network(api: Session, name: string, cidr: string): Promise<string> {
+  const { network } = await api.post<{ network: { id: string } }>('/v2.0/networks', {
+    network: { name, 'provider:network_type': 'vxlan' },
+  });
+  await api.post('/v2.0/subnets', { subnet: { network_id: network.id, ip_version: 4, cidr } });
+  return network.id;
+}
+
+async function createInstance(api: Session, name: string, networkId: string, host: string) {
+  const { instance } = await api.post<{ instance: Instance }>(INSTANCES, {
+    instance: { name, host, networks: [{ network_id: networkId }] },
+  });
+  return instance;
+}
+
+/** Polls one instance until it is ACTIVE; returns it and when it was first seen so. */
+async function activeInstance(api: Session, id: string, intervalMs = 10): Promise<[Instance, number]> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const { instance } = await api.get<{ instance: Instance }>(`${INSTANCES}/${id}`);
+    if (instance.status === 'ACTIVE') return [instance, Date.now()];
+    if (instance.status === 'ERROR' || Date.now() > deadline)
+      throw new Error(`instance ${id}: ${instance.status}`);
+    await sleep(intervalMs);
+  }
+}
+
+interface ConvergenceResult {
+  hosts: number;
+  n: number;
+  networks: number;
+  apiCallsMs: number;
+  allActiveMs: number;
+  machineBusyPct: number;
+}
+
+/** (a) N instances over NETWORKS networks, round-robin over the lab's hosts. */
+async function converge(lab: Lab): Promise<ConvergenceResult> {
+  const nets: string[] = [];
+  for (let i = 0; i < NETWORKS; i++) nets.push(await network(lab.api, `bench-${i}`, `10.${100 + i}.0.0/22`));
+  const hosts = lab.lab.hosts.map((h) => h.name);
+  await settle();
+  const ticks = await machineTicks();
+  const start = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: API_CONCURRENCY }, async () => {
+      for (let i = next++; i < N; i = next++)
+        await createInstance(lab.api, `b${i}`, nets[i % NETWORKS], hosts[i % hosts.length]);
+    }),
+  );
+  const apiCallsMs = performance.now() - start;
+  for (;;) {
+    const { instances } = await lab.api.get<{ instances: Instance[] }>(INSTANCES);
+    const errors = instances.filter((i) => i.status === 'ERROR');
+    if (errors.length > 0) throw new Error(`${errors.length} instances in ERROR`);
+    if (instances.filter((i) => i.status === 'ACTIVE').length >= N) break;
+    if (performance.now() - start > CONVERGE_TIMEOUT_MS) throw new Error('timed out converging');
+    await sleep(100);
+  }
+  const allActiveMs = performance.now() - start;
+  const d = (await machineTicks()).map((v, i) => v - ticks[i]);
+  const total = d.reduce((x, y) => x + y, 0);
+  return {
+    hosts: hosts.length,
+    n: N,
+    networks: NETWORKS,
+    apiCallsMs: Math.round(apiCallsMs),
+    allActiveMs: Math.round(allActiveMs),
+    machineBusyPct: Math.round(((total - d[3] - d[4]) / total) * 100),
+  };
+}
+
+/** iperf3 (`-t 3`) with the server run by `serve` and the client by `connect`, in Gbit/s. */
+async function iperf(
+  serve: (cmd: string, argv: string[]) => Promise<unknown>,
+  connect: (cmd: string, argv: string[]) => Promise<{ code: number | null; stdout: string }>,
+  address: string,
+): Promise<number> {
+  const listening = serve('iperf3', ['-s', '-1', '-B', address]);
+  let bps = 0;
+  for (let attempt = 0; attempt < 50 && !bps; attempt++) {
+    await sleep(100);
+    const { code, stdout } = await connect('iperf3', ['-c', address, '-t', '3', '-J']);
+    if (code === 0) bps = JSON.parse(stdout).end?.sum_received?.bits_per_second ?? 0;
+  }
+  await listening;
+  if (!bps) throw new Error('iperf3 gave no result');
+  return Math.round(bps / 1e7) / 100;
+}
+
+/**
+ * Two plain namespaces on the lab's tunnel bridge, each with a VXLAN device to the other (MTU
+ * 1450, as the instances have): the bare tunnel the instances' path is compared with.
+ */
+async function barePair(lab: Lab): Promise<{ names: [string, string]; inner: [string, string] }> {
+  const tag = lab.lab.tag;
+  const names: [string, string] = [`neutrino-bench-${tag}-a`, `neutrino-bench-${tag}-b`];
+  const bytes = ipaddr.parseCIDR(lab.lab.tunnel.cidr)[0].toByteArray();
+  const outer = [200, 201].map((last) => ipaddr.fromByteArray([...bytes.slice(0, 3), last]).toString());
+  const inner: [string, string] = ['10.255.255.1', '10.255.255.2'];
+  for (const [i, ns] of names.entries()) {
+    await addNamespace(ns);
+    await ipBatch(
+      [
+        ['link', 'add', `bare-${i}`, 'type', 'veth', 'peer', 'name', 'eth1', 'netns', ns],
+        ['link', 'set', `bare-${i}`, 'master', 'br-tun', 'up'],
+      ],
+      { netns: lab.lab.underlayNetns, force: false },
+    );
+    await ipBatch(
+      [
+        ['link', 'set', 'lo', 'up'],
+        ['link', 'set', 'eth1', 'up'],
+        ['addr', 'add', `${outer[i]}/24`, 'dev', 'eth1'],
+        ['link', 'add', 'vx0', 'type', 'vxlan', 'id', '4242', 'dstport', '4789'],
+        ['link', 'set', 'vx0', 'mtu', '1450'],
+        ['addr', 'add', `${inner[i]}/24`, 'dev', 'vx0'],
+        ['link', 'set', 'vx0', 'up'],
+      ],
+      { netns: ns, force: false },
+    );
+  }
+  // Unicast to the other end only (no multicast group), as the lab's agents do with l2population.
+  for (const [i, ns] of names.entries())
+    await runInNamespace(ns, 'bridge', [
+      'fdb',
+      'append',
+      '00:00:00:00:00:00',
+      'dev',
+      'vx0',
+      'dst',
+      outer[1 - i],
+    ]);
+  return { names, inner };
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('run as root');
+  const results: Record<string, unknown> = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: cpus().length,
+    n: N,
+  };
+  // (a), then (b) and (c) on the 4-host lab while it is up, then (a) on one host.
+  const four = await labUp(4);
+  let bare: Awaited<ReturnType<typeof barePair>> | undefined;
+  try {
+    results.fourHosts = await converge(four);
+    console.log('4 hosts:', results.fourHosts);
+    // (b): a network of its own, one instance on host2, one on host3.
+    const net = await network(four.api, 'perf', '10.250.0.0/24');
+    const [vmA] = await activeInstance(four.api, (await createInstance(four.api, 'perf-a', net, 'host2')).id);
+    const [vmB] = await activeInstance(four.api, (await createInstance(four.api, 'perf-b', net, 'host3')).id);
+    const on = (vm: Instance) => (cmd: string, argv: string[]) =>
+      runInHostNamespace(four.host(vm.host!), `inst-${vm.id}`, cmd, argv, {
+        allowFail: true,
+        timeoutMs: 30_000,
+      });
+    bare = await barePair(four);
+    const [bareA, bareB] = bare.names;
+    const inBare = (ns: string) => (cmd: string, argv: string[]) =>
+      runInNamespace(ns, cmd, argv, { allowFail: true, timeoutMs: 30_000 });
+    const instancesGbps: number[] = [];
+    const bareGbps: number[] = [];
+    await settle();
+    for (let r = 0; r < ROUNDS; r++) {
+      instancesGbps.push(await iperf(on(vmB), on(vmA), vmB.ports[0].fixed_ips[0].ip_address));
+      bareGbps.push(await iperf(inBare(bareB), inBare(bareA), bare.inner[1]));
+      console.log(`iperf round ${r + 1}: instances ${instancesGbps.at(-1)}, bare vxlan ${bareGbps.at(-1)}`);
+    }
+    results.iperf3 = {
+      instancesGbps,
+      bareVxlanGbps: bareGbps,
+      medianInstances: median(instancesGbps),
+      medianBare: median(bareGbps),
+      ratio: Math.round((median(instancesGbps) / median(bareGbps)) * 100) / 100,
+    };
+    // (c): a new instance on host4 each time, pinged from perf-a on host2.
+    const reachMs: number[] = [];
+    for (let p = 0; p < PROBES; p++) {
+      const created = await createInstance(four.api, `probe-${p}`, net, 'host4');
+      const [vm, activeAt] = await activeInstance(four.api, created.id);
+      const target = vm.ports[0].fixed_ips[0].ip_address;
+      const { stdout } = await on(vmA)('ping', ['-D', '-n', '-c', '1', '-i', '0.01', '-w', '10', target]);
+      const reply = /^\[(\d+\.\d+)\] \d+ bytes from/m.exec(stdout);
+      if (!reply) throw new Error(`no reply from ${target}: ${stdout}`);
+      reachMs.push(Math.round((Number(reply[1]) * 1000 - activeAt) * 10) / 10);
+      await four.api.delete(`${INSTANCES}/${vm.id}`);
+      await sleep(500);
+    }
+    results.reachable = { afterActiveMs: reachMs, medianMs: median(reachMs) };
+    console.log('reachable after ACTIVE (ms):', reachMs);
+  } finally {
+    if (bare) for (const ns of bare.names) await deleteNamespace(ns).catch(() => undefined);
+    await labDown(four);
+  }
+  await settle();
+  const one = await labUp(1);
+  try {
+    results.oneHost = await converge(one);
+    console.log('1 host:', results.oneHost);
+  } finally {
+    await labDown(one);
+  }
+  const a = results.fourHosts as ConvergenceResult;
+  const b = results.oneHost as ConvergenceResult;
+  results.convergenceRatio = Math.round((a.allActiveMs / b.allActiveMs) * 100) / 100;
+  await writeFile(OUT, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(JSON.stringify(results, null, 2));
+}
+
+await main();

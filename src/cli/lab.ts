@@ -20,7 +20,7 @@ import ipaddr from 'ipaddr.js';
 import { stringify } from 'yaml';
 import { ownerTag } from '../agent/host-state.js';
 import type { AgentRole } from '../agent/runner.js';
-import { loadConfig } from '../config.js';
+import { loadConfig, readConfigFile } from '../config.js';
 import { firstFreeRange, type HostRouting } from '../core/route-conflict.js';
 import { readHostRouting } from '../linux/host-routes.js';
 import { addNamespace, deleteNamespace, ipBatch, ipJson, listNamespaces } from '../linux/ip.js';
@@ -82,6 +82,9 @@ export interface LabFlags {
   hosts?: string;
   networkHosts?: string;
   resyncInterval?: string;
+  /** The servers' `agent_down_time` and the agents' `report_interval` (short ones make failover quick). */
+  agentDownTime?: string;
+  reportInterval?: string;
   logLevel?: string;
   /** `postgres://…` for several servers. */
   database?: string;
@@ -284,7 +287,12 @@ async function startServerProcess(
     configFile,
     stringify({
       physical_interface_mappings: { [LAB_PHYSNET]: 'eth2' },
-      settings: { tenant_network_type: 'vxlan' },
+      settings: {
+        tenant_network_type: 'vxlan',
+        ...(flags.agentDownTime
+          ? { agent_down_time: seconds(flags.agentDownTime, '--agent-down-time') }
+          : {}),
+      },
     }),
   );
   const logFile = join(lab.stateDir, index === 0 ? 'server.log' : `server${index + 1}.log`);
@@ -314,7 +322,15 @@ async function startAgent(lab: LabState, host: LabHost, urls: string[], flags: L
   copyFileSync(join(lab.stateDir, 'admin-password'), join(host.stateDir, 'admin-password'));
   chmodSync(join(host.stateDir, 'admin-password'), 0o600);
   const configFile = join(host.stateDir, 'neutrino.yaml');
-  writeFileSync(configFile, stringify({ physical_interface_mappings: { [LAB_PHYSNET]: 'eth2' } }));
+  writeFileSync(
+    configFile,
+    stringify({
+      physical_interface_mappings: { [LAB_PHYSNET]: 'eth2' },
+      ...(flags.reportInterval
+        ? { report_interval: seconds(flags.reportInterval, '--report-interval') }
+        : {}),
+    }),
+  );
   const args = [
     ...[BIN, 'agent', '--server', urls.join(','), '--host', host.name, '--tunnel-ip', host.tunnelIp],
     ...['--roles', host.roles.join(','), '--state-dir', host.stateDir, '--config', configFile],
@@ -322,6 +338,32 @@ async function startAgent(lab: LabState, host: LabHost, urls: string[], flags: L
     ...(flags.logLevel ? ['--log-level', flags.logLevel] : []),
   ];
   return startDetached(process.execPath, args, { host, logFile: join(host.stateDir, 'agent.log') });
+}
+
+/**
+ * Starts `name`'s agent again (after it was killed, to see what a host that comes back does), with
+ * the configuration it had; records its pid, so `lab down` stops it.
+ */
+export async function restartLabAgent(stateDir: string, name: string, flags: LabFlags = {}): Promise<number> {
+  const lab = readLab(resolve(stateDir));
+  const host = lab?.hosts.find((h) => h.name === name);
+  if (!lab || !host) throw new Error(`no host ${name} in a lab in ${stateDir}`);
+  if (await isOurs(host.pid, 'agent', host.stateDir)) throw new Error(`the agent of ${name} is running`);
+  const urls = (lab.servers ?? (lab.server ? [lab.server] : [])).map((s) => s.url);
+  const configFile = join(host.stateDir, 'neutrino.yaml');
+  const reportInterval = readConfigFile(configFile).report_interval;
+  host.pid = await startAgent(lab, host, urls, {
+    ...flags,
+    ...(reportInterval ? { reportInterval: String(reportInterval) } : {}),
+  });
+  writeLab(lab);
+  return host.pid;
+}
+
+function seconds(value: string, flag: string): number {
+  const n = Number(value);
+  if (!(n > 0)) throw new Error(`${flag} must be a number of seconds above 0`);
+  return n;
 }
 
 /** `neutrino lab up`. */

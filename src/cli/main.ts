@@ -104,6 +104,8 @@ function registerDataplaneCommands(root: Command): void {
     )
     .option('--state-dir <dir>', 'state directory (default /var/lib/neutrino-lab)')
     .option('--resync-interval <seconds>', "the agents' full resync period (default 60)")
+    .option('--agent-down-time <seconds>', 'seconds without a heartbeat before an agent is dead (default 30)')
+    .option('--report-interval <seconds>', "the agents' heartbeat period (default 10)")
     .option('--log-level <level>', 'pino log level of the server and agents (default info)')
     .option('--database <url>', "the servers' database, postgres://… (default: SQLite in the state dir)")
     .option('--servers <n>', 'how many API servers, on one --database postgres://… (default 1)')

@@ -133,6 +133,48 @@ describe('compile: linuxbridge layout', () => {
 describe('compile: DHCP', () => {
   const dir = `${stateDir}/dhcp/${NET}`;
 
+  it("plumbs this host's DHCP port of several, and offers every DHCP server as a DNS server", () => {
+    const other = 'd1d1d1d1-1111-4111-8111-111111111111';
+    const state = compile(
+      snapshot({
+        subnets: [snapshotSubnet()],
+        ports: [
+          port(other, '10.0.0.3', 'fa:16:3e:00:00:03', {
+            device_owner: 'network:dhcp',
+            binding_host_id: 'h2',
+          }),
+          port(DHCP_PORT, '10.0.0.2', 'fa:16:3e:00:00:02', {
+            device_owner: 'network:dhcp',
+            binding_host_id: 'h1',
+          }),
+          port(PORT_A, '10.0.0.11', 'fa:16:3e:00:00:11'),
+        ],
+        instances: [{ id: INST_A, name: 'vm-a', ports: [PORT_A] }],
+      }),
+      { stateDir },
+    );
+    assert.equal(state.dhcpServers[NET].device, 'ns-d0d0d0d0-11');
+    assert.deepEqual(state.namespaceLinks[`qdhcp-${NET}/ns-d0d0d0d0-11`]?.addresses, ['10.0.0.2/24']);
+    assert.ok(
+      (state.files[`${dir}/opts`] as { content: string }).content.includes(
+        `tag:subnet-${SUBNET},option:dns-server,10.0.0.2,10.0.0.3\n`,
+      ),
+    );
+    const elsewhere = compile(
+      snapshot({
+        ports: [
+          port(other, '10.0.0.3', 'fa:16:3e:00:00:03', {
+            device_owner: 'network:dhcp',
+            binding_host_id: 'h2',
+          }),
+        ],
+        instances: [],
+      }),
+      { stateDir },
+    );
+    assert.equal(elsewhere.dhcpServers[NET], undefined, "another host's DHCP port is not plumbed here");
+  });
+
   it("builds the DHCP namespace and dnsmasq's files and command line from the ports", () => {
     const state = compile(snapshot(), { stateDir });
     const ns = `qdhcp-${NET}`;

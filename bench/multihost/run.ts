@@ -43,6 +43,7 @@ const INSTANCES = '/neutrino/v1/instances';
 
 interface Instance {
   id: string;
+  name: string;
   status: string;
   host: string | null;
   ports: { fixed_ips: { ip_address: string }[] }[];
@@ -176,7 +177,7 @@ async function converge(lab: Lab): Promise<ConvergenceResult> {
     const { instances } = await lab.api.get<{ instances: Instance[] }>(INSTANCES);
     const errors = instances.filter((i) => i.status === 'ERROR');
     if (errors.length > 0) throw new Error(`${errors.length} instances in ERROR`);
-    if (instances.filter((i) => i.status === 'ACTIVE').length >= N) break;
+    if (instances.filter((i) => /^b\d+$/.test(i.name) && i.status === 'ACTIVE').length >= N) break;
     if (performance.now() - start > CONVERGE_TIMEOUT_MS) throw new Error('timed out converging');
     await sleep(100);
   }
@@ -257,6 +258,41 @@ async function barePair(lab: Lab): Promise<{ names: [string, string]; inner: [st
   return { names, inner };
 }
 
+/**
+ * (c): `probes` times, a new instance on host4 pinged from `from` (host2) from the moment the API
+ * shows it ACTIVE (`ping -D -i 0.01`, up to 15 s): the first reply's timestamp after ACTIVE, or
+ * null when none came.
+ */
+async function reachability(lab: Lab, net: string, from: Instance, probes: number) {
+  const afterActiveMs: (number | null)[] = [];
+  for (let p = 0; p < probes; p++) {
+    const created = await createInstance(lab.api, `probe-${randomTag()}`, net, 'host4');
+    const [vm, activeAt] = await activeInstance(lab.api, created.id);
+    const target = vm.ports[0].fixed_ips[0].ip_address;
+    const { stdout } = await runInHostNamespace(
+      lab.host(from.host!),
+      `inst-${from.id}`,
+      'ping',
+      ['-D', '-n', '-c', '1', '-i', '0.01', '-w', '15', target],
+      { allowFail: true, timeoutMs: 30_000 },
+    );
+    const reply = /^\[(\d+\.\d+)\] \d+ bytes from/m.exec(stdout);
+    afterActiveMs.push(reply ? Math.round((Number(reply[1]) * 1000 - activeAt) * 10) / 10 : null);
+    await lab.api.delete(`${INSTANCES}/${vm.id}`);
+    await sleep(500);
+  }
+  const answered = afterActiveMs.filter((v): v is number => v !== null);
+  return {
+    afterActiveMs,
+    unanswered: afterActiveMs.length - answered.length,
+    medianMs: answered.length > 0 ? median(answered) : null,
+  };
+}
+
+function randomTag(): string {
+  return Math.random().toString(16).slice(2, 8);
+}
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root');
   const results: Record<string, unknown> = {
@@ -265,12 +301,10 @@ async function main(): Promise<void> {
     cpus: cpus().length,
     n: N,
   };
-  // (a), then (b) and (c) on the 4-host lab while it is up, then (a) on one host.
+  // (b) and (c) on a quiet 4-host lab, then (a) there and (c) again, then (a) on one host.
   const four = await labUp(4);
   let bare: Awaited<ReturnType<typeof barePair>> | undefined;
   try {
-    results.fourHosts = await converge(four);
-    console.log('4 hosts:', results.fourHosts);
     // (b): a network of its own, one instance on host2, one on host3.
     const net = await network(four.api, 'perf', '10.250.0.0/24');
     const [vmA] = await activeInstance(four.api, (await createInstance(four.api, 'perf-a', net, 'host2')).id);
@@ -299,21 +333,13 @@ async function main(): Promise<void> {
       medianBare: median(bareGbps),
       ratio: Math.round((median(instancesGbps) / median(bareGbps)) * 100) / 100,
     };
-    // (c): a new instance on host4 each time, pinged from perf-a on host2.
-    const reachMs: number[] = [];
-    for (let p = 0; p < PROBES; p++) {
-      const created = await createInstance(four.api, `probe-${p}`, net, 'host4');
-      const [vm, activeAt] = await activeInstance(four.api, created.id);
-      const target = vm.ports[0].fixed_ips[0].ip_address;
-      const { stdout } = await on(vmA)('ping', ['-D', '-n', '-c', '1', '-i', '0.01', '-w', '10', target]);
-      const reply = /^\[(\d+\.\d+)\] \d+ bytes from/m.exec(stdout);
-      if (!reply) throw new Error(`no reply from ${target}: ${stdout}`);
-      reachMs.push(Math.round((Number(reply[1]) * 1000 - activeAt) * 10) / 10);
-      await four.api.delete(`${INSTANCES}/${vm.id}`);
-      await sleep(500);
-    }
-    results.reachable = { afterActiveMs: reachMs, medianMs: median(reachMs) };
-    console.log('reachable after ACTIVE (ms):', reachMs);
+    // (c) on the quiet lab; then (a); then (c) again beside the N instances.
+    results.reachable = await reachability(four, net, vmA, PROBES);
+    console.log('reachable after ACTIVE, quiet lab:', results.reachable);
+    results.fourHosts = await converge(four);
+    console.log('4 hosts:', results.fourHosts);
+    results.reachableLoaded = await reachability(four, net, vmA, 3);
+    console.log(`reachable after ACTIVE, beside ${N} instances:`, results.reachableLoaded);
   } finally {
     if (bare) for (const ns of bare.names) await deleteNamespace(ns).catch(() => undefined);
     await labDown(four);

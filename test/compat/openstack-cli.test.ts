@@ -424,7 +424,7 @@ describe('openstack CLI against neutrino server', { skip }, () => {
     // openstackclient 6 builds its "Failed to add" error without raising it (exit 0): the 409 shows
     // in the exchange.
     const again = await run(['network', 'agent', 'add', 'network', '--dhcp', dhcp, 'sched-net']);
-    assert.match(exchange(again.stderr), /RESP: \[409\][^]*NetworkHostedByDHCPAgent/);
+    assert.match(exchange(again.stderr), /RESP: \[409\][\s\S]*NetworkHostedByDHCPAgent/);
     await ok(['network', 'agent', 'remove', 'network', '--dhcp', dhcp, 'sched-net']);
     assert.deepEqual(await ok(['network', 'agent', 'list', '-f', 'json', '--network', net.id]), []);
 

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { compile } from '../../src/agent/desired/compile.js';
 import { linkAlias, ownerTag } from '../../src/agent/host-state.js';
-import type { Snapshot, SnapshotNetwork, SnapshotPort } from '../../src/agent/snapshot.js';
+import type { Snapshot } from '../../src/agent/snapshot.js';
 import { assertNamespaceName } from '../../src/linux/exec.js';
 import {
   DHCP_PORT,

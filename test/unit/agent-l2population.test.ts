@@ -12,15 +12,7 @@ import { compile } from '../../src/agent/desired/compile.js';
 import { diff } from '../../src/agent/diff/diff.js';
 import { FLOOD_MAC, type HostState } from '../../src/agent/host-state.js';
 import type { Snapshot, SnapshotTunnelPeer } from '../../src/agent/snapshot.js';
-import {
-  INST_A,
-  NET,
-  PORT_A,
-  SUBNET,
-  snapshotNetwork,
-  snapshotPort,
-  snapshotSubnet,
-} from '../helpers/snapshot.js';
+import { INST_A, NET, PORT_A, snapshotNetwork, snapshotPort, snapshotSubnet } from '../helpers/snapshot.js';
 
 const stateDir = '/var/lib/neutrino-test';
 const tunnel = { localIp: '100.64.9.11', device: 'eth0' };

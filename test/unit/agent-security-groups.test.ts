@@ -33,7 +33,6 @@ import {
   NET,
   PORT_A,
   PORT_B,
-  SUBNET,
   snapshotNetwork,
   snapshotPort,
   snapshotSubnet,

@@ -17,7 +17,6 @@ import {
   INST_A,
   NET,
   PORT_A,
-  SUBNET,
   snapshotNetwork,
   snapshotPort,
   snapshotSubnet,

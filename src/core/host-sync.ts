@@ -25,6 +25,7 @@ import type { Fault, InstanceStatus } from '../model/instance.js';
 import type { AddressPair, FixedIp } from '../model/port.js';
 import type { Route } from '../model/router.js';
 import { fromRow, insertResource, listResources, type Stored, updateResource } from '../store/resources.js';
+import { inChunks } from '../store/chunks.js';
 import type { Database, ResourceRow, ResourceTable } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
 import type { Agents } from './agents.js';
@@ -198,13 +199,15 @@ async function updateIfCurrent(
 /** Which of `ids` changed after store revision `revision`. */
 async function changedSince(tx: Tx, resource: string, revision: number, ids: string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
-  const rows = await tx
-    .selectFrom('revisions')
-    .select('resource_id')
-    .where('resource', '=', resource)
-    .where('revision', '>', revision)
-    .where('resource_id', 'in', ids)
-    .execute();
+  const rows = await inChunks(ids, (chunk) =>
+    tx
+      .selectFrom('revisions')
+      .select('resource_id')
+      .where('resource', '=', resource)
+      .where('revision', '>', revision)
+      .where('resource_id', 'in', chunk)
+      .execute(),
+  );
   return new Set(rows.map((r) => r.resource_id));
 }
 
@@ -333,25 +336,22 @@ export class HostSync {
       .select('network_id')
       .groupBy('network_id')
       .having(sql`count(*)`, '>=', perNetwork);
-    const subnets = await db
-      .selectFrom('subnets')
-      .select(COLUMNS)
-      .where((eb) =>
-        here.size === 0
-          ? eb('network_id', 'not in', full)
-          : eb.or([eb('network_id', 'not in', full), eb('network_id', 'in', [...here])]),
-      )
-      .execute();
+    // Subnets of networks short of DHCP hosts, and of those this host serves (full or not).
+    const open = await db.selectFrom('subnets').select(COLUMNS).where('network_id', 'not in', full).execute();
+    const ours = await inChunks([...here], (chunk) =>
+      db.selectFrom('subnets').select(COLUMNS).where('network_id', 'in', chunk).execute(),
+    );
+    const subnets = [...new Map([...open, ...ours].map((r) => [r.id, r] as const)).values()];
     const wanted = groupBy(subnets.map((r) => fromRow(r as ResourceRow)).filter(servesDhcp), (s) =>
       String(s.network_id),
     );
     const ids = [...new Set([...wanted.keys(), ...here])].sort();
     if (ids.length === 0) return { schedule: [], unschedule: [], serve: [] };
-    let networkQuery = db.selectFrom('networks').select(COLUMNS).where('id', 'in', ids).orderBy('id');
-    if (lock) networkQuery = networkQuery.forShare();
-    const networks = new Map(
-      (await networkQuery.execute()).map((r) => [r.id, fromRow(r as ResourceRow)] as const),
-    );
+    const networkRows = await inChunks(ids, (chunk) => {
+      const query = db.selectFrom('networks').select(COLUMNS).where('id', 'in', chunk).orderBy('id');
+      return (lock ? query.forShare() : query).execute();
+    });
+    const networks = new Map(networkRows.map((r) => [r.id, fromRow(r as ResourceRow)] as const));
     const dhcpPorts = await listResources(db, 'ports', {
       column: 'device_id',
       values: ids.map(dhcpDeviceId),
@@ -359,11 +359,9 @@ export class HostSync {
     const portsOf = groupBy(dhcpPorts.filter((p) => p.device_owner === DHCP_OWNER).sort(oldestFirst), (p) =>
       String(p.network_id),
     );
-    const bindings = await db
-      .selectFrom('dhcp_bindings')
-      .selectAll()
-      .where('network_id', 'in', ids)
-      .execute();
+    const bindings = await inChunks(ids, (chunk) =>
+      db.selectFrom('dhcp_bindings').selectAll().where('network_id', 'in', chunk).execute(),
+    );
     const hostsOf = groupBy(bindings, (b) => b.network_id);
     const served = [...wanted.keys()].filter((id) => networks.has(id));
     const schedule = eligible
@@ -523,13 +521,9 @@ export class HostSync {
     const bound = new Map(bindings.map((b) => [b.router_id, b.host]));
     let unbound = candidates.length > 0 ? [...wanted].filter((id) => !bound.has(id)).sort() : [];
     if (lock && unbound.length > 0) {
-      const held = await db
-        .selectFrom('routers')
-        .select('id')
-        .where('id', 'in', unbound)
-        .orderBy('id')
-        .forShare()
-        .execute();
+      const held = await inChunks(unbound, (chunk) =>
+        db.selectFrom('routers').select('id').where('id', 'in', chunk).orderBy('id').forShare().execute(),
+      );
       unbound = held.map((r) => r.id);
     }
     const load = routerLoad(bindings, candidates);
@@ -562,13 +556,9 @@ export class HostSync {
           await tx.insertInto('l3_bindings').values(binding).execute();
           if (binding.host !== host) await routerMoved(tx, binding.router_id);
         }
-        if (plan.unschedule.length > 0) {
-          await tx
-            .deleteFrom('l3_bindings')
-            .where('host', '=', host)
-            .where('router_id', 'in', plan.unschedule)
-            .execute();
-        }
+        await inChunks(plan.unschedule, (chunk) =>
+          tx.deleteFrom('l3_bindings').where('host', '=', host).where('router_id', 'in', chunk).execute(),
+        );
         for (const port of plan.rebind)
           await updateIfCurrent(tx, 'ports', port, { ...port, ...portBinding(host) });
       }),
@@ -591,13 +581,13 @@ export class HostSync {
     const subnets = new Map(
       (await listResources(db, 'subnets', { column: 'id', values: [...subnetIds] })).map((s) => [s.id, s]),
     );
-    const mapped = ids.length
-      ? await db
-          .selectFrom('floatingip_associations')
-          .select('floatingip_id')
-          .where('router_id', 'in', ids)
-          .execute()
-      : [];
+    const mapped = await inChunks(ids, (chunk) =>
+      db
+        .selectFrom('floatingip_associations')
+        .select('floatingip_id')
+        .where('router_id', 'in', chunk)
+        .execute(),
+    );
     const floatingIps = await listResources(db, 'floatingips', {
       column: 'id',
       values: mapped.map((m) => m.floatingip_id),
@@ -701,10 +691,9 @@ export class HostSync {
       ...new Set([...dhcpNetworks, ...boundHere.map((p) => String(p.network_id)), ...routerNetworks]),
     ];
     const networks = await listResources(db, 'networks', { column: 'id', values: networkIds });
-    const segments =
-      networkIds.length === 0
-        ? []
-        : await db.selectFrom('network_segments').selectAll().where('network_id', 'in', networkIds).execute();
+    const segments = await inChunks(networkIds, (chunk) =>
+      db.selectFrom('network_segments').selectAll().where('network_id', 'in', chunk).execute(),
+    );
     const segmentOf = new Map(segments.map((s) => [s.network_id, s]));
     const subnets = await listResources(db, 'subnets', { column: 'network_id', values: networkIds });
     const security = await securityGroupsOf(db, boundHere);
@@ -740,13 +729,14 @@ export class HostSync {
 
   /** Which of `networkIds` another host serves DHCP for. */
   async #dhcpElsewhere(host: string, networkIds: string[]): Promise<string[]> {
-    if (networkIds.length === 0) return [];
-    const rows = await this.#store.db
-      .selectFrom('dhcp_bindings')
-      .select('network_id')
-      .where('network_id', 'in', networkIds)
-      .where('host', '!=', host)
-      .execute();
+    const rows = await inChunks(networkIds, (chunk) =>
+      this.#store.db
+        .selectFrom('dhcp_bindings')
+        .select('network_id')
+        .where('network_id', 'in', chunk)
+        .where('host', '!=', host)
+        .execute(),
+    );
     return rows.map((r) => r.network_id).sort();
   }
 

@@ -456,6 +456,11 @@ export const RouterNotHostedByL3Agent = define<{ router_id: string; agent_id: st
   409,
   'The router %(router_id)s is not hosted by the L3 Agent %(agent_id)s.',
 );
+export const HostNotAvailable = define<{ host: string; live: string }>(
+  'HostNotAvailable',
+  409,
+  'Host %(host)s has no live compute agent; live compute hosts: %(live)s.',
+);
 export const NetworkWithoutDhcp = define<{ net_id: string }>(
   'NetworkWithoutDhcp',
   400,

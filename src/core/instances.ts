@@ -24,6 +24,7 @@ import { type Agents, L2_AGENT_TYPES } from './agents.js';
 import { type Context, callerProject, owns, requireAdmin, requireWriter, targetProject } from './context.js';
 import {
   Conflict,
+  HostNotAvailable,
   InstanceNotFound,
   InvalidInput,
   NetworkWithoutDhcp,
@@ -184,7 +185,7 @@ export class Instances {
     const given = await this.#givenPorts(ctx, body.networks);
     await this.#requireDhcp(ctx, body.networks, given);
     const groups = body.security_groups && (await this.#securityGroupIds(ctx, project, body.security_groups));
-    const host = body.host ?? (await this.#pickHost());
+    const host = body.host === undefined ? await this.#pickHost() : await this.#liveHost(body.host);
     const id = randomUUID();
 
     const bodies = portBodies(id, body.networks, groups);
@@ -275,6 +276,14 @@ export class Instances {
       .execute();
     const load = new Map(counts.map((c) => [c.host, Number(c.n)]));
     return live.reduce((best, host) => ((load.get(host) ?? 0) < (load.get(best) ?? 0) ? host : best));
+  }
+
+  /** An admin's chosen host, which must have a live compute agent (checked before anything is made). */
+  async #liveHost(host: string): Promise<string> {
+    const live = (await this.#agents.computeHosts(L2_AGENT_TYPES)).sort();
+    if (!live.includes(host))
+      throw HostNotAvailable({ host, live: live.length > 0 ? live.join(', ') : 'none' });
+    return host;
   }
 
   /** PostgreSQL only (SQLite serialises writers): holds the ports until commit. */

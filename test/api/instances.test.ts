@@ -161,7 +161,22 @@ for (const dialect of dialects()) {
       await ageAgents('busy', 600);
       await ageAgents('idle', 600);
       assert.equal(await host(), 'default-host', 'no live agent');
+      // An admin's chosen host must have a live compute agent: refused before any port is made.
+      const portsBefore = (await admin.get('/v2.0/ports')).body.ports.length;
+      const refused = await create({ networks: [{ network_id: net.id }], host: 'chosen' });
+      assert.equal(refused.status, 409, JSON.stringify(refused.body));
+      assert.equal(errorType(refused), 'HostNotAvailable');
+      assert.match(
+        refused.body.NeutronError.message,
+        /chosen has no live compute agent; live compute hosts: none/,
+      );
+      assert.equal((await admin.get('/v2.0/ports')).body.ports.length, portsBefore, 'no port left behind');
+      await heartbeat('chosen');
       assert.equal(await host({ host: 'chosen' }), 'chosen');
+      await ageAgents('chosen', 600);
+      await heartbeat('busy');
+      const dead = await create({ networks: [{ network_id: net.id }], host: 'chosen' });
+      assert.match(dead.body.NeutronError.message, /live compute hosts: busy\./);
 
       const member = client(t, (await t.newProjectUser()).token);
       const own = await network(member, '10.3.0.0/24');

@@ -330,6 +330,19 @@ describe('multi-host: one vxlan network across a three-host lab', { skip: !isRoo
     );
   });
 
+  it('refuses an instance on a host with no live compute agent, in one line, leaving no port', async () => {
+    const before = (await session.get<{ ports: unknown[] }>('/v2.0/ports')).ports.length;
+    const r = await neutrino(
+      ['instance', 'create', 'vm-x', '--network', 'mh-a', '--host', 'host9'],
+      cloudEnv,
+    );
+    assert.notEqual(r.code, 0);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0], /host9 has no live compute agent; live compute hosts: host1, host2, host3/);
+    assert.equal((await session.get<{ ports: unknown[] }>('/v2.0/ports')).ports.length, before);
+  });
+
   it('refuses a second agent claiming a live host name', async () => {
     const dir = join(stateDir, 'hosts', 'impostor');
     mkdirSync(dir, { recursive: true });

@@ -77,6 +77,20 @@ export function runOnHost(
   return run('nsenter', [...nsenterArgs(host), cmd, ...args], options);
 }
 
+/**
+ * nsenter's arguments to run `cmd args...` in network namespace `netns` of the simulated host (an
+ * instance, say): for callers that spawn it themselves (a long-running ping).
+ */
+export function hostNamespaceArgv(
+  host: LabHostNamespaces,
+  netns: string,
+  cmd: string,
+  args: readonly string[],
+): string[] {
+  assertNamespaceName(netns);
+  return [...nsenterArgs(host, false), 'ip', 'netns', 'exec', netns, cmd, ...args];
+}
+
 /** Runs `cmd args...` in network namespace `netns` of the simulated host (an instance, say). */
 export function runInHostNamespace(
   host: LabHostNamespaces,
@@ -85,8 +99,7 @@ export function runInHostNamespace(
   args: readonly string[],
   options: RunOptions = {},
 ): Promise<RunResult> {
-  assertNamespaceName(netns);
-  return run('nsenter', [...nsenterArgs(host, false), 'ip', 'netns', 'exec', netns, cmd, ...args], options);
+  return run('nsenter', hostNamespaceArgv(host, netns, cmd, args), options);
 }
 
 /**
@@ -99,8 +112,7 @@ export function execInHostNamespace(
   cmd: string,
   args: readonly string[],
 ): Promise<number> {
-  assertNamespaceName(netns);
-  const argv = [...nsenterArgs(host, false), 'ip', 'netns', 'exec', netns, cmd, ...args];
+  const argv = hostNamespaceArgv(host, netns, cmd, args);
   return new Promise((resolve, reject) => {
     const child = spawn('nsenter', argv, { stdio: 'inherit' });
     child.once('error', (err) => reject(new CommandError('nsenter', argv, null, '', '', err.message)));

@@ -11,16 +11,11 @@
  * dnsmasq, and does not take them back.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Session } from '../../src/cli/client.js';
-import { type LabHost, type LabState, readLab, restartLabAgent } from '../../src/cli/lab.js';
-import { addNamespace, deleteNamespace, ipBatch, listNamespaces } from '../../src/linux/ip.js';
+import type { Session } from '../../src/cli/client.js';
+import { type LabHost, type LabState, restartLabAgent } from '../../src/cli/lab.js';
 import { runInHostNamespace, runOnHost } from '../../src/linux/lab-host.js';
-import { BIN, type CliResult } from '../helpers/neutrino-up.js';
+import { hostLinks, type Lab, labUp, PhysnetOutside, physnetExternalNetwork } from '../helpers/lab.js';
 import { until } from '../helpers/until.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -33,41 +28,14 @@ interface Instance {
   host: string | null;
 }
 
-function env(): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env))
-    if (!k.startsWith('NEUTRINO_') && !k.startsWith('OS_')) out[k] = v;
-  return out;
-}
-
-function neutrino(args: string[], timeoutMs = 180_000): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c;
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
 describe('multi-host failover: DHCP and a router move off a dead network host', {
   skip: !isRoot && 'needs root',
 }, () => {
-  const stateDir = mkdtempSync(join(tmpdir(), 'neutrino-lab-'));
+  let labUpped: Lab | undefined;
   let lab: LabState;
   let session: Session;
-  const outside = `neutrino-out${Math.floor(Math.random() * 0xffff).toString(16)}`;
-  const outsideLink = `${outside.slice(-4)}-ext`;
-  let outsideMade = false;
+  let stateDir = '';
+  let outside: PhysnetOutside | undefined;
   let netId = '';
   let routerId = '';
   let vm: Instance;
@@ -90,84 +58,20 @@ describe('multi-host failover: DHCP and a router move off a dead network host', 
     (
       await session.get<{ agents: { id: string; agent_type: string }[] }>(`/v2.0/agents?host=${name}`)
     ).agents.find((a) => a.agent_type === type)!.id;
-  /** Cuts or mends a host's three links (their underlay ends). */
-  const links = (h: LabHost, state: 'up' | 'down') =>
-    ipBatch(
-      ['m', 't', 'p'].map((end) => ['link', 'set', `${h.name}-${end}`, state]),
-      { netns: lab.underlayNetns },
-    );
+  const links = (h: LabHost, state: 'up' | 'down') => hostLinks(lab, h, state);
   const dnsmasqOf = (h: LabHost, networkId: string) =>
     runOnHost(h, 'ip', ['netns', 'pids', `qdhcp-${networkId}`], { allowFail: true });
 
   before(async () => {
-    const up = await neutrino([
-      ...['lab', 'up', '--hosts', '3', '--network-hosts', '2', '--state-dir', stateDir],
+    labUpped = await labUp([
+      ...['--hosts', '3', '--network-hosts', '2'],
       ...['--agent-down-time', '4', '--report-interval', '1'],
     ]);
-    assert.equal(up.code, 0, `lab up failed: ${up.stderr}`);
-    lab = readLab(stateDir)!;
-    session = new Session({
-      auth: {
-        type: 'password',
-        credentials: {
-          authUrl: `${lab.server!.url}/identity/v3`,
-          username: 'admin',
-          password: readFileSync(join(stateDir, 'admin-password'), 'utf8').trim(),
-          projectName: 'admin',
-          userDomainName: 'Default',
-          projectDomainName: 'Default',
-        },
-      },
-    });
+    ({ state: lab, session, stateDir } = labUpped);
     // The outside: a namespace of the test's own on the lab's physnet bridge (never the root namespace's).
-    await addNamespace(outside);
-    outsideMade = true;
-    await ipBatch(
-      [
-        [
-          'link',
-          'add',
-          outsideLink,
-          'master',
-          'br-phys',
-          'type',
-          'veth',
-          'peer',
-          'name',
-          'eth0',
-          'netns',
-          outside,
-        ],
-        ['link', 'set', outsideLink, 'up'],
-      ],
-      { netns: lab.underlayNetns },
-    );
-    await ipBatch(
-      [
-        ['link', 'set', 'lo', 'up'],
-        ['link', 'set', 'eth0', 'up'],
-        ['addr', 'add', `${OUTSIDE_IP}/24`, 'dev', 'eth0'],
-      ],
-      { netns: outside },
-    );
-    const { network: ext } = await post<{ network: { id: string } }>('/v2.0/networks', {
-      network: {
-        name: 'public',
-        'router:external': true,
-        'provider:network_type': 'flat',
-        'provider:physical_network': 'physnet1',
-      },
-    });
-    await post('/v2.0/subnets', {
-      subnet: {
-        network_id: ext.id,
-        ip_version: 4,
-        cidr: '198.51.100.0/24',
-        gateway_ip: OUTSIDE_IP,
-        enable_dhcp: false,
-        allocation_pools: [{ start: '198.51.100.10', end: '198.51.100.99' }],
-      },
-    });
+    outside = new PhysnetOutside(lab, OUTSIDE_IP);
+    await outside.create();
+    const extId = await physnetExternalNetwork(session, OUTSIDE_IP);
     const { network } = await post<{ network: { id: string } }>('/v2.0/networks', {
       network: { name: 'fo-net', 'provider:network_type': 'vxlan' },
     });
@@ -176,7 +80,7 @@ describe('multi-host failover: DHCP and a router move off a dead network host', 
       subnet: { network_id: netId, ip_version: 4, cidr: '10.97.0.0/24' },
     });
     const { router } = await post<{ router: { id: string } }>('/v2.0/routers', {
-      router: { name: 'fo-router', external_gateway_info: { network_id: ext.id } },
+      router: { name: 'fo-router', external_gateway_info: { network_id: extId } },
     });
     routerId = router.id;
     await session.put(`/v2.0/routers/${routerId}/add_router_interface`, { subnet_id: subnet.id });
@@ -217,10 +121,8 @@ describe('multi-host failover: DHCP and a router move off a dead network host', 
   });
 
   after(async () => {
-    const down = await neutrino(['lab', 'down', '--state-dir', stateDir]);
-    if (outsideMade && (await listNamespaces()).includes(outside)) await deleteNamespace(outside);
-    assert.equal(down.code, 0, `lab down failed: ${down.stderr}`);
-    rmSync(stateDir, { recursive: true, force: true });
+    await outside?.remove();
+    await labUpped?.down();
   });
 
   it('reaches the outside through the router on its network host', async () => {

@@ -48,6 +48,7 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
   const agents = new Agents(store, settings);
   networks.vlanCapable = () => agents.vlanCapable();
   const routers = new Routers(store, settings, { networks, subnets, ports });
+  routers.deadNetworkHosts = (tx) => agents.deadNetworkHosts(tx);
   return {
     store,
     settings,

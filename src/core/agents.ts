@@ -197,6 +197,16 @@ export class Agents {
   }
 
   /** Hosts where an agent of one of `types` is alive and administratively up. */
+  /**
+   * The hosts of the L3 agents when none of them is alive and up; undefined when one is, or while
+   * no L3 agent ever reported (a deployment starting: its routers wait for one).
+   */
+  async deadNetworkHosts(db: Kysely<Database> = this.#store.db): Promise<string[] | undefined> {
+    const l3 = await db.selectFrom('agents').selectAll().where('agent_type', '=', 'L3 agent').execute();
+    if (l3.length === 0 || l3.some((r) => r.admin_state_up === 1 && this.#isAlive(r))) return undefined;
+    return [...new Set(l3.map((r) => r.host))].sort();
+  }
+
   async liveHosts(types: string[]): Promise<string[]> {
     const rows = await this.#store.db
       .selectFrom('agents')

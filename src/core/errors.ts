@@ -461,6 +461,11 @@ export const HostNotAvailable = define<{ host: string; live: string }>(
   409,
   'Host %(host)s has no live compute agent; live compute hosts: %(live)s.',
 );
+export const NoLiveNetworkHost = define<{ router_id: string; hosts: string }>(
+  'NoLiveNetworkHost',
+  409,
+  'Router %(router_id)s needs a network host, and no L3 agent is alive (network hosts: %(hosts)s).',
+);
 export const NetworkWithoutDhcp = define<{ net_id: string }>(
   'NetworkWithoutDhcp',
   400,

@@ -36,6 +36,7 @@ import {
   DeviceIDNotOwnedByTenant,
   InvalidAttribute,
   InvalidRoutes,
+  NoLiveNetworkHost,
   PortInUse,
   RevisionNumberConstraintFailed,
   RouterExternalGatewayInUseByFloatingIp,
@@ -310,6 +311,8 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
   readonly #networks: Networks;
   readonly #subnets: Subnets;
   readonly #ports: Ports;
+  /** Set by the services: see `Agents.deadNetworkHosts`. */
+  deadNetworkHosts: (tx: Tx) => Promise<string[] | undefined> = async () => undefined;
 
   constructor(
     store: Store,
@@ -423,7 +426,10 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
             availability_zone_hints: [],
             tags: body.tags ?? [],
           });
-          if (gateway) await this.#setGateway(tx, ctx, router, gateway);
+          if (gateway) {
+            await this.#requireNetworkHost(tx, router.id);
+            await this.#setGateway(tx, ctx, router, gateway);
+          }
           out.push(router);
         }
         return out;
@@ -446,7 +452,10 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
         const info = body.external_gateway_info;
         if (info !== undefined) {
           const gateway = info && 'network_id' in info ? info : null;
-          if (gateway) authorizeGateway(ctx, gateway, 'update_router');
+          if (gateway) {
+            authorizeGateway(ctx, gateway, 'update_router');
+            await this.#requireNetworkHost(tx, id);
+          }
           next.enable_snat = gateway?.enable_snat ?? true;
           await this.#setGateway(tx, ctx, current, gateway);
         }
@@ -532,6 +541,13 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
     await this.#ports.insertPorts(tx, SYSTEM, [body], ['']);
   }
 
+  /** A router given a gateway or an interface needs a network host: refused when agents run but none is alive. */
+  async #requireNetworkHost(tx: Tx, routerId: string): Promise<void> {
+    const dead = await this.deadNetworkHosts(tx);
+    if (dead)
+      throw NoLiveNetworkHost({ router_id: routerId, hosts: dead.length > 0 ? dead.join(', ') : 'none' });
+  }
+
   async #readdress(tx: Tx, port: Stored, requested: FixedIpRequest[], subnets: Stored[]): Promise<void> {
     const addressee = {
       networkId: String(port.network_id),
@@ -605,6 +621,7 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
     return this.#store.retrying(() =>
       this.#store.transaction(async (tx) => {
         const router = await this.#lockedGet(tx, ctx, id);
+        await this.#requireNetworkHost(tx, id);
         const attached =
           port_id !== undefined
             ? await this.#attachPort(tx, ctx, router, port_id)

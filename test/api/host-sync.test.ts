@@ -49,6 +49,10 @@ for (const dialect of dialects()) {
         .executeTakeFirst();
     const subnetsOf = (port: { fixed_ips: FixedIp[] }) => port.fixed_ips.map((ip) => ip.subnet_id).sort();
     const instance = async (host: string, networks: Record<string, string>[], c: Client = admin) => {
+      // An instance goes only to a host with a live compute (L2) agent.
+      await admin.post(`/neutrino/v1/hosts/${host}/heartbeat`, {
+        agent: { agent_type: 'Linux bridge agent', binary: 'neutrino-agent' },
+      });
       const r = await c.post('/neutrino/v1/instances', { instance: { name: 'vm', host, networks } });
       assert.equal(r.status, 201, JSON.stringify(r.body));
       return r.body.instance;

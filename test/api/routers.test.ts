@@ -792,5 +792,54 @@ for (const dialect of dialects()) {
       assert.deepEqual((await sync('l3-agent-host')).routers, []);
       assert.equal(await bindingOf(r.id), undefined);
     });
+
+    it('refuses a gateway or an interface while no L3 agent is alive, leaving nothing behind', async () => {
+      const age = (seconds: number) =>
+        t.store.db
+          .updateTable('agents')
+          .set({ heartbeat_timestamp: new Date(Date.now() - seconds * 1000).toISOString() })
+          .where('agent_type', '=', 'L3 agent')
+          .execute();
+      await admin.post('/neutrino/v1/hosts/l3-agent-host/heartbeat', {
+        agent: { agent_type: 'L3 agent', binary: 'neutrino-agent' },
+      });
+      const ext = await create('networks', 'network', { name: 'ext3', 'router:external': true });
+      await create('subnets', 'subnet', { network_id: ext.id, ip_version: 4, cidr: '198.51.100.0/24' });
+      const net = await create('networks', 'network', { name: 'inner3' });
+      const sub = await create('subnets', 'subnet', {
+        network_id: net.id,
+        ip_version: 4,
+        cidr: '10.33.0.0/24',
+      });
+      const r = await create('routers', 'router', { name: 'r3' });
+      await age(600);
+      const portsBefore = (await admin.get('/v2.0/ports')).body.ports.length;
+      const refusals = [
+        await admin.post('/v2.0/routers', {
+          router: { name: 'r4', external_gateway_info: { network_id: ext.id } },
+        }),
+        await admin.put(`/v2.0/routers/${r.id}`, {
+          router: { external_gateway_info: { network_id: ext.id } },
+        }),
+        await admin.put(`/v2.0/routers/${r.id}/add_router_interface`, { subnet_id: sub.id }),
+      ];
+      for (const refused of refusals) {
+        assert.equal(refused.status, 409, JSON.stringify(refused.body));
+        assert.equal(refused.body.NeutronError.type, 'NoLiveNetworkHost');
+        assert.match(
+          refused.body.NeutronError.message,
+          /no L3 agent is alive \(network hosts: l3-agent-host\)/,
+        );
+      }
+      assert.equal((await admin.get('/v2.0/ports')).body.ports.length, portsBefore, 'no port made');
+      assert.ok(
+        !(await admin.get('/v2.0/routers')).body.routers.some((x: { name: string }) => x.name === 'r4'),
+      );
+      // A router without ports needs no host: names and such still change.
+      assert.equal((await admin.put(`/v2.0/routers/${r.id}`, { router: { name: 'r3b' } })).status, 200);
+      await age(0);
+      const added = await admin.put(`/v2.0/routers/${r.id}/add_router_interface`, { subnet_id: sub.id });
+      assert.equal(added.status, 200, JSON.stringify(added.body));
+    });
   });
 }

@@ -19,6 +19,8 @@ const runner = new AgentRunner({
   stateDir: options.stateDir,
   resyncIntervalMs: options.resyncIntervalMs,
   physicalInterfaceMappings: options.physicalInterfaceMappings,
+  ...(options.tunnel ? { tunnel: options.tunnel } : {}),
+  heartbeatIntervalMs: options.heartbeatIntervalMs,
   // Each reconcile's numbers go to the main thread, for /healthz and /metrics.
   onReconciled: (summary) => port.postMessage({ reconciled: reports.next(summary) } satisfies AgentMessage),
   // Log lines go to the main thread, which writes them where the server's go.

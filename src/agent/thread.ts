@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import pino from 'pino';
 import type { Auth } from '../cli/client.js';
+import type { TunnelEndpoint } from './drivers/driver.js';
 import type { ReconcileReport } from './reconcile-report.js';
 import type { Summary } from './reconciler.js';
 
@@ -23,6 +24,8 @@ export interface AgentThreadOptions {
   stateDir: string;
   resyncIntervalMs?: number;
   physicalInterfaceMappings?: Record<string, string>;
+  tunnel?: TunnelEndpoint;
+  heartbeatIntervalMs?: number;
   logLevel: string;
 }
 

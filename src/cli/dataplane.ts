@@ -193,7 +193,7 @@ export interface AllInOne {
  */
 export async function startAllInOne(
   config: Config,
-  options: { host: string; resyncIntervalMs?: number; log?: pino.Logger },
+  options: { host: string; resyncIntervalMs?: number; tunnel?: TunnelEndpoint; log?: pino.Logger },
 ): Promise<AllInOne> {
   const log = options.log ?? createLogger(config.logLevel, logFormat(config.logFormat));
   const agentDir = prepareStateDirs(config.stateDir);
@@ -218,6 +218,8 @@ export async function startAllInOne(
         stateDir: agentDir,
         resyncIntervalMs: options.resyncIntervalMs,
         physicalInterfaceMappings: config.physicalInterfaceMappings,
+        ...(options.tunnel ? { tunnel: options.tunnel } : {}),
+        heartbeatIntervalMs: config.reportInterval * 1000,
         logLevel: log.level,
       },
       log,
@@ -271,9 +273,11 @@ function mapPhysnet(config: Config, physnet: string, name: string): void {
 }
 
 /** `neutrino up`. */
-export async function up(flags: Flags & DataplaneFlags): Promise<void> {
-  const config = loadConfig(flags);
+export async function up(flags: Flags & DataplaneFlags & { tunnelIp?: string }): Promise<void> {
+  const { tunnelIp: localIp, ...rest } = flags;
+  const config = loadConfig({ ...rest, localIp });
   const host = checkHostName(config.hostName ?? hostname(), '--host-name');
+  const tunnel = await tunnelEndpoint(config.localIp);
   const resyncIntervalMs = resyncMs(config.resyncInterval);
   const bridge = config.externalBridge ?? DEFAULT_EXTERNAL_BRIDGE;
   // A `public` mapping in the configuration (a real uplink) is the operator's: then no bridge here,
@@ -299,7 +303,7 @@ export async function up(flags: Flags & DataplaneFlags): Promise<void> {
         );
       mapPhysnet(config, EXTERNAL_PHYSNET, bridge);
     }
-    allInOne = await startAllInOne(config, { host, resyncIntervalMs, log });
+    allInOne = await startAllInOne(config, { host, resyncIntervalMs, ...(tunnel ? { tunnel } : {}), log });
   } catch (err) {
     releasePidFile();
     throw err;
@@ -328,6 +332,7 @@ export async function up(flags: Flags & DataplaneFlags): Promise<void> {
       `  identity:       ${running.url}/identity/v3`,
       `  clouds.yaml:    ${cloudsFile}`,
       ...externalLine,
+      ...(tunnel ? [`  tunnels:        VXLAN from ${tunnel.localIp} on ${tunnel.device}`] : []),
       `use it with:  export OS_CLIENT_CONFIG_FILE=${cloudsFile} OS_CLOUD=neutrino`,
       `stop it with: neutrino down${config.stateDir === '/var/lib/neutrino' ? '' : ` --state-dir ${config.stateDir}`}`,
       '',

@@ -154,6 +154,10 @@ export function program(): Command {
     root.command('up').description('all-in-one: API server, identity and the local agent, with SQLite'),
   )
     .option('--host-name <name>', "this host's name for the agent (default: the system's hostname)")
+    .option(
+      '--tunnel-ip <address>',
+      "this host's VXLAN tunnel endpoint, for agents of other hosts to join (config local_ip)",
+    )
     .option('--resync-interval <seconds>', "the agent's full resync period (default 60)")
     .option('--cleanup-on-exit', 'remove the data plane on Ctrl-C/SIGTERM (default: leave it running)')
     .option(

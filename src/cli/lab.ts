@@ -17,7 +17,7 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import ipaddr from 'ipaddr.js';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { ownerTag } from '../agent/host-state.js';
 import type { AgentRole } from '../agent/runner.js';
 import { loadConfig, readConfigFile } from '../config.js';
@@ -89,6 +89,8 @@ export interface LabFlags {
   /** `postgres://…` for several servers. */
   database?: string;
   servers?: string;
+  /** `KEY=VALUE` server settings (`settings:` keys of the configuration file, values in YAML). */
+  setting?: string[];
 }
 
 function stateDirOf(flags: LabFlags): string {
@@ -277,12 +279,20 @@ function logTail(file: string): string {
   }
 }
 
-async function startServerProcess(
-  lab: LabState,
-  flags: LabFlags,
-  index: number,
-): Promise<{ pid: number; url: string }> {
-  const configFile = join(lab.stateDir, 'neutrino.yaml');
+/** `KEY=VALUE` pairs as settings, each value read as YAML (`2`, `true`, `[a, b]`). */
+export function parseSettings(pairs: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const pair of pairs) {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new Error(`--setting ${pair}: expected KEY=VALUE, e.g. dhcp_agents_per_network=2`);
+    out[pair.slice(0, at)] = parse(pair.slice(at + 1));
+  }
+  return out;
+}
+
+/** Writes the servers' configuration file and checks it (an unknown or bad setting stops `lab up`). */
+function writeServerConfig(stateDir: string, flags: LabFlags): void {
+  const configFile = join(stateDir, 'neutrino.yaml');
   writeFileSync(
     configFile,
     stringify({
@@ -292,9 +302,24 @@ async function startServerProcess(
         ...(flags.agentDownTime
           ? { agent_down_time: seconds(flags.agentDownTime, '--agent-down-time') }
           : {}),
+        ...parseSettings(flags.setting ?? []),
       },
     }),
   );
+  try {
+    readConfigFile(configFile);
+  } catch (err) {
+    rmSync(configFile, { force: true });
+    throw new Error(`--setting: ${(err as Error).message.replace(/\s*\n\s*/g, '; ')}`);
+  }
+}
+
+async function startServerProcess(
+  lab: LabState,
+  flags: LabFlags,
+  index: number,
+): Promise<{ pid: number; url: string }> {
+  const configFile = join(lab.stateDir, 'neutrino.yaml');
   const logFile = join(lab.stateDir, index === 0 ? 'server.log' : `server${index + 1}.log`);
   const args = [BIN, 'server', '--config', configFile, '--state-dir', lab.stateDir];
   args.push(
@@ -379,6 +404,7 @@ export async function labUp(flags: LabFlags): Promise<void> {
   const existing = readLab(stateDir);
   if (existing)
     throw new Error(`a lab is already up in ${stateDir}: neutrino lab down --state-dir ${stateDir}`);
+  writeServerConfig(stateDir, flags);
   const tag = ownerTag(stateDir);
   const lab = planLab(
     stateDir,

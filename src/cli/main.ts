@@ -109,6 +109,11 @@ function registerDataplaneCommands(root: Command): void {
     .option('--log-level <level>', 'pino log level of the server and agents (default info)')
     .option('--database <url>', "the servers' database, postgres://… (default: SQLite in the state dir)")
     .option('--servers <n>', 'how many API servers, on one --database postgres://… (default 1)')
+    .option(
+      '--setting <key=value>',
+      "a server setting (a key of the configuration file's settings), e.g. dhcp_agents_per_network=2; repeatable",
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .action(async (flags) => (await import('./lab.js')).labUp(flags));
   lab
     .command('down')

@@ -35,6 +35,7 @@ export interface Database {
   };
   ip_allocations: { subnet_id: string; ip_address: string; port_id: string; network_id: string };
   security_groups: ResourceRow;
+  address_groups: ResourceRow;
   security_group_rules: ResourceRow & { security_group_id: string };
   /** One row per project: its `default` group (a key, so concurrent first uses create one). */
   default_security_groups: { project_id: string; security_group_id: string };
@@ -130,4 +131,5 @@ export type ResourceTable =
   | 'rbac_policies'
   | 'instances'
   | 'routers'
-  | 'floatingips';
+  | 'floatingips'
+  | 'address_groups';

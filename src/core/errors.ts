@@ -181,6 +181,11 @@ export const ExternalNetworkInUse = define<{ net_id: string }>(
   409,
   'External network %(net_id)s cannot be updated to be made non-external, since it has existing gateway ports.',
 );
+export const FlatNetworkInUse = define<{ physical_network: string }>(
+  'FlatNetworkInUse',
+  409,
+  'Unable to create the flat network. Physical network %(physical_network)s is in use.',
+);
 export const SubnetInUse = define<{ subnet_id: string }>(
   'SubnetInUse',
   409,

@@ -20,6 +20,7 @@ import type { Store, Tx } from '../store/store.js';
 import { type Context, owns, requireAdmin, requireWriter, targetProject } from './context.js';
 import {
   ExternalNetworkInUse,
+  FlatNetworkInUse,
   InvalidInput,
   InvalidSharedSetting,
   NetworkInUse,
@@ -154,10 +155,9 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
     return (await this.#views(ctx, [await this.get(ctx, id)]))[0];
   }
 
+  /** As ML2 without `external_network_type`: external networks get the tenant type like any other. */
   #typeOf(body: NetworkCreate): string {
-    return (
-      body['provider:network_type'] ?? (body['router:external'] ? 'flat' : this.#settings.tenantNetworkType)
-    );
+    return body['provider:network_type'] ?? this.#settings.tenantNetworkType;
   }
 
   async #vlanSupported(bodies: NetworkCreate[]): Promise<boolean> {
@@ -175,21 +175,16 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
           throw InvalidInput({ error_message: 'local networks take no physical_network or segmentation_id' });
         return { network_type: 'local', physical_network: null, segmentation_id: null };
       case 'flat': {
-        const net =
-          physnet ??
-          (body['router:external'] && body['provider:network_type'] === undefined ? 'public' : null);
-        if (net === null)
+        if (physnet === null)
           throw InvalidInput({ error_message: 'physical_network required for flat provider network' });
-        if (!this.#settings.physicalNetworks.includes(net)) {
-          if (body['provider:network_type'] === undefined)
-            return { network_type: 'local', physical_network: null, segmentation_id: null };
+        if (!this.#settings.physicalNetworks.includes(physnet)) {
           throw InvalidInput({
-            error_message: `physical_network '${net}' unknown for flat provider network`,
+            error_message: `physical_network '${physnet}' unknown for flat provider network`,
           });
         }
         if (segId !== null)
           throw InvalidInput({ error_message: 'segmentation_id specified for flat provider network' });
-        return { network_type: 'flat', physical_network: net, segmentation_id: null };
+        return { network_type: 'flat', physical_network: physnet, segmentation_id: null };
       }
       case 'vxlan':
         if (physnet !== null)
@@ -260,10 +255,7 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
         .where('network_type', '=', 'flat')
         .where('physical_network', '=', physnet)
         .executeTakeFirst();
-      if (taken)
-        throw InvalidInput({
-          error_message: `Unable to create the flat network. Physical network ${physnet} is in use`,
-        });
+      if (taken) throw FlatNetworkInUse({ physical_network: physnet });
     }
     // Local networks have nothing to reserve; their type lives on the network itself.
     if (seg.network_type !== 'local') {

@@ -258,3 +258,58 @@ for (const dialect of dialects()) {
     });
   });
 }
+
+for (const dialect of dialects()) {
+  describe(`external networks take the tenant network type (${dialect})`, () => {
+    let t: TestServer;
+    let admin: ReturnType<typeof client>;
+    before(async () => {
+      t = await startTestServer(dialect, { tenantNetworkType: 'vxlan', physicalNetworks: ['public'] });
+      admin = client(t, t.adminToken);
+    });
+    after(() => t.close());
+
+    it('router:external without provider attributes is a tenant network like any other', async () => {
+      for (const name of ['ext1', 'ext2']) {
+        const r = await admin.post('/v2.0/networks', { network: { name, 'router:external': true } });
+        assert.equal(r.status, 201, JSON.stringify(r.body));
+        assert.equal(r.body.network['router:external'], true);
+        assert.equal(r.body.network['provider:network_type'], 'vxlan');
+        assert.equal(r.body.network['provider:physical_network'], null);
+        assert.equal(typeof r.body.network['provider:segmentation_id'], 'number');
+        assert.equal(r.body.network.mtu, 1450);
+      }
+    });
+
+    it('honours provider attributes when given; a second flat network on the physnet is FlatNetworkInUse', async () => {
+      const flat = {
+        'router:external': true,
+        'provider:network_type': 'flat',
+        'provider:physical_network': 'public',
+      };
+      const r = await admin.post('/v2.0/networks', { network: { name: 'public', ...flat } });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      assert.equal(r.body.network['provider:network_type'], 'flat');
+      assert.equal(r.body.network['provider:physical_network'], 'public');
+      assert.equal(r.body.network['provider:segmentation_id'], null);
+      assert.equal(r.body.network.mtu, 1500);
+      const again = await admin.post('/v2.0/networks', { network: { name: 'public2', ...flat } });
+      assert.equal(again.status, 409);
+      assert.deepEqual(again.body, {
+        NeutronError: {
+          type: 'FlatNetworkInUse',
+          message: 'Unable to create the flat network. Physical network public is in use.',
+          detail: '',
+        },
+      });
+      const noPhysnet = await admin.post('/v2.0/networks', {
+        network: { 'router:external': true, 'provider:network_type': 'flat' },
+      });
+      assert.equal(noPhysnet.status, 400);
+      assert.equal(
+        noPhysnet.body.NeutronError.message,
+        'Invalid input for operation: physical_network required for flat provider network.',
+      );
+    });
+  });
+}

@@ -161,7 +161,12 @@ describe('dashboard in Chromium against neutrino up', { skip }, () => {
     await up.start();
     const admin = up.session;
     const { network } = await admin.post<{ network: { id: string } }>('/v2.0/networks', {
-      network: { name: 'public', 'router:external': true },
+      network: {
+        name: 'public',
+        'router:external': true,
+        'provider:network_type': 'flat',
+        'provider:physical_network': 'public',
+      },
     });
     externalId = network.id;
     await admin.post('/v2.0/subnets', {

@@ -163,7 +163,12 @@ describe('routers and floating IPs through neutrino up (real kernel)', {
     await outside.create();
     await up.start();
     const { network } = await up.session.post<{ network: { id: string } }>('/v2.0/networks', {
-      network: { name: 'public', 'router:external': true },
+      network: {
+        name: 'public',
+        'router:external': true,
+        'provider:network_type': 'flat',
+        'provider:physical_network': 'public',
+      },
     });
     await up.session.post('/v2.0/subnets', {
       subnet: {

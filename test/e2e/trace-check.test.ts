@@ -119,7 +119,12 @@ describe('neutrino trace and check against neutrino up (real kernel)', {
     await outside.create();
     await up.start();
     const { network } = await up.session.post<{ network: { id: string } }>('/v2.0/networks', {
-      network: { name: 'public', 'router:external': true },
+      network: {
+        name: 'public',
+        'router:external': true,
+        'provider:network_type': 'flat',
+        'provider:physical_network': 'public',
+      },
     });
     await up.session.post('/v2.0/subnets', {
       subnet: {

@@ -62,6 +62,8 @@ export interface SnapshotSecurityGroupRule {
   remote_ip_prefix: string | null;
   /** The group whose members' addresses are the remote end; null = none. */
   remote_group_id: string | null;
+  /** The address group whose CIDRs are the remote end (`Snapshot.address_groups`); null = none. */
+  remote_address_group_id?: string | null;
 }
 
 export interface SnapshotSecurityGroup {
@@ -150,6 +152,8 @@ export interface Snapshot {
    * remote-group rules match.
    */
   security_group_members?: Record<string, string[]>;
+  /** The CIDRs of every address group a rule here names (`network/prefix`). */
+  address_groups?: Record<string, string[]>;
   /**
    * vxlan network id → the other hosts with ports on it (sorted by host), each with a tunnel
    * endpoint; absent from an older server. Only hosts whose agent reports a `tunneling_ip` appear.

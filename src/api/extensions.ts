@@ -146,6 +146,13 @@ export const EXTENSIONS: Extension[] = [
   ),
   // Security groups
   ext('security-group', 'security-group', 'The security groups extension.', '2012-10-05T10:00:00-00:00'),
+  ext('Address group', 'address-group', 'Support address group', '2020-07-15T10:00:00-00:00'),
+  ext(
+    'Remote address group id field for security group rules',
+    'security-groups-remote-address-group',
+    'Add new field of remote address group id in SG rules',
+    '2020-08-25T10:00:00-00:00',
+  ),
   ext(
     'Security group filtering on the shared field',
     'security-groups-shared-filtering',

@@ -28,6 +28,8 @@ export interface CollectionSpec {
   service: ResourceService;
   /** Extra filterable names beyond the resource's attributes (e.g. `ip_address` on ports). */
   extraFilters?: string[];
+  /** False for the few resources Neutron's `standard-attr-tag` leaves out (address groups). */
+  taggable?: boolean;
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -106,7 +108,7 @@ export function registerCollection(app: FastifyInstance, store: Store, spec: Col
     return reply.code(204).send();
   });
 
-  registerTags(app, store, base, spec.path, service);
+  if (spec.taggable !== false) registerTags(app, store, base, spec.path, service);
 }
 
 const TagsBody = Type.Object(

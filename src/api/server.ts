@@ -9,6 +9,7 @@ import { SYSTEM } from '../core/context.js';
 import { HTTPBadRequest } from '../core/errors.js';
 import type { Settings } from '../core/settings.js';
 import type { Store } from '../store/store.js';
+import { addressGroups, registerAddressGroupActions } from './address-groups.js';
 import { registerAgents } from './agents.js';
 import { registerAuth } from './auth.js';
 import { registerDashboard } from './dashboard.js';
@@ -71,6 +72,7 @@ const COLLECTION_SPECS: ((s: Services) => CollectionSpec)[] = [
   ports,
   routers,
   floatingIps,
+  addressGroups,
 ];
 
 const NUL_MESSAGE = 'Invalid input: NUL characters are not allowed';
@@ -156,6 +158,7 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   registerHosts(app, services.agents, services.hostSync, services.portDrops);
   registerInstances(app, services.instances);
   registerRouterActions(app, services.routers);
+  registerAddressGroupActions(app, services.addressGroups);
   registerFloatingIpPools(app, services.floatingIps);
   registerTrace(app, services);
 

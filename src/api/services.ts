@@ -1,4 +1,5 @@
 /** The Neutron model's services, built once per server over one store and one set of settings. */
+import { AddressGroups } from '../core/address-groups.js';
 import { Agents } from '../core/agents.js';
 import { FloatingIps } from '../core/floating-ips.js';
 import { HostSync } from '../core/host-sync.js';
@@ -32,6 +33,7 @@ export interface Services {
   ipAvailability: IpAvailability;
   securityGroups: SecurityGroups;
   securityGroupRules: SecurityGroupRules;
+  addressGroups: AddressGroups;
   agents: Agents;
   instances: Instances;
   hostSync: HostSync;
@@ -46,6 +48,7 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
   const subnets = new Subnets(store, settings, networks);
   const ports = new Ports(store, settings, networks);
   const agents = new Agents(store, settings);
+  const addressGroups = new AddressGroups(store);
   networks.vlanCapable = () => agents.vlanCapable();
   const routers = new Routers(store, settings, { networks, subnets, ports });
   routers.deadNetworkHosts = (tx) => agents.deadNetworkHosts(tx);
@@ -65,7 +68,8 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
     quotas: new Quotas(store, settings.quotas),
     ipAvailability: new IpAvailability(store),
     securityGroups,
-    securityGroupRules: new SecurityGroupRules(store, settings, securityGroups),
+    securityGroupRules: new SecurityGroupRules(store, settings, securityGroups, addressGroups),
+    addressGroups,
     agents,
     instances: new Instances(store, settings, { networks, ports, securityGroups, agents }),
     hostSync: new HostSync(store, settings, networks, agents),

@@ -323,6 +323,21 @@ export const AddressGroupNotFound = define<{ address_group_id: string }>(
   404,
   'Address group %(address_group_id)s could not be found.',
 );
+export const AddressGroupInUse = define<{ address_group_id: string }>(
+  'AddressGroupInUse',
+  409,
+  'Address group %(address_group_id)s is in use on one or more security group rules.',
+);
+export const AddressesNotFound = define<{ addresses: string; address_group_id: string }>(
+  'AddressesNotFound',
+  404,
+  'Addresses %(addresses)s not found in the address group %(address_group_id)s.',
+);
+export const AddressesAlreadyExist = define<{ addresses: string; address_group_id: string }>(
+  'AddressesAlreadyExist',
+  400,
+  'Addresses %(addresses)s already exist in the address group %(address_group_id)s.',
+);
 export const SecurityGroupDefaultAlreadyExists = define(
   'SecurityGroupDefaultAlreadyExists',
   409,

@@ -719,6 +719,7 @@ export class HostSync {
         (await this.#agents.interfaceMappings(host)) ?? this.#settings.physicalInterfaceMappings,
       security_groups: security.groups,
       security_group_members: security.members,
+      address_groups: security.addressGroups,
       l2population: await this.#l2population(
         host,
         vxlanNetworks.map((n) => n.id),

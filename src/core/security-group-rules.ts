@@ -18,10 +18,10 @@ import {
 } from '../store/resources.js';
 import type { Database, ResourceRow } from '../store/schema.js';
 import type { Store } from '../store/store.js';
+import type { AddressGroups } from './address-groups.js';
 import { type Context, callerProject, owns, requireWriter, targetProject } from './context.js';
 import type { RuleDoc } from './default-security-group.js';
 import {
-  AddressGroupNotFound,
   DuplicateSecurityGroupRuleInPost,
   HTTPBadRequest,
   InvalidCIDR,
@@ -234,11 +234,13 @@ export class SecurityGroupRules implements ResourceService<SecurityGroupRuleCrea
   readonly #store: Store;
   readonly #settings: Settings;
   readonly #groups: SecurityGroups;
+  readonly #addressGroups: AddressGroups;
 
-  constructor(store: Store, settings: Settings, groups: SecurityGroups) {
+  constructor(store: Store, settings: Settings, groups: SecurityGroups, addressGroups: AddressGroups) {
     this.#store = store;
     this.#settings = settings;
     this.#groups = groups;
+    this.#addressGroups = addressGroups;
   }
 
   /** Admins see every rule; others the rules they own and the rules of groups they own. */
@@ -314,7 +316,7 @@ export class SecurityGroupRules implements ResourceService<SecurityGroupRuleCrea
       for (const rule of rules) {
         if (rule.remote_group_id !== null) await this.#groups.get(ctx, rule.remote_group_id, tx);
         if (rule.remote_address_group_id !== null)
-          throw AddressGroupNotFound({ address_group_id: rule.remote_address_group_id });
+          await this.#addressGroups.get(ctx, rule.remote_address_group_id, tx);
       }
       await enforce(tx, this.#settings.quotas, project, 'security_group_rule', rules.length);
       const existing = await listResources(tx, 'security_group_rules', {

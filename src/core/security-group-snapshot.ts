@@ -52,6 +52,7 @@ function snapshotRule(rule: Stored): SnapshotSecurityGroupRule {
     port_range_max: (rule.port_range_max as number | null) ?? null,
     remote_ip_prefix: (rule.normalized_cidr as string | null) ?? null,
     remote_group_id: (rule.remote_group_id as string | null) ?? null,
+    remote_address_group_id: (rule.remote_address_group_id as string | null) ?? null,
   };
 }
 
@@ -69,18 +70,22 @@ async function groupsWithRules(db: Kysely<Database>, ids: string[]): Promise<Sna
 
 /**
  * The groups `ports` (those with port security) use, the groups their rules name as remote
- * groups, and those remote groups' members' addresses.
+ * groups, those remote groups' members' addresses, and the CIDRs of the address groups rules name.
  */
 export async function securityGroupsOf(
   db: Kysely<Database>,
   ports: Stored[],
-): Promise<{ groups: SnapshotSecurityGroup[]; members: Record<string, string[]> }> {
+): Promise<{
+  groups: SnapshotSecurityGroup[];
+  members: Record<string, string[]>;
+  addressGroups: Record<string, string[]>;
+}> {
   const own = new Set(
     ports
       .filter((p) => p.port_security_enabled === true)
       .flatMap((p) => (p.security_groups ?? []) as string[]),
   );
-  if (own.size === 0) return { groups: [], members: {} };
+  if (own.size === 0) return { groups: [], members: {}, addressGroups: {} };
   const groups = await groupsWithRules(db, [...own]);
   const remote = new Set(groups.flatMap((g) => g.rules.flatMap((r) => r.remote_group_id ?? [])));
   const others = [...remote].filter((id) => !own.has(id));
@@ -100,5 +105,12 @@ export async function securityGroupsOf(
     }
     for (const id of remote) members[id] = [...new Set(members[id])].sort();
   }
-  return { groups: groups.sort((a, b) => (a.id < b.id ? -1 : 1)), members };
+  const named = new Set(groups.flatMap((g) => g.rules.flatMap((r) => r.remote_address_group_id ?? [])));
+  const addressGroups = Object.fromEntries(
+    (await listResources(db, 'address_groups', { column: 'id', values: [...named] })).map((g) => [
+      g.id,
+      g.addresses as string[],
+    ]),
+  );
+  return { groups: groups.sort((a, b) => (a.id < b.id ? -1 : 1)), members, addressGroups };
 }

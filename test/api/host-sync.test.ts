@@ -80,6 +80,7 @@ for (const dialect of dialects()) {
         physicalInterfaceMappings: { physnet1: 'eth9' },
         security_groups: [],
         security_group_members: {},
+        address_groups: {},
         l2population: {},
         dhcp_elsewhere: [],
       });
@@ -155,6 +156,7 @@ for (const dialect of dialects()) {
           port_range_max: 5432,
           remote_ip_prefix: null,
           remote_group_id: web.id,
+          remote_address_group_id: null,
         },
       );
       assert.equal(dbGroup?.rules.find((x) => x.protocol === 'icmp')?.remote_ip_prefix, '192.0.2.0/24');

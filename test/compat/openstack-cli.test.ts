@@ -285,6 +285,31 @@ describe('openstack CLI against neutrino server', { skip }, () => {
     assert.ok(rules.some((r: { ID: string }) => r.ID === rule.id));
   });
 
+  it('address group create / set / unset, and a rule with --remote-address-group', async () => {
+    const ag = await ok(['address', 'group', 'create', '-f', 'json', '--address', '10.5.0.9/24', 'ag1']);
+    assert.equal(ag.name, 'ag1');
+    assert.deepEqual(ag.addresses, ['10.5.0.0/24']);
+    await ok(['address', 'group', 'set', '--address', '192.0.2.1', 'ag1']);
+    const shown = await ok(['address', 'group', 'show', '-f', 'json', 'ag1']);
+    assert.deepEqual([...shown.addresses].sort(), ['10.5.0.0/24', '192.0.2.1/32']);
+    await ok(['address', 'group', 'unset', '--address', '10.5.0.0/24', 'ag1']);
+    assert.deepEqual((await ok(['address', 'group', 'show', '-f', 'json', 'ag1'])).addresses, [
+      '192.0.2.1/32',
+    ]);
+    await ok(['security', 'group', 'create', '-f', 'json', 'sg-ag']);
+    const rule = await ok([
+      ...['security', 'group', 'rule', 'create', '-f', 'json', '--protocol', 'tcp', '--dst-port', '22'],
+      ...['--remote-address-group', 'ag1', 'sg-ag'],
+    ]);
+    assert.equal(rule.remote_address_group_id, ag.id);
+    const refused = await run(['address', 'group', 'delete', 'ag1']);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /in use on one or more security group rules/);
+    await ok(['security', 'group', 'rule', 'delete', rule.id]);
+    await ok(['address', 'group', 'delete', 'ag1']);
+    assert.deepEqual(await ok(['address', 'group', 'list', '-f', 'json']), []);
+  });
+
   it('project create (identity admin API)', async () => {
     const p = await ok([
       'project',

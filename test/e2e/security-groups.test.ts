@@ -3,7 +3,7 @@
  * the API: an allowed TCP port and a blocked one; ICMP opened and closed by a rule; replies of an
  * allowed egress flow pass although ingress denies; a rule removal cuts an established flow while
  * an unrelated change leaves it alone; remote groups (member allowed, non-member blocked, joining
- * opens it by one set element); egress closed by removing the egress rules; spoofed IP, MAC and ARP
+ * opens it by one set element); address groups (a CIDR list as the remote, changed in place); egress closed by removing the egress rules; spoofed IP, MAC and ARP
  * dropped; a rogue DHCP server and router advertisements from an instance unheard; an allowed
  * address pair; port security off; two projects with the same addresses and conflicting rules each
  * with their own verdicts (their conntrack zones apart); drift repaired; IPv6 link-local neighbour
@@ -405,6 +405,36 @@ describe('security groups and port security through neutrino up (real kernel)', 
       assert.ok(line.includes(portOf(client)) || line.includes(`sg-${groups.web}-v4`), `unexpected: ${line}`);
     await api.put(`/v2.0/ports/${portOf(client)}`, { port: { security_groups: [groups.clients] } });
     await until('the client out of web again', async () => !(await tcp(client, db, 5432)));
+  });
+
+  it('matches address groups; adding and removing an address changes one set element', async () => {
+    const { address_group: ag } = await api.post<{ address_group: { id: string } }>('/v2.0/address-groups', {
+      address_group: { name: 'trusted', addresses: [`${ipOf(server)}/32`, '192.0.2.0/24'] },
+    });
+    const ruleId = await rule('db', {
+      protocol: 'tcp',
+      port_range_min: 6000,
+      port_range_max: 6000,
+      remote_address_group_id: ag.id,
+    });
+    const set = `ag-${ag.id}-v4`;
+    await until('the address group rule in force', () => tcp(server, db, 6000));
+    assert.ok(!(await tcp(client, db, 6000)), 'an address outside the group is refused');
+    const added = await monitored(table, async () => {
+      await api.put(`/v2.0/address-groups/${ag.id}/add_addresses`, { addresses: [`${ipOf(client)}/32`] });
+      await until('the client reaches db on 6000', () => tcp(client, db, 6000));
+    });
+    const lines = added.flat().filter((l) => !/ __set\d+/.test(l));
+    assert.deepEqual(lines, [`add element inet ${table} ${set} { ${ipOf(client)} }`]);
+    await api.put(`/v2.0/address-groups/${ag.id}/remove_addresses`, { addresses: [`${ipOf(server)}/32`] });
+    await until('the server refused on 6000', async () => !(await tcp(server, db, 6000)));
+    assert.ok(await tcp(client, db, 6000), 'the remaining address still reaches it');
+    await api.delete(`/v2.0/security-group-rules/${ruleId}`);
+    await api.delete(`/v2.0/address-groups/${ag.id}`);
+    await until('the set gone', async () => {
+      const { stdout } = await run('nft', ['list', 'table', 'inet', table]);
+      return !stdout.includes(set);
+    });
   });
 
   it('restricts egress once the egress rules are gone', async () => {

@@ -13,6 +13,7 @@ import { emptyFirewall, type Firewall, ownerTag } from '../../src/agent/host-sta
 import { verified } from '../../src/agent/observe/firewall.js';
 import {
   fromPortRules,
+  intervalElements,
   listingHashes,
   parseCounters,
   parseDropCounter,
@@ -179,8 +180,30 @@ describe('security group rule rendering', () => {
         },
         `meta nfproto ipv6 ip6 daddr @sg-${DB}-v6 tcp dport 1-2 accept`,
       ],
+      [
+        { remote_address_group_id: WEB, protocol: 'tcp', port_range_min: 22, port_range_max: 22 },
+        `meta nfproto ipv4 ip saddr @ag-${WEB}-v4 tcp dport 22 accept`,
+      ],
     ];
     for (const [overrides, text] of cases) assert.equal(renderRule(rule('x', overrides)), text);
+  });
+
+  it('turns an address group into interval-set elements: one family, none another covers', () => {
+    const cidrs = [
+      '10.0.0.0/8',
+      '10.1.0.0/16',
+      '192.0.2.7/32',
+      '192.0.2.0/25',
+      '2001:db8::/64',
+      '10.0.0.0/8',
+    ];
+    assert.deepEqual(intervalElements(cidrs, 'ipv4'), ['10.0.0.0/8', '192.0.2.0/25']);
+    assert.deepEqual(intervalElements(cidrs, 'ipv6'), ['2001:db8::/64']);
+    assert.deepEqual(intervalElements(['192.0.2.128/25', '192.0.2.0/25'], 'ipv4'), [
+      '192.0.2.0/25',
+      '192.0.2.128/25',
+    ]);
+    assert.deepEqual(intervalElements(['nonsense', '10.0.0.1'], 'ipv4'), []);
   });
 
   it('checks the spoof chain in Neutron order: DHCP client first, servers and RAs dropped, then pairs', () => {

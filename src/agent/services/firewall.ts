@@ -82,6 +82,31 @@ export function memberSet(group: string, ethertype: 'IPv4' | 'IPv6'): string {
   return `sg-${group}-${ethertype === 'IPv4' ? 'v4' : 'v6'}`;
 }
 
+/** The interval set of an address group's CIDRs of one family. */
+export function addressGroupSet(group: string, ethertype: 'IPv4' | 'IPv6'): string {
+  return `ag-${group}-${ethertype === 'IPv4' ? 'v4' : 'v6'}`;
+}
+
+/**
+ * An address group's CIDRs of `kind` as interval-set elements: normalised (`network/prefix`), and
+ * without those another one covers (an interval set refuses overlapping elements), sorted.
+ */
+export function intervalElements(cidrs: readonly string[], kind: 'ipv4' | 'ipv6'): string[] {
+  const ranges = cidrs
+    .filter((c) => ipaddr.isValidCIDR(c) && ipaddr.parseCIDR(c)[0].kind() === kind)
+    .map((c) => {
+      const prefix = ipaddr.parseCIDR(c)[1];
+      const network =
+        kind === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(c) : ipaddr.IPv6.networkAddressFromCIDR(c);
+      return [network, prefix] as [ipaddr.IPv4 | ipaddr.IPv6, number];
+    })
+    .sort((a, b) => a[1] - b[1]);
+  const kept: [ipaddr.IPv4 | ipaddr.IPv6, number][] = [];
+  for (const [network, prefix] of ranges)
+    if (!kept.some((range) => network.match(range as never))) kept.push([network, prefix]);
+  return [...new Set(kept.map(([network, prefix]) => `${network.toString()}/${prefix}`))].sort();
+}
+
 /** ICMPv6 types a port may send from the unspecified address (DAD, router solicitation, MLD). */
 const ND_FROM = ['nd-router-solicit', 'nd-neighbor-solicit', 'mld-listener-report', 'mld2-listener-report'];
 /** ICMPv6 types always allowed out of a port and into it (neighbour discovery, MLD). */
@@ -359,6 +384,8 @@ export function renderRule(rule: SnapshotSecurityGroupRule): string {
   const parts = [`meta nfproto ${v4 ? 'ipv4' : 'ipv6'}`];
   if (rule.remote_group_id !== null)
     parts.push(`${ip} ${end} @${memberSet(rule.remote_group_id, rule.ethertype)}`);
+  else if (rule.remote_address_group_id != null)
+    parts.push(`${ip} ${end} @${addressGroupSet(rule.remote_address_group_id, rule.ethertype)}`);
   else if (rule.remote_ip_prefix !== null && !isAnywhere(rule.remote_ip_prefix))
     parts.push(`${ip} ${end} ${rule.remote_ip_prefix}`);
   return [...parts, ...protocolMatch(rule), 'accept'].join(' ');

@@ -27,12 +27,14 @@ import type {
   SnapshotSecurityGroupRule,
 } from '../snapshot.js';
 import {
+  addressGroupSet,
   chainNames,
   DROP_REASONS,
   dropCounter,
   firewallTable,
   fromPortRules,
   inMark,
+  intervalElements,
   invalidRule,
   MAX_PORT_NUMBER,
   memberSet,
@@ -160,7 +162,9 @@ function checkGroups(snapshot: Snapshot): Checked {
     }
     const rules = byId(group.rules).filter((rule) => {
       const why =
-        !ID.test(rule.id) || (rule.remote_group_id !== null && !ID.test(rule.remote_group_id))
+        !ID.test(rule.id) ||
+        (rule.remote_group_id !== null && !ID.test(rule.remote_group_id)) ||
+        (rule.remote_address_group_id != null && !ID.test(rule.remote_address_group_id))
           ? 'unusable id'
           : invalidRule(rule);
       if (why) problems.push({ object: `security group rule ${rule.id}`, message: why });
@@ -315,14 +319,17 @@ export function addFirewall(state: HostState, input: FirewallInput): Problem[] {
   }
 
   const remote = new Set<string>();
+  const addressGroups = new Set<string>();
   for (const id of [...usedGroups].sort()) {
     const group = groups.get(id)!;
     for (const direction of ['ingress', 'egress'] as const) {
       const rules = group.rules.filter((r) => r.direction === direction);
       chain('inet', chainNames.group(id, direction), rules.map(renderRule));
     }
-    for (const r of group.rules)
+    for (const r of group.rules) {
       if (r.remote_group_id !== null) remote.add(`${r.remote_group_id} ${r.ethertype}`);
+      if (r.remote_address_group_id != null) addressGroups.add(`${r.remote_address_group_id} ${r.ethertype}`);
+    }
     fw.rules[id] = group.rules.map(firewallRule);
   }
   const members = snapshot.security_group_members ?? {};
@@ -336,6 +343,15 @@ export function addFirewall(state: HostState, input: FirewallInput): Problem[] {
     });
     const type = ethertype === 'IPv4' ? 'type ipv4_addr;' : 'type ipv6_addr;';
     sets.set(name, { family: 'inet', kind: 'set', name, type, elements: [...new Set(addresses)] });
+  }
+
+  const cidrs = snapshot.address_groups ?? {};
+  for (const key of [...addressGroups].sort()) {
+    const [group, ethertype] = key.split(' ') as [string, 'IPv4' | 'IPv6'];
+    const name = addressGroupSet(group, ethertype);
+    const type = ethertype === 'IPv4' ? 'type ipv4_addr; flags interval;' : 'type ipv6_addr; flags interval;';
+    const elements = intervalElements(cidrs[group] ?? [], ethertype === 'IPv4' ? 'ipv4' : 'ipv6');
+    sets.set(name, { family: 'inet', kind: 'set', name, type, elements });
   }
 
   const zones = new Set<number>();

@@ -9,6 +9,7 @@ import * as m005 from './migrations/005-status-changes.js';
 import * as m006 from './migrations/006-identity-security.js';
 import * as m007 from './migrations/007-dhcp-agents-per-network.js';
 import * as m008 from './migrations/008-address-groups.js';
+import * as m009 from './migrations/009-trunks.js';
 import type { Database } from './schema.js';
 
 const steps: Record<string, (db: Kysely<unknown>, dialect: DialectName) => Promise<void>> = {
@@ -20,6 +21,7 @@ const steps: Record<string, (db: Kysely<unknown>, dialect: DialectName) => Promi
   '006-identity-security': m006.up,
   '007-dhcp-agents-per-network': m007.up,
   '008-address-groups': m008.up,
+  '009-trunks': m009.up,
 };
 
 export async function migrate(db: Kysely<Database>, dialect: DialectName): Promise<void> {

@@ -36,6 +36,8 @@ export interface Database {
   ip_allocations: { subnet_id: string; ip_address: string; port_id: string; network_id: string };
   security_groups: ResourceRow;
   address_groups: ResourceRow;
+  trunks: ResourceRow & { port_id: string };
+  trunk_subports: { port_id: string; trunk_id: string; segmentation_type: string; segmentation_id: number };
   security_group_rules: ResourceRow & { security_group_id: string };
   /** One row per project: its `default` group (a key, so concurrent first uses create one). */
   default_security_groups: { project_id: string; security_group_id: string };
@@ -132,4 +134,5 @@ export type ResourceTable =
   | 'instances'
   | 'routers'
   | 'floatingips'
-  | 'address_groups';
+  | 'address_groups'
+  | 'trunks';

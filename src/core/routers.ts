@@ -408,7 +408,8 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
         }
         const out: Stored[] = [];
         for (const [i, body] of bodies.entries()) {
-          const gateway = body.external_gateway_info ?? null;
+          const info = body.external_gateway_info;
+          const gateway = info && 'network_id' in info ? info : null;
           if (gateway) authorizeGateway(ctx, gateway, 'create_router');
           const router = await insertResource(tx, 'routers', {
             id: randomUUID(),

@@ -37,10 +37,14 @@ export const Router = Closed({
 });
 export type Router = Static<typeof Router>;
 
+/** A gateway, or null or `{}` for none (Neutron treats an empty dict as no gateway). */
+const GatewayOrNone = Type.Union([GatewayRequest, Closed({}), Type.Null()]);
+
+/** `external_gateway_info` null or `{}`: a router without a gateway. */
 export const RouterCreate = Closed({
   ...StandardCreate,
   admin_state_up: Type.Optional(Type.Boolean()),
-  external_gateway_info: Type.Optional(Nullable(GatewayRequest)),
+  external_gateway_info: Type.Optional(GatewayOrNone),
 });
 export type RouterCreate = Static<typeof RouterCreate>;
 
@@ -48,7 +52,7 @@ export type RouterCreate = Static<typeof RouterCreate>;
 export const RouterUpdate = Closed({
   ...StandardUpdate,
   admin_state_up: Type.Optional(Type.Boolean()),
-  external_gateway_info: Type.Optional(Type.Union([GatewayRequest, Closed({}), Type.Null()])),
+  external_gateway_info: Type.Optional(GatewayOrNone),
   routes: Type.Optional(Nullable(Type.Array(Route))),
 });
 export type RouterUpdate = Static<typeof RouterUpdate>;

@@ -216,6 +216,30 @@ for (const dialect of dialects()) {
       assert.equal(created.external_gateway_info.enable_snat, true);
     });
 
+    it('takes external_gateway_info {} as no gateway on create and update (as Neutron)', async () => {
+      const before = await portCount();
+      const created = await member.post('/v2.0/routers', {
+        router: { name: 'r', external_gateway_info: {} },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      assert.equal(created.body.router.external_gateway_info, null);
+      assert.equal(await portCount(), before);
+      const id = created.body.router.id;
+      const none = await setGateway(member, id, {});
+      assert.equal(none.status, 200, JSON.stringify(none.body));
+      assert.equal(none.body.router.external_gateway_info, null);
+      assert.equal((await setGateway(member, id, { network_id: ext.id })).status, 200);
+      assert.equal(await portCount(), before + 1);
+      const cleared = await setGateway(member, id, {});
+      assert.equal(cleared.body.router.external_gateway_info, null);
+      assert.equal(await portCount(), before);
+      const bad = await member.post('/v2.0/routers', {
+        router: { external_gateway_info: { enable_snat: true } },
+      });
+      assert.equal(bad.status, 400, 'a gateway without network_id is still refused');
+      assert.equal((await member.get(`/v2.0/routers/${id}`)).body.router.external_gateway_info, null);
+    });
+
     it('keeps a network external while a router uses it as its gateway (ExternalNetworkInUse)', async () => {
       const net = (
         await admin.post('/v2.0/networks', { network: { name: 'ext-in-use', 'router:external': true } })

@@ -37,6 +37,7 @@ import { securityGroups } from './security-groups.js';
 import { buildServices, type Services } from './services.js';
 import { subnets } from './subnets.js';
 import { registerTrace } from './trace.js';
+import { registerTrunkActions, trunks } from './trunks.js';
 import { COLLECTIONS, registerVersions } from './versions.js';
 
 export interface ServerOptions {
@@ -73,6 +74,7 @@ const COLLECTION_SPECS: ((s: Services) => CollectionSpec)[] = [
   routers,
   floatingIps,
   addressGroups,
+  trunks,
 ];
 
 const NUL_MESSAGE = 'Invalid input: NUL characters are not allowed';
@@ -159,6 +161,7 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   registerInstances(app, services.instances);
   registerRouterActions(app, services.routers);
   registerAddressGroupActions(app, services.addressGroups);
+  registerTrunkActions(app, services.trunks);
   registerFloatingIpPools(app, services.floatingIps);
   registerTrace(app, services);
 

@@ -16,6 +16,7 @@ import { SecurityGroupRules } from '../core/security-group-rules.js';
 import { SecurityGroups } from '../core/security-groups.js';
 import type { Settings } from '../core/settings.js';
 import { Subnets } from '../core/subnets.js';
+import { Trunks } from '../core/trunks.js';
 import { Identity } from '../identity/identity.js';
 import type { Store } from '../store/store.js';
 
@@ -34,6 +35,7 @@ export interface Services {
   securityGroups: SecurityGroups;
   securityGroupRules: SecurityGroupRules;
   addressGroups: AddressGroups;
+  trunks: Trunks;
   agents: Agents;
   instances: Instances;
   hostSync: HostSync;
@@ -70,6 +72,7 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
     securityGroups,
     securityGroupRules: new SecurityGroupRules(store, settings, securityGroups, addressGroups),
     addressGroups,
+    trunks: new Trunks(store, { ports, networks, agents }),
     agents,
     instances: new Instances(store, settings, { networks, ports, securityGroups, agents }),
     hostSync: new HostSync(store, settings, networks, agents),

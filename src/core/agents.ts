@@ -283,6 +283,24 @@ export class Agents {
   }
 
   /**
+   * Whether a live L2 agent (on `host`, when given) reports `trunk_capable`: it builds trunk
+   * subports as VLAN subinterfaces in the instance.
+   */
+  async trunkCapable(host?: string): Promise<boolean> {
+    let q = this.#store.db
+      .selectFrom('agents')
+      .selectAll()
+      .where('agent_type', 'in', L2_AGENT_TYPES)
+      .where('admin_state_up', '=', 1);
+    if (host !== undefined) q = q.where('host', '=', host);
+    return (await q.execute()).some(
+      (r) =>
+        this.#isAlive(r) &&
+        (JSON.parse(r.configurations) as { trunk_capable?: unknown }).trunk_capable === true,
+    );
+  }
+
+  /**
    * The physnet → interface mappings the host's L2 agent reports (`interface_mappings`, as
    * Neutron's linuxbridge agent does), if it reports any.
    */

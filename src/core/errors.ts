@@ -486,6 +486,67 @@ export const NoLiveNetworkHost = define<{ router_id: string; hosts: string }>(
   409,
   'Router %(router_id)s needs a network host, and no L3 agent is alive (network hosts: %(hosts)s).',
 );
+// Trunks (neutron/services/trunk/exceptions.py)
+export const TrunkNotFound = define<{ trunk_id: string }>(
+  'TrunkNotFound',
+  404,
+  'Trunk %(trunk_id)s could not be found.',
+);
+export const TrunkPortInUse = define<{ port_id: string }>(
+  'TrunkPortInUse',
+  409,
+  'Port %(port_id)s is in use by another trunk.',
+);
+export const ParentPortInUse = define<{ port_id: string }>(
+  'ParentPortInUse',
+  409,
+  'Port %(port_id)s is currently in use and is not eligible for use as a parent port.',
+);
+export const DuplicateSubPort = define<{
+  segmentation_type: string;
+  segmentation_id: number;
+  trunk_id: string;
+}>(
+  'DuplicateSubPort',
+  409,
+  'segmentation_type %(segmentation_type)s and segmentation_id %(segmentation_id)s already in use on trunk %(trunk_id)s.',
+);
+export const SubPortNotFound = define<{ port_id: string; trunk_id: string }>(
+  'SubPortNotFound',
+  404,
+  'SubPort %(port_id)s on trunk %(trunk_id)s could not be found.',
+);
+export const SubPortMtuGreaterThanTrunkPortMtu = define<{
+  port_mtu: number;
+  port_id: string;
+  trunk_mtu: number;
+  trunk_id: string;
+}>(
+  'SubPortMtuGreaterThanTrunkPortMtu',
+  409,
+  'MTU %(port_mtu)s of subport %(port_id)s cannot be greater than MTU %(trunk_mtu)s of trunk %(trunk_id)s.',
+);
+export const PortInUseAsTrunkParent = define<{ port_id: string; trunk_id: string }>(
+  'PortInUseAsTrunkParent',
+  409,
+  'Port %(port_id)s is currently a parent port for trunk %(trunk_id)s.',
+);
+export const PortInUseAsSubPort = define<{ port_id: string; trunk_id: string }>(
+  'PortInUseAsSubPort',
+  409,
+  'Port %(port_id)s is currently a subport for trunk %(trunk_id)s.',
+);
+export const TrunkDisabled = define<{ trunk_id: string }>(
+  'TrunkDisabled',
+  409,
+  'Trunk %(trunk_id)s is currently disabled.',
+);
+/** Ours: Neutron fails at plugin load when no driver can realise trunks; we say so per request. */
+export const TrunkNotRealisable = define<{ reason: string }>(
+  'TrunkNotRealisable',
+  409,
+  'No host of this deployment can realise trunk ports: %(reason)s.',
+);
 export const NetworkWithoutDhcp = define<{ net_id: string }>(
   'NetworkWithoutDhcp',
   400,

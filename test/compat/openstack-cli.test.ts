@@ -310,6 +310,26 @@ describe('openstack CLI against neutrino server', { skip }, () => {
     assert.deepEqual(await ok(['address', 'group', 'list', '-f', 'json']), []);
   });
 
+  it('network trunk create is refused, saying why, where no host can build trunks', async () => {
+    const net = await ok(['network', 'create', '-f', 'json', 'trunk-net']);
+    await ok([
+      'subnet',
+      'create',
+      '-f',
+      'json',
+      '--network',
+      net.id,
+      '--subnet-range',
+      '10.68.0.0/24',
+      'trunk-sub',
+    ]);
+    await ok(['port', 'create', '-f', 'json', '--network', net.id, 'trunk-parent']);
+    const r = await run(['network', 'trunk', 'create', '--parent-port', 'trunk-parent', 'trunk1']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /No host of this deployment can realise trunk ports/);
+    assert.deepEqual(await ok(['network', 'trunk', 'list', '-f', 'json']), []);
+  });
+
   it('project create (identity admin API)', async () => {
     const p = await ok([
       'project',

@@ -169,9 +169,14 @@ export function errorMessage(status: number, body: string): { type: string; mess
     const parsed = JSON.parse(body) as {
       NeutronError?: { type?: string; message?: string };
       error?: { message?: string; title?: string };
+      type?: unknown;
+      message?: unknown;
     };
     if (parsed.NeutronError?.message)
       return { type: parsed.NeutronError.type ?? '', message: oneLine(parsed.NeutronError.message) };
+    // Neutron's policy hook answers a GET of a hidden object with the fields unwrapped.
+    if (typeof parsed.type === 'string' && typeof parsed.message === 'string')
+      return { type: parsed.type, message: oneLine(parsed.message) };
     if (parsed.error?.message)
       return { type: parsed.error.title ?? '', message: oneLine(parsed.error.message) };
   } catch {

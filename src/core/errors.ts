@@ -16,8 +16,12 @@ export class NeutronError extends Error {
     this.detail = detail;
   }
 
-  toBody(): { NeutronError: { type: string; message: string; detail: string } } {
-    return { NeutronError: { type: this.type, message: this.message, detail: this.detail } };
+  /** Sent without the `NeutronError` envelope, as Neutron's policy hook answers a hidden GET. */
+  unwrapped = false;
+
+  toBody() {
+    const fields = { type: this.type, message: this.message, detail: this.detail };
+    return this.unwrapped ? fields : { NeutronError: fields };
   }
 }
 
@@ -123,6 +127,16 @@ export const AdminRequired = define<{ reason: string }>(
 
 // 404
 export const NotFound = define<{ msg: string }>('HTTPNotFound', 404, '%(msg)s');
+/**
+ * An object policy does not let the caller see (an agent to a non-admin): Neutron pretends it
+ * does not exist. A GET gets the fields without the envelope, as Neutron's policy hook writes them
+ * (`pecan_wsgi/hooks/policy_enforcement.py`); a PUT or DELETE the ordinary NeutronError body.
+ */
+export function HiddenByPolicy(method: 'GET' | 'PUT' | 'DELETE'): NeutronError {
+  const error = NotFound({ msg: 'The resource could not be found.' });
+  error.unwrapped = method === 'GET';
+  return error;
+}
 export const ResourceNotFound = define<{ resource: string; id: string }>(
   'NotFound',
   404,

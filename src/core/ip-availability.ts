@@ -9,7 +9,7 @@ import { fromRow, type Stored } from '../store/resources.js';
 import type { ResourceRow } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import type { Context } from './context.js';
-import { NetworkNotFound } from './errors.js';
+import { HiddenByPolicy, NetworkNotFound } from './errors.js';
 import { type Pool, parseCidr, poolSize } from './ipam.js';
 
 /** A count as exact as JSON allows: a number while safe, else a bigint for the serializer. */
@@ -123,8 +123,9 @@ export class IpAvailability {
     return out;
   }
 
-  /** One network's availability; NetworkNotFound when it does not exist or the caller is no admin. */
+  /** One network's availability (NetworkNotFound); hidden from non-admins as Neutron's policy hides it. */
   async show(ctx: Context, networkId: string): Promise<NetworkAvailability> {
+    if (!ctx.isAdmin) throw HiddenByPolicy('GET');
     const [found] = await this.list(ctx, { network_id: [networkId] });
     if (!found) throw NetworkNotFound({ net_id: networkId });
     return found;

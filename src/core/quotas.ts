@@ -100,7 +100,8 @@ export class Quotas {
 
   /** Projects with limits of their own (admin only), each with every limit. */
   async list(ctx: Context): Promise<Record<string, unknown>[]> {
-    requireAdmin(ctx, 'get_quota');
+    // Neutron's quota controller checks this itself, before any policy.
+    if (!ctx.isAdmin) throw AdminRequired({ reason: 'Only admin can view or configure quota' });
     const rows = await this.#store.db.selectFrom('quotas').selectAll().orderBy('project_id').execute();
     const byProject = new Map<string, Record<string, unknown>>();
     for (const r of rows) {

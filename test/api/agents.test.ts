@@ -142,14 +142,30 @@ for (const dialect of dialects()) {
       );
     });
 
-    it('is for admins only, agents’ calls included', async () => {
+    it('is for admins only: a member lists none and finds none (as Neutron’s policy filters), agents’ calls refused', async () => {
       const a = (await heartbeat('compute-4', { agent_type: 'Linux bridge agent' })).body.agent;
       const member = client(t, (await t.newProjectUser()).token);
+      const list = await member.get('/v2.0/agents');
+      assert.equal(list.status, 200);
+      assert.deepEqual(list.body, { agents: [] });
+      assert.deepEqual((await member.get('/v2.0/agents?agent_type=Linux bridge agent')).body, { agents: [] });
+      const hidden = { type: 'HTTPNotFound', message: 'The resource could not be found.', detail: '' };
+      const shown = await member.get(`/v2.0/agents/${a.id}`);
+      assert.equal(shown.status, 404);
+      assert.deepEqual(
+        shown.body,
+        hidden,
+        'a GET gets the fields unwrapped, as Neutron’s policy hook writes them',
+      );
       for (const r of [
-        await member.get('/v2.0/agents'),
-        await member.get(`/v2.0/agents/${a.id}`),
         await member.put(`/v2.0/agents/${a.id}`, { agent: { description: 'x' } }),
         await member.del(`/v2.0/agents/${a.id}`),
+      ]) {
+        assert.equal(r.status, 404);
+        assert.deepEqual(r.body, { NeutronError: hidden });
+      }
+      assert.equal((await admin.get(`/v2.0/agents/${a.id}`)).body.agent.description, null, 'nothing changed');
+      for (const r of [
         await heartbeat('compute-4', { agent_type: 'Linux bridge agent' }, member),
         await member.post('/neutrino/v1/hosts/compute-4/sync', undefined),
         await member.post('/neutrino/v1/hosts/compute-4/status', { revision: 0, ports: {} }),

@@ -59,7 +59,13 @@ for (const dialect of dialects()) {
       const list = await c.get('/v2.0/network-ip-availabilities');
       assert.equal(list.status, 200);
       assert.deepEqual(list.body.network_ip_availabilities, []);
-      assert.equal((await c.get(`/v2.0/network-ip-availabilities/${net.id}`)).status, 404);
+      const one = await c.get(`/v2.0/network-ip-availabilities/${net.id}`);
+      assert.equal(one.status, 404);
+      assert.deepEqual(one.body, {
+        type: 'HTTPNotFound',
+        message: 'The resource could not be found.',
+        detail: '',
+      });
       const seen = await admin.get(`/v2.0/network-ip-availabilities?project_id=${p.projectId}`);
       assert.deepEqual(
         seen.body.network_ip_availabilities.map((n: { network_id: string }) => n.network_id),

@@ -136,7 +136,16 @@ for (const dialect of dialects()) {
       const details = await c.get(`/v2.0/quotas/${q.projectId}/details`);
       assert.equal(details.status, 403);
       assert.equal(details.body.NeutronError.type, 'AdminRequired');
-      assert.equal((await c.get('/v2.0/quotas')).status, 403);
+      assert.deepEqual(await c.get('/v2.0/quotas').then((r) => [r.status, r.body]), [
+        403,
+        {
+          NeutronError: {
+            type: 'AdminRequired',
+            message: 'User does not have admin privileges: Only admin can view or configure quota.',
+            detail: '',
+          },
+        },
+      ]);
       assert.equal((await c.put(`/v2.0/quotas/${p.projectId}`, { quota: { network: 1000 } })).status, 403);
       assert.equal((await c.del(`/v2.0/quotas/${p.projectId}`)).status, 403);
       const reader = client(t, (await t.newProjectUser('reader')).token);

@@ -280,5 +280,7 @@ export function isApiFormatted(url: string, status: number, body: string): boole
   const isNeutron = typeof neutron?.type === 'string' && typeof neutron.message === 'string';
   // keystonemiddleware answers a missing or bad token in Keystone's format on every API.
   if (url.startsWith('/identity') || status === 401) return isKeystone;
-  return isNeutron;
+  // Neutron's policy hook answers a GET of an object hidden by policy with the fields unwrapped.
+  const hidden = (parsed as { type?: unknown }).type === 'HTTPNotFound' && status === 404;
+  return isNeutron || hidden;
 }

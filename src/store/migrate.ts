@@ -10,6 +10,7 @@ import * as m006 from './migrations/006-identity-security.js';
 import * as m007 from './migrations/007-dhcp-agents-per-network.js';
 import * as m008 from './migrations/008-address-groups.js';
 import * as m009 from './migrations/009-trunks.js';
+import * as m010 from './migrations/010-subnet-pools.js';
 import type { Database } from './schema.js';
 
 const steps: Record<string, (db: Kysely<unknown>, dialect: DialectName) => Promise<void>> = {
@@ -22,6 +23,7 @@ const steps: Record<string, (db: Kysely<unknown>, dialect: DialectName) => Promi
   '007-dhcp-agents-per-network': m007.up,
   '008-address-groups': m008.up,
   '009-trunks': m009.up,
+  '010-subnet-pools': m010.up,
 };
 
 export async function migrate(db: Kysely<Database>, dialect: DialectName): Promise<void> {

@@ -23,7 +23,8 @@ export interface Database {
     physical_network: string;
     segmentation_id: number;
   };
-  subnets: ResourceRow & { network_id: string };
+  /** `subnetpool_id`: the pool the subnet's prefix was allocated from (NULL: none). */
+  subnets: ResourceRow & { network_id: string; subnetpool_id: Generated<string | null> };
   /** `admin_doc` and `derived_doc`: see `SPLITS` in resources.ts. */
   ports: ResourceRow & {
     network_id: string;
@@ -36,6 +37,9 @@ export interface Database {
   ip_allocations: { subnet_id: string; ip_address: string; port_id: string; network_id: string };
   security_groups: ResourceRow;
   address_groups: ResourceRow;
+  address_scopes: ResourceRow;
+  /** `default_ip_version`: the pool's IP version while it is the default pool, else NULL (unique). */
+  subnetpools: ResourceRow & { address_scope_id: string | null; default_ip_version: number | null };
   trunks: ResourceRow & { port_id: string };
   trunk_subports: { port_id: string; trunk_id: string; segmentation_type: string; segmentation_id: number };
   security_group_rules: ResourceRow & { security_group_id: string };
@@ -135,4 +139,6 @@ export type ResourceTable =
   | 'routers'
   | 'floatingips'
   | 'address_groups'
+  | 'address_scopes'
+  | 'subnetpools'
   | 'trunks';

@@ -180,6 +180,38 @@ export const EXTENSIONS: Extension[] = [
     '2019-02-14T00:00:00-00:00',
   ),
   ext(
+    'Add subnetpool type to RBAC',
+    'rbac-subnetpool',
+    'Add subnetpool type to RBAC',
+    '2020-02-05T00:00:00-00:00',
+  ),
+  ext(
+    'Add address_scope type to RBAC',
+    'rbac-address-scope',
+    'Add address_scope type to RBAC',
+    '2020-02-12T00:00:00-00:00',
+  ),
+  // Subnet pools and address scopes
+  ext(
+    'Subnet Allocation',
+    'subnet_allocation',
+    'Enables allocation of subnets from a subnet pool',
+    '2015-03-30T10:00:00-00:00',
+  ),
+  ext(
+    'Default Subnetpools',
+    'default-subnetpools',
+    'Provides ability to mark and use a subnetpool as the default.',
+    '2016-02-18T18:00:00-00:00',
+  ),
+  ext(
+    'Subnet Pool Prefix Operations',
+    'subnetpool-prefix-ops',
+    'Provides support for adjusting the prefix list of subnet pools',
+    '2019-02-08T10:00:00-00:00',
+  ),
+  ext('Address scope', 'address-scope', 'Address scopes extension.', '2015-07-26T10:00:00-00:00'),
+  ext(
     'Quota management support',
     'quotas',
     'Expose functions for quotas management per project',

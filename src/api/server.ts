@@ -10,6 +10,7 @@ import { HTTPBadRequest } from '../core/errors.js';
 import type { Settings } from '../core/settings.js';
 import type { Store } from '../store/store.js';
 import { addressGroups, registerAddressGroupActions } from './address-groups.js';
+import { addressScopes } from './address-scopes.js';
 import { registerAgents } from './agents.js';
 import { registerAuth } from './auth.js';
 import { registerDashboard } from './dashboard.js';
@@ -35,6 +36,7 @@ import { registerScheduler } from './scheduler.js';
 import { securityGroupRules } from './security-group-rules.js';
 import { securityGroups } from './security-groups.js';
 import { buildServices, type Services } from './services.js';
+import { registerSubnetPoolActions, subnetPools } from './subnet-pools.js';
 import { subnets } from './subnets.js';
 import { registerTrace } from './trace.js';
 import { registerTrunkActions, trunks } from './trunks.js';
@@ -75,6 +77,8 @@ const COLLECTION_SPECS: ((s: Services) => CollectionSpec)[] = [
   floatingIps,
   addressGroups,
   trunks,
+  subnetPools,
+  addressScopes,
 ];
 
 const NUL_MESSAGE = 'Invalid input: NUL characters are not allowed';
@@ -162,6 +166,7 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   registerRouterActions(app, services.routers);
   registerAddressGroupActions(app, services.addressGroups);
   registerTrunkActions(app, services.trunks);
+  registerSubnetPoolActions(app, services.subnetPools);
   registerFloatingIpPools(app, services.floatingIps);
   registerTrace(app, services);
 

@@ -1,5 +1,6 @@
 /** The Neutron model's services, built once per server over one store and one set of settings. */
 import { AddressGroups } from '../core/address-groups.js';
+import { AddressScopes } from '../core/address-scopes.js';
 import { Agents } from '../core/agents.js';
 import { FloatingIps } from '../core/floating-ips.js';
 import { HostSync } from '../core/host-sync.js';
@@ -15,6 +16,7 @@ import { Scheduler } from '../core/scheduler.js';
 import { SecurityGroupRules } from '../core/security-group-rules.js';
 import { SecurityGroups } from '../core/security-groups.js';
 import type { Settings } from '../core/settings.js';
+import { SubnetPools } from '../core/subnet-pools.js';
 import { Subnets } from '../core/subnets.js';
 import { Trunks } from '../core/trunks.js';
 import { Identity } from '../identity/identity.js';
@@ -26,6 +28,8 @@ export interface Services {
   identity: Identity;
   networks: Networks;
   subnets: Subnets;
+  subnetPools: SubnetPools;
+  addressScopes: AddressScopes;
   ports: Ports;
   routers: Routers;
   floatingIps: FloatingIps;
@@ -47,7 +51,9 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
   const networks = new Networks(store, settings);
   const securityGroups = new SecurityGroups(store, settings);
   // A network delete runs onDelete hooks in construction order: subnets, DHCP ports, DHCP binding.
-  const subnets = new Subnets(store, settings, networks);
+  const addressScopes = new AddressScopes(store);
+  const subnetPools = new SubnetPools(store, addressScopes);
+  const subnets = new Subnets(store, settings, networks, subnetPools);
   const ports = new Ports(store, settings, networks);
   const agents = new Agents(store, settings);
   const addressGroups = new AddressGroups(store);
@@ -60,12 +66,16 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
     identity: new Identity(store, tokenLifetimeSeconds, settings),
     networks,
     subnets,
+    subnetPools,
+    addressScopes,
     ports,
     routers,
     floatingIps: new FloatingIps(store, settings, { networks, ports }),
     rbacPolicies: new RbacPolicies(store, settings, {
       network: (ctx, id, db) => networks.get(ctx, id, db),
       security_group: (ctx, id, db) => securityGroups.get(ctx, id, db),
+      subnetpool: (ctx, id, db) => subnetPools.get(ctx, id, db),
+      address_scope: (ctx, id, db) => addressScopes.get(ctx, id, db),
     }),
     quotas: new Quotas(store, settings.quotas),
     ipAvailability: new IpAvailability(store),

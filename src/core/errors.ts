@@ -391,6 +391,117 @@ export const SubnetPoolNotFound = define<{ subnetpool_id: string }>(
   404,
   'Subnet pool %(subnetpool_id)s could not be found.',
 );
+
+// Subnet pools and address scopes (neutron_lib.exceptions and its address_scope module)
+export const EmptySubnetPoolPrefixList = define(
+  'EmptySubnetPoolPrefixList',
+  400,
+  'Empty subnet pool prefix list.',
+);
+export const PrefixVersionMismatch = define(
+  'PrefixVersionMismatch',
+  400,
+  'Cannot mix IPv4 and IPv6 prefixes in a subnet pool.',
+);
+export const IllegalSubnetPoolPrefixBounds = define<{
+  prefix_type: string;
+  prefixlen: number;
+  base_prefix_type: string;
+  base_prefixlen: number;
+}>(
+  'IllegalSubnetPoolPrefixBounds',
+  400,
+  'Illegal prefix bounds: %(prefix_type)s=%(prefixlen)s, %(base_prefix_type)s=%(base_prefixlen)s.',
+);
+export const IllegalSubnetPoolPrefixUpdate = define<{ msg: string }>(
+  'IllegalSubnetPoolPrefixUpdate',
+  400,
+  'Illegal update to prefixes: %(msg)s.',
+);
+/** A plain NeutronException in Neutron, which its API answers with 500. */
+export const SubnetAllocationError = define<{ reason: string }>(
+  'SubnetAllocationError',
+  500,
+  'Failed to allocate subnet: %(reason)s.',
+);
+export const MinPrefixSubnetAllocationError = define<{ prefixlen: number; min_prefixlen: number }>(
+  'MinPrefixSubnetAllocationError',
+  400,
+  'Unable to allocate subnet with prefix length %(prefixlen)s, minimum allowed prefix is %(min_prefixlen)s.',
+);
+export const MaxPrefixSubnetAllocationError = define<{ prefixlen: number; max_prefixlen: number }>(
+  'MaxPrefixSubnetAllocationError',
+  400,
+  'Unable to allocate subnet with prefix length %(prefixlen)s, maximum allowed prefix is %(max_prefixlen)s.',
+);
+export const SubnetPoolDeleteError = define<{ reason: string }>(
+  'SubnetPoolDeleteError',
+  400,
+  'Unable to delete subnet pool: %(reason)s.',
+);
+export const SubnetPoolQuotaExceeded = define(
+  'SubnetPoolQuotaExceeded',
+  409,
+  'Per-project subnet pool prefix quota exceeded.',
+);
+export const NetworkSubnetPoolAffinityError = define(
+  'NetworkSubnetPoolAffinityError',
+  400,
+  'Subnets hosted on the same network must be allocated from the same subnet pool.',
+);
+export const IllegalSubnetPoolAssociationToAddressScope = define<{
+  subnetpool_id: string;
+  address_scope_id: string;
+}>(
+  'IllegalSubnetPoolAssociationToAddressScope',
+  400,
+  'Illegal subnetpool association: subnetpool %(subnetpool_id)s cannot be associated with address scope %(address_scope_id)s.',
+);
+export const IllegalSubnetPoolIpVersionAssociationToAddressScope = define<{
+  subnetpool_id: string;
+  address_scope_id: string;
+  ip_version: number;
+}>(
+  'IllegalSubnetPoolIpVersionAssociationToAddressScope',
+  400,
+  'Illegal subnetpool association: subnetpool %(subnetpool_id)s cannot associate with address scope %(address_scope_id)s because subnetpool ip_version is not %(ip_version)s.',
+);
+export const IllegalSubnetPoolUpdate = define<{ reason: string }>(
+  'IllegalSubnetPoolUpdate',
+  400,
+  'Illegal subnetpool update : %(reason)s.',
+);
+export const AddressScopePrefixConflict = define(
+  'AddressScopePrefixConflict',
+  409,
+  'Failed to associate address scope: subnetpools within an address scope must have unique prefixes.',
+);
+export const AddressScopeNotFound = define<{ address_scope_id: string }>(
+  'AddressScopeNotFound',
+  404,
+  'Address scope %(address_scope_id)s could not be found.',
+);
+export const AddressScopeInUse = define<{ address_scope_id: string }>(
+  'AddressScopeInUse',
+  409,
+  'Unable to complete operation on address scope %(address_scope_id)s. There are one or more subnet pools in use on the address scope.',
+);
+export const AddressScopeUpdateError = define<{ address_scope_id: string; reason: string }>(
+  'AddressScopeUpdateError',
+  400,
+  'Unable to update address scope %(address_scope_id)s : %(reason)s.',
+);
+export const NetworkAddressScopeAffinityError = define(
+  'NetworkAddressScopeAffinityError',
+  400,
+  'Subnets of the same address family hosted on the same network must all participate in the same address scope.',
+);
+/** A PolicyInitError (a plain NeutronException: 500) in Neutron. */
+export const RbacPolicyInitError = define<{ object_id: string; reason: string }>(
+  'RbacPolicyInitError',
+  500,
+  'Failed to create RBAC policy on object %(object_id)s because %(reason)s.',
+);
 export const DNSNameServersExhausted = define<{ subnet_id: string; quota: number }>(
   'DNSNameServersExhausted',
   400,

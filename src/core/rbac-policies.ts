@@ -1,8 +1,9 @@
 /**
- * RBAC policies: an object's owner (or an admin) opens a network or security group to another
- * project, or (admins only) to every project with `*`. Policies are visible to the project that
- * owns them. A policy cannot go while the project it serves still has ports that depend on it,
- * and the same grant cannot exist twice.
+ * RBAC policies: an object's owner (or an admin) opens a network, security group, subnet pool or
+ * address scope to another project, or (admins only) to every project with `*`. Policies are
+ * visible to the project that owns them. A policy cannot go while the project it serves still has
+ * something that depends on it (ports, subnets from the pool, pools in the scope), and the same
+ * grant cannot exist twice.
  */
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
@@ -25,6 +26,7 @@ import {
   InvalidInput,
   InvalidSharedSetting,
   PolicyNotAuthorized,
+  RbacPolicyInitError,
   RbacPolicyInUse,
   RbacPolicyNotFound,
 } from './errors.js';
@@ -33,7 +35,12 @@ import type { ListHint, ResourceService, View } from './resource.js';
 import type { Settings } from './settings.js';
 
 const UUID_LIKE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
-const TABLES = { network: 'networks', security_group: 'security_groups' } as const;
+const TABLES = {
+  network: 'networks',
+  security_group: 'security_groups',
+  subnetpool: 'subnetpools',
+  address_scope: 'address_scopes',
+} as const;
 type ObjectType = keyof typeof TABLES;
 
 /** Finds an object a policy may open as the caller sees it, else throws the object's NotFound. */
@@ -161,6 +168,7 @@ export class RbacPolicies implements ResourceService<RbacPolicyCreate, RbacPolic
         checkWildcard(ctx, target, 'create_rbac_policy');
         const object = await this.#object(ctx, tx, type as ObjectType, body.object_id);
         this.#requireObjectOwner(ctx, type as ObjectType, object);
+        if (type === 'subnetpool') await this.#requireScopeAccess(tx, object, target);
         await this.#rejectDuplicate(tx, type, object.id, body.action, target);
         await enforce(tx, this.#settings.quotas, project, 'rbac_policy', 1);
         const policy = {
@@ -255,6 +263,26 @@ export class RbacPolicies implements ResourceService<RbacPolicyCreate, RbacPolic
     throw RbacPolicyInUse({ object_id: object.id, details });
   }
 
+  /**
+   * Neutron's SubnetPool.validate_rbac_policy_create: a pool in an address scope is shared only
+   * with projects the scope is shared with (its `shared` flag, or a policy to `*` or the target).
+   */
+  async #requireScopeAccess(tx: Tx, pool: Stored, target: string): Promise<void> {
+    const scopeId = pool.address_scope_id;
+    if (typeof scopeId !== 'string') return;
+    const scope = await getResource(tx, 'address_scopes', scopeId);
+    if (scope?.shared === true) return;
+    const grants = (await this.#policiesOn(tx, 'address_scope', scopeId)).filter(
+      (p) => p.action === 'access_as_shared' && (p.target_tenant === '*' || p.target_tenant === target),
+    );
+    if (grants.length === 0) {
+      throw RbacPolicyInitError({
+        object_id: pool.id,
+        reason: "target project doesn't have access to associated address scope.",
+      });
+    }
+  }
+
   /** Projects of the routers whose gateway port is on the network (gateway ports have none). */
   async #gatewayProjects(tx: Tx, networkId: string): Promise<Set<string>> {
     const gateways = await tx
@@ -271,8 +299,26 @@ export class RbacPolicies implements ResourceService<RbacPolicyCreate, RbacPolic
     return projects;
   }
 
-  /** Projects with ports on the network, or with ports in the security group. */
+  /**
+   * Projects with ports on the network, ports in the security group, subnets from the subnet
+   * pool, or subnet pools in the address scope (Neutron's get_bound_project_ids).
+   */
   async #dependentProjects(tx: Tx, type: ObjectType, objectId: string): Promise<Set<string>> {
+    if (type === 'subnetpool' || type === 'address_scope') {
+      const rows =
+        type === 'subnetpool'
+          ? await tx
+              .selectFrom('subnets')
+              .select('project_id')
+              .where('subnetpool_id', '=', objectId)
+              .execute()
+          : await tx
+              .selectFrom('subnetpools')
+              .select('project_id')
+              .where('address_scope_id', '=', objectId)
+              .execute();
+      return new Set(rows.map((r) => r.project_id));
+    }
     if (type === 'network') {
       const rows = await tx
         .selectFrom('ports')

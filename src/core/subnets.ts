@@ -18,7 +18,6 @@ import type { Database } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
 import { type Context, owns, requireAdmin, requireWriter, targetProject } from './context.js';
 import {
-  BadRequest,
   DNSNameServersExhausted,
   GatewayConflictWithAllocationPools,
   GatewayIpInUse,
@@ -34,7 +33,6 @@ import {
   RevisionNumberConstraintFailed,
   SubnetInUse,
   SubnetNotFound,
-  SubnetPoolNotFound,
 } from './errors.js';
 import {
   addAutoAddresses,
@@ -59,6 +57,7 @@ import { AUTO_DELETED_OWNERS, type Networks } from './networks.js';
 import { enforce } from './quotas.js';
 import type { ListHint, ResourceService, View } from './resource.js';
 import type { Settings } from './settings.js';
+import type { SubnetPools } from './subnet-pools.js';
 
 /** Neutron's max_dns_nameservers and max_subnet_host_routes defaults. */
 const IPV6_MIN_MTU = 1280;
@@ -222,11 +221,13 @@ export class Subnets implements ResourceService<SubnetCreate, SubnetUpdate> {
   readonly #store: Store;
   readonly #settings: Settings;
   readonly #networks: Networks;
+  readonly #pools: SubnetPools;
 
-  constructor(store: Store, settings: Settings, networks: Networks) {
+  constructor(store: Store, settings: Settings, networks: Networks, pools: SubnetPools) {
     this.#store = store;
     this.#settings = settings;
     this.#networks = networks;
+    this.#pools = pools;
     networks.onDelete.push((tx, network) => this.#removeAll(tx, network.id));
   }
 
@@ -311,17 +312,10 @@ export class Subnets implements ResourceService<SubnetCreate, SubnetUpdate> {
     const network = await this.#networks.get(ctx, body.network_id, tx);
     if (!owns(ctx, network.project_id)) throw PolicyNotAuthorized({ action: 'create_subnet' });
     if (body.service_types?.length) requireAdmin(ctx, 'create_subnet:service_types');
-    if (body.subnetpool_id) throw SubnetPoolNotFound({ subnetpool_id: body.subnetpool_id });
-    if (body.use_default_subnetpool) {
-      throw BadRequest({ resource: 'subnets', msg: `No default subnetpool found for IPv${body.ip_version}` });
-    }
-    if (body.cidr === undefined) {
-      throw BadRequest({
-        resource: 'subnets',
-        msg: 'A cidr must be specified in the absence of a subnet pool',
-      });
-    }
-    const { cidr, parsed } = checkCidr(body.cidr, body.ip_version);
+    if (body.cidr !== undefined) checkCidr(body.cidr, body.ip_version);
+    // With a subnet pool the CIDR is allocated (or checked to be free) under the pool's lock.
+    const allocation = await this.#pools.allocate(tx, ctx, body, project);
+    const { cidr, parsed } = checkCidr(allocation?.cidr ?? String(body.cidr), body.ip_version);
     const enableDhcp = body.enable_dhcp ?? true;
     if (enableDhcp) checkDhcpCidr(parsed);
     const gateway =
@@ -339,6 +333,7 @@ export class Subnets implements ResourceService<SubnetCreate, SubnetUpdate> {
         error_message: `Requested subnet with cidr: ${cidr} for network: ${network.id} overlaps with another subnet`,
       });
     }
+    await this.#pools.checkNetworkAffinity(tx, network.id, parsed.version, allocation);
     const pools =
       body.allocation_pools === undefined
         ? defaultPools(cidr, gateway)
@@ -361,12 +356,12 @@ export class Subnets implements ResourceService<SubnetCreate, SubnetUpdate> {
         enable_dhcp: enableDhcp,
         ipv6_ra_mode: body.ipv6_ra_mode ?? null,
         ipv6_address_mode: body.ipv6_address_mode ?? null,
-        subnetpool_id: null,
+        subnetpool_id: allocation?.subnetpool_id ?? null,
         service_types: body.service_types ?? [],
         segment_id: null,
         tags: body.tags ?? [],
       },
-      { network_id: network.id },
+      { network_id: network.id, ...(allocation ? { subnetpool_id: allocation.subnetpool_id } : {}) },
     );
     if (isAutoAddressSubnet(row)) await addAutoAddresses(tx, row);
     return row;

@@ -1,7 +1,7 @@
 /**
- * An RBAC policy: opens one object (a network or a security group) to one project or to every
- * project (`*`), to use as if shared (`access_as_shared`) or as an external network
- * (`access_as_external`). Neutron calls the target attribute `target_tenant`.
+ * An RBAC policy: opens one object (a network, security group, subnet pool or address scope) to
+ * one project or to every project (`*`), to use as if shared (`access_as_shared`) or as an
+ * external network (`access_as_external`). Neutron calls the target attribute `target_tenant`.
  */
 import { type Static, Type } from 'typebox';
 import { Closed, ProjectId, Uuid } from './common.js';
@@ -10,6 +10,8 @@ import { Closed, ProjectId, Uuid } from './common.js';
 export const RBAC_ACTIONS: Record<string, readonly string[]> = {
   network: ['access_as_shared', 'access_as_external'],
   security_group: ['access_as_shared'],
+  subnetpool: ['access_as_shared'],
+  address_scope: ['access_as_shared'],
 };
 
 const Target = Type.String({ maxLength: 255 });

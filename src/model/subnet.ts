@@ -53,6 +53,8 @@ export const SubnetCreate = Closed({
   ipv6_address_mode: Type.Optional(Nullable(Ipv6Mode)),
   subnetpool_id: Type.Optional(Nullable(Uuid)),
   use_default_subnetpool: Type.Optional(Type.Boolean()),
+  /** With a subnet pool: the prefix length to allocate (Neutron's `convert_to_int`). */
+  prefixlen: Type.Optional(Type.Union([Type.Integer(), Type.String({ maxLength: 32 })])),
   /** Routed networks (segments) are not implemented: only null is accepted. */
   segment_id: Type.Optional(Type.Null()),
 });

@@ -85,8 +85,11 @@ export interface SnapshotRouterPort {
   port_id: string;
   network_id: string;
   mac_address: string;
-  /** Addresses with their subnet's prefix length, e.g. `10.0.0.1/24`. */
-  addresses: { subnet_id: string; ip_address: string; prefixlen: number }[];
+  /**
+   * Addresses with their subnet's prefix length, e.g. `10.0.0.1/24`, and the address scope of the
+   * subnet's pool when it has one (traffic within a scope is routed without NAT).
+   */
+  addresses: { subnet_id: string; ip_address: string; prefixlen: number; address_scope_id?: string }[];
 }
 
 export interface SnapshotFloatingIp {

@@ -39,6 +39,7 @@ import type { Networks } from './networks.js';
 import { GATEWAY_OWNER, ROUTER_OWNERS, routerPorts } from './routers.js';
 import { portsBoundTo, securityGroupsOf } from './security-group-snapshot.js';
 import type { Settings } from './settings.js';
+import { poolScopes } from './subnet-pools.js';
 
 const DHCP_OWNER = 'network:dhcp';
 const L3_AGENT_TYPE = 'L3 agent';
@@ -271,14 +272,22 @@ function snapshotPort(port: Stored): SnapshotPort {
   };
 }
 
-function snapshotRouterPort(port: Stored, subnets: Map<string, Stored>): SnapshotRouterPort {
+/** `scopes`: the address scope of each subnet pool that has one. */
+function snapshotRouterPort(
+  port: Stored,
+  subnets: Map<string, Stored>,
+  scopes: Map<string, string>,
+): SnapshotRouterPort {
   return {
     port_id: port.id,
     network_id: String(port.network_id),
     mac_address: String(port.mac_address),
     addresses: (port.fixed_ips as FixedIp[]).flatMap(({ subnet_id, ip_address }) => {
       const subnet = subnets.get(subnet_id);
-      return subnet ? [{ subnet_id, ip_address, prefixlen: Number(String(subnet.cidr).split('/')[1]) }] : [];
+      if (!subnet) return [];
+      const scope = scopes.get(String(subnet.subnetpool_id));
+      const prefixlen = Number(String(subnet.cidr).split('/')[1]);
+      return [{ subnet_id, ip_address, prefixlen, ...(scope ? { address_scope_id: scope } : {}) }];
     }),
   };
 }
@@ -581,6 +590,10 @@ export class HostSync {
     const subnets = new Map(
       (await listResources(db, 'subnets', { column: 'id', values: [...subnetIds] })).map((s) => [s.id, s]),
     );
+    const pools = [...subnets.values()].flatMap((s) =>
+      typeof s.subnetpool_id === 'string' ? [s.subnetpool_id] : [],
+    );
+    const scopes = await poolScopes(db, pools);
     const mapped = await inChunks(ids, (chunk) =>
       db
         .selectFrom('floatingip_associations')
@@ -601,7 +614,7 @@ export class HostSync {
         admin_state_up: router.admin_state_up === true,
         gateway: gateway
           ? {
-              ...snapshotRouterPort(gateway, subnets),
+              ...snapshotRouterPort(gateway, subnets, scopes),
               enable_snat: router.enable_snat === true,
               external_gateway_ips: (gateway.fixed_ips as FixedIp[]).flatMap((ip) => {
                 const gatewayIp = subnets.get(ip.subnet_id)?.gateway_ip;
@@ -609,7 +622,7 @@ export class HostSync {
               }),
             }
           : null,
-        interfaces: own.filter((p) => p !== gateway).map((p) => snapshotRouterPort(p, subnets)),
+        interfaces: own.filter((p) => p !== gateway).map((p) => snapshotRouterPort(p, subnets, scopes)),
         routes: router.routes as Route[],
         floating_ips: floatingIps
           .filter((f) => f.router_id === router.id)

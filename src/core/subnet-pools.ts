@@ -605,14 +605,14 @@ export class SubnetPools implements ResourceService<SubnetPoolCreate, SubnetPool
       } else if (subnet.subnetpool_id) throw NetworkSubnetPoolAffinityError();
     }
   }
+}
 
-  /** The address scope of each pool named (pools without one are left out). */
-  static async scopesOf(db: Kysely<Database>, poolIds: string[]): Promise<Map<string, string>> {
-    const pools = await listResources(db, 'subnetpools', { column: 'id', values: poolIds });
-    return new Map(
-      pools.flatMap((p) =>
-        typeof p.address_scope_id === 'string' ? [[p.id, p.address_scope_id] as const] : [],
-      ),
-    );
-  }
+/** The address scope of each pool named (pools without one are left out). */
+export async function poolScopes(db: Kysely<Database>, poolIds: string[]): Promise<Map<string, string>> {
+  const pools = await listResources(db, 'subnetpools', { column: 'id', values: poolIds });
+  return new Map(
+    pools.flatMap((p) =>
+      typeof p.address_scope_id === 'string' ? [[p.id, p.address_scope_id] as const] : [],
+    ),
+  );
 }

@@ -499,6 +499,48 @@ for (const dialect of dialects()) {
       assert.equal(errorOf(bad).type, 'InvalidActionForType');
     });
 
+    it('tells the router’s host the address scope of each interface and gateway subnet', async () => {
+      const scope = (
+        await admin.post('/v2.0/address-scopes', { address_scope: { name: 'nat', ip_version: 4 } })
+      ).body.address_scope;
+      const extPool = await pool(admin, { prefixes: ['198.51.100.0/24'], address_scope_id: scope.id });
+      const inPool = await pool(admin, {
+        prefixes: ['10.120.0.0/16'],
+        default_prefixlen: 24,
+        address_scope_id: scope.id,
+      });
+      const ext = (await admin.post('/v2.0/networks', { network: { name: 'ext', 'router:external': true } }))
+        .body.network;
+      const extSub = await subnet(admin, { network_id: ext.id, subnetpool_id: extPool.id, prefixlen: 24 });
+      assert.equal(extSub.status, 201, JSON.stringify(extSub.body));
+      const inside = (
+        await subnet(admin, { network_id: (await network(admin)).id, subnetpool_id: inPool.id })
+      ).body.subnet;
+      const plain = (await subnet(admin, { network_id: (await network(admin)).id, cidr: '192.168.50.0/24' }))
+        .body.subnet;
+      const router = (
+        await admin.post('/v2.0/routers', {
+          router: { name: 'r', external_gateway_info: { network_id: ext.id } },
+        })
+      ).body.router;
+      for (const s of [inside, plain])
+        assert.equal(
+          (await admin.put(`/v2.0/routers/${router.id}/add_router_interface`, { subnet_id: s.id })).status,
+          200,
+        );
+      const sync = await admin.post('/neutrino/v1/hosts/scope-host/sync', undefined);
+      assert.equal(sync.status, 200, JSON.stringify(sync.body));
+      const mine = sync.body.snapshot.routers.find((r: { id: string }) => r.id === router.id);
+      assert.equal(mine.gateway.addresses[0].address_scope_id, scope.id);
+      const bySubnet = new Map(
+        mine.interfaces
+          .flatMap((i: { addresses: { subnet_id: string }[] }) => i.addresses)
+          .map((a: { subnet_id: string }) => [a.subnet_id, a]),
+      );
+      assert.equal((bySubnet.get(inside.id) as { address_scope_id?: string }).address_scope_id, scope.id);
+      assert.equal((bySubnet.get(plain.id) as { address_scope_id?: string }).address_scope_id, undefined);
+    });
+
     it('advertises the extensions', async () => {
       const aliases = (await admin.get('/v2.0/extensions')).body.extensions.map(
         (e: { alias: string }) => e.alias,

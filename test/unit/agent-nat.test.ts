@@ -1,12 +1,13 @@
 /**
  * A router's NAT ruleset (pure): the exact text of the one-transaction replacement, the order of the
  * rules (hairpin, floating-IP SNAT, no SNAT for DNATed flows, default SNAT), which floating IPs get
- * NAT, enable_snat, routers without a gateway, and a text independent of the floating IPs' order.
+ * NAT, enable_snat, routers without a gateway, no SNAT within the gateway's address scope, and a
+ * text independent of the floating IPs' order.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { natFloatingIps, renderRouterRuleset } from '../../src/agent/services/nat.js';
+import { natFloatingIps, renderRouterRuleset, sameScopeSubnets } from '../../src/agent/services/nat.js';
 import type { SnapshotRouter } from '../../src/agent/snapshot.js';
 
 const names = { gateway: 'qg-11111111-11', internal: 'qr-*' };
@@ -75,6 +76,60 @@ table ip neutrino-router {
     assert.ok(text.includes('snat to 203.0.113.20\n'));
     assert.ok(text.includes('ct status dnat accept\n'));
     assert.ok(!text.includes('snat to 203.0.113.10'));
+  });
+
+  it('routes internal subnets of the gateway’s address scope without SNAT; others are still SNATed', () => {
+    const base = router();
+    const scoped = router({
+      gateway: {
+        ...base.gateway!,
+        addresses: base.gateway!.addresses.map((a) =>
+          a.subnet_id === 'ext-v4' ? { ...a, address_scope_id: 'scope-a' } : a,
+        ),
+      },
+      interfaces: [
+        {
+          port_id: 'i1',
+          network_id: 'n1',
+          mac_address: 'fa:16:3e:00:00:02',
+          addresses: [
+            { subnet_id: 'in-a', ip_address: '10.10.1.1', prefixlen: 24, address_scope_id: 'scope-a' },
+            { subnet_id: 'in-a6', ip_address: 'fd00::1', prefixlen: 64, address_scope_id: 'scope-a' },
+          ],
+        },
+        {
+          port_id: 'i2',
+          network_id: 'n2',
+          mac_address: 'fa:16:3e:00:00:03',
+          addresses: [
+            { subnet_id: 'in-b', ip_address: '10.20.0.1', prefixlen: 16, address_scope_id: 'scope-b' },
+          ],
+        },
+        {
+          port_id: 'i3',
+          network_id: 'n3',
+          mac_address: 'fa:16:3e:00:00:04',
+          addresses: [
+            { subnet_id: 'in-c', ip_address: '10.9.0.129', prefixlen: 25, address_scope_id: 'scope-a' },
+            { subnet_id: 'in-d', ip_address: '192.168.0.1', prefixlen: 24 },
+          ],
+        },
+      ],
+    });
+    assert.deepEqual(sameScopeSubnets(scoped), ['10.9.0.128/25', '10.10.1.0/24']);
+    const text = renderRouterRuleset(scoped, names);
+    assert.ok(
+      text.includes(
+        '\t\tct status dnat accept\n\t\toifname "qg-11111111-11" ip saddr { 10.9.0.128/25, 10.10.1.0/24 } accept\n\t\toifname "qg-11111111-11" snat to 203.0.113.10\n',
+      ),
+      text,
+    );
+    // Without a scope on the gateway, or with another one, every subnet is SNATed as before.
+    assert.deepEqual(sameScopeSubnets(router({ interfaces: scoped.interfaces })), []);
+    assert.equal(
+      renderRouterRuleset(router({ interfaces: scoped.interfaces }), names),
+      renderRouterRuleset(router(), names),
+    );
   });
 
   it('has no NAT but hairpin masquerading without a gateway', () => {

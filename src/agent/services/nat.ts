@@ -3,8 +3,10 @@
  * replaces the table whole (pure). Neutron's L3 recipe: SNAT of what leaves by the gateway to the
  * gateway address, none for traffic that stays inside or was DNATed; floating IPs as DNAT (in
  * prerouting and output) plus SNAT ahead of the default one; hairpin masquerading so an instance
- * reaches another's floating IP.
+ * reaches another's floating IP; no SNAT for internal subnets in the gateway's address scope
+ * (Neutron routes traffic within an address scope as it is).
  */
+import ipaddr from 'ipaddr.js';
 import type { SnapshotRouter } from '../snapshot.js';
 
 export const NAT_FAMILY = 'ip';
@@ -35,6 +37,20 @@ export function natFloatingIps(router: SnapshotRouter): { floating: string; fixe
     .sort((a, b) => compare(a.floating, b.floating));
 }
 
+/**
+ * The internal IPv4 subnets (`network/prefix`, sorted) in the address scope of the gateway's IPv4
+ * subnet: their traffic leaves by the gateway with its own source addresses.
+ */
+export function sameScopeSubnets(router: SnapshotRouter): string[] {
+  const scope = router.gateway?.addresses.find((a) => isIpv4(a.ip_address))?.address_scope_id;
+  if (!scope) return [];
+  const cidrs = router.interfaces
+    .flatMap((i) => i.addresses)
+    .filter((a) => a.address_scope_id === scope && isIpv4(a.ip_address))
+    .map((a) => `${ipaddr.IPv4.networkAddressFromCIDR(`${a.ip_address}/${a.prefixlen}`)}/${a.prefixlen}`);
+  return [...new Set(cidrs)].sort((a, b) => compare(a.split('/')[0], b.split('/')[0]) || a.localeCompare(b));
+}
+
 /** The `nft -f` text that makes the router's table exactly this (addresses must be valid IPs). */
 export function renderRouterRuleset(router: SnapshotRouter, names: RouterDeviceNames): string {
   const table = `${NAT_FAMILY} ${NAT_TABLE}`;
@@ -48,6 +64,8 @@ export function renderRouterRuleset(router: SnapshotRouter, names: RouterDeviceN
       ...floatingIps.map((f) => `ip saddr ${f.fixed} oifname ${gateway} snat to ${f.floating}`),
     );
     postrouting.push('ct status dnat accept');
+    const scoped = sameScopeSubnets(router);
+    if (scoped.length) postrouting.push(`oifname ${gateway} ip saddr { ${scoped.join(', ')} } accept`);
     const address = router.gateway?.addresses.map((a) => a.ip_address).find(isIpv4);
     if (router.gateway?.enable_snat && address) postrouting.push(`oifname ${gateway} snat to ${address}`);
   }

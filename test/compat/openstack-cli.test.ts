@@ -310,6 +310,41 @@ describe('openstack CLI against neutrino server', { skip }, () => {
     assert.deepEqual(await ok(['address', 'group', 'list', '-f', 'json']), []);
   });
 
+  it('address scope create, subnet pool create, subnet create --subnet-pool takes the next free prefix', async () => {
+    const scope = await ok(['address', 'scope', 'create', '-f', 'json', '--ip-version', '4', 'as1']);
+    assert.equal(scope.name, 'as1');
+    assert.equal(scope.ip_version, 4);
+    const pool = await ok([
+      ...['subnet', 'pool', 'create', '-f', 'json', '--pool-prefix', '10.10.0.0/16'],
+      ...['--default-prefix-length', '24', '--address-scope', 'as1', 'P'],
+    ]);
+    assert.deepEqual(pool.prefixes, ['10.10.0.0/16']);
+    assert.equal(String(pool.default_prefixlen), '24');
+    assert.equal(pool.address_scope_id, scope.id);
+    const net = await ok(['network', 'create', '-f', 'json', 'N']);
+    const s1 = await ok(['subnet', 'create', '-f', 'json', '--subnet-pool', 'P', '--network', 'N', 's1']);
+    assert.equal(s1.cidr, '10.10.0.0/24');
+    assert.equal(s1.subnetpool_id, pool.id);
+    const s2 = await ok([
+      ...['subnet', 'create', '-f', 'json', '--subnet-pool', 'P', '--prefix-length', '26'],
+      ...['--network', 'N', 's2'],
+    ]);
+    assert.equal(s2.cidr, '10.10.1.0/26');
+    const inUse = await run(['subnet', 'pool', 'delete', 'P']);
+    assert.notEqual(inUse.code, 0);
+    assert.match(inUse.stderr, /Subnet pool has existing allocations/);
+    await ok(['subnet', 'delete', 's1', 's2']);
+    await ok(['network', 'delete', net.id]);
+    await ok(['subnet', 'pool', 'set', '--pool-prefix', '10.12.0.0/16', 'P']);
+    assert.deepEqual((await ok(['subnet', 'pool', 'show', '-f', 'json', 'P'])).prefixes, [
+      '10.10.0.0/16',
+      '10.12.0.0/16',
+    ]);
+    await ok(['subnet', 'pool', 'delete', 'P']);
+    await ok(['address', 'scope', 'delete', 'as1']);
+    assert.deepEqual(await ok(['address', 'scope', 'list', '-f', 'json']), []);
+  });
+
   it('network trunk create is refused, saying why, where no host can build trunks', async () => {
     const net = await ok(['network', 'create', '-f', 'json', 'trunk-net']);
     await ok([

@@ -31,6 +31,7 @@ import { enforce } from './quotas.js';
 import type { ListHint, ResourceService, View } from './resource.js';
 import type { Settings } from './settings.js';
 import { sharedWith } from './sharing.js';
+import { networkScopes } from './subnet-pools.js';
 
 const PROVIDER_KEYS = [
   'provider:network_type',
@@ -71,8 +72,13 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
     const ids = rows.map((r) => r.id);
     const db = this.#store.db;
     const subnets = await inChunks(ids, (chunk) =>
-      db.selectFrom('subnets').select(['id', 'network_id']).where('network_id', 'in', chunk).execute(),
+      db
+        .selectFrom('subnets')
+        .select(['id', 'network_id', 'subnetpool_id'])
+        .where('network_id', 'in', chunk)
+        .execute(),
     );
+    const scopes = await networkScopes(db, subnets);
     const byNetwork = new Map<string, string[]>();
     for (const s of subnets) {
       const list = byNetwork.get(s.network_id);
@@ -94,6 +100,8 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
         ...r,
         subnets: byNetwork.get(r.id) ?? [],
         shared: r.shared === true || shared.has(r.id),
+        ipv4_address_scope: scopes.get(`${r.id}/4`) ?? null,
+        ipv6_address_scope: scopes.get(`${r.id}/6`) ?? null,
       };
       if (ctx.isAdmin) {
         const seg = segments.get(r.id);

@@ -616,3 +616,25 @@ export async function poolScopes(db: Kysely<Database>, poolIds: string[]): Promi
     ),
   );
 }
+
+/**
+ * Neutron's `ipv4_address_scope` / `ipv6_address_scope` of networks: the address scope of the
+ * pool their subnets of each family came from, keyed `<network id>/<ip version>`.
+ */
+export async function networkScopes(
+  db: Kysely<Database>,
+  subnets: { network_id: string; subnetpool_id: string | null }[],
+): Promise<Map<string, string>> {
+  const poolIds = [...new Set(subnets.flatMap((s) => (s.subnetpool_id ? [s.subnetpool_id] : [])))];
+  if (poolIds.length === 0) return new Map();
+  const pools = new Map(
+    (await listResources(db, 'subnetpools', { column: 'id', values: poolIds })).map((p) => [p.id, p]),
+  );
+  const scopes = new Map<string, string>();
+  for (const s of subnets) {
+    const pool = s.subnetpool_id ? pools.get(s.subnetpool_id) : undefined;
+    if (typeof pool?.address_scope_id === 'string')
+      scopes.set(`${s.network_id}/${pool.ip_version}`, pool.address_scope_id);
+  }
+  return scopes;
+}

@@ -443,6 +443,9 @@ for (const dialect of dialects()) {
         (await subnet(admin, { network_id: net.id, subnetpool_id: p1.id, prefixlen: 24 })).status,
         201,
       );
+      const scoped = (await admin.get(`/v2.0/networks/${net.id}`)).body.network;
+      assert.equal(scoped.ipv4_address_scope, scope.id, 'the network shows the scope of its subnets’ pool');
+      assert.equal(scoped.ipv6_address_scope, null);
       const affinity = await subnet(admin, { network_id: net.id, subnetpool_id: other.id, prefixlen: 24 });
       assert.equal(affinity.status, 400);
       assert.equal(errorOf(affinity).type, 'NetworkAddressScopeAffinityError');

@@ -14,12 +14,14 @@ import { registerPortCommands } from './port.js';
 import { registerRouterCommands } from './router.js';
 import { registerSecurityGroupCommands } from './security-group.js';
 import { registerSubnetCommands } from './subnet.js';
+import { registerAddressScopeCommands } from './subnet-pool.js';
 import { registerTopologyCommands } from './topology/command.js';
 import { registerTraceCommand } from './trace.js';
 
 export function registerClientCommands(root: Command): void {
   registerAgentCommands(registerNetworkCommands(root));
   registerSubnetCommands(root);
+  registerAddressScopeCommands(root);
   registerPortCommands(root);
   registerRouterCommands(root);
   registerFloatingIpCommands(root);

@@ -38,6 +38,8 @@ const keystone = (label: string, member: string): Kind => ({
 export const KINDS = {
   network: neutron('network', 'networks', 'network'),
   subnet: neutron('subnet', 'subnets', 'subnet'),
+  subnetPool: neutron('subnet pool', 'subnetpools', 'subnetpool'),
+  addressScope: neutron('address scope', 'address-scopes', 'address_scope'),
   port: neutron('port', 'ports', 'port'),
   router: neutron('router', 'routers', 'router'),
   floatingIp: neutron('floating IP', 'floatingips', 'floatingip', { nameField: 'floating_ip_address' }),

@@ -1,8 +1,10 @@
 /**
  * `neutrino subnet list|show|create|set|unset|delete`: `create NAME --network NET --subnet-range
- * CIDR` with the openstack CLI's `--gateway IP|auto|none`, `--allocation-pool start=…,end=…`,
- * `--dns-nameserver`, `--host-route destination=…,gateway=…`, `--dhcp/--no-dhcp` and the IPv6
- * modes. On `set` the repeatable options add to what the subnet has; `--no-…` clears it first.
+ * CIDR` (or `--subnet-pool POOL [--prefix-length N]`, `--use-default-subnet-pool`: the prefix is
+ * allocated from the pool) with the openstack CLI's `--gateway IP|auto|none`, `--allocation-pool
+ * start=…,end=…`, `--dns-nameserver`, `--host-route destination=…,gateway=…`, `--dhcp/--no-dhcp`
+ * and the IPv6 modes. On `set` the repeatable options add to what the subnet has; `--no-…`
+ * clears it first. `neutrino subnet pool …` manages subnet pools (subnet-pool.ts).
  */
 import type { Command } from 'commander';
 import { collect } from './output.js';
@@ -14,9 +16,11 @@ import {
   type Flags,
   flag,
   idColumn,
+  integer,
   keyValues,
   registerResource,
 } from './resource-command.js';
+import { registerSubnetPoolCommands } from './subnet-pool.js';
 
 type Pool = { start: string; end: string };
 type Route = { destination: string; nexthop: string };
@@ -54,7 +58,7 @@ function commonOptions(cmd: Command): void {
 const ipv6Modes = ['slaac', 'dhcpv6-stateful', 'dhcpv6-stateless'];
 
 export function registerSubnetCommands(root: Command): void {
-  registerResource(root, {
+  const subnet = registerResource(root, {
     noun: 'subnet',
     kind: KINDS.subnet,
     description: 'subnets: IPv4 or IPv6 ranges on networks',
@@ -98,8 +102,11 @@ export function registerSubnetCommands(root: Command): void {
       options: (cmd) => {
         cmd
           .requiredOption('--network <network>', 'the network (name or id)')
-          .requiredOption('--subnet-range <cidr>', 'the subnet range, e.g. 10.0.0.0/24')
-          .option('--ip-version <4|6>', 'IP version (default: from the range)');
+          .option('--subnet-range <cidr>', 'the subnet range, e.g. 10.0.0.0/24')
+          .option('--subnet-pool <pool>', 'allocate the range from this subnet pool (name or id)')
+          .option('--use-default-subnet-pool', 'allocate the range from the default subnet pool')
+          .option('--prefix-length <n>', 'prefix length of the range allocated from the pool', integer)
+          .option('--ip-version <4|6>', 'IP version (default: from the range, else 4)');
         commonOptions(cmd);
         listOptions(cmd, 'create');
         cmd
@@ -107,12 +114,19 @@ export function registerSubnetCommands(root: Command): void {
           .option('--ipv6-address-mode <mode>', `IPv6 address mode: ${ipv6Modes.join(', ')}`);
       },
       body: async (session, flags) => {
-        const cidr = flags.subnetRange as string;
-        const version = flags.ipVersion ?? (cidr.includes(':') ? '6' : '4');
+        const cidr = flags.subnetRange as string | undefined;
+        if (!cidr && !flags.subnetPool && !flags.useDefaultSubnetPool)
+          throw new Error('--subnet-range, --subnet-pool or --use-default-subnet-pool is required');
+        const version = flags.ipVersion ?? (cidr?.includes(':') ? '6' : '4');
         if (version !== '4' && version !== '6') throw new Error('--ip-version is 4 or 6');
         return {
           network_id: await findId(session, KINDS.network, flags.network as string),
           cidr,
+          subnetpool_id: flags.subnetPool
+            ? await findId(session, KINDS.subnetPool, flags.subnetPool as string)
+            : undefined,
+          use_default_subnetpool: flags.useDefaultSubnetPool ? true : undefined,
+          prefixlen: flags.prefixLength,
           ip_version: Number(version),
           gateway_ip: gateway(flags.gateway),
           enable_dhcp: flags.dhcp,
@@ -143,6 +157,7 @@ export function registerSubnetCommands(root: Command): void {
       body: async (_, flags, current) => unsetBody(flags, current),
     },
   });
+  registerSubnetPoolCommands(subnet);
 }
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);

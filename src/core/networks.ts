@@ -159,6 +159,18 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
     return (await sharedWith(db, 'network', 'access_as_shared', ctx.projectId, [network.id])).has(network.id);
   }
 
+  /**
+   * Which of these networks `ctx` may use: owned, or shared with it (the `shared` flag or an
+   * `access_as_shared` policy); merely external is not enough (whose subnets Neutron hides).
+   */
+  async usableIds(ctx: Context, ids: string[], db: Kysely<Database> = this.#store.db): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows = await listResources(db, 'networks', { column: 'id', values: ids });
+    const usable = new Set(rows.filter((r) => owns(ctx, r.project_id) || r.shared === true).map((r) => r.id));
+    for (const id of await sharedWith(db, 'network', 'access_as_shared', ctx.projectId, ids)) usable.add(id);
+    return usable;
+  }
+
   async show(ctx: Context, id: string): Promise<View> {
     return (await this.#views(ctx, [await this.get(ctx, id)]))[0];
   }

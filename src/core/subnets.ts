@@ -26,7 +26,6 @@ import {
   InvalidAttribute,
   InvalidInput,
   NetworkMTUSubnetConflict,
-  NeutronError,
   OutOfBoundsAllocationPool,
   OverlappingAllocationPools,
   PolicyNotAuthorized,
@@ -238,14 +237,17 @@ export class Subnets implements ResourceService<SubnetCreate, SubnetUpdate> {
     return view;
   }
 
-  /** Subnets `ctx` may see: its own, and those on networks it may see. */
-  async #visible(ctx: Context, rows: Stored[]): Promise<Stored[]> {
+  /**
+   * Subnets `ctx` may see: its own, and those of networks it owns or that are shared with it.
+   * An external network's subnets stay hidden from other projects (Neutron 21's get_subnet
+   * policy), though the network itself is visible.
+   */
+  async #visible(ctx: Context, rows: Stored[], db: Kysely<Database> = this.#store.db): Promise<Stored[]> {
     if (ctx.isAdmin) return rows;
     const others = [
       ...new Set(rows.filter((r) => r.project_id !== ctx.projectId).map((r) => String(r.network_id))),
     ];
-    const seen = others.length ? await this.#networks.list(ctx, { filters: { id: others } }) : [];
-    const networks = new Set(seen.map((n) => n.id));
+    const networks = await this.#networks.usableIds(ctx, others, db);
     return rows.filter((r) => r.project_id === ctx.projectId || networks.has(String(r.network_id)));
   }
 
@@ -265,13 +267,7 @@ export class Subnets implements ResourceService<SubnetCreate, SubnetUpdate> {
   /** The stored subnet if `ctx` may see it, else SubnetNotFound. */
   async get(ctx: Context, id: string, db: Kysely<Database> = this.#store.db): Promise<Stored> {
     const row = await getResource(db, 'subnets', id);
-    if (!row) throw SubnetNotFound({ subnet_id: id });
-    if (owns(ctx, row.project_id)) return row;
-    const network = await this.#networks.get(ctx, String(row.network_id), db).catch((err: unknown) => {
-      if (err instanceof NeutronError && err.status === 404) return undefined;
-      throw err;
-    });
-    if (!network) throw SubnetNotFound({ subnet_id: id });
+    if (!row || (await this.#visible(ctx, [row], db)).length === 0) throw SubnetNotFound({ subnet_id: id });
     return row;
   }
 

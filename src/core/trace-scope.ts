@@ -19,7 +19,10 @@ const host = (ip: string) => (ip.includes(':') ? `${ip}/128` : `${ip}/32`);
 export function scopeTraceModel(model: TraceModel, visible: ReadonlySet<string>): TraceModel {
   const seen = <T extends { id: string }>(items: T[]) => items.filter((i) => visible.has(i.id));
   const networks = seen(model.networks);
-  const subnets = seen(model.subnets);
+  // An external network's subnets are hidden from other projects' listings (as in Neutron), yet
+  // the caller's gateways and floating IPs are on them: its traces keep them.
+  const external = new Set(networks.filter((n) => n['router:external'] === true).map((n) => n.id));
+  const subnets = model.subnets.filter((s) => visible.has(s.id) || external.has(s.network_id));
   const routers = seen(model.routers);
   const floatingIps = seen(model.floatingIps);
   const instances = seen(model.instances);

@@ -428,6 +428,45 @@ for (const dialect of dialects()) {
       assert.equal((await list('enable_dhcp=false')).body.subnets.length, 0);
     });
 
+    it('hides the subnets of an external network that is not shared from other projects (the network stays visible)', async () => {
+      const b = await t.newProjectUser();
+      const cb = client(t, b.token);
+      const ids = (r: { body: { subnets: { id: string }[] } }) => r.body.subnets.map((x) => x.id);
+      const ext = await network(admin, { 'router:external': true });
+      const extSubnet = (await subnet(ext.id, { cidr: '198.51.100.0/24' })).body.subnet;
+      const seen = await cb.get(`/v2.0/networks/${ext.id}`);
+      assert.equal(seen.status, 200);
+      assert.deepEqual(
+        seen.body.network.subnets,
+        [extSubnet.id],
+        'the network lists its subnet ids, as Neutron',
+      );
+      assert.ok(!ids(await cb.get('/v2.0/subnets')).includes(extSubnet.id));
+      assert.deepEqual(ids(await cb.get(`/v2.0/subnets?network_id=${ext.id}`)), []);
+      const one = await cb.get(`/v2.0/subnets/${extSubnet.id}`);
+      assert.equal(one.status, 404);
+      assert.equal(errorType(one), 'SubnetNotFound');
+      assert.deepEqual(ids(await admin.get(`/v2.0/subnets?network_id=${ext.id}`)), [extSubnet.id]);
+
+      // Opened by RBAC for external use only: still hidden; shared with the project: visible.
+      const opened = await network(admin);
+      const openedSubnet = (await subnet(opened.id, { cidr: '198.51.101.0/24' })).body.subnet;
+      const rbac = (action: string) =>
+        admin.post('/v2.0/rbac-policies', {
+          rbac_policy: { object_type: 'network', object_id: opened.id, action, target_tenant: b.projectId },
+        });
+      assert.equal((await rbac('access_as_external')).status, 201);
+      assert.equal((await cb.get(`/v2.0/networks/${opened.id}`)).status, 200);
+      assert.equal((await cb.get(`/v2.0/subnets/${openedSubnet.id}`)).status, 404);
+      assert.equal((await rbac('access_as_shared')).status, 201);
+      assert.equal((await cb.get(`/v2.0/subnets/${openedSubnet.id}`)).status, 200);
+      assert.ok(ids(await cb.get('/v2.0/subnets')).includes(openedSubnet.id));
+
+      const sharedExt = await network(admin, { 'router:external': true, shared: true });
+      const sharedExtSubnet = (await subnet(sharedExt.id, { cidr: '198.51.102.0/24' })).body.subnet;
+      assert.equal((await cb.get(`/v2.0/subnets/${sharedExtSubnet.id}`)).status, 200);
+    });
+
     it('lets network owners add subnets; others get 404, or 403 on a network they may only see', async () => {
       const a = await t.newProjectUser();
       const b = await t.newProjectUser();

@@ -8,6 +8,7 @@ import type { Agents } from '../core/agents.js';
 import { Agent, AgentUpdate } from '../model/agent.js';
 import { updateEnvelope } from '../model/common.js';
 import { contextOf } from './auth.js';
+import { checkFilters } from './filters.js';
 import { applyListQuery, type Query, selectFields } from './list-query.js';
 import { publicBase } from './resource-routes.js';
 
@@ -17,7 +18,8 @@ const attributes = new Set(Object.keys(Agent.properties));
 export function registerAgents(app: FastifyInstance, agents: Agents): void {
   app.get(base, async (req) => {
     const all = await agents.list(contextOf(req));
-    const { items, links } = applyListQuery(all, req.query as Query, attributes, `${publicBase(req)}${base}`);
+    const q = checkFilters('agents', req.query as Query);
+    const { items, links } = applyListQuery(all, q, attributes, `${publicBase(req)}${base}`);
     return links.length > 0 ? { agents: items, agents_links: links } : { agents: items };
   });
 

@@ -1,6 +1,6 @@
 /**
- * Neutron's list conventions over a collection of resources: filters on any attribute (a
- * repeated key is OR, different keys AND), tag filters, `fields`, `sort_key`/`sort_dir`, and
+ * Neutron's list conventions over a collection of resources: attribute filters (a repeated key
+ * is OR, different keys AND; which names and values are accepted is `filters.ts`'s), tag filters, `fields`, `sort_key`/`sort_dir`, and
  * `limit`/`marker`/`page_reverse` pagination with `<collection>_links`. Pure: data in, data out.
  */
 import { HTTPBadRequest } from '../core/errors.js';
@@ -84,6 +84,37 @@ function matcherOf(wanted: string[]): (actual: unknown) => boolean {
   return one;
 }
 
+/**
+ * Neutron's port filter on addresses: `fixed_ips=ip_address=…`, `…=subnet_id=…` and
+ * `…=ip_address_substr=…`; values of one key are alternatives, different keys must all be met,
+ * each by some address of the port (as Neutron's query asks `fixed_ips.any(…)` per key).
+ */
+function fixedIpsMatcher(wanted: string[]): (actual: unknown) => boolean {
+  const byKey = new Map<string, string[]>();
+  for (const w of wanted) {
+    const eq = w.indexOf('=');
+    const key = eq < 0 ? w : w.slice(0, eq);
+    byKey.set(key, [...(byKey.get(key) ?? []), eq < 0 ? '' : w.slice(eq + 1)]);
+  }
+  const test = (key: string, ip: Record<string, unknown>, value: string) =>
+    key === 'ip_address_substr'
+      ? String(ip.ip_address ?? '').includes(value)
+      : key === 'ip_address' || key === 'subnet_id'
+        ? ip[key] === value
+        : false;
+  return (actual) => {
+    const ips = (Array.isArray(actual) ? actual : []) as Record<string, unknown>[];
+    return [...byKey].every(([key, vals]) => ips.some((ip) => vals.some((v) => test(key, ip, v))));
+  };
+}
+
+/** `changed_since`: resources updated at or after the time (UTC when no zone is given). */
+function changedSince(raw: string | undefined): (r: Resource) => boolean {
+  const zoned = raw !== undefined && /(Z|[+-]\d\d:?\d\d)$/.test(raw) ? raw : `${raw}Z`;
+  const since = Date.parse(zoned);
+  return (r) => typeof r.updated_at === 'string' && Date.parse(r.updated_at) >= since;
+}
+
 function tagList(v: string | string[] | undefined): string[] {
   return values(v)
     .flatMap((s) => s.split(','))
@@ -127,17 +158,15 @@ export function applyListQuery(
   let items = all;
   for (const [key, raw] of Object.entries(q)) {
     if (CONTROL.has(key) || TAG_FILTERS.has(key) || raw === undefined) continue;
-    const attr = key.endsWith('_substr') ? key.slice(0, -'_substr'.length) : key;
-    if (!attributes.has(attr)) {
-      throw HTTPBadRequest({ msg: `[${key}] is invalid attribute for filtering` });
+    if (key === 'changed_since') {
+      items = items.filter(changedSince(values(raw)[0]));
+      continue;
     }
-    const wanted = values(raw);
-    if (attr !== key) {
-      items = items.filter((r) => wanted.some((w) => JSON.stringify(r[attr] ?? '').includes(w)));
-    } else {
-      const match = matcherOf(wanted);
-      items = items.filter((r) => match(r[attr]));
+    if (!attributes.has(key)) {
+      throw HTTPBadRequest({ msg: `['${key}'] is invalid attribute for filtering` });
     }
+    const match = key === 'fixed_ips' ? fixedIpsMatcher(values(raw)) : matcherOf(values(raw));
+    items = items.filter((r) => match(r[key]));
   }
   const tags = (r: Resource) => (Array.isArray(r.tags) ? (r.tags as string[]) : []);
   const all_ = tagList(q.tags);

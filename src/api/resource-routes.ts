@@ -12,6 +12,7 @@ import { changeTags, requireTag, validateTag } from '../core/tags.js';
 import { type Closed, createEnvelope, updateEnvelope } from '../model/common.js';
 import type { Store } from '../store/store.js';
 import { contextOf } from './auth.js';
+import { checkFilters } from './filters.js';
 import { applyListQuery, attributeFilters, onlyFilters, type Query, selectFields } from './list-query.js';
 
 export interface CollectionSpec {
@@ -55,7 +56,7 @@ export function registerCollection(app: FastifyInstance, store: Store, spec: Col
   const { service, member, collection } = spec;
 
   app.get(base, async (req, reply) => {
-    const q = req.query as Query;
+    const q = checkFilters(collection, req.query as Query);
     const ctx = contextOf(req);
     const hint = { filters: attributeFilters(q) };
     // Fast path: a plain list is sent as JSON the database splices from the stored JSON.

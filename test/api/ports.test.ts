@@ -464,6 +464,125 @@ for (const dialect of dialects()) {
       assert.deepEqual(Object.keys(fields.body.ports[0]).sort(), ['fixed_ips', 'id']);
     });
 
+    it('filters fixed_ips as Neutron: ip_address_substr, subnet_id, several keys together (AND), a router’s device_id', async () => {
+      const net = await network(admin);
+      const a = await subnet(net.id, { cidr: '10.77.0.0/24' });
+      const b = await subnet(net.id, { cidr: '10.78.0.0/24' });
+      const both = (
+        await port(net.id, {
+          fixed_ips: [
+            { subnet_id: a.id, ip_address: '10.77.0.51' },
+            { subnet_id: b.id, ip_address: '10.78.0.9' },
+          ],
+        })
+      ).body.port;
+      const onA = (await port(net.id, { fixed_ips: [{ subnet_id: a.id, ip_address: '10.77.0.9' }] })).body
+        .port;
+      const list = async (q: string) => {
+        const r = await admin.get(`/v2.0/ports?network_id=${net.id}&${q}`);
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        return r.body.ports.map((x: { id: string }) => x.id).sort();
+      };
+      const sorted = (...ids: string[]) => ids.sort();
+      assert.deepEqual(await list('fixed_ips=ip_address_substr%3D10.77.0.5'), [both.id]);
+      assert.deepEqual(await list('fixed_ips=ip_address_substr%3D.0.9'), sorted(both.id, onA.id));
+      assert.deepEqual(await list('fixed_ips=ip_address_substr%3D192.168.'), []);
+      assert.deepEqual(await list(`fixed_ips=subnet_id%3D${b.id}`), [both.id]);
+      assert.deepEqual(await list(`fixed_ips=subnet_id%3D${a.id}`), sorted(both.id, onA.id));
+      // Different keys: every one met (each by some address); the same key twice: either.
+      assert.deepEqual(await list(`fixed_ips=subnet_id%3D${b.id}&fixed_ips=ip_address%3D10.77.0.9`), []);
+      assert.deepEqual(await list(`fixed_ips=subnet_id%3D${a.id}&fixed_ips=ip_address%3D10.77.0.9`), [
+        onA.id,
+      ]);
+      assert.deepEqual(
+        await list('fixed_ips=ip_address_substr%3D10.77&fixed_ips=ip_address%3D10.78.0.9'),
+        [both.id],
+        'Neutron’s dual-address case',
+      );
+      assert.deepEqual(
+        await list('fixed_ips=ip_address%3D10.77.0.9&fixed_ips=ip_address%3D10.77.0.51'),
+        sorted(both.id, onA.id),
+      );
+      assert.deepEqual(await list(`mac_address=${onA.mac_address.toUpperCase()}`), [onA.id], 'MACs any case');
+
+      const form = await admin.get('/v2.0/ports?fixed_ips=10.77.0.9');
+      assert.equal(form.status, 400);
+      assert.deepEqual(form.body.NeutronError, {
+        type: 'InvalidInput',
+        message: "Invalid input for operation: '10.77.0.9' is not of the form <key>=[value].",
+        detail: '',
+      });
+      assert.equal(
+        (await admin.get('/v2.0/ports?fixed_ips=mac%3Dx')).status,
+        400,
+        'never silently everything',
+      );
+
+      // openstack port list --router R: the router's interfaces, its gateway to admins only.
+      const r = (await admin.post('/v2.0/routers', { router: { name: 'r' } })).body.router;
+      const intf = (await port(net.id, { fixed_ips: [{ subnet_id: a.id }] })).body.port;
+      const added = await admin.put(`/v2.0/routers/${r.id}/add_router_interface`, { port_id: intf.id });
+      assert.equal(added.status, 200, JSON.stringify(added.body));
+      const byRouter = (await admin.get(`/v2.0/ports?device_id=${r.id}`)).body.ports;
+      assert.deepEqual(
+        byRouter.map((x: { id: string; device_id: string }) => [x.id, x.device_id]),
+        [[intf.id, r.id]],
+      );
+    });
+
+    it('answers 400 in Neutron’s words for names that are no filter, and for values that do not convert', async () => {
+      const bad = async (url: string, message: string, type = 'HTTPBadRequest') => {
+        const r = await admin.get(url);
+        assert.equal(r.status, 400, `${url}: ${JSON.stringify(r.body)}`);
+        assert.deepEqual(r.body.NeutronError, { type, message, detail: '' }, url);
+      };
+      await bad('/v2.0/ports?nonsense=1', "['nonsense'] is invalid attribute for filtering");
+      await bad(
+        '/v2.0/ports?port_security_enabled=true&allowed_address_pairs=x',
+        "['port_security_enabled', 'allowed_address_pairs'] is invalid attribute for filtering",
+      );
+      await bad('/v2.0/networks?name_substr=a', "['name_substr'] is invalid attribute for filtering");
+      await bad(
+        '/v2.0/routers?external_gateway_info=x',
+        "['external_gateway_info'] is invalid attribute for filtering",
+      );
+      await bad('/v2.0/security-group-rules?tags=x', "['tags'] is invalid attribute for filtering");
+      await bad(
+        '/v2.0/networks?admin_state_up=maybe',
+        "Invalid input for operation: 'maybe' cannot be converted to boolean.",
+        'InvalidInput',
+      );
+      await bad(
+        '/v2.0/networks?mtu=big',
+        "Invalid input for operation: 'big' is not an integer.",
+        'InvalidInput',
+      );
+      await bad(
+        '/v2.0/ports?changed_since=yesterday',
+        'Invalid input for operation: The input changed_since must be in the following format: YYYY-MM-DDTHH:MM:SSZ.',
+        'InvalidInput',
+      );
+      await bad('/v2.0/agents?bogus=1', "['bogus'] is invalid attribute for filtering");
+      // Documented filters work.
+      const net = await network(admin, { name: 'filtered' });
+      const sub = await subnet(net.id, { cidr: '10.79.0.0/24' });
+      const ids = async (url: string) => {
+        const r = await admin.get(url);
+        assert.equal(r.status, 200, `${url}: ${JSON.stringify(r.body)}`);
+        return Object.values(r.body)[0] as { id: string }[];
+      };
+      assert.ok((await ids('/v2.0/networks?admin_state_up=True&name=filtered')).some((n) => n.id === net.id));
+      assert.deepEqual(await ids('/v2.0/networks?admin_state_up=0&name=filtered'), []);
+      assert.deepEqual(
+        (await ids('/v2.0/subnets?cidr=10.79.0.77/24')).map((s) => s.id),
+        [sub.id],
+        'CIDRs normalised',
+      );
+      assert.ok((await ids(`/v2.0/networks?mtu=${net.mtu}&name=filtered`)).some((n) => n.id === net.id));
+      assert.ok((await ids('/v2.0/networks?changed_since=2000-01-01T00:00:00&name=filtered')).length > 0);
+      assert.deepEqual(await ids('/v2.0/networks?changed_since=2999-01-01T00:00:00Z&name=filtered'), []);
+    });
+
     it('hides other projects’ ports; network owners see ports on their networks', async () => {
       const a = await t.newProjectUser();
       const b = await t.newProjectUser();

@@ -64,7 +64,8 @@ export async function enforce(
   const limit = row ? Number(row.hard_limit) : (defaults[resource] ?? -1);
   if (limit < 0) return;
   const used = await usage(tx, resource, projectId);
-  if (used + count > limit) throw OverQuota({ overs: resource });
+  // Neutron formats the sorted list of resources over quota as Python prints it: ['network'].
+  if (used + count > limit) throw OverQuota({ overs: `['${resource}']` });
 }
 
 export interface QuotaDetail {

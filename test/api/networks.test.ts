@@ -247,7 +247,38 @@ for (const dialect of dialects()) {
       assert.equal((await c.post('/v2.0/networks', { network: {} })).status, 201);
       const over = await c.post('/v2.0/networks', { network: {} });
       assert.equal(over.status, 409);
-      assert.equal(over.body.NeutronError.type, 'OverQuota');
+      assert.deepEqual(over.body.NeutronError, {
+        type: 'OverQuota',
+        message: "Quota exceeded for resources: ['network'].",
+        detail: '',
+      });
+    });
+
+    it('takes quota 0 as nothing allowed and -1 as unlimited, for any resource', async () => {
+      const p = await t.newProjectUser();
+      const c = client(t, p.token);
+      const quota = (q: Record<string, number>) => admin.put(`/v2.0/quotas/${p.projectId}`, { quota: q });
+      assert.equal((await quota({ network: 0, security_group: 0, port: 0 })).status, 200);
+      for (const [path, body, resource] of [
+        ['/v2.0/networks', { network: {} }, 'network'],
+        ['/v2.0/security-groups', { security_group: { name: 'sg' } }, 'security_group'],
+      ] as const) {
+        const r = await c.post(path, body);
+        assert.equal(r.status, 409, path);
+        assert.equal(r.body.NeutronError.message, `Quota exceeded for resources: ['${resource}'].`);
+      }
+      assert.equal((await quota({ network: -1, security_group: -1 })).status, 200);
+      assert.deepEqual((await c.get(`/v2.0/quotas/${p.projectId}`)).body.quota.network, -1);
+      for (let i = 0; i < 3; i++) assert.equal((await c.post('/v2.0/networks', { network: {} })).status, 201);
+      const net = (await c.post('/v2.0/networks', { network: {} })).body.network;
+      const port = await c.post('/v2.0/ports', { port: { network_id: net.id } });
+      assert.equal(port.status, 409);
+      assert.equal(port.body.NeutronError.message, "Quota exceeded for resources: ['port'].");
+      const details = (await c.get(`/v2.0/quotas/${p.projectId}/details`)).body.quota;
+      assert.deepEqual(details.network, { limit: -1, used: 4, reserved: 0 });
+      assert.deepEqual(details.port, { limit: 0, used: 0, reserved: 0 });
+      const tooSmall = await quota({ network: -2 });
+      assert.equal(tooSmall.status, 400);
     });
 
     it('deletes a network and answers 404 afterwards', async () => {

@@ -118,6 +118,12 @@ export const EXTENSIONS: Extension[] = [
     'Expose mapping of virtual networks to physical networks',
     '2012-09-07T10:00:00-00:00',
   ),
+  ext(
+    'Subnet service types',
+    'subnet-service-types',
+    'Provides ability to set the subnet service_types field',
+    '2016-03-15T18:00:00-00:00',
+  ),
   // Ports
   ext(
     'Allowed Address Pairs',
@@ -159,6 +165,12 @@ export const EXTENSIONS: Extension[] = [
     'security-groups-shared-filtering',
     'Support filtering security groups on the shared field',
     '2021-10-05T09:00:00-00:00',
+  ),
+  ext(
+    'Normalized CIDR field for security group rules',
+    'security-groups-normalized-cidr',
+    'Add new field with normalized remote_ip_prefix cidr in SG rule',
+    '2020-07-28T10:00:00-00:00',
   ),
   ext(
     'Stateful security group',

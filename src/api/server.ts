@@ -24,6 +24,7 @@ import { registerHosts } from './hosts.js';
 import { registerIdentity } from './identity.js';
 import { registerInstances } from './instances.js';
 import { registerIpAvailability } from './ip-availability.js';
+import { registerMetadata } from './metadata.js';
 import type { Metrics } from './metrics.js';
 import { networks } from './networks.js';
 import { ports } from './ports.js';
@@ -169,6 +170,7 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   registerSubnetPoolActions(app, services.subnetPools);
   registerFloatingIpPools(app, services.floatingIps);
   registerTrace(app, services);
+  registerMetadata(app, opts.store, opts.settings);
 
   COLLECTIONS.length = 0;
   for (const build of COLLECTION_SPECS) {

@@ -4,6 +4,7 @@
  * option in command-line order (`eth0` first), `--wait` returns once the instance is ACTIVE.
  * Instances cannot be changed after create (replace them).
  */
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Session } from './client.js';
 import { collect } from './output.js';
@@ -94,6 +95,32 @@ function addressesText(value: unknown): string {
     .join('\n');
 }
 
+/** The metadata-service flags as the API's attributes; unreadable files and bad pairs refused. */
+function servedFlags(flags: Flags): Record<string, unknown> {
+  const read = (flag: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      throw new Error(`${flag} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  const out: Record<string, unknown> = {};
+  if (typeof flags.userData === 'string')
+    out.user_data = read('--user-data', flags.userData).toString('base64');
+  if (typeof flags.key === 'string') out.public_key = read('--key', flags.key).toString('utf8').trim();
+  if (typeof flags.keyName === 'string') out.key_name = flags.keyName;
+  const properties = (flags.property as string[] | undefined) ?? [];
+  if (properties.length > 0)
+    out.metadata = Object.fromEntries(
+      properties.map((pair) => {
+        const at = pair.indexOf('=');
+        if (at < 1) throw new Error(`--property ${pair}: expected KEY=VALUE`);
+        return [pair.slice(0, at), pair.slice(at + 1)];
+      }),
+    );
+  return out;
+}
+
 export function faultText(fault: unknown): string {
   if (fault === null || fault === undefined || fault === '') return '';
   if (typeof fault === 'string') return fault;
@@ -165,6 +192,10 @@ export function registerInstanceCommands(root: Command): void {
           })
           .option('--security-group <group>', 'security group of the new ports (repeatable)', collect)
           .option('--host <host>', 'put the instance on this host (admin)')
+          .option('--user-data <file>', 'a file served to the instance as its user data (cloud-init)')
+          .option('--key <file>', "an OpenSSH public key file served as the instance's key")
+          .option('--key-name <name>', 'the name the key is served under (default: default)')
+          .option('--property <key=value>', 'metadata served in meta_data.json (repeatable)', collect)
           .option('--wait', 'wait until the instance is ACTIVE (exit 1 if it ends in ERROR)');
       },
       body: async (session: Session, flags: Flags) => {
@@ -178,7 +209,12 @@ export function registerInstanceCommands(root: Command): void {
               ? { network_id: await findId(session, KINDS.network, nic.network) }
               : { port_id: await findId(session, KINDS.port, nic.port) },
           );
-        return { networks, security_groups: flags.securityGroup, host: flags.host };
+        return {
+          networks,
+          security_groups: flags.securityGroup,
+          host: flags.host,
+          ...servedFlags(flags),
+        };
       },
       after: async (session, created, flags) => (flags.wait ? waitForInstance(session, created.id) : created),
     },

@@ -110,6 +110,37 @@ function interfacesFor(requests: InterfaceRequest[], made: string[]): Interface[
   );
 }
 
+/** Nova's limit on user data, decoded. */
+const MAX_USER_DATA = 65_535;
+
+/**
+ * What the metadata service will serve, checked: user data valid base64 of at most 64 KiB (Nova's
+ * rule and wording), a key name only with its public key (there is no key pair store).
+ */
+function servedData(body: InstanceCreate): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (body.user_data !== undefined) {
+    const clean = body.user_data.replace(/\s+/g, '');
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(clean) || clean.length % 4 !== 0)
+      throw InvalidInput({ error_message: 'User data needs to be valid base 64' });
+    if (Buffer.from(clean, 'base64').length > MAX_USER_DATA)
+      throw InvalidInput({
+        error_message: `User data too large: at most ${MAX_USER_DATA} bytes once decoded`,
+      });
+    out.user_data = clean;
+  }
+  if (body.key_name !== undefined && body.public_key === undefined)
+    throw InvalidInput({
+      error_message: `key_name ${body.key_name} needs public_key: Neutrino keeps no key pairs`,
+    });
+  if (body.public_key !== undefined) {
+    out.public_key = body.public_key.trim();
+    out.key_name = body.key_name ?? 'default';
+  }
+  if (body.metadata !== undefined) out.metadata = body.metadata;
+  return out;
+}
+
 export class Instances {
   readonly #store: Store;
   readonly #settings: Settings;
@@ -150,6 +181,8 @@ export class Instances {
         return [{ id, network_id, mac_address, fixed_ips }];
       }),
       fault: r.fault ?? null,
+      key_name: (r.key_name as string | undefined) ?? null,
+      metadata: (r.metadata as Record<string, string> | undefined) ?? {},
       created_at: r.created_at,
       updated_at: r.updated_at,
     }));
@@ -182,6 +215,7 @@ export class Instances {
     if (body.host !== undefined) requireAdmin(ctx, 'create_instance:host');
     const project = targetProject(ctx, {}, 'create_instance');
     checkRequests(body.networks);
+    const served = servedData(body);
     const given = await this.#givenPorts(ctx, body.networks);
     await this.#requireDhcp(ctx, body.networks, given);
     const groups = body.security_groups && (await this.#securityGroupIds(ctx, project, body.security_groups));
@@ -199,7 +233,16 @@ export class Instances {
           return insertResource(
             tx,
             'instances',
-            { id, project_id: project, name: body.name, status: 'BUILD', fault: null, host, interfaces },
+            {
+              id,
+              project_id: project,
+              name: body.name,
+              status: 'BUILD',
+              fault: null,
+              host,
+              interfaces,
+              ...served,
+            },
             { host },
           );
         }),

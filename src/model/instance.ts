@@ -33,6 +33,10 @@ export const Instance = Closed({
   host: Type.String(),
   ports: Type.Array(InstancePort),
   fault: Nullable(Fault),
+  /** The name of the public key the instance was given (served by the metadata service), if any. */
+  key_name: Nullable(Type.String()),
+  /** Free-form key/value pairs, served by the metadata service (`meta` in meta_data.json). */
+  metadata: Type.Record(Type.String(), Type.String()),
   created_at: Type.String(),
   updated_at: Type.String(),
 });
@@ -51,6 +55,16 @@ export const InstanceCreate = Closed({
   networks: Type.Array(InterfaceRequest, { minItems: 1, maxItems: 32 }),
   host: Type.Optional(HostName),
   security_groups: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 255 }), { maxItems: 32 })),
+  /** Base64, at most 64 KiB decoded (Nova's limit); served as user_data / user-data. */
+  user_data: Type.Optional(Type.String({ maxLength: 87_384 })),
+  /** An OpenSSH public key, served as public-keys / public_keys; named by `key_name` ('default'). */
+  public_key: Type.Optional(Type.String({ minLength: 1, maxLength: 16_384, pattern: '^[^\\n]+\\n?$' })),
+  key_name: Type.Optional(Type.String({ minLength: 1, maxLength: 255, pattern: '^[A-Za-z0-9 _.@-]+$' })),
+  metadata: Type.Optional(
+    Type.Record(Type.String({ minLength: 1, maxLength: 255 }), Type.String({ maxLength: 255 }), {
+      maxProperties: 128,
+    }),
+  ),
 });
 export type InstanceCreate = Static<typeof InstanceCreate>;
 

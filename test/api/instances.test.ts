@@ -58,6 +58,8 @@ for (const dialect of dialects()) {
         'fault',
         'host',
         'id',
+        'key_name',
+        'metadata',
         'name',
         'ports',
         'project_id',
@@ -68,6 +70,8 @@ for (const dialect of dialects()) {
       assert.equal(vm.name, 'web-1.example');
       assert.equal(vm.status, 'BUILD');
       assert.equal(vm.fault, null);
+      assert.equal(vm.key_name, null);
+      assert.deepEqual(vm.metadata, {});
       assert.equal(vm.host, 'default-host', 'no live agent: the default host');
       assert.equal(vm.project_id, t.adminProjectId);
       assert.equal(vm.tenant_id, t.adminProjectId);

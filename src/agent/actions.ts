@@ -56,6 +56,13 @@ export type Action =
   | { op: 'fdb.del'; entry: FdbEntry }
   | { op: 'neigh.replace'; entry: Neighbour }
   | { op: 'neigh.del'; entry: Neighbour }
+  /**
+   * A remote address new to this host, or at a new MAC, announced to the ports on the device's
+   * bridge by a gratuitous ARP handed to the device itself (its proxy keeps the remote instance's
+   * own announcement from crossing the tunnel). Without it, an instance that knew the address at
+   * the MAC of a deleted port keeps sending there for up to 45 s (its REACHABLE time).
+   */
+  | { op: 'neigh.announce'; entry: Neighbour; vni: number; dstport: number; local: string }
   | { op: 'nslink.set'; netns: string; name: string; up: boolean }
   | { op: 'addr.add'; netns: string; dev: string; cidr: string }
   | { op: 'addr.del'; netns: string; dev: string; cidr: string }
@@ -101,7 +108,7 @@ export const STAGES = [
   'firewall', // security groups: one nft transaction (before ports are plugged), then conntrack deletions
   'links', // root ip batch: veth/vxlan/vlan/uplink/bridge/namespace deletes, then namespace and bridge adds
   'plug', // root ip batch: vxlan, vlan and veth adds, enslaving
-  'l2pop', // VXLAN forwarding entries (one bridge batch) and neighbour entries (one ip batch)
+  'l2pop', // VXLAN forwarding entries (one bridge batch) and neighbour entries (one ip batch), then their announcements
   'inside', // one ip batch per namespace: link up, addresses, routes
   'router', // in router namespaces: forwarding, the NAT table, then conntrack flushes and ARP
   'files', // dnsmasq configuration, the udhcpc script; removals; router records
@@ -156,6 +163,8 @@ export function rankOf(action: Action): { stage: Stage; order: number } {
       return { stage: 'l2pop', order: 2 };
     case 'neigh.replace':
       return { stage: 'l2pop', order: 3 };
+    case 'neigh.announce':
+      return { stage: 'l2pop', order: 4 };
     case 'nslink.set':
       return { stage: 'inside', order: 0 };
     case 'addr.del':
@@ -281,6 +290,7 @@ export function subjectOf(action: Action): string {
       return `fdb ${action.entry.dev} ${action.entry.mac} dst ${action.entry.dst}`;
     case 'neigh.replace':
     case 'neigh.del':
+    case 'neigh.announce':
       return `neighbour ${action.entry.dev} ${action.entry.ip} ${action.entry.mac}`;
     default:
       return action.name;

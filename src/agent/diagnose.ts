@@ -39,6 +39,7 @@ const BOOKKEEPING = new Set<Action['op']>([
   'router.forget',
   'conntrack.flush',
   'arp.announce',
+  'neigh.announce',
   'file.remove',
   'firewall.conntrack',
 ]);

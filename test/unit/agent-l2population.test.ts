@@ -131,18 +131,49 @@ describe('l2population: diff of entries', () => {
     assert.ok(order.indexOf('vxlan.add') < order.indexOf('fdb.add'));
     assert.equal(order.filter((o) => o === 'fdb.add').length, 5);
     assert.equal(order.filter((o) => o === 'neigh.replace').length, 4);
+    assert.ok(!order.includes('neigh.announce'), "a new device's bridge has no port that knew an address");
     assert.deepEqual(diff(want, applied(want)), []);
   });
 
   it('a port appearing on another host adds only its entries, without touching the device', () => {
     const before = applied(desired(TWO_PEERS));
     const more = structuredClone(TWO_PEERS);
-    more[1].ports.push({ mac_address: 'fa:16:3e:00:00:32', ip_addresses: ['10.0.0.32'] });
+    more[1].ports.push({ mac_address: 'fa:16:3e:00:00:32', ip_addresses: ['10.0.0.32', '2001:db8::32'] });
     const actions = diff(desired(more), before);
     assert.deepEqual(
       actions.map((a) => (a.op === 'fdb.add' ? `${a.op} ${a.entry.mac} ${a.entry.dst}` : a.op)),
-      ['fdb.add fa:16:3e:00:00:32 100.64.9.13', 'neigh.replace'],
+      ['fdb.add fa:16:3e:00:00:32 100.64.9.13', 'neigh.replace', 'neigh.replace', 'neigh.announce'],
     );
+  });
+
+  it('announces a new remote IPv4 address on the bridge through its own device, once', () => {
+    const before = applied(desired(TWO_PEERS));
+    const more = structuredClone(TWO_PEERS);
+    more[1].ports.push({ mac_address: 'fa:16:3e:00:00:32', ip_addresses: ['10.0.0.32', '2001:db8::32'] });
+    const announced = diff(desired(more), before).filter((a) => a.op === 'neigh.announce');
+    assert.deepEqual(announced, [
+      {
+        op: 'neigh.announce',
+        entry: { dev: VXLAN, ip: '10.0.0.32', mac: 'fa:16:3e:00:00:32' },
+        vni: 1001,
+        dstport: 4789,
+        local: '100.64.9.11',
+      },
+    ]);
+    assert.deepEqual(diff(desired(more), applied(desired(more))), []);
+  });
+
+  it('an address re-used by a port with another MAC is replaced and announced', () => {
+    const before = applied(desired(TWO_PEERS));
+    const reused = structuredClone(TWO_PEERS);
+    reused[0].ports[0].mac_address = 'fa:16:3e:00:00:22';
+    const changes = l2(diff(desired(reused), before)).map((a) => `${a.op} ${a.entry.mac}`);
+    assert.deepEqual(changes, [
+      'fdb.del fa:16:3e:00:00:21',
+      'fdb.add fa:16:3e:00:00:22',
+      'neigh.replace fa:16:3e:00:00:22',
+      'neigh.announce fa:16:3e:00:00:22',
+    ]);
   });
 
   it('the last port of a host leaving removes its flood entry, MAC and neighbour only', () => {
@@ -183,7 +214,7 @@ describe('l2population: diff of entries', () => {
     const before = applied(desired(TWO_PEERS));
     const key = Object.keys(before.neighbours).find((k) => k.endsWith(' 10.0.0.21'))!;
     before.neighbours[key] = { ...before.neighbours[key], mac: 'fa:16:3e:99:99:99' };
-    assert.deepEqual(ops(diff(desired(TWO_PEERS), before)), ['neigh.replace']);
+    assert.deepEqual(ops(diff(desired(TWO_PEERS), before)), ['neigh.replace', 'neigh.announce']);
   });
 
   it('a changed endpoint recreates the device and all its entries; a removed device takes them along', () => {

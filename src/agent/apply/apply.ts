@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { announceAddress } from '../../linux/arp.js';
+import { announceAddress, announceThroughVxlan } from '../../linux/arp.js';
 import { deleteConnections, deleteConnectionsOf } from '../../linux/conntrack.js';
 import { dhcpRelease, dnsmasqFiles, reloadDnsmasq, startDnsmasq } from '../../linux/dnsmasq.js';
 import { IpBatchError, ipBatch, toolBatch } from '../../linux/ip.js';
@@ -210,6 +210,7 @@ function needs(action: Action): string[] {
       return action.master ? [`link:${action.master}`] : [];
     case 'fdb.add':
     case 'neigh.replace':
+    case 'neigh.announce':
       return [`link:${action.entry.dev}`];
     case 'nslink.set':
       return [`netns:${action.netns}`, `device:${action.netns}/${action.name}`];
@@ -451,6 +452,22 @@ async function startClients(actions: Action[]): Promise<ActionFailure[]> {
   return failures;
 }
 
+/** Sends the announcements of `actions` whose neighbour entry did not fail to be set. */
+async function announce(actions: Action[], failures: ActionFailure[]): Promise<ActionFailure[]> {
+  const key = (a: Action) => ('entry' in a && 'ip' in a.entry ? `${a.entry.dev} ${a.entry.ip}` : '');
+  const failed = new Set(failures.map((f) => key(f.action)));
+  const ready = actions.flatMap((a) => (a.op === 'neigh.announce' && !failed.has(key(a)) ? [a] : []));
+  if (ready.length === 0) return [];
+  try {
+    await announceThroughVxlan(
+      ready.map(({ entry, vni, dstport, local }) => ({ local, dstport, vni, mac: entry.mac, ip: entry.ip })),
+    );
+    return [];
+  } catch (err) {
+    return ready.map((action) => ({ action, message: messageOf(err) }));
+  }
+}
+
 async function runStage(stage: Stage, actions: Action[], finish: Finish): Promise<ActionFailure[]> {
   switch (stage) {
     case 'links': {
@@ -463,11 +480,14 @@ async function runStage(stage: Stage, actions: Action[], finish: Finish): Promis
       return runBatch(actions);
     case 'l2pop': {
       const isFdb = (a: Action) => a.op === 'fdb.add' || a.op === 'fdb.del';
+      const isAnnounce = (a: Action) => a.op === 'neigh.announce';
       const results = await Promise.all([
         runBatch(actions.filter(isFdb), undefined, 'bridge'),
-        runBatch(actions.filter((a) => !isFdb(a))),
+        runBatch(actions.filter((a) => !isFdb(a) && !isAnnounce(a))),
       ]);
-      return results.flat();
+      const failures = results.flat();
+      // Only once the entries are in place: an instance told the new MAC sends to it at once.
+      return [...failures, ...(await announce(actions.filter(isAnnounce), failures))];
     }
     case 'clients':
       return startClients(actions);

@@ -98,7 +98,8 @@ function sameTunnel(have: Vxlan, want: Vxlan): boolean {
 
 /**
  * l2population's entries, one by one: a port coming or going elsewhere adds or removes only its
- * own entries. A (re)created device starts empty; a device that goes takes its entries with it.
+ * own entries, and a remote address that is new or at a new MAC is announced on the bridge. A
+ * (re)created device starts empty; a device that goes takes its entries with it.
  */
 function l2populationActions(desired: HostState, actual: HostState, fresh: Set<string>): Action[] {
   const actions: Action[] = [];
@@ -107,9 +108,15 @@ function l2populationActions(desired: HostState, actual: HostState, fresh: Set<s
     if (!kept(entry.dev) || !actual.fdb[key]) actions.push({ op: 'fdb.add', entry });
   for (const [, entry] of missing(actual.fdb, desired.fdb))
     if (kept(entry.dev)) actions.push({ op: 'fdb.del', entry });
-  for (const [key, entry] of Object.entries(desired.neighbours))
-    if (!kept(entry.dev) || actual.neighbours[key]?.mac !== entry.mac)
-      actions.push({ op: 'neigh.replace', entry });
+  for (const [key, entry] of Object.entries(desired.neighbours)) {
+    if (kept(entry.dev) && actual.neighbours[key]?.mac === entry.mac) continue;
+    actions.push({ op: 'neigh.replace', entry });
+    // A fresh device's bridge has only fresh ports, which know no address yet. ND needs no help:
+    // the proxy answers solicitations only, so an instance's unsolicited advertisements cross.
+    const { vni, dstport, local } = desired.vxlans[entry.dev];
+    if (kept(entry.dev) && local !== null && !entry.ip.includes(':'))
+      actions.push({ op: 'neigh.announce', entry, vni, dstport, local });
+  }
   for (const [, entry] of missing(actual.neighbours, desired.neighbours))
     if (kept(entry.dev)) actions.push({ op: 'neigh.del', entry });
   return actions;

@@ -322,18 +322,28 @@ describe('openstack CLI against neutrino server', { skip }, () => {
     assert.equal(String(pool.default_prefixlen), '24');
     assert.equal(pool.address_scope_id, scope.id);
     const net = await ok(['network', 'create', '-f', 'json', 'N']);
-    const s1 = await ok(['subnet', 'create', '-f', 'json', '--subnet-pool', 'P', '--network', 'N', 's1']);
+    const s1 = await ok([
+      'subnet',
+      'create',
+      '-f',
+      'json',
+      '--subnet-pool',
+      'P',
+      '--network',
+      'N',
+      'pool-s1',
+    ]);
     assert.equal(s1.cidr, '10.10.0.0/24');
     assert.equal(s1.subnetpool_id, pool.id);
     const s2 = await ok([
       ...['subnet', 'create', '-f', 'json', '--subnet-pool', 'P', '--prefix-length', '26'],
-      ...['--network', 'N', 's2'],
+      ...['--network', 'N', 'pool-s2'],
     ]);
     assert.equal(s2.cidr, '10.10.1.0/26');
     const inUse = await run(['subnet', 'pool', 'delete', 'P']);
     assert.notEqual(inUse.code, 0);
     assert.match(inUse.stderr, /Subnet pool has existing allocations/);
-    await ok(['subnet', 'delete', 's1', 's2']);
+    await ok(['subnet', 'delete', 'pool-s1', 'pool-s2']);
     await ok(['network', 'delete', net.id]);
     await ok(['subnet', 'pool', 'set', '--pool-prefix', '10.12.0.0/16', 'P']);
     assert.deepEqual((await ok(['subnet', 'pool', 'show', '-f', 'json', 'P'])).prefixes, [

@@ -11,7 +11,11 @@
  *       own timestamp), median of several.
  * Everything (labs, the bare namespaces) is removed afterwards. Writes bench/multihost/results.json.
  *
- *   npx tsx bench/multihost/run.ts [--n 400] [--rounds 5] [--probes 7] [--out bench/multihost/results.json]
+ *   npx tsx bench/multihost/run.ts [--n 400] [--rounds 5] [--probes 7] [--parts iperf,reachable,converge]
+ *     [--out bench/multihost/results.json]
+ *
+ * `--parts` runs only some of (b) `iperf`, (c) `reachable` and (a) `converge`; results of a partial
+ * run are merged into the existing results file under their own keys.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -35,6 +39,8 @@ const N = Number(arg('n', '400'));
 const ROUNDS = Number(arg('rounds', '5'));
 const PROBES = Number(arg('probes', '7'));
 const OUT = arg('out', 'bench/multihost/results.json');
+const PARTS = new Set(arg('parts', 'iperf,reachable,converge').split(','));
+const ALL_PARTS = ['iperf', 'reachable', 'converge'].every((p) => PARTS.has(p));
 const NETWORKS = 20;
 const API_CONCURRENCY = 8;
 const CONVERGE_TIMEOUT_MS = 600_000;
@@ -265,10 +271,15 @@ async function barePair(lab: Lab): Promise<{ names: [string, string]; inner: [st
  */
 async function reachability(lab: Lab, net: string, from: Instance, probes: number) {
   const afterActiveMs: (number | null)[] = [];
+  const seen = new Set<string>();
+  let reused = 0;
   for (let p = 0; p < probes; p++) {
     const created = await createInstance(lab.api, `probe-${randomTag()}`, net, 'host4');
     const [vm, activeAt] = await activeInstance(lab.api, created.id);
     const target = vm.ports[0].fixed_ips[0].ip_address;
+    // An address an earlier probe had (and the pinging instance still knows at its old MAC).
+    if (seen.has(target)) reused++;
+    seen.add(target);
     const { stdout } = await runInHostNamespace(
       lab.host(from.host!),
       `inst-${from.id}`,
@@ -285,7 +296,9 @@ async function reachability(lab: Lab, net: string, from: Instance, probes: numbe
   return {
     afterActiveMs,
     unanswered: afterActiveMs.length - answered.length,
+    reusedAddresses: reused,
     medianMs: answered.length > 0 ? median(answered) : null,
+    maxMs: answered.length > 0 ? Math.max(...answered) : null,
   };
 }
 
@@ -295,8 +308,12 @@ function randomTag(): string {
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root');
+  const previous = ALL_PARTS
+    ? {}
+    : (JSON.parse(await readFile(OUT, 'utf8').catch(() => '{}')) as Record<string, unknown>);
   const results: Record<string, unknown> = {
-    date: new Date().toISOString(),
+    ...previous,
+    ...(ALL_PARTS ? { date: new Date().toISOString() } : {}),
     node: process.version,
     cpus: cpus().length,
     n: N,
@@ -308,53 +325,67 @@ async function main(): Promise<void> {
     // (b): a network of its own, one instance on host2, one on host3.
     const net = await network(four.api, 'perf', '10.250.0.0/24');
     const [vmA] = await activeInstance(four.api, (await createInstance(four.api, 'perf-a', net, 'host2')).id);
-    const [vmB] = await activeInstance(four.api, (await createInstance(four.api, 'perf-b', net, 'host3')).id);
-    const on = (vm: Instance) => (cmd: string, argv: string[]) =>
-      runInHostNamespace(four.host(vm.host!), `inst-${vm.id}`, cmd, argv, {
-        allowFail: true,
-        timeoutMs: 30_000,
-      });
-    bare = await barePair(four);
-    const [bareA, bareB] = bare.names;
-    const inBare = (ns: string) => (cmd: string, argv: string[]) =>
-      runInNamespace(ns, cmd, argv, { allowFail: true, timeoutMs: 30_000 });
-    const instancesGbps: number[] = [];
-    const bareGbps: number[] = [];
-    await settle();
-    for (let r = 0; r < ROUNDS; r++) {
-      instancesGbps.push(await iperf(on(vmB), on(vmA), vmB.ports[0].fixed_ips[0].ip_address));
-      bareGbps.push(await iperf(inBare(bareB), inBare(bareA), bare.inner[1]));
-      console.log(`iperf round ${r + 1}: instances ${instancesGbps.at(-1)}, bare vxlan ${bareGbps.at(-1)}`);
+    if (PARTS.has('iperf')) {
+      const [vmB] = await activeInstance(
+        four.api,
+        (await createInstance(four.api, 'perf-b', net, 'host3')).id,
+      );
+      const on = (vm: Instance) => (cmd: string, argv: string[]) =>
+        runInHostNamespace(four.host(vm.host!), `inst-${vm.id}`, cmd, argv, {
+          allowFail: true,
+          timeoutMs: 30_000,
+        });
+      bare = await barePair(four);
+      const [bareA, bareB] = bare.names;
+      const inBare = (ns: string) => (cmd: string, argv: string[]) =>
+        runInNamespace(ns, cmd, argv, { allowFail: true, timeoutMs: 30_000 });
+      const instancesGbps: number[] = [];
+      const bareGbps: number[] = [];
+      await settle();
+      for (let r = 0; r < ROUNDS; r++) {
+        instancesGbps.push(await iperf(on(vmB), on(vmA), vmB.ports[0].fixed_ips[0].ip_address));
+        bareGbps.push(await iperf(inBare(bareB), inBare(bareA), bare.inner[1]));
+        console.log(`iperf round ${r + 1}: instances ${instancesGbps.at(-1)}, bare vxlan ${bareGbps.at(-1)}`);
+      }
+      results.iperf3 = {
+        date: new Date().toISOString(),
+        instancesGbps,
+        bareVxlanGbps: bareGbps,
+        medianInstances: median(instancesGbps),
+        medianBare: median(bareGbps),
+        ratio: Math.round((median(instancesGbps) / median(bareGbps)) * 100) / 100,
+      };
     }
-    results.iperf3 = {
-      instancesGbps,
-      bareVxlanGbps: bareGbps,
-      medianInstances: median(instancesGbps),
-      medianBare: median(bareGbps),
-      ratio: Math.round((median(instancesGbps) / median(bareGbps)) * 100) / 100,
-    };
     // (c) on the quiet lab; then (a); then (c) again beside the N instances.
-    results.reachable = await reachability(four, net, vmA, PROBES);
-    console.log('reachable after ACTIVE, quiet lab:', results.reachable);
-    results.fourHosts = await converge(four);
-    console.log('4 hosts:', results.fourHosts);
-    results.reachableLoaded = await reachability(four, net, vmA, 3);
-    console.log(`reachable after ACTIVE, beside ${N} instances:`, results.reachableLoaded);
+    if (PARTS.has('reachable')) {
+      results.reachable = { date: new Date().toISOString(), ...(await reachability(four, net, vmA, PROBES)) };
+      console.log('reachable after ACTIVE, quiet lab:', results.reachable);
+    }
+    if (PARTS.has('converge')) {
+      results.fourHosts = await converge(four);
+      console.log('4 hosts:', results.fourHosts);
+      if (PARTS.has('reachable')) {
+        results.reachableLoaded = await reachability(four, net, vmA, 3);
+        console.log(`reachable after ACTIVE, beside ${N} instances:`, results.reachableLoaded);
+      }
+    }
   } finally {
     if (bare) for (const ns of bare.names) await deleteNamespace(ns).catch(() => undefined);
     await labDown(four);
   }
-  await settle();
-  const one = await labUp(1);
-  try {
-    results.oneHost = await converge(one);
-    console.log('1 host:', results.oneHost);
-  } finally {
-    await labDown(one);
+  if (PARTS.has('converge')) {
+    await settle();
+    const one = await labUp(1);
+    try {
+      results.oneHost = await converge(one);
+      console.log('1 host:', results.oneHost);
+    } finally {
+      await labDown(one);
+    }
+    const a = results.fourHosts as ConvergenceResult;
+    const b = results.oneHost as ConvergenceResult;
+    results.convergenceRatio = Math.round((a.allActiveMs / b.allActiveMs) * 100) / 100;
   }
-  const a = results.fourHosts as ConvergenceResult;
-  const b = results.oneHost as ConvergenceResult;
-  results.convergenceRatio = Math.round((a.allActiveMs / b.allActiveMs) * 100) / 100;
   await writeFile(OUT, `${JSON.stringify(results, null, 2)}\n`);
   console.log(JSON.stringify(results, null, 2));
 }

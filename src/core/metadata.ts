@@ -10,8 +10,8 @@
  */
 import type { Kysely } from 'kysely';
 import type { FixedIp } from '../model/port.js';
-import { fromRow, getResource, listResources, type Stored } from '../store/resources.js';
-import type { Database, ResourceRow } from '../store/schema.js';
+import { getResource, listResources, type Stored } from '../store/resources.js';
+import type { Database } from '../store/schema.js';
 import { interfacesOf } from './instances.js';
 
 /** The OpenStack metadata versions served (the content is the same for each), oldest first. */
@@ -241,21 +241,14 @@ export async function lookupInstance(
       await listResources(db, 'networks', { column: 'id', values: ports.map((p) => String(p.network_id)) })
     ).map((n) => [n.id, n]),
   );
-  const floating = await db
+  const mapped = await db
     .selectFrom('floatingip_associations')
-    .innerJoin('floatingips', 'floatingips.id', 'floatingip_associations.floatingip_id')
-    .select([
-      'floatingips.id',
-      'floatingips.project_id',
-      'floatingips.revision_number',
-      'floatingips.created_at',
-      'floatingips.updated_at',
-      'floatingips.doc',
-    ])
-    .where('floatingip_associations.port_id', '=', port.id)
-    .where('floatingip_associations.fixed_ip_address', '=', address)
+    .select('floatingip_id')
+    .where('port_id', '=', port.id)
+    .where('fixed_ip_address', '=', address)
     .executeTakeFirst();
-  const publicIpv4 = floating ? String(fromRow(floating as ResourceRow).floating_ip_address) : null;
+  const floating = mapped && (await getResource(db, 'floatingips', mapped.floatingip_id));
+  const publicIpv4 = floating ? String(floating.floating_ip_address) : null;
   const hostname = String(port.dns_name || instance.name);
   return {
     id: instance.id,

@@ -57,6 +57,29 @@ export const SettingsFile = Type.Object(
         description: 'DHCP servers (network hosts) per network; default 1',
       }),
     ),
+    l3_ha: Type.Optional(
+      Type.Boolean({ description: 'new routers are HA unless ha is given; default false' }),
+    ),
+    max_l3_agents_per_router: Type.Optional(
+      Type.Integer({
+        minimum: 2,
+        maximum: 8,
+        description: 'network hosts of an HA router, at most; default 3',
+      }),
+    ),
+    l3_ha_net_cidr: Type.Optional(
+      Type.String({
+        pattern: '^169\\.254\\.[0-9]{1,3}\\.[0-9]{1,3}/(1[6-9]|2[0-8])$',
+        description: 'CIDR of the HA networks, link-local; default 169.254.192.0/18',
+      }),
+    ),
+    ha_vrrp_advert_int: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 255,
+        description: 'seconds between VRRP advertisements; default 2',
+      }),
+    ),
     default_host: Type.Optional(Type.String({ minLength: 1, description: 'host of new instances' })),
     lockout_failure_attempts: Type.Optional(Count('failed logins before a user is locked; 0 never')),
     lockout_duration: Type.Optional(Count('seconds a user stays locked; 0 until re-enabled')),

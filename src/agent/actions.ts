@@ -12,6 +12,7 @@ import type {
   FdbEntry,
   FileState,
   Firewall,
+  Keepalived,
   Namespace,
   NatTable,
   Neighbour,
@@ -28,6 +29,7 @@ export type Action =
   // A pid is absent only when the actual state did not come from `observe` (pure tests).
   | { op: 'udhcpc.stop'; key: string; pid?: number }
   | { op: 'dnsmasq.stop'; network: string; pid?: number }
+  | { op: 'keepalived.stop'; netns: string; pid?: number }
   | { op: 'dir.create'; path: string; netns: string }
   | { op: 'veth.del'; name: string }
   | { op: 'vxlan.del'; name: string }
@@ -63,7 +65,8 @@ export type Action =
    * the MAC of a deleted port keeps sending there for up to 45 s (its REACHABLE time).
    */
   | { op: 'neigh.announce'; entry: Neighbour; vni: number; dstport: number; local: string }
-  | { op: 'nslink.set'; netns: string; name: string; up: boolean }
+  /** `silent`: no IPv6 link-local address from now on (`addrgenmode none`, the present one flushed). */
+  | { op: 'nslink.set'; netns: string; name: string; up: boolean; silent?: boolean }
   | { op: 'addr.add'; netns: string; dev: string; cidr: string }
   | { op: 'addr.del'; netns: string; dev: string; cidr: string }
   | { op: 'route.replace'; netns: string; route: Route }
@@ -84,6 +87,8 @@ export type Action =
   | { op: 'dir.remove'; path: string; netns: string }
   | { op: 'dnsmasq.start'; network: string; server: DhcpServer }
   | { op: 'dnsmasq.reload'; network: string; pid?: number }
+  | { op: 'keepalived.start'; keepalived: Keepalived }
+  | { op: 'keepalived.reload'; netns: string; pid?: number }
   | { op: 'dhcp.release'; network: string; netns: string; device: string; mac: string; ip: string }
   | { op: 'udhcpc.start'; key: string; client: DhcpClient }
   /**
@@ -103,7 +108,7 @@ export type Op = Action['op'];
  * name does not resolve: they run only once what they name was created.
  */
 export const STAGES = [
-  'stop', // processes: udhcpc, then dnsmasq
+  'stop', // processes: udhcpc, then dnsmasq and keepalived
   'mkdir', // namespace directories, which mark a namespace as ours before it exists; stale records go
   'firewall', // security groups: one nft transaction (before ports are plugged), then conntrack deletions
   'links', // root ip batch: veth/vxlan/vlan/uplink/bridge/namespace deletes, then namespace and bridge adds
@@ -112,7 +117,7 @@ export const STAGES = [
   'inside', // one ip batch per namespace: link up, addresses, routes
   'router', // in router namespaces: forwarding, the NAT table, then conntrack flushes and ARP
   'files', // dnsmasq configuration, the udhcpc script; removals; router records
-  'dhcp', // dnsmasq start / SIGHUP / dhcp_release
+  'dhcp', // dnsmasq start / SIGHUP / dhcp_release; keepalived start / SIGHUP
   'clients', // udhcpc start
 ] as const;
 
@@ -124,6 +129,7 @@ export function rankOf(action: Action): { stage: Stage; order: number } {
     case 'udhcpc.stop':
       return { stage: 'stop', order: 0 };
     case 'dnsmasq.stop':
+    case 'keepalived.stop':
       return { stage: 'stop', order: 1 };
     case 'dir.create':
       return { stage: 'mkdir', order: 0 };
@@ -199,6 +205,10 @@ export function rankOf(action: Action): { stage: Stage; order: number } {
       return { stage: 'dhcp', order: 1 };
     case 'dhcp.release':
       return { stage: 'dhcp', order: 2 };
+    case 'keepalived.start':
+      return { stage: 'dhcp', order: 3 };
+    case 'keepalived.reload':
+      return { stage: 'dhcp', order: 4 };
     case 'udhcpc.start':
       return { stage: 'clients', order: 0 };
   }
@@ -256,6 +266,11 @@ export function subjectOf(action: Action): string {
     case 'dnsmasq.start':
     case 'dnsmasq.reload':
       return `dnsmasq ${action.network}`;
+    case 'keepalived.stop':
+    case 'keepalived.reload':
+      return `keepalived ${action.netns}`;
+    case 'keepalived.start':
+      return `keepalived ${action.keepalived.netns}`;
     case 'dhcp.release':
       return `lease ${action.ip} ${action.mac}`;
     case 'dir.create':

@@ -106,8 +106,26 @@ export interface NamespaceLink {
   netns: string;
   name: string;
   up: boolean;
-  /** `ip/prefix` of the global addresses, sorted; undefined = not managed (loopback). */
+  /**
+   * `ip/prefix` of the global addresses, sorted; undefined = not managed (loopback, and an HA
+   * router's devices, whose addresses keepalived moves).
+   */
   addresses?: string[];
+  /**
+   * Desired: no IPv6 link-local address (`addrgenmode none`), so an HA router's standby sends no
+   * frame from the router's MACs; absent = left as it is. Actual: whether addrgenmode is none.
+   */
+  silent?: boolean;
+}
+
+/** keepalived of an HA router (see `linux/keepalived.ts`), in the router's namespace. */
+export interface Keepalived {
+  netns: string;
+  /** The router's directory, which holds its configuration, notify script and pid files. */
+  dir: string;
+  argv: string[];
+  /** Observed only. */
+  pid?: number;
 }
 
 export type FileState = { content: string; mode: number } | { symlink: string };
@@ -301,6 +319,8 @@ export interface HostState {
   dhcpClients: Record<string, DhcpClient>;
   /** Keyed by namespace (`qrouter-<id>`). */
   routers: Record<string, Router>;
+  /** HA routers' keepalived, keyed by namespace. */
+  keepaliveds: Record<string, Keepalived>;
   /** Security groups and port security (`services/security-groups.ts`). */
   firewall: Firewall;
   /** Desired only. */
@@ -323,6 +343,7 @@ export function emptyHostState(): HostState {
     dhcpServers: {},
     dhcpClients: {},
     routers: {},
+    keepaliveds: {},
     firewall: emptyFirewall(),
     problems: [],
   };

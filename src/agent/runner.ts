@@ -15,11 +15,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError } from '../cli/client.js';
 import { has8021q } from '../linux/kernel.js';
 import type { TunnelEndpoint } from './drivers/driver.js';
+import { type HaStates, HaWatch } from './ha-watch.js';
 import { LeaseWatch } from './lease-watch.js';
 import { readDrops } from './observe/firewall.js';
 import { type Logger, Reconciler, type Summary } from './reconciler.js';
 import type { AgentSession } from './servers.js';
 import { DHCP_DEVICE_OWNER } from './services/dhcp.js';
+import { routerDir } from './services/l3.js';
 import { isFiltered } from './services/security-groups.js';
 import type { Snapshot } from './snapshot.js';
 
@@ -152,14 +154,19 @@ export function pendingPorts(snapshot: Snapshot, summary: Summary): Set<string> 
 }
 
 /** The status report of one reconcile, as `POST /neutrino/v1/hosts/{host}/status` takes it. */
-export function statusReport(summary: Summary): {
+export function statusReport(
+  summary: Summary,
+  haStates: HaStates = {},
+): {
   revision: number;
   ports: Record<string, 'ACTIVE' | 'DOWN'>;
   problems: string[];
+  ha_states?: HaStates;
 } {
   const ports = Object.fromEntries(Object.entries(summary.ports).sort(([a], [b]) => (a < b ? -1 : 1)));
   const problems = summary.problems.map((p) => `${p.object}: ${p.message}`);
-  return { revision: summary.revision ?? 0, ports, problems };
+  const ha = Object.keys(haStates).length > 0 ? { ha_states: haStates } : {};
+  return { revision: summary.revision ?? 0, ports, problems, ...ha };
 }
 
 export class AgentRunner {
@@ -194,6 +201,10 @@ export class AgentRunner {
   /** The latest status: the last reconcile's, with the ports whose lease arrived since set ACTIVE. */
   #status: Summary | undefined;
   readonly #leases = new LeaseWatch((ports) => this.#leasesArrived(ports));
+  /** HA routers' VRRP states: a change is reported at once (the server moves the router's ports). */
+  readonly #ha = new HaWatch(() => {
+    if (this.#status && !this.#abort.signal.aborted) this.#report(this.#status);
+  });
   readonly #stateDir: string;
   readonly #dropsIntervalMs: number;
   #dropsTimer: NodeJS.Timeout | undefined;
@@ -247,6 +258,7 @@ export class AgentRunner {
     clearInterval(this.#dropsTimer);
     clearTimeout(this.#followUp);
     this.#leases.close();
+    this.#ha.close();
     await this.#following;
     await this.#reports;
   }
@@ -271,6 +283,9 @@ export class AgentRunner {
     this.#report(summary);
     this.#leases.wait(summary.awaitingLease);
     if (!this.#snapshot) return;
+    this.#ha.watch(
+      new Map(this.#snapshot.routers.filter((r) => r.ha).map((r) => [r.id, routerDir(this.#stateDir, r.id)])),
+    );
     const pending = pendingPorts(this.#snapshot, summary);
     const watched = new Set(summary.awaitingLease.map((w) => w.port));
     this.#scheduleFollowUp(
@@ -299,8 +314,8 @@ export class AgentRunner {
    * once per POST it can take, not once per lease batch.
    */
   #report(summary: Summary): void {
-    const report = statusReport(summary);
-    const key = JSON.stringify([report.revision, report.ports, report.problems]);
+    const report = statusReport(summary, this.#ha.states);
+    const key = JSON.stringify([report.revision, report.ports, report.problems, report.ha_states]);
     const now = Date.now();
     if (this.#reported?.key === key && now - this.#reported.at < this.#resyncIntervalMs) return;
     this.#reported = { key, at: now };

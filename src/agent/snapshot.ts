@@ -113,6 +113,21 @@ export interface SnapshotRouter {
   interfaces: SnapshotRouterPort[];
   routes: { destination: string; nexthop: string }[];
   floating_ips: SnapshotFloatingIp[];
+  /** An HA router's VRRP (see `SnapshotRouterHa`); null for a router on one host. */
+  ha?: SnapshotRouterHa | null;
+}
+
+/**
+ * An HA router lives on several hosts; keepalived in each one's namespace elects the master by
+ * VRRP over the project's HA network, and only the master holds the router's addresses and routes.
+ */
+export interface SnapshotRouterHa {
+  /** The VRRP id, unique on the HA network. */
+  vrid: number;
+  /** Seconds between VRRP advertisements. */
+  advert_int: number;
+  /** This host's port on the HA network (`ha-<port>`); null while it has none (no VRRP yet). */
+  port: SnapshotRouterPort | null;
 }
 
 /** A port bound to another host, as l2population needs it: its MAC and the addresses behind it. */

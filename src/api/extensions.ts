@@ -298,6 +298,7 @@ export const EXTENSIONS: Extension[] = [
     'Schedule routers among l3 agents',
     '2013-02-07T10:00:00-00:00',
   ),
+  ext('HA Router extension', 'l3-ha', 'Adds HA capability to routers.', '2014-04-26T00:00:00-00:00'),
 ];
 
 export function registerExtensions(app: FastifyInstance): void {

@@ -6,6 +6,7 @@ import { FloatingIps } from '../core/floating-ips.js';
 import { HostSync } from '../core/host-sync.js';
 import { Instances } from '../core/instances.js';
 import { IpAvailability } from '../core/ip-availability.js';
+import { L3Ha } from '../core/l3-ha.js';
 import { Networks } from '../core/networks.js';
 import { PortDrops } from '../core/port-drops.js';
 import { Ports } from '../core/ports.js';
@@ -58,7 +59,8 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
   const agents = new Agents(store, settings);
   const addressGroups = new AddressGroups(store);
   networks.vlanCapable = () => agents.vlanCapable();
-  const routers = new Routers(store, settings, { networks, subnets, ports });
+  const ha = new L3Ha(settings, networks, subnets);
+  const routers = new Routers(store, settings, { networks, subnets, ports, ha });
   routers.deadNetworkHosts = (tx) => agents.deadNetworkHosts(tx);
   return {
     store,

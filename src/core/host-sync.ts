@@ -35,6 +35,7 @@ import { type Addressee, allocate, release, requestsFor, type UsedAddresses } fr
 import { FLOATINGIP_OWNER } from './floating-ips.js';
 import { interfacesOf, portBinding, removePort } from './instances.js';
 import { generateMac } from './ipam.js';
+import { HA_OWNER, haPortName, haPorts, vrrpIds } from './l3-ha.js';
 import type { Networks } from './networks.js';
 import { GATEWAY_OWNER, ROUTER_OWNERS, routerPorts } from './routers.js';
 import { portsBoundTo, securityGroupsOf } from './security-group-snapshot.js';
@@ -45,7 +46,7 @@ const DHCP_OWNER = 'network:dhcp';
 const L3_AGENT_TYPE = 'L3 agent';
 const DHCP_AGENT_TYPE = 'DHCP agent';
 /** Ports the router code plumbs itself, kept out of the snapshot's `ports`. */
-const L3_OWNERS = [...ROUTER_OWNERS, FLOATINGIP_OWNER];
+const L3_OWNERS = [...ROUTER_OWNERS, HA_OWNER, FLOATINGIP_OWNER];
 /**
  * PostgreSQL advisory locks serialising scheduling writes (DHCP, L3) across hosts and servers:
  * how many hosts serve a network and which host has the fewest routers are questions about every
@@ -99,6 +100,16 @@ function drift(served: Served, host: string) {
   };
 }
 
+interface ServicePort {
+  network: Stored;
+  subnets: Stored[];
+  host: string;
+  deviceId: string;
+  deviceOwner: string;
+  name: string;
+  used: UsedAddresses;
+}
+
 interface L3Plan {
   /** Routers with ports and no host, with the host each goes to. */
   schedule: { router_id: string; host: string }[];
@@ -106,6 +117,10 @@ interface L3Plan {
   unschedule: string[];
   /** Ports of the routers served here that are not bound here yet. */
   rebind: Stored[];
+  /** HA routers served here without an HA port here. */
+  createHa: { routerId: string; networkId: string }[];
+  /** HA ports bound here, or left on a host that no longer serves the router, or duplicates. */
+  removeHa: Stored[];
 }
 
 /** Routers per host, for `candidates` (each counted, from 0). */
@@ -151,7 +166,13 @@ export async function dhcpMoved(tx: Tx, networkId: string): Promise<void> {
 }
 
 function isL3Settled(plan: L3Plan): boolean {
-  return plan.schedule.length === 0 && plan.unschedule.length === 0 && plan.rebind.length === 0;
+  return (
+    plan.schedule.length === 0 &&
+    plan.unschedule.length === 0 &&
+    plan.rebind.length === 0 &&
+    plan.createHa.length === 0 &&
+    plan.removeHa.length === 0
+  );
 }
 
 function isSettled(plan: DhcpPlan, host: string): boolean {
@@ -454,16 +475,33 @@ export class HostSync {
 
   /** A DHCP port as Neutron's DHCP agent makes one: the network's project's, no port security. */
   async #createDhcpPort(tx: Tx, served: Served, host: string, used: UsedAddresses): Promise<void> {
-    const { network } = served;
+    const { network, subnets } = served;
+    await this.#createServicePort(tx, {
+      network,
+      subnets,
+      host,
+      deviceId: dhcpDeviceId(network.id),
+      deviceOwner: DHCP_OWNER,
+      name: '',
+      used,
+    });
+  }
+
+  /**
+   * A port of the network's service (DHCP, HA) bound to `host`: the network's project's, no port
+   * security, an address on each of `subnets` that has one free.
+   */
+  async #createServicePort(tx: Tx, port: ServicePort): Promise<void> {
+    const { network, host, used } = port;
     const id = randomUUID();
     const mac = generateMac(Math.random, this.#settings.macPrefix);
-    const addressee = { networkId: network.id, deviceOwner: DHCP_OWNER, mac };
-    const fixedIps = await this.#addresses(tx, id, served.subnets, addressee, used);
+    const addressee = { networkId: network.id, deviceOwner: port.deviceOwner, mac };
+    const fixedIps = await this.#addresses(tx, id, port.subnets, addressee, used);
     const columns = {
       network_id: network.id,
       mac_address: mac,
-      device_id: dhcpDeviceId(network.id),
-      device_owner: DHCP_OWNER,
+      device_id: port.deviceId,
+      device_owner: port.deviceOwner,
     };
     await insertResource(
       tx,
@@ -471,7 +509,7 @@ export class HostSync {
       {
         id,
         project_id: network.project_id,
-        name: '',
+        name: port.name,
         description: '',
         ...columns,
         admin_state_up: true,
@@ -516,42 +554,90 @@ export class HostSync {
   }
 
   /**
-   * Reads what L3 scheduling would change, as `host` syncs: every router with ports and no host
-   * goes to the candidate with the fewest routers (ties by name), `host` or another (whose agent a
-   * revision then wakes). With `lock` (PostgreSQL, in the writing transaction) the routers it
-   * schedules are held against a concurrent delete until commit, and only those still there are
-   * scheduled.
+   * Reads what L3 scheduling would change, as `host` syncs: every router with ports gets hosts
+   * from the candidates with the fewest routers (ties by name) until it has one, or an HA router
+   * `max_l3_agents_per_router` (at most one per candidate); `host` or another (whose agent a
+   * revision then wakes). The router's ports are bound to its host, or an HA router's to the
+   * host whose keepalived last reported master (before any report, the first by name). Each host
+   * of an HA router has a port on the project's HA network. With `lock` (PostgreSQL, in the
+   * writing transaction) the routers it schedules are held against a concurrent delete until
+   * commit, and only those still there are scheduled.
    */
   async #planL3(db: Kysely<Database>, host: string, candidates: string[], lock: boolean): Promise<L3Plan> {
     const routers = (await db.selectFrom('routers').select('id').execute()).map((r) => r.id);
     const ports = await routerPorts(db, routers);
     const wanted = new Set(ports.map((p) => String(p.device_id)));
     const bindings = await db.selectFrom('l3_bindings').selectAll().execute();
-    const bound = new Map(bindings.map((b) => [b.router_id, b.host]));
-    let unbound = candidates.length > 0 ? [...wanted].filter((id) => !bound.has(id)).sort() : [];
-    if (lock && unbound.length > 0) {
-      const held = await inChunks(unbound, (chunk) =>
+    const ha = await vrrpIds(db, [...wanted]);
+    const hostsOf = groupBy(bindings, (b) => b.router_id);
+    const desired = (id: string) =>
+      ha.has(id) ? Math.max(1, Math.min(this.#settings.maxL3AgentsPerRouter, candidates.length)) : 1;
+    let short =
+      candidates.length > 0
+        ? [...wanted].filter((id) => (hostsOf.get(id)?.length ?? 0) < desired(id)).sort()
+        : [];
+    if (lock && short.length > 0) {
+      const held = await inChunks(short, (chunk) =>
         db.selectFrom('routers').select('id').where('id', 'in', chunk).orderBy('id').forShare().execute(),
       );
-      unbound = held.map((r) => r.id);
+      short = held.map((r) => r.id);
     }
     const load = routerLoad(bindings, candidates);
-    const schedule = unbound.map((router_id) => ({ router_id, host: leastLoaded(load) }));
-    const served = new Set([
-      ...schedule.filter((s) => s.host === host).map((s) => s.router_id),
-      ...bindings.filter((b) => b.host === host).map((b) => b.router_id),
-    ]);
+    const schedule: L3Plan['schedule'] = [];
+    for (const id of short) {
+      const holding = new Set((hostsOf.get(id) ?? []).map((b) => b.host));
+      for (let n = holding.size; n < desired(id); n++) {
+        const free = new Map([...load].filter(([h]) => !holding.has(h)));
+        if (free.size === 0) break;
+        const to = leastLoaded(free);
+        load.set(to, free.get(to)!);
+        holding.add(to);
+        schedule.push({ router_id: id, host: to });
+      }
+    }
+    const hostsAfter = (id: string) => [
+      ...(hostsOf.get(id) ?? []),
+      ...schedule.filter((s) => s.router_id === id).map((s) => ({ ...s, ha_state: null })),
+    ];
+    const portHost = (id: string) => {
+      const all = hostsAfter(id).sort((a, b) => a.host.localeCompare(b.host));
+      return (all.find((b) => b.ha_state === 'active') ?? all[0])?.host;
+    };
+    const served = new Set([...wanted].filter((id) => hostsAfter(id).some((b) => b.host === host)));
+    const haHere = await haPorts(db, [...ha.keys()]);
+    const haPortOf = new Set<string>();
+    const removeHa: Stored[] = [];
+    for (const port of haHere) {
+      const id = String(port.device_id);
+      const at = String(port['binding:host_id'] ?? '');
+      const holder = hostsAfter(id).some((b) => b.host === at);
+      // A host's HA port goes with its binding (this host's sync removes it, or any host's for
+      // ports left on hosts that no longer hold the router); one per host and router is kept.
+      if (!holder && (at === host || served.has(id))) removeHa.push(port);
+      else if (at === host && haPortOf.has(id)) removeHa.push(port);
+      else if (at === host) haPortOf.add(id);
+    }
     return {
       schedule,
       unschedule: bindings.filter((b) => b.host === host && !wanted.has(b.router_id)).map((b) => b.router_id),
-      rebind: ports.filter((p) => served.has(String(p.device_id)) && p['binding:host_id'] !== host),
+      rebind: ports.filter(
+        (p) =>
+          served.has(String(p.device_id)) &&
+          portHost(String(p.device_id)) === host &&
+          p['binding:host_id'] !== host,
+      ),
+      createHa: [...served]
+        .filter((id) => ha.has(id) && !haPortOf.has(id))
+        .sort()
+        .map((id) => ({ routerId: id, networkId: ha.get(id)!.network_id })),
+      removeHa,
     };
   }
 
   /**
-   * Schedules routers that have no host to the candidate with the fewest routers, and binds the
-   * ports of `host`'s routers to it. Writes only when something is to change; a router scheduled
-   * to another host writes a revision, which wakes that host's agent.
+   * Schedules routers short of hosts to the candidates with the fewest routers, binds the ports
+   * of `host`'s routers to it and keeps its HA ports. Writes only when something is to change; a
+   * router scheduled to another host writes a revision, which wakes that host's agent.
    */
   async #ensureL3(host: string): Promise<void> {
     const candidates = await this.#l3Candidates(host);
@@ -570,8 +656,35 @@ export class HostSync {
         );
         for (const port of plan.rebind)
           await updateIfCurrent(tx, 'ports', port, { ...port, ...portBinding(host) });
+        for (const port of plan.removeHa) await removePort(tx, port);
+        const used: UsedAddresses = new Map();
+        for (const { routerId, networkId } of plan.createHa)
+          await this.#createHaPort(tx, routerId, networkId, host, used);
       }),
     );
+  }
+
+  /** This host's port on an HA router's HA network (Neutron's `network:router_ha_interface`). */
+  async #createHaPort(
+    tx: Tx,
+    routerId: string,
+    networkId: string,
+    host: string,
+    used: UsedAddresses,
+  ): Promise<void> {
+    const [network] = await listResources(tx, 'networks', { column: 'id', values: [networkId] });
+    const [router] = await listResources(tx, 'routers', { column: 'id', values: [routerId] });
+    if (!network || !router) return;
+    const subnets = await listResources(tx, 'subnets', { column: 'network_id', values: [networkId] });
+    await this.#createServicePort(tx, {
+      network,
+      subnets,
+      host,
+      deviceId: routerId,
+      deviceOwner: HA_OWNER,
+      name: haPortName(router.project_id),
+      used,
+    });
   }
 
   /**
@@ -585,7 +698,9 @@ export class HostSync {
       values: bound.map((b) => b.router_id),
     });
     const ids = routers.map((r) => r.id);
-    const ports = await routerPorts(db, ids);
+    const ha = await vrrpIds(db, ids);
+    const ownHa = (await haPorts(db, [...ha.keys()])).filter((p) => p['binding:host_id'] === host);
+    const ports = [...(await routerPorts(db, ids)), ...ownHa];
     const subnetIds = new Set(ports.flatMap((p) => (p.fixed_ips as FixedIp[]).map((ip) => ip.subnet_id)));
     const subnets = new Map(
       (await listResources(db, 'subnets', { column: 'id', values: [...subnetIds] })).map((s) => [s.id, s]),
@@ -606,8 +721,10 @@ export class HostSync {
       values: mapped.map((m) => m.floatingip_id),
     });
     return routers.map((router) => {
-      const own = ports.filter((p) => p.device_id === router.id);
+      const own = ports.filter((p) => p.device_id === router.id && p.device_owner !== HA_OWNER);
       const gateway = own.find((p) => p.device_owner === GATEWAY_OWNER);
+      const vrrp = ha.get(router.id);
+      const haPort = ownHa.find((p) => p.device_id === router.id);
       return {
         id: router.id,
         project_id: router.project_id,
@@ -632,6 +749,15 @@ export class HostSync {
             fixed_ip_address: f.fixed_ip_address as string | null,
             port_id: f.port_id as string | null,
           })),
+        ...(vrrp
+          ? {
+              ha: {
+                vrid: vrrp.vr_id,
+                advert_int: this.#settings.haVrrpAdvertInt,
+                port: haPort ? snapshotRouterPort(haPort, subnets, scopes) : null,
+              },
+            }
+          : {}),
       };
     });
   }
@@ -698,6 +824,7 @@ export class HostSync {
     const routers = await this.#snapshotRouters(db, host);
     const routerNetworks = routers.flatMap((r) => [
       ...(r.gateway ? [r.gateway.network_id] : []),
+      ...(r.ha?.port ? [r.ha.port.network_id] : []),
       ...r.interfaces.map((i) => i.network_id),
     ]);
     const networkIds = [
@@ -791,6 +918,7 @@ export class HostSync {
    */
   async report(ctx: Context, host: string, report: StatusReport): Promise<void> {
     requireAdmin(ctx, 'report_host_status');
+    if (report.ha_states) await this.#recordHaStates(host, report.ha_states);
     const problems = report.problems ?? [];
     const reported = Object.keys(report.ports);
     await this.#store.retrying(() =>
@@ -824,6 +952,52 @@ export class HostSync {
         },
         { statusOnly: true },
       ),
+    );
+  }
+
+  /**
+   * Records the VRRP state `host` reports for its HA routers. A router newly master here takes its
+   * ports: they are bound here, so l2population points the other hosts at this one (as Neutron
+   * does on failover), and any other host still recorded as master (a dead one) becomes standby.
+   * Writes nothing when nothing changed.
+   */
+  async #recordHaStates(host: string, states: Record<string, 'active' | 'standby'>): Promise<void> {
+    const read = (db: Kysely<Database>) =>
+      inChunks(Object.keys(states), (chunk) =>
+        db
+          .selectFrom('l3_bindings')
+          .selectAll()
+          .where('host', '=', host)
+          .where('router_id', 'in', chunk)
+          .execute(),
+      );
+    const changed = (rows: { router_id: string; ha_state: string | null }[]) =>
+      rows.filter((b) => states[b.router_id] !== b.ha_state);
+    if (changed(await read(this.#store.db)).length === 0) return;
+    await this.#store.retrying(() =>
+      this.#store.transaction(async (tx) => {
+        for (const binding of changed(await read(tx))) {
+          const state = states[binding.router_id];
+          await tx
+            .updateTable('l3_bindings')
+            .set({ ha_state: state })
+            .where('router_id', '=', binding.router_id)
+            .where('host', '=', host)
+            .execute();
+          if (state !== 'active') continue;
+          await tx
+            .updateTable('l3_bindings')
+            .set({ ha_state: 'standby' })
+            .where('router_id', '=', binding.router_id)
+            .where('host', '!=', host)
+            .where('ha_state', '=', 'active')
+            .execute();
+          for (const port of await routerPorts(tx, [binding.router_id]))
+            if (port['binding:host_id'] !== host)
+              await updateIfCurrent(tx, 'ports', port, { ...port, ...portBinding(host) });
+          await routerMoved(tx, binding.router_id);
+        }
+      }),
     );
   }
 }

@@ -180,6 +180,11 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
     return body['provider:network_type'] ?? this.#settings.tenantNetworkType;
   }
 
+  /** Whether networks of the tenant type may be created (VLAN needs capable agents or the setting). */
+  tenantTypeSupported(): Promise<boolean> {
+    return this.#vlanSupported([{}]);
+  }
+
   async #vlanSupported(bodies: NetworkCreate[]): Promise<boolean> {
     if (this.#settings.vlanSupported) return true;
     return bodies.some((b) => this.#typeOf(b) === 'vlan') && (await this.vlanCapable());
@@ -307,37 +312,43 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
         if (PROVIDER_KEYS.some((k) => body[k] !== undefined))
           requireAdmin(ctx, 'create_network:provider:network_type');
         await enforce(tx, this.#settings.quotas, project, 'network', 1);
-        const id = randomUUID();
-        const seg = await this.#allocateSegment(tx, id, this.#segmentFor(body, vlanSupported));
-        const maxMtu = this.mtuFor(seg.network_type);
-        if (body.mtu !== undefined && body.mtu > maxMtu) {
-          throw InvalidInput({ error_message: `Requested MTU is too big, maximum is ${maxMtu}` });
-        }
-        out.push(
-          await insertResource(tx, 'networks', {
-            id,
-            project_id: project,
-            name: body.name ?? '',
-            description: body.description ?? '',
-            admin_state_up: body.admin_state_up ?? true,
-            status: 'ACTIVE',
-            shared: body.shared ?? false,
-            'router:external': body['router:external'] ?? false,
-            mtu: body.mtu ?? maxMtu,
-            port_security_enabled: body.port_security_enabled ?? true,
-            'provider:network_type': seg.network_type,
-            availability_zones: ['nova'],
-            availability_zone_hints: body.availability_zone_hints ?? [],
-            ipv4_address_scope: null,
-            ipv6_address_scope: null,
-            l2_adjacency: true,
-            tags: body.tags ?? [],
-          }),
-        );
+        out.push(await this.insert(tx, body, project, vlanSupported));
       }
       return out;
     });
     return this.#views(ctx, rows);
+  }
+
+  /**
+   * Writes a new network of `project` in `tx` (its segment reserved), past the caller's checks:
+   * `create`'s, or the HA network a project's first HA router needs.
+   */
+  async insert(tx: Tx, body: NetworkCreate, project: string, vlanSupported: boolean): Promise<Stored> {
+    const id = randomUUID();
+    const seg = await this.#allocateSegment(tx, id, this.#segmentFor(body, vlanSupported));
+    const maxMtu = this.mtuFor(seg.network_type);
+    if (body.mtu !== undefined && body.mtu > maxMtu) {
+      throw InvalidInput({ error_message: `Requested MTU is too big, maximum is ${maxMtu}` });
+    }
+    return insertResource(tx, 'networks', {
+      id,
+      project_id: project,
+      name: body.name ?? '',
+      description: body.description ?? '',
+      admin_state_up: body.admin_state_up ?? true,
+      status: 'ACTIVE',
+      shared: body.shared ?? false,
+      'router:external': body['router:external'] ?? false,
+      mtu: body.mtu ?? maxMtu,
+      port_security_enabled: body.port_security_enabled ?? true,
+      'provider:network_type': seg.network_type,
+      availability_zones: ['nova'],
+      availability_zone_hints: body.availability_zone_hints ?? [],
+      ipv4_address_scope: null,
+      ipv6_address_scope: null,
+      l2_adjacency: true,
+      tags: body.tags ?? [],
+    });
   }
 
   async update(ctx: Context, id: string, body: NetworkUpdate, ifRevision?: number): Promise<View> {
@@ -395,14 +406,19 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
         .where('device_owner', 'not in', AUTO_DELETED_OWNERS)
         .executeTakeFirst();
       if (blocking) throw NetworkInUse({ net_id: id });
-      for (const hook of this.onDelete) await hook(tx, current);
-      await tx.deleteFrom('network_segments').where('network_id', '=', id).execute();
-      await tx
-        .deleteFrom('rbac_policies')
-        .where('object_type', '=', 'network')
-        .where('object_id', '=', id)
-        .execute();
-      await deleteResource(tx, 'networks', current);
+      await this.delete(tx, current);
     });
+  }
+
+  /** Deletes `network` in `tx` with its subnets, segment and RBAC policies, past the caller's checks. */
+  async delete(tx: Tx, network: Stored): Promise<void> {
+    for (const hook of this.onDelete) await hook(tx, network);
+    await tx.deleteFrom('network_segments').where('network_id', '=', network.id).execute();
+    await tx
+      .deleteFrom('rbac_policies')
+      .where('object_type', '=', 'network')
+      .where('object_id', '=', network.id)
+      .execute();
+    await deleteResource(tx, 'networks', network);
   }
 }

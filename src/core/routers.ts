@@ -69,6 +69,7 @@ import {
   normalizeIp,
   parseCidr,
 } from './ipam.js';
+import { HA_OWNER, type L3Ha } from './l3-ha.js';
 import type { Networks } from './networks.js';
 import type { Ports } from './ports.js';
 import { enforce } from './quotas.js';
@@ -311,26 +312,27 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
   readonly #networks: Networks;
   readonly #subnets: Subnets;
   readonly #ports: Ports;
+  readonly #ha: L3Ha;
   /** Set by the services: see `Agents.deadNetworkHosts`. */
   deadNetworkHosts: (tx: Tx) => Promise<string[] | undefined> = async () => undefined;
 
   constructor(
     store: Store,
     settings: Settings,
-    services: { networks: Networks; subnets: Subnets; ports: Ports },
+    services: { networks: Networks; subnets: Subnets; ports: Ports; ha: L3Ha },
   ) {
     this.#store = store;
     this.#settings = settings;
     this.#networks = services.networks;
     this.#subnets = services.subnets;
     this.#ports = services.ports;
+    this.#ha = services.ha;
     const exists = (tx: Tx) => async (id: string) => (await getResource(tx, 'routers', id)) !== undefined;
-    services.ports.onWrite.push((tx, port, current) =>
-      guardServicePort(ROUTER_OWNERS, exists(tx), port, current),
-    );
+    const owners = [...ROUTER_OWNERS, HA_OWNER];
+    services.ports.onWrite.push((tx, port, current) => guardServicePort(owners, exists(tx), port, current));
     services.ports.onDelete.push(async (tx, port) => {
       const owner = String(port.device_owner);
-      if (ROUTER_OWNERS.includes(owner) && (await exists(tx)(String(port.device_id)))) {
+      if (owners.includes(owner) && (await exists(tx)(String(port.device_id)))) {
         throw ServicePortInUse({ port_id: port.id, reason: `has device owner ${owner}` });
       }
     });
@@ -399,6 +401,9 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
 
   async create(ctx: Context, bodies: RouterCreate[]): Promise<View[]> {
     requireWriter(ctx, 'create_router');
+    if (bodies.some((b) => b.ha !== undefined)) requireAdmin(ctx, 'create_router:ha');
+    const ha = bodies.map((b) => b.ha ?? this.#settings.l3Ha);
+    const vlanSupported = ha.some(Boolean) && (await this.#networks.tenantTypeSupported());
     const rows = await this.#store.retrying(() =>
       this.#store.transaction(async (tx) => {
         const projects = bodies.map((body) => targetProject(ctx, body, 'create_router'));
@@ -421,12 +426,13 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
             enable_snat: gateway?.enable_snat ?? true,
             routes: [],
             distributed: false,
-            ha: false,
+            ha: ha[i],
             flavor_id: null,
             availability_zones: ['nova'],
             availability_zone_hints: [],
             tags: body.tags ?? [],
           });
+          if (ha[i]) await this.#ha.attach(tx, router, vlanSupported);
           if (gateway) {
             await this.#requireNetworkHost(tx, router.id);
             await this.#setGateway(tx, ctx, router, gateway);
@@ -441,12 +447,23 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
 
   async update(ctx: Context, id: string, body: RouterUpdate, ifRevision?: number): Promise<View> {
     requireWriter(ctx, 'update_router');
+    if (body.ha !== undefined) requireAdmin(ctx, 'update_router:ha');
+    const vlanSupported = body.ha === true && (await this.#networks.tenantTypeSupported());
     const row = await this.#store.retrying(() =>
       this.#store.transaction(async (tx) => {
         const current = await this.#lockedGet(tx, ctx, id, ifRevision);
         const next: Record<string, unknown> = { ...current };
         for (const key of ['name', 'description', 'admin_state_up'] as const) {
           if (body[key] !== undefined) next[key] = body[key];
+        }
+        if (body.ha !== undefined && body.ha !== current.ha) {
+          if (next.admin_state_up !== false)
+            throw badRouter(
+              'Cannot change HA attribute of active routers. Please set router admin_state_up to False prior to upgrade',
+            );
+          next.ha = body.ha;
+          if (body.ha) await this.#ha.attach(tx, current, vlanSupported);
+          else await this.#leaveHa(tx, id);
         }
         if (body.routes !== undefined)
           next.routes = checkRoutes(id, body.routes ?? [], this.#settings.maxRoutes);
@@ -483,9 +500,25 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
         await this.#requireNoFloatingIps(tx, id, String(gateway.network_id));
         await removePort(tx, gateway);
       }
+      await this.#ha.detach(tx, router);
       await tx.deleteFrom('l3_bindings').where('router_id', '=', id).execute();
       await deleteResource(tx, 'routers', router);
     });
+  }
+
+  /** An HA router becoming a plain one: its HA goes, and it keeps the first of its hosts. */
+  async #leaveHa(tx: Tx, id: string): Promise<void> {
+    const router = await getResource(tx, 'routers', id);
+    if (router) await this.#ha.detach(tx, router);
+    const hosts = await tx
+      .selectFrom('l3_bindings')
+      .select('host')
+      .where('router_id', '=', id)
+      .orderBy('host')
+      .execute();
+    for (const { host } of hosts.slice(1))
+      await tx.deleteFrom('l3_bindings').where('router_id', '=', id).where('host', '=', host).execute();
+    await tx.updateTable('l3_bindings').set({ ha_state: null }).where('router_id', '=', id).execute();
   }
 
   async #requireNoFloatingIps(tx: Tx, routerId: string, networkId: string): Promise<void> {

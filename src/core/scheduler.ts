@@ -31,6 +31,7 @@ import {
   routerMoved,
   SCHEDULER_LOCK,
 } from './host-sync.js';
+import { vrrpIds } from './l3-ha.js';
 import type { View } from './resource.js';
 
 const DHCP_AGENT_TYPE = 'DHCP agent';
@@ -168,26 +169,39 @@ export class Scheduler {
     return Promise.all(rows.map((r) => this.#views.router(ctx, r.router_id)));
   }
 
-  /** `GET /v2.0/routers/{id}/l3-agents`. */
-  async l3AgentsHostingRouter(ctx: Context, routerId: string): Promise<Agent[]> {
+  /**
+   * `GET /v2.0/routers/{id}/l3-agents`, each with `ha_state` as Neutron shows it: for an HA router
+   * what the host's keepalived last reported (`standby` before any report, `unknown` while the
+   * agent is dead); null for a router on one host.
+   */
+  async l3AgentsHostingRouter(
+    ctx: Context,
+    routerId: string,
+  ): Promise<(Agent & { ha_state: string | null })[]> {
     requireAdmin(ctx, 'get_l3-agents');
     await this.#views.router(ctx, routerId);
     const rows = await this.#store.db
       .selectFrom('l3_bindings')
-      .select('host')
+      .select(['host', 'ha_state'])
       .where('router_id', '=', routerId)
       .execute();
-    return this.#agentsOn(
+    const ha = (await vrrpIds(this.#store.db, [routerId])).has(routerId);
+    const state = new Map(rows.map((r) => [r.host, r.ha_state]));
+    const agents = await this.#agentsOn(
       ctx,
       L3_AGENT_TYPE,
       rows.map((r) => r.host),
     );
+    return agents.map((a) => ({
+      ...a,
+      ha_state: !ha ? null : !a.alive ? 'unknown' : (state.get(a.host) ?? 'standby'),
+    }));
   }
 
   /**
    * `POST /v2.0/agents/{id}/l3-routers`: a router without a host goes to the agent's host; one
-   * already there is left alone; one on another host is a conflict (remove it there first), as in
-   * Neutron for routers that are not HA.
+   * already there is left alone; an HA router takes the host as one more; a router on one host
+   * that is on another is a conflict (remove it there first), as in Neutron.
    */
   async addRouterToL3Agent(ctx: Context, agentId: string, routerId: string): Promise<void> {
     requireAdmin(ctx, 'create_l3-router');
@@ -198,8 +212,10 @@ export class Scheduler {
         .selectFrom('l3_bindings')
         .select('host')
         .where('router_id', '=', routerId)
-        .executeTakeFirst();
-      if (bound) return bound.host;
+        .execute();
+      if (bound.some((b) => b.host === agent.host)) return agent.host;
+      const ha = (await vrrpIds(tx, [routerId])).has(routerId);
+      if (bound.length > 0 && !ha) return bound[0].host;
       await tx.insertInto('l3_bindings').values({ router_id: routerId, host: agent.host }).execute();
       await routerMoved(tx, routerId);
       return agent.host;
@@ -273,10 +289,25 @@ export class Scheduler {
       if (live.l3.length === 0) return moved;
       const bindings = await tx.selectFrom('l3_bindings').selectAll().orderBy('router_id').execute();
       const load = routerLoad(bindings, live.l3);
+      const hostsOf = new Map<string, Set<string>>();
+      for (const b of bindings) hostsOf.set(b.router_id, (hostsOf.get(b.router_id) ?? new Set()).add(b.host));
       for (const b of bindings) {
         if (live.l3.includes(b.host)) continue;
-        const to = leastLoaded(load);
-        await tx.updateTable('l3_bindings').set({ host: to }).where('router_id', '=', b.router_id).execute();
+        // An HA router's other hosts carry on by themselves (VRRP): its binding moves only to a
+        // live host that does not hold the router yet, if there is one.
+        const holding = hostsOf.get(b.router_id)!;
+        const free = new Map([...load].filter(([h]) => !holding.has(h)));
+        if (free.size === 0) continue;
+        const to = leastLoaded(free);
+        load.set(to, free.get(to)!);
+        holding.delete(b.host);
+        holding.add(to);
+        await tx
+          .updateTable('l3_bindings')
+          .set({ host: to, ha_state: null })
+          .where('router_id', '=', b.router_id)
+          .where('host', '=', b.host)
+          .execute();
         await routerMoved(tx, b.router_id);
         moved.push({ router_id: b.router_id, from: b.host, to });
       }

@@ -32,6 +32,14 @@ export interface Settings {
   agentDownTime: number;
   /** DHCP servers (network hosts) per network (Neutron's `dhcp_agents_per_network`). */
   dhcpAgentsPerNetwork: number;
+  /** New routers are HA when `ha` is not given (Neutron's `l3_ha`). */
+  l3Ha: boolean;
+  /** Network hosts an HA router lives on, at most (Neutron's `max_l3_agents_per_router`). */
+  maxL3AgentsPerRouter: number;
+  /** The CIDR of every project's HA network (Neutron's `l3_ha_net_cidr`). */
+  l3HaNetCidr: string;
+  /** Seconds between VRRP advertisements (Neutron's `ha_vrrp_advert_int`); a backup takes over after 3 missed. */
+  haVrrpAdvertInt: number;
   /** Host that takes instances while no live L2 agent could (the all-in-one: this machine). */
   defaultHost: string;
   /** physnet → host interface or bridge, sent to agents that report no mappings of their own. */
@@ -95,6 +103,10 @@ export const DEFAULT_SETTINGS: Settings = {
   quotas: DEFAULT_QUOTAS,
   agentDownTime: 30,
   dhcpAgentsPerNetwork: 1,
+  l3Ha: false,
+  maxL3AgentsPerRouter: 3,
+  l3HaNetCidr: '169.254.192.0/18',
+  haVrrpAdvertInt: 2,
   defaultHost: hostname(),
   physicalInterfaceMappings: {},
   lockoutFailureAttempts: 6,

@@ -297,14 +297,14 @@ export class Subnets implements ResourceService<SubnetCreate, SubnetUpdate> {
           );
         }
         const out: Stored[] = [];
-        for (const [i, body] of bodies.entries()) out.push(await this.#insert(tx, ctx, body, projects[i]));
+        for (const [i, body] of bodies.entries()) out.push(await this.insert(tx, ctx, body, projects[i]));
         return out;
       }),
     );
     return rows.map((r) => this.#view(ctx, r));
   }
 
-  async #insert(tx: Tx, ctx: Context, body: SubnetCreate, project: string): Promise<Stored> {
+  async insert(tx: Tx, ctx: Context, body: SubnetCreate, project: string): Promise<Stored> {
     const network = await this.#networks.get(ctx, body.network_id, tx);
     if (!owns(ctx, network.project_id)) throw PolicyNotAuthorized({ action: 'create_subnet' });
     if (body.service_types?.length) requireAdmin(ctx, 'create_subnet:service_types');

@@ -68,6 +68,8 @@ export const StatusReport = Closed({
   ports: Type.Record(Type.String(), Type.Enum(['ACTIVE', 'DOWN'])),
   problems: Type.Optional(Type.Array(Type.String({ maxLength: 4096 }), { maxItems: 10000 })),
   drops: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), DropCounters)),
+  /** The VRRP state of each HA router here, as its keepalived last announced it. */
+  ha_states: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Enum(['active', 'standby']))),
 });
 export type StatusReport = Static<typeof StatusReport>;
 

@@ -45,6 +45,8 @@ export const RouterCreate = Closed({
   ...StandardCreate,
   admin_state_up: Type.Optional(Type.Boolean()),
   external_gateway_info: Type.Optional(GatewayOrNone),
+  /** Admins only; default the server's `l3_ha`. */
+  ha: Type.Optional(Type.Boolean()),
 });
 export type RouterCreate = Static<typeof RouterCreate>;
 
@@ -54,6 +56,8 @@ export const RouterUpdate = Closed({
   admin_state_up: Type.Optional(Type.Boolean()),
   external_gateway_info: Type.Optional(GatewayOrNone),
   routes: Type.Optional(Nullable(Type.Array(Route))),
+  /** Admins only, on a router whose admin_state_up is false. */
+  ha: Type.Optional(Type.Boolean()),
 });
 export type RouterUpdate = Static<typeof RouterUpdate>;
 

@@ -11,6 +11,7 @@ import * as m007 from './migrations/007-dhcp-agents-per-network.js';
 import * as m008 from './migrations/008-address-groups.js';
 import * as m009 from './migrations/009-trunks.js';
 import * as m010 from './migrations/010-subnet-pools.js';
+import * as m011 from './migrations/011-l3-ha.js';
 import type { Database } from './schema.js';
 
 const steps: Record<string, (db: Kysely<unknown>, dialect: DialectName) => Promise<void>> = {
@@ -24,6 +25,7 @@ const steps: Record<string, (db: Kysely<unknown>, dialect: DialectName) => Promi
   '008-address-groups': m008.up,
   '009-trunks': m009.up,
   '010-subnet-pools': m010.up,
+  '011-l3-ha': m011.up,
 };
 
 export async function migrate(db: Kysely<Database>, dialect: DialectName): Promise<void> {

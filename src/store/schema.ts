@@ -110,8 +110,15 @@ export interface Database {
     fixed_ip_address: string;
     router_id: string;
   };
-  /** The host serving each router (a key, so concurrent schedulers pick one). */
-  l3_bindings: { router_id: string; host: string };
+  /**
+   * The hosts serving each router: one, or several for an HA router, with the VRRP state each
+   * host's agent last reported (`active`, `standby`; null when not HA or not yet reported).
+   */
+  l3_bindings: { router_id: string; host: string; ha_state: string | null };
+  /** Each project's HA network (the VRRP link between the hosts of its HA routers). */
+  ha_router_networks: { project_id: string; network_id: string };
+  /** The VRRP id of each HA router, unique on its project's HA network. */
+  ha_router_vrids: { network_id: string; vr_id: number; router_id: string };
   /** Each port's security-group drop counters as its host's agent last reported them (JSON). */
   port_drops: { port_id: string; host: string; drops: string; updated_at: string };
   tokens: {

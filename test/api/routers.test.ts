@@ -663,7 +663,7 @@ for (const dialect of dialects()) {
       ]) {
         assert.ok(aliases.includes(alias), alias);
       }
-      for (const alias of ['dvr', 'l3-ha', 'router_availability_zone']) {
+      for (const alias of ['dvr', 'router_availability_zone']) {
         assert.ok(!aliases.includes(alias), alias);
       }
     });

@@ -15,6 +15,7 @@ import { announceAddress, announceThroughVxlan } from '../../linux/arp.js';
 import { deleteConnections, deleteConnectionsOf } from '../../linux/conntrack.js';
 import { dhcpRelease, dnsmasqFiles, reloadDnsmasq, startDnsmasq } from '../../linux/dnsmasq.js';
 import { IpBatchError, ipBatch, toolBatch } from '../../linux/ip.js';
+import { keepalivedFiles, reloadKeepalived, startKeepalived } from '../../linux/keepalived.js';
 import { nftApply, nftListTable } from '../../linux/nft.js';
 import { startDaemons, stopProcess } from '../../linux/process.js';
 import { setSysctlsInNamespace } from '../../linux/sysctl.js';
@@ -117,7 +118,12 @@ function ipLines(action: Action): Line[] {
       return [['link', 'set', name, 'master', master, ...(kind === 'uplink' ? ['up'] : [])]];
     }
     case 'nslink.set':
-      return [['link', 'set', action.name, action.up ? 'up' : 'down']];
+      return action.silent
+        ? [
+            ['link', 'set', action.name, 'addrgenmode', 'none', action.up ? 'up' : 'down'],
+            ['addr', 'flush', 'dev', action.name, 'scope', 'link'],
+          ]
+        : [['link', 'set', action.name, action.up ? 'up' : 'down']];
     case 'addr.add':
     case 'addr.del':
       return [['addr', action.op === 'addr.add' ? 'add' : 'del', action.cidr, 'dev', action.dev]];
@@ -232,6 +238,8 @@ function needs(action: Action): string[] {
       return ['firewall'];
     case 'dnsmasq.start':
       return [`netns:${action.server.netns}`, `device:${action.server.netns}/${action.server.device}`];
+    case 'keepalived.start':
+      return [`netns:${action.keepalived.netns}`, `contents:${action.keepalived.netns}`];
     case 'udhcpc.start':
       return [`netns:${action.client.netns}`, `device:${action.client.netns}/${action.client.device}`];
     default:
@@ -336,6 +344,7 @@ async function perform(action: Action, finish: Finish): Promise<void> {
   switch (action.op) {
     case 'udhcpc.stop':
     case 'dnsmasq.stop':
+    case 'keepalived.stop':
       if (action.pid !== undefined) await stopProcess(action.pid);
       return;
     case 'dir.create':
@@ -361,6 +370,17 @@ async function perform(action: Action, finish: Finish): Promise<void> {
       return;
     case 'dhcp.release':
       return dhcpRelease(action.netns, action.device, action.ip, action.mac);
+    case 'keepalived.start': {
+      const { netns, dir } = action.keepalived;
+      const files = keepalivedFiles(dir);
+      await Promise.all([rm(files.pid, { force: true }), rm(files.vrrpPid, { force: true })]);
+      await startKeepalived(netns, dir);
+      return;
+    }
+    case 'keepalived.reload':
+      if (action.pid === undefined || !reloadKeepalived(action.pid))
+        throw new Error('keepalived is not running');
+      return;
     case 'sysctl.set':
       return setSysctlsInNamespace(action.netns, action.values);
     case 'nat.apply':

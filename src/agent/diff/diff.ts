@@ -14,6 +14,7 @@
  */
 
 import { dnsmasqFiles, isTagged } from '../../linux/dnsmasq.js';
+import { keepalivedFiles } from '../../linux/keepalived.js';
 import { type Action, type LinkKind, namespaceOf, sortActions } from '../actions.js';
 import type { FileState, HostState, Router, Vxlan } from '../host-state.js';
 import { namespaceLinkKey } from '../host-state.js';
@@ -213,7 +214,9 @@ export function diff(desired: HostState, actual: HostState): Action[] {
   for (const [key, link] of Object.entries(desired.namespaceLinks)) {
     const { netns, name } = link;
     const have = isFresh(netns, name) ? undefined : actual.namespaceLinks[key];
-    if (have?.up !== link.up) add({ op: 'nslink.set', netns, name, up: link.up });
+    const quiet = link.silent === true && have?.silent !== true;
+    if (have?.up !== link.up || quiet)
+      add({ op: 'nslink.set', netns, name, up: link.up, ...(link.silent ? { silent: true } : {}) });
     if (!link.addresses) continue;
     const had = have?.addresses ?? [];
     for (const cidr of had)
@@ -267,6 +270,19 @@ export function diff(desired: HostState, actual: HostState): Action[] {
   for (const [network, have] of missing(actual.dhcpServers, desired.dhcpServers))
     add({ op: 'dnsmasq.stop', network, pid: have.pid });
 
+  // keepalived rereads its configuration on SIGHUP (addresses, routes); a namespace made anew
+  // or another command line needs a new one.
+  for (const [netns, keepalived] of Object.entries(desired.keepaliveds)) {
+    const have = actual.keepaliveds[netns];
+    if (!have || freshNamespaces.has(netns) || have.argv.join('\0') !== keepalived.argv.join('\0')) {
+      if (have) add({ op: 'keepalived.stop', netns, pid: have.pid });
+      add({ op: 'keepalived.start', keepalived });
+    } else if (written.has(keepalivedFiles(keepalived.dir).config))
+      add({ op: 'keepalived.reload', netns, pid: have.pid });
+  }
+  for (const [netns, have] of missing(actual.keepaliveds, desired.keepaliveds))
+    add({ op: 'keepalived.stop', netns, pid: have.pid });
+
   for (const [key, client] of Object.entries(desired.dhcpClients)) {
     const have = actual.dhcpClients[key];
     const same = have && (have.starting === true || sameArray(have.argv, client.argv));
@@ -295,7 +311,10 @@ function recordActions(desired: HostState, actual: HostState, actions: Action[])
     const path = namespaceRecordFile(router.dir);
     const links = Object.values(desired.namespaceLinks)
       .filter((link) => link.netns === netns)
-      .map(({ name, up, addresses }) => [name, { up, ...(addresses ? { addresses } : {}) }] as const);
+      .map(
+        ({ name, up, addresses, silent }) =>
+          [name, { up, ...(addresses ? { addresses } : {}), ...(silent ? { silent } : {}) }] as const,
+      );
     const record = { links: Object.fromEntries(links), routes: router.routes, sysctls: router.sysctls };
     const write: Action = { op: 'router.record', netns, path, record };
     if (touched.has(netns)) return [{ op: 'router.forget', netns, path }, write];

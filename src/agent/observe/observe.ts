@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { listFdb } from '../../linux/bridge.js';
 import { dnsmasqFiles } from '../../linux/dnsmasq.js';
 import { ipJson, ipJsonBatch } from '../../linux/ip.js';
+import { KEEPALIVED, keepalivedFiles } from '../../linux/keepalived.js';
 import { nftListTable } from '../../linux/nft.js';
 import { isAlive, isLauncher, readCmdline, readPidFile } from '../../linux/process.js';
 import {
@@ -89,7 +90,7 @@ interface IpLink {
       proxy?: boolean;
     };
   };
-  addr_info?: { local: string; prefixlen: number; scope: string }[];
+  addr_info?: { family?: string; local: string; prefixlen: number; scope: string }[];
 }
 
 // Reads are synchronous: small files by the thousand (see `linux/process.ts`), on the agent's own
@@ -174,7 +175,13 @@ export async function observe(options: ObserveOptions): Promise<HostState> {
     : undefined;
 
   const { script, program } = clientProgramFiles(stateDir);
-  const files = [script, program, ...dhcpIds.flatMap((id) => dhcpConfigFiles(dhcpDir(stateDir, id)))];
+  const keepalived = routerIds.map((id) => keepalivedFiles(routerDir(stateDir, id)));
+  const files = [
+    script,
+    program,
+    ...dhcpIds.flatMap((id) => dhcpConfigFiles(dhcpDir(stateDir, id))),
+    ...keepalived.flatMap((k) => [k.config, k.notify]),
+  ];
   await Promise.all([
     ...files.map(async (path) => {
       const file = await readFileState(path);
@@ -192,6 +199,12 @@ export async function observe(options: ObserveOptions): Promise<HostState> {
       .map((id) =>
         observeRouter(state, routerDir(stateDir, id), routerNamespace(id), options.verify === true),
       ),
+    ...routerIds.map(async (id) => {
+      const dir = routerDir(stateDir, id);
+      const { pid: pidFile } = keepalivedFiles(dir);
+      const found = await liveProcess(pidFile, (argv) => argv[0] === KEEPALIVED && argv.includes(pidFile));
+      if (found) state.keepaliveds[routerNamespace(id)] = { netns: routerNamespace(id), dir, ...found };
+    }),
     observeFirewall(stateDir, options.verify === true).then((firewall) => {
       state.firewall = firewall;
     }),
@@ -300,11 +313,12 @@ function recordNamespaceLinks(state: HostState, netns: string, links: IpLink[]):
       .filter((a) => a.scope === 'global')
       .map((a) => `${a.local}/${a.prefixlen}`)
       .sort();
+    const linkLocal = (link.addr_info ?? []).some((a) => a.family === 'inet6' && a.scope === 'link');
     state.namespaceLinks[namespaceLinkKey(netns, link.ifname)] = {
       netns,
       name: link.ifname,
       up: link.flags.includes('UP'),
-      ...(link.ifname === 'lo' ? {} : { addresses }),
+      ...(link.ifname === 'lo' ? {} : { addresses, silent: !linkLocal }),
     };
   }
 }

@@ -8,6 +8,13 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import ipaddr from 'ipaddr.js';
+import {
+  KEEPALIVED,
+  keepalivedArgs,
+  keepalivedConfig,
+  keepalivedFiles,
+  notifyScript,
+} from '../../linux/keepalived.js';
 import type { L2Driver, NetworkContext } from '../drivers/driver.js';
 import { type HostState, namespaceLinkKey, type Route } from '../host-state.js';
 import type { SnapshotNetwork, SnapshotRouter, SnapshotRouterPort } from '../snapshot.js';
@@ -47,7 +54,7 @@ export function natRecordFile(dir: string): string {
  * it instead of entering the namespace; a run about to change the namespace removes it first.
  */
 export interface NamespaceRecord {
-  links: Record<string, { up: boolean; addresses?: string[] }>;
+  links: Record<string, { up: boolean; addresses?: string[]; silent?: boolean }>;
   routes: Route[];
   sysctls: Record<string, string>;
 }
@@ -62,6 +69,10 @@ export function internalDeviceName(portId: string): string {
 
 export function gatewayDeviceName(portId: string): string {
   return `qg-${portId.slice(0, ID_CHARS)}`;
+}
+
+export function haDeviceName(portId: string): string {
+  return `ha-${portId.slice(0, ID_CHARS)}`;
 }
 
 export function sha256(text: string): string {
@@ -103,7 +114,8 @@ function invalidPort(port: SnapshotRouterPort): string | undefined {
 }
 
 function invalidRouter(router: SnapshotRouter): string | undefined {
-  for (const port of [...(router.gateway ? [router.gateway] : []), ...router.interfaces]) {
+  const ha = router.ha?.port ? [router.ha.port] : [];
+  for (const port of [...(router.gateway ? [router.gateway] : []), ...router.interfaces, ...ha]) {
     const why = invalidPort(port);
     if (why) return `port ${port.port_id}: ${why}`;
   }
@@ -180,7 +192,10 @@ export function addRouter(state: HostState, input: RouterInput): string[] {
   state.dirs[dir] = { netns };
   state.namespaceLinks[namespaceLinkKey(netns, 'lo')] = { netns, name: 'lo', up: true };
 
-  const plug = (port: SnapshotRouterPort, device: string, addresses: string[]): boolean => {
+  // An HA router's addresses and routes are keepalived's to move (the master holds them), and its
+  // devices keep no IPv6 link-local address, so a standby sends nothing from the router's MACs.
+  const ha = router.ha ?? null;
+  const plug = (port: SnapshotRouterPort, device: string, addresses: string[], own = false): boolean => {
     const network = networks.get(port.network_id);
     const why = network
       ? driver.plugPort(
@@ -193,14 +208,14 @@ export function addRouter(state: HostState, input: RouterInput): string[] {
       problems.push(`port ${port.port_id}: ${why}`);
       return false;
     }
-    state.namespaceLinks[namespaceLinkKey(netns, device)] = {
-      netns,
-      name: device,
-      up,
-      addresses: addresses.sort(),
-    };
+    state.namespaceLinks[namespaceLinkKey(netns, device)] =
+      ha && !own
+        ? { netns, name: device, up, silent: true }
+        : { netns, name: device, up, addresses: addresses.sort() };
+    if (ha && !own) vips.push(...addresses.map((cidr) => ({ cidr, dev: device })));
     return true;
   };
+  const vips: { cidr: string; dev: string }[] = [];
 
   const onLink: OnLink[] = [];
   for (const port of router.interfaces) {
@@ -221,6 +236,29 @@ export function addRouter(state: HostState, input: RouterInput): string[] {
   const ipv6 = onLink.some(({ cidr }) => cidr.includes(':'));
   // Routes through a device that is down are refused by the kernel (and it drops them itself).
   const routes = up ? routesOf(router, gatewayDevice !== null, onLink, problems) : [];
+  if (ha) {
+    const haPort = ha.port;
+    const haDevice = haPort ? haDeviceName(haPort.port_id) : null;
+    if (!haPort || !haDevice) problems.push(`router ${router.id}: no HA port on this host yet (VRRP waits)`);
+    else if (haPort.addresses.length === 0)
+      problems.push(`HA port ${haPort.port_id}: no address on the HA network`);
+    else if (plug(haPort, haDevice, cidrs(haPort), true) && up) {
+      const files = keepalivedFiles(dir);
+      state.files[files.config] = {
+        content: keepalivedConfig({
+          dir,
+          vrid: ha.vrid,
+          haDevice,
+          advertInt: ha.advert_int,
+          addresses: vips,
+          routes,
+        }),
+        mode: 0o644,
+      };
+      state.files[files.notify] = { content: notifyScript(dir), mode: 0o755 };
+      state.keepaliveds[netns] = { netns, dir, argv: [KEEPALIVED, ...keepalivedArgs(dir)] };
+    }
+  }
   const names = { gateway: gatewayDevice, internal: INTERNAL_DEVICES };
   const ruleset = renderRouterRuleset(router, names);
   const floatingIps = gatewayDevice
@@ -228,9 +266,9 @@ export function addRouter(state: HostState, input: RouterInput): string[] {
     : {};
   state.routers[netns] = {
     dir,
-    gatewayDevice,
+    gatewayDevice: ha ? null : gatewayDevice,
     sysctls: { [IPV4_FORWARDING]: '1', [IPV6_FORWARDING]: ipv6 ? '1' : '0' },
-    routes,
+    routes: ha ? [] : routes,
     nat: { hash: sha256(ruleset), ruleset, floatingIps },
   };
   return problems;

@@ -890,11 +890,21 @@ export class HostSync {
     if (networkIds.length === 0) return {};
     const endpoints = await this.#agents.tunnelEndpoints();
     const ports = await listResources(this.#store.db, 'ports', { column: 'network_id', values: networkIds });
+    // The ports of an HA router that also lives here are not remote: were its addresses proxied
+    // here, this host's VXLAN device would answer its own master's gratuitous ARPs, and the bridge
+    // would learn the router's MAC behind the tunnel. They are reached by flooding instead.
+    const ownRouters = new Set(
+      (
+        await this.#store.db.selectFrom('l3_bindings').select('router_id').where('host', '=', host).execute()
+      ).map((b) => b.router_id),
+    );
     const peers = new Map<string, Map<string, SnapshotTunnelPeer>>();
     for (const port of ports.sort((a, b) => a.id.localeCompare(b.id))) {
       const at = String(port['binding:host_id'] ?? '');
       const tunnelIp = endpoints.get(at);
       if (at === '' || at === host || tunnelIp === undefined || port.device_owner === FLOATINGIP_OWNER)
+        continue;
+      if (ROUTER_OWNERS.includes(String(port.device_owner)) && ownRouters.has(String(port.device_id)))
         continue;
       const networkId = String(port.network_id);
       const byHost = peers.get(networkId) ?? new Map<string, SnapshotTunnelPeer>();

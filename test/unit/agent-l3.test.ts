@@ -338,3 +338,117 @@ describe('L3 in diff', () => {
     assert.ok(!ops(actions).includes('conntrack.flush'));
   });
 });
+
+describe('HA routers in compile and diff', () => {
+  const HA_NET = 'dddddddd-0000-4000-8000-000000000000';
+  const HA_PORT = 'd4d4d4d4-4444-4444-8444-444444444444';
+  const dir = `${stateDir}/routers/${ROUTER}`;
+  const haRouter = (overrides: Partial<SnapshotRouter> = {}) =>
+    router({
+      ha: {
+        vrid: 7,
+        advert_int: 2,
+        port: {
+          port_id: HA_PORT,
+          network_id: HA_NET,
+          mac_address: 'fa:16:3e:00:00:aa',
+          addresses: [{ subnet_id: 'ha-v4', ip_address: '169.254.192.5', prefixlen: 18 }],
+        },
+      },
+      ...overrides,
+    });
+  const haSnapshot = (routers: SnapshotRouter[]) => {
+    const s = snapshot(routers);
+    s.networks.push(net(HA_NET));
+    s.subnets.push(subnet('ha-v4', HA_NET, '169.254.192.0/18'));
+    return s;
+  };
+  const desired = build(haSnapshot([haRouter()]));
+
+  it("leaves the router's addresses and routes to keepalived, and keeps its devices silent", () => {
+    assert.deepEqual(desired.problems, []);
+    const qg = desired.namespaceLinks[`${NS}/${QG}`];
+    assert.deepEqual(qg, { netns: NS, name: QG, up: true, silent: true });
+    assert.equal(desired.namespaceLinks[`${NS}/qr-b1b1b1b1-22`].addresses, undefined);
+    assert.deepEqual(desired.namespaceLinks[`${NS}/ha-d4d4d4d4-44`], {
+      netns: NS,
+      name: 'ha-d4d4d4d4-44',
+      up: true,
+      addresses: ['169.254.192.5/18'],
+    });
+    assert.deepEqual(desired.routers[NS].routes, []);
+    assert.equal(desired.routers[NS].gatewayDevice, null, 'no ARP of its own: keepalived announces');
+    assert.deepEqual(desired.keepaliveds[NS], {
+      netns: NS,
+      dir,
+      argv: [
+        '/usr/sbin/keepalived',
+        '--vrrp',
+        ...[
+          '-f',
+          `${dir}/keepalived.conf`,
+          '-p',
+          `${dir}/keepalived.pid`,
+          '-r',
+          `${dir}/keepalived-vrrp.pid`,
+        ],
+        '-l',
+        '-D',
+      ],
+    });
+    const config = desired.files[`${dir}/keepalived.conf`];
+    assert.ok(config && 'content' in config);
+    const text = config.content;
+    assert.match(text, /virtual_router_id 7\n/);
+    assert.match(text, /interface ha-d4d4d4d4-44\n/);
+    assert.match(text, /advert_int 2\n/);
+    assert.match(text, /state BACKUP\n[\s\S]*nopreempt/);
+    assert.match(text, /169\.254\.0\.7\/24 dev ha-d4d4d4d4-44/);
+    for (const vip of [
+      `203.0.113.10/24 dev ${QG}`,
+      `203.0.113.20/32 dev ${QG}`,
+      '10.0.0.1/24 dev qr-b1b1b1b1-22',
+      'fd00:a::1/64 dev qr-b1b1b1b1-22',
+      '10.0.1.1/24 dev qr-c2c2c2c2-33',
+    ])
+      assert.ok(text.includes(`        ${vip}\n`), vip);
+    assert.match(text, new RegExp(`0\\.0\\.0\\.0/0 via 203\\.0\\.113\\.1 dev ${QG}`));
+    assert.match(text, /10\.9\.0\.0\/16 via 10\.0\.1\.50 dev qr-c2c2c2c2-33/);
+    assert.match(text, new RegExp(`notify ${dir}/keepalived-notify.sh`));
+    const notify = desired.files[`${dir}/keepalived-notify.sh`];
+    assert.ok(notify && 'mode' in notify && notify.mode === 0o755);
+  });
+
+  it('starts keepalived after its files, reloads it when they change, stops it with the router', () => {
+    const fresh = diff(desired, build(haSnapshot([])));
+    const start = fresh.findIndex((a) => a.op === 'keepalived.start');
+    assert.ok(start > fresh.findIndex((a) => a.op === 'file.write'));
+    assert.ok(fresh.some((a) => a.op === 'nslink.set' && a.name === QG && a.silent === true));
+    assert.ok(!fresh.some((a) => a.op === 'addr.add' && a.dev === QG), 'no address of its own');
+    assert.ok(!fresh.some((a) => a.op === 'route.replace'));
+
+    const running = realised(desired);
+    running.keepaliveds[NS].pid = 4242;
+    assert.deepEqual(ops(diff(desired, running)), []);
+    const moved = build(haSnapshot([haRouter({ routes: [] })]));
+    assert.deepEqual(ops(diff(moved, running)), ['file.write', 'keepalived.reload']);
+    assert.deepEqual(
+      diff(build(haSnapshot([])), running).filter((a) => a.op === 'keepalived.stop'),
+      [{ op: 'keepalived.stop', netns: NS, pid: 4242 }],
+    );
+    const loud = structuredClone(running);
+    loud.namespaceLinks[`${NS}/${QG}`].silent = false;
+    assert.deepEqual(diff(desired, loud), [
+      { op: 'router.forget', netns: NS, path: `${dir}/namespace.json` },
+      { op: 'nslink.set', netns: NS, name: QG, up: true, silent: true },
+      diff(desired, loud).at(-1)!,
+    ]);
+  });
+
+  it('waits, without keepalived or addresses, while the host has no HA port', () => {
+    const waiting = build(haSnapshot([haRouter({ ha: { vrid: 7, advert_int: 2, port: null } })]));
+    assert.deepEqual(waiting.keepaliveds, {});
+    assert.equal(waiting.namespaceLinks[`${NS}/${QG}`].addresses, undefined);
+    assert.match(waiting.problems.map((p) => p.message).join('\n'), /no HA port/);
+  });
+});

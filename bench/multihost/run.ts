@@ -135,9 +135,17 @@ async function network(api: Session, name: string, cidr: string): Promise<string
   return network.id;
 }
 
-async function createInstance(api: Session, name: string, networkId: string, host: string) {
+async function createInstance(api: Session, name: string, networkId: string, host: string, secured = true) {
+  let request: { network_id: string } | { port_id: string } = { network_id: networkId };
+  if (!secured) {
+    // A port without port security: no security groups, no anti-spoofing, no bridge netfilter.
+    const { port } = await api.post<{ port: { id: string } }>('/v2.0/ports', {
+      port: { network_id: networkId, port_security_enabled: false },
+    });
+    request = { port_id: port.id };
+  }
   const { instance } = await api.post<{ instance: Instance }>(INSTANCES, {
-    instance: { name, host, networks: [{ network_id: networkId }] },
+    instance: { name, host, networks: [request] },
   });
   return instance;
 }
@@ -335,25 +343,42 @@ async function main(): Promise<void> {
           allowFail: true,
           timeoutMs: 30_000,
         });
+      const [vmC] = await activeInstance(
+        four.api,
+        (await createInstance(four.api, 'perf-c', net, 'host2', false)).id,
+      );
+      const [vmD] = await activeInstance(
+        four.api,
+        (await createInstance(four.api, 'perf-d', net, 'host3', false)).id,
+      );
       bare = await barePair(four);
       const [bareA, bareB] = bare.names;
       const inBare = (ns: string) => (cmd: string, argv: string[]) =>
         runInNamespace(ns, cmd, argv, { allowFail: true, timeoutMs: 30_000 });
       const instancesGbps: number[] = [];
+      const unsecuredGbps: number[] = [];
       const bareGbps: number[] = [];
       await settle();
       for (let r = 0; r < ROUNDS; r++) {
         instancesGbps.push(await iperf(on(vmB), on(vmA), vmB.ports[0].fixed_ips[0].ip_address));
+        unsecuredGbps.push(await iperf(on(vmD), on(vmC), vmD.ports[0].fixed_ips[0].ip_address));
         bareGbps.push(await iperf(inBare(bareB), inBare(bareA), bare.inner[1]));
-        console.log(`iperf round ${r + 1}: instances ${instancesGbps.at(-1)}, bare vxlan ${bareGbps.at(-1)}`);
+        console.log(
+          `iperf round ${r + 1}: instances ${instancesGbps.at(-1)}, without port security ${unsecuredGbps.at(-1)}, bare vxlan ${bareGbps.at(-1)}`,
+        );
       }
+      const ratio = (a: number[]) => Math.round((median(a) / median(bareGbps)) * 100) / 100;
       results.iperf3 = {
         date: new Date().toISOString(),
         instancesGbps,
+        unsecuredGbps,
         bareVxlanGbps: bareGbps,
         medianInstances: median(instancesGbps),
+        medianUnsecured: median(unsecuredGbps),
         medianBare: median(bareGbps),
-        ratio: Math.round((median(instancesGbps) / median(bareGbps)) * 100) / 100,
+        ratio: ratio(instancesGbps),
+        ratioUnsecured: ratio(unsecuredGbps),
+        roundRatios: instancesGbps.map((g, i) => Math.round((g / bareGbps[i]) * 100) / 100),
       };
     }
     // (c) on the quiet lab; then (a); then (c) again beside the N instances.

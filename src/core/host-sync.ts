@@ -599,9 +599,11 @@ export class HostSync {
       ...(hostsOf.get(id) ?? []),
       ...schedule.filter((s) => s.router_id === id).map((s) => ({ ...s, ha_state: null })),
     ];
+    // An HA router's ports go to a live host that reports master (a dead one may still say so).
     const portHost = (id: string) => {
       const all = hostsAfter(id).sort((a, b) => a.host.localeCompare(b.host));
-      return (all.find((b) => b.ha_state === 'active') ?? all[0])?.host;
+      const active = all.filter((b) => b.ha_state === 'active');
+      return (active.find((b) => candidates.includes(b.host)) ?? active[0] ?? all[0])?.host;
     };
     const served = new Set([...wanted].filter((id) => hostsAfter(id).some((b) => b.host === host)));
     const haHere = await haPorts(db, [...ha.keys()]);
@@ -968,8 +970,9 @@ export class HostSync {
   /**
    * Records the VRRP state `host` reports for its HA routers. A router newly master here takes its
    * ports: they are bound here, so l2population points the other hosts at this one (as Neutron
-   * does on failover), and any other host still recorded as master (a dead one) becomes standby.
-   * Writes nothing when nothing changed.
+   * does on failover). A router newly standby here hands them to another host that last reported
+   * master, if any: after a partition heals, two masters meet and one yields, whichever reported
+   * first. Writes nothing when nothing changed.
    */
   async #recordHaStates(host: string, states: Record<string, 'active' | 'standby'>): Promise<void> {
     const read = (db: Kysely<Database>) =>
@@ -994,17 +997,24 @@ export class HostSync {
             .where('router_id', '=', binding.router_id)
             .where('host', '=', host)
             .execute();
-          if (state !== 'active') continue;
-          await tx
-            .updateTable('l3_bindings')
-            .set({ ha_state: 'standby' })
-            .where('router_id', '=', binding.router_id)
-            .where('host', '!=', host)
-            .where('ha_state', '=', 'active')
-            .execute();
-          for (const port of await routerPorts(tx, [binding.router_id]))
-            if (port['binding:host_id'] !== host)
-              await updateIfCurrent(tx, 'ports', port, { ...port, ...portBinding(host) });
+          const ports = await routerPorts(tx, [binding.router_id]);
+          let to: string | undefined = host;
+          if (state === 'standby') {
+            if (!ports.some((p) => p['binding:host_id'] === host)) continue;
+            const other = await tx
+              .selectFrom('l3_bindings')
+              .select('host')
+              .where('router_id', '=', binding.router_id)
+              .where('host', '!=', host)
+              .where('ha_state', '=', 'active')
+              .orderBy('host')
+              .executeTakeFirst();
+            to = other?.host;
+          }
+          if (to === undefined) continue;
+          for (const port of ports)
+            if (port['binding:host_id'] !== to)
+              await updateIfCurrent(tx, 'ports', port, { ...port, ...portBinding(to) });
           await routerMoved(tx, binding.router_id);
         }
       }),

@@ -173,12 +173,22 @@ for (const dialect of dialects()) {
       const mac = s2.routers.find((r) => r.id === router.id)!.interfaces[0].mac_address;
       const net = s2.routers.find((r) => r.id === router.id)!.interfaces[0].network_id;
       assert.ok(
-        s1.l2population?.[net]?.find((p) => p.host === 'ha2')?.ports.some((p) => p.mac_address === mac),
-        'the standby host reaches the router’s MAC at the master',
+        !s1.l2population?.[net]?.some((peer) => peer.ports.some((p) => p.mac_address === mac)),
+        'the standby host does not proxy its own router’s addresses (it would answer the master’s gratuitous ARPs)',
       );
       const revision = await t.store.latestRevision();
       await report('ha2', { [router.id]: 'active' });
       assert.equal(await t.store.latestRevision(), revision, 'an unchanged report writes nothing');
+
+      // A partition heals: the other side was master too and says so first, then yields.
+      await report('ha1', { [router.id]: 'active' });
+      assert.deepEqual([...new Set(await bound())], ['ha1'], 'the latest master takes the ports');
+      await report('ha1', { [router.id]: 'standby' });
+      assert.deepEqual([...new Set(await bound())], ['ha2'], 'and hands them back when it yields');
+      assert.deepEqual(await l3Agents(router.id), [
+        ['ha1', 'standby'],
+        ['ha2', 'active'],
+      ]);
     });
 
     it('turns a router HA only while it is down, and deletes the HA network with the last HA router', async () => {

@@ -2,7 +2,7 @@
  * `neutrino router list|show|create|set|unset|delete` and `router add|remove subnet|port`, as the
  * openstack CLI spells them: `--external-gateway NET [--fixed-ip subnet=…,ip-address=…]`,
  * `--enable-snat/--disable-snat`, `--route destination=…,gateway=…` (`--no-route` clears first),
- * `unset --external-gateway|--route`. `show` adds the router's interfaces (`interfaces_info`).
+ * `unset --external-gateway|--route`, `--ha/--no-ha` (admins). `show` adds the router's interfaces (`interfaces_info`).
  */
 import type { Command } from 'commander';
 import { type Session, sessionFromEnvironment } from './client.js';
@@ -35,6 +35,13 @@ function gatewayOptions(cmd: Command): void {
     .option('--fixed-ip <subnet=S,ip-address=IP>', 'gateway address on the external network', collect);
   pair(cmd, 'enable-snat', 'source NAT to the gateway (default)', 'disable-snat', 'no source NAT');
   pair(cmd, 'enable', 'admin state up (default)', 'disable', 'admin state down');
+  pair(
+    cmd,
+    'ha',
+    'highly available: on several network hosts, VRRP picks the master (admin)',
+    'no-ha',
+    'on one network host (admin; changing it needs --disable)',
+  );
 }
 
 /** The gateway the flags ask for; undefined when they name none (an error for bare SNAT flags). */
@@ -119,6 +126,7 @@ export function registerRouterCommands(root: Command): void {
       idColumn('Project', 'project_id', KINDS.project),
       column('Routes', 'routes', true),
       column('External gateway info', 'external_gateway_info', true),
+      column('HA', 'ha', true),
       column('Tags', 'tags', true),
     ],
     view: async (session, row) => ({ ...row, interfaces_info: await interfaces(session, row) }),
@@ -127,6 +135,7 @@ export function registerRouterCommands(root: Command): void {
       body: async (session, flags) => ({
         admin_state_up: either(flags, 'enable', 'disable'),
         external_gateway_info: await gateway(session, flags),
+        ha: either(flags, 'ha', 'noHa'),
       }),
     },
     set: {
@@ -138,6 +147,7 @@ export function registerRouterCommands(root: Command): void {
       },
       body: async (session, flags, current) => ({
         admin_state_up: either(flags, 'enable', 'disable'),
+        ha: either(flags, 'ha', 'noHa'),
         external_gateway_info: await gateway(session, flags, current),
         routes:
           flags.route || flags.noRoute

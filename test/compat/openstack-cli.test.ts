@@ -531,6 +531,18 @@ describe('openstack CLI against neutrino server', { skip }, () => {
     await ok(['network', 'delete', 'sched-net']);
   });
 
+  it('router create --ha, set --no-ha only while disabled', async () => {
+    const r = await ok(['router', 'create', '-f', 'json', '--ha', 'osc-ha']);
+    assert.equal(r.ha, true);
+    const refused = await run(['router', 'set', '--no-ha', 'osc-ha']);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /admin_state_up to False/);
+    await ok(['router', 'set', '--disable', '--no-ha', 'osc-ha']);
+    const shown = await ok(['router', 'show', '-f', 'json', 'osc-ha']);
+    assert.equal(shown.ha, false);
+    await ok(['router', 'delete', 'osc-ha']);
+  });
+
   it('extension list --network', async () => {
     const exts = await ok(['extension', 'list', '--network', '-f', 'json']);
     assert.ok(Array.isArray(exts) && exts.length > 0);

@@ -13,8 +13,8 @@ case $mode in runtime | --test | --npm-only) ;; *)
   ;;
 esac
 # At run time: ip, bridge; nft; dnsmasq and dhcp_release; busybox (udhcpc, arping, nc); ping (trace
-# --probe, check); conntrack; sysctl (procps); keepalived (HA routers).
-runtime=(iproute2 nftables dnsmasq-base dnsmasq-utils busybox iputils-ping conntrack procps keepalived)
+# --probe, check); conntrack; sysctl (procps); keepalived (HA routers); haproxy (the metadata proxy).
+runtime=(iproute2 nftables dnsmasq-base dnsmasq-utils busybox iputils-ping conntrack procps keepalived haproxy)
 # Tests only: the PostgreSQL dialect, the openstack CLI compatibility test, the dashboard's browser
 # test (chromium and a font), the benchmarks (iperf3, ethtool).
 test=(postgresql python3-openstackclient chromium fonts-dejavu-core iperf3 ethtool)

@@ -5,21 +5,22 @@
  */
 
 import type { ConnectionFilter } from '../linux/conntrack.js';
-import type {
-  Bridge,
-  DhcpClient,
-  DhcpServer,
-  FdbEntry,
-  FileState,
-  Firewall,
-  Keepalived,
-  Namespace,
-  NatTable,
-  Neighbour,
-  Route,
-  Veth,
-  Vlan,
-  Vxlan,
+import {
+  type Bridge,
+  type Daemon,
+  type DhcpClient,
+  type DhcpServer,
+  daemonKey,
+  type FdbEntry,
+  type FileState,
+  type Firewall,
+  type Namespace,
+  type NatTable,
+  type Neighbour,
+  type Route,
+  type Veth,
+  type Vlan,
+  type Vxlan,
 } from './host-state.js';
 import type { NamespaceRecord } from './services/l3.js';
 
@@ -29,7 +30,7 @@ export type Action =
   // A pid is absent only when the actual state did not come from `observe` (pure tests).
   | { op: 'udhcpc.stop'; key: string; pid?: number }
   | { op: 'dnsmasq.stop'; network: string; pid?: number }
-  | { op: 'keepalived.stop'; netns: string; pid?: number }
+  | { op: 'daemon.stop'; key: string; pid?: number }
   | { op: 'dir.create'; path: string; netns: string }
   | { op: 'veth.del'; name: string }
   | { op: 'vxlan.del'; name: string }
@@ -87,8 +88,9 @@ export type Action =
   | { op: 'dir.remove'; path: string; netns: string }
   | { op: 'dnsmasq.start'; network: string; server: DhcpServer }
   | { op: 'dnsmasq.reload'; network: string; pid?: number }
-  | { op: 'keepalived.start'; keepalived: Keepalived }
-  | { op: 'keepalived.reload'; netns: string; pid?: number }
+  | { op: 'daemon.start'; daemon: Daemon }
+  /** SIGHUP: keepalived rereads its configuration. */
+  | { op: 'daemon.reload'; key: string; pid?: number }
   | { op: 'dhcp.release'; network: string; netns: string; device: string; mac: string; ip: string }
   | { op: 'udhcpc.start'; key: string; client: DhcpClient }
   /**
@@ -108,7 +110,7 @@ export type Op = Action['op'];
  * name does not resolve: they run only once what they name was created.
  */
 export const STAGES = [
-  'stop', // processes: udhcpc, then dnsmasq and keepalived
+  'stop', // processes: udhcpc, then dnsmasq, keepalived and haproxy
   'mkdir', // namespace directories, which mark a namespace as ours before it exists; stale records go
   'firewall', // security groups: one nft transaction (before ports are plugged), then conntrack deletions
   'links', // root ip batch: veth/vxlan/vlan/uplink/bridge/namespace deletes, then namespace and bridge adds
@@ -117,7 +119,7 @@ export const STAGES = [
   'inside', // one ip batch per namespace: link up, addresses, routes
   'router', // in router namespaces: forwarding, the NAT table, then conntrack flushes and ARP
   'files', // dnsmasq configuration, the udhcpc script; removals; router records
-  'dhcp', // dnsmasq start / SIGHUP / dhcp_release; keepalived start / SIGHUP
+  'dhcp', // dnsmasq start / SIGHUP / dhcp_release; keepalived and haproxy start, keepalived SIGHUP
   'clients', // udhcpc start
 ] as const;
 
@@ -129,7 +131,7 @@ export function rankOf(action: Action): { stage: Stage; order: number } {
     case 'udhcpc.stop':
       return { stage: 'stop', order: 0 };
     case 'dnsmasq.stop':
-    case 'keepalived.stop':
+    case 'daemon.stop':
       return { stage: 'stop', order: 1 };
     case 'dir.create':
       return { stage: 'mkdir', order: 0 };
@@ -205,9 +207,9 @@ export function rankOf(action: Action): { stage: Stage; order: number } {
       return { stage: 'dhcp', order: 1 };
     case 'dhcp.release':
       return { stage: 'dhcp', order: 2 };
-    case 'keepalived.start':
+    case 'daemon.start':
       return { stage: 'dhcp', order: 3 };
-    case 'keepalived.reload':
+    case 'daemon.reload':
       return { stage: 'dhcp', order: 4 };
     case 'udhcpc.start':
       return { stage: 'clients', order: 0 };
@@ -266,11 +268,11 @@ export function subjectOf(action: Action): string {
     case 'dnsmasq.start':
     case 'dnsmasq.reload':
       return `dnsmasq ${action.network}`;
-    case 'keepalived.stop':
-    case 'keepalived.reload':
-      return `keepalived ${action.netns}`;
-    case 'keepalived.start':
-      return `keepalived ${action.keepalived.netns}`;
+    case 'daemon.stop':
+    case 'daemon.reload':
+      return action.key;
+    case 'daemon.start':
+      return daemonKey(action.daemon);
     case 'dhcp.release':
       return `lease ${action.ip} ${action.mac}`;
     case 'dir.create':

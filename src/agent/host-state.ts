@@ -118,14 +118,24 @@ export interface NamespaceLink {
   silent?: boolean;
 }
 
-/** keepalived of an HA router (see `linux/keepalived.ts`), in the router's namespace. */
-export interface Keepalived {
+/**
+ * A daemon of ours in a namespace, beside dnsmasq: an HA router's keepalived (`linux/keepalived.ts`)
+ * or a network's metadata proxy (haproxy, `linux/haproxy.ts`).
+ */
+export interface Daemon {
+  kind: 'keepalived' | 'haproxy';
   netns: string;
-  /** The router's directory, which holds its configuration, notify script and pid files. */
-  dir: string;
+  /** Its configuration file (in `files`): keepalived rereads it on SIGHUP, haproxy is restarted. */
+  config: string;
+  pidFile: string;
   argv: string[];
   /** Observed only. */
   pid?: number;
+}
+
+/** Daemons are keyed by kind and namespace. */
+export function daemonKey(daemon: Pick<Daemon, 'kind' | 'netns'>): string {
+  return `${daemon.kind} ${daemon.netns}`;
 }
 
 export type FileState = { content: string; mode: number } | { symlink: string };
@@ -319,8 +329,8 @@ export interface HostState {
   dhcpClients: Record<string, DhcpClient>;
   /** Keyed by namespace (`qrouter-<id>`). */
   routers: Record<string, Router>;
-  /** HA routers' keepalived, keyed by namespace. */
-  keepaliveds: Record<string, Keepalived>;
+  /** keepalived and haproxy, keyed by `daemonKey`. */
+  daemons: Record<string, Daemon>;
   /** Security groups and port security (`services/security-groups.ts`). */
   firewall: Firewall;
   /** Desired only. */
@@ -343,7 +353,7 @@ export function emptyHostState(): HostState {
     dhcpServers: {},
     dhcpClients: {},
     routers: {},
-    keepaliveds: {},
+    daemons: {},
     firewall: emptyFirewall(),
     problems: [],
   };

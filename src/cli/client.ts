@@ -287,6 +287,24 @@ export class Session {
     return { status: res.status, body: raw === '' ? undefined : JSON.parse(raw) };
   }
 
+  /**
+   * A GET whose answer is passed on as it is (status, type, bytes), whatever its status: the
+   * agent's metadata relay hands the API's answers to instances.
+   */
+  async raw(
+    path: string,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<{ status: number; contentType: string; body: Buffer }> {
+    const res = await this.#send('GET', path, undefined, signal ?? AbortSignal.timeout(this.#timeoutMs), {
+      accept: '*/*',
+      ...headers,
+    });
+    const body = Buffer.from(await res.arrayBuffer());
+    if (res.status >= 500) throw new ApiError(res.status, 'ServerError', body.toString('utf8').slice(0, 200));
+    return { status: res.status, contentType: res.headers.get('content-type') ?? 'text/plain', body };
+  }
+
   /** Opens a long-lived GET (a server-sent event stream); the caller reads and cancels the body. */
   async stream(path: string, signal: AbortSignal): Promise<Response> {
     const res = await this.#send('GET', path, undefined, signal, { accept: 'text/event-stream' });

@@ -154,7 +154,10 @@ describe('compile: DHCP', () => {
       { stateDir },
     );
     assert.equal(state.dhcpServers[NET].device, 'ns-d0d0d0d0-11');
-    assert.deepEqual(state.namespaceLinks[`qdhcp-${NET}/ns-d0d0d0d0-11`]?.addresses, ['10.0.0.2/24']);
+    assert.deepEqual(state.namespaceLinks[`qdhcp-${NET}/ns-d0d0d0d0-11`]?.addresses, [
+      '10.0.0.2/24',
+      '169.254.169.254/32',
+    ]);
     assert.ok(
       (state.files[`${dir}/opts`] as { content: string }).content.includes(
         `tag:subnet-${SUBNET},option:dns-server,10.0.0.2,10.0.0.3\n`,
@@ -182,9 +185,27 @@ describe('compile: DHCP', () => {
       netns: ns,
       name: 'ns-d0d0d0d0-11',
       up: true,
-      addresses: ['10.0.0.2/24'],
+      addresses: ['10.0.0.2/24', '169.254.169.254/32'],
     });
     assert.deepEqual(state.namespaceLinks[`${ns}/lo`], { netns: ns, name: 'lo', up: true });
+    // The metadata proxy: haproxy on 169.254.169.254:80 stamping the network and source address,
+    // forwarding to the agent's socket; DHCP routes the address to this port.
+    const proxy = state.daemons[`haproxy ${ns}`];
+    assert.deepEqual(proxy, {
+      kind: 'haproxy',
+      netns: ns,
+      config: `${dir}/haproxy.cfg`,
+      pidFile: `${dir}/haproxy.pid`,
+      argv: ['/usr/sbin/haproxy', '-f', `${dir}/haproxy.cfg`],
+    });
+    const cfg = (state.files[`${dir}/haproxy.cfg`] as { content: string }).content;
+    assert.match(cfg, /bind 169\.254\.169\.254:80\n/);
+    assert.ok(cfg.includes(`http-request set-header X-Neutrino-Network-ID ${NET}\n`));
+    assert.ok(
+      cfg.includes('http-request set-header X-Forwarded-For %[src]\n'),
+      'never what the instance sent',
+    );
+    assert.ok(cfg.includes(`server agent unix@${stateDir}/metadata.sock\n`));
     assert.deepEqual(state.files[`${dir}/host`], {
       content:
         'fa:16:3e:00:00:11,host-10-0-0-11.openstacklocal,10.0.0.11\n' +
@@ -195,6 +216,8 @@ describe('compile: DHCP', () => {
     assert.match((state.files[`${dir}/addn_hosts`] as { content: string }).content, /^10\.0\.0\.11\t/);
     assert.deepEqual((state.files[`${dir}/opts`] as { content: string }).content.split('\n'), [
       `tag:subnet-${SUBNET},option:dns-server,192.0.2.53`,
+      `tag:subnet-${SUBNET},option:classless-static-route,169.254.169.254/32,10.0.0.2,0.0.0.0/0,10.0.0.1`,
+      `tag:subnet-${SUBNET},249,169.254.169.254/32,10.0.0.2,0.0.0.0/0,10.0.0.1`,
       `tag:subnet-${SUBNET},option:router,10.0.0.1`,
       '',
     ]);
@@ -231,8 +254,8 @@ describe('compile: DHCP', () => {
       content: string;
     };
     assert.deepEqual(opts.content.split('\n'), [
-      `tag:subnet-${SUBNET},option:classless-static-route,192.168.0.0/16,10.0.0.254`,
-      `tag:subnet-${SUBNET},249,192.168.0.0/16,10.0.0.254`,
+      `tag:subnet-${SUBNET},option:classless-static-route,192.168.0.0/16,10.0.0.254,169.254.169.254/32,10.0.0.2`,
+      `tag:subnet-${SUBNET},249,192.168.0.0/16,10.0.0.254,169.254.169.254/32,10.0.0.2`,
       `tag:subnet-${SUBNET},option:router`,
       '',
     ]);

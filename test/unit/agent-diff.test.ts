@@ -31,6 +31,9 @@ function simulate(start: HostState, actions: readonly Action[]): HostState {
       case 'dnsmasq.stop':
         delete s.dhcpServers[a.network];
         break;
+      case 'daemon.stop':
+        delete s.daemons[a.key];
+        break;
       case 'dir.create':
         s.dirs[a.path] = { netns: a.netns };
         break;
@@ -81,7 +84,11 @@ function simulate(start: HostState, actions: readonly Action[]): HostState {
         break;
       case 'nslink.set': {
         const key = namespaceLinkKey(a.netns, a.name);
-        s.namespaceLinks[key] = { ...(s.namespaceLinks[key] ?? { netns: a.netns, name: a.name }), up: a.up };
+        s.namespaceLinks[key] = {
+          ...(s.namespaceLinks[key] ?? { netns: a.netns, name: a.name }),
+          up: a.up,
+          ...(a.silent ? { silent: true } : {}),
+        };
         break;
       }
       case 'addr.add':
@@ -106,7 +113,14 @@ function simulate(start: HostState, actions: readonly Action[]): HostState {
         s.dhcpServers[a.network] = structuredClone(a.server);
         break;
       case 'dnsmasq.reload':
+      case 'daemon.reload':
         break;
+      case 'daemon.start': {
+        const key = `${a.daemon.kind} ${a.daemon.netns}`;
+        assert.ok(!s.daemons[key], `${key} started twice`);
+        s.daemons[key] = structuredClone(a.daemon);
+        break;
+      }
       case 'dhcp.release': {
         const server = s.dhcpServers[a.network];
         server.leases = server.leases.filter((l) => l.mac !== a.mac || l.ip !== a.ip);
@@ -388,12 +402,15 @@ describe('diff: cases', () => {
       'nslink.set',
       'nslink.set',
       'addr.add',
+      'addr.add', // 169.254.169.254, the metadata proxy's
+      'file.write',
       'file.write',
       'file.write',
       'file.write',
       'file.write',
       'file.write',
       'dnsmasq.start',
+      'daemon.start',
       'udhcpc.start',
     ]);
   });
@@ -568,6 +585,7 @@ describe('diff: cases', () => {
       'veth.del',
       'veth.add',
       'nslink.set',
+      'addr.add',
       'addr.add',
       'dnsmasq.start',
     ]);

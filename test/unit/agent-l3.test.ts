@@ -378,9 +378,11 @@ describe('HA routers in compile and diff', () => {
     });
     assert.deepEqual(desired.routers[NS].routes, []);
     assert.equal(desired.routers[NS].gatewayDevice, null, 'no ARP of its own: keepalived announces');
-    assert.deepEqual(desired.keepaliveds[NS], {
+    assert.deepEqual(desired.daemons[`keepalived ${NS}`], {
+      kind: 'keepalived',
       netns: NS,
-      dir,
+      config: `${dir}/keepalived.conf`,
+      pidFile: `${dir}/keepalived.pid`,
       argv: [
         '/usr/sbin/keepalived',
         '--vrrp',
@@ -421,20 +423,20 @@ describe('HA routers in compile and diff', () => {
 
   it('starts keepalived after its files, reloads it when they change, stops it with the router', () => {
     const fresh = diff(desired, build(haSnapshot([])));
-    const start = fresh.findIndex((a) => a.op === 'keepalived.start');
+    const start = fresh.findIndex((a) => a.op === 'daemon.start');
     assert.ok(start > fresh.findIndex((a) => a.op === 'file.write'));
     assert.ok(fresh.some((a) => a.op === 'nslink.set' && a.name === QG && a.silent === true));
     assert.ok(!fresh.some((a) => a.op === 'addr.add' && a.dev === QG), 'no address of its own');
     assert.ok(!fresh.some((a) => a.op === 'route.replace'));
 
     const running = realised(desired);
-    running.keepaliveds[NS].pid = 4242;
+    running.daemons[`keepalived ${NS}`].pid = 4242;
     assert.deepEqual(ops(diff(desired, running)), []);
     const moved = build(haSnapshot([haRouter({ routes: [] })]));
-    assert.deepEqual(ops(diff(moved, running)), ['file.write', 'keepalived.reload']);
+    assert.deepEqual(ops(diff(moved, running)), ['file.write', 'daemon.reload']);
     assert.deepEqual(
-      diff(build(haSnapshot([])), running).filter((a) => a.op === 'keepalived.stop'),
-      [{ op: 'keepalived.stop', netns: NS, pid: 4242 }],
+      diff(build(haSnapshot([])), running).filter((a) => a.op === 'daemon.stop'),
+      [{ op: 'daemon.stop', key: `keepalived ${NS}`, pid: 4242 }],
     );
     const loud = structuredClone(running);
     loud.namespaceLinks[`${NS}/${QG}`].silent = false;
@@ -447,7 +449,7 @@ describe('HA routers in compile and diff', () => {
 
   it('waits, without keepalived or addresses, while the host has no HA port', () => {
     const waiting = build(haSnapshot([haRouter({ ha: { vrid: 7, advert_int: 2, port: null } })]));
-    assert.deepEqual(waiting.keepaliveds, {});
+    assert.deepEqual(waiting.daemons, {});
     assert.equal(waiting.namespaceLinks[`${NS}/${QG}`].addresses, undefined);
     assert.match(waiting.problems.map((p) => p.message).join('\n'), /no HA port/);
   });

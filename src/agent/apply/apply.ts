@@ -15,9 +15,8 @@ import { announceAddress, announceThroughVxlan } from '../../linux/arp.js';
 import { deleteConnections, deleteConnectionsOf } from '../../linux/conntrack.js';
 import { dhcpRelease, dnsmasqFiles, reloadDnsmasq, startDnsmasq } from '../../linux/dnsmasq.js';
 import { IpBatchError, ipBatch, toolBatch } from '../../linux/ip.js';
-import { keepalivedFiles, reloadKeepalived, startKeepalived } from '../../linux/keepalived.js';
 import { nftApply, nftListTable } from '../../linux/nft.js';
-import { startDaemons, stopProcess } from '../../linux/process.js';
+import { signal, startDaemon, startDaemons, stopProcess } from '../../linux/process.js';
 import { setSysctlsInNamespace } from '../../linux/sysctl.js';
 import { type Action, namespaceOf, type Op, rankOf, STAGES, type Stage } from '../actions.js';
 import { type FileState, FLOOD_MAC, type NatTable } from '../host-state.js';
@@ -238,8 +237,8 @@ function needs(action: Action): string[] {
       return ['firewall'];
     case 'dnsmasq.start':
       return [`netns:${action.server.netns}`, `device:${action.server.netns}/${action.server.device}`];
-    case 'keepalived.start':
-      return [`netns:${action.keepalived.netns}`, `contents:${action.keepalived.netns}`];
+    case 'daemon.start':
+      return [`netns:${action.daemon.netns}`, `contents:${action.daemon.netns}`];
     case 'udhcpc.start':
       return [`netns:${action.client.netns}`, `device:${action.client.netns}/${action.client.device}`];
     default:
@@ -344,7 +343,7 @@ async function perform(action: Action, finish: Finish): Promise<void> {
   switch (action.op) {
     case 'udhcpc.stop':
     case 'dnsmasq.stop':
-    case 'keepalived.stop':
+    case 'daemon.stop':
       if (action.pid !== undefined) await stopProcess(action.pid);
       return;
     case 'dir.create':
@@ -370,16 +369,18 @@ async function perform(action: Action, finish: Finish): Promise<void> {
       return;
     case 'dhcp.release':
       return dhcpRelease(action.netns, action.device, action.ip, action.mac);
-    case 'keepalived.start': {
-      const { netns, dir } = action.keepalived;
-      const files = keepalivedFiles(dir);
-      await Promise.all([rm(files.pid, { force: true }), rm(files.vrrpPid, { force: true })]);
-      await startKeepalived(netns, dir);
+    case 'daemon.start': {
+      const { daemon } = action;
+      await rm(daemon.pidFile, { force: true });
+      await startDaemon(daemon.argv[0], daemon.argv.slice(1), {
+        netns: daemon.netns,
+        pidFile: daemon.pidFile,
+      });
       return;
     }
-    case 'keepalived.reload':
-      if (action.pid === undefined || !reloadKeepalived(action.pid))
-        throw new Error('keepalived is not running');
+    case 'daemon.reload':
+      if (action.pid === undefined || !signal(action.pid, 'SIGHUP'))
+        throw new Error(`${action.key} is not running`);
       return;
     case 'sysctl.set':
       return setSysctlsInNamespace(action.netns, action.values);

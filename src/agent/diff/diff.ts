@@ -14,7 +14,6 @@
  */
 
 import { dnsmasqFiles, isTagged } from '../../linux/dnsmasq.js';
-import { keepalivedFiles } from '../../linux/keepalived.js';
 import { type Action, type LinkKind, namespaceOf, sortActions } from '../actions.js';
 import type { FileState, HostState, Router, Vxlan } from '../host-state.js';
 import { namespaceLinkKey } from '../host-state.js';
@@ -270,18 +269,23 @@ export function diff(desired: HostState, actual: HostState): Action[] {
   for (const [network, have] of missing(actual.dhcpServers, desired.dhcpServers))
     add({ op: 'dnsmasq.stop', network, pid: have.pid });
 
-  // keepalived rereads its configuration on SIGHUP (addresses, routes); a namespace made anew
-  // or another command line needs a new one.
-  for (const [netns, keepalived] of Object.entries(desired.keepaliveds)) {
-    const have = actual.keepaliveds[netns];
-    if (!have || freshNamespaces.has(netns) || have.argv.join('\0') !== keepalived.argv.join('\0')) {
-      if (have) add({ op: 'keepalived.stop', netns, pid: have.pid });
-      add({ op: 'keepalived.start', keepalived });
-    } else if (written.has(keepalivedFiles(keepalived.dir).config))
-      add({ op: 'keepalived.reload', netns, pid: have.pid });
+  // keepalived rereads its configuration on SIGHUP (addresses, routes); haproxy is started anew,
+  // as is anything in a namespace made anew or with another command line.
+  for (const [key, daemon] of Object.entries(desired.daemons)) {
+    const have = actual.daemons[key];
+    const changed = written.has(daemon.config);
+    const restart =
+      !have ||
+      freshNamespaces.has(daemon.netns) ||
+      have.argv.join('\0') !== daemon.argv.join('\0') ||
+      (changed && daemon.kind !== 'keepalived');
+    if (restart) {
+      if (have) add({ op: 'daemon.stop', key, pid: have.pid });
+      add({ op: 'daemon.start', daemon });
+    } else if (changed) add({ op: 'daemon.reload', key, pid: have.pid });
   }
-  for (const [netns, have] of missing(actual.keepaliveds, desired.keepaliveds))
-    add({ op: 'keepalived.stop', netns, pid: have.pid });
+  for (const [key, have] of missing(actual.daemons, desired.daemons))
+    add({ op: 'daemon.stop', key, pid: have.pid });
 
   for (const [key, client] of Object.entries(desired.dhcpClients)) {
     const have = actual.dhcpClients[key];

@@ -18,13 +18,16 @@ import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listFdb } from '../../linux/bridge.js';
 import { dnsmasqFiles } from '../../linux/dnsmasq.js';
+import { HAPROXY, haproxyFiles } from '../../linux/haproxy.js';
 import { ipJson, ipJsonBatch } from '../../linux/ip.js';
 import { KEEPALIVED, keepalivedFiles } from '../../linux/keepalived.js';
 import { nftListTable } from '../../linux/nft.js';
 import { isAlive, isLauncher, readCmdline, readPidFile } from '../../linux/process.js';
 import {
+  type Daemon,
   type DhcpClient,
   type DhcpServer,
+  daemonKey,
   emptyHostState,
   type FileState,
   fdbKey,
@@ -135,6 +138,19 @@ async function liveProcess(
   return argv && isOurs(argv) ? { pid, argv } : undefined;
 }
 
+/** A daemon of `kind` found by its pid file, when alive and started by us with that file. */
+async function observeDaemon(
+  state: HostState,
+  kind: Daemon['kind'],
+  netns: string,
+  config: string,
+  pidFile: string,
+  binary: string,
+): Promise<void> {
+  const found = await liveProcess(pidFile, (argv) => argv[0] === binary && argv.includes(config));
+  if (found) state.daemons[daemonKey({ kind, netns })] = { kind, netns, config, pidFile, ...found };
+}
+
 /** `expiry mac ip hostname client-id` lines of a dnsmasq lease file. */
 function parseLeases(text: string | undefined): { mac: string; ip: string }[] {
   return (text ?? '')
@@ -181,6 +197,7 @@ export async function observe(options: ObserveOptions): Promise<HostState> {
     program,
     ...dhcpIds.flatMap((id) => dhcpConfigFiles(dhcpDir(stateDir, id))),
     ...keepalived.flatMap((k) => [k.config, k.notify]),
+    ...dhcpIds.map((id) => haproxyFiles(dhcpDir(stateDir, id)).config),
   ];
   await Promise.all([
     ...files.map(async (path) => {
@@ -199,11 +216,13 @@ export async function observe(options: ObserveOptions): Promise<HostState> {
       .map((id) =>
         observeRouter(state, routerDir(stateDir, id), routerNamespace(id), options.verify === true),
       ),
-    ...routerIds.map(async (id) => {
-      const dir = routerDir(stateDir, id);
-      const { pid: pidFile } = keepalivedFiles(dir);
-      const found = await liveProcess(pidFile, (argv) => argv[0] === KEEPALIVED && argv.includes(pidFile));
-      if (found) state.keepaliveds[routerNamespace(id)] = { netns: routerNamespace(id), dir, ...found };
+    ...routerIds.map((id) => {
+      const files = keepalivedFiles(routerDir(stateDir, id));
+      return observeDaemon(state, 'keepalived', routerNamespace(id), files.config, files.pid, KEEPALIVED);
+    }),
+    ...dhcpIds.map((id) => {
+      const files = haproxyFiles(dhcpDir(stateDir, id));
+      return observeDaemon(state, 'haproxy', dhcpNamespace(id), files.config, files.pid, HAPROXY);
     }),
     observeFirewall(stateDir, options.verify === true).then((firewall) => {
       state.firewall = firewall;

@@ -16,8 +16,16 @@ import {
   portOptsFileLines,
   portTag,
 } from '../../linux/dnsmasq.js';
+import {
+  HAPROXY,
+  haproxyArgs,
+  haproxyFiles,
+  METADATA_ADDRESS,
+  metadataProxyConfig,
+} from '../../linux/haproxy.js';
 import type { L2Driver, NetworkContext } from '../drivers/driver.js';
-import { type HostState, namespaceLinkKey } from '../host-state.js';
+import { daemonKey, type HostState, namespaceLinkKey } from '../host-state.js';
+import { metadataSocket } from '../metadata-relay.js';
 import type { SnapshotNetwork, SnapshotPort, SnapshotSubnet } from '../snapshot.js';
 
 export const DHCP_DEVICE_OWNER = 'network:dhcp';
@@ -103,8 +111,42 @@ export function addDhcpService(state: HostState, input: DhcpServiceInput): strin
     .filter((ip) => cidrOf.has(ip.subnet_id))
     .map((ip) => `${ip.ip_address}/${prefixLength(cidrOf.get(ip.subnet_id)!)}`)
     .sort();
+  // The metadata service (Neutron's isolated metadata, for every network with IPv4 DHCP): the
+  // proxy listens on 169.254.169.254 on the DHCP device, and DHCP routes that address to it.
+  const metadataVia = new Map(
+    served.flatMap((s) => {
+      const ip = port.fixed_ips.find((f) => f.subnet_id === s.id && !f.ip_address.includes(':'));
+      return ip ? [[s.id, ip.ip_address] as const] : [];
+    }),
+  );
+  let proxyConfig: string | undefined;
+  try {
+    if (metadataVia.size > 0)
+      proxyConfig = metadataProxyConfig({ dir, networkId: network.id, socket: metadataSocket(stateDir) });
+  } catch (err) {
+    state.problems.push({ object: `network ${network.id}`, message: `no metadata proxy: ${String(err)}` });
+    metadataVia.clear();
+  }
+  const metadata = proxyConfig !== undefined;
   state.namespaceLinks[namespaceLinkKey(netns, 'lo')] = { netns, name: 'lo', up: true };
-  state.namespaceLinks[namespaceLinkKey(netns, device)] = { netns, name: device, up, addresses };
+  state.namespaceLinks[namespaceLinkKey(netns, device)] = {
+    netns,
+    name: device,
+    up,
+    addresses: metadata ? [...addresses, `${METADATA_ADDRESS}/32`].sort() : addresses,
+  };
+  if (proxyConfig !== undefined) {
+    const proxy = haproxyFiles(dir);
+    state.files[proxy.config] = { content: proxyConfig, mode: 0o644 };
+    const daemon = {
+      kind: 'haproxy' as const,
+      netns,
+      config: proxy.config,
+      pidFile: proxy.pid,
+      argv: [HAPROXY, ...haproxyArgs(dir)],
+    };
+    state.daemons[daemonKey(daemon)] = daemon;
+  }
 
   const optionsOf = (p: SnapshotPort) => p.extra_dhcp_opts ?? [];
   const hosts: DhcpHost[] = ports.flatMap((p) =>
@@ -129,7 +171,12 @@ export function addDhcpService(state: HostState, input: DhcpServiceInput): strin
         cidr: s.cidr,
         gatewayIp: s.gateway_ip,
         dnsServers: dnsServers(s, port, dhcpPorts),
-        hostRoutes: s.host_routes,
+        hostRoutes: metadataVia.has(s.id)
+          ? [
+              ...s.host_routes.filter((r) => r.destination !== `${METADATA_ADDRESS}/32`),
+              { destination: `${METADATA_ADDRESS}/32`, nexthop: metadataVia.get(s.id)! },
+            ]
+          : s.host_routes,
       }),
     ),
     ...ports.flatMap((p) =>

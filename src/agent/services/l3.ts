@@ -16,7 +16,7 @@ import {
   notifyScript,
 } from '../../linux/keepalived.js';
 import type { L2Driver, NetworkContext } from '../drivers/driver.js';
-import { type HostState, namespaceLinkKey, type Route } from '../host-state.js';
+import { daemonKey, type HostState, namespaceLinkKey, type Route } from '../host-state.js';
 import type { SnapshotNetwork, SnapshotRouter, SnapshotRouterPort } from '../snapshot.js';
 import { natFloatingIps, renderRouterRuleset } from './nat.js';
 
@@ -256,7 +256,14 @@ export function addRouter(state: HostState, input: RouterInput): string[] {
         mode: 0o644,
       };
       state.files[files.notify] = { content: notifyScript(dir), mode: 0o755 };
-      state.keepaliveds[netns] = { netns, dir, argv: [KEEPALIVED, ...keepalivedArgs(dir)] };
+      const daemon = {
+        kind: 'keepalived' as const,
+        netns,
+        config: files.config,
+        pidFile: files.pid,
+        argv: [KEEPALIVED, ...keepalivedArgs(dir)],
+      };
+      state.daemons[daemonKey(daemon)] = daemon;
     }
   }
   const names = { gateway: gatewayDevice, internal: INTERNAL_DEVICES };

@@ -4,10 +4,12 @@
  * Neutron object ("port P's tap device tap1234 is missing on host h1 (veth.add pending)"), each
  * with the ids of the objects it concerns so a caller can keep those on a packet's path.
  * Bookkeeping actions (records, announcements that follow a NAT change) are not faults and are
- * left out.
+ * left out. `namesFor` names objects from a host's snapshot; `pathIds` widens a packet's path to
+ * what realises it on a host, to keep the findings about that path.
  */
 import { type Action, type LinkKind, subjectOf } from './actions.js';
 import type { HostState } from './host-state.js';
+import type { Snapshot } from './snapshot.js';
 
 export interface Finding {
   op: Action['op'];
@@ -282,4 +284,56 @@ export function describeDrift(actions: readonly Action[], ctx: DriftContext): Fi
     const found = describe(ctx, action);
     return found ? [{ op: action.op, text: `${found.text} (${action.op} pending)`, ids: found.ids }] : [];
   });
+}
+
+/**
+ * How findings name objects on a host: by `nameOf` (id → name, e.g. from the API's listings) where
+ * it knows them, else by the first 8 characters of their id; ports as what they belong to.
+ */
+export function namesFor(snapshot: Snapshot, nameOf: ReadonlyMap<string, string> = new Map()): Names {
+  const instances = new Map(snapshot.instances.map((i) => [i.id, i]));
+  const nic = new Map(snapshot.instances.flatMap((i) => i.ports.map((p, n) => [p, { i, n }] as const)));
+  const ports = new Map(snapshot.ports.map((p) => [p.id, p]));
+  const routerOf = new Map(
+    snapshot.routers.flatMap((r) =>
+      [...(r.gateway ? [r.gateway] : []), ...r.interfaces].map((p) => [p.port_id, r.id] as const),
+    ),
+  );
+  const names: Names = {
+    network: (id) => `network ${nameOf.get(id) || id.slice(0, 8)}`,
+    router: (id) => `router ${nameOf.get(id) || id.slice(0, 8)}`,
+    instance: (id) => `instance ${instances.get(id)?.name ?? id.slice(0, 8)}`,
+    port: (id) => {
+      const owner = nic.get(id);
+      if (owner) return `port ${id.slice(0, 8)} (instance ${owner.i.name} eth${owner.n})`;
+      const router = routerOf.get(id);
+      if (router) return `port ${id.slice(0, 8)} of ${names.router(router)}`;
+      const port = ports.get(id);
+      if (port?.device_owner === 'network:dhcp')
+        return `DHCP port ${id.slice(0, 8)} of ${names.network(port.network_id)}`;
+      return `port ${id.slice(0, 8)}`;
+    },
+  };
+  return names;
+}
+
+/**
+ * The model objects a packet's path touches (`ids`: a trace's hops' objects, its instances),
+ * widened to what realises them on a host: the instances' ports, the ports' and subnets' networks
+ * (whose bridges and DHCP servers carry them), the routers' ports.
+ */
+export function pathIds(ids: readonly string[], snapshot: Snapshot): Set<string> {
+  const path = new Set(ids.filter((id) => id !== ''));
+  for (const instance of snapshot.instances)
+    if (path.has(instance.id) || instance.ports.some((p) => path.has(p))) {
+      path.add(instance.id);
+      for (const p of instance.ports) path.add(p);
+    }
+  for (const port of snapshot.ports) if (path.has(port.id)) path.add(port.network_id);
+  for (const subnet of snapshot.subnets) if (path.has(subnet.id)) path.add(subnet.network_id);
+  for (const router of snapshot.routers)
+    if (path.has(router.id))
+      for (const p of [...(router.gateway ? [router.gateway] : []), ...router.interfaces])
+        path.add(p.port_id);
+  return path;
 }

@@ -130,6 +130,17 @@ export class Reconciler {
   }
 
   /**
+   * What the agent wants on the host for `snapshot` and what the kernel holds of it (NAT tables
+   * read, not trusted), changing nothing: a host diagnostic's drift. Read after the run in
+   * progress, so as not to catch it half-way.
+   */
+  async inspect(snapshot: Snapshot): Promise<{ desired: HostState; actual: HostState }> {
+    await this.#current?.catch(() => undefined);
+    const desired = await desiredState(snapshot, this.#stateDir, this.#driver, this.#tunnel);
+    return { desired, actual: await actualState(desired, this.#stateDir, true) };
+  }
+
+  /**
    * Removes every kernel object, file and process this deployment owns on the host (`neutrino
    * down`): the desired state becomes empty. Runs after the run in progress, and replaces a
    * queued one (whose callers get the teardown's summary).

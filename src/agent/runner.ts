@@ -9,11 +9,13 @@
  * wait for their DHCP lease it watches their lease files and reports each arrival within
  * milliseconds (`lease-watch.ts`), and looks again by a full reconcile after a second in case a
  * lease slipped past the watch. Every few seconds it reads the security groups' drop counters and
- * reports them when they changed. `stop()` leaves the data plane in place; `teardown()` removes it.
+ * reports them when they changed. An admin's host diagnostic (drift, probe) is run when the feed
+ * says one was asked for, and on every (re)connect (`diagnostics.ts`). `stop()` leaves the data plane in place; `teardown()` removes it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError } from '../cli/client.js';
 import { has8021q } from '../linux/kernel.js';
+import { Diagnostics, isDiagnosticRequest } from './diagnostics.js';
 import type { TunnelEndpoint } from './drivers/driver.js';
 import { type HaStates, HaWatch } from './ha-watch.js';
 import { LeaseWatch } from './lease-watch.js';
@@ -209,6 +211,7 @@ export class AgentRunner {
   readonly #dropsIntervalMs: number;
   #dropsTimer: NodeJS.Timeout | undefined;
   #dropsReported = '';
+  readonly #diagnostics: Diagnostics;
 
   constructor(options: AgentRunnerOptions) {
     this.#session = options.session;
@@ -230,6 +233,13 @@ export class AgentRunner {
       resyncIntervalMs: this.#resyncIntervalMs,
       source: () => this.#sync(),
       onReconciled: (summary) => this.#reconciled(summary),
+    });
+    this.#diagnostics = new Diagnostics({
+      session: this.#session,
+      host: this.#host,
+      snapshot: () => this.#sync(),
+      inspect: (snapshot) => this.reconciler.inspect(snapshot),
+      log: this.#log,
     });
   }
 
@@ -260,6 +270,7 @@ export class AgentRunner {
     this.#leases.close();
     this.#ha.close();
     await this.#following;
+    await this.#diagnostics.close();
     await this.#reports;
   }
 
@@ -498,6 +509,7 @@ export class AgentRunner {
         this.#log.info({ since: since ?? null }, 'following the change feed');
         backoff = RECONNECT_MIN_MS;
         this.reconciler.requestReconcile();
+        this.#diagnostics.look();
         if (!res.body) throw new Error('change feed: empty response');
         for await (const event of parseSse(res.body, alive)) {
           if (event.id !== undefined && /^\d+$/.test(event.id)) since = Number(event.id);
@@ -506,6 +518,8 @@ export class AgentRunner {
             this.reconciler.requestReconcile();
           } else if (event.event === 'change' && isRelevantChange(event.data)) {
             this.reconciler.requestReconcile();
+          } else if (event.event === 'change' && isDiagnosticRequest(event.data)) {
+            this.#diagnostics.look();
           }
         }
         if (!stopped.aborted) this.#log.warn({}, 'change feed ended; reconnecting');

@@ -108,13 +108,13 @@ export function isServerDown(err: unknown): boolean {
 }
 
 /** What the agent needs of an API session (a `Session`, or a `FailoverSession` over several). */
-export type AgentSession = Pick<Session, 'post' | 'stream'>;
+export type AgentSession = Pick<Session, 'get' | 'post' | 'put' | 'stream'>;
 
 /**
  * An API session over several servers: each request goes to the candidates of its `ServerList` in
  * turn until one answers (a request that reached a server that then died may reach the next one
  * too: the agent's requests — heartbeats, syncs, status reports — say the whole state each time,
- * so a repeat is harmless). A request whose own signal ended (its timeout) is not retried; the next
+ * so a repeat is harmless, and a diagnostic's answer repeated is refused as already answered). A request whose own signal ended (its timeout) is not retried; the next
  * request goes elsewhere.
  */
 export class FailoverSession implements AgentSession {
@@ -139,6 +139,10 @@ export class FailoverSession implements AgentSession {
 
   async get<T>(path: string, options?: RequestOptions): Promise<T> {
     return this.#attempt(options?.signal, (session) => session.get<T>(path, options));
+  }
+
+  async put<T>(path: string, body?: unknown, options?: RequestOptions): Promise<T> {
+    return this.#attempt(options?.signal, (session) => session.put<T>(path, body, options));
   }
 
   async stream(path: string, signal: AbortSignal): Promise<Response> {

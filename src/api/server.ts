@@ -14,6 +14,7 @@ import { addressScopes } from './address-scopes.js';
 import { registerAgents } from './agents.js';
 import { registerAuth } from './auth.js';
 import { registerDashboard } from './dashboard.js';
+import { registerDiagnostics } from './diagnostics.js';
 import { clientErrorHandler, errorHandler, frameworkErrorHandler, notFoundHandler } from './errors.js';
 import { registerEvents } from './events.js';
 import { registerExtensions } from './extensions.js';
@@ -163,6 +164,7 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   registerAgents(app, services.agents);
   registerScheduler(app, services.scheduler);
   registerHosts(app, services.agents, services.hostSync, services.portDrops);
+  registerDiagnostics(app, services.diagnostics);
   registerInstances(app, services.instances);
   registerRouterActions(app, services.routers);
   registerAddressGroupActions(app, services.addressGroups);

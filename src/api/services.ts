@@ -2,6 +2,7 @@
 import { AddressGroups } from '../core/address-groups.js';
 import { AddressScopes } from '../core/address-scopes.js';
 import { Agents } from '../core/agents.js';
+import { HostDiagnostics } from '../core/diagnostics.js';
 import { FloatingIps } from '../core/floating-ips.js';
 import { HostSync } from '../core/host-sync.js';
 import { Instances } from '../core/instances.js';
@@ -46,6 +47,7 @@ export interface Services {
   hostSync: HostSync;
   scheduler: Scheduler;
   portDrops: PortDrops;
+  diagnostics: HostDiagnostics;
 }
 
 export function buildServices(store: Store, settings: Settings, tokenLifetimeSeconds?: number): Services {
@@ -93,5 +95,6 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
       router: (ctx, id) => routers.show(ctx, id),
     }),
     portDrops: new PortDrops(store, ports),
+    diagnostics: new HostDiagnostics(store, settings, agents),
   };
 }

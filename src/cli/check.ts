@@ -3,8 +3,18 @@
  * and between them and the outside (instances reaching the external network through SNAT, the
  * outside reaching floating IPs), measured by real probes from inside the instances' namespaces
  * — a ping, and a TCP connect per port to a listener started in the destination for the run —
- * beside what the model says (the trace verdict of each pair). Run it as root on the instances'
- * host. Disagreements are marked and explained; the exit code is 2 when there is any (1 on errors).
+ * beside what the model says (the trace verdict of each pair). Disagreements are marked and
+ * explained.
+ *
+ * By default the hosts' agents do the work at the API's request (`POST /neutrino/v1/hosts/{host}/
+ * diagnostics`, admin), so it works across hosts and from any machine with a clouds.yaml: each
+ * probe is sent by the agent of its source instance's host (TCP to a listener the destination's
+ * agent starts for the run), and every host with a live agent (or `--host H`) reports its kernel
+ * drift — what a reconcile would change there, in model terms. The exit code is 2 on any
+ * disagreement or drift, 1 on errors (a host whose drift could not be read). With `--state-dir`
+ * (root, on the instances' host) this machine probes from its own namespaces, may also probe
+ * from the outside, and reads its own drift on the paths of disagreements only; exit code 2 on any
+ * disagreement.
  *
  * The instances are a topology file's (its `check:` section names TCP ports, whether to ping and
  * the outside), a project's, or every one the caller sees. The outside is the external network of
@@ -19,7 +29,7 @@ import { FORMATS, type Format, print, renderTable } from './output.js';
 import type { Netns } from './probe.js';
 import { find, KINDS, list, type Row } from './resolve.js';
 import { integer } from './resource-command.js';
-import { DEFAULT_STATE_DIR, runTrace } from './trace.js';
+import { runTrace } from './trace.js';
 
 export const EXIT_MISMATCH = 2;
 const TRACE_CONCURRENCY = 8;
@@ -32,6 +42,7 @@ interface CheckFlags {
   outside?: string | boolean;
   concurrency: number;
   stateDir?: string;
+  host?: string;
   format: Format;
 }
 
@@ -39,7 +50,7 @@ interface Instance {
   id: string;
   name: string;
   project_id: string;
-  host: string;
+  host: string | null;
   ports: { id: string; network_id: string; fixed_ips: { subnet_id: string; ip_address: string }[] }[];
 }
 
@@ -156,8 +167,16 @@ async function projectNames(session: Session): Promise<Map<string, string>> {
   return new Map(rows.map((p) => [p.id, String(p.name)]));
 }
 
-/** What to check: the endpoints (with their namespaces on this host), the protocols. */
-async function plan(session: Session, file: string | undefined, flags: CheckFlags): Promise<Plan> {
+/**
+ * What to check: the endpoints (with their namespaces on this host when `local`), the protocols.
+ * By the agents, there may be no instances: then only the hosts' drift is read.
+ */
+async function plan(
+  session: Session,
+  file: string | undefined,
+  flags: CheckFlags,
+  local: boolean,
+): Promise<Plan> {
   let instances: Instance[];
   let base: Omit<Plan, 'endpoints' | 'externalCidrs'> = { tcp: [], icmp: true };
   if (file) {
@@ -173,13 +192,14 @@ async function plan(session: Session, file: string | undefined, flags: CheckFlag
       a.name.localeCompare(b.name),
     );
   }
-  if (instances.length === 0) throw new Error('no instances to check');
+  if (instances.length === 0 && local) throw new Error('no instances to check');
   const tcp = [...new Set([...base.tcp, ...parsePorts(flags.tcp)])].sort((a, b) => a - b);
   const icmp = flags.icmp !== false && base.icmp;
   const outside =
     flags.outside === false ? false : typeof flags.outside === 'string' ? flags.outside : base.outside;
+  if (instances.length === 0) return { ...base, endpoints: [], tcp, icmp, externalCidrs: [], outside };
   const probe = await import('./probe.js');
-  const here = await probe.namespacesHere();
+  const here = local ? await probe.namespacesHere() : new Set<string>();
   const names = labels(instances, await projectNames(session));
   const endpoints: Endpoint[] = instances.map((instance, i) => ({
     label: names[i],
@@ -187,7 +207,9 @@ async function plan(session: Session, file: string | undefined, flags: CheckFlag
     netns: probe.instanceHere(here, instance.id),
   }));
   const external = outside === false ? undefined : await externalOf(session, instances);
-  if (external) {
+  if (external && !local) {
+    endpoints.push({ label: 'outside', address: external.address });
+  } else if (external) {
     const { address } = external;
     let netns: Netns | undefined;
     if (typeof outside === 'string') {
@@ -232,6 +254,39 @@ function unprobed(pair: Pair, result: TraceResult, onExternal: (ip: string) => b
   if (pair.protocol === 'tcp' && !to.instance && typeof to.netns !== 'string')
     return to.netns === null ? 'no listener is started in the root namespace' : nowhere;
   return undefined;
+}
+
+/** Why a pair cannot be probed by the agents, if it cannot. */
+function unprobedByAgents(pair: Pair, result: TraceResult): string | undefined {
+  const { from, to } = pair;
+  if (result.verdict === 'leaves_project')
+    return 'the path leaves your project: the model says nothing to compare with';
+  if (!from.instance) return 'the outside is probed from only with --state-dir, on the host holding it';
+  if (!from.instance.host) return `${from.label} is on no host`;
+  if (to.instance && !to.instance.host) return `${to.label} is on no host`;
+  if (!result.destination_ip) return 'no destination address';
+  if (pair.protocol === 'tcp' && !to.instance) return 'no listener is started on the outside';
+  return undefined;
+}
+
+/** What a host's agent said of its drift: the findings, or why they could not be read. */
+export interface HostDriftReport {
+  host: string;
+  findings: string[];
+  error?: string;
+}
+
+/** Every host's drift, as `check` without a state dir prints it under the matrix. */
+export function hostsText(reports: readonly HostDriftReport[]): string {
+  const lines = reports.flatMap((r) => {
+    if (r.error) return [`host ${r.host}: drift not read: ${r.error}`];
+    if (r.findings.length === 0) return [`host ${r.host}: no kernel drift`];
+    return [
+      `host ${r.host}: ${r.findings.length} kernel drift finding(s):`,
+      ...r.findings.map((f) => `  - ${f}`),
+    ];
+  });
+  return lines.length > 0 ? `${lines.join('\n')}\n` : '';
 }
 
 function symbol(result: CheckResult): { model: string; probe: string } {
@@ -285,11 +340,127 @@ export function matrixText(
   return `${lines.join('\n')}\n`;
 }
 
-export async function check(file: string | undefined, flags: CheckFlags): Promise<number> {
-  const session = sessionFromEnvironment();
-  const p = await plan(session, file, flags);
+/** The hosts with a live agent (an L2 agent: every host's agent process has one). */
+async function liveHosts(session: Session): Promise<string[]> {
+  const { agents } = await session.get<{ agents: { host: string; agent_type: string; alive: boolean }[] }>(
+    '/v2.0/agents',
+  );
+  const l2 = agents.filter((a) => a.alive && /^(Linux bridge|Open vSwitch) agent$/.test(a.agent_type));
+  return [...new Set(l2.map((a) => a.host))].sort();
+}
+
+/** How long the agents keep the TCP listeners of a run: the probes' time, with room (120 s at most). */
+function listenSeconds(probes: number, concurrency: number): number {
+  return Math.min(120, 20 + Math.ceil(probes / Math.max(1, concurrency)) * 3);
+}
+
+/** Sends each probable pair's probe by its source's agent, after the destinations' agents listen. */
+async function probeByAgents(
+  session: Session,
+  pairs: Pair[],
+  traces: TraceResult[],
+  concurrency: number,
+): Promise<{ results: Omit<CheckResult, 'from' | 'to' | 'protocol' | 'model'>[] }> {
+  const probe = await import('./probe.js');
+  const why = pairs.map((pair, i) => unprobedByAgents(pair, traces[i]));
+  const tcpProbes = pairs.filter((pair, i) => pair.protocol === 'tcp' && !why[i]);
+  // One listener per destination instance and port, started by the agent of its host.
+  const wanted = new Map(tcpProbes.map((pair) => [`${pair.to.instance!.id}/${pair.port}`, pair] as const));
+  const seconds = listenSeconds(pairs.length, concurrency);
+  const cannotListen = new Map<string, string>();
+  await probe.bounded([...wanted], concurrency, async ([key, pair]) => {
+    const listening = await probe.hostDiagnostic(session, pair.to.instance!.host!, {
+      kind: 'listen',
+      instance: pair.to.instance!.id,
+      port: pair.port!,
+      seconds,
+    });
+    if (listening.why) cannotListen.set(key, listening.why);
+  });
+  const results = await probe.bounded(pairs, concurrency, async (pair, i) => {
+    const reason =
+      why[i] ??
+      (pair.protocol === 'tcp' ? cannotListen.get(`${pair.to.instance!.id}/${pair.port}`) : undefined);
+    if (reason) return { probe: 'not probed' as const, why: reason, agrees: null };
+    const sent = await probe.hostDiagnostic(session, pair.from.instance!.host!, {
+      kind: 'probe',
+      instance: pair.from.instance!.id,
+      address: traces[i].destination_ip!,
+      protocol: pair.protocol,
+      ...(pair.port !== undefined ? { port: pair.port } : {}),
+    });
+    if (sent.reached === null)
+      return { probe: 'not probed' as const, why: sent.why ?? 'not sent', agrees: null };
+    return {
+      probe: sent.reached ? ('reached' as const) : ('not reached' as const),
+      agrees: sent.reached === (traces[i].verdict === 'allowed'),
+    };
+  });
+  return { results };
+}
+
+/** Sends each probable pair's probe from this machine's namespaces (`--state-dir`). */
+async function probeHere(
+  p: Plan,
+  pairs: Pair[],
+  traces: TraceResult[],
+  concurrency: number,
+): Promise<{ results: Omit<CheckResult, 'from' | 'to' | 'protocol' | 'model'>[] }> {
   const probe = await import('./probe.js');
   const { cidrContains, parseCidr } = await import('../core/ipam.js');
+  const onExternal = (ip: string) =>
+    p.externalCidrs.some((cidr) => {
+      const parsed = parseCidr(cidr);
+      return parsed !== null && cidrContains(parsed, ip);
+    });
+  const listenIn = p.endpoints.flatMap((e) => (typeof e.netns === 'string' ? [e.netns] : []));
+  const listening = await probe.listeners(listenIn, p.tcp);
+  try {
+    const results = await probe.bounded(pairs, concurrency, async (pair, i) => {
+      const why = unprobed(pair, traces[i], onExternal);
+      if (why) return { probe: 'not probed' as const, why, agrees: null };
+      const reached = await probe.send({
+        from: pair.from.netns ?? null,
+        to: traces[i].destination_ip!,
+        protocol: pair.protocol,
+        port: pair.port,
+      });
+      return {
+        probe: reached ? ('reached' as const) : ('not reached' as const),
+        agrees: reached === (traces[i].verdict === 'allowed'),
+      };
+    });
+    return { results };
+  } finally {
+    await listening.stop();
+  }
+}
+
+/** The drift of `hosts`, each read by its own agent; an explicit `--host` that fails fails the run. */
+async function driftByAgents(
+  session: Session,
+  hosts: string[],
+  explicit: boolean,
+): Promise<HostDriftReport[]> {
+  const probe = await import('./probe.js');
+  return probe.bounded(hosts, 8, async (host) => {
+    try {
+      const { findings } = await probe.hostDiagnostic(session, host, { kind: 'check' });
+      return { host, findings: findings.map((f) => f.text) };
+    } catch (err) {
+      if (explicit) throw err;
+      return { host, findings: [], error: (err as Error).message };
+    }
+  });
+}
+
+export async function check(file: string | undefined, flags: CheckFlags): Promise<number> {
+  const session = sessionFromEnvironment();
+  const { stateDir } = flags;
+  const local = stateDir !== undefined;
+  if (local && flags.host) throw new Error('--host reads drift by the agents: leave out --state-dir');
+  const p = await plan(session, file, flags, local);
+  const probe = await import('./probe.js');
   const pairs: Pair[] = [];
   const protocols: { protocol: 'icmp' | 'tcp'; port?: number }[] = [
     ...(p.icmp ? [{ protocol: 'icmp' as const }] : []),
@@ -300,62 +471,45 @@ export async function check(file: string | undefined, flags: CheckFlags): Promis
       if (from !== to) for (const proto of protocols) pairs.push({ from, to, ...proto });
   const traces = await probe.bounded(pairs, TRACE_CONCURRENCY, (pair) => runTrace(session, request(pair)));
 
-  const onExternal = (ip: string) =>
-    p.externalCidrs.some((cidr) => {
-      const parsed = parseCidr(cidr);
-      return parsed !== null && cidrContains(parsed, ip);
-    });
-
-  const listenIn = p.endpoints.flatMap((e) => (typeof e.netns === 'string' ? [e.netns] : []));
-  const listening = await probe.listeners(listenIn, p.tcp);
-  let results: CheckResult[];
-  try {
-    results = await probe.bounded(pairs, flags.concurrency, async (pair, i) => {
-      const result = traces[i];
-      const base = {
-        from: pair.from.label,
-        to: pair.to.label,
-        protocol: pair.protocol,
-        ...(pair.port !== undefined ? { port: pair.port } : {}),
-        ...(result.destination_ip ? { address: result.destination_ip } : {}),
-        model: result.verdict,
-        ...(result.reason ? { reason: result.reason } : {}),
-      };
-      const why = unprobed(pair, result, onExternal);
-      if (why) return { ...base, probe: 'not probed', why, agrees: null } satisfies CheckResult;
-      const reached = await probe.send({
-        from: pair.from.netns ?? null,
-        to: result.destination_ip!,
-        protocol: pair.protocol,
-        port: pair.port,
-      });
-      return {
-        ...base,
-        probe: reached ? 'reached' : 'not reached',
-        agrees: reached === (result.verdict === 'allowed'),
-      } satisfies CheckResult;
-    });
-  } finally {
-    await listening.stop();
-  }
+  const probed = local
+    ? await probeHere(p, pairs, traces, flags.concurrency)
+    : await probeByAgents(session, pairs, traces, flags.concurrency);
+  const results: CheckResult[] = pairs.map((pair, i) => {
+    const result = traces[i];
+    return {
+      from: pair.from.label,
+      to: pair.to.label,
+      protocol: pair.protocol,
+      ...(pair.port !== undefined ? { port: pair.port } : {}),
+      ...(result.destination_ip ? { address: result.destination_ip } : {}),
+      model: result.verdict,
+      ...(result.reason ? { reason: result.reason } : {}),
+      ...probed.results[i],
+    };
+  });
 
   const mismatched = results.filter((r) => r.agrees === false);
   let drift: string[] = [];
   let driftError: string | undefined;
-  const host = p.endpoints.find((e) => e.instance && e.netns !== undefined)?.instance?.host;
-  if (mismatched.length > 0 && host) {
-    const stateDir = flags.stateDir ?? process.env.NEUTRINO_STATE_DIR ?? DEFAULT_STATE_DIR;
+  let hosts: HostDriftReport[] = [];
+  const host = p.endpoints.find((e) => e.instance && e.netns !== undefined)?.instance?.host ?? undefined;
+  if (!local) {
+    hosts = await driftByAgents(session, flags.host ? [flags.host] : await liveHosts(session), !!flags.host);
+  } else if (mismatched.length > 0 && host) {
     const found = await probe.hostDrift(session, host, stateDir).catch((err: Error) => err);
     if (found instanceof Error) {
       driftError = found.message;
     } else {
-      const hops = traces.flatMap((trace, i) => (results[i].agrees === false ? trace.hops : []));
-      const instances = pairs.flatMap((pair, i) =>
+      const { pathIds } = await import('../agent/diagnose.js');
+      const ids = pairs.flatMap((pair, i) =>
         results[i].agrees === false
-          ? [pair.from.instance?.id, pair.to.instance?.id].flatMap((id) => id ?? [])
+          ? [
+              ...traces[i].hops.map((h) => h.object.id),
+              ...[pair.from.instance?.id, pair.to.instance?.id].flatMap((id) => id ?? []),
+            ]
           : [],
       );
-      const onPath = probe.pathIds(hops, found.snapshot, instances);
+      const onPath = pathIds(ids, found.snapshot);
       drift = found.findings.filter((f) => f.ids.some((id) => onPath.has(id))).map((f) => f.text);
     }
   }
@@ -366,8 +520,7 @@ export async function check(file: string | undefined, flags: CheckFlags): Promis
       endpoints,
       results,
       mismatches: mismatched.length,
-      drift,
-      ...(driftError ? { driftError } : {}),
+      ...(local ? { drift, ...(driftError ? { driftError } : {}) } : { hosts }),
     };
     const { stringify } = await import('yaml');
     print(flags.format === 'json' ? `${JSON.stringify(body, null, 2)}\n` : stringify(body));
@@ -376,16 +529,23 @@ export async function check(file: string | undefined, flags: CheckFlags): Promis
       print(
         `${r.from} ${r.to} ${r.protocol}${r.port ? `/${r.port}` : ''} ${r.model} ${r.probe.replace(' ', '-')}\n`,
       );
+    for (const h of hosts)
+      print(`${h.host} ${h.error ? 'unread' : h.findings.length === 0 ? 'clean' : 'drift'}\n`);
   } else {
-    print(matrixText(endpoints, results, { host, lines: drift, error: driftError }));
+    if (results.length > 0 || local)
+      print(matrixText(endpoints, results, { host, lines: drift, error: driftError }));
+    print(hostsText(hosts));
   }
-  return mismatched.length > 0 ? EXIT_MISMATCH : 0;
+  if (hosts.some((h) => h.error)) return 1;
+  return mismatched.length > 0 || hosts.some((h) => h.findings.length > 0) ? EXIT_MISMATCH : 0;
 }
 
 export function registerCheckCommand(root: Command): void {
   root
     .command('check [file]')
-    .description('probe reachability between instances and the outside, beside what the model says (root)')
+    .description(
+      'probe reachability between instances, beside what the model says, and read every host’s kernel drift (admin)',
+    )
     .option('--project <project>', "check a project's instances (name or id)")
     .option('--tcp <ports>', 'TCP ports to probe too, comma-separated (e.g. 22,80)')
     .option('--no-icmp', 'do not ping')
@@ -396,8 +556,12 @@ export function registerCheckCommand(root: Command): void {
     .option('--no-outside', 'leave the external network out')
     .option('--concurrency <n>', 'probes at a time', integer, 16)
     .option(
+      '--host <host>',
+      'read the kernel drift of this host only (default: every host with a live agent)',
+    )
+    .option(
       '--state-dir <dir>',
-      'the deployment’s state dir, to read kernel drift (default /var/lib/neutrino)',
+      'probe from this machine instead (root, on the instances’ host): the deployment’s state dir',
     )
     .addOption(new Option('-f, --format <format>', 'output format').choices(FORMATS).default('table'))
     .action(async (file: string | undefined, flags: CheckFlags) => {

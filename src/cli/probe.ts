@@ -8,7 +8,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeDrift, type Finding } from '../agent/diagnose.js';
+import { describeDrift, type Finding, namesFor } from '../agent/diagnose.js';
 import { diff } from '../agent/diff/diff.js';
 import type { TunnelEndpoint } from '../agent/drivers/driver.js';
 import { actualState, desiredState } from '../agent/reconciler.js';
@@ -16,7 +16,15 @@ import { instanceNamespace } from '../agent/services/instances.js';
 import type { Snapshot } from '../agent/snapshot.js';
 import { interfaceWithAddress, ipJson, listNamespaces } from '../linux/ip.js';
 import { type Listener, listenTcp, ping, tcpConnect } from '../linux/probe.js';
-import type { TraceHop } from '../model/trace.js';
+import type {
+  CheckRequest,
+  CheckResult,
+  Diagnostic,
+  DiagnosticRequest,
+  ListenResult,
+  ProbeRequest,
+  ProbeResult,
+} from '../model/diagnostics.js';
 import type { Session } from './client.js';
 import { KINDS, list } from './resolve.js';
 
@@ -131,10 +139,11 @@ export interface Drift {
 }
 
 /**
- * The drift of `host`: its snapshot from the server (admin: `POST …/hosts/{host}/sync`, which
- * also makes sure its DHCP ports exist: idempotent), the agent's desired state from it, the
+ * The drift of `host` read from here (the local mode: this machine is the host, `stateDir` the
+ * deployment's `--state-dir`): its snapshot from the server (admin: `POST …/hosts/{host}/sync`,
+ * which also makes sure its DHCP ports exist: idempotent), the agent's desired state from it, the
  * kernel's state as a verifying run observes it (NAT tables listed), and the findings of their
- * diff. `stateDir` is the deployment's (`--state-dir`).
+ * diff. Without a state dir the host's own agent reads it (`hostDiagnostic`).
  */
 export async function hostDrift(session: Session, host: string, stateDir: string): Promise<Drift> {
   const { snapshot } = await session.post<{ snapshot: Snapshot }>(
@@ -149,52 +158,23 @@ export async function hostDrift(session: Session, host: string, stateDir: string
     list(session, KINDS.network, { fields: ['id', 'name'] }),
     list(session, KINDS.router, { fields: ['id', 'name'] }),
   ]);
-  const nameOf = new Map([...networks, ...routers].map((o) => [o.id, String(o.name || o.id.slice(0, 8))]));
-  const instances = new Map(snapshot.instances.map((i) => [i.id, i]));
-  const nic = new Map(snapshot.instances.flatMap((i) => i.ports.map((p, n) => [p, { i, n }] as const)));
-  const ports = new Map(snapshot.ports.map((p) => [p.id, p]));
-  const routerOf = new Map(
-    snapshot.routers.flatMap((r) =>
-      [...(r.gateway ? [r.gateway] : []), ...r.interfaces].map((p) => [p.port_id, r.id] as const),
-    ),
-  );
-  const names = {
-    network: (id: string) => `network ${nameOf.get(id) ?? id.slice(0, 8)}`,
-    router: (id: string) => `router ${nameOf.get(id) ?? id.slice(0, 8)}`,
-    instance: (id: string) => `instance ${instances.get(id)?.name ?? id.slice(0, 8)}`,
-    port: (id: string) => {
-      const owner = nic.get(id);
-      if (owner) return `port ${id.slice(0, 8)} (instance ${owner.i.name} eth${owner.n})`;
-      const router = routerOf.get(id);
-      if (router) return `port ${id.slice(0, 8)} of ${names.router(router)}`;
-      const port = ports.get(id);
-      if (port?.device_owner === 'network:dhcp')
-        return `DHCP port ${id.slice(0, 8)} of ${names.network(port.network_id)}`;
-      return `port ${id.slice(0, 8)}`;
-    },
-  };
+  const names = namesFor(snapshot, new Map([...networks, ...routers].map((o) => [o.id, String(o.name)])));
   return { host, snapshot, findings: describeDrift(diff(desired, actual), { host, desired, actual, names }) };
 }
 
 /**
- * The model objects a trace's path touches, widened to what realises them on a host: the
- * instances' ports, the ports' and subnets' networks (whose bridges and DHCP servers carry them).
+ * Asks `host`'s agent, through the API, for a diagnostic on its host (`POST
+ * /neutrino/v1/hosts/{host}/diagnostics`, admin): what `check` and `trace --probe` do without a
+ * state dir, from any machine.
  */
-export function pathIds(
-  hops: readonly TraceHop[],
-  snapshot: Snapshot,
-  more: readonly string[] = [],
-): Set<string> {
-  const ids = new Set([...hops.map((h) => h.object.id).filter((id) => id !== ''), ...more]);
-  for (const instance of snapshot.instances)
-    if (ids.has(instance.id) || instance.ports.some((p) => ids.has(p))) {
-      ids.add(instance.id);
-      for (const p of instance.ports) ids.add(p);
-    }
-  for (const port of snapshot.ports) if (ids.has(port.id)) ids.add(port.network_id);
-  for (const subnet of snapshot.subnets) if (ids.has(subnet.id)) ids.add(subnet.network_id);
-  for (const router of snapshot.routers)
-    if (ids.has(router.id))
-      for (const p of [...(router.gateway ? [router.gateway] : []), ...router.interfaces]) ids.add(p.port_id);
-  return ids;
+export async function hostDiagnostic<R extends DiagnosticRequest>(
+  session: Session,
+  host: string,
+  request: R,
+): Promise<R extends CheckRequest ? CheckResult : R extends ProbeRequest ? ProbeResult : ListenResult> {
+  const { diagnostic } = await session.post<{ diagnostic: Diagnostic }>(
+    `/neutrino/v1/hosts/${encodeURIComponent(host)}/diagnostics`,
+    request,
+  );
+  return diagnostic.result as never;
 }

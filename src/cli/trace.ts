@@ -4,10 +4,13 @@
  * prints the hops and the verdict. Exit codes: 0 allowed, 2 denied, unreachable or leaving the
  * caller's project, 3 when `--probe` finds reality disagreeing with the model, 1 on errors.
  *
- * `--probe` (root, on the source instance's host) also sends the packet for real from inside the
- * source's namespace — a ping, or a TCP connect to a listener it starts in the destination
- * instance's namespace — and reads the host's kernel drift on the path: what a reconcile would
- * change there, in model terms.
+ * `--probe` also sends the packet for real from inside the source instance's namespace — a ping,
+ * or a TCP connect to a listener started in the destination instance's namespace — and reads the
+ * kernel drift on the path: what a reconcile would change there, in model terms. By default the
+ * agents of the hosts involved do it at the API's request (`POST /neutrino/v1/hosts/{host}/
+ * diagnostics`, admin), so it works across hosts and from any machine with a clouds.yaml; with
+ * `--state-dir` (root, on the source's host) this machine does it itself, and may then also send
+ * from an outside host's namespace here.
  */
 import { type Command, Option } from 'commander';
 import type { TraceHop, TraceRequest, TraceResult } from '../model/trace.js';
@@ -15,9 +18,6 @@ import { type Session, sessionFromEnvironment } from './client.js';
 import { FORMATS, type Format, print } from './output.js';
 import { KINDS, list } from './resolve.js';
 import { integer } from './resource-command.js';
-
-/** `neutrino up`'s and the agent's default state dir (the agent's own files are in `<dir>/agent`). */
-export const DEFAULT_STATE_DIR = '/var/lib/neutrino';
 
 export const EXIT_DENIED = 2;
 export const EXIT_DISAGREES = 3;
@@ -38,6 +38,8 @@ export interface ProbeReport {
   agrees?: boolean;
   why?: string;
   host?: string;
+  /** The hosts whose drift was read (the source's, the destination's). */
+  hosts?: string[];
   /** Kernel drift on the path, then how many more findings the host has elsewhere. */
   drift: string[];
   otherDrift: number;
@@ -83,16 +85,17 @@ export function traceText(request: TraceRequest, result: TraceResult, probe?: Pr
           probe.agrees ? 'reality agrees with the model' : 'REALITY DISAGREES with the model'
         }`,
       );
+    const hosts = `host${(probe.hosts?.length ?? 1) > 1 ? 's' : ''} ${probe.hosts?.join(', ') ?? probe.host}`;
     if (probe.driftError) {
       lines.push(`kernel drift not read: ${probe.driftError}`);
     } else if (probe.drift.length > 0) {
-      lines.push(`kernel drift on this path (host ${probe.host}):`);
+      lines.push(`kernel drift on this path (${hosts}):`);
       lines.push(...probe.drift.map((d) => `  - ${d}`));
     } else if (probe.host && probe.reached !== undefined) {
-      lines.push(`no kernel drift on this path (host ${probe.host})`);
+      lines.push(`no kernel drift on this path (${hosts})`);
     }
     if (probe.otherDrift > 0)
-      lines.push(`(${probe.otherDrift} more pending change(s) on host ${probe.host}, off this path)`);
+      lines.push(`(${probe.otherDrift} more pending change(s) on ${hosts}, off this path)`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -110,27 +113,20 @@ export async function runTrace(session: Session, request: TraceRequest): Promise
 interface Instance {
   id: string;
   name: string;
-  host: string;
+  host: string | null;
   ports: { id: string; fixed_ips: { ip_address: string }[] }[];
 }
 
-/** Sends the traced packet for real and reads the drift on its path (see the module's comment). */
-async function probeTrace(
+/** The instances the trace starts from and delivers to, as the API lists them. */
+async function traceEnds(
   session: Session,
   request: TraceRequest,
   result: TraceResult,
-  stateDir: string,
-): Promise<ProbeReport> {
-  const report: ProbeReport = { drift: [], otherDrift: 0 };
-  // A member's path into another project: the model has no expectation to hold reality to.
-  if (result.verdict === 'leaves_project')
-    return { ...report, why: 'the path leaves your project: the model says nothing to compare with' };
-  const probe = await import('./probe.js');
+): Promise<{ source?: Instance; target?: Instance; fip: boolean }> {
   const [instances, fips] = await Promise.all([
     list(session, KINDS.instance) as unknown as Promise<Instance[]>,
     list(session, KINDS.floatingIp),
   ]);
-  const here = await probe.namespacesHere();
   const first = result.hops[0]?.object;
   const source =
     first?.type === 'port' ? instances.find((i) => i.ports.some((p) => p.id === first.id)) : undefined;
@@ -147,11 +143,100 @@ async function probeTrace(
     instances.find((i) => i.id === delivered) ??
     (named.length === 1 ? named[0] : undefined) ??
     (fip ? byPort(fip.port_id) : byAddress(dst));
+  return { source, target, fip: fip !== undefined };
+}
+
+/** How long a listener asked of another host's agent stays: the probe follows at once. */
+const REMOTE_LISTEN_S = 20;
+
+/**
+ * `--probe` without a state dir: the source instance's agent sends the packet, the destination
+ * instance's agent listens for a TCP probe, and each of their hosts' agents reads its drift on the
+ * path.
+ */
+async function probeTraceByAgents(
+  session: Session,
+  request: TraceRequest,
+  result: TraceResult,
+): Promise<ProbeReport> {
+  const report: ProbeReport = { drift: [], otherDrift: 0 };
+  if (result.verdict === 'leaves_project')
+    return { ...report, why: 'the path leaves your project: the model says nothing to compare with' };
+  const probe = await import('./probe.js');
+  const { source, target, fip } = await traceEnds(session, request, result);
+  if (!source)
+    return {
+      ...report,
+      why: 'only an instance is probed from by its agent (from an outside host: --state-dir, on its host)',
+    };
+  if (!source.host) return { ...report, why: `instance ${source.name} is on no host` };
+  report.host = source.host;
+  const dst = result.destination_ip;
+  if (!dst) return { ...report, why: 'the trace settled on no destination address' };
+  const known =
+    fip ||
+    target !== undefined ||
+    (await list(session, KINDS.port, { fixed_ips: `ip_address=${dst}` })).length > 0 ||
+    (await list(session, KINDS.subnet, { gateway_ip: dst })).length > 0;
+  if (!known) return { ...report, why: `${dst} is not an address of this deployment` };
+  if (request.protocol === 'udp')
+    return { ...report, why: 'udp is not probed (nothing answers to wait for)' };
+  if (request.protocol === 'tcp') {
+    if (!target?.host) return { ...report, why: `no listener can be started at ${dst}` };
+    const listening = await probe.hostDiagnostic(session, target.host, {
+      kind: 'listen',
+      instance: target.id,
+      port: request.port!,
+      seconds: REMOTE_LISTEN_S,
+    });
+    if (listening.why) return { ...report, why: listening.why };
+  }
+  const sent = await probe.hostDiagnostic(session, source.host, {
+    kind: 'probe',
+    instance: source.id,
+    address: dst,
+    protocol: request.protocol,
+    ...(request.port !== undefined ? { port: request.port } : {}),
+  });
+  if (sent.reached === null) return { ...report, why: sent.why ?? 'not sent' };
+  report.reached = sent.reached;
+  report.agrees = report.reached === (result.verdict === 'allowed');
+  const hosts = [...new Set([source.host, ...(target?.host ? [target.host] : [])])];
+  const path = [...result.hops.map((h) => h.object.id), source.id, ...(target ? [target.id] : [])];
+  report.hosts = hosts;
+  try {
+    for (const host of hosts) {
+      const found = await probe.hostDiagnostic(session, host, { kind: 'check', path });
+      report.drift.push(...found.findings.map((f) => f.text));
+      report.otherDrift += found.other;
+    }
+  } catch (err) {
+    return { ...report, drift: [], otherDrift: 0, driftError: (err as Error).message };
+  }
+  return report;
+}
+
+/** Sends the traced packet for real from this machine and reads the drift on its path (`--state-dir`). */
+async function probeTrace(
+  session: Session,
+  request: TraceRequest,
+  result: TraceResult,
+  stateDir: string,
+): Promise<ProbeReport> {
+  const report: ProbeReport = { drift: [], otherDrift: 0 };
+  // A member's path into another project: the model has no expectation to hold reality to.
+  if (result.verdict === 'leaves_project')
+    return { ...report, why: 'the path leaves your project: the model says nothing to compare with' };
+  const probe = await import('./probe.js');
+  const { source, target, fip } = await traceEnds(session, request, result);
+  const here = await probe.namespacesHere();
+  const first = result.hops[0]?.object;
+  const dst = result.destination_ip;
 
   // From: the source instance's namespace, or the outside host holding the source address.
   let from: string | null | undefined;
   if (source) {
-    report.host = source.host;
+    report.host = source.host ?? undefined;
     from = probe.instanceHere(here, source.id);
     if (from === undefined)
       return { ...report, why: `instance ${source.name} is on host ${source.host}, not on this one` };
@@ -164,7 +249,7 @@ async function probeTrace(
   if (!dst) return { ...report, why: 'the trace settled on no destination address' };
   // To: only an address of this deployment (a port's, a floating IP) or of an outside host here.
   const known =
-    fip !== undefined ||
+    fip ||
     target !== undefined ||
     (await list(session, KINDS.port, { fixed_ips: `ip_address=${dst}` })).length > 0;
   const outside = known ? undefined : await probe.outsideHolding(dst, here);
@@ -188,14 +273,19 @@ async function probeTrace(
     await listening?.stop();
   }
   report.agrees = report.reached === (result.verdict === 'allowed');
-  report.host ??= target?.host;
+  report.host ??= target?.host ?? undefined;
   if (report.host) {
     const drift = await probe.hostDrift(session, report.host, stateDir).catch((err: Error) => err);
     if (drift instanceof Error) return { ...report, driftError: drift.message };
-    const onPath = probe.pathIds(result.hops, drift.snapshot, [
-      ...(source ? [source.id] : []),
-      ...(target ? [target.id] : []),
-    ]);
+    const { pathIds } = await import('../agent/diagnose.js');
+    const onPath = pathIds(
+      [
+        ...result.hops.map((h) => h.object.id),
+        ...(source ? [source.id] : []),
+        ...(target ? [target.id] : []),
+      ],
+      drift.snapshot,
+    );
     const relevant = drift.findings.filter((f) => f.ids.some((id) => onPath.has(id)));
     report.drift = relevant.map((f) => f.text);
     report.otherDrift = drift.findings.length - relevant.length;
@@ -214,22 +304,23 @@ export function registerTraceCommand(root: Command): void {
     .option('--source-ip <address>', 'send from this address instead of the source port’s own')
     .option(
       '--probe',
-      'also send the packet for real and compare with the kernel (root, on the source’s host)',
+      'also send the packet for real and compare with the kernel (by the hosts’ agents; admin)',
     )
-    .option('--state-dir <dir>', 'the deployment’s state dir, for --probe (default /var/lib/neutrino)')
+    .option(
+      '--state-dir <dir>',
+      'probe from this machine instead (root, on the source’s host): the deployment’s state dir',
+    )
     .addOption(new Option('-f, --format <format>', 'output format').choices(FORMATS).default('table'))
     .action(async (source: string, destination: string, flags: TraceFlags) => {
       const request = traceRequest(source, destination, flags);
       const session = sessionFromEnvironment();
       const result = await runTrace(session, request);
-      const probe = flags.probe
-        ? await probeTrace(
-            session,
-            request,
-            result,
-            flags.stateDir ?? process.env.NEUTRINO_STATE_DIR ?? DEFAULT_STATE_DIR,
-          )
-        : undefined;
+      const { stateDir } = flags;
+      const probe = !flags.probe
+        ? undefined
+        : stateDir
+          ? await probeTrace(session, request, result, stateDir)
+          : await probeTraceByAgents(session, request, result);
       if (flags.format === 'json' || flags.format === 'yaml') {
         const body = { ...result, ...(probe ? { probe } : {}) };
         const { stringify } = await import('yaml');

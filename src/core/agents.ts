@@ -218,6 +218,17 @@ export class Agents {
     return [...new Set(rows.filter((r) => this.#isAlive(r)).map((r) => r.host))];
   }
 
+  /** Whether `host` has a live L2 agent (its agent process runs); undefined when none ever registered. */
+  async hostAlive(host: string): Promise<boolean | undefined> {
+    const rows = await this.#store.db
+      .selectFrom('agents')
+      .selectAll()
+      .where('host', '=', host)
+      .where('agent_type', 'in', L2_AGENT_TYPES)
+      .execute();
+    return rows.length === 0 ? undefined : rows.some((r) => this.#isAlive(r));
+  }
+
   /**
    * Hosts that take instances: those with a live, administratively up agent of one of `types` (the
    * L2 agents) whose roles include `compute` (one that reports no roles takes everything).

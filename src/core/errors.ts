@@ -570,6 +570,32 @@ export const InstanceNotFound = define<{ instance_id: string }>(
   404,
   'Instance %(instance_id)s could not be found.',
 );
+/** Host diagnostics (`/neutrino/v1/hosts/{host}/diagnostics`): no agent ever registered for the host. */
+export const HostNotFound = define<{ host: string }>(
+  'HostNotFound',
+  404,
+  'Host %(host)s could not be found: no agent has registered for it.',
+);
+export const HostAgentDown = define<{ host: string }>(
+  'HostAgentDown',
+  409,
+  'The agent of host %(host)s is not alive: it cannot run diagnostics.',
+);
+export const DiagnosticNotFound = define<{ id: string; host: string }>(
+  'DiagnosticNotFound',
+  404,
+  'Diagnostic %(id)s of host %(host)s could not be found: it was answered or given up already.',
+);
+export const DiagnosticTimeout = define<{ host: string; seconds: number }>(
+  'DiagnosticTimeout',
+  504,
+  'The agent of host %(host)s did not answer within %(seconds)s s.',
+);
+export const DiagnosticFailed = define<{ host: string; error: string }>(
+  'DiagnosticFailed',
+  502,
+  'The agent of host %(host)s could not run the diagnostic: %(error)s',
+);
 // The agent schedulers (neutron_lib/exceptions/dhcpagentscheduler.py, neutron/extensions/l3agentscheduler.py)
 export const InvalidDHCPAgent = define<{ id: string }>(
   'InvalidDHCPAgent',

@@ -30,6 +30,8 @@ export interface Settings {
    * its networks' DHCP and its routers then move to live network hosts.
    */
   agentDownTime: number;
+  /** Seconds an admin's host diagnostic (`/neutrino/v1/hosts/{host}/diagnostics`) waits for the agent. */
+  diagnosticsTimeout: number;
   /** DHCP servers (network hosts) per network (Neutron's `dhcp_agents_per_network`). */
   dhcpAgentsPerNetwork: number;
   /** New routers are HA when `ha` is not given (Neutron's `l3_ha`). */
@@ -102,6 +104,7 @@ export const DEFAULT_SETTINGS: Settings = {
   dnsDomain: 'openstacklocal',
   quotas: DEFAULT_QUOTAS,
   agentDownTime: 30,
+  diagnosticsTimeout: 15,
   dhcpAgentsPerNetwork: 1,
   l3Ha: false,
   maxL3AgentsPerRouter: 3,

@@ -12,6 +12,7 @@ import * as m008 from './migrations/008-address-groups.js';
 import * as m009 from './migrations/009-trunks.js';
 import * as m010 from './migrations/010-subnet-pools.js';
 import * as m011 from './migrations/011-l3-ha.js';
+import * as m012 from './migrations/012-host-diagnostics.js';
 import type { Database } from './schema.js';
 
 const steps: Record<string, (db: Kysely<unknown>, dialect: DialectName) => Promise<void>> = {
@@ -26,6 +27,7 @@ const steps: Record<string, (db: Kysely<unknown>, dialect: DialectName) => Promi
   '009-trunks': m009.up,
   '010-subnet-pools': m010.up,
   '011-l3-ha': m011.up,
+  '012-host-diagnostics': m012.up,
 };
 
 export async function migrate(db: Kysely<Database>, dialect: DialectName): Promise<void> {

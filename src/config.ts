@@ -50,6 +50,9 @@ export const SettingsFile = Type.Object(
     agent_down_time: Type.Optional(
       Seconds('seconds without a heartbeat before an agent is dead and its work moves; default 30'),
     ),
+    diagnostics_timeout: Type.Optional(
+      Seconds('seconds an admin’s host diagnostic (check, trace --probe) waits for the agent; default 15'),
+    ),
     dhcp_agents_per_network: Type.Optional(
       Type.Integer({
         minimum: 1,

@@ -1,10 +1,13 @@
 /**
- * What `neutrino trace --probe` and `neutrino check` do on the host where instances live: find
- * the namespaces that send and answer (an instance's `inst-<id>`, and the namespace holding an
- * address of the external network — the root one when `neutrino up` put it on its bridge), send
- * real packets between them (`linux/probe.ts`), and, where reality and the model disagree, read
- * the host's drift: the agent's desired state for the host (from the server's snapshot) against
- * what the kernel holds, told in model terms (`agent/diagnose.ts`).
+ * What `neutrino trace --probe` and `neutrino check` need besides the API's trace. By default they
+ * ask the hosts' agents (`hostDiagnostic`: `POST /neutrino/v1/hosts/{host}/diagnostics`), which
+ * probe from their own namespaces and read their own drift (`agent/diagnostics.ts`). With
+ * `--state-dir` this machine is the host: find the namespaces that send and answer (an instance's
+ * `inst-<id>`, and the namespace holding an address of the external network — the root one when
+ * `neutrino up` put it on its bridge), send real packets between them (`linux/probe.ts`), and,
+ * where reality and the model disagree, read the host's drift: the agent's desired state for the
+ * host (from the server's snapshot) against what the kernel holds, told in model terms
+ * (`agent/diagnose.ts`).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';

@@ -52,7 +52,7 @@ function hostWithOnePort(host: string): { snapshot: Snapshot; desired: HostState
     dnsDomain: 'openstacklocal',
     networks: [snapshotNetwork()],
     subnets: [],
-    ports: [snapshotPort({ id: PORT_A })],
+    ports: [snapshotPort(PORT_A, '10.0.0.5', 'fa:16:3e:00:00:0a')],
     instances: [],
     routers: [],
     physicalInterfaceMappings: {},

@@ -5,9 +5,9 @@
  * endpoint with the agent's own credentials and hands back the answer. Only GET and HEAD of paths
  * made of plain characters pass; anything else is refused here, before the API.
  */
-import { chmod, rm } from 'node:fs/promises';
+import { chmod, mkdir, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { FORWARDED_HEADER, NETWORK_HEADER } from '../linux/haproxy.js';
 
 export function metadataSocket(stateDir: string): string {
@@ -43,6 +43,7 @@ export class MetadataRelay {
   }
 
   async start(): Promise<void> {
+    await mkdir(dirname(this.#socket), { recursive: true });
     await rm(this.#socket, { force: true });
     const server = createServer((req, res) => void this.#handle(req, res));
     await new Promise<void>((resolve, reject) => {

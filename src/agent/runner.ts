@@ -19,6 +19,7 @@ import { Diagnostics, isDiagnosticRequest } from './diagnostics.js';
 import type { TunnelEndpoint } from './drivers/driver.js';
 import { type HaStates, HaWatch } from './ha-watch.js';
 import { LeaseWatch } from './lease-watch.js';
+import { MetadataRelay } from './metadata-relay.js';
 import { readDrops } from './observe/firewall.js';
 import { type Logger, Reconciler, type Summary } from './reconciler.js';
 import type { AgentSession } from './servers.js';
@@ -187,6 +188,7 @@ export class AgentRunner {
   /** The snapshot of the run in progress (runs are serialised, so also that of its summary). */
   #snapshot: Snapshot | undefined;
   #started = false;
+  #metadataStarted: Promise<void> = Promise.resolve();
   #heartbeat: NodeJS.Timeout | undefined;
   #heartbeatFailing = false;
   /** Whether this host's kernel can make VLAN devices, which the L2 heartbeat tells the server. */
@@ -204,6 +206,8 @@ export class AgentRunner {
   #status: Summary | undefined;
   readonly #leases = new LeaseWatch((ports) => this.#leasesArrived(ports));
   /** HA routers' VRRP states: a change is reported at once (the server moves the router's ports). */
+  /** The metadata proxies' way to the API (see `metadata-relay.ts`). */
+  readonly #metadata: MetadataRelay;
   readonly #ha = new HaWatch(() => {
     if (this.#status && !this.#abort.signal.aborted) this.#report(this.#status);
   });
@@ -220,6 +224,12 @@ export class AgentRunner {
     this.#resyncIntervalMs = options.resyncIntervalMs ?? 60_000;
     this.#heartbeatIntervalMs = options.heartbeatIntervalMs ?? 10_000;
     this.#stateDir = options.stateDir;
+    this.#metadata = new MetadataRelay(options.stateDir, (path, networkId, address) =>
+      this.#session.raw(`/neutrino/v1/metadata${path}`, {
+        'x-neutrino-network-id': networkId,
+        'x-forwarded-for': address,
+      }),
+    );
     this.#dropsIntervalMs = options.dropsIntervalMs ?? 5_000;
     this.#mappings = options.physicalInterfaceMappings;
     this.#tunnel = options.tunnel;
@@ -254,6 +264,9 @@ export class AgentRunner {
     this.#dropsTimer = setInterval(() => void this.#reportDrops(), this.#dropsIntervalMs).unref();
     this.reconciler.start();
     this.#following = this.#follow();
+    this.#metadataStarted = this.#metadata
+      .start()
+      .catch((err: unknown) => this.#log.warn({ err: String(err) }, 'metadata relay not started'));
   }
 
   /**
@@ -269,6 +282,8 @@ export class AgentRunner {
     clearTimeout(this.#followUp);
     this.#leases.close();
     this.#ha.close();
+    await this.#metadataStarted;
+    await this.#metadata.stop();
     await this.#following;
     await this.#diagnostics.close();
     await this.#reports;

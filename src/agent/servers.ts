@@ -108,7 +108,7 @@ export function isServerDown(err: unknown): boolean {
 }
 
 /** What the agent needs of an API session (a `Session`, or a `FailoverSession` over several). */
-export type AgentSession = Pick<Session, 'get' | 'post' | 'put' | 'stream'>;
+export type AgentSession = Pick<Session, 'get' | 'post' | 'put' | 'stream' | 'raw'>;
 
 /**
  * An API session over several servers: each request goes to the candidates of its `ServerList` in
@@ -147,6 +147,10 @@ export class FailoverSession implements AgentSession {
 
   async stream(path: string, signal: AbortSignal): Promise<Response> {
     return this.#attempt(signal, (session) => session.stream(path, signal));
+  }
+
+  async raw(path: string, headers: Record<string, string>, signal?: AbortSignal) {
+    return this.#attempt(signal, (session) => session.raw(path, headers, signal));
   }
 
   async #attempt<T>(signal: AbortSignal | undefined, call: (session: Session) => Promise<T>): Promise<T> {

@@ -138,6 +138,12 @@ export function daemonKey(daemon: Pick<Daemon, 'kind' | 'netns'>): string {
   return `${daemon.kind} ${daemon.netns}`;
 }
 
+/** Adds `daemon` to `state` with its configuration file, whose text is `config`. */
+export function addDaemon(state: HostState, daemon: Daemon, config: string): void {
+  state.files[daemon.config] = { content: config, mode: 0o644 };
+  state.daemons[daemonKey(daemon)] = daemon;
+}
+
 export type FileState = { content: string; mode: number } | { symlink: string };
 
 /** dnsmasq serving one network from its `qdhcp-` namespace. */

@@ -24,7 +24,7 @@ import {
   metadataProxyConfig,
 } from '../../linux/haproxy.js';
 import type { L2Driver, NetworkContext } from '../drivers/driver.js';
-import { daemonKey, type HostState, namespaceLinkKey } from '../host-state.js';
+import { addDaemon, type HostState, namespaceLinkKey } from '../host-state.js';
 import { metadataSocket } from '../metadata-relay.js';
 import type { SnapshotNetwork, SnapshotPort, SnapshotSubnet } from '../snapshot.js';
 
@@ -136,16 +136,9 @@ export function addDhcpService(state: HostState, input: DhcpServiceInput): strin
     addresses: metadata ? [...addresses, `${METADATA_ADDRESS}/32`].sort() : addresses,
   };
   if (proxyConfig !== undefined) {
-    const proxy = haproxyFiles(dir);
-    state.files[proxy.config] = { content: proxyConfig, mode: 0o644 };
-    const daemon = {
-      kind: 'haproxy' as const,
-      netns,
-      config: proxy.config,
-      pidFile: proxy.pid,
-      argv: [HAPROXY, ...haproxyArgs(dir)],
-    };
-    state.daemons[daemonKey(daemon)] = daemon;
+    const { config, pid } = haproxyFiles(dir);
+    const argv = [HAPROXY, ...haproxyArgs(dir)];
+    addDaemon(state, { kind: 'haproxy', netns, config, pidFile: pid, argv }, proxyConfig);
   }
 
   const optionsOf = (p: SnapshotPort) => p.extra_dhcp_opts ?? [];

@@ -16,7 +16,7 @@ import {
   notifyScript,
 } from '../../linux/keepalived.js';
 import type { L2Driver, NetworkContext } from '../drivers/driver.js';
-import { daemonKey, type HostState, namespaceLinkKey, type Route } from '../host-state.js';
+import { addDaemon, type HostState, namespaceLinkKey, type Route } from '../host-state.js';
 import type { SnapshotNetwork, SnapshotRouter, SnapshotRouterPort } from '../snapshot.js';
 import { natFloatingIps, renderRouterRuleset } from './nat.js';
 
@@ -243,27 +243,18 @@ export function addRouter(state: HostState, input: RouterInput): string[] {
     else if (haPort.addresses.length === 0)
       problems.push(`HA port ${haPort.port_id}: no address on the HA network`);
     else if (plug(haPort, haDevice, cidrs(haPort), true) && up) {
-      const files = keepalivedFiles(dir);
-      state.files[files.config] = {
-        content: keepalivedConfig({
-          dir,
-          vrid: ha.vrid,
-          haDevice,
-          advertInt: ha.advert_int,
-          addresses: vips,
-          routes,
-        }),
-        mode: 0o644,
-      };
-      state.files[files.notify] = { content: notifyScript(dir), mode: 0o755 };
-      const daemon = {
-        kind: 'keepalived' as const,
-        netns,
-        config: files.config,
-        pidFile: files.pid,
-        argv: [KEEPALIVED, ...keepalivedArgs(dir)],
-      };
-      state.daemons[daemonKey(daemon)] = daemon;
+      const { config, notify, pid } = keepalivedFiles(dir);
+      const text = keepalivedConfig({
+        dir,
+        vrid: ha.vrid,
+        haDevice,
+        advertInt: ha.advert_int,
+        addresses: vips,
+        routes,
+      });
+      const argv = [KEEPALIVED, ...keepalivedArgs(dir)];
+      addDaemon(state, { kind: 'keepalived', netns, config, pidFile: pid, argv }, text);
+      state.files[notify] = { content: notifyScript(dir), mode: 0o755 };
     }
   }
   const names = { gateway: gatewayDevice, internal: INTERNAL_DEVICES };

@@ -15,11 +15,17 @@ import { after, before, describe, it } from 'node:test';
 import type { Session } from '../../src/cli/client.js';
 import { type LabHost, type LabState, restartLabAgent } from '../../src/cli/lab.js';
 import { runInHostNamespace, runOnHost } from '../../src/linux/lab-host.js';
-import { hostLinks, type Lab, labUp, PhysnetOutside, physnetExternalNetwork } from '../helpers/lab.js';
+import {
+  activeInstance,
+  hostLinks,
+  type Lab,
+  labUp,
+  PhysnetOutside,
+  physnetExternalNetwork,
+} from '../helpers/lab.js';
 import { until } from '../helpers/until.js';
 
 const isRoot = process.getuid?.() === 0;
-const INSTANCES = '/neutrino/v1/instances';
 const OUTSIDE_IP = '198.51.100.1';
 
 interface Instance {
@@ -106,18 +112,11 @@ describe('multi-host failover: DHCP and a router move off a dead network host', 
       const [a, b] = [await namespacesOf(dead), await namespacesOf(survivor)];
       return a.includes(`qdhcp-${netId}`) && !b.includes(`qdhcp-${netId}`);
     });
-    const { instance } = await post<{ instance: Instance }>(INSTANCES, {
-      instance: { name: 'fo-vm', host: 'host3', networks: [{ network_id: netId }] },
+    vm = await activeInstance<Instance>(session, {
+      name: 'fo-vm',
+      host: 'host3',
+      networks: [{ network_id: netId }],
     });
-    vm = await until(
-      'the instance ACTIVE',
-      async () => {
-        const { instance: now } = await session.get<{ instance: Instance }>(`${INSTANCES}/${instance.id}`);
-        assert.notEqual(now.status, 'ERROR', JSON.stringify(now));
-        return now.status === 'ACTIVE' ? now : undefined;
-      },
-      60_000,
-    );
   });
 
   after(async () => {

@@ -14,11 +14,17 @@ import { after, before, describe, it } from 'node:test';
 import type { Session } from '../../src/cli/client.js';
 import type { LabHost, LabState } from '../../src/cli/lab.js';
 import { runInHostNamespace, runOnHost } from '../../src/linux/lab-host.js';
-import { hostLinks, type Lab, labUp, PhysnetOutside, physnetExternalNetwork } from '../helpers/lab.js';
+import {
+  activeInstance,
+  hostLinks,
+  type Lab,
+  labUp,
+  PhysnetOutside,
+  physnetExternalNetwork,
+} from '../helpers/lab.js';
 import { until } from '../helpers/until.js';
 
 const isRoot = process.getuid?.() === 0;
-const INSTANCES = '/neutrino/v1/instances';
 const OUTSIDE_IP = '198.51.100.1';
 
 interface Instance {
@@ -82,18 +88,11 @@ describe('multi-host HA router: keepalived on two network hosts, failover by VRR
     assert.equal(router.ha, true);
     routerId = router.id;
     await session.put(`/v2.0/routers/${routerId}/add_router_interface`, { subnet_id: subnet.id });
-    const { instance } = await session.post<{ instance: Instance }>(INSTANCES, {
-      instance: { name: 'ha-vm', host: 'host3', networks: [{ network_id: network.id }] },
+    vm = await activeInstance<Instance>(session, {
+      name: 'ha-vm',
+      host: 'host3',
+      networks: [{ network_id: network.id }],
     });
-    vm = await until(
-      'the instance ACTIVE',
-      async () => {
-        const { instance: now } = await session.get<{ instance: Instance }>(`${INSTANCES}/${instance.id}`);
-        assert.notEqual(now.status, 'ERROR', JSON.stringify(now));
-        return now.status === 'ACTIVE' ? now : undefined;
-      },
-      60_000,
-    );
   });
 
   after(async () => {

@@ -4,6 +4,7 @@
  * far end of a flat external network on physnet1), and cutting or mending a host's links, which is
  * how a host "dies" for the network. Every object made here is removed by the `down` it returns.
  */
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { type LabHost, type LabState, readLab } from '../../src/cli/lab.js';
 import { addNamespace, deleteNamespace, ipBatch, listNamespaces } from '../../src/linux/ip.js';
 import { hostNamespaceArgv } from '../../src/linux/lab-host.js';
 import { BIN, type CliResult } from './neutrino-up.js';
+import { until } from './until.js';
 
 /** The environment without the caller's NEUTRINO_* and OS_* settings. */
 function cleanEnv(): NodeJS.ProcessEnv {
@@ -229,4 +231,22 @@ export class Pinger {
       process.kill(this.#child.pid, 'SIGINT');
     await this.#closed;
   }
+}
+
+/** Creates an instance through `session` and waits until it is ACTIVE (failing on ERROR). */
+export async function activeInstance<T extends { id: string; status: string }>(
+  session: Session,
+  instance: Record<string, unknown>,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const { instance: created } = await session.post<{ instance: T }>('/neutrino/v1/instances', { instance });
+  return until(
+    `instance ${created.id} ACTIVE`,
+    async () => {
+      const { instance: now } = await session.get<{ instance: T }>(`/neutrino/v1/instances/${created.id}`);
+      assert.notEqual(now.status, 'ERROR', JSON.stringify(now));
+      return now.status === 'ACTIVE' ? now : undefined;
+    },
+    timeoutMs,
+  );
 }

@@ -11,7 +11,7 @@
  *       own timestamp), median of several.
  * Everything (labs, the bare namespaces) is removed afterwards. Writes bench/multihost/results.json.
  *
- *   npx tsx bench/multihost/run.ts [--n 400] [--rounds 5] [--probes 7] [--parts iperf,reachable,converge]
+ *   npx tsx bench/multihost/run.ts [--n 400] [--rounds 5] [--iperf-seconds 3] [--probes 7] [--parts iperf,reachable,converge]
  *     [--out bench/multihost/results.json]
  *
  * `--parts` runs only some of (b) `iperf`, (c) `reachable` and (a) `converge`; results of a partial
@@ -37,6 +37,8 @@ const arg = (name: string, fallback: string) => {
 };
 const N = Number(arg('n', '400'));
 const ROUNDS = Number(arg('rounds', '5'));
+/** Seconds of each iperf3 run (`-t`). */
+const IPERF_SECONDS = Number(arg('iperf-seconds', '3'));
 const PROBES = Number(arg('probes', '7'));
 const OUT = arg('out', 'bench/multihost/results.json');
 const PARTS = new Set(arg('parts', 'iperf,reachable,converge').split(','));
@@ -127,25 +129,17 @@ async function labDown(lab: Lab): Promise<void> {
   await rm(lab.stateDir, { recursive: true, force: true });
 }
 
-async function network(api: Session, name: string, cidr: string): Promise<string> {
+async function network(api: Session, name: string, cidr: string, portSecurity = true): Promise<string> {
   const { network } = await api.post<{ network: { id: string } }>('/v2.0/networks', {
-    network: { name, 'provider:network_type': 'vxlan' },
+    network: { name, 'provider:network_type': 'vxlan', port_security_enabled: portSecurity },
   });
   await api.post('/v2.0/subnets', { subnet: { network_id: network.id, ip_version: 4, cidr } });
   return network.id;
 }
 
-async function createInstance(api: Session, name: string, networkId: string, host: string, secured = true) {
-  let request: { network_id: string } | { port_id: string } = { network_id: networkId };
-  if (!secured) {
-    // A port without port security: no security groups, no anti-spoofing, no bridge netfilter.
-    const { port } = await api.post<{ port: { id: string } }>('/v2.0/ports', {
-      port: { network_id: networkId, port_security_enabled: false },
-    });
-    request = { port_id: port.id };
-  }
+async function createInstance(api: Session, name: string, networkId: string, host: string) {
   const { instance } = await api.post<{ instance: Instance }>(INSTANCES, {
-    instance: { name, host, networks: [request] },
+    instance: { name, host, networks: [{ network_id: networkId }] },
   });
   return instance;
 }
@@ -218,7 +212,7 @@ async function iperf(
   let bps = 0;
   for (let attempt = 0; attempt < 50 && !bps; attempt++) {
     await sleep(100);
-    const { code, stdout } = await connect('iperf3', ['-c', address, '-t', '3', '-J']);
+    const { code, stdout } = await connect('iperf3', ['-c', address, '-t', String(IPERF_SECONDS), '-J']);
     if (code === 0) bps = JSON.parse(stdout).end?.sum_received?.bits_per_second ?? 0;
   }
   await listening;
@@ -334,6 +328,9 @@ async function main(): Promise<void> {
     const net = await network(four.api, 'perf', '10.250.0.0/24');
     const [vmA] = await activeInstance(four.api, (await createInstance(four.api, 'perf-a', net, 'host2')).id);
     if (PARTS.has('iperf')) {
+      // A network without port security: no security groups, no anti-spoofing, so its bridges pass
+      // no traffic through netfilter (one secured port would turn that on for the whole bridge).
+      const plain = await network(four.api, 'perf-plain', '10.251.0.0/24', false);
       const [vmB] = await activeInstance(
         four.api,
         (await createInstance(four.api, 'perf-b', net, 'host3')).id,
@@ -345,11 +342,11 @@ async function main(): Promise<void> {
         });
       const [vmC] = await activeInstance(
         four.api,
-        (await createInstance(four.api, 'perf-c', net, 'host2', false)).id,
+        (await createInstance(four.api, 'perf-c', plain, 'host2')).id,
       );
       const [vmD] = await activeInstance(
         four.api,
-        (await createInstance(four.api, 'perf-d', net, 'host3', false)).id,
+        (await createInstance(four.api, 'perf-d', plain, 'host3')).id,
       );
       bare = await barePair(four);
       const [bareA, bareB] = bare.names;

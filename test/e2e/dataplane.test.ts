@@ -339,6 +339,7 @@ describe('data plane through neutrino up (real kernel)', { skip: !isRoot && 'nee
       await api.get<{ ports: Port[] }>(`/v2.0/ports?network_id=${net2.network.id}&device_owner=network:dhcp`)
     ).ports;
     const dnsmasq = await readPidFile(join(up.agentDir, 'dhcp', net2.network.id, 'pid'));
+    const proxy = await readPidFile(join(up.agentDir, 'dhcp', net2.network.id, 'haproxy.pid'));
     await api.delete(`/v2.0/networks/${net2.network.id}`);
     gone = await until('the network removed', async () => {
       const now = await ownedObjects(up.stateDir);
@@ -348,8 +349,9 @@ describe('data plane through neutrino up (real kernel)', { skip: !isRoot && 'nee
     assert.deepEqual(removed.namespaces, [`qdhcp-${net2.network.id}`]);
     assert.deepEqual(removed.links, [`brq${net2.network.id.slice(0, 11)}`, tap(dhcpPort.id)].sort());
     assert.deepEqual(
-      removed.processes.map((p) => Number(p.split(' ')[0])),
-      [dnsmasq],
+      removed.processes.map((p) => Number(p.split(' ')[0])).sort(),
+      [dnsmasq, proxy].sort(),
+      'its dnsmasq and its metadata proxy',
     );
     assert.deepEqual(minus(gone, before), { namespaces: [], links: [], processes: [] });
     assert.ok(await ping(vm1, ipOf(vm2)), 'the rest still works');
@@ -480,8 +482,15 @@ describe('data plane through neutrino up (real kernel)', { skip: !isRoot && 'nee
     const udhcpc = owned.processes.filter((p) => p.endsWith(' udhcpc') || p.includes('/udhcpc'));
     const dnsmasqs = owned.processes.filter((p) => p.includes('dnsmasq'));
     assert.equal(udhcpc.length, expected.clients, 'one DHCP client per instance interface');
-    assert.equal(dnsmasqs.length, expected.namespaces.filter((n) => n.startsWith('qdhcp-')).length);
-    assert.equal(owned.processes.length, udhcpc.length + dnsmasqs.length, owned.processes.join('\n'));
+    const proxies = owned.processes.filter((p) => p.includes('haproxy'));
+    const dhcpNamespaces = expected.namespaces.filter((n) => n.startsWith('qdhcp-')).length;
+    assert.equal(dnsmasqs.length, dhcpNamespaces);
+    assert.equal(proxies.length, dhcpNamespaces, 'one metadata proxy per DHCP namespace');
+    assert.equal(
+      owned.processes.length,
+      udhcpc.length + dnsmasqs.length + proxies.length,
+      owned.processes.join('\n'),
+    );
   });
 
   it('restarts with everything in place without touching the kernel: a running ping loses nothing', async () => {

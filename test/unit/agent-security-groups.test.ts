@@ -19,6 +19,7 @@ import {
   parseDropCounter,
   portDirectionRules,
   renderRule,
+  renderSkeleton,
 } from '../../src/agent/services/firewall.js';
 import { linkLocal } from '../../src/agent/services/security-groups.js';
 import type {
@@ -282,6 +283,7 @@ describe('security groups in the desired state', () => {
     const zone = fw.zones[bridge];
     assert.ok(zone >= 1 && zone <= 65535);
     assert.deepEqual(fw.sets[`inet map zones`].elements, [`"${bridge}" : ${zone}`]);
+    assert.deepEqual(fw.sets['inet set unfiltered'].elements, [], 'every bridge here filters');
     assert.deepEqual(fw.sets['bridge set trunks'].elements, ['"vxlan-1001"']);
     assert.deepEqual(fw.sets['bridge map from-port'].elements, [
       `"tap${PORT_A.slice(0, 11)}" : jump from-${PORT_A}`,
@@ -299,6 +301,32 @@ describe('security groups in the desired state', () => {
     assert.ok(!fw.chains[`inet chain sg-${DB}-ingress`], 'a group no port here uses has no chains');
     assert.deepEqual(state.problems, []);
     assert.equal(compile(snapshot({ ports: [] }), { stateDir }).firewall.skeleton, '', 'no port: no tables');
+  });
+
+  it('leaves the traffic of a bridge without filtered ports untracked', () => {
+    const base = snapshot();
+    const plain = { ...base.networks[0], id: 'dddddddd-0000-4000-8000-00000000000d', segmentation_id: 1002 };
+    const port = {
+      ...base.ports.find((p) => p.id === PORT_A)!,
+      id: 'eeeeeeee-0000-4000-8000-00000000000e',
+      network_id: plain.id,
+      port_security_enabled: false,
+      security_groups: [],
+    };
+    const state = compile(
+      snapshot({
+        networks: [...base.networks, plain],
+        ports: [...base.ports, port],
+        subnets: [...base.subnets, { ...base.subnets[0], id: 'plain-subnet', network_id: plain.id }],
+        instances: [...base.instances, { id: 'plain-vm', name: 'p', ports: [port.id] }],
+      }),
+      { stateDir },
+    );
+    assert.deepEqual(state.firewall.sets['inet set unfiltered'].elements, [`"brq${plain.id.slice(0, 11)}"`]);
+    assert.match(
+      renderSkeleton(state.firewall.table),
+      /iifname @unfiltered notrack\n\t\tct zone set iifname map @zones/,
+    );
   });
 
   it('keeps marks and zones across changes, and gives a new port the lowest free mark', () => {

@@ -133,6 +133,7 @@ export const SKELETON_SETS: readonly (Omit<FirewallSet, 'elements'> & { elements
   { family: 'bridge', kind: 'map', name: 'from-port', type: 'type ifname : verdict;' },
   { family: 'bridge', kind: 'map', name: 'to-port', type: 'type ifname : verdict;' },
   { family: 'inet', kind: 'set', name: 'bridges', type: 'type ifname;' },
+  { family: 'inet', kind: 'set', name: 'unfiltered', type: 'type ifname;' },
   { family: 'inet', kind: 'map', name: 'zones', type: 'typeof iifname : ct zone;' },
   { family: 'inet', kind: 'map', name: 'egress', type: 'type mark : verdict;' },
   { family: 'inet', kind: 'map', name: 'ingress', type: 'type mark : verdict;' },
@@ -157,7 +158,9 @@ export const BASE_CHAINS: readonly { family: FirewallFamily; name: string; hook:
       family: 'inet',
       name: 'hook-zone-in',
       hook: 'type filter hook prerouting priority raw; policy accept;',
-      rules: ['ct zone set iifname map @zones'],
+      // Our bridges without a filtered port: bridge netfilter hands their IPv4 to these hooks too
+      // (a namespace-wide default), and tracking it would cost every packet for nothing.
+      rules: ['iifname @unfiltered notrack', 'ct zone set iifname map @zones'],
     },
     {
       family: 'inet',

@@ -377,6 +377,8 @@ export function addFirewall(state: HostState, input: FirewallInput): Problem[] {
     // Bridge netfilter for our own bridges only; a mapped host bridge relies on the host's sysctl.
     if (state.bridges[bridge]) state.bridges[bridge].nfCall = true;
   }
+  for (const bridge of Object.keys(state.bridges))
+    if (!zoneOf.has(bridge)) element('unfiltered', JSON.stringify(bridge));
   for (const { port, bridge } of filters) fw.ports[port.id].zone = zoneOf.get(bridge)!;
   const trunks = [
     ...Object.entries(state.vxlans).map(([name, v]) => [name, v.master] as const),

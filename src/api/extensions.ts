@@ -284,6 +284,36 @@ export const EXTENSIONS: Extension[] = [
     'Provides a floating IP pools API.',
     '2018-03-21T10:00:00-00:00',
   ),
+  ext(
+    'Floating IP Port Forwarding',
+    'floating-ip-port-forwarding',
+    'Allow port forwarding from floating IP port to an internal port',
+    '2018-01-19T10:00:00-00:00',
+  ),
+  ext(
+    'Floating IP Port Forwarding new attribute description',
+    'floating-ip-port-forwarding-description',
+    'Add a description field to Port Forwarding rules',
+    '2019-11-01T10:00:00-00:00',
+  ),
+  ext(
+    'Floating IP Port Forwarding support port ranges',
+    'floating-ip-port-forwarding-port-ranges',
+    'Add suport to port ranges',
+    '2020-07-01T10:00:00-00:00',
+  ),
+  ext(
+    'Floating IP port forwarding detail',
+    'floating-ip-port-forwarding-detail',
+    "Allow list floating ip return more port forwarding data, include'id' and 'internal_port_id'",
+    '2022-05-06T10:00:00-00:00',
+  ),
+  ext(
+    'Expose Floating IP port forwardings',
+    'expose-port-forwarding-in-fip',
+    'Expose port forwarding fields in floating IP response',
+    '2018-06-28T16:00:00-00:00',
+  ),
   // Agents
   ext('agent', 'agent', 'The agent management extension.', '2013-02-03T10:00:00-00:00'),
   ext(

@@ -85,6 +85,15 @@ const FILTERS: Record<string, string[]> = {
     'remote_ip_prefix',
     'normalized_cidr',
   ],
+  // Neutron's port forwardings: no project or standard attributes of their own.
+  port_forwardings: [
+    'id',
+    'protocol',
+    'internal_port_id',
+    'external_port',
+    'external_port_range',
+    'description',
+  ],
   rbac_policies: [...OWNED, 'object_type', 'object_id', 'target_tenant', 'action'],
   address_groups: [...OWNED, 'name', 'description'],
   agents: [
@@ -108,6 +117,7 @@ const INTEGERS = new Set([
   'port_range_min',
   'port_range_max',
   'revision_number',
+  'external_port',
 ]);
 const FIXED_IP_KEYS = new Set(['ip_address', 'ip_address_substr', 'subnet_id']);
 

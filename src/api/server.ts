@@ -28,6 +28,7 @@ import { registerIpAvailability } from './ip-availability.js';
 import { registerMetadata } from './metadata.js';
 import type { Metrics } from './metrics.js';
 import { networks } from './networks.js';
+import { registerPortForwardings } from './port-forwardings.js';
 import { ports } from './ports.js';
 import { registerQuotas } from './quotas.js';
 import { rbacPolicies } from './rbac-policies.js';
@@ -171,6 +172,7 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   registerTrunkActions(app, services.trunks);
   registerSubnetPoolActions(app, services.subnetPools);
   registerFloatingIpPools(app, services.floatingIps);
+  registerPortForwardings(app, services.portForwardings);
   registerTrace(app, services);
   registerMetadata(app, opts.store, opts.settings);
 

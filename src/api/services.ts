@@ -10,6 +10,7 @@ import { IpAvailability } from '../core/ip-availability.js';
 import { L3Ha } from '../core/l3-ha.js';
 import { Networks } from '../core/networks.js';
 import { PortDrops } from '../core/port-drops.js';
+import { PortForwardings } from '../core/port-forwardings.js';
 import { Ports } from '../core/ports.js';
 import { Quotas } from '../core/quotas.js';
 import { RbacPolicies } from '../core/rbac-policies.js';
@@ -35,6 +36,7 @@ export interface Services {
   ports: Ports;
   routers: Routers;
   floatingIps: FloatingIps;
+  portForwardings: PortForwardings;
   rbacPolicies: RbacPolicies;
   quotas: Quotas;
   ipAvailability: IpAvailability;
@@ -64,6 +66,7 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
   const ha = new L3Ha(settings, networks, subnets);
   const routers = new Routers(store, settings, { networks, subnets, ports, ha });
   routers.deadNetworkHosts = (tx) => agents.deadNetworkHosts(tx);
+  const floatingIps = new FloatingIps(store, settings, { networks, ports });
   return {
     store,
     settings,
@@ -74,7 +77,8 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
     addressScopes,
     ports,
     routers,
-    floatingIps: new FloatingIps(store, settings, { networks, ports }),
+    floatingIps,
+    portForwardings: new PortForwardings(store, { floatingIps, ports }),
     rbacPolicies: new RbacPolicies(store, settings, {
       network: (ctx, id, db) => networks.get(ctx, id, db),
       security_group: (ctx, id, db) => securityGroups.get(ctx, id, db),

@@ -780,6 +780,27 @@ export const ExternalIpAddressExhausted = define<{ net_id: string }>(
   400,
   'Unable to find any IP address on external network %(net_id)s.',
 );
+// Port forwardings (floating-ip-port-forwarding)
+export const PortForwardingNotFound = define<{ id: string }>(
+  'PortForwardingNotFound',
+  404,
+  'Port Forwarding %(id)s could not be found.',
+);
+export const FipInUseByPortForwarding = define<{ id: string }>(
+  'FipInUseByPortForwarding',
+  409,
+  'Floating IP %(id)s in use by Port Forwarding resources.',
+);
+export const PortHasBindingFloatingIP = define<{
+  floating_ip_address: string;
+  fip_id: string;
+  port_id: string;
+  fixed_ip: string;
+}>(
+  'PortHasBindingFloatingIP',
+  409,
+  'Cannot create port forwarding to floating IP %(floating_ip_address)s (%(fip_id)s) with port %(port_id)s using fixed IP %(fixed_ip)s, as that port already has a binding floating IP.',
+);
 export const SubnetMismatchForPort = define<{ port_id: string; subnet_id: string }>(
   'SubnetMismatchForPort',
   400,

@@ -3,9 +3,11 @@
  * network by a port of its own (`network:floatingip`, no project, device_id the floating IP's
  * id), mapped to one fixed IPv4 address of a port of the same project by the router that joins
  * that address's subnet to the external network. `floatingip_associations` keeps the mapping
- * (one floating IP per fixed address and external network). Status: ACTIVE while associated,
- * DOWN otherwise (the agent does not report floating IP status yet). Deleting an associated
- * port disassociates its floating IPs, as in Neutron.
+ * (one floating IP per fixed address and external network). A floating IP that is not
+ * associated may instead forward ports (port-forwardings.ts; it cannot be associated while it
+ * does, and its delete takes them along). Status: ACTIVE while associated or forwarding, DOWN
+ * otherwise (the agent does not report floating IP status yet). Deleting an associated port
+ * disassociates its floating IPs, as in Neutron.
  */
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
@@ -34,6 +36,7 @@ import {
   BadRequest,
   ExternalGatewayForFloatingIPNotFound,
   ExternalIpAddressExhausted,
+  FipInUseByPortForwarding,
   FloatingIPNotFound,
   FloatingIPPortAlreadyAssociated,
   InvalidAttribute,
@@ -44,6 +47,7 @@ import { ROUTER_INTERFACE_OWNERS } from './fixed-ips.js';
 import { removePort } from './instances.js';
 import { ipVersion, normalizeIp } from './ipam.js';
 import type { Networks } from './networks.js';
+import { forwardingsOf } from './port-forwardings.js';
 import type { Ports } from './ports.js';
 import { enforce } from './quotas.js';
 import type { ListHint, ResourceService, View } from './resource.js';
@@ -174,10 +178,14 @@ export class FloatingIps implements ResourceService<FloatingIpCreate, FloatingIp
     }
   }
 
-  /** Floating IPs as the API shows them: with the associated port's details. */
+  /** Floating IPs as the API shows them: with the associated port's details, or their port forwardings. */
   async #views(rows: Stored[]): Promise<View[]> {
     const portIds = rows.flatMap((r) => (typeof r.port_id === 'string' ? [r.port_id] : []));
     const ports = await listResources(this.#store.db, 'ports', { column: 'id', values: portIds });
+    const forwardings = await forwardingsOf(
+      this.#store.db,
+      rows.flatMap((r) => (typeof r.port_id === 'string' ? [] : [r.id])),
+    );
     const byId = new Map(ports.map((p) => [p.id, p]));
     return rows.map((row) => {
       const port = typeof row.port_id === 'string' ? byId.get(row.port_id) : undefined;
@@ -192,7 +200,7 @@ export class FloatingIps implements ResourceService<FloatingIpCreate, FloatingIp
             device_owner: port.device_owner,
           }
         : null;
-      return { ...row, port_details, port_forwardings: [], qos_policy_id: null };
+      return { ...row, port_details, port_forwardings: forwardings.get(row.id) ?? [], qos_policy_id: null };
     });
   }
 
@@ -317,7 +325,7 @@ export class FloatingIps implements ResourceService<FloatingIpCreate, FloatingIp
       throw badFloatingIp(`Port ${portId} is unable to be assigned a floating IP`);
     }
     const internal = internalAddress(port, wanted);
-    const router_id = await this.#routerFor(tx, port, internal.subnet_id, fip.floating_network_id);
+    const router_id = await this.routerFor(tx, port, internal.subnet_id, fip.floating_network_id);
     const taken = await tx
       .selectFrom('floatingip_associations')
       .select('floatingip_id')
@@ -343,7 +351,7 @@ export class FloatingIps implements ResourceService<FloatingIpCreate, FloatingIp
    * holding the subnet's gateway address first), locked to share against an interface or
    * gateway removal in flight (PostgreSQL), and looked up again once locked.
    */
-  async #routerFor(tx: Tx, port: Stored, subnetId: string, networkId: string): Promise<string> {
+  async routerFor(tx: Tx, port: Stored, subnetId: string, networkId: string): Promise<string> {
     const subnet = await getResource(tx, 'subnets', subnetId);
     const find = async () => {
       const rows = await tx
@@ -392,16 +400,25 @@ export class FloatingIps implements ResourceService<FloatingIpCreate, FloatingIp
         }
         const fip = current as Stored & Floating;
         let association = associationOf(current);
+        const forwarded = await tx
+          .selectFrom('port_forwardings')
+          .select('router_id')
+          .where('floatingip_id', '=', id)
+          .executeTakeFirst();
+        if (body.port_id && forwarded) throw FipInUseByPortForwarding({ id });
         if (body.port_id !== undefined) {
           association =
             body.port_id === null ? null : await this.#associate(tx, ctx, fip, body.port_id, fixedIp);
           await this.#record(tx, fip, association);
         }
         const description = body.description ?? current.description;
+        // A floating IP with port forwardings stays on their router.
+        const routed = forwarded ? { router_id: forwarded.router_id, status: 'ACTIVE' } : {};
         return updateResource(tx, 'floatingips', current, {
           ...current,
           description,
           ...associated(association),
+          ...routed,
         });
       }),
     );
@@ -418,6 +435,7 @@ export class FloatingIps implements ResourceService<FloatingIpCreate, FloatingIp
         throw RevisionNumberConstraintFailed({ expected: ifRevision, current: current.revision_number });
       }
       await tx.deleteFrom('floatingip_associations').where('floatingip_id', '=', id).execute();
+      await tx.deleteFrom('port_forwardings').where('floatingip_id', '=', id).execute();
       for (const port of await listResources(tx, 'ports', { column: 'device_id', values: [id] })) {
         if (port.device_owner === FLOATINGIP_OWNER) await removePort(tx, port);
       }

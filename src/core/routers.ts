@@ -527,7 +527,14 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
       .select('floatingip_id')
       .where('router_id', '=', routerId)
       .executeTakeFirst();
-    if (used) throw RouterExternalGatewayInUseByFloatingIp({ router_id: routerId, net_id: networkId });
+    const forwarding = await tx
+      .selectFrom('port_forwardings')
+      .select('id')
+      .where('router_id', '=', routerId)
+      .executeTakeFirst();
+    if (used || forwarding) {
+      throw RouterExternalGatewayInUseByFloatingIp({ router_id: routerId, net_id: networkId });
+    }
   }
 
   /**
@@ -797,14 +804,23 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
     throw RouterInterfaceNotFoundForSubnet({ router_id: router.id, subnet_id: subnetId });
   }
 
-  /** A subnet stays while a floating IP of the router maps an address on it, or a route goes through it. */
+  /**
+   * A subnet stays while a floating IP of the router maps (or forwards ports to) an address on it,
+   * or a route goes through it.
+   */
   async #requireUnused(tx: Tx, router: Stored, subnet: Stored): Promise<void> {
     const cidr = parseCidr(String(subnet.cidr))!;
-    const mapped = await tx
+    const associated = await tx
       .selectFrom('floatingip_associations')
       .select(['port_id', 'fixed_ip_address'])
       .where('router_id', '=', router.id)
       .execute();
+    const forwarded = await tx
+      .selectFrom('port_forwardings')
+      .select(['internal_port_id as port_id', 'internal_ip_address as fixed_ip_address'])
+      .where('router_id', '=', router.id)
+      .execute();
+    const mapped = [...associated, ...forwarded];
     if (mapped.length > 0) {
       const holders = await tx
         .selectFrom('ip_allocations')

@@ -1,10 +1,12 @@
 /**
  * A floating IP: an address on an external network, held by a port of its own
  * (`network:floatingip`), that a router maps to one fixed IPv4 address of a port (DNAT in,
- * SNAT out). It has no name. `port_details` (fip-port-details) describes the associated port.
+ * SNAT out). It has no name. `port_details` (fip-port-details) describes the associated port;
+ * `port_forwardings` (expose-port-forwarding-in-fip, -detail) what an unassociated one forwards.
  */
 import { type Static, Type } from 'typebox';
 import { Closed, Description, Nullable, ProjectId, Tags, Uuid } from './common.js';
+import { FloatingIpPortForwarding } from './port-forwarding.js';
 
 const Address = Type.String({ maxLength: 64 });
 
@@ -34,7 +36,7 @@ export const FloatingIp = Closed({
   fixed_ip_address: Nullable(Address),
   status: Type.String(),
   port_details: Nullable(PortDetails),
-  port_forwardings: Type.Array(Type.Unknown()),
+  port_forwardings: Type.Array(FloatingIpPortForwarding),
   qos_policy_id: Nullable(Uuid),
 });
 export type FloatingIp = Static<typeof FloatingIp>;

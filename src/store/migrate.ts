@@ -13,6 +13,7 @@ import * as m009 from './migrations/009-trunks.js';
 import * as m010 from './migrations/010-subnet-pools.js';
 import * as m011 from './migrations/011-l3-ha.js';
 import * as m012 from './migrations/012-host-diagnostics.js';
+import * as m013 from './migrations/013-port-forwardings.js';
 import type { Database } from './schema.js';
 
 const steps: Record<string, (db: Kysely<unknown>, dialect: DialectName) => Promise<void>> = {
@@ -28,6 +29,7 @@ const steps: Record<string, (db: Kysely<unknown>, dialect: DialectName) => Promi
   '010-subnet-pools': m010.up,
   '011-l3-ha': m011.up,
   '012-host-diagnostics': m012.up,
+  '013-port-forwardings': m013.up,
 };
 
 export async function migrate(db: Kysely<Database>, dialect: DialectName): Promise<void> {

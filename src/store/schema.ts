@@ -111,6 +111,24 @@ export interface Database {
     router_id: string;
   };
   /**
+   * Port forwardings of floating IPs that are not associated 1:1 (`router_id`: the floating IP's,
+   * which realises them); port ranges as first and last port, equal for a single port.
+   */
+  port_forwardings: {
+    id: string;
+    floatingip_id: string;
+    router_id: string;
+    internal_port_id: string;
+    internal_ip_address: string;
+    protocol: string;
+    internal_port_start: number;
+    internal_port_end: number;
+    external_port_start: number;
+    external_port_end: number;
+    description: string;
+    created_at: string;
+  };
+  /**
    * The hosts serving each router: one, or several for an HA router, with the VRRP state each
    * host's agent last reported (`active`, `standby`; null when not HA or not yet reported).
    */

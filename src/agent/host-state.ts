@@ -196,7 +196,10 @@ export interface NatTable {
   hash: string;
   /** Desired only: the text of the `nft -f` transaction. */
   ruleset?: string;
-  /** Floating IP → fixed IP (actual: as of the last apply), for gratuitous ARP and conntrack flushes. */
+  /**
+   * Floating IP → the fixed IP it maps to, or its port forwardings as text (actual: as of the last
+   * apply), for gratuitous ARP and conntrack flushes.
+   */
   floatingIps: Record<string, string>;
 }
 

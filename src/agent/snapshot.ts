@@ -98,6 +98,19 @@ export interface SnapshotFloatingIp {
   /** The instance port's address it maps to; null while unassociated (no NAT then). */
   fixed_ip_address: string | null;
   port_id: string | null;
+  /** What an unassociated floating IP forwards (floating-ip-port-forwarding); none when absent. */
+  port_forwardings?: SnapshotPortForwarding[];
+}
+
+/** One forwarding: `protocol` to the external ports, DNATed to the internal address and ports. */
+export interface SnapshotPortForwarding {
+  protocol: string;
+  internal_ip_address: string;
+  /** First and last port; equal for one port. */
+  internal_port_start: number;
+  internal_port_end: number;
+  external_port_start: number;
+  external_port_end: number;
 }
 
 /**

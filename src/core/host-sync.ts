@@ -691,7 +691,7 @@ export class HostSync {
 
   /**
    * The routers served by `host`: their gateway (with the external subnets' gateway addresses
-   * for the default route), interfaces, routes and associated floating IPs.
+   * for the default route), interfaces, routes, and floating IPs associated or forwarding ports.
    */
   async #snapshotRouters(db: Kysely<Database>, host: string): Promise<SnapshotRouter[]> {
     const bound = await db.selectFrom('l3_bindings').select('router_id').where('host', '=', host).execute();
@@ -718,10 +718,25 @@ export class HostSync {
         .where('router_id', 'in', chunk)
         .execute(),
     );
+    const forwarded = await inChunks(ids, (chunk) =>
+      db.selectFrom('port_forwardings').selectAll().where('router_id', 'in', chunk).execute(),
+    );
     const floatingIps = await listResources(db, 'floatingips', {
       column: 'id',
-      values: mapped.map((m) => m.floatingip_id),
+      values: [...mapped.map((m) => m.floatingip_id), ...new Set(forwarded.map((f) => f.floatingip_id))],
     });
+    const forwardingsOf = (fipId: string) =>
+      forwarded
+        .filter((f) => f.floatingip_id === fipId)
+        .sort((a, b) => a.protocol.localeCompare(b.protocol) || a.external_port_start - b.external_port_start)
+        .map((f) => ({
+          protocol: f.protocol,
+          internal_ip_address: f.internal_ip_address,
+          internal_port_start: f.internal_port_start,
+          internal_port_end: f.internal_port_end,
+          external_port_start: f.external_port_start,
+          external_port_end: f.external_port_end,
+        }));
     return routers.map((router) => {
       const own = ports.filter((p) => p.device_id === router.id && p.device_owner !== HA_OWNER);
       const gateway = own.find((p) => p.device_owner === GATEWAY_OWNER);
@@ -750,6 +765,7 @@ export class HostSync {
             floating_ip_address: String(f.floating_ip_address),
             fixed_ip_address: f.fixed_ip_address as string | null,
             port_id: f.port_id as string | null,
+            port_forwardings: forwardingsOf(f.id),
           })),
         ...(vrrp
           ? {

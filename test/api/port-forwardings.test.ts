@@ -144,7 +144,8 @@ for (const dialect of dialects()) {
       assert.equal(changed.body.port_forwarding.external_port_range, '2200:2200');
       assert.equal(changed.body.port_forwarding.internal_port, 22);
       assert.equal(changed.body.port_forwarding.description, 'moved');
-      assert.equal((await showFip(f.id)).port_forwardings[0].external_port, 2200);
+      const exposed = (await showFip(f.id)).port_forwardings.find((x: { id: string }) => x.id === pf.id);
+      assert.equal(exposed.external_port, 2200);
 
       assert.equal((await member.del(`${base(f.id)}/${pf.id}`)).status, 204);
       assert.equal(

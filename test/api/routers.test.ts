@@ -734,6 +734,20 @@ for (const dialect of dialects()) {
         fixed_ips: [{ ip_address: '10.0.0.5' }],
       });
       const fip = await create('floatingips', 'floatingip', { floating_network_id: ext.id, port_id: vm.id });
+      const web = await create('ports', 'port', {
+        network_id: net.id,
+        fixed_ips: [{ ip_address: '10.0.0.6' }],
+      });
+      const forwarding = await create('floatingips', 'floatingip', { floating_network_id: ext.id });
+      const pf = await admin.post(`/v2.0/floatingips/${forwarding.id}/port_forwardings`, {
+        port_forwarding: {
+          protocol: 'tcp',
+          internal_port_id: web.id,
+          internal_port_range: '8000:8009',
+          external_port_range: '9000:9009',
+        },
+      });
+      assert.equal(pf.status, 201, JSON.stringify(pf.body));
 
       const s = await sync('l3-host');
       assert.equal(await bindingOf(r.id), 'l3-host');
@@ -746,36 +760,57 @@ for (const dialect of dialects()) {
       const gw = (await admin.get(`/v2.0/ports?device_id=${r.id}&device_owner=network:router_gateway`)).body
         .ports[0];
       const qrPort = (await admin.get(`/v2.0/ports/${qr}`)).body.port;
-      assert.deepEqual(mine, {
-        id: r.id,
-        project_id: t.adminProjectId,
-        admin_state_up: true,
-        gateway: {
-          port_id: gw.id,
-          network_id: ext.id,
-          mac_address: gw.mac_address,
-          addresses: [{ subnet_id: extSub.id, ip_address: gw.fixed_ips[0].ip_address, prefixlen: 24 }],
-          enable_snat: true,
-          external_gateway_ips: ['203.0.113.1'],
+      const byId = (a: { id: string }, b: { id: string }) => a.id.localeCompare(b.id);
+      assert.deepEqual(
+        { ...mine, floating_ips: [...mine.floating_ips].sort(byId) },
+        {
+          id: r.id,
+          project_id: t.adminProjectId,
+          admin_state_up: true,
+          gateway: {
+            port_id: gw.id,
+            network_id: ext.id,
+            mac_address: gw.mac_address,
+            addresses: [{ subnet_id: extSub.id, ip_address: gw.fixed_ips[0].ip_address, prefixlen: 24 }],
+            enable_snat: true,
+            external_gateway_ips: ['203.0.113.1'],
+          },
+          interfaces: [
+            {
+              port_id: qr,
+              network_id: net.id,
+              mac_address: qrPort.mac_address,
+              addresses: [{ subnet_id: sub.id, ip_address: '10.0.0.1', prefixlen: 24 }],
+            },
+          ],
+          routes: [{ destination: '192.168.0.0/24', nexthop: '10.0.0.9' }],
+          floating_ips: [
+            {
+              id: fip.id,
+              floating_ip_address: fip.floating_ip_address,
+              fixed_ip_address: '10.0.0.5',
+              port_id: vm.id,
+              port_forwardings: [],
+            },
+            {
+              id: forwarding.id,
+              floating_ip_address: forwarding.floating_ip_address,
+              fixed_ip_address: null,
+              port_id: null,
+              port_forwardings: [
+                {
+                  protocol: 'tcp',
+                  internal_ip_address: '10.0.0.6',
+                  internal_port_start: 8000,
+                  internal_port_end: 8009,
+                  external_port_start: 9000,
+                  external_port_end: 9009,
+                },
+              ],
+            },
+          ].sort(byId),
         },
-        interfaces: [
-          {
-            port_id: qr,
-            network_id: net.id,
-            mac_address: qrPort.mac_address,
-            addresses: [{ subnet_id: sub.id, ip_address: '10.0.0.1', prefixlen: 24 }],
-          },
-        ],
-        routes: [{ destination: '192.168.0.0/24', nexthop: '10.0.0.9' }],
-        floating_ips: [
-          {
-            id: fip.id,
-            floating_ip_address: fip.floating_ip_address,
-            fixed_ip_address: '10.0.0.5',
-            port_id: vm.id,
-          },
-        ],
-      });
+      );
       const networks = s.networks.map((n) => n.id);
       assert.ok(networks.includes(ext.id) && networks.includes(net.id), 'both networks, for the bridges');
       assert.ok(s.subnets.some((x) => x.id === extSub.id));

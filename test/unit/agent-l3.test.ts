@@ -4,7 +4,7 @@
  * addresses with floating IPs as /32, forwarding inside the namespace, routes, the NAT hash, what it
  * refuses; and the actions: none when nothing changed, one NAT replacement per change, conntrack
  * flushes for floating IPs that no longer map where they did, gratuitous ARP for new ones, no
- * deletion of routes the kernel drops itself.
+ * deletion of routes the kernel drops itself; floating IPs forwarding ports held like associated ones.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -336,6 +336,72 @@ describe('L3 in diff', () => {
     for (const op of ['netns.add', 'sysctl.set', 'nat.apply', 'arp.announce', 'route.replace'])
       assert.ok(ops(actions).includes(op as Action['op']), op);
     assert.ok(!ops(actions).includes('conntrack.flush'));
+  });
+});
+
+describe('port forwardings in compile and diff', () => {
+  const pf = {
+    protocol: 'tcp',
+    internal_ip_address: '10.0.0.7',
+    internal_port_start: 22,
+    internal_port_end: 22,
+    external_port_start: 2222,
+    external_port_end: 2222,
+  };
+  const forwarding = (forwardings = [pf]) => [
+    ...router().floating_ips,
+    {
+      id: 'f4',
+      floating_ip_address: '203.0.113.40',
+      fixed_ip_address: null,
+      port_id: null,
+      port_forwardings: forwardings,
+    },
+  ];
+  const desired = build(snapshot([router({ floating_ips: forwarding() })]));
+
+  it('holds a forwarding floating IP on the gateway and records what it forwards', () => {
+    assert.deepEqual(desired.problems, []);
+    assert.deepEqual(desired.namespaceLinks[`${NS}/${QG}`].addresses, [
+      '203.0.113.10/24',
+      '203.0.113.20/32',
+      '203.0.113.40/32',
+    ]);
+    const nat = desired.routers[NS].nat;
+    assert.deepEqual(nat.floatingIps, {
+      '203.0.113.20': '10.0.0.5',
+      '203.0.113.40': 'tcp 2222-2222>10.0.0.7:22-22',
+    });
+    assert.ok(nat.ruleset?.includes('ip daddr 203.0.113.40 tcp dport 2222 dnat to 10.0.0.7:22\n'));
+  });
+
+  it('announces a new one; a changed forwarding flushes its connections; the last one gone takes the address', () => {
+    const before = build(snapshot());
+    assert.deepEqual(ops(diff(desired, realised(before))), ['addr.add', 'nat.apply', 'arp.announce']);
+    const changed = build(
+      snapshot([
+        router({ floating_ips: forwarding([{ ...pf, external_port_start: 2200, external_port_end: 2200 }]) }),
+      ]),
+    );
+    assert.deepEqual(ops(diff(changed, realised(desired))), ['nat.apply', 'conntrack.flush']);
+    const gone = build(snapshot([router({ floating_ips: forwarding([]) })]));
+    assert.deepEqual(ops(diff(gone, realised(desired))), ['nat.apply', 'conntrack.flush', 'addr.del']);
+  });
+
+  it('refuses a forwarding whose values nft would not take', () => {
+    for (const bad of [
+      { ...pf, protocol: 'icmp' },
+      { ...pf, internal_ip_address: '10.0.0.7; flush ruleset' },
+      { ...pf, external_port_start: 0 },
+      { ...pf, internal_port_end: 30 },
+    ]) {
+      const state = build(snapshot([router({ floating_ips: forwarding([bad]) })]));
+      assert.deepEqual(
+        state.problems.map((p) => p.message),
+        ['invalid port forwarding'],
+        JSON.stringify(bad),
+      );
+    }
   });
 });
 

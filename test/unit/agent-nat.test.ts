@@ -1,14 +1,21 @@
 /**
  * A router's NAT ruleset (pure): the exact text of the one-transaction replacement, the order of the
  * rules (hairpin, floating-IP SNAT, no SNAT for DNATed flows, default SNAT), which floating IPs get
- * NAT, enable_snat, routers without a gateway, no SNAT within the gateway's address scope, and a
- * text independent of the floating IPs' order.
+ * NAT, enable_snat, routers without a gateway, no SNAT within the gateway's address scope, a
+ * text independent of the floating IPs' order, and port forwardings (single ports, same, shifted
+ * and 1-N ranges) DNATed in prerouting and output beside the 1:1 floating IPs.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { natFloatingIps, renderRouterRuleset, sameScopeSubnets } from '../../src/agent/services/nat.js';
-import type { SnapshotRouter } from '../../src/agent/snapshot.js';
+import {
+  forwardingRule,
+  natFloatingIps,
+  natPortForwardings,
+  renderRouterRuleset,
+  sameScopeSubnets,
+} from '../../src/agent/services/nat.js';
+import type { SnapshotPortForwarding, SnapshotRouter } from '../../src/agent/snapshot.js';
 
 const names = { gateway: 'qg-11111111-11', internal: 'qr-*' };
 
@@ -161,5 +168,126 @@ table ip neutrino-router {
         assert.equal(renderRouterRuleset({ ...base, floating_ips }, names), expected);
       }),
     );
+  });
+});
+
+describe('port forwardings', () => {
+  const pf = (over: Partial<SnapshotPortForwarding> = {}): SnapshotPortForwarding => ({
+    protocol: 'tcp',
+    internal_ip_address: '10.0.0.8',
+    internal_port_start: 22,
+    internal_port_end: 22,
+    external_port_start: 2222,
+    external_port_end: 2222,
+    ...over,
+  });
+  const forwarding = (forwardings: SnapshotPortForwarding[]) =>
+    router({
+      floating_ips: [
+        ...router().floating_ips,
+        {
+          id: 'f4',
+          floating_ip_address: '203.0.113.40',
+          fixed_ip_address: null,
+          port_id: null,
+          port_forwardings: forwardings,
+        },
+      ],
+    });
+
+  it('DNATs a forwarded port in prerouting and output, next to the 1:1 floating IPs and without SNAT', () => {
+    const text = renderRouterRuleset(
+      forwarding([
+        pf(),
+        pf({
+          protocol: 'udp',
+          internal_port_start: 53,
+          internal_port_end: 53,
+          external_port_start: 53,
+          external_port_end: 53,
+        }),
+      ]),
+      names,
+    );
+    const rules = [
+      'ip daddr 203.0.113.40 tcp dport 2222 dnat to 10.0.0.8:22',
+      'ip daddr 203.0.113.40 udp dport 53 dnat to 10.0.0.8:53',
+    ];
+    const chain = (name: string) => text.split(`chain ${name} {`)[1].split('}')[0];
+    for (const rule of rules) {
+      assert.ok(chain('prerouting').includes(`\t\t${rule}\n`), rule);
+      assert.ok(chain('output').includes(`\t\t${rule}\n`), rule);
+    }
+    assert.ok(chain('prerouting').includes('ip daddr 203.0.113.20 dnat to 10.0.0.5\n'), '1:1 unchanged');
+    assert.ok(
+      !text.includes('snat to 203.0.113.40'),
+      'replies go back by conntrack; new flows by the default SNAT',
+    );
+    assert.ok(
+      chain('postrouting').includes('oifname "qr-*" meta mark 0x1 ct status dnat masquerade'),
+      'hairpin',
+    );
+  });
+
+  it('keeps the ports of a same range, maps a shifted one port by port, and sends 1-N to one port', () => {
+    assert.equal(
+      forwardingRule(
+        '203.0.113.40',
+        pf({
+          internal_port_start: 8000,
+          internal_port_end: 8002,
+          external_port_start: 8000,
+          external_port_end: 8002,
+        }),
+      ),
+      'ip daddr 203.0.113.40 tcp dport 8000-8002 dnat to 10.0.0.8',
+    );
+    assert.equal(
+      forwardingRule(
+        '203.0.113.40',
+        pf({
+          protocol: 'sctp',
+          internal_port_start: 8000,
+          internal_port_end: 8002,
+          external_port_start: 9000,
+          external_port_end: 9002,
+        }),
+      ),
+      'ip daddr 203.0.113.40 sctp dport 9000-9002 dnat to 10.0.0.8 : sctp dport map { 9000 : 8000, 9001 : 8001, 9002 : 8002 }',
+    );
+    assert.equal(
+      forwardingRule(
+        '203.0.113.40',
+        pf({
+          internal_port_start: 80,
+          internal_port_end: 80,
+          external_port_start: 9100,
+          external_port_end: 9105,
+        }),
+      ),
+      'ip daddr 203.0.113.40 tcp dport 9100-9105 dnat to 10.0.0.8:80',
+    );
+  });
+
+  it('forwards only for unassociated IPv4 floating IPs on a router with a gateway', () => {
+    const r = forwarding([pf()]);
+    assert.deepEqual(natPortForwardings(r), [{ floating: '203.0.113.40', forwardings: [pf()] }]);
+    assert.deepEqual(natPortForwardings({ ...r, gateway: null }), []);
+    assert.ok(
+      !renderRouterRuleset({ ...r, gateway: null }, { gateway: null, internal: 'qr-*' }).includes('dport'),
+    );
+    const associated = router({
+      floating_ips: [
+        {
+          id: 'f5',
+          floating_ip_address: '203.0.113.50',
+          fixed_ip_address: '10.0.0.9',
+          port_id: 'p9',
+          port_forwardings: [pf()],
+        },
+      ],
+    });
+    assert.deepEqual(natPortForwardings(associated), []);
+    assert.deepEqual(natPortForwardings(forwarding([])), []);
   });
 });

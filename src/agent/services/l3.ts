@@ -2,7 +2,8 @@
  * A router as Neutron's L3 agent lays it out: namespace `qrouter-<router>` with forwarding on
  * inside it (never in the root namespace), one `qr-<port11>` device per internal interface holding
  * the subnets' gateway addresses, a `qg-<port11>` device on the external network holding the
- * gateway and floating IP addresses, the default and extra routes, and one nftables table for NAT
+ * gateway and floating IP addresses (associated or forwarding ports), the default and extra
+ * routes, and one nftables table for NAT
  * (`nat.ts`); the records of what was applied live in `<stateDir>/routers/<router>/`.
  */
 import { createHash } from 'node:crypto';
@@ -15,10 +16,16 @@ import {
   keepalivedFiles,
   notifyScript,
 } from '../../linux/keepalived.js';
+import { FORWARDED_PROTOCOLS } from '../../model/port-forwarding.js';
 import type { L2Driver, NetworkContext } from '../drivers/driver.js';
 import { addDaemon, type HostState, namespaceLinkKey, type Route } from '../host-state.js';
-import type { SnapshotNetwork, SnapshotRouter, SnapshotRouterPort } from '../snapshot.js';
-import { natFloatingIps, renderRouterRuleset } from './nat.js';
+import type {
+  SnapshotNetwork,
+  SnapshotPortForwarding,
+  SnapshotRouter,
+  SnapshotRouterPort,
+} from '../snapshot.js';
+import { natFloatingIps, natPortForwardings, renderRouterRuleset } from './nat.js';
 
 const ID_CHARS = 11;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
@@ -129,7 +136,39 @@ function invalidRouter(router: SnapshotRouter): string | undefined {
     )
   )
     return 'invalid floating IP';
+  if (!fips.every((f) => (f.port_forwardings ?? []).every(validForwarding))) return 'invalid port forwarding';
   return undefined;
+}
+
+const validPort = (n: number) => Number.isInteger(n) && n >= 1 && n <= 65535;
+
+/** Every value goes into nft's text: a known protocol, an address, ports in order (ranges 1-N or N-N). */
+function validForwarding(pf: SnapshotPortForwarding): boolean {
+  const ports = [pf.internal_port_start, pf.internal_port_end, pf.external_port_start, pf.external_port_end];
+  const internal = pf.internal_port_end - pf.internal_port_start;
+  return (
+    (FORWARDED_PROTOCOLS as readonly string[]).includes(pf.protocol) &&
+    isIp(pf.internal_ip_address) &&
+    ports.every(validPort) &&
+    internal >= 0 &&
+    pf.external_port_end >= pf.external_port_start &&
+    (internal === 0 || internal === pf.external_port_end - pf.external_port_start)
+  );
+}
+
+/**
+ * The floating IPs the router holds on its gateway, each with what it maps to: the fixed address
+ * (1:1) or its forwardings as text, so any change of either flushes its connections.
+ */
+function mappedFloatingIps(router: SnapshotRouter): Record<string, string> {
+  const forwarded = natPortForwardings(router).map(({ floating, forwardings }) => {
+    const text = forwardings.map(
+      (pf) =>
+        `${pf.protocol} ${pf.external_port_start}-${pf.external_port_end}>${pf.internal_ip_address}:${pf.internal_port_start}-${pf.internal_port_end}`,
+    );
+    return [floating, text.join(',')];
+  });
+  return Object.fromEntries([...natFloatingIps(router).map((f) => [f.floating, f.fixed]), ...forwarded]);
 }
 
 /** A port's addresses as `ip addr` reports them (IPv6 in its canonical short form). */
@@ -226,7 +265,7 @@ export function addRouter(state: HostState, input: RouterInput): string[] {
   let gatewayDevice: string | null = null;
   if (gateway) {
     const dev = gatewayDeviceName(gateway.port_id);
-    const floating = natFloatingIps(router).map((f) => `${f.floating}/32`);
+    const floating = Object.keys(mappedFloatingIps(router)).map((ip) => `${ip}/32`);
     if (plug(gateway, dev, [...new Set([...cidrs(gateway), ...floating])])) {
       gatewayDevice = dev;
       onLink.push(...cidrs(gateway).map((cidr) => ({ cidr, dev })));
@@ -259,9 +298,7 @@ export function addRouter(state: HostState, input: RouterInput): string[] {
   }
   const names = { gateway: gatewayDevice, internal: INTERNAL_DEVICES };
   const ruleset = renderRouterRuleset(router, names);
-  const floatingIps = gatewayDevice
-    ? Object.fromEntries(natFloatingIps(router).map((f) => [f.floating, f.fixed]))
-    : {};
+  const floatingIps = gatewayDevice ? mappedFloatingIps(router) : {};
   state.routers[netns] = {
     dir,
     gatewayDevice: ha ? null : gatewayDevice,

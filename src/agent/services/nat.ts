@@ -4,10 +4,13 @@
  * gateway address, none for traffic that stays inside or was DNATed; floating IPs as DNAT (in
  * prerouting and output) plus SNAT ahead of the default one; hairpin masquerading so an instance
  * reaches another's floating IP; no SNAT for internal subnets in the gateway's address scope
- * (Neutron routes traffic within an address scope as it is).
+ * (Neutron routes traffic within an address scope as it is). A floating IP that forwards ports
+ * DNATs each forwarding's protocol and external port(s) to its internal address and port(s), in
+ * prerouting and output as well; replies go back by conntrack, new connections from inside leave
+ * by the default SNAT.
  */
 import ipaddr from 'ipaddr.js';
-import type { SnapshotRouter } from '../snapshot.js';
+import type { SnapshotPortForwarding, SnapshotRouter } from '../snapshot.js';
 
 export const NAT_FAMILY = 'ip';
 export const NAT_TABLE = 'neutrino-router';
@@ -37,6 +40,40 @@ export function natFloatingIps(router: SnapshotRouter): { floating: string; fixe
     .sort((a, b) => compare(a.floating, b.floating));
 }
 
+/** The floating IPs that forward ports: IPv4, unassociated, on a router with a gateway; sorted. */
+export function natPortForwardings(
+  router: SnapshotRouter,
+): { floating: string; forwardings: SnapshotPortForwarding[] }[] {
+  if (!router.gateway) return [];
+  return router.floating_ips
+    .flatMap((f) => {
+      const forwardings = (f.port_forwardings ?? []).filter((pf) => isIpv4(pf.internal_ip_address));
+      return f.fixed_ip_address === null && forwardings.length > 0 && isIpv4(f.floating_ip_address)
+        ? [{ floating: f.floating_ip_address, forwardings }]
+        : [];
+    })
+    .sort((a, b) => compare(a.floating, b.floating));
+}
+
+/**
+ * One forwarding's DNAT rule. The same ports inside keep the port; one internal port takes every
+ * external one (Neutron's 1-N); a shifted range maps port by port, since this nft has no shifted
+ * port ranges (`dnat to A:8000-8010` picks any port of the range, not the matching one).
+ */
+export function forwardingRule(floating: string, pf: SnapshotPortForwarding): string {
+  const span = (start: number, end: number) => (start === end ? `${start}` : `${start}-${end}`);
+  const match = `ip daddr ${floating} ${pf.protocol} dport ${span(pf.external_port_start, pf.external_port_end)}`;
+  const to = pf.internal_ip_address;
+  if (pf.internal_port_start === pf.internal_port_end)
+    return `${match} dnat to ${to}:${pf.internal_port_start}`;
+  if (pf.internal_port_start === pf.external_port_start) return `${match} dnat to ${to}`;
+  const pairs = Array.from(
+    { length: pf.external_port_end - pf.external_port_start + 1 },
+    (_, i) => `${pf.external_port_start + i} : ${pf.internal_port_start + i}`,
+  );
+  return `${match} dnat to ${to} : ${pf.protocol} dport map { ${pairs.join(', ')} }`;
+}
+
 /**
  * The internal IPv4 subnets (`network/prefix`, sorted) in the address scope of the gateway's IPv4
  * subnet: their traffic leaves by the gateway with its own source addresses.
@@ -57,6 +94,10 @@ export function renderRouterRuleset(router: SnapshotRouter, names: RouterDeviceN
   const internal = JSON.stringify(names.internal);
   const floatingIps = names.gateway ? natFloatingIps(router) : [];
   const dnat = floatingIps.map((f) => `ip daddr ${f.floating} dnat to ${f.fixed}`);
+  if (names.gateway) {
+    for (const { floating, forwardings } of natPortForwardings(router))
+      dnat.push(...forwardings.map((pf) => forwardingRule(floating, pf)));
+  }
   const postrouting = [`oifname ${internal} meta mark ${FROM_INSIDE} ct status dnat masquerade`];
   if (names.gateway) {
     const gateway = JSON.stringify(names.gateway);

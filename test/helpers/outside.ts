@@ -89,15 +89,22 @@ export class Outside {
   }
 
   /**
-   * Starts a one-shot TCP server in `netns` that answers with its own view of the connection
-   * (`ss`: the local and the peer address), connects from `from` to `ip:port`, and returns the
-   * address the server saw as the peer, or undefined when no connection was made.
+   * Starts a one-shot TCP server in `netns` on `listenPort` (default `port`) that answers with its
+   * own view of the connection (`ss`: the local and the peer address), connects from `from` to
+   * `ip:port`, and returns the address the server saw as the peer, or undefined when no
+   * connection was made.
    */
-  async tcpPeer(from: string, netns: string, ip: string, port: number): Promise<string | undefined> {
-    const server = await this.#listen(netns, port, ['-e', 'ss', '-Htn', 'state', 'established']);
+  async tcpPeer(
+    from: string,
+    netns: string,
+    ip: string,
+    port: number,
+    listenPort = port,
+  ): Promise<string | undefined> {
+    const server = await this.#listen(netns, listenPort, ['-e', 'ss', '-Htn', 'state', 'established']);
     try {
       const reply = await this.#request(from, ip, port);
-      const line = reply.split('\n').find((l) => l.includes(`:${port} `));
+      const line = reply.split('\n').find((l) => l.includes(`:${listenPort} `));
       return line ? addressOf(line.trim().split(/\s+/)[3]) : undefined;
     } finally {
       stop(server);

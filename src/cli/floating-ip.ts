@@ -1,10 +1,12 @@
 /**
  * `neutrino floating-ip list|show|create|set|unset|delete`: `create EXT_NET [--port P]
  * [--fixed-ip-address IP] [--floating-ip-address IP] [--subnet S]`, `set FIP --port P`, `unset FIP
- * --port`. A floating IP is named by its id or its address.
+ * --port`, and `port-forwarding …` (port-forwarding.ts). A floating IP is named by its id or its
+ * address.
  */
 import type { Command } from 'commander';
 import type { Session } from './client.js';
+import { registerPortForwardingCommands } from './port-forwarding.js';
 import { findId, KINDS } from './resolve.js';
 import { column, type Flags, idColumn, registerResource } from './resource-command.js';
 
@@ -23,7 +25,7 @@ function associationOptions(cmd: Command): void {
 }
 
 export function registerFloatingIpCommands(root: Command): void {
-  registerResource(root, {
+  const noun = registerResource(root, {
     noun: 'floating-ip',
     kind: KINDS.floatingIp,
     description: 'floating IPs: addresses of an external network mapped to ports',
@@ -86,4 +88,5 @@ export function registerFloatingIpCommands(root: Command): void {
       body: async (_, flags) => ({ port_id: flags.port ? null : undefined }),
     },
   });
+  registerPortForwardingCommands(noun);
 }

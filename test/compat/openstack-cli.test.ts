@@ -490,6 +490,54 @@ describe('openstack CLI against neutrino server', { skip }, () => {
     assert.ok(routers.every((x: { ID: string }) => x.ID !== r1.id));
   });
 
+  it('floating ip port forwarding create / list / show / set / delete', async () => {
+    assert.ok(subnet, 'needs s1 and ext');
+    await ok(['router', 'create', '--external-gateway', 'ext', 'pf-router']);
+    await ok(['router', 'add', 'subnet', 'pf-router', 's1']);
+    const port = await ok(['port', 'create', '-f', 'json', '--network', network.id, 'pf-port']);
+    const address = port.fixed_ips[0].ip_address;
+    const fip = await ok(['floating', 'ip', 'create', '-f', 'json', 'ext']);
+    const pf = await ok([
+      ...['floating', 'ip', 'port', 'forwarding', 'create', '-f', 'json'],
+      ...['--internal-ip-address', address, '--port', 'pf-port'],
+      ...['--internal-protocol-port', '22', '--external-protocol-port', '2222', '--protocol', 'tcp'],
+      ...['--description', 'ssh', fip.floating_ip_address],
+    ]);
+    assert.equal(pf.internal_ip_address, address);
+    assert.equal(pf.internal_port, 22);
+    assert.equal(pf.external_port, 2222);
+    assert.equal(pf.protocol, 'tcp');
+    assert.equal(pf.internal_port_id, port.id);
+    const listed = await ok(['floating', 'ip', 'port', 'forwarding', 'list', '-f', 'json', fip.id]);
+    assert.deepEqual(
+      listed.map((x: { ID: string }) => x.ID),
+      [pf.id],
+    );
+    await ok([
+      'floating',
+      'ip',
+      'port',
+      'forwarding',
+      'set',
+      '--external-protocol-port',
+      '2200',
+      fip.id,
+      pf.id,
+    ]);
+    const shown = await ok(['floating', 'ip', 'port', 'forwarding', 'show', '-f', 'json', fip.id, pf.id]);
+    assert.equal(shown.external_port, 2200);
+    const withPf = await ok(['floating', 'ip', 'show', '-f', 'json', fip.id]);
+    assert.equal(withPf.router_id, (await ok(['router', 'show', '-f', 'json', 'pf-router'])).id);
+    const refused = await run(['floating', 'ip', 'set', '--port', 'pf-port', fip.id]);
+    assert.notEqual(refused.code, 0, 'a floating IP that forwards cannot be associated');
+    await ok(['floating', 'ip', 'port', 'forwarding', 'delete', fip.id, pf.id]);
+    assert.deepEqual(await ok(['floating', 'ip', 'port', 'forwarding', 'list', '-f', 'json', fip.id]), []);
+    await ok(['floating', 'ip', 'delete', fip.id]);
+    await ok(['port', 'delete', 'pf-port']);
+    await ok(['router', 'remove', 'subnet', 'pf-router', 's1']);
+    await ok(['router', 'delete', 'pf-router']);
+  });
+
   it('network agent add/remove network and router, agent list --network / --router', async () => {
     // A network host's agents register by heartbeat (as `neutrino agent` does).
     const token = String(await ok(['token', 'issue', '-f', 'value', '-c', 'id'])).trim();

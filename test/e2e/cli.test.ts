@@ -345,6 +345,28 @@ describe('the neutrino CLI against neutrino up', { skip: !isRoot && 'needs root'
     await ok('floating-ip', 'delete', address);
     await ok('port', 'delete', 'cli-fip-port');
 
+    await ok('port', 'create', 'cli-pf-port', '--network', 'cli-net2');
+    const spare = await json('floating-ip', 'create', 'public');
+    const pf = await json(
+      ...['floating-ip', 'port-forwarding', 'create', spare.floating_ip_address as string],
+      ...['--port', 'cli-pf-port', '--internal-protocol-port', '8000:8001'],
+      ...['--external-protocol-port', '9000:9001', '--protocol', 'udp'],
+    );
+    assert.deepEqual(
+      [pf.internal_port_range, pf.external_port_range, pf.protocol],
+      ['8000:8001', '9000:9001', 'udp'],
+    );
+    assert.equal(
+      await ok('floating-ip', 'port-forwarding', 'list', spare.id as string, '-c', 'ID', '-f', 'value'),
+      `${pf.id}\n`,
+    );
+    const pfShown = await json('floating-ip', 'port-forwarding', 'show', spare.id as string, pf.id as string);
+    assert.equal(pfShown.internal_port_id, (await json('port', 'show', 'cli-pf-port')).id);
+    await ok('floating-ip', 'port-forwarding', 'delete', spare.id as string, pf.id as string);
+    assert.deepEqual((await json('floating-ip', 'show', spare.id as string)).port_forwardings, []);
+    await ok('floating-ip', 'delete', spare.id as string);
+    await ok('port', 'delete', 'cli-pf-port');
+
     await ok('router', 'remove', 'subnet', 'cli-router', 'cli-sub');
     await ok('router', 'unset', 'cli-router', '--external-gateway');
     assert.equal((await json('router', 'show', 'cli-router')).external_gateway_info, null);
@@ -415,7 +437,7 @@ describe('the neutrino CLI against neutrino up', { skip: !isRoot && 'needs root'
 
   it('prints a bash completion script from the command tree', async () => {
     const script = await ok('completion', 'bash');
-    assert.match(script, /"floating-ip"\) echo "list show create set unset delete" ;;/);
+    assert.match(script, /"floating-ip"\) echo "list show create set unset delete port-forwarding" ;;/);
     const file = join(up.stateDir, 'completion.bash');
     writeFileSync(file, script);
     execFileSync('bash', ['-n', file]);

@@ -150,6 +150,25 @@ async function traceEnds(
 const REMOTE_LISTEN_S = 20;
 
 /**
+ * What both probes start from: the probe module and the trace's ends; or why there is nothing to
+ * probe (a member's path into another project: the model has no expectation to hold reality to).
+ */
+async function probeStart(session: Session, request: TraceRequest, result: TraceResult) {
+  if (result.verdict === 'leaves_project')
+    return { why: 'the path leaves your project: the model says nothing to compare with' };
+  return { probe: await import('./probe.js'), ...(await traceEnds(session, request, result)) };
+}
+
+/** Whether `address` is one of this deployment's (`known`: the trace already found it so): a port's or a gateway's. */
+async function isDeploymentAddress(session: Session, address: string, known: boolean): Promise<boolean> {
+  return (
+    known ||
+    (await list(session, KINDS.port, { fixed_ips: `ip_address=${address}` })).length > 0 ||
+    (await list(session, KINDS.subnet, { gateway_ip: address })).length > 0
+  );
+}
+
+/**
  * `--probe` without a state dir: the source instance's agent sends the packet, the destination
  * instance's agent listens for a TCP probe, and each of their hosts' agents reads its drift on the
  * path.
@@ -160,10 +179,9 @@ async function probeTraceByAgents(
   result: TraceResult,
 ): Promise<ProbeReport> {
   const report: ProbeReport = { drift: [], otherDrift: 0 };
-  if (result.verdict === 'leaves_project')
-    return { ...report, why: 'the path leaves your project: the model says nothing to compare with' };
-  const probe = await import('./probe.js');
-  const { source, target, fip } = await traceEnds(session, request, result);
+  const start = await probeStart(session, request, result);
+  if ('why' in start) return { ...report, why: start.why };
+  const { probe, source, target, fip } = start;
   if (!source)
     return {
       ...report,
@@ -173,11 +191,7 @@ async function probeTraceByAgents(
   report.host = source.host;
   const dst = result.destination_ip;
   if (!dst) return { ...report, why: 'the trace settled on no destination address' };
-  const known =
-    fip ||
-    target !== undefined ||
-    (await list(session, KINDS.port, { fixed_ips: `ip_address=${dst}` })).length > 0 ||
-    (await list(session, KINDS.subnet, { gateway_ip: dst })).length > 0;
+  const known = await isDeploymentAddress(session, dst, fip || target !== undefined);
   if (!known) return { ...report, why: `${dst} is not an address of this deployment` };
   if (request.protocol === 'udp')
     return { ...report, why: 'udp is not probed (nothing answers to wait for)' };
@@ -224,11 +238,9 @@ async function probeTrace(
   stateDir: string,
 ): Promise<ProbeReport> {
   const report: ProbeReport = { drift: [], otherDrift: 0 };
-  // A member's path into another project: the model has no expectation to hold reality to.
-  if (result.verdict === 'leaves_project')
-    return { ...report, why: 'the path leaves your project: the model says nothing to compare with' };
-  const probe = await import('./probe.js');
-  const { source, target, fip } = await traceEnds(session, request, result);
+  const start = await probeStart(session, request, result);
+  if ('why' in start) return { ...report, why: start.why };
+  const { probe, source, target, fip } = start;
   const here = await probe.namespacesHere();
   const first = result.hops[0]?.object;
   const dst = result.destination_ip;
@@ -248,10 +260,7 @@ async function probeTrace(
   }
   if (!dst) return { ...report, why: 'the trace settled on no destination address' };
   // To: only an address of this deployment (a port's, a floating IP) or of an outside host here.
-  const known =
-    fip ||
-    target !== undefined ||
-    (await list(session, KINDS.port, { fixed_ips: `ip_address=${dst}` })).length > 0;
+  const known = await isDeploymentAddress(session, dst, fip || target !== undefined);
   const outside = known ? undefined : await probe.outsideHolding(dst, here);
   if (!known && outside === undefined)
     return { ...report, why: `${dst} is neither an address of this deployment nor of an outside host here` };

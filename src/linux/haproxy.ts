@@ -7,7 +7,6 @@
  * a daemon with a pid file, and is restarted (never reloaded) when its configuration changes.
  */
 import { join } from 'node:path';
-import { startDaemon } from './process.js';
 
 export const HAPROXY = '/usr/sbin/haproxy';
 /** The metadata service's address, as every cloud uses it. */
@@ -57,9 +56,4 @@ export function metadataProxyConfig(options: { dir: string; networkId: string; s
 /** The command line: the configuration file only (it names the pid file and daemonises). */
 export function haproxyArgs(dir: string): string[] {
   return ['-f', haproxyFiles(dir).config];
-}
-
-/** Starts the proxy in `netns` and resolves with its pid. */
-export function startHaproxy(netns: string, dir: string): Promise<number> {
-  return startDaemon(HAPROXY, haproxyArgs(dir), { netns, pidFile: haproxyFiles(dir).pid });
 }

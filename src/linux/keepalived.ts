@@ -1,6 +1,6 @@
 /**
  * keepalived as Neutron's HA routers run it, one per `qrouter-` namespace: the configuration and
- * the notify script (pure), plus start and reload (SIGHUP). VRRP runs on the router's HA device;
+ * the notify script (pure); the agent starts, reloads (SIGHUP) and stops it as a namespace daemon. VRRP runs on the router's HA device;
  * the instances all start as BACKUP with one priority and `nopreempt`, so the first up becomes
  * master and stays so until it fails. The master holds the router's addresses and routes as
  * keepalived's "excluded" addresses and virtual routes (they are not in the VRRP packets), and on
@@ -12,7 +12,6 @@
  */
 import { join } from 'node:path';
 import ipaddr from 'ipaddr.js';
-import { signal, startDaemon } from './process.js';
 
 export const KEEPALIVED = '/usr/sbin/keepalived';
 
@@ -112,16 +111,6 @@ export function notifyScript(dir: string): string {
 export function keepalivedArgs(dir: string): string[] {
   const files = keepalivedFiles(dir);
   return ['--vrrp', '-f', files.config, '-p', files.pid, '-r', files.vrrpPid, '-l', '-D'];
-}
-
-/** Starts keepalived in `netns` and resolves with its (parent) pid. */
-export function startKeepalived(netns: string, dir: string): Promise<number> {
-  return startDaemon(KEEPALIVED, keepalivedArgs(dir), { netns, pidFile: keepalivedFiles(dir).pid });
-}
-
-/** Makes keepalived reread its configuration (SIGHUP); false if it is gone. */
-export function reloadKeepalived(pid: number): boolean {
-  return signal(pid, 'SIGHUP');
 }
 
 /** `MASTER` → active; anything else (BACKUP, FAULT, STOP) → standby; undefined before any state. */

@@ -32,29 +32,30 @@ export const PortForwarding = Closed({
 });
 export type PortForwarding = Static<typeof PortForwarding>;
 
-export const PortForwardingCreate = Closed({
-  protocol: Type.String({ maxLength: 16 }),
-  internal_port_id: Uuid,
+/** What a create may say and an update may change, besides the protocol and the internal port. */
+const Changeable = {
   internal_ip_address: Type.Optional(Nullable(Address)),
   internal_port: Type.Optional(Nullable(PortNumber)),
   external_port: Type.Optional(Nullable(PortNumber)),
   internal_port_range: Type.Optional(Nullable(Range)),
   external_port_range: Type.Optional(Nullable(Range)),
   description: Type.Optional(Text),
+};
+const Protocol = Type.String({ maxLength: 16 });
+
+export const PortForwardingCreate = Closed({
+  protocol: Protocol,
+  internal_port_id: Uuid,
+  ...Changeable,
   project_id: Type.Optional(Type.String({ maxLength: 255 })),
   tenant_id: Type.Optional(Type.String({ maxLength: 255 })),
 });
 export type PortForwardingCreate = Static<typeof PortForwardingCreate>;
 
 export const PortForwardingUpdate = Closed({
-  protocol: Type.Optional(Type.String({ maxLength: 16 })),
+  protocol: Type.Optional(Protocol),
   internal_port_id: Type.Optional(Uuid),
-  internal_ip_address: Type.Optional(Nullable(Address)),
-  internal_port: Type.Optional(Nullable(PortNumber)),
-  external_port: Type.Optional(Nullable(PortNumber)),
-  internal_port_range: Type.Optional(Nullable(Range)),
-  external_port_range: Type.Optional(Nullable(Range)),
-  description: Type.Optional(Text),
+  ...Changeable,
 });
 export type PortForwardingUpdate = Static<typeof PortForwardingUpdate>;
 

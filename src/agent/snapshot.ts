@@ -46,6 +46,25 @@ export interface SnapshotPort {
   security_groups?: string[];
   /** More (MAC, IP or CIDR) pairs the port may send from (Neutron's allowed_address_pairs). */
   allowed_address_pairs?: { ip_address: string; mac_address: string }[];
+  /**
+   * The port's effective QoS: its own policy's rules, else (for a compute port) its network's;
+   * null or absent = none.
+   */
+  qos?: SnapshotQos | null;
+}
+
+/**
+ * What a QoS policy asks of the data plane. Directions are Neutron's, seen from the instance (or,
+ * for a floating IP or router gateway, from inside the cloud): `egress` is what it sends,
+ * `ingress` what it receives. Minimum-bandwidth rules cannot be enforced here and are not sent.
+ */
+export interface SnapshotQos {
+  /** The policy it comes from. */
+  policy_id: string;
+  /** At most one per direction. */
+  bandwidth_limits: { direction: 'egress' | 'ingress'; max_kbps: number; max_burst_kbps: number }[];
+  /** The DSCP value set on what the port sends (ports only); null = none. */
+  dscp_mark: number | null;
 }
 
 /** A security group rule as the data plane needs it (Neutron's attributes, normalised). */
@@ -100,6 +119,8 @@ export interface SnapshotFloatingIp {
   port_id: string | null;
   /** What an unassociated floating IP forwards (floating-ip-port-forwarding); none when absent. */
   port_forwardings?: SnapshotPortForwarding[];
+  /** The floating IP's QoS policy (qos-fip): its bandwidth limits; null or absent = none. */
+  qos?: SnapshotQos | null;
 }
 
 /** One forwarding: `protocol` to the external ports, DNATed to the internal address and ports. */
@@ -122,7 +143,14 @@ export interface SnapshotRouter {
   project_id: string;
   admin_state_up: boolean;
   /** The gateway port on the external network, or null when the router has none. */
-  gateway: (SnapshotRouterPort & { enable_snat: boolean; external_gateway_ips: string[] }) | null;
+  gateway:
+    | (SnapshotRouterPort & {
+        enable_snat: boolean;
+        external_gateway_ips: string[];
+        /** `external_gateway_info.qos_policy_id`'s limits (qos-gateway-ip), on the gateway's addresses. */
+        qos?: SnapshotQos | null;
+      })
+    | null;
   interfaces: SnapshotRouterPort[];
   routes: { destination: string; nexthop: string }[];
   floating_ips: SnapshotFloatingIp[];

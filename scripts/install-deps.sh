@@ -16,8 +16,9 @@ esac
 # --probe, check); conntrack; sysctl (procps); keepalived (HA routers); haproxy (the metadata proxy).
 runtime=(iproute2 nftables dnsmasq-base dnsmasq-utils busybox iputils-ping conntrack procps keepalived haproxy)
 # Tests only: the PostgreSQL dialect, the openstack CLI compatibility test, the dashboard's browser
-# test (chromium and a font), the benchmarks (iperf3, ethtool).
-test=(postgresql python3-openstackclient chromium fonts-dejavu-core iperf3 ethtool)
+# test (chromium and a font), the benchmarks and QoS tests (iperf3, ethtool), DSCP marks seen on the
+# wire (tcpdump).
+test=(postgresql python3-openstackclient chromium fonts-dejavu-core iperf3 ethtool tcpdump)
 packages=()
 [[ $mode == --npm-only ]] || packages+=("${runtime[@]}")
 [[ $mode == --test ]] && packages+=("${test[@]}")

@@ -5,6 +5,7 @@
  */
 
 import type { ConnectionFilter } from '../linux/conntrack.js';
+import type { ShaperSpec } from '../linux/tc.js';
 import {
   type Bridge,
   type Daemon,
@@ -18,6 +19,8 @@ import {
   type NatTable,
   type Neighbour,
   type Route,
+  type Shaper,
+  shaperKey,
   type Veth,
   type Vlan,
   type Vxlan,
@@ -99,7 +102,14 @@ export type Action =
    */
   | { op: 'firewall.apply'; transaction: string; list: string[]; firewall: Firewall }
   /** Deletes the connections security groups no longer allow (root namespace). */
-  | { op: 'firewall.conntrack'; filters: ConnectionFilter[] };
+  | { op: 'firewall.conntrack'; filters: ConnectionFilter[] }
+  /**
+   * Takes a device's bandwidth limits from `have` (null: unknown, cleared first) to `shaper.spec`
+   * in place, then records them in `shaper.record`.
+   */
+  | { op: 'qos.apply'; shaper: Shaper; have: ShaperSpec | null }
+  /** Removes a device's limits and IFB device (whatever is still there), then their record. */
+  | { op: 'qos.remove'; shaper: Shaper };
 
 export type Op = Action['op'];
 
@@ -118,6 +128,7 @@ export const STAGES = [
   'l2pop', // VXLAN forwarding entries (one bridge batch) and neighbour entries (one ip batch), then their announcements
   'inside', // one ip batch per namespace: link up, addresses, routes
   'router', // in router namespaces: forwarding, the NAT table, then conntrack flushes and ARP
+  'qos', // tc: bandwidth limits removed, then changed or added (devices exist by now)
   'files', // dnsmasq configuration, the udhcpc script; removals; router records
   'dhcp', // dnsmasq start / SIGHUP / dhcp_release; keepalived and haproxy start, keepalived SIGHUP
   'clients', // udhcpc start
@@ -213,6 +224,10 @@ export function rankOf(action: Action): { stage: Stage; order: number } {
       return { stage: 'dhcp', order: 4 };
     case 'udhcpc.start':
       return { stage: 'clients', order: 0 };
+    case 'qos.remove':
+      return { stage: 'qos', order: 0 };
+    case 'qos.apply':
+      return { stage: 'qos', order: 1 };
   }
 }
 
@@ -298,6 +313,9 @@ export function subjectOf(action: Action): string {
     case 'router.forget':
     case 'router.record':
       return action.path;
+    case 'qos.apply':
+    case 'qos.remove':
+      return `qos ${shaperKey(action.shaper)}`;
     case 'firewall.apply':
       return `security groups ${action.firewall.table}${action.firewall.skeleton ? '' : ' (removal)'}`;
     case 'firewall.conntrack':

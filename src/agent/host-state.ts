@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
+import type { ShaperSpec } from '../linux/tc.js';
 
 export interface Namespace {
   kind: 'dhcp' | 'instance' | 'router';
@@ -309,6 +310,29 @@ export function emptyFirewall(): Firewall {
   };
 }
 
+/**
+ * Bandwidth limits (QoS) on one device of ours, by tc (`linux/tc.ts`): an HTB tree on what it
+ * transmits, and what it receives redirected to the IFB device `ifb` (same namespace) with a tree
+ * of its own. Keyed by `shaperKey`.
+ */
+export interface Shaper {
+  /** null: the host's own namespace. */
+  netns: string | null;
+  dev: string;
+  ifb: string;
+  /** The IFB device's alias (`linkAlias`), which marks it as ours. */
+  alias: string;
+  spec: ShaperSpec;
+  /** Where the last apply recorded `spec` (what observe reads back). */
+  record: string;
+  /** Actual only: the qdiscs are not (all) there, or an apply was interrupted: build from nothing. */
+  lost?: boolean;
+}
+
+export function shaperKey(shaper: Pick<Shaper, 'netns' | 'dev'>): string {
+  return `${shaper.netns ?? ''}/${shaper.dev}`;
+}
+
 /** Something the snapshot asks for that this host cannot realise; the object is left out. */
 export interface Problem {
   object: string;
@@ -342,6 +366,8 @@ export interface HostState {
   daemons: Record<string, Daemon>;
   /** Security groups and port security (`services/security-groups.ts`). */
   firewall: Firewall;
+  /** QoS bandwidth limits (`services/qos.ts`), keyed by `shaperKey`. */
+  shapers: Record<string, Shaper>;
   /** Desired only. */
   problems: Problem[];
 }
@@ -364,6 +390,7 @@ export function emptyHostState(): HostState {
     routers: {},
     daemons: {},
     firewall: emptyFirewall(),
+    shapers: {},
     problems: [],
   };
 }

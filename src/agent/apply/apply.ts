@@ -23,6 +23,7 @@ import { type FileState, FLOOD_MAC, type NatTable } from '../host-state.js';
 import { type NatRecord, sha256 } from '../services/l3.js';
 import { NAT_FAMILY, NAT_TABLE } from '../services/nat.js';
 import { applyFirewall } from './firewall.js';
+import { applyShaper, removeShaper } from './qos.js';
 
 export interface ActionFailure {
   action: Action;
@@ -241,6 +242,10 @@ function needs(action: Action): string[] {
       return [`netns:${action.daemon.netns}`, `contents:${action.daemon.netns}`];
     case 'udhcpc.start':
       return [`netns:${action.client.netns}`, `device:${action.client.netns}/${action.client.device}`];
+    case 'qos.apply': {
+      const { netns, dev } = action.shaper;
+      return netns === null ? [`link:${dev}`] : [`netns:${netns}`, `device:${netns}/${dev}`];
+    }
     default:
       return [];
   }
@@ -403,6 +408,10 @@ async function perform(action: Action, finish: Finish): Promise<void> {
     case 'firewall.conntrack':
       await deleteConnections(action.filters);
       return;
+    case 'qos.apply':
+      return applyShaper(action.shaper, action.have);
+    case 'qos.remove':
+      return removeShaper(action.shaper);
     default:
       throw new Error(`${action.op} is not a file or process action`);
   }

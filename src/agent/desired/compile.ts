@@ -11,6 +11,7 @@ import { emptyHostState, type HostState, namespaceLinkKey, ownerTag } from '../h
 import { addDhcpService } from '../services/dhcp.js';
 import { addInstance } from '../services/instances.js';
 import { addRouter } from '../services/l3.js';
+import { addQos } from '../services/qos.js';
 import { addFirewall, type FirewallAllocations, firewallRecordFile } from '../services/security-groups.js';
 import type { Snapshot, SnapshotNetwork, SnapshotPort, SnapshotSubnet } from '../snapshot.js';
 
@@ -180,6 +181,7 @@ export function compile(snapshot: Snapshot, options: CompileOptions): HostState 
     const input = { router, networks, stateDir, driver, context };
     for (const why of addRouter(state, input)) problem(`router ${router.id}`, why);
   }
+  state.problems.push(...addQos(state, { snapshot, ports, driver, context, stateDir }));
   const record = firewallRecordFile(stateDir);
   const firewall = { snapshot, ports, networks, driver, context, record, previous: options.firewall };
   state.problems.push(...addFirewall(state, firewall));

@@ -297,6 +297,17 @@ export function diff(desired: HostState, actual: HostState): Action[] {
   for (const [key, have] of missing(actual.dhcpClients, desired.dhcpClients))
     add({ op: 'udhcpc.stop', key, pid: have.pid });
 
+  // A device made anew has no qdiscs; a namespace made anew has none of its devices' either.
+  const recreated = new Set(actions.flatMap((a) => (a.op === 'veth.add' ? [a.name] : [])));
+  for (const [key, shaper] of Object.entries(desired.shapers)) {
+    const have = actual.shapers[key];
+    const fresh = shaper.netns === null ? recreated.has(shaper.dev) : isFresh(shaper.netns, shaper.dev);
+    const known = have && !have.lost && !fresh && have.ifb === shaper.ifb ? have.spec : null;
+    if (known && JSON.stringify(known) === JSON.stringify(shaper.spec)) continue;
+    add({ op: 'qos.apply', shaper, have: known });
+  }
+  for (const [, have] of missing(actual.shapers, desired.shapers)) add({ op: 'qos.remove', shaper: have });
+
   add(...firewallActions(desired.firewall, actual.firewall));
   add(...recordActions(desired, actual, actions));
   return sortActions(actions);

@@ -62,6 +62,7 @@ import {
 } from '../services/l3.js';
 import { NAT_FAMILY, NAT_TABLE } from '../services/nat.js';
 import { observeFirewall } from './firewall.js';
+import { observeShapers } from './qos.js';
 
 export interface ObserveOptions {
   stateDir: string;
@@ -226,6 +227,9 @@ export async function observe(options: ObserveOptions): Promise<HostState> {
     }),
     observeFirewall(stateDir, options.verify === true).then((firewall) => {
       state.firewall = firewall;
+    }),
+    observeShapers(stateDir).then((shapers) => {
+      state.shapers = shapers;
     }),
     l2population,
   ]);

@@ -76,7 +76,13 @@ export const chainNames = {
   egress: (port: string) => `egress-${port}`,
   ingress: (port: string) => `ingress-${port}`,
   group: (group: string, direction: 'ingress' | 'egress') => `sg-${group}-${direction}`,
+  dscp: (value: number) => `dscp-${value}`,
 };
+
+/** The rules of a DSCP marking chain: the value set on IPv4 and IPv6 alike. */
+export function dscpRules(value: number): string[] {
+  return [`ip dscp set ${value}`, `ip6 dscp set ${value}`];
+}
 
 export function memberSet(group: string, ethertype: 'IPv4' | 'IPv6'): string {
   return `sg-${group}-${ethertype === 'IPv4' ? 'v4' : 'v6'}`;
@@ -132,6 +138,7 @@ export const SKELETON_SETS: readonly (Omit<FirewallSet, 'elements'> & { elements
   { family: 'bridge', kind: 'set', name: 'trunks', type: 'type ifname;' },
   { family: 'bridge', kind: 'map', name: 'from-port', type: 'type ifname : verdict;' },
   { family: 'bridge', kind: 'map', name: 'to-port', type: 'type ifname : verdict;' },
+  { family: 'bridge', kind: 'map', name: 'dscp', type: 'type ifname : verdict;' },
   { family: 'inet', kind: 'set', name: 'bridges', type: 'type ifname;' },
   { family: 'inet', kind: 'set', name: 'unfiltered', type: 'type ifname;' },
   { family: 'inet', kind: 'map', name: 'zones', type: 'typeof iifname : ct zone;' },
@@ -146,7 +153,8 @@ export const BASE_CHAINS: readonly { family: FirewallFamily; name: string; hook:
       family: 'bridge',
       name: 'hook-prerouting',
       hook: 'type filter hook prerouting priority -200; policy accept;',
-      rules: ['iifname @trunks meta mark set 0x00000000', 'iifname vmap @from-port'],
+      // QoS DSCP marking after the spoofing checks: `dscp-<value>` chains by the port's tap.
+      rules: ['iifname @trunks meta mark set 0x00000000', 'iifname vmap @from-port', 'iifname vmap @dscp'],
     },
     {
       family: 'bridge',

@@ -31,6 +31,7 @@ import {
   chainNames,
   DROP_REASONS,
   dropCounter,
+  dscpRules,
   firewallTable,
   fromPortRules,
   inMark,
@@ -251,7 +252,8 @@ export function addFirewall(state: HostState, input: FirewallInput): Problem[] {
   const candidates = [...input.ports.values()]
     .filter((p) => isFiltered(p, snapshot.host) && networks.has(p.network_id))
     .sort((a, b) => (a.id < b.id ? -1 : 1));
-  if (candidates.length === 0) return problems;
+  const marked = dscpMarks(state, input);
+  if (candidates.length === 0 && marked.length === 0) return problems;
 
   const fw: Firewall = state.firewall;
   const marks = new Map<string, number>();
@@ -284,7 +286,7 @@ export function addFirewall(state: HostState, input: FirewallInput): Problem[] {
     const bridge = state.veths[tap]?.master ?? driver.networkBridgeName(network, context);
     filters.push({ port, filter, bridge, tap });
   }
-  if (filters.length === 0) return problems;
+  if (filters.length === 0 && marked.length === 0) return problems;
 
   const chain = (family: FirewallFamily, name: string, rules: string[]) => {
     fw.chains[objectKey(family, 'chain', name)] = portChain(family, name, rules);
@@ -316,6 +318,11 @@ export function addFirewall(state: HostState, input: FirewallInput): Problem[] {
     bridges.set(bridge, port.network_id);
     fw.marks[p] = filter.number;
     fw.ports[p] = { zone: 0, addresses: memberAddresses(port), groups: filter.groups };
+  }
+
+  for (const { tap, value } of marked) {
+    chain('bridge', chainNames.dscp(value), dscpRules(value));
+    element('dscp', `${JSON.stringify(tap)} : jump ${chainNames.dscp(value)}`);
   }
 
   const remote = new Set<string>();
@@ -396,6 +403,23 @@ export function addFirewall(state: HostState, input: FirewallInput): Problem[] {
   fw.record = input.record;
   fw.skeleton = sha256(renderSkeleton(fw.table));
   return problems;
+}
+
+/** Neutron's valid DSCP marks (neutron-lib's VALID_DSCP_MARKS): 0 and the even values to 56. */
+function isDscpMark(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 56 && value % 2 === 0;
+}
+
+/** The instance ports bound here whose QoS policy marks what they send, with the mark. */
+function dscpMarks(state: HostState, input: FirewallInput): { tap: string; value: number }[] {
+  const marked: { tap: string; value: number }[] = [];
+  for (const port of input.ports.values()) {
+    const value = port.qos?.dscp_mark;
+    if (value === null || value === undefined || port.binding_host_id !== input.snapshot.host) continue;
+    const tap = input.driver.portDeviceName(port.id);
+    if (state.veths[tap] && isDscpMark(value)) marked.push({ tap, value });
+  }
+  return marked.sort((a, b) => (a.tap < b.tap ? -1 : 1));
 }
 
 function portChain(family: FirewallFamily, name: string, rules: string[]): FirewallChain {

@@ -27,6 +27,7 @@ import { DHCP_DEVICE_OWNER } from './services/dhcp.js';
 import { routerDir } from './services/l3.js';
 import { isFiltered } from './services/security-groups.js';
 import type { Snapshot } from './snapshot.js';
+import { counterSources, readCounters } from './traffic.js';
 
 /** The roles this agent heartbeats as (`GET /v2.0/agents` lists one row per role and host). */
 export const AGENT_TYPES = ['Linux bridge agent', 'DHCP agent', 'L3 agent'] as const;
@@ -43,8 +44,8 @@ export interface AgentRunnerOptions {
   resyncIntervalMs?: number;
   /** Default 10 s (`report_interval`; the server's `agent_down_time` is 30 s by default). */
   heartbeatIntervalMs?: number;
-  /** How often drop counters are read (and reported when they changed). Default 5 s. */
-  dropsIntervalMs?: number;
+  /** How often traffic and drop counters are read (and reported when they changed). Default 5 s. */
+  trafficIntervalMs?: number;
   /** The agent's own `physnet → interface` mappings; when given they replace the server's. */
   physicalInterfaceMappings?: Record<string, string>;
   /** This host's tunnel endpoint (`--tunnel-ip`): vxlan networks reach other hosts through it. */
@@ -212,9 +213,9 @@ export class AgentRunner {
     if (this.#status && !this.#abort.signal.aborted) this.#report(this.#status);
   });
   readonly #stateDir: string;
-  readonly #dropsIntervalMs: number;
-  #dropsTimer: NodeJS.Timeout | undefined;
-  #dropsReported = '';
+  readonly #trafficIntervalMs: number;
+  #trafficTimer: NodeJS.Timeout | undefined;
+  #trafficReported = '';
   readonly #diagnostics: Diagnostics;
 
   constructor(options: AgentRunnerOptions) {
@@ -230,7 +231,7 @@ export class AgentRunner {
         'x-forwarded-for': address,
       }),
     );
-    this.#dropsIntervalMs = options.dropsIntervalMs ?? 5_000;
+    this.#trafficIntervalMs = options.trafficIntervalMs ?? 5_000;
     this.#mappings = options.physicalInterfaceMappings;
     this.#tunnel = options.tunnel;
     this.#roles = options.roles ?? AGENT_ROLES;
@@ -261,7 +262,7 @@ export class AgentRunner {
     if (this.#heartbeatsSent.size === 0) this.#vlanCapable = has8021q().catch(() => false);
     void this.#sendHeartbeats();
     this.#heartbeat = setInterval(() => void this.#sendHeartbeats(), this.#heartbeatIntervalMs).unref();
-    this.#dropsTimer = setInterval(() => void this.#reportDrops(), this.#dropsIntervalMs).unref();
+    this.#trafficTimer = setInterval(() => void this.#reportTraffic(), this.#trafficIntervalMs).unref();
     this.reconciler.start();
     this.#following = this.#follow();
     this.#metadataStarted = this.#metadata
@@ -278,7 +279,7 @@ export class AgentRunner {
     this.reconciler.stop();
     this.#abort.abort();
     clearInterval(this.#heartbeat);
-    clearInterval(this.#dropsTimer);
+    clearInterval(this.#trafficTimer);
     clearTimeout(this.#followUp);
     this.#leases.close();
     this.#ha.close();
@@ -394,27 +395,33 @@ export class AgentRunner {
   }
 
   /**
-   * Reads the drop counters of the ports this host filters and, when they changed since the last
-   * report that got through, reports them with the latest status.
+   * Reads the traffic counters of the ports this host realises (one `ip` per namespace) and the
+   * drop counters of those it filters and, when they changed since the last report that got
+   * through, reports them with the latest status.
    */
-  async #reportDrops(): Promise<void> {
+  async #reportTraffic(): Promise<void> {
     const last = this.#status;
-    if (this.#abort.signal.aborted || !last) return;
-    if (!this.#snapshot?.ports.some((p) => isFiltered(p, this.#host))) return;
-    const drops = await readDrops(this.#stateDir).catch(() => undefined);
-    if (!drops) return;
-    const key = JSON.stringify(drops);
-    if (key === this.#dropsReported) return;
+    const snapshot = this.#snapshot;
+    if (this.#abort.signal.aborted || !last || !snapshot) return;
+    const filtered = snapshot.ports.some((p) => isFiltered(p, this.#host));
+    const [drops, counters] = await Promise.all([
+      filtered ? readDrops(this.#stateDir).catch(() => undefined) : undefined,
+      readCounters(counterSources(snapshot)).catch(() => undefined),
+    ]);
+    if (!drops && !counters) return;
+    const key = JSON.stringify([drops, counters]);
+    if (key === this.#trafficReported) return;
     this.#reports = this.#reports.then(async () => {
       try {
         await this.#session.post(
           `${this.#hostPath}/status`,
-          { ...statusReport(last), drops },
+          { ...statusReport(last), ...(drops ? { drops } : {}), ...(counters ? { counters } : {}) },
           { signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]) },
         );
-        this.#dropsReported = key;
+        this.#trafficReported = key;
       } catch (err) {
-        if (!this.#abort.signal.aborted) this.#log.warn({ err: String(err) }, 'drop counters report failed');
+        if (!this.#abort.signal.aborted)
+          this.#log.warn({ err: String(err) }, 'traffic counters report failed');
       }
     });
     await this.#reports;

@@ -2,7 +2,8 @@
  * `/neutrino/v1/hosts/{host}/…`: what a host's agent calls (admins only). `heartbeat` registers
  * one of its roles and keeps it alive, `sync` schedules DHCP and returns the host's snapshot,
  * `status` reports port status and problems after a reconcile (and security groups' drop counters,
- * which `GET /neutrino/v1/ports/{id}/drops` serves to whoever may see the port).
+ * which `GET /neutrino/v1/ports/{id}/drops` serves to whoever may see the port, and the ports'
+ * traffic counters, which `GET /neutrino/v1/{ports,instances,routers}/{id}/stats` serve).
  */
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
@@ -10,7 +11,15 @@ import type { Agents } from '../core/agents.js';
 import { AGENT_CONFIGURATION_LIMITS, checkFreeForm } from '../core/free-form.js';
 import type { HostSync } from '../core/host-sync.js';
 import type { PortDrops } from '../core/port-drops.js';
-import { Heartbeat, HostName, PortDrops as PortDropsView, StatusReport } from '../model/agent.js';
+import type { PortStats } from '../core/port-stats.js';
+import {
+  DeviceStats,
+  Heartbeat,
+  HostName,
+  PortDrops as PortDropsView,
+  PortStats as PortStatsView,
+  StatusReport,
+} from '../model/agent.js';
 import { contextOf } from './auth.js';
 
 const base = '/neutrino/v1/hosts/:host';
@@ -22,6 +31,7 @@ export function registerHosts(
   agents: Agents,
   hostSync: HostSync,
   portDrops: PortDrops,
+  portStats: PortStats,
 ): void {
   app.post(`${base}/heartbeat`, { schema: { params, body: HeartbeatBody } }, async (req) => {
     const { host } = req.params as { host: string };
@@ -40,6 +50,7 @@ export function registerHosts(
     const report = req.body as StatusReport;
     await hostSync.report(contextOf(req), host, report);
     if (report.drops) await portDrops.report(contextOf(req), host, report.drops);
+    if (report.counters) await portStats.report(contextOf(req), host, report.counters);
     return reply.code(204).send();
   });
 
@@ -49,4 +60,32 @@ export function registerHosts(
     const { id } = req.params as { id: string };
     return { port_drops: await portDrops.get(contextOf(req), id) };
   });
+
+  const stats = { 200: Type.Object({ port_stats: PortStatsView }) };
+  app.get(
+    '/neutrino/v1/ports/:id/stats',
+    { schema: { params: portParams, response: stats } },
+    async (req) => {
+      const { id } = req.params as { id: string };
+      return { port_stats: await portStats.get(contextOf(req), id) };
+    },
+  );
+  const instanceStats = { 200: Type.Object({ instance_stats: DeviceStats }) };
+  app.get(
+    '/neutrino/v1/instances/:id/stats',
+    { schema: { params: portParams, response: instanceStats } },
+    async (req) => {
+      const { id } = req.params as { id: string };
+      return { instance_stats: await portStats.instance(contextOf(req), id) };
+    },
+  );
+  const routerStats = { 200: Type.Object({ router_stats: DeviceStats }) };
+  app.get(
+    '/neutrino/v1/routers/:id/stats',
+    { schema: { params: portParams, response: routerStats } },
+    async (req) => {
+      const { id } = req.params as { id: string };
+      return { router_stats: await portStats.router(contextOf(req), id) };
+    },
+  );
 }

@@ -164,7 +164,7 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   registerIpAvailability(app, services.ipAvailability);
   registerAgents(app, services.agents);
   registerScheduler(app, services.scheduler);
-  registerHosts(app, services.agents, services.hostSync, services.portDrops);
+  registerHosts(app, services.agents, services.hostSync, services.portDrops, services.portStats);
   registerDiagnostics(app, services.diagnostics);
   registerInstances(app, services.instances);
   registerRouterActions(app, services.routers);

@@ -11,6 +11,7 @@ import { L3Ha } from '../core/l3-ha.js';
 import { Networks } from '../core/networks.js';
 import { PortDrops } from '../core/port-drops.js';
 import { PortForwardings } from '../core/port-forwardings.js';
+import { PortStats } from '../core/port-stats.js';
 import { Ports } from '../core/ports.js';
 import { Quotas } from '../core/quotas.js';
 import { RbacPolicies } from '../core/rbac-policies.js';
@@ -49,6 +50,7 @@ export interface Services {
   hostSync: HostSync;
   scheduler: Scheduler;
   portDrops: PortDrops;
+  portStats: PortStats;
   diagnostics: HostDiagnostics;
 }
 
@@ -67,6 +69,8 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
   const routers = new Routers(store, settings, { networks, subnets, ports, ha });
   routers.deadNetworkHosts = (tx) => agents.deadNetworkHosts(tx);
   const floatingIps = new FloatingIps(store, settings, { networks, ports });
+  const portDrops = new PortDrops(store, ports);
+  const instances = new Instances(store, settings, { networks, ports, securityGroups, agents });
   return {
     store,
     settings,
@@ -92,13 +96,18 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
     addressGroups,
     trunks: new Trunks(store, { ports, networks, agents }),
     agents,
-    instances: new Instances(store, settings, { networks, ports, securityGroups, agents }),
+    instances,
     hostSync: new HostSync(store, settings, networks, agents),
     scheduler: new Scheduler(store, agents, {
       network: (ctx, id) => networks.show(ctx, id),
       router: (ctx, id) => routers.show(ctx, id),
     }),
-    portDrops: new PortDrops(store, ports),
+    portDrops,
+    portStats: new PortStats(store, {
+      ports,
+      instance: (ctx, id) => instances.show(ctx, id),
+      router: (ctx, id) => routers.get(ctx, id),
+    }),
     diagnostics: new HostDiagnostics(store, settings, agents),
   };
 }

@@ -59,6 +59,18 @@ export const DropCounters = Type.Record(
 export type DropCounters = Static<typeof DropCounters>;
 
 /**
+ * A port's traffic as its owner sees it (an instance, a router, a DHCP server): `tx` is what it
+ * sent, `rx` what it received; kernel counters, so they restart from 0 with the device.
+ */
+export const PortCounters = Closed({
+  rx_bytes: Type.Integer({ minimum: 0 }),
+  rx_packets: Type.Integer({ minimum: 0 }),
+  tx_bytes: Type.Integer({ minimum: 0 }),
+  tx_packets: Type.Integer({ minimum: 0 }),
+});
+export type PortCounters = Static<typeof PortCounters>;
+
+/**
  * What a host's agent found after reconciling the snapshot of store revision `revision`: each
  * port's status and the problems its compile step reported (free text naming objects by id); and,
  * when they changed, the drop counters of every port it filters.
@@ -68,6 +80,8 @@ export const StatusReport = Closed({
   ports: Type.Record(Type.String(), Type.Enum(['ACTIVE', 'DOWN'])),
   problems: Type.Optional(Type.Array(Type.String({ maxLength: 4096 }), { maxItems: 10000 })),
   drops: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), DropCounters)),
+  /** The traffic counters of every port it realises (when they changed since its last report). */
+  counters: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), PortCounters)),
   /** The VRRP state of each HA router here, as its keepalived last announced it. */
   ha_states: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Enum(['active', 'standby']))),
 });
@@ -82,3 +96,38 @@ export const PortDrops = Closed({
   drops: DropCounters,
 });
 export type PortDrops = Static<typeof PortDrops>;
+
+/**
+ * `GET /neutrino/v1/ports/{id}/stats`: the port's counters as its host last reported them, the
+ * rates between its last two reports (bit/s and packets/s; null before the second), and its
+ * security groups' drop counters.
+ */
+export const PortStats = Closed({
+  port_id: Type.String(),
+  /** The reporting host; null before any report. */
+  host: Nullable(Type.String()),
+  updated_at: Nullable(Type.String()),
+  rx_bytes: Type.Integer({ minimum: 0 }),
+  rx_packets: Type.Integer({ minimum: 0 }),
+  tx_bytes: Type.Integer({ minimum: 0 }),
+  tx_packets: Type.Integer({ minimum: 0 }),
+  rx_bps: Nullable(Type.Number()),
+  tx_bps: Nullable(Type.Number()),
+  rx_pps: Nullable(Type.Number()),
+  tx_pps: Nullable(Type.Number()),
+  drops: DropCounters,
+});
+export type PortStats = Static<typeof PortStats>;
+
+/** The stats of an instance's or a router's ports, and their sums (rates: null when none is known). */
+export const DeviceStats = Closed({
+  id: Type.String(),
+  ports: Type.Array(PortStats),
+  rx_bytes: Type.Integer({ minimum: 0 }),
+  rx_packets: Type.Integer({ minimum: 0 }),
+  tx_bytes: Type.Integer({ minimum: 0 }),
+  tx_packets: Type.Integer({ minimum: 0 }),
+  rx_bps: Nullable(Type.Number()),
+  tx_bps: Nullable(Type.Number()),
+});
+export type DeviceStats = Static<typeof DeviceStats>;

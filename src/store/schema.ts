@@ -139,6 +139,14 @@ export interface Database {
   ha_router_vrids: { network_id: string; vr_id: number; router_id: string };
   /** Each port's security-group drop counters as its host's agent last reported them (JSON). */
   port_drops: { port_id: string; host: string; drops: string; updated_at: string };
+  port_counters: {
+    port_id: string;
+    host: string;
+    counters: string;
+    updated_at: string;
+    previous: string | null;
+    previous_at: string | null;
+  };
   host_diagnostics: { id: string; host: string; request: string; answer: string | null; created_at: string };
   tokens: {
     token_hash: string;

@@ -314,6 +314,50 @@ export const EXTENSIONS: Extension[] = [
     'Expose port forwarding fields in floating IP response',
     '2018-06-28T16:00:00-00:00',
   ),
+  // QoS
+  ext('Quality of Service', 'qos', 'The Quality of Service extension.', '2015-06-08T10:00:00-00:00'),
+  ext(
+    'Direction for QoS bandwidth limit rule',
+    'qos-bw-limit-direction',
+    'Allow to configure QoS bandwidth limit rule with specific direction: ingress or egress',
+    '2017-04-10T10:00:00-00:00',
+  ),
+  ext(
+    'QoS default policy',
+    'qos-default',
+    'Expose the QoS default policy per project',
+    '2017-041-06T10:00:00-00:00',
+  ),
+  ext(
+    'Floating IP QoS',
+    'qos-fip',
+    'The floating IP Quality of Service extension',
+    '2017-07-20T00:00:00-00:00',
+  ),
+  ext(
+    'Router gateway IP QoS',
+    'qos-gateway-ip',
+    'The Router gateway IP Quality of Service extension',
+    '2018-02-24T00:00:00-00:00',
+  ),
+  ext(
+    'Quality of Service rules alias API',
+    'qos-rules-alias',
+    'API to enable GET, PUT and DELETE operations on QoS policy rules without specifying policy ID',
+    '2018-10-07T10:00:00-00:00',
+  ),
+  ext(
+    'Details of QoS rule types',
+    'qos-rule-type-details',
+    'Expose details about QoS rule types supported by loaded backend drivers',
+    '2017-06-22T10:00:00-00:00',
+  ),
+  ext(
+    'Allow to filter the list of QoS rule types',
+    'qos-rule-type-filter',
+    'Allows to filter the QoS rule type list adding two new flags. "all_rules" prints all implemented QoS rule types."all_supported" prints all supported QoS rule types by the loaded mechanism drivers',
+    '2022-02-02T10:00:00-00:00',
+  ),
   // Agents
   ext('agent', 'agent', 'The agent management extension.', '2013-02-03T10:00:00-00:00'),
   ext(

@@ -30,6 +30,7 @@ import type { Metrics } from './metrics.js';
 import { networks } from './networks.js';
 import { registerPortForwardings } from './port-forwardings.js';
 import { ports } from './ports.js';
+import { qosPolicies, registerQos } from './qos.js';
 import { registerQuotas } from './quotas.js';
 import { rbacPolicies } from './rbac-policies.js';
 import { registerRequestLog } from './request-log.js';
@@ -82,6 +83,7 @@ const COLLECTION_SPECS: ((s: Services) => CollectionSpec)[] = [
   trunks,
   subnetPools,
   addressScopes,
+  qosPolicies,
 ];
 
 const NUL_MESSAGE = 'Invalid input: NUL characters are not allowed';
@@ -173,6 +175,7 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   registerSubnetPoolActions(app, services.subnetPools);
   registerFloatingIpPools(app, services.floatingIps);
   registerPortForwardings(app, services.portForwardings);
+  registerQos(app, services.qosPolicies);
   registerTrace(app, services);
   registerMetadata(app, opts.store, opts.settings);
 

@@ -13,6 +13,7 @@ import { PortDrops } from '../core/port-drops.js';
 import { PortForwardings } from '../core/port-forwardings.js';
 import { PortStats } from '../core/port-stats.js';
 import { Ports } from '../core/ports.js';
+import { QosPolicies } from '../core/qos.js';
 import { Quotas } from '../core/quotas.js';
 import { RbacPolicies } from '../core/rbac-policies.js';
 import { Routers } from '../core/routers.js';
@@ -39,6 +40,7 @@ export interface Services {
   floatingIps: FloatingIps;
   portForwardings: PortForwardings;
   rbacPolicies: RbacPolicies;
+  qosPolicies: QosPolicies;
   quotas: Quotas;
   ipAvailability: IpAvailability;
   securityGroups: SecurityGroups;
@@ -69,6 +71,7 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
   const routers = new Routers(store, settings, { networks, subnets, ports, ha });
   routers.deadNetworkHosts = (tx) => agents.deadNetworkHosts(tx);
   const floatingIps = new FloatingIps(store, settings, { networks, ports });
+  const qosPolicies = new QosPolicies(store);
   const portDrops = new PortDrops(store, ports);
   const instances = new Instances(store, settings, { networks, ports, securityGroups, agents });
   return {
@@ -89,6 +92,7 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
       subnetpool: (ctx, id, db) => subnetPools.get(ctx, id, db),
       address_scope: (ctx, id, db) => addressScopes.get(ctx, id, db),
     }),
+    qosPolicies,
     quotas: new Quotas(store, settings.quotas),
     ipAvailability: new IpAvailability(store),
     securityGroups,

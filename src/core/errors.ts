@@ -816,3 +816,46 @@ export const DeviceIDNotOwnedByTenant = define<{ device_id: string }>(
   409,
   'The following device_id %(device_id)s is not owned by your project or matches another project router.',
 );
+
+// QoS (neutron_lib/exceptions/qos.py)
+export const QosPolicyNotFound = define<{ policy_id: string }>(
+  'QosPolicyNotFound',
+  404,
+  'QoS policy %(policy_id)s could not be found.',
+);
+export const QosRuleNotFound = define<{ rule_id: string; policy_id: string }>(
+  'QosRuleNotFound',
+  404,
+  'QoS rule %(rule_id)s for policy %(policy_id)s could not be found.',
+);
+export const QosPolicyInUse = define<{ policy_id: string; object_type: string; object_id: string }>(
+  'QosPolicyInUse',
+  409,
+  'QoS Policy %(policy_id)s is used by %(object_type)s %(object_id)s.',
+);
+export const QoSPolicyDefaultAlreadyExists = define<{ project_id: string }>(
+  'QoSPolicyDefaultAlreadyExists',
+  409,
+  'A default QoS policy exists for project %(project_id)s.',
+);
+export const QoSRulesConflict = define<{ new_rule_type: string; rule_id: string; policy_id: string }>(
+  'QoSRulesConflict',
+  409,
+  'Rule %(new_rule_type)s conflicts with rule %(rule_id)s which already exists in QoS Policy %(policy_id)s.',
+);
+export const QoSRuleParameterConflict = define<{
+  rule_value: number;
+  policy_id: string;
+  existing_rule: string;
+  existing_value: number;
+}>(
+  'QoSRuleParameterConflict',
+  409,
+  'Unable to add the rule with value %(rule_value)s to the policy %(policy_id)s as the existing rule of type %(existing_rule)s has value %(existing_value)s.',
+);
+export const PolicyRemoveAuthorizationError = define<{ policy_id: string }>(
+  'PolicyRemoveAuthorizationError',
+  403,
+  'Failed to remove provided policy %(policy_id)s because you are not authorized.',
+);
+export const NotAuthorized = define('NotAuthorized', 403, 'Not authorized.');

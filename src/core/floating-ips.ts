@@ -49,6 +49,7 @@ import { ipVersion, normalizeIp } from './ipam.js';
 import type { Networks } from './networks.js';
 import { forwardingsOf } from './port-forwardings.js';
 import type { Ports } from './ports.js';
+import { checkQosChange, requireQosPolicy } from './qos.js';
 import { enforce } from './quotas.js';
 import type { ListHint, ResourceService, View } from './resource.js';
 import { GATEWAY_OWNER, guardServicePort, lockRows, usableAsExternal } from './routers.js';
@@ -200,7 +201,12 @@ export class FloatingIps implements ResourceService<FloatingIpCreate, FloatingIp
             device_owner: port.device_owner,
           }
         : null;
-      return { ...row, port_details, port_forwardings: forwardings.get(row.id) ?? [], qos_policy_id: null };
+      return {
+        ...row,
+        port_details,
+        port_forwardings: forwardings.get(row.id) ?? [],
+        qos_policy_id: row.qos_policy_id ?? null,
+      };
     });
   }
 
@@ -250,6 +256,7 @@ export class FloatingIps implements ResourceService<FloatingIpCreate, FloatingIp
       throw badFloatingIp('fixed_ip_address cannot be specified without a port_id');
     }
     await enforce(tx, this.#settings.quotas, project, 'floatingip', 1);
+    if (body.qos_policy_id) await requireQosPolicy(ctx, tx, body.qos_policy_id);
     const network = await this.#networks.get(ctx, body.floating_network_id, tx);
     if (!(await usableAsExternal(tx, ctx, network))) {
       throw badFloatingIp(`Network ${network.id} is not a valid external network`);
@@ -287,6 +294,7 @@ export class FloatingIps implements ResourceService<FloatingIpCreate, FloatingIp
       ...fip,
       description: body.description ?? '',
       tags: body.tags ?? [],
+      qos_policy_id: body.qos_policy_id ?? null,
       ...associated(association),
     });
   }
@@ -412,11 +420,14 @@ export class FloatingIps implements ResourceService<FloatingIpCreate, FloatingIp
           await this.#record(tx, fip, association);
         }
         const description = body.description ?? current.description;
+        await checkQosChange(ctx, tx, current.qos_policy_id, body.qos_policy_id);
+        const qos = body.qos_policy_id === undefined ? (current.qos_policy_id ?? null) : body.qos_policy_id;
         // A floating IP with port forwardings stays on their router.
         const routed = forwarded ? { router_id: forwarded.router_id, status: 'ACTIVE' } : {};
         return updateResource(tx, 'floatingips', current, {
           ...current,
           description,
+          qos_policy_id: qos,
           ...associated(association),
           ...routed,
         });

@@ -37,6 +37,7 @@ import { interfacesOf, portBinding, removePort } from './instances.js';
 import { generateMac } from './ipam.js';
 import { HA_OWNER, haPortName, haPorts, vrrpIds } from './l3-ha.js';
 import type { Networks } from './networks.js';
+import { snapshotQos } from './qos.js';
 import { GATEWAY_OWNER, ROUTER_OWNERS, routerPorts } from './routers.js';
 import { portsBoundTo, securityGroupsOf } from './security-group-snapshot.js';
 import type { Settings } from './settings.js';
@@ -526,6 +527,7 @@ export class HostSync {
         ip_allocation: 'immediate',
         propagate_uplink_status: false,
         resource_request: null,
+        qos_policy_id: null,
         tags: [],
       },
       columns,
@@ -725,6 +727,17 @@ export class HostSync {
       column: 'id',
       values: [...mapped.map((m) => m.floatingip_id), ...new Set(forwarded.map((f) => f.floatingip_id))],
     });
+    const qos = await snapshotQos(
+      db,
+      [...routers.map((r) => r.qos_policy_id), ...floatingIps.map((f) => f.qos_policy_id)].filter(
+        (id): id is string => typeof id === 'string',
+      ),
+    );
+    // Floating IPs and gateways are shaped, not marked (the DSCP mark is for ports only).
+    const limitsOf = (policyId: unknown) => {
+      const found = typeof policyId === 'string' ? qos.get(policyId) : undefined;
+      return found ? { qos: { ...found, dscp_mark: null } } : {};
+    };
     const forwardingsOf = (fipId: string) =>
       forwarded
         .filter((f) => f.floatingip_id === fipId)
@@ -754,6 +767,7 @@ export class HostSync {
                 const gatewayIp = subnets.get(ip.subnet_id)?.gateway_ip;
                 return typeof gatewayIp === 'string' ? [gatewayIp] : [];
               }),
+              ...limitsOf(router.qos_policy_id),
             }
           : null,
         interfaces: own.filter((p) => p !== gateway).map((p) => snapshotRouterPort(p, subnets, scopes)),
@@ -766,6 +780,7 @@ export class HostSync {
             fixed_ip_address: f.fixed_ip_address as string | null,
             port_id: f.port_id as string | null,
             port_forwardings: forwardingsOf(f.id),
+            ...limitsOf(f.qos_policy_id),
           })),
         ...(vrrp
           ? {
@@ -855,6 +870,7 @@ export class HostSync {
     const segmentOf = new Map(segments.map((s) => [s.network_id, s]));
     const subnets = await listResources(db, 'subnets', { column: 'network_id', values: networkIds });
     const security = await securityGroupsOf(db, boundHere);
+    const snapshotPorts = await this.#withQos(db, [...ports.values()], networks);
     const vxlanNetworks = networks.filter(
       (n) => snapshotNetwork(n, segmentOf.get(n.id)).network_type === 'vxlan',
     );
@@ -864,7 +880,7 @@ export class HostSync {
       dnsDomain: this.#settings.dnsDomain,
       networks: networks.map((n) => snapshotNetwork(n, segmentOf.get(n.id))),
       subnets: subnets.map(snapshotSubnet),
-      ports: [...ports.values()].map(snapshotPort),
+      ports: snapshotPorts,
       routers,
       instances: instances.map((i) => ({
         id: i.id,
@@ -884,6 +900,29 @@ export class HostSync {
       ),
       dhcp_elsewhere: await this.#dhcpElsewhere(host, networkIds),
     };
+  }
+
+  /**
+   * The ports as the snapshot has them, each with its effective QoS (absent when none): its own
+   * policy's, else (a compute port) its network's, as Neutron's agents apply them.
+   */
+  async #withQos(db: Kysely<Database>, ports: Stored[], networks: Stored[]): Promise<SnapshotPort[]> {
+    const networkPolicy = new Map(networks.map((n) => [n.id, n.qos_policy_id]));
+    const policyOf = (port: Stored) => {
+      if (typeof port.qos_policy_id === 'string') return port.qos_policy_id;
+      const fromNetwork = networkPolicy.get(String(port.network_id));
+      return String(port.device_owner).startsWith('compute:') && typeof fromNetwork === 'string'
+        ? fromNetwork
+        : null;
+    };
+    const qos = await snapshotQos(
+      db,
+      ports.map(policyOf).filter((id): id is string => id !== null),
+    );
+    return ports.map((port) => {
+      const found = qos.get(policyOf(port) ?? '');
+      return found ? { ...snapshotPort(port), qos: found } : snapshotPort(port);
+    });
   }
 
   /** Which of `networkIds` another host serves DHCP for. */

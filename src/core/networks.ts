@@ -27,6 +27,7 @@ import {
   NetworkNotFound,
   PolicyNotAuthorized,
 } from './errors.js';
+import { checkQosChange, defaultQosPolicy, requireQosPolicy } from './qos.js';
 import { enforce } from './quotas.js';
 import type { ListHint, ResourceService, View } from './resource.js';
 import type { Settings } from './settings.js';
@@ -102,6 +103,7 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
         shared: r.shared === true || shared.has(r.id),
         ipv4_address_scope: scopes.get(`${r.id}/4`) ?? null,
         ipv6_address_scope: scopes.get(`${r.id}/6`) ?? null,
+        qos_policy_id: r.qos_policy_id ?? null,
       };
       if (ctx.isAdmin) {
         const seg = segments.get(r.id);
@@ -312,7 +314,10 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
         if (PROVIDER_KEYS.some((k) => body[k] !== undefined))
           requireAdmin(ctx, 'create_network:provider:network_type');
         await enforce(tx, this.#settings.quotas, project, 'network', 1);
-        out.push(await this.insert(tx, body, project, vlanSupported));
+        // qos-default: a network created without a policy gets its project's default.
+        const qos = body.qos_policy_id || (await defaultQosPolicy(tx, project));
+        if (qos) await requireQosPolicy(ctx, tx, qos);
+        out.push(await this.insert(tx, { ...body, qos_policy_id: qos }, project, vlanSupported));
       }
       return out;
     });
@@ -347,6 +352,7 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
       ipv4_address_scope: null,
       ipv6_address_scope: null,
       l2_adjacency: true,
+      qos_policy_id: body.qos_policy_id ?? null,
       tags: body.tags ?? [],
     });
   }
@@ -380,6 +386,7 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
           .executeTakeFirst();
         if (gateway) throw ExternalNetworkInUse({ net_id: id });
       }
+      await checkQosChange(ctx, tx, current.qos_policy_id, body.qos_policy_id);
       if (body.mtu !== undefined) {
         const max = this.mtuFor(String(current['provider:network_type']));
         if (body.mtu > max)

@@ -62,6 +62,7 @@ import { checkFreeForm, PROFILE_LIMITS } from './free-form.js';
 import { removePort } from './instances.js';
 import { generateMac, isValidIp, isValidMac, normalizeMac, parseCidr } from './ipam.js';
 import { AUTO_DELETED_OWNERS, type Networks } from './networks.js';
+import { checkQosChange, requireQosPolicy } from './qos.js';
 import { enforce } from './quotas.js';
 import type { ListHint, ResourceService, View } from './resource.js';
 import type { Settings } from './settings.js';
@@ -455,6 +456,7 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
     const fixedIps = await allocate(tx, id, requests, port, memo.used);
     const deviceId = body.device_id ?? '';
     const dnsName = checkDnsName(body.dns_name ?? '');
+    if (body.qos_policy_id) await requireQosPolicy(ctx, tx, body.qos_policy_id);
     return insertResource(
       tx,
       'ports',
@@ -482,6 +484,7 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
         ip_allocation: body.fixed_ips?.length === 0 ? 'none' : 'immediate',
         propagate_uplink_status: body.propagate_uplink_status ?? false,
         resource_request: null,
+        qos_policy_id: body.qos_policy_id ?? null,
         tags: body.tags ?? [],
       },
       { network_id: network.id, mac_address: mac, device_id: deviceId, device_owner: owner },
@@ -560,6 +563,10 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
             body.extra_dhcp_opts,
           );
         if (body.dns_name !== undefined) next.dns_name = checkDnsName(body.dns_name);
+        if (body.qos_policy_id !== undefined) {
+          await checkQosChange(ctx, tx, current.qos_policy_id, body.qos_policy_id);
+          next.qos_policy_id = body.qos_policy_id;
+        }
         if (body.port_security_enabled !== undefined) next.port_security_enabled = body.port_security_enabled;
         if (body['binding:host_id'] !== undefined) Object.assign(next, binding(body['binding:host_id']));
         if (body['binding:profile'] !== undefined) next['binding:profile'] = body['binding:profile'] ?? {};

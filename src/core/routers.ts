@@ -72,6 +72,7 @@ import {
 import { HA_OWNER, type L3Ha } from './l3-ha.js';
 import type { Networks } from './networks.js';
 import type { Ports } from './ports.js';
+import { checkQosChange, requireQosPolicy } from './qos.js';
 import { enforce } from './quotas.js';
 import type { ListHint, ResourceService, View } from './resource.js';
 import type { Settings } from './settings.js';
@@ -345,8 +346,10 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
       rows.map((r) => r.id),
     );
     const gateways = new Map(ports.filter(isGateway).map((p) => [String(p.device_id), p]));
-    return rows.map(({ enable_snat, ...row }) => {
+    return rows.map(({ enable_snat, qos_policy_id, ...row }) => {
       const gateway = gateways.get(row.id);
+      // qos-gateway-ip: Neutron shows the policy (in the gateway and beside it) only when there is one.
+      const qos = gateway && typeof qos_policy_id === 'string' ? { qos_policy_id } : {};
       const view: View = {
         ...row,
         external_gateway_info: gateway
@@ -357,8 +360,10 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
                 subnet_id,
                 ip_address,
               })),
+              ...qos,
             }
           : null,
+        ...qos,
       };
       if (!ctx.isAdmin) {
         delete view.distributed;
@@ -416,6 +421,7 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
           const info = body.external_gateway_info;
           const gateway = info && 'network_id' in info ? info : null;
           if (gateway) authorizeGateway(ctx, gateway, 'create_router');
+          if (gateway?.qos_policy_id) await requireQosPolicy(ctx, tx, gateway.qos_policy_id);
           const router = await insertResource(tx, 'routers', {
             id: randomUUID(),
             project_id: projects[i],
@@ -430,6 +436,7 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
             flavor_id: null,
             availability_zones: ['nova'],
             availability_zone_hints: [],
+            qos_policy_id: gateway?.qos_policy_id ?? null,
             tags: body.tags ?? [],
           });
           if (ha[i]) await this.#ha.attach(tx, router, vlanSupported);
@@ -475,6 +482,12 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
             await this.#requireNetworkHost(tx, id);
           }
           next.enable_snat = gateway?.enable_snat ?? true;
+          // Without a gateway there is no gateway policy; without the key the policy stays.
+          const qos = gateway ? gateway.qos_policy_id : null;
+          if (qos !== undefined) {
+            await checkQosChange(ctx, tx, current.qos_policy_id, qos);
+            next.qos_policy_id = qos;
+          }
           await this.#setGateway(tx, ctx, current, gateway);
         }
         if (body.routes !== undefined || info !== undefined) {

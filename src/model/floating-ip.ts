@@ -51,6 +51,7 @@ export const FloatingIpCreate = Closed({
   project_id: Type.Optional(ProjectId),
   tenant_id: Type.Optional(ProjectId),
   tags: Type.Optional(Tags),
+  qos_policy_id: Type.Optional(Nullable(Uuid)),
 });
 export type FloatingIpCreate = Static<typeof FloatingIpCreate>;
 
@@ -59,6 +60,7 @@ export const FloatingIpUpdate = Closed({
   port_id: Type.Optional(Nullable(Uuid)),
   fixed_ip_address: Type.Optional(Nullable(Address)),
   description: Type.Optional(Description),
+  qos_policy_id: Type.Optional(Nullable(Uuid)),
 });
 export type FloatingIpUpdate = Static<typeof FloatingIpUpdate>;
 

@@ -1,6 +1,6 @@
 /** A network: an isolated layer-2 segment (a bridge per host; VXLAN between hosts). */
 import { type Static, Type } from 'typebox';
-import { Closed, Nullable, Standard, StandardCreate, StandardUpdate } from './common.js';
+import { Closed, Nullable, Standard, StandardCreate, StandardUpdate, Uuid } from './common.js';
 
 export const NetworkTypes = ['local', 'flat', 'vlan', 'vxlan'] as const;
 
@@ -21,6 +21,8 @@ export const Network = Closed({
   ipv4_address_scope: Nullable(Type.String()),
   ipv6_address_scope: Nullable(Type.String()),
   l2_adjacency: Type.Boolean(),
+  /** The network's QoS policy (`qos`), applied to its compute ports without one of their own. */
+  qos_policy_id: Nullable(Type.String()),
 });
 export type Network = Static<typeof Network>;
 
@@ -38,6 +40,7 @@ export const NetworkCreate = Closed({
   mtu: Type.Optional(Type.Integer({ minimum: 68, maximum: 65535 })),
   port_security_enabled: Type.Optional(Type.Boolean()),
   availability_zone_hints: Type.Optional(Type.Array(Type.String({ maxLength: 255 }), { maxItems: 32 })),
+  qos_policy_id: Type.Optional(Nullable(Uuid)),
   ...Provider,
 });
 export type NetworkCreate = Static<typeof NetworkCreate>;
@@ -49,6 +52,7 @@ export const NetworkUpdate = Closed({
   'router:external': Type.Optional(Type.Boolean()),
   mtu: Type.Optional(Type.Integer({ minimum: 68, maximum: 65535 })),
   port_security_enabled: Type.Optional(Type.Boolean()),
+  qos_policy_id: Type.Optional(Nullable(Uuid)),
   ...Provider,
 });
 export type NetworkUpdate = Static<typeof NetworkUpdate>;

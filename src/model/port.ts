@@ -88,6 +88,8 @@ export const Port = Closed({
   ip_allocation: Type.String(),
   propagate_uplink_status: Type.Boolean(),
   resource_request: Nullable(Dict),
+  /** The port's own QoS policy (`qos`); a compute port without one takes its network's. */
+  qos_policy_id: Nullable(Uuid),
 });
 export type Port = Static<typeof Port>;
 
@@ -107,6 +109,7 @@ const Writable = {
   extra_dhcp_opts: Type.Optional(Nullable(List(ExtraDhcpOptRequest, 64))),
   dns_name: Type.Optional(Type.String({ maxLength: 255 })),
   propagate_uplink_status: Type.Optional(Type.Boolean()),
+  qos_policy_id: Type.Optional(Nullable(Uuid)),
 };
 
 export const PortCreate = Closed({ ...StandardCreate, ...Writable, network_id: Uuid });

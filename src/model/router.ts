@@ -18,6 +18,8 @@ export const GatewayRequest = Closed({
   network_id: Uuid,
   enable_snat: Type.Optional(Type.Boolean()),
   external_fixed_ips: Type.Optional(FixedIpRequests),
+  /** The gateway's QoS policy (`qos-gateway-ip`); null clears it, absent keeps it. */
+  qos_policy_id: Type.Optional(Nullable(Uuid)),
 });
 export type GatewayRequest = Static<typeof GatewayRequest>;
 
@@ -26,7 +28,12 @@ export const Router = Closed({
   admin_state_up: Type.Boolean(),
   status: Type.String(),
   external_gateway_info: Nullable(
-    Closed({ network_id: Uuid, enable_snat: Type.Boolean(), external_fixed_ips: Type.Array(FixedIp) }),
+    Closed({
+      network_id: Uuid,
+      enable_snat: Type.Boolean(),
+      external_fixed_ips: Type.Array(FixedIp),
+      qos_policy_id: Type.Optional(Nullable(Uuid)),
+    }),
   ),
   routes: Type.Array(Route),
   distributed: Type.Boolean(),

@@ -14,6 +14,7 @@ import * as m010 from './migrations/010-subnet-pools.js';
 import * as m011 from './migrations/011-l3-ha.js';
 import * as m012 from './migrations/012-host-diagnostics.js';
 import * as m013 from './migrations/013-port-forwardings.js';
+import * as m016 from './migrations/016-qos.js';
 import * as m017 from './migrations/017-port-counters.js';
 import type { Database } from './schema.js';
 
@@ -31,6 +32,7 @@ const steps: Record<string, (db: Kysely<unknown>, dialect: DialectName) => Promi
   '011-l3-ha': m011.up,
   '012-host-diagnostics': m012.up,
   '013-port-forwardings': m013.up,
+  '016-qos': m016.up,
   '017-port-counters': m017.up,
 };
 

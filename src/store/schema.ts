@@ -128,6 +128,24 @@ export interface Database {
     description: string;
     created_at: string;
   };
+  qos_policies: ResourceRow;
+  /**
+   * The rules of QoS policies: one per policy, type and direction (`''` for DSCP marking, which
+   * has none); the parameters of the rule's type set, the others NULL.
+   */
+  qos_rules: {
+    id: string;
+    qos_policy_id: string;
+    type: string;
+    direction: string;
+    max_kbps: number | null;
+    max_burst_kbps: number | null;
+    min_kbps: number | null;
+    dscp_mark: number | null;
+    created_at: string;
+  };
+  /** Each project's default QoS policy (`qos-default`; a key, so a project has one). */
+  qos_default_policies: { project_id: string; qos_policy_id: string };
   /**
    * The hosts serving each router: one, or several for an HA router, with the VRRP state each
    * host's agent last reported (`active`, `standby`; null when not HA or not yet reported).
@@ -175,4 +193,5 @@ export type ResourceTable =
   | 'address_groups'
   | 'address_scopes'
   | 'subnetpools'
-  | 'trunks';
+  | 'trunks'
+  | 'qos_policies';

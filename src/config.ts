@@ -84,6 +84,9 @@ export const SettingsFile = Type.Object(
       }),
     ),
     default_host: Type.Optional(Type.String({ minLength: 1, description: 'host of new instances' })),
+    metrics_per_port: Type.Optional(
+      Type.Boolean({ description: '/metrics carries per-port traffic series (cardinality!); default false' }),
+    ),
     lockout_failure_attempts: Type.Optional(Count('failed logins before a user is locked; 0 never')),
     lockout_duration: Type.Optional(Count('seconds a user stays locked; 0 until re-enabled')),
     login_failures_per_address: Type.Optional(Count('failed logins per address and window; 0 no limit')),

@@ -1,11 +1,16 @@
 /**
  * Prometheus metrics: requests and latency per route, database query timings, live agents by type,
  * and what `up`'s own agent reports of each reconcile (`agent/reconcile-report.ts`: its duration,
- * actions applied by kind, failures, drift repaired, the last sync's time, its ports by status).
+ * actions applied by kind, failures, drift repaired, the last sync's time, its ports by status), and
+ * with the `metrics_per_port` setting every port's traffic as its host last reported it.
  */
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ReconcileReport } from '../agent/reconcile-report.js';
+import type { PortCounters } from '../model/agent.js';
+
+/** One port's series: its counters as last reported, labelled with its project. */
+export type PortSeries = PortCounters & { port_id: string; project_id: string };
 
 export class Metrics {
   readonly registry = new Registry();
@@ -78,6 +83,40 @@ export class Metrics {
     },
   });
 
+  #portCounters: (() => Promise<PortSeries[]>) | undefined;
+  /** One read of the ports' counters serves both gauges of a scrape (collected concurrently). */
+  #portsRead: Promise<PortSeries[] | undefined> | undefined;
+  readonly portBytes: Gauge<'port_id' | 'project_id' | 'direction'> = new Gauge({
+    name: 'neutrino_port_bytes',
+    help: "A port's bytes as its host last reported them, by direction (tx: sent by the port's owner)",
+    labelNames: ['port_id', 'project_id', 'direction'] as const,
+    registers: [this.registry],
+    collect: () => this.#collectPorts(this.portBytes, 'bytes'),
+  });
+  readonly portPackets: Gauge<'port_id' | 'project_id' | 'direction'> = new Gauge({
+    name: 'neutrino_port_packets',
+    help: "A port's packets as its host last reported them, by direction (tx: sent by the port's owner)",
+    labelNames: ['port_id', 'project_id', 'direction'] as const,
+    registers: [this.registry],
+    collect: () => this.#collectPorts(this.portPackets, 'packets'),
+  });
+
+  async #collectPorts(gauge: Gauge<'port_id' | 'project_id' | 'direction'>, unit: 'bytes' | 'packets') {
+    const read = this.#portCounters;
+    if (!read) return;
+    this.#portsRead ??= read()
+      .catch(() => undefined)
+      .finally(() => setTimeout(() => (this.#portsRead = undefined), 0));
+    const series = await this.#portsRead;
+    if (!series) return;
+    gauge.reset();
+    for (const p of series) {
+      const labels = { port_id: p.port_id, project_id: p.project_id };
+      gauge.set({ ...labels, direction: 'rx' }, p[`rx_${unit}`]);
+      gauge.set({ ...labels, direction: 'tx' }, p[`tx_${unit}`]);
+    }
+  }
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'neutrino_' });
   }
@@ -92,6 +131,11 @@ export class Metrics {
     this.ports.reset();
     for (const [status, n] of Object.entries(report.ports)) this.ports.set({ status }, n);
   };
+
+  /** Where per-port series come from (the `metrics_per_port` setting); none without it. */
+  portCounters(read: () => Promise<PortSeries[]>): void {
+    this.#portCounters = read;
+  }
 
   /** How live agents are counted at each scrape (by agent type). */
   countAgents(count: () => Promise<Record<string, number>>): void {

@@ -152,6 +152,7 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
       if (agent.alive) counts[agent.agent_type] = (counts[agent.agent_type] ?? 0) + 1;
     return counts;
   });
+  if (opts.settings.metricsPerPort) opts.metrics.portCounters(() => services.portStats.series());
   registerHealth(app, opts.store, opts.health);
 
   const adminProject = async () =>

@@ -90,6 +90,21 @@ export class PortStats {
     });
   }
 
+  /** Every reported port's latest counters with its project (for `/metrics`). */
+  async series(): Promise<(PortCounters & { port_id: string; project_id: string })[]> {
+    const rows = await this.#store.db
+      .selectFrom('port_counters')
+      .innerJoin('ports', 'ports.id', 'port_counters.port_id')
+      .select(['port_counters.port_id', 'port_counters.counters', 'ports.project_id'])
+      .orderBy('port_counters.port_id')
+      .execute();
+    return rows.map((row) => ({
+      port_id: row.port_id,
+      project_id: row.project_id,
+      ...(JSON.parse(row.counters) as PortCounters),
+    }));
+  }
+
   /** A port's stats (PortNotFound unless `ctx` may see the port); zeros before any report. */
   async get(ctx: Context, portId: string): Promise<PortStatsView> {
     const port = await this.#sources.ports.get(ctx, portId);

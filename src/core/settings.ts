@@ -44,6 +44,11 @@ export interface Settings {
   haVrrpAdvertInt: number;
   /** Host that takes instances while no live L2 agent could (the all-in-one: this machine). */
   defaultHost: string;
+  /**
+   * `/metrics` carries a series per port (bytes and packets each way, as last reported): off by
+   * default, since a cloud's ports make a label set Prometheus must hold.
+   */
+  metricsPerPort: boolean;
   /** physnet → host interface or bridge, sent to agents that report no mappings of their own. */
   physicalInterfaceMappings: Record<string, string>;
   /**
@@ -111,6 +116,7 @@ export const DEFAULT_SETTINGS: Settings = {
   l3HaNetCidr: '169.254.192.0/18',
   haVrrpAdvertInt: 2,
   defaultHost: hostname(),
+  metricsPerPort: false,
   physicalInterfaceMappings: {},
   lockoutFailureAttempts: 6,
   lockoutDuration: 1800,

@@ -136,10 +136,35 @@ for (const dialect of dialects()) {
       assert.equal((await stranger.get(`/neutrino/v1/instances/${instance.id}/stats`)).status, 404);
       const refused = await report('stats-host', { counters: {} }, client(t, owner.token));
       assert.equal(refused.status, 403);
+      const text = String((await t.request('GET', '/metrics')).body);
+      assert.doesNotMatch(text, /neutrino_port_bytes\{/, 'no per-port series without metrics_per_port');
       const bad = await report('stats-host', {
         counters: { x: { rx_bytes: -1, rx_packets: 0, tx_bytes: 0, tx_packets: 0 } },
       });
       assert.equal(bad.status, 400);
+    });
+  });
+
+  describe(`per-port metrics (${dialect})`, () => {
+    let t: TestServer;
+    before(async () => {
+      t = await startTestServer(dialect, { defaultHost: 'metrics-host', metricsPerPort: true });
+    });
+    after(() => t.close());
+
+    it('puts every reported port on /metrics with its project, only with metrics_per_port', async () => {
+      const admin = client(t, t.adminToken);
+      const { network } = (await admin.post('/v2.0/networks', { network: { name: 'm' } })).body;
+      const { port } = (await admin.post('/v2.0/ports', { port: { network_id: network.id } })).body;
+      await admin.post('/neutrino/v1/hosts/metrics-host/status', {
+        revision: await t.store.latestRevision(),
+        ports: {},
+        counters: { [port.id]: counters(4242, 17) },
+      });
+      const text = String((await t.request('GET', '/metrics')).body);
+      const labels = `port_id="${port.id}",project_id="${port.project_id}"`;
+      assert.match(text, new RegExp(`neutrino_port_bytes\\{${labels},direction="rx"\\} 4242`));
+      assert.match(text, new RegExp(`neutrino_port_packets\\{${labels},direction="tx"\\} 0`));
     });
   });
 }

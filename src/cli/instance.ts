@@ -10,6 +10,7 @@ import type { Session } from './client.js';
 import { collect } from './output.js';
 import { find, findId, KINDS, list, nameMap, type Row } from './resolve.js';
 import { column, type Flags, idColumn, projectId, registerResource } from './resource-command.js';
+import { statsCommand } from './stats.js';
 
 export interface InstancePort {
   id: string;
@@ -147,7 +148,7 @@ async function waitForInstance(session: Session, id: string): Promise<Row> {
 export function registerInstanceCommands(root: Command): void {
   /** NICs in command-line order: `--network a --port p --network b` gives eth0, eth1, eth2. */
   let nics: ({ network: string } | { port: string })[] = [];
-  registerResource(root, {
+  const noun = registerResource(root, {
     noun: 'instance',
     kind: KINDS.instance,
     description: 'instances: network namespaces standing in for VMs, one interface per port',
@@ -219,4 +220,5 @@ export function registerInstanceCommands(root: Command): void {
       after: async (session, created, flags) => (flags.wait ? waitForInstance(session, created.id) : created),
     },
   });
+  statsCommand(noun, 'instance');
 }

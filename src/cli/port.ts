@@ -3,7 +3,7 @@
  * `--fixed-ip subnet=…,ip-address=…`, `--mac-address`, `--security-group`/`--no-security-group`,
  * port security, `--allowed-address ip-address=…[,mac-address=…]`, `--device`, `--device-owner`,
  * `--host`. On `set` the repeatable options add to what the port has; `--no-…` clears it first.
- * `port drops PORT` shows what its security groups dropped.
+ * `port drops PORT` shows what its security groups dropped, `port stats PORT` its traffic.
  */
 import type { Command } from 'commander';
 import { type Session, sessionFromEnvironment } from './client.js';
@@ -22,6 +22,7 @@ import {
   projectId,
   registerResource,
 } from './resource-command.js';
+import { statsCommand } from './stats.js';
 
 type FixedIp = { subnet_id?: string; ip_address?: string };
 type Pair = { ip_address: string; mac_address?: string };
@@ -233,4 +234,5 @@ export function registerPortCommands(root: Command): void {
     unset: { options: (cmd) => options(cmd, 'unset'), body: unsetBody },
   });
   dropsCommand(noun);
+  statsCommand(noun, 'port');
 }

@@ -19,6 +19,7 @@ import {
   pair,
   registerResource,
 } from './resource-command.js';
+import { statsCommand } from './stats.js';
 
 type Route = { destination: string; nexthop: string };
 type Gateway = { network_id?: string; enable_snat?: boolean; external_fixed_ips?: unknown[] } | null;
@@ -175,4 +176,5 @@ export function registerRouterCommands(root: Command): void {
     },
   });
   interfaceCommands(noun);
+  statsCommand(noun, 'router');
 }

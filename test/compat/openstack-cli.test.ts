@@ -538,6 +538,85 @@ describe('openstack CLI against neutrino server', { skip }, () => {
     await ok(['router', 'delete', 'pf-router']);
   });
 
+  it('network qos policy / rule / rule type, and port set --qos-policy', async () => {
+    const policy = await ok([
+      ...['network', 'qos', 'policy', 'create', '-f', 'json'],
+      ...['--description', 'ten megabits', '--share', 'qos-gold'],
+    ]);
+    assert.equal(policy.name, 'qos-gold');
+    assert.equal(policy.description, 'ten megabits');
+    assert.equal(policy.shared, true);
+    assert.equal(policy.is_default, false);
+    const listed = await ok(['network', 'qos', 'policy', 'list', '-f', 'json']);
+    assert.deepEqual(
+      listed.filter((x: { Name: string }) => x.Name === 'qos-gold').map((x: { ID: string }) => x.ID),
+      [policy.id],
+    );
+    await ok(['network', 'qos', 'policy', 'set', '--name', 'qos-silver', '--default', 'qos-gold']);
+    const shown = await ok(['network', 'qos', 'policy', 'show', '-f', 'json', 'qos-silver']);
+    assert.equal(shown.id, policy.id);
+    assert.equal(shown.is_default, true);
+
+    const egress = await ok([
+      ...['network', 'qos', 'rule', 'create', '-f', 'json', '--type', 'bandwidth-limit'],
+      ...['--max-kbps', '10000', '--max-burst-kbits', '1000', '--egress', 'qos-silver'],
+    ]);
+    assert.equal(egress.max_kbps, 10000);
+    assert.equal(egress.max_burst_kbps, 1000);
+    assert.equal(egress.direction, 'egress');
+    const ingress = await ok([
+      ...['network', 'qos', 'rule', 'create', '-f', 'json', '--type', 'bandwidth-limit'],
+      ...['--max-kbps', '20000', '--ingress', 'qos-silver'],
+    ]);
+    assert.equal(ingress.direction, 'ingress');
+    const dscp = await ok([
+      ...['network', 'qos', 'rule', 'create', '-f', 'json', '--type', 'dscp-marking'],
+      ...['--dscp-mark', '26', 'qos-silver'],
+    ]);
+    assert.equal(dscp.dscp_mark, 26);
+    const twice = await run([
+      ...['network', 'qos', 'rule', 'create', '--type', 'bandwidth-limit'],
+      ...['--max-kbps', '5', '--egress', 'qos-silver'],
+    ]);
+    assert.notEqual(twice.code, 0, 'a second egress limit conflicts');
+    assert.match(twice.stderr, /conflicts with rule/);
+    const zero = await run([
+      'network',
+      'qos',
+      'rule',
+      'create',
+      '--type',
+      'dscp-marking',
+      '--dscp-mark',
+      '7',
+      'qos-silver',
+    ]);
+    assert.notEqual(zero.code, 0, 'an invalid DSCP mark is refused');
+    const rules = await ok(['network', 'qos', 'rule', 'list', '-f', 'json', 'qos-silver']);
+    assert.deepEqual(rules.map((r: { ID: string }) => r.ID).sort(), [egress.id, ingress.id, dscp.id].sort());
+    const ruleShown = await ok(['network', 'qos', 'rule', 'show', '-f', 'json', 'qos-silver', ingress.id]);
+    assert.equal(ruleShown.max_kbps, 20000);
+    await ok(['network', 'qos', 'rule', 'delete', 'qos-silver', ingress.id]);
+    assert.equal((await ok(['network', 'qos', 'rule', 'list', '-f', 'json', 'qos-silver'])).length, 2);
+
+    const types = await ok(['network', 'qos', 'rule', 'type', 'list', '-f', 'json']);
+    assert.deepEqual(types.map((x: { Type: string }) => x.Type).sort(), ['bandwidth_limit', 'dscp_marking']);
+    const details = await ok(['network', 'qos', 'rule', 'type', 'show', '-f', 'json', 'bandwidth_limit']);
+    assert.equal(details.drivers[0].name, 'linuxbridge');
+
+    const port = await ok(['port', 'create', '-f', 'json', '--network', network.id, 'qos-port']);
+    await ok(['port', 'set', '--qos-policy', 'qos-silver', 'qos-port']);
+    assert.equal((await ok(['port', 'show', '-f', 'json', 'qos-port'])).qos_policy_id, policy.id);
+    const inUse = await run(['network', 'qos', 'policy', 'delete', 'qos-silver']);
+    assert.notEqual(inUse.code, 0, 'a policy in use cannot be deleted');
+    await ok(['port', 'unset', '--qos-policy', 'qos-port']);
+    assert.equal((await ok(['port', 'show', '-f', 'json', port.id])).qos_policy_id, null);
+    await ok(['port', 'delete', 'qos-port']);
+    await ok(['network', 'qos', 'policy', 'delete', 'qos-silver']);
+    const gone = await run(['network', 'qos', 'policy', 'show', policy.id]);
+    assert.notEqual(gone.code, 0);
+  });
+
   it('network agent add/remove network and router, agent list --network / --router', async () => {
     // A network host's agents register by heartbeat (as `neutrino agent` does).
     const token = String(await ok(['token', 'issue', '-f', 'value', '-c', 'id'])).trim();

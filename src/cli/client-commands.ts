@@ -11,6 +11,7 @@ import { registerIdentityCommands } from './identity.js';
 import { registerInstanceCommands } from './instance.js';
 import { registerNetworkCommands } from './network.js';
 import { registerPortCommands } from './port.js';
+import { registerQosCommands } from './qos.js';
 import { registerRouterCommands } from './router.js';
 import { registerSecurityGroupCommands } from './security-group.js';
 import { registerSubnetCommands } from './subnet.js';
@@ -26,6 +27,7 @@ export function registerClientCommands(root: Command): void {
   registerRouterCommands(root);
   registerFloatingIpCommands(root);
   registerSecurityGroupCommands(root);
+  registerQosCommands(root);
   registerInstanceCommands(root);
   registerIdentityCommands(root);
   registerTopologyCommands(root);

@@ -2,9 +2,11 @@
  * `neutrino network list|show|create|set|unset|delete`, with the openstack CLI's options:
  * `--external/--internal`, `--share/--no-share`, `--enable/--disable`, `--mtu`, port security and
  * the provider attributes (`--provider-network-type`, `--provider-physical-network`,
- * `--provider-segment`).
+ * `--provider-segment`), `--qos-policy`/`--no-qos-policy`.
  */
 import type { Command } from 'commander';
+import type { Session } from './client.js';
+import { qosPolicyBody, qosPolicyOptions } from './qos.js';
 import { KINDS } from './resolve.js';
 import {
   type Body,
@@ -35,8 +37,19 @@ function attributeOptions(cmd: Command): void {
     .option('--provider-segment <id>', 'VLAN id or VNI (admin)', integer);
 }
 
-async function body(_: unknown, flags: Flags): Promise<Body> {
+function setOptions(cmd: Command): void {
+  attributeOptions(cmd);
+  qosPolicyOptions(cmd, 'set');
+}
+
+function createOptions(cmd: Command): void {
+  attributeOptions(cmd);
+  qosPolicyOptions(cmd, 'create');
+}
+
+async function body(session: Session, flags: Flags): Promise<Body> {
   return {
+    ...(await qosPolicyBody(session, flags)),
     admin_state_up: either(flags, 'enable', 'disable'),
     shared: flags.share,
     'router:external': either(flags, 'external', 'internal'),
@@ -80,7 +93,7 @@ export function registerNetworkCommands(root: Command): Command {
       admin_state_up: either(flags, 'enable', 'disable')?.toString(),
       'provider:network_type': flags.providerNetworkType as string | undefined,
     }),
-    create: { options: attributeOptions, body },
-    set: { options: attributeOptions, body },
+    create: { options: createOptions, body },
+    set: { options: setOptions, body },
   });
 }

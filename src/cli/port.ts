@@ -2,12 +2,13 @@
  * `neutrino port list|show|create|set|unset|delete` with the openstack CLI's options: `--network`,
  * `--fixed-ip subnet=…,ip-address=…`, `--mac-address`, `--security-group`/`--no-security-group`,
  * port security, `--allowed-address ip-address=…[,mac-address=…]`, `--device`, `--device-owner`,
- * `--host`. On `set` the repeatable options add to what the port has; `--no-…` clears it first.
+ * `--host`, `--qos-policy` (`--no-qos-policy` on set; `unset --qos-policy`). On `set` the repeatable options add to what the port has; `--no-…` clears it first.
  * `port drops PORT` shows what its security groups dropped, `port stats PORT` its traffic.
  */
 import type { Command } from 'commander';
 import { type Session, sessionFromEnvironment } from './client.js';
 import { collect, formatList, outputOptions, print } from './output.js';
+import { qosPolicyBody, qosPolicyOptions } from './qos.js';
 import { findId, KINDS, type Row } from './resolve.js';
 import {
   type Body,
@@ -66,7 +67,11 @@ function options(cmd: Command, verb: 'create' | 'set' | 'unset'): void {
       `${what} an allowed address pair`,
       collect,
     );
-  if (verb === 'unset') return;
+  if (verb === 'unset') {
+    cmd.option('--qos-policy', 'detach its QoS policy');
+    return;
+  }
+  qosPolicyOptions(cmd, verb);
   const clear = verb === 'create' ? '' : ' before adding';
   cmd
     .addOption(flag('--no-fixed-ip', `no fixed IPs${clear}`))
@@ -97,6 +102,7 @@ async function setBody(session: Session, flags: Flags, current: Row): Promise<Bo
   const network = current.network_id as string;
   return {
     ...common(flags),
+    ...(await qosPolicyBody(session, flags)),
     fixed_ips: merge(
       flags.fixedIp,
       flags.noFixedIp,
@@ -125,6 +131,7 @@ async function unsetBody(session: Session, flags: Flags, current: Row): Promise<
   const groups = await groupIds(session, flags, current.project_id as string);
   const pairs = addressPairs(flags);
   return {
+    qos_policy_id: flags.qosPolicy ? null : undefined,
     fixed_ips: drop(flags.fixedIp, current.fixed_ips as FixedIp[], (f) =>
       ips.some(
         (g) =>
@@ -219,6 +226,7 @@ export function registerPortCommands(root: Command): void {
         const groups = await groupIds(session, flags, await projectId(session, flags.project));
         return {
           ...common(flags),
+          ...(await qosPolicyBody(session, flags)),
           network_id: network,
           fixed_ips: flags.noFixedIp
             ? []

@@ -49,6 +49,7 @@ export const KINDS = {
     update: false,
   }),
   agent: neutron('agent', 'agents', 'agent', { nameField: null }),
+  qosPolicy: neutron('QoS policy', 'qos/policies', 'policy', { collection: 'policies' }),
   instance: {
     label: 'instance',
     path: '/neutrino/v1/instances',

@@ -400,6 +400,74 @@ describe('the neutrino CLI against neutrino up', { skip: !isRoot && 'needs root'
     await ok('network', 'delete', 'cli-net2');
   });
 
+  it('QoS policies and rules, on networks and ports', async () => {
+    const policy = await json(
+      'qos',
+      'policy',
+      'create',
+      'cli-qos',
+      '--share',
+      '--description',
+      'ten megabits',
+    );
+    assert.equal(policy.shared, true);
+    assert.equal(policy.is_default, false);
+    const limit = await json(
+      ...['qos', 'rule', 'create', 'cli-qos', '--type', 'bandwidth-limit'],
+      ...['--max-kbps', '10000', '--max-burst-kbits', '800', '--ingress'],
+    );
+    assert.equal(limit.direction, 'ingress');
+    assert.equal(limit.max_kbps, 10000);
+    const dscp = await json(
+      'qos',
+      'rule',
+      'create',
+      'cli-qos',
+      '--type',
+      'dscp-marking',
+      '--dscp-mark',
+      '26',
+    );
+    assert.equal(dscp.dscp_mark, 26);
+    const [bad] = await fails(
+      'qos',
+      'rule',
+      'create',
+      'cli-qos',
+      '--type',
+      'dscp-marking',
+      '--dscp-mark',
+      '7',
+    );
+    assert.match(bad, /Invalid input for dscp_mark/);
+    const rules = await json<Record<string, unknown>[]>('qos', 'rule', 'list', 'cli-qos');
+    assert.deepEqual(rules.map((r) => r.ID).sort(), [limit.id, dscp.id].sort());
+    assert.equal((await json('qos', 'rule', 'show', 'cli-qos', dscp.id)).type, 'dscp_marking');
+    await ok('qos', 'rule', 'delete', 'cli-qos', dscp.id);
+    assert.equal((await json<unknown[]>('qos', 'rule', 'list', 'cli-qos')).length, 1);
+    assert.deepEqual(
+      (await json<Record<string, unknown>[]>('qos', 'policy', 'list')).map((p) => p.Name),
+      ['cli-qos'],
+    );
+
+    await ok('network', 'create', 'cli-qos-net', '--qos-policy', 'cli-qos');
+    assert.equal((await json('network', 'show', 'cli-qos-net')).qos_policy_id, policy.id);
+    await ok('network', 'set', 'cli-qos-net', '--no-qos-policy');
+    assert.equal((await json('network', 'show', 'cli-qos-net')).qos_policy_id, null);
+    await ok('port', 'create', 'cli-qos-port', '--network', 'cli-qos-net');
+    await ok('port', 'set', 'cli-qos-port', '--qos-policy', 'cli-qos');
+    assert.equal((await json('port', 'show', 'cli-qos-port')).qos_policy_id, policy.id);
+    const [inUse] = await fails('qos', 'policy', 'delete', 'cli-qos');
+    assert.match(inUse, /is used by port/);
+    await ok('port', 'unset', 'cli-qos-port', '--qos-policy');
+    assert.equal((await json('port', 'show', 'cli-qos-port')).qos_policy_id, null);
+    await ok('port', 'delete', 'cli-qos-port');
+    await ok('network', 'delete', 'cli-qos-net');
+    await ok('qos', 'policy', 'set', 'cli-qos', '--name', 'cli-qos2', '--default');
+    assert.equal((await json('qos', 'policy', 'show', 'cli-qos2')).is_default, true);
+    await ok('qos', 'policy', 'delete', 'cli-qos2');
+  });
+
   it('projects, users, roles and network agents', async () => {
     const project = await json('project', 'create', 'cli-project', '--description', 'P');
     const user = await json('user', 'create', 'cli-user', '--password', 'secret', '--project', 'cli-project');

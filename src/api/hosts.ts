@@ -88,4 +88,18 @@ export function registerHosts(
       return { router_stats: await portStats.router(contextOf(req), id) };
     },
   );
+  const rateList = Type.Array(
+    Type.Object({
+      port_id: Type.String(),
+      rx_bps: Type.Union([Type.Number(), Type.Null()]),
+      tx_bps: Type.Union([Type.Number(), Type.Null()]),
+    }),
+  );
+  app.get(
+    '/neutrino/v1/port-rates',
+    { schema: { response: { 200: Type.Object({ port_rates: rateList }) } } },
+    async (req) => ({
+      port_rates: await portStats.rates(contextOf(req)),
+    }),
+  );
 }

@@ -6,7 +6,7 @@
  */
 import type { DeviceStats, DropCounters, PortCounters, PortStats as PortStatsView } from '../model/agent.js';
 import type { Store } from '../store/store.js';
-import { type Context, requireAdmin } from './context.js';
+import { type Context, callerProject, requireAdmin } from './context.js';
 import type { Ports } from './ports.js';
 
 interface Sources {
@@ -103,6 +103,31 @@ export class PortStats {
       project_id: row.project_id,
       ...(JSON.parse(row.counters) as PortCounters),
     }));
+  }
+
+  /**
+   * The rates of every port `ctx` may see that a host reported (an admin's: all), for views that
+   * show many at once (the dashboard's topology).
+   */
+  async rates(ctx: Context): Promise<Pick<PortStatsView, 'port_id' | 'rx_bps' | 'tx_bps'>[]> {
+    let query = this.#store.db
+      .selectFrom('port_counters')
+      .innerJoin('ports', 'ports.id', 'port_counters.port_id')
+      .select([
+        'port_counters.port_id',
+        'port_counters.counters',
+        'port_counters.updated_at',
+        'port_counters.previous',
+        'port_counters.previous_at',
+      ]);
+    if (!ctx.isAdmin) query = query.where('ports.project_id', '=', callerProject(ctx, 'get_port'));
+    const rows = await query.orderBy('port_counters.port_id').execute();
+    return rows.map((row) => {
+      const latest = JSON.parse(row.counters) as PortCounters;
+      const previous = row.previous === null ? null : (JSON.parse(row.previous) as PortCounters);
+      const { rx_bps, tx_bps } = rates(latest, row.updated_at, previous, row.previous_at);
+      return { port_id: row.port_id, rx_bps, tx_bps };
+    });
   }
 
   /** A port's stats (PortNotFound unless `ctx` may see the port); zeros before any report. */

@@ -96,6 +96,15 @@ for (const dialect of dialects()) {
       assert.equal(second.tx_bps, 0);
       assert.deepEqual(second.drops, drops);
 
+      const listed = (await c.get('/neutrino/v1/port-rates')).body.port_rates;
+      assert.deepEqual(
+        listed.find((r: { port_id: string }) => r.port_id === portId),
+        { port_id: portId, rx_bps: second.rx_bps, tx_bps: 0 },
+      );
+      const stranger = client(t, (await t.newProjectUser()).token);
+      const theirs = (await stranger.get('/neutrino/v1/port-rates')).body.port_rates;
+      assert.ok(!theirs.some((r: { port_id: string }) => r.port_id === portId), 'not in another project');
+
       const instanceStats = await c.get(`/neutrino/v1/instances/${instance.id}/stats`);
       assert.equal(instanceStats.status, 200, JSON.stringify(instanceStats.body));
       assert.equal(instanceStats.body.instance_stats.rx_bytes, 126_000);

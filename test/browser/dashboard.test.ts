@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { Session } from '../../src/cli/client.js';
+import { runInNamespace } from '../../src/linux/exec.js';
 import { listNamespaces } from '../../src/linux/ip.js';
 import { NeutrinoUp, ownedObjects } from '../helpers/neutrino-up.js';
 import { Outside } from '../helpers/outside.js';
@@ -391,6 +392,23 @@ describe('dashboard in Chromium against neutrino up', { skip }, () => {
     assert.match(details, new RegExp(`Host\\s+${instance.host}`));
     await panel.locator('.drops').first().waitFor();
     assert.match(await panel.locator('.drops').first().innerText(), /No drops|Dropped/i);
+    assert.match(details, /QoS policy\s+none/);
+    // Live traffic: with pings flowing, the instance's rates become numbers within two reports.
+    const pinging = runInNamespace(
+      `inst-${vms[0].id}`,
+      'ping',
+      ['-c', '60', '-i', '0.2', '-W', '1', vms[1].ports[0].fixed_ips[0].ip_address],
+      { allowFail: true, timeoutMs: 30_000 },
+    );
+    const traffic = panel.getByRole('region', { name: 'Traffic' }).first();
+    await traffic.waitFor();
+    await until(
+      'numeric rates in the details',
+      async () => /in \d[\d.]* [kMG]?bit\/s/.test(await traffic.innerText()),
+      25_000,
+    );
+    assert.equal(await traffic.locator('svg.sparkline').count(), 1);
+    await pinging;
     // The minimap stays clear of the details panel.
     const [mini, aside] = await Promise.all([
       page.locator('.react-flow__minimap').boundingBox(),

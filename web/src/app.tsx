@@ -25,6 +25,7 @@ import { DetailsPanel } from './views/details-panel.js';
 import { ResourcePage, TITLES } from './views/lists.js';
 import { LoginView } from './views/login-view.js';
 import { TraceView } from './views/trace-view.js';
+import { usePortRates } from './views/traffic.js';
 
 const PAGES: CollectionKey[] = [
   'networks',
@@ -74,6 +75,7 @@ function Dashboard({
     return () => cloud.stop();
   }, [cloud]);
   const state = useCloud(cloud);
+  const rates = usePortRates(cloud.api);
   const admin = isAdmin(session);
   const route = useHashRoute();
 
@@ -133,6 +135,7 @@ function Dashboard({
         projects={ownersShown}
         selected={selection}
         onSelect={select}
+        rates={rates}
       />
     );
 

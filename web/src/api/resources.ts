@@ -43,6 +43,9 @@ export interface Port extends Owned {
   security_groups?: string[];
   port_security_enabled?: boolean;
   'binding:host_id'?: string;
+  /** Its own QoS policy; `qos_network_policy_id` is its network's. */
+  qos_policy_id?: string | null;
+  qos_network_policy_id?: string | null;
 }
 
 export interface Router extends Owned {

@@ -79,6 +79,8 @@ export interface TopoEdge {
   target: string;
   label: string;
   kind: 'gateway' | 'interface';
+  /** The router port the line stands for (its traffic sets the line's width). */
+  port: string;
 }
 
 export interface Topology {
@@ -323,7 +325,15 @@ export function buildTopology(c: Partial<Collections>, options: TopologyOptions 
     const gw = r.external_gateway_info;
     const gwIps = gw?.external_fixed_ips ? ips(gw.external_fixed_ips) : '';
     if (gw && networkIds.has(gw.network_id)) {
-      edges.push({ id: `gw-${r.id}`, source: gw.network_id, target: r.id, label: gwIps, kind: 'gateway' });
+      const port = ports.find((p) => p.device_id === r.id && p.device_owner === 'network:router_gateway');
+      edges.push({
+        id: `gw-${r.id}`,
+        source: gw.network_id,
+        target: r.id,
+        label: gwIps,
+        kind: 'gateway',
+        port: port?.id ?? '',
+      });
     }
     const gateway = gw ? gwIps || 'gateway set' : null;
     const project = projectOf(r.project_id);
@@ -367,6 +377,7 @@ export function buildTopology(c: Partial<Collections>, options: TopologyOptions 
       target: p.network_id,
       label: ips(p.fixed_ips),
       kind: 'interface',
+      port: p.id,
     });
     if (placed.has(p.network_id)) continue;
     placed.add(p.network_id);

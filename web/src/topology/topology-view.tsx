@@ -17,6 +17,7 @@ import '@xyflow/react/dist/style.css';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { Collections } from '../api/resources.js';
 import { mark } from '../perf.js';
+import { lineWidth } from '../views/traffic.js';
 import { EDGE_TYPES, type RoutedEdge } from './edges.js';
 import { buildTopology, type Selection } from './graph.js';
 import { layout, loadLayoutEngine, type Positions } from './layout.js';
@@ -29,6 +30,8 @@ export interface TopologyProps {
   projects: ReadonlyMap<string, string> | null;
   selected: Selection | null;
   onSelect(selection: Selection, opener: HTMLElement): void;
+  /** Each port's current rate (bit/s, both ways): a router's lines are drawn as wide as their traffic. */
+  rates?: ReadonlyMap<string, number>;
 }
 
 const LEGEND_H = 36;
@@ -102,7 +105,7 @@ function FitToLayout({
   return null;
 }
 
-function Flow({ data, loaded, projects, selected, onSelect }: TopologyProps) {
+function Flow({ data, loaded, projects, selected, onSelect, rates }: TopologyProps) {
   const topology = useMemo(() => buildTopology(data, { projects }), [data, projects]);
   const [positions, setPositions] = useState<{ key: string; at: Positions } | null>(null);
   const [layoutError, setLayoutError] = useState<string | null>(null);
@@ -178,11 +181,12 @@ function Flow({ data, loaded, projects, selected, onSelect }: TopologyProps) {
         type: 'routed',
         data: { points: routes.get(e.id)!, text: e.label },
         className: `edge-${e.kind}`,
+        style: { strokeWidth: lineWidth(rates?.get(e.port)) },
         markerEnd: { type: MarkerType.ArrowClosed, width: 14, height: 14 },
         focusable: false,
         selectable: false,
       }));
-  }, [topology, positions]);
+  }, [topology, positions, rates]);
 
   const empty = loaded && topology.cards.length === 0 && topology.routers.length === 0;
   return (

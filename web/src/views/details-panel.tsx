@@ -2,8 +2,9 @@
  * The details of the selected object and what can be done to it: delete, administrative state,
  * a network's subnets, a router's gateway and interfaces, a floating IP's association, a
  * security group's rules. A port (and each interface of an instance) shows its security groups,
- * floating IPs and what its groups dropped (`GET /neutrino/v1/ports/{id}/drops`, reread every
- * 5 s while shown); routers and DHCP servers the host they are on. Escape closes it and gives the
+ * floating IPs, QoS policy, live traffic (sparklines, `traffic.tsx`) and what its groups dropped
+ * (`GET /neutrino/v1/ports/{id}/drops`, reread every 5 s while shown); instances and routers their
+ * traffic too; routers and DHCP servers the host they are on. Escape closes it and gives the
  * focus back to what opened it.
  */
 import { type ReactNode, useEffect, useRef, useState } from 'react';
@@ -25,6 +26,7 @@ import { DeleteButton, FormError, SelectField, useAction } from '../ui/form.js';
 import { fipTargets, networkName, portLabel, projectName, rows, useApp } from './app-context.js';
 import { externalOptions, interfaceOptions, RuleForm, SubnetForm } from './forms.js';
 import { nameOf, TITLES } from './lists.js';
+import { Traffic } from './traffic.js';
 
 /** What each kind's delete invalidates. */
 const AFTER_DELETE: Record<CollectionKey, CollectionKey[]> = {
@@ -161,7 +163,30 @@ function portFacts(state: ReturnType<typeof useApp>['state'], port: Port): [stri
       port.port_security_enabled === false ? 'port security off' : names.join(', ') || 'none',
     ],
     ['Floating IPs', fips.join(', ') || 'none'],
+    ['QoS policy', <QosPolicyName key="q" port={port} />],
   ];
+}
+
+/** A port's QoS policy by name (its own, else its network's), read once. */
+function QosPolicyName({ port }: { port: Port }) {
+  const { cloud } = useApp();
+  const own = port.qos_policy_id ?? null;
+  const id = own ?? port.qos_network_policy_id ?? null;
+  const [name, setName] = useState<string | null>(null);
+  useEffect(() => {
+    setName(null);
+    if (!id) return;
+    let stopped = false;
+    cloud.api.get<{ policy: { name: string } }>(`/v2.0/qos/policies/${id}`).then(
+      (r) => !stopped && setName(r.policy.name || id.slice(0, 8)),
+      () => !stopped && setName(id.slice(0, 8)),
+    );
+    return () => {
+      stopped = true;
+    };
+  }, [cloud, id]);
+  if (!id) return <>none</>;
+  return <>{`${name ?? id.slice(0, 8)}${own ? '' : ' (network)'}`}</>;
 }
 
 const hostsOf = (ports: Port[]) =>
@@ -260,6 +285,7 @@ function PortDetails({ port }: { port: Port }) {
           ...portFacts(state, port),
         ]}
       />
+      <Traffic kind="ports" id={port.id} />
       <Drops portId={port.id} />
       <AdminStateToggle kind="ports" object={port} />
     </>
@@ -312,6 +338,7 @@ function RouterDetails({ router }: { router: Router }) {
           ],
         ]}
       />
+      <Traffic kind="routers" id={router.id} />
       <form
         className="form inline"
         onSubmit={(e) => {
@@ -493,6 +520,7 @@ function InstanceDetails({ instance }: { instance: Instance }) {
           ...(instance.fault ? [['Fault', instance.fault.message] as [string, ReactNode]] : []),
         ]}
       />
+      <Traffic kind="instances" id={instance.id} />
       <h4>Interfaces</h4>
       {instance.ports.map((p, n) => {
         const port = ports.find((x) => x.id === p.id);

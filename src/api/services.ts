@@ -91,6 +91,7 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
       security_group: (ctx, id, db) => securityGroups.get(ctx, id, db),
       subnetpool: (ctx, id, db) => subnetPools.get(ctx, id, db),
       address_scope: (ctx, id, db) => addressScopes.get(ctx, id, db),
+      qos_policy: (ctx, id, db) => qosPolicies.get(ctx, id, db),
     }),
     qosPolicies,
     quotas: new Quotas(store, settings.quotas),

@@ -391,6 +391,11 @@ export class QosPolicies implements ResourceService<QosPolicyCreate, QosPolicyUp
       }
       await tx.deleteFrom('qos_rules').where('qos_policy_id', '=', id).execute();
       await tx.deleteFrom('qos_default_policies').where('qos_policy_id', '=', id).execute();
+      await tx
+        .deleteFrom('rbac_policies')
+        .where('object_type', '=', 'qos_policy')
+        .where('object_id', '=', id)
+        .execute();
       await deleteResource(tx, 'qos_policies', current);
     });
   }

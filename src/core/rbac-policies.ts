@@ -1,6 +1,6 @@
 /**
- * RBAC policies: an object's owner (or an admin) opens a network, security group, subnet pool or
- * address scope to another project, or (admins only) to every project with `*`. Policies are
+ * RBAC policies: an object's owner (or an admin) opens a network, security group, subnet pool,
+ * address scope or QoS policy to another project, or (admins only) to every project with `*`. Policies are
  * visible to the project that owns them. A policy cannot go while the project it serves still has
  * something that depends on it (ports, subnets from the pool, pools in the scope), and the same
  * grant cannot exist twice.
@@ -40,6 +40,7 @@ const TABLES = {
   security_group: 'security_groups',
   subnetpool: 'subnetpools',
   address_scope: 'address_scopes',
+  qos_policy: 'qos_policies',
 } as const;
 type ObjectType = keyof typeof TABLES;
 
@@ -301,7 +302,8 @@ export class RbacPolicies implements ResourceService<RbacPolicyCreate, RbacPolic
 
   /**
    * Projects with ports on the network, ports in the security group, subnets from the subnet
-   * pool, or subnet pools in the address scope (Neutron's get_bound_project_ids).
+   * pool, subnet pools in the address scope, or ports, networks, floating IPs and routers that
+   * use the QoS policy (Neutron's get_bound_project_ids).
    */
   async #dependentProjects(tx: Tx, type: ObjectType, objectId: string): Promise<Set<string>> {
     if (type === 'subnetpool' || type === 'address_scope') {
@@ -318,6 +320,20 @@ export class RbacPolicies implements ResourceService<RbacPolicyCreate, RbacPolic
               .where('address_scope_id', '=', objectId)
               .execute();
       return new Set(rows.map((r) => r.project_id));
+    }
+    if (type === 'qos_policy') {
+      // Docs name their policy as `"qos_policy_id":"<uuid>"` (a router inside its gateway info).
+      const projects = new Set<string>();
+      for (const table of ['ports', 'networks', 'floatingips', 'routers'] as const) {
+        const rows = await tx
+          .selectFrom(table)
+          .select('project_id')
+          .distinct()
+          .where('doc', 'like', `%"qos_policy_id":"${objectId}"%`)
+          .execute();
+        for (const r of rows) projects.add(r.project_id);
+      }
+      return projects;
     }
     if (type === 'network') {
       const rows = await tx

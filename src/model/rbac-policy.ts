@@ -1,5 +1,6 @@
 /**
- * An RBAC policy: opens one object (a network, security group, subnet pool or address scope) to
+ * An RBAC policy: opens one object (a network, security group, subnet pool, address scope or QoS
+ * policy) to
  * one project or to every project (`*`), to use as if shared (`access_as_shared`) or as an
  * external network (`access_as_external`). Neutron calls the target attribute `target_tenant`.
  */
@@ -12,6 +13,7 @@ export const RBAC_ACTIONS: Record<string, readonly string[]> = {
   security_group: ['access_as_shared'],
   subnetpool: ['access_as_shared'],
   address_scope: ['access_as_shared'],
+  qos_policy: ['access_as_shared'],
 };
 
 const Target = Type.String({ maxLength: 255 });

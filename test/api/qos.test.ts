@@ -324,6 +324,49 @@ for (const dialect of dialects()) {
       assert.equal((await admin.del(`/v2.0/qos/policies/${p.id}`)).status, 204);
     });
 
+    it('opens a private policy to one project by RBAC (object type qos_policy)', async () => {
+      const p = await policy({ project_id: t.adminProjectId });
+      const o = await t.newProjectUser();
+      const viewer = client(t, o.token);
+      assert.equal((await viewer.get(`/v2.0/qos/policies/${p.id}`)).status, 404);
+      const grant = await admin.post('/v2.0/rbac-policies', {
+        rbac_policy: {
+          object_type: 'qos_policy',
+          object_id: p.id,
+          action: 'access_as_shared',
+          target_tenant: o.projectId,
+        },
+      });
+      assert.equal(grant.status, 201, JSON.stringify(grant.body));
+      assert.equal((await viewer.get(`/v2.0/qos/policies/${p.id}`)).status, 200);
+      assert.ok(
+        (await viewer.get('/v2.0/qos/policies')).body.policies.some((x: { id: string }) => x.id === p.id),
+      );
+      const net = await network(viewer, { qos_policy_id: p.id });
+      assert.equal(net.qos_policy_id, p.id);
+      const revoke = await admin.del(`/v2.0/rbac-policies/${grant.body.rbac_policy.id}`);
+      assert.equal(revoke.status, 409, 'the project uses the policy');
+      assert.equal(
+        errorOf(
+          await admin.post('/v2.0/rbac-policies', {
+            rbac_policy: {
+              object_type: 'qos_policy',
+              object_id: p.id,
+              action: 'access_as_external',
+              target_tenant: '*',
+            },
+          }),
+        ),
+        "400 InvalidActionForType: Invalid action 'access_as_external' for object type 'qos_policy'. Valid actions: access_as_shared",
+      );
+      assert.equal(
+        (await viewer.put(`/v2.0/networks/${net.id}`, { network: { qos_policy_id: null } })).status,
+        200,
+      );
+      assert.equal((await admin.del(`/v2.0/qos/policies/${p.id}`)).status, 204);
+      assert.equal((await admin.get(`/v2.0/rbac-policies/${grant.body.rbac_policy.id}`)).status, 404);
+    });
+
     it('keeps one default policy per project, which new networks get', async () => {
       const d = await policy({ is_default: true });
       assert.equal((await admin.get(`/v2.0/qos/policies/${d.id}`)).body.policy.is_default, true);

@@ -92,7 +92,7 @@ export type Action =
   | { op: 'dnsmasq.start'; network: string; server: DhcpServer }
   | { op: 'dnsmasq.reload'; network: string; pid?: number }
   | { op: 'daemon.start'; daemon: Daemon }
-  /** SIGHUP: keepalived rereads its configuration. */
+  /** SIGHUP: keepalived or radvd rereads its configuration. */
   | { op: 'daemon.reload'; key: string; pid?: number }
   | { op: 'dhcp.release'; network: string; netns: string; device: string; mac: string; ip: string }
   | { op: 'udhcpc.start'; key: string; client: DhcpClient }
@@ -120,7 +120,7 @@ export type Op = Action['op'];
  * name does not resolve: they run only once what they name was created.
  */
 export const STAGES = [
-  'stop', // processes: udhcpc, then dnsmasq, keepalived and haproxy
+  'stop', // processes: udhcpc, then dnsmasq, keepalived, radvd and haproxy
   'mkdir', // namespace directories, which mark a namespace as ours before it exists; stale records go
   'firewall', // security groups: one nft transaction (before ports are plugged), then conntrack deletions
   'links', // root ip batch: veth/vxlan/vlan/uplink/bridge/namespace deletes, then namespace and bridge adds
@@ -130,7 +130,7 @@ export const STAGES = [
   'router', // in router namespaces: forwarding, the NAT table, then conntrack flushes and ARP
   'qos', // tc: bandwidth limits removed, then changed or added (devices exist by now)
   'files', // dnsmasq configuration, the udhcpc script; removals; router records
-  'dhcp', // dnsmasq start / SIGHUP / dhcp_release; keepalived and haproxy start, keepalived SIGHUP
+  'dhcp', // dnsmasq start / SIGHUP / dhcp_release; keepalived, radvd and haproxy start, keepalived and radvd SIGHUP
   'clients', // udhcpc start
 ] as const;
 

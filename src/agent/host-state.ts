@@ -120,13 +120,17 @@ export interface NamespaceLink {
 }
 
 /**
- * A daemon of ours in a namespace, beside dnsmasq: an HA router's keepalived (`linux/keepalived.ts`)
- * or a network's metadata proxy (haproxy, `linux/haproxy.ts`).
+ * A daemon of ours in a namespace, beside dnsmasq: an HA router's keepalived (`linux/keepalived.ts`),
+ * a router's IPv6 router advertisements (radvd, `linux/radvd.ts`) or a network's metadata proxy
+ * (haproxy, `linux/haproxy.ts`).
  */
 export interface Daemon {
-  kind: 'keepalived' | 'haproxy';
+  kind: 'keepalived' | 'haproxy' | 'radvd';
   netns: string;
-  /** Its configuration file (in `files`): keepalived rereads it on SIGHUP, haproxy is restarted. */
+  /**
+   * Its configuration file (in `files`): keepalived and radvd reread it on SIGHUP, haproxy is
+   * restarted.
+   */
   config: string;
   pidFile: string;
   argv: string[];
@@ -362,7 +366,7 @@ export interface HostState {
   dhcpClients: Record<string, DhcpClient>;
   /** Keyed by namespace (`qrouter-<id>`). */
   routers: Record<string, Router>;
-  /** keepalived and haproxy, keyed by `daemonKey`. */
+  /** keepalived, radvd and haproxy, keyed by `daemonKey`. */
   daemons: Record<string, Daemon>;
   /** Security groups and port security (`services/security-groups.ts`). */
   firewall: Firewall;

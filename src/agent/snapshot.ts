@@ -25,7 +25,15 @@ export interface SnapshotSubnet {
   enable_dhcp: boolean;
   dns_nameservers: string[];
   host_routes: { destination: string; nexthop: string }[];
+  /**
+   * IPv6 only: who advertises the subnet (a Neutron router's radvd when set) and how instances get
+   * addresses (`slaac`, `dhcpv6-stateful`, `dhcpv6-stateless`); null or absent = not set.
+   */
+  ipv6_ra_mode?: Ipv6Mode | null;
+  ipv6_address_mode?: Ipv6Mode | null;
 }
+
+export type Ipv6Mode = 'slaac' | 'dhcpv6-stateful' | 'dhcpv6-stateless';
 
 export interface SnapshotPort {
   id: string;
@@ -108,7 +116,16 @@ export interface SnapshotRouterPort {
    * Addresses with their subnet's prefix length, e.g. `10.0.0.1/24`, and the address scope of the
    * subnet's pool when it has one (traffic within a scope is routed without NAT).
    */
-  addresses: { subnet_id: string; ip_address: string; prefixlen: number; address_scope_id?: string }[];
+  addresses: {
+    subnet_id: string;
+    ip_address: string;
+    prefixlen: number;
+    address_scope_id?: string;
+    /** IPv6: the subnet's `ipv6_ra_mode` (the router advertises the subnet when set). */
+    ipv6_ra_mode?: Ipv6Mode | null;
+    /** IPv6: the subnet's `dns_nameservers`, advertised as RDNSS on SLAAC subnets. */
+    dns_nameservers?: string[];
+  }[];
 }
 
 export interface SnapshotFloatingIp {

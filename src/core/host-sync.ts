@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import type {
+  Ipv6Mode,
   Snapshot,
   SnapshotNetwork,
   SnapshotPort,
@@ -273,6 +274,8 @@ function snapshotSubnet(subnet: Stored): SnapshotSubnet {
     enable_dhcp: subnet.enable_dhcp === true,
     dns_nameservers: subnet.dns_nameservers as string[],
     host_routes: subnet.host_routes as SnapshotSubnet['host_routes'],
+    ipv6_ra_mode: (subnet.ipv6_ra_mode ?? null) as Ipv6Mode | null,
+    ipv6_address_mode: (subnet.ipv6_address_mode ?? null) as Ipv6Mode | null,
   };
 }
 
@@ -309,7 +312,14 @@ function snapshotRouterPort(
       if (!subnet) return [];
       const scope = scopes.get(String(subnet.subnetpool_id));
       const prefixlen = Number(String(subnet.cidr).split('/')[1]);
-      return [{ subnet_id, ip_address, prefixlen, ...(scope ? { address_scope_id: scope } : {}) }];
+      const v6 =
+        subnet.ip_version === 6
+          ? {
+              ipv6_ra_mode: (subnet.ipv6_ra_mode ?? null) as Ipv6Mode | null,
+              dns_nameservers: subnet.dns_nameservers as string[],
+            }
+          : {};
+      return [{ subnet_id, ip_address, prefixlen, ...(scope ? { address_scope_id: scope } : {}), ...v6 }];
     }),
   };
 }

@@ -20,6 +20,25 @@ export interface DnsmasqSubnet {
   id: string;
   cidr: string;
   enableDhcp: boolean;
+  /** IPv6: the subnet's `ipv6_address_mode` and `ipv6_ra_mode` (null or absent: not set). */
+  ipv6AddressMode?: string | null;
+  ipv6RaMode?: string | null;
+}
+
+/**
+ * Whether dnsmasq hands out addresses on an IPv6 subnet (a `static` range), as Neutron's DHCP agent
+ * decides: for `dhcpv6-stateful` and `dhcpv6-stateless` address modes (stateless clients only ask
+ * for options, which need the range too), and for a subnet with neither mode set; not for SLAAC,
+ * nor for a subnet whose addresses come from someone else's advertisements. dnsmasq never
+ * advertises itself (no `--enable-ra`): the router does.
+ */
+export function servesDhcpv6(subnet: Pick<DnsmasqSubnet, 'ipv6AddressMode' | 'ipv6RaMode'>): boolean {
+  const address = subnet.ipv6AddressMode ?? null;
+  return (
+    address === 'dhcpv6-stateful' ||
+    address === 'dhcpv6-stateless' ||
+    (address === null && (subnet.ipv6RaMode ?? null) === null)
+  );
 }
 
 export interface DnsmasqConfig {
@@ -85,6 +104,8 @@ export function dnsmasqArgs(config: DnsmasqConfig): string[] {
       const mask = ipaddr.IPv4.subnetMaskFromPrefixLength(prefix).toString();
       args.push(`--dhcp-range=${tag},${network},static,${mask},${lease}`);
     } else {
+      // dnsmasq cannot serve a range wider than a /64 (Neutron skips those too).
+      if (!servesDhcpv6(subnet) || prefix < 64) continue;
       const network = ipaddr.IPv6.networkAddressFromCIDR(subnet.cidr).toString();
       args.push(`--dhcp-range=${tag},${network},static,${prefix},${lease}`);
     }

@@ -229,6 +229,8 @@ for (const dialect of dialects()) {
         enable_dhcp: true,
         dns_nameservers: [],
         host_routes: [],
+        ipv6_ra_mode: null,
+        ipv6_address_mode: null,
       });
       assert.deepEqual(
         s.ports.find((p) => p.id === port.id),

@@ -269,8 +269,9 @@ export function diff(desired: HostState, actual: HostState): Action[] {
   for (const [network, have] of missing(actual.dhcpServers, desired.dhcpServers))
     add({ op: 'dnsmasq.stop', network, pid: have.pid });
 
-  // keepalived rereads its configuration on SIGHUP (addresses, routes); haproxy is started anew,
-  // as is anything in a namespace made anew or with another command line.
+  // keepalived (addresses, routes) and radvd (prefixes, flags) reread their configuration on
+  // SIGHUP; haproxy is started anew, as is anything in a namespace made anew or with another
+  // command line.
   for (const [key, daemon] of Object.entries(desired.daemons)) {
     const have = actual.daemons[key];
     const changed = written.has(daemon.config);
@@ -278,7 +279,7 @@ export function diff(desired: HostState, actual: HostState): Action[] {
       !have ||
       freshNamespaces.has(daemon.netns) ||
       have.argv.join('\0') !== daemon.argv.join('\0') ||
-      (changed && daemon.kind !== 'keepalived');
+      (changed && daemon.kind === 'haproxy');
     if (restart) {
       if (have) add({ op: 'daemon.stop', key, pid: have.pid });
       add({ op: 'daemon.start', daemon });

@@ -23,6 +23,7 @@ import { ipJson, ipJsonBatch } from '../../linux/ip.js';
 import { KEEPALIVED, keepalivedFiles } from '../../linux/keepalived.js';
 import { nftListTable } from '../../linux/nft.js';
 import { isAlive, isLauncher, readCmdline, readPidFile } from '../../linux/process.js';
+import { RADVD, radvdFiles } from '../../linux/radvd.js';
 import {
   type Daemon,
   type DhcpClient,
@@ -198,6 +199,7 @@ export async function observe(options: ObserveOptions): Promise<HostState> {
     program,
     ...dhcpIds.flatMap((id) => dhcpConfigFiles(dhcpDir(stateDir, id))),
     ...keepalived.flatMap((k) => [k.config, k.notify]),
+    ...routerIds.map((id) => radvdFiles(routerDir(stateDir, id)).config),
     ...dhcpIds.map((id) => haproxyFiles(dhcpDir(stateDir, id)).config),
   ];
   await Promise.all([
@@ -220,6 +222,10 @@ export async function observe(options: ObserveOptions): Promise<HostState> {
     ...routerIds.map((id) => {
       const files = keepalivedFiles(routerDir(stateDir, id));
       return observeDaemon(state, 'keepalived', routerNamespace(id), files.config, files.pid, KEEPALIVED);
+    }),
+    ...routerIds.map((id) => {
+      const files = radvdFiles(routerDir(stateDir, id));
+      return observeDaemon(state, 'radvd', routerNamespace(id), files.config, files.pid, RADVD);
     }),
     ...dhcpIds.map((id) => {
       const files = haproxyFiles(dhcpDir(stateDir, id));

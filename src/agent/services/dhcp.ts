@@ -142,10 +142,18 @@ export function addDhcpService(state: HostState, input: DhcpServiceInput): strin
   }
 
   const optionsOf = (p: SnapshotPort) => p.extra_dhcp_opts ?? [];
-  const hosts: DhcpHost[] = ports.flatMap((p) =>
+  // IPv6 subnets whose addresses hosts make themselves (SLAAC, DHCPv6 stateless): their addresses
+  // are names in DNS, but no DHCP host entries (as Neutron's DHCP agent).
+  const selfAddressed = new Set(
+    served
+      .filter((s) => s.ip_version === 6 && ['slaac', 'dhcpv6-stateless'].includes(s.ipv6_address_mode ?? ''))
+      .map((s) => s.id),
+  );
+  const hosts: (DhcpHost & { subnet: string })[] = ports.flatMap((p) =>
     p.fixed_ips
       .filter((ip) => cidrOf.has(ip.subnet_id))
       .map((ip) => ({
+        subnet: ip.subnet_id,
         mac: p.mac_address,
         ip: ip.ip_address,
         domain,
@@ -155,23 +163,27 @@ export function addDhcpService(state: HostState, input: DhcpServiceInput): strin
   );
   const files = dnsmasqFiles(dir);
   const file = (lines: string[]) => ({ content: text(lines), mode: 0o644 });
-  state.files[files.hosts] = file(hosts.map(hostsFileLine));
+  const leased = hosts.filter((h) => !selfAddressed.has(h.subnet));
+  state.files[files.hosts] = file(leased.map(hostsFileLine));
   state.files[files.addnHosts] = file(hosts.map(addnHostsLine));
   state.files[files.opts] = file([
-    ...served.flatMap((s) =>
-      optsFileLines({
-        subnetId: s.id,
-        cidr: s.cidr,
-        gatewayIp: s.gateway_ip,
-        dnsServers: dnsServers(s, port, dhcpPorts),
-        hostRoutes: metadataVia.has(s.id)
-          ? [
-              ...s.host_routes.filter((r) => r.destination !== `${METADATA_ADDRESS}/32`),
-              { destination: `${METADATA_ADDRESS}/32`, nexthop: metadataVia.get(s.id)! },
-            ]
-          : s.host_routes,
-      }),
-    ),
+    // SLAAC clients never ask DHCP, so their subnets get no options (as Neutron).
+    ...served
+      .filter((s) => !(s.ip_version === 6 && s.ipv6_address_mode === 'slaac'))
+      .flatMap((s) =>
+        optsFileLines({
+          subnetId: s.id,
+          cidr: s.cidr,
+          gatewayIp: s.gateway_ip,
+          dnsServers: dnsServers(s, port, dhcpPorts),
+          hostRoutes: metadataVia.has(s.id)
+            ? [
+                ...s.host_routes.filter((r) => r.destination !== `${METADATA_ADDRESS}/32`),
+                { destination: `${METADATA_ADDRESS}/32`, nexthop: metadataVia.get(s.id)! },
+              ]
+            : s.host_routes,
+        }),
+      ),
     ...ports.flatMap((p) =>
       optionsOf(p).length > 0 && p.device_owner !== DHCP_DEVICE_OWNER
         ? portOptsFileLines(p.id, optionsOf(p))
@@ -181,7 +193,13 @@ export function addDhcpService(state: HostState, input: DhcpServiceInput): strin
   const argv = dnsmasqArgs({
     confDir: dir,
     interfaceName: device,
-    subnets: served.map((s) => ({ id: s.id, cidr: s.cidr, enableDhcp: true })),
+    subnets: served.map((s) => ({
+      id: s.id,
+      cidr: s.cidr,
+      enableDhcp: true,
+      ipv6AddressMode: s.ipv6_address_mode ?? null,
+      ipv6RaMode: s.ipv6_ra_mode ?? null,
+    })),
     domain,
     mtu: network.mtu,
   });
@@ -191,7 +209,7 @@ export function addDhcpService(state: HostState, input: DhcpServiceInput): strin
     dir,
     argv: ['dnsmasq', ...argv],
     // dhcp_release speaks DHCPv4 only; IPv6 leases expire on their own.
-    leases: hosts.filter((h) => !h.ip.includes(':')).map((h) => ({ mac: h.mac, ip: h.ip })),
+    leases: leased.filter((h) => !h.ip.includes(':')).map((h) => ({ mac: h.mac, ip: h.ip })),
   };
   return undefined;
 }

@@ -3,8 +3,8 @@
  * inside it (never in the root namespace), one `qr-<port11>` device per internal interface holding
  * the subnets' gateway addresses, a `qg-<port11>` device on the external network holding the
  * gateway and floating IP addresses (associated or forwarding ports), the default and extra
- * routes, and one nftables table for NAT
- * (`nat.ts`); the records of what was applied live in `<stateDir>/routers/<router>/`.
+ * routes, one nftables table for NAT (`nat.ts`), and radvd advertising the internal IPv6 subnets;
+ * the records of what was applied live in `<stateDir>/routers/<router>/`.
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import {
   keepalivedFiles,
   notifyScript,
 } from '../../linux/keepalived.js';
+import { RADVD, type RadvdInterface, radvdArgs, radvdConfig, radvdFiles } from '../../linux/radvd.js';
 import { FORWARDED_PROTOCOLS } from '../../model/port-forwarding.js';
 import type { L2Driver, NetworkContext } from '../drivers/driver.js';
 import { addDaemon, type HostState, namespaceLinkKey, type Route } from '../host-state.js';
@@ -26,6 +27,7 @@ import type {
   SnapshotRouterPort,
 } from '../snapshot.js';
 import { natFloatingIps, natPortForwardings, renderRouterRuleset } from './nat.js';
+import { linkLocal } from './security-groups.js';
 
 const ID_CHARS = 11;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
@@ -257,9 +259,25 @@ export function addRouter(state: HostState, input: RouterInput): string[] {
   const vips: { cidr: string; dev: string }[] = [];
 
   const onLink: OnLink[] = [];
+  const advertised: RadvdInterface[] = [];
   for (const port of router.interfaces) {
     const dev = internalDeviceName(port.port_id);
-    if (plug(port, dev, cidrs(port))) onLink.push(...cidrs(port).map((cidr) => ({ cidr, dev })));
+    if (!plug(port, dev, cidrs(port))) continue;
+    onLink.push(...cidrs(port).map((cidr) => ({ cidr, dev })));
+    const v6 = port.addresses.filter((a) => ipaddr.parse(a.ip_address).kind() === 'ipv6');
+    if (v6.length === 0) continue;
+    advertised.push({
+      device: dev,
+      mtu: networks.get(port.network_id)?.mtu ?? 0,
+      subnets: v6.map((a) => ({
+        cidr: canonicalCidr(`${a.ip_address}/${a.prefixlen}`),
+        raMode: a.ipv6_ra_mode ?? null,
+        dnsServers: a.dns_nameservers ?? [],
+      })),
+    });
+    // The master advertises from the router's link-local address, which keepalived moves with
+    // the others (a standby's devices have none, so its radvd sends nothing).
+    if (ha) vips.push({ cidr: `${linkLocal(port.mac_address.toLowerCase())}/64`, dev });
   }
   const { gateway } = router;
   let gatewayDevice: string | null = null;
@@ -294,6 +312,21 @@ export function addRouter(state: HostState, input: RouterInput): string[] {
       const argv = [KEEPALIVED, ...keepalivedArgs(dir)];
       addDaemon(state, { kind: 'keepalived', netns, config, pidFile: pid, argv }, text);
       state.files[notify] = { content: notifyScript(dir), mode: 0o755 };
+    }
+  }
+  // Neutron's L3 agent runs radvd on every router with an internal IPv6 subnet (see
+  // `linux/radvd.ts`); on an HA router, on every replica (see the link-local address above).
+  if (up && advertised.length > 0) {
+    try {
+      const text = radvdConfig(advertised);
+      const { config, pid } = radvdFiles(dir);
+      addDaemon(
+        state,
+        { kind: 'radvd', netns, config, pidFile: pid, argv: [RADVD, ...radvdArgs(dir)] },
+        text,
+      );
+    } catch (err) {
+      problems.push(`no router advertisements: ${(err as Error).message}`);
     }
   }
   const names = { gateway: gatewayDevice, internal: INTERNAL_DEVICES };

@@ -604,6 +604,26 @@ describe('openstack CLI against neutrino server', { skip }, () => {
     const details = await ok(['network', 'qos', 'rule', 'type', 'show', '-f', 'json', 'bandwidth_limit']);
     assert.equal(details.drivers[0].name, 'linuxbridge');
 
+    await ok(['network', 'set', '--qos-policy', 'qos-silver', network.id]);
+    assert.equal((await ok(['network', 'show', '-f', 'json', network.id])).qos_policy_id, policy.id);
+    await ok(['network', 'set', '--no-qos-policy', network.id]);
+    assert.equal((await ok(['network', 'show', '-f', 'json', network.id])).qos_policy_id, null);
+    await ok(['router', 'create', '--external-gateway', 'ext', 'qos-router']);
+    await ok(['router', 'set', '--qos-policy', 'qos-silver', 'qos-router']);
+    const router = await ok(['router', 'show', '-f', 'json', 'qos-router']);
+    assert.equal(router.external_gateway_info.qos_policy_id, policy.id);
+    await ok(['router', 'unset', '--qos-policy', 'qos-router']);
+    const unset = await ok(['router', 'show', '-f', 'json', 'qos-router']);
+    assert.equal(unset.external_gateway_info.qos_policy_id, undefined);
+    const fip = await ok(['floating', 'ip', 'create', '-f', 'json', '--qos-policy', 'qos-silver', 'ext']);
+    assert.equal(fip.qos_policy_id, policy.id);
+    await ok(['floating', 'ip', 'set', '--no-qos-policy', fip.id]);
+    assert.equal((await ok(['floating', 'ip', 'show', '-f', 'json', fip.id])).qos_policy_id, null);
+    await ok(['floating', 'ip', 'set', '--qos-policy', 'qos-silver', fip.id]);
+    assert.equal((await ok(['floating', 'ip', 'show', '-f', 'json', fip.id])).qos_policy_id, policy.id);
+    await ok(['floating', 'ip', 'delete', fip.id]);
+    await ok(['router', 'delete', 'qos-router']);
+
     const port = await ok(['port', 'create', '-f', 'json', '--network', network.id, 'qos-port']);
     await ok(['port', 'set', '--qos-policy', 'qos-silver', 'qos-port']);
     assert.equal((await ok(['port', 'show', '-f', 'json', 'qos-port'])).qos_policy_id, policy.id);

@@ -50,6 +50,7 @@ import {
   QosPolicyInUse,
   QosPolicyNotFound,
   QosRuleNotFound,
+  RbacPolicyInUse,
   RevisionNumberConstraintFailed,
 } from './errors.js';
 import type { ListHint, ResourceService, View } from './resource.js';
@@ -206,6 +207,25 @@ export async function checkQosChange(
   if (after !== null) await requireQosPolicy(ctx, db, after);
 }
 
+/**
+ * The projects whose ports, networks, floating IPs or routers use policy `id` (Neutron's
+ * `get_bound_project_ids`). Docs name their policy as `"qos_policy_id":"<uuid>"` (a router
+ * inside its gateway info); ids are UUIDs, safe inside LIKE.
+ */
+export async function qosPolicyUsers(db: Kysely<Database>, id: string): Promise<Set<string>> {
+  const projects = new Set<string>();
+  for (const { table } of BOUND_TO) {
+    const rows = await db
+      .selectFrom(table)
+      .select('project_id')
+      .distinct()
+      .where('doc', 'like', `%"qos_policy_id":"${id}"%`)
+      .execute();
+    for (const r of rows) projects.add(r.project_id);
+  }
+  return projects;
+}
+
 /** The project's default policy (`qos-default`), if it has one. */
 export async function defaultQosPolicy(db: Kysely<Database>, projectId: string): Promise<string | null> {
   const row = await db
@@ -360,6 +380,7 @@ export class QosPolicies implements ResourceService<QosPolicyCreate, QosPolicyUp
         const current = await this.get(ctx, id, tx);
         requireManager(ctx, current.project_id, 'update_policy');
         if (is_default !== undefined) await this.#setDefault(tx, current, toBoolean(is_default));
+        if (current.shared === true && next.shared === false) await this.#checkUnshare(tx, current);
         const row = await updateResource(
           tx,
           'qos_policies',
@@ -371,6 +392,24 @@ export class QosPolicies implements ResourceService<QosPolicyCreate, QosPolicyUp
         return (await this.#views([row], tx))[0];
       }),
     );
+  }
+
+  /**
+   * Unsharing takes the policy from every project RBAC does not open it to: refused while one of
+   * them uses it (RbacPolicyInUse, as Neutron answers for its `*` grant).
+   */
+  async #checkUnshare(tx: Tx, policy: Stored): Promise<void> {
+    const grants = await listResources(tx, 'rbac_policies', { column: 'object_id', values: [policy.id] });
+    const opened = new Set(
+      grants
+        .filter((g) => g.object_type === 'qos_policy' && g.action === 'access_as_shared')
+        .map((g) => String(g.target_tenant)),
+    );
+    if (opened.has('*')) return;
+    const stranded = [...(await qosPolicyUsers(tx, policy.id))].filter(
+      (p) => p !== policy.project_id && !opened.has(p),
+    );
+    if (stranded.length > 0) throw RbacPolicyInUse({ object_id: policy.id, details: 'project_id=*' });
   }
 
   async remove(ctx: Context, id: string, ifRevision?: number): Promise<void> {

@@ -30,6 +30,7 @@ import {
   RbacPolicyInUse,
   RbacPolicyNotFound,
 } from './errors.js';
+import { qosPolicyUsers } from './qos.js';
 import { enforce } from './quotas.js';
 import type { ListHint, ResourceService, View } from './resource.js';
 import type { Settings } from './settings.js';
@@ -321,20 +322,7 @@ export class RbacPolicies implements ResourceService<RbacPolicyCreate, RbacPolic
               .execute();
       return new Set(rows.map((r) => r.project_id));
     }
-    if (type === 'qos_policy') {
-      // Docs name their policy as `"qos_policy_id":"<uuid>"` (a router inside its gateway info).
-      const projects = new Set<string>();
-      for (const table of ['ports', 'networks', 'floatingips', 'routers'] as const) {
-        const rows = await tx
-          .selectFrom(table)
-          .select('project_id')
-          .distinct()
-          .where('doc', 'like', `%"qos_policy_id":"${objectId}"%`)
-          .execute();
-        for (const r of rows) projects.add(r.project_id);
-      }
-      return projects;
-    }
+    if (type === 'qos_policy') return qosPolicyUsers(tx, objectId);
     if (type === 'network') {
       const rows = await tx
         .selectFrom('ports')

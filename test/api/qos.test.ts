@@ -363,6 +363,23 @@ for (const dialect of dialects()) {
         (await viewer.put(`/v2.0/networks/${net.id}`, { network: { qos_policy_id: null } })).status,
         200,
       );
+      // A shared policy another project uses cannot be unshared.
+      assert.equal((await admin.put(`/v2.0/qos/policies/${p.id}`, { policy: { shared: true } })).status, 200);
+      const third = client(t, (await t.newProjectUser()).token);
+      const used = await network(third, { qos_policy_id: p.id });
+      const unshare = await admin.put(`/v2.0/qos/policies/${p.id}`, { policy: { shared: false } });
+      assert.equal(
+        errorOf(unshare),
+        `409 RbacPolicyInUse: RBAC policy on object ${p.id} cannot be removed because other objects depend on it.\nDetails: project_id=*`,
+      );
+      assert.equal(
+        (await third.put(`/v2.0/networks/${used.id}`, { network: { qos_policy_id: null } })).status,
+        200,
+      );
+      assert.equal(
+        (await admin.put(`/v2.0/qos/policies/${p.id}`, { policy: { shared: false } })).status,
+        200,
+      );
       assert.equal((await admin.del(`/v2.0/qos/policies/${p.id}`)).status, 204);
       assert.equal((await admin.get(`/v2.0/rbac-policies/${grant.body.rbac_policy.id}`)).status, 404);
     });

@@ -95,6 +95,11 @@ const FILTERS: Record<string, string[]> = {
     'description',
   ],
   rbac_policies: [...OWNED, 'object_type', 'object_id', 'target_tenant', 'action'],
+  // QoS (neutron-lib's qos, qos-default and qos-bw-limit-direction definitions).
+  policies: [...STANDARD, ...TAGS, 'name', 'shared', 'is_default'],
+  bandwidth_limit_rules: ['id', 'max_kbps', 'max_burst_kbps', 'direction'],
+  dscp_marking_rules: ['id', 'dscp_mark'],
+  minimum_bandwidth_rules: ['id', 'min_kbps', 'direction'],
   address_groups: [...OWNED, 'name', 'description'],
   agents: [
     'id',
@@ -109,7 +114,15 @@ const FILTERS: Record<string, string[]> = {
   ],
 };
 
-const BOOLEANS = new Set(['admin_state_up', 'shared', 'router:external', 'enable_dhcp', 'alive', 'stateful']);
+const BOOLEANS = new Set([
+  'admin_state_up',
+  'shared',
+  'router:external',
+  'enable_dhcp',
+  'alive',
+  'stateful',
+  'is_default',
+]);
 const INTEGERS = new Set([
   'mtu',
   'ip_version',
@@ -118,6 +131,10 @@ const INTEGERS = new Set([
   'port_range_max',
   'revision_number',
   'external_port',
+  'max_kbps',
+  'max_burst_kbps',
+  'min_kbps',
+  'dscp_mark',
 ]);
 const FIXED_IP_KEYS = new Set(['ip_address', 'ip_address_substr', 'subnet_id']);
 

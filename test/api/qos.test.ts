@@ -172,6 +172,11 @@ for (const dialect of dialects()) {
       const list = (await member.get(`/v2.0/qos/policies/${p.id}/bandwidth_limit_rules`)).body
         .bandwidth_limit_rules;
       assert.deepEqual(list.map((x: { direction: string }) => x.direction).sort(), ['egress', 'ingress']);
+      const byRate = await member.get(`/v2.0/qos/policies/${p.id}/bandwidth_limit_rules?max_kbps=20000`);
+      assert.deepEqual(
+        byRate.body.bandwidth_limit_rules.map((x: { direction: string }) => x.direction),
+        ['ingress'],
+      );
       const filtered = await member.get(`/v2.0/qos/policies/${p.id}/bandwidth_limit_rules?direction=ingress`);
       assert.deepEqual(
         filtered.body.bandwidth_limit_rules.map((x: { max_kbps: number }) => x.max_kbps),
@@ -399,7 +404,11 @@ for (const dialect of dialects()) {
       assert.equal((await network(member, { qos_policy_id: chosen.id })).qos_policy_id, chosen.id);
       // Another project's networks do not get it.
       assert.equal((await network(other)).qos_policy_id, null);
-      const defaults = (await admin.get('/v2.0/qos/policies?is_default=true')).body.policies;
+      assert.equal(
+        errorOf(await admin.get('/v2.0/qos/policies?colour=red')),
+        "400 HTTPBadRequest: ['colour'] is invalid attribute for filtering",
+      );
+      const defaults = (await admin.get('/v2.0/qos/policies?is_default=True')).body.policies;
       assert.deepEqual(
         defaults.map((x: { id: string }) => x.id),
         [d.id],

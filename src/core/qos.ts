@@ -178,14 +178,24 @@ async function visible(ctx: Context, db: Kysely<Database>, policy: Stored): Prom
   return (await sharedWith(db, 'qos_policy', 'access_as_shared', ctx.projectId, [policy.id])).has(policy.id);
 }
 
-/**
- * The policy `id` if `ctx` may use it (attach it to a network, port, floating IP or router
- * gateway), else QosPolicyNotFound, as Neutron's `get_policy_obj` answers for another project's.
- */
-export async function requireQosPolicy(ctx: Context, db: Kysely<Database>, id: string): Promise<Stored> {
+/** The policy `id` if `ctx` may see it, else QosPolicyNotFound (never 403). */
+async function visiblePolicy(ctx: Context, db: Kysely<Database>, id: string): Promise<Stored> {
   const row = await getResource(db, 'qos_policies', id);
   if (!row || !(await visible(ctx, db, row))) throw QosPolicyNotFound({ policy_id: id });
   return row;
+}
+
+const UUID_LIKE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
+
+/**
+ * The policy `id` if `ctx` may use it (attach it to a network, port, floating IP or router
+ * gateway): a UUID (`type:uuid_or_none`, 400 otherwise), else QosPolicyNotFound, as Neutron's
+ * `get_policy_obj` answers for another project's private policy.
+ */
+export async function requireQosPolicy(ctx: Context, db: Kysely<Database>, id: string): Promise<Stored> {
+  if (!UUID_LIKE.test(id))
+    throw InvalidAttribute({ attr: 'qos_policy_id', reason: `'${id}' is not a valid UUID` });
+  return visiblePolicy(ctx, db, id);
 }
 
 /**
@@ -318,7 +328,7 @@ export class QosPolicies implements ResourceService<QosPolicyCreate, QosPolicyUp
 
   /** The stored policy if `ctx` may see it, else QosPolicyNotFound. */
   async get(ctx: Context, id: string, db: Kysely<Database> = this.#store.db): Promise<Stored> {
-    return requireQosPolicy(ctx, db, id);
+    return visiblePolicy(ctx, db, id);
   }
 
   async show(ctx: Context, id: string): Promise<View> {

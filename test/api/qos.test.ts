@@ -301,6 +301,13 @@ for (const dialect of dialects()) {
         port: { network_id: net.id, qos_policy_id: foreign.id },
       });
       assert.equal(bad.status, 404);
+      const notUuid = await member.post('/v2.0/ports', {
+        port: { network_id: net.id, qos_policy_id: 'gold' },
+      });
+      assert.equal(
+        errorOf(notUuid),
+        "400 HTTPBadRequest: Invalid input for qos_policy_id. Reason: 'gold' is not a valid UUID.",
+      );
       const inUse = await admin.del(`/v2.0/qos/policies/${p.id}`);
       assert.equal(
         errorOf(inUse),

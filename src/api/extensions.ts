@@ -341,6 +341,12 @@ export const EXTENSIONS: Extension[] = [
     '2018-02-24T00:00:00-00:00',
   ),
   ext(
+    'QoS port network policy ID',
+    'qos-port-network-policy',
+    'Adds a the QoS network ID to the port definition',
+    '2019-11-01T10:00:00-00:00',
+  ),
+  ext(
     'Quality of Service rules alias API',
     'qos-rules-alias',
     'API to enable GET, PUT and DELETE operations on QoS policy rules without specifying policy ID',

@@ -214,12 +214,32 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
     networks.onDelete.push((tx, network) => this.#removeAutoDeleted(tx, network.id));
   }
 
-  #view(ctx: Context, row: Stored): View {
+  #view(ctx: Context, row: Stored, networkQos: Map<string, string>): View {
     // The row is ours (freshly parsed): extend it in place rather than copy it.
     const view: View = row;
     view.dns_assignment = dnsAssignment(row, this.#settings.dnsDomain);
+    view.qos_network_policy_id = networkQos.get(String(row.network_id)) ?? null;
     if (!ctx.isAdmin) for (const key of ADMIN_ONLY) delete view[key];
     return view;
+  }
+
+  /**
+   * The QoS policy of each network that has one (`qos-port-network-policy`: a port shows its
+   * network's as `qos_network_policy_id`). Docs name it as `"qos_policy_id":"<uuid>"`; networks
+   * without one are not read.
+   */
+  async #networkQos(): Promise<Map<string, string>> {
+    const rows = await this.#store.db
+      .selectFrom('networks')
+      .select(['id', 'doc'])
+      .where('doc', 'like', '%"qos_policy_id":"%')
+      .execute();
+    const out = new Map<string, string>();
+    for (const r of rows) {
+      const id = (JSON.parse(r.doc) as { qos_policy_id?: unknown }).qos_policy_id;
+      if (typeof id === 'string') out.set(r.id, id);
+    }
+    return out;
   }
 
   /**
@@ -247,7 +267,8 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
     const { rows } = await byFilterChunks(columnFilters(hint.filters), (filters) =>
       this.#listRows(ctx, filters, hint.filters.fixed_ips ?? []),
     );
-    return rows.map((r) => this.#view(ctx, fromRow(r)));
+    const networkQos = await this.#networkQos();
+    return rows.map((r) => this.#view(ctx, fromRow(r), networkQos));
   }
 
   /** Rows narrowed by column filters and, when it is short, a `fixed_ips=ip_address=…` filter. */
@@ -276,7 +297,8 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
   /**
    * `list` as JSON strings, spliced from the stored JSON by the database; or undefined when a
    * filter is one that SQL here does not answer exactly. A port whose DNS assignment is not
-   * stored (a write from elsewhere changed it) gets it computed here.
+   * stored (a write from elsewhere changed it) gets it computed here; each gets its network's QoS
+   * policy spliced in.
    */
   async listRaw(ctx: Context, hint: ListHint): Promise<string[] | undefined> {
     if (Object.keys(hint.filters).some((key) => !FILTER_COLUMNS.has(key))) return undefined;
@@ -286,14 +308,18 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
         .select([
           rowJsonSql(this.#store.dialect, docs).as('json'),
           sql<number | boolean>`derived_doc is null`.as('stale'),
+          'network_id',
         ])
         .execute(),
     );
     if (!complete) return undefined;
-    return rows.map(({ json, stale }) => {
-      if (!stale) return json;
+    const networkQos = await this.#networkQos();
+    return rows.map(({ json, stale, network_id }) => {
+      const qos = JSON.stringify(networkQos.get(network_id) ?? null);
+      if (!stale) return `${json.slice(0, -1)},"qos_network_policy_id":${qos}}`;
       const port = JSON.parse(json);
       port.dns_assignment = dnsAssignment(port, this.#settings.dnsDomain);
+      port.qos_network_policy_id = networkQos.get(network_id) ?? null;
       return JSON.stringify(port);
     });
   }
@@ -314,7 +340,7 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
   }
 
   async show(ctx: Context, id: string): Promise<View> {
-    return this.#view(ctx, await this.get(ctx, id));
+    return this.#view(ctx, await this.get(ctx, id), await this.#networkQos());
   }
 
   /**
@@ -396,7 +422,8 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
         }),
       CREATE_ATTEMPTS,
     );
-    return rows.map((r) => this.#view(ctx, r));
+    const networkQos = await this.#networkQos();
+    return rows.map((r) => this.#view(ctx, r, networkQos));
   }
 
   /**
@@ -576,7 +603,7 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
         return updateResource(tx, 'ports', current, next, columns);
       }),
     );
-    return this.#view(ctx, row);
+    return this.#view(ctx, row, await this.#networkQos());
   }
 
   /** The port's owner and the network's owner may delete it; its addresses are freed. */

@@ -90,6 +90,8 @@ export const Port = Closed({
   resource_request: Nullable(Dict),
   /** The port's own QoS policy (`qos`); a compute port without one takes its network's. */
   qos_policy_id: Nullable(Uuid),
+  /** Its network's QoS policy (`qos-port-network-policy`; read-only). */
+  qos_network_policy_id: Nullable(Uuid),
 });
 export type Port = Static<typeof Port>;
 

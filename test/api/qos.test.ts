@@ -61,6 +61,7 @@ for (const dialect of dialects()) {
         'qos-gateway-ip',
         'qos-rules-alias',
         'qos-rule-type-details',
+        'qos-port-network-policy',
       ])
         assert.ok(aliases.includes(alias), alias);
     });
@@ -297,6 +298,17 @@ for (const dialect of dialects()) {
       assert.equal(port.body.port.qos_policy_id, p.id);
       const listed = (await member.get(`/v2.0/ports?network_id=${net.id}`)).body.ports;
       assert.equal(listed[0].qos_policy_id, p.id);
+      // qos-port-network-policy: its network's policy beside its own, in every view.
+      assert.equal(listed[0].qos_network_policy_id, p.id);
+      assert.equal(port.body.port.qos_network_policy_id, p.id);
+      const sorted = await member.get(
+        `/v2.0/ports?network_id=${net.id}&sort_key=name&fields=qos_network_policy_id`,
+      );
+      assert.deepEqual(sorted.body.ports, [{ qos_network_policy_id: p.id }]);
+      const elsewhere = await network();
+      const plain = (await member.post('/v2.0/ports', { port: { network_id: elsewhere.id } })).body.port;
+      assert.equal(plain.qos_network_policy_id, null);
+      assert.equal((await member.get(`/v2.0/ports/${plain.id}`)).body.port.qos_network_policy_id, null);
       const bad = await member.post('/v2.0/ports', {
         port: { network_id: net.id, qos_policy_id: foreign.id },
       });

@@ -2,16 +2,19 @@
  * IPv6 as Neutron serves it (pure parts): radvd's configuration per `ipv6_ra_mode` (flags,
  * autonomous or on-link-only prefixes, RDNSS, MTU), the router's radvd daemon in compile (an HA
  * router's link-local address moved by keepalived), and dnsmasq's IPv6 ranges, hosts and options
- * per `ipv6_address_mode` (no range for SLAAC, `static` for DHCPv6, never `--enable-ra`).
+ * per `ipv6_address_mode` (no range for SLAAC, `static` for DHCPv6, never `--enable-ra`); an
+ * instance interface on an IPv6-only network (no DHCP client to bring it up) brought up by the agent.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { compile } from '../../src/agent/desired/compile.js';
+import { diff } from '../../src/agent/diff/diff.js';
 import type { Snapshot, SnapshotRouter, SnapshotSubnet } from '../../src/agent/snapshot.js';
 import { dnsmasqArgs, servesDhcpv6 } from '../../src/linux/dnsmasq.js';
 import { radvdArgs, radvdConfig } from '../../src/linux/radvd.js';
 import {
   DHCP_PORT,
+  INST_A,
   NET,
   PORT_A,
   snapshotNetwork,
@@ -279,6 +282,54 @@ describe("dnsmasq's IPv6 ranges", () => {
         '--dhcp-range=set:subnet-stateful,2001:db8:2::,static,64,86400s',
         '--dhcp-range=set:subnet-stateless,2001:db8:3::,static,64,86400s',
       ],
+    );
+  });
+});
+
+describe('instances on IPv6-only networks', () => {
+  const snapshot: Snapshot = {
+    host: 'h1',
+    revision: 1,
+    dnsDomain: 'openstacklocal',
+    networks: [snapshotNetwork()],
+    subnets: [
+      snapshotSubnet({
+        ip_version: 6,
+        cidr: '2001:db8:1::/64',
+        gateway_ip: '2001:db8:1::1',
+        ipv6_ra_mode: 'slaac',
+        ipv6_address_mode: 'slaac',
+      }),
+    ],
+    ports: [snapshotPort(PORT_A, '2001:db8:1:0:f816:3eff:fe00:11', 'fa:16:3e:00:00:11')],
+    instances: [{ id: INST_A, name: 'a', ports: [PORT_A] }],
+    routers: [],
+    physicalInterfaceMappings: {},
+  };
+  const ns = `inst-${INST_A}`;
+
+  it('brings the interface up without a DHCP client, and only while its veth has no carrier', () => {
+    const desired = compile(snapshot, { stateDir });
+    assert.deepEqual(desired.dhcpClients, {}, 'no IPv4 DHCP here');
+    assert.deepEqual(desired.namespaceLinks[`${ns}/eth0`], { netns: ns, name: 'eth0', up: true });
+    const fresh = diff(desired, {
+      ...structuredClone(desired),
+      namespaces: {},
+      veths: {},
+      namespaceLinks: {},
+    });
+    assert.ok(fresh.some((a) => a.op === 'nslink.set' && a.netns === ns && a.name === 'eth0' && a.up));
+    // Instance namespaces are never read link by link: the veth's carrier says whether both ends are up.
+    const running = structuredClone(desired);
+    running.namespaceLinks = {};
+    running.problems = [];
+    const veth = Object.keys(desired.veths)[0];
+    running.veths[veth].lowerUp = true;
+    assert.deepEqual(diff(desired, running), []);
+    running.veths[veth].lowerUp = false;
+    assert.deepEqual(
+      diff(desired, running).map((a) => a.op),
+      ['nslink.set'],
     );
   });
 });

@@ -15,7 +15,7 @@
 
 import { dnsmasqFiles, isTagged } from '../../linux/dnsmasq.js';
 import { type Action, type LinkKind, namespaceOf, sortActions } from '../actions.js';
-import type { FileState, HostState, Router, Vxlan } from '../host-state.js';
+import type { FileState, HostState, NamespaceLink, Router, Vxlan } from '../host-state.js';
 import { namespaceLinkKey } from '../host-state.js';
 import { dhcpConfigFiles } from '../services/dhcp.js';
 import { namespaceRecordFile, natRecordFile } from '../services/l3.js';
@@ -210,9 +210,20 @@ export function diff(desired: HostState, actual: HostState): Action[] {
   const isFresh = (netns: string, device: string) =>
     freshNamespaces.has(netns) || freshDevices.has(namespaceLinkKey(netns, device));
 
+  // Instance namespaces are not read link by link (there are hundreds): an instance interface is
+  // up when its veth has carrier, which needs both ends up.
+  const instanceVeth = new Map<string, string>();
+  for (const [name, veth] of Object.entries(desired.veths))
+    if (desired.namespaces[veth.peer.netns ?? '']?.kind === 'instance')
+      instanceVeth.set(namespaceLinkKey(veth.peer.netns ?? '', veth.peer.name ?? ''), name);
+  const observed = (key: string, link: NamespaceLink): NamespaceLink | undefined => {
+    const veth = instanceVeth.get(key);
+    if (actual.namespaceLinks[key] || veth === undefined) return actual.namespaceLinks[key];
+    return { netns: link.netns, name: link.name, up: actual.veths[veth]?.lowerUp === true };
+  };
   for (const [key, link] of Object.entries(desired.namespaceLinks)) {
     const { netns, name } = link;
-    const have = isFresh(netns, name) ? undefined : actual.namespaceLinks[key];
+    const have = isFresh(netns, name) ? undefined : observed(key, link);
     const quiet = link.silent === true && have?.silent !== true;
     if (have?.up !== link.up || quiet)
       add({ op: 'nslink.set', netns, name, up: link.up, ...(link.silent ? { silent: true } : {}) });

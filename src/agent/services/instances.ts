@@ -1,11 +1,14 @@
 /**
  * Instances as namespaces: `inst-<instance id>` holds one interface per port (`eth0`, `eth1`, …),
  * each configured by its own busybox `udhcpc`, whose script applies the lease (address, MTU from
- * option 26, routes) and records it in `<stateDir>/instances/<id>/<iface>.lease`.
+ * option 26, routes) and records it in `<stateDir>/instances/<id>/<iface>.lease`. IPv6 is the
+ * kernel's own: the namespace accepts router advertisements (a new namespace's defaults:
+ * `accept_ra` 1, `autoconf` 1, forwarding off), so SLAAC gives an interface its port's EUI-64
+ * address and the router's default route; stateful DHCPv6 needs a client in the instance.
  */
 import { join } from 'node:path';
 import type { L2Driver, NetworkContext } from '../drivers/driver.js';
-import type { HostState } from '../host-state.js';
+import { type HostState, namespaceLinkKey } from '../host-state.js';
 import type { SnapshotInstance, SnapshotNetwork, SnapshotPort } from '../snapshot.js';
 
 const BUSYBOX = '/bin/busybox';
@@ -172,7 +175,12 @@ export function addInstance(state: HostState, input: InstanceInput): string[] {
       problems.push(why);
       return;
     }
-    if (!input.dhcpNetworks.has(network.id)) return;
+    // Without a DHCP client (which brings its interface up), the interface is brought up here:
+    // on an IPv6-only network the instance configures itself from router advertisements.
+    if (!input.dhcpNetworks.has(network.id)) {
+      state.namespaceLinks[namespaceLinkKey(netns, device)] = { netns, name: device, up };
+      return;
+    }
     const { script, program } = clientProgramFiles(stateDir);
     const { pidFile, leaseFile } = clientFiles(dir, device);
     const hostname = hostnameOf(instance.name, `inst-${instance.id.slice(0, 8)}`);

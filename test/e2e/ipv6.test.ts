@@ -1,0 +1,301 @@
+/**
+ * IPv6 end to end through a real `neutrino up` (root, real packets): three IPv6-only networks on
+ * one router — SLAAC, stateful DHCPv6 and stateless DHCPv6. radvd in the router namespace
+ * advertises them; an instance on the SLAAC subnet configures exactly its port's EUI-64 fixed IP
+ * with a default route via the router's link-local address; an instance on the stateful subnet
+ * gets its port's fixed IP from dnsmasq through a real DHCPv6 client (ISC dhclient -6: Debian's
+ * busybox has no udhcpc6) and the router's default route from the Managed advertisement; the
+ * stateless one makes its own address and asks DHCPv6 only for the DNS server. Instances ping
+ * each other across the router. A rogue radvd in an instance is dropped at its port (counted as an
+ * `ra` drop) and its prefix never reaches the instance next to it.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { linkLocal } from '../../src/agent/services/security-groups.js';
+import { runInNamespace } from '../../src/linux/exec.js';
+import { ipJson } from '../../src/linux/ip.js';
+import { NeutrinoUp } from '../helpers/neutrino-up.js';
+import { until as waitUntil } from '../helpers/until.js';
+
+const isRoot = process.getuid?.() === 0;
+const INSTANCES = '/neutrino/v1/instances';
+const DHCLIENT = '/usr/sbin/dhclient';
+const RADVD = '/usr/sbin/radvd';
+
+interface Port {
+  id: string;
+  mac_address: string;
+  fixed_ips: { subnet_id: string; ip_address: string }[];
+}
+interface Instance {
+  id: string;
+  status: string;
+  ports: Port[];
+  fault?: unknown;
+}
+
+const ns = (i: Instance) => `inst-${i.id}`;
+const ipOf = (i: Instance) => i.ports[0].fixed_ips[0].ip_address;
+/** Router advertisements come at most every 100 s, but at once on a solicitation or a start. */
+const until = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000) =>
+  waitUntil(what, check, timeoutMs, 250);
+
+interface AddrInfo {
+  family: string;
+  local: string;
+  prefixlen: number;
+  scope: string;
+  tentative?: boolean;
+}
+
+async function globalAddresses(i: Instance): Promise<string[]> {
+  const links = await ipJson<{ addr_info: AddrInfo[] }[]>(['-6', 'addr', 'show', 'dev', 'eth0'], {
+    netns: ns(i),
+  }).catch(() => []);
+  return links.flatMap((l) => l.addr_info.filter((a) => a.scope === 'global').map((a) => a.local));
+}
+
+/** Whether eth0's link-local address has passed duplicate address detection. */
+async function linkLocalReady(i: Instance): Promise<boolean> {
+  const links = await ipJson<{ addr_info: AddrInfo[] }[]>(['-6', 'addr', 'show', 'dev', 'eth0'], {
+    netns: ns(i),
+  }).catch(() => []);
+  return links.some((l) => l.addr_info.some((a) => a.scope === 'link' && !a.tentative));
+}
+
+async function defaultRoutes(i: Instance): Promise<{ gateway?: string; dev?: string; protocol?: string }[]> {
+  return ipJson<{ gateway?: string; dev?: string; protocol?: string }[]>(['-6', 'route', 'show', 'default'], {
+    netns: ns(i),
+  }).catch(() => []);
+}
+
+async function ping6(from: Instance, to: string): Promise<boolean> {
+  const { code } = await runInNamespace(ns(from), 'ping', ['-6', '-c', '1', '-W', '1', to], {
+    allowFail: true,
+  });
+  return code === 0;
+}
+
+describe('IPv6: router advertisements, SLAAC, DHCPv6, routing and RA guard (real kernel)', {
+  skip: !isRoot && 'needs root',
+}, () => {
+  const up = new NeutrinoUp({ resyncIntervalS: 2 });
+  const children: ChildProcess[] = [];
+  const stderr = new Map<ChildProcess, string>();
+  let scratch = '';
+  let routerLla: Record<string, string> = {};
+  let slaacVm: Instance;
+  let statefulVm: Instance;
+  let statelessVm: Instance;
+  let rogueVm: Instance;
+  const subnets: Record<string, string> = {};
+
+  /** Starts `argv` in instance `i`'s namespace; killed (by its pid) after the tests. */
+  function startIn(i: Instance, argv: string[]): ChildProcess {
+    const child = spawn('ip', ['netns', 'exec', ns(i), ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+    stderr.set(child, '');
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr.set(child, (stderr.get(child) ?? '') + chunk);
+    });
+    children.push(child);
+    return child;
+  }
+
+  async function network(name: string, cidr: string, mode: string, dns: string[] = []): Promise<string> {
+    const api = up.session;
+    const { network } = await api.post<{ network: { id: string } }>('/v2.0/networks', { network: { name } });
+    const { subnet } = await api.post<{ subnet: { id: string } }>('/v2.0/subnets', {
+      subnet: {
+        network_id: network.id,
+        ip_version: 6,
+        cidr,
+        ipv6_ra_mode: mode,
+        ipv6_address_mode: mode,
+        dns_nameservers: dns,
+      },
+    });
+    subnets[mode] = subnet.id;
+    return network.id;
+  }
+
+  async function instances(...networks: string[]): Promise<Instance[]> {
+    const api = up.session;
+    const ids: string[] = [];
+    for (const network_id of networks) {
+      const { instance } = await api.post<{ instance: Instance }>(INSTANCES, {
+        instance: { name: `v6-${ids.length}`, networks: [{ network_id }] },
+      });
+      ids.push(instance.id);
+    }
+    return until(`${ids.length} instances ACTIVE`, async () => {
+      const all = await Promise.all(
+        ids.map((id) => api.get<{ instance: Instance }>(`${INSTANCES}/${id}`).then((r) => r.instance)),
+      );
+      const failed = all.find((i) => i.status === 'ERROR');
+      assert.ok(!failed, `instance in ERROR: ${JSON.stringify(failed?.fault)}`);
+      return all.every((i) => i.status === 'ACTIVE') ? all : undefined;
+    });
+  }
+
+  /**
+   * Runs ISC dhclient -6 on eth0 of `i` (`-S`: information request only) with a script of ours
+   * that logs what it got and puts the address on eth0; resolves with the variables of the first
+   * reply that brought an address (stateful) or DNS servers (stateless).
+   */
+  async function dhcpv6(i: Instance, stateless: boolean): Promise<Record<string, string>> {
+    await until('the link-local address past DAD', () => linkLocalReady(i));
+    const log = join(scratch, `${i.id}.log`);
+    const script = join(scratch, `${i.id}.sh`);
+    await writeFile(
+      script,
+      [
+        '#!/bin/sh',
+        `printf 'reason=%s\\nip6=%s\\nprefixlen=%s\\ndns=%s\\n\\n' "$reason" "$new_ip6_address" "$new_ip6_prefixlen" "$new_dhcp6_name_servers" >> '${log}'`,
+        'case "$reason" in BOUND6|RENEW6|REBIND6|REBOOT6)',
+        '  [ -n "$new_ip6_address" ] && /usr/sbin/ip -6 addr replace "$new_ip6_address/$new_ip6_prefixlen" dev "$interface";;',
+        'esac',
+        'exit 0',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const client = startIn(i, [
+      DHCLIENT,
+      '-v',
+      '-6',
+      ...(stateless ? ['-S'] : []),
+      '-d',
+      '-sf',
+      script,
+      '-lf',
+      join(scratch, `${i.id}.leases`),
+      '-pf',
+      join(scratch, `${i.id}.pid`),
+      'eth0',
+    ]);
+    // dhclient reports an information request's reply as RENEW6, without an address.
+    const bound = until(`dhclient -6${stateless ? ' -S' : ''} bound`, async () => {
+      const text = await readFile(log, 'utf8').catch(() => '');
+      const record = text
+        .split('\n\n')
+        .map((block) => Object.fromEntries(block.split('\n').map((line) => line.split(/=(.*)/s, 2))))
+        .find((r) => ['BOUND6', 'RENEW6'].includes(r.reason) && (stateless ? r.dns : r.ip6));
+      return record as Record<string, string> | undefined;
+    });
+    return bound.catch(async (err: Error) => {
+      const text = await readFile(log, 'utf8').catch(() => '');
+      throw new Error(`${err.message}\nscript calls:\n${text}\ndhclient:\n${stderr.get(client)}`);
+    });
+  }
+
+  before(async () => {
+    scratch = await mkdtemp(join(tmpdir(), 'neutrino-ipv6-e2e-'));
+    await up.start();
+    const api = up.session;
+    const slaac = await network('v6-slaac', '2001:db8:61::/64', 'slaac');
+    const stateful = await network('v6-stateful', '2001:db8:62::/64', 'dhcpv6-stateful');
+    const stateless = await network('v6-stateless', '2001:db8:63::/64', 'dhcpv6-stateless', ['2001:db8::53']);
+    const { router } = await api.post<{ router: { id: string } }>('/v2.0/routers', {
+      router: { name: 'r6' },
+    });
+    for (const subnet_id of Object.values(subnets))
+      await api.put(`/v2.0/routers/${router.id}/add_router_interface`, { subnet_id });
+    const { ports } = await api.get<{ ports: Port[] }>(`/v2.0/ports?device_id=${router.id}`);
+    routerLla = Object.fromEntries(
+      ports.map((p) => [p.fixed_ips[0].subnet_id, linkLocal(p.mac_address.toLowerCase())]),
+    );
+    [slaacVm, statefulVm, statelessVm, rogueVm] = await instances(slaac, stateful, stateless, slaac);
+  });
+
+  after(async () => {
+    for (const child of children)
+      if (child.exitCode === null && child.pid) process.kill(child.pid, 'SIGTERM');
+    await up.cleanup();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  it("SLAAC: the instance makes exactly its port's EUI-64 address, default route via the router's link-local", async (t) => {
+    const router = routerLla[subnets.slaac];
+    await until('a SLAAC address and a default route from the router', async () => {
+      const routes = await defaultRoutes(slaacVm);
+      return (await globalAddresses(slaacVm)).length > 0 && routes.some((r) => r.gateway === router);
+    });
+    assert.deepEqual(await globalAddresses(slaacVm), [ipOf(slaacVm)], "the port's fixed IP, nothing else");
+    assert.deepEqual(
+      (await defaultRoutes(slaacVm)).map((r) => [r.gateway, r.dev, r.protocol]),
+      [[router, 'eth0', 'ra']],
+    );
+    t.diagnostic(`${ipOf(slaacVm)} via ${router}`);
+  });
+
+  it("stateful DHCPv6: a real DHCPv6 client gets the port's fixed IP; the Managed RA gives the default route", async (t) => {
+    const lease = await dhcpv6(statefulVm, false);
+    assert.equal(lease.ip6, ipOf(statefulVm));
+    await until('the default route from the Managed advertisement', async () =>
+      (await defaultRoutes(statefulVm)).some((r) => r.gateway === routerLla[subnets['dhcpv6-stateful']]),
+    );
+    assert.deepEqual(await globalAddresses(statefulVm), [ipOf(statefulVm)], 'no SLAAC address beside it');
+    t.diagnostic(`leased ${lease.ip6}/${lease.prefixlen}`);
+  });
+
+  it('stateless DHCPv6: an EUI-64 address from the RA, the DNS server from DHCPv6', async () => {
+    await until('a SLAAC address', async () => (await globalAddresses(statelessVm)).length > 0);
+    assert.deepEqual(await globalAddresses(statelessVm), [ipOf(statelessVm)]);
+    const info = await dhcpv6(statelessVm, true);
+    assert.equal(info.dns.trim(), '2001:db8::53');
+  });
+
+  it('routes between the IPv6 subnets through the router, both ways', async () => {
+    await until('SLAAC instance reaches the stateful one', () => ping6(slaacVm, ipOf(statefulVm)), 20_000);
+    assert.ok(await ping6(statefulVm, ipOf(slaacVm)));
+    assert.ok(await ping6(statelessVm, ipOf(statefulVm)));
+  });
+
+  it("drops a rogue instance's router advertisements at its port: its prefix never reaches its neighbour", async (t) => {
+    const conf = join(scratch, 'rogue-radvd.conf');
+    await writeFile(
+      conf,
+      [
+        'interface eth0 {',
+        '    AdvSendAdvert on;',
+        '    MinRtrAdvInterval 3;',
+        '    MaxRtrAdvInterval 4;',
+        '    prefix 2001:db8:bad::/64 { AdvOnLink on; AdvAutonomous on; };',
+        '};',
+        '',
+      ].join('\n'),
+      { mode: 0o644 },
+    );
+    await until('the rogue link-local address past DAD', () => linkLocalReady(rogueVm));
+    const rogue = startIn(rogueVm, [
+      RADVD,
+      '-n',
+      '-C',
+      conf,
+      '-p',
+      join(scratch, 'rogue.pid'),
+      '-m',
+      'stderr',
+    ]);
+    const port = rogueVm.ports[0].id;
+    const drops = await until('router advertisements dropped at the rogue port', async () => {
+      const { port_drops } = await up.session.get<{
+        port_drops: { drops: Record<string, { packets: number }> };
+      }>(`/neutrino/v1/ports/${port}/drops`);
+      const n = port_drops.drops.ra?.packets ?? 0;
+      return n >= 2 ? n : undefined;
+    });
+    assert.equal(rogue.exitCode, null, 'the rogue radvd kept running');
+    assert.deepEqual(await globalAddresses(slaacVm), [ipOf(slaacVm)], 'no address in the rogue prefix');
+    assert.deepEqual(
+      (await defaultRoutes(slaacVm)).map((r) => r.gateway),
+      [routerLla[subnets.slaac]],
+      'no default route via the rogue',
+    );
+    t.diagnostic(`${drops} rogue advertisements dropped`);
+  });
+});

@@ -84,11 +84,17 @@ const BOUND_TO = [
   { table: 'routers', object_type: 'router' },
 ] as const;
 
-/** neutron-lib's convert_to_int then a range check, in its words. */
-function kbps(attr: string, raw: unknown): number {
+/** neutron-lib's convert_to_int: an integer, or a string of one (`None` for null in its message). */
+function toInt(raw: unknown): number {
   const text = String(raw === null ? 'None' : raw);
   const n = typeof raw === 'number' ? raw : /^\s*[-+]?\d+\s*$/.test(text) ? Number(text) : Number.NaN;
   if (!Number.isInteger(n)) throw InvalidInput({ error_message: `'${text}' is not an integer` });
+  return n;
+}
+
+/** A kbps attribute: `type:range` 0…DB_INTEGER_MAX_VALUE, in neutron-lib's words. */
+function kbps(attr: string, raw: unknown): number {
+  const n = toInt(raw);
   if (n < 0) throw InvalidAttribute({ attr, reason: `'${n}' is too small - must be at least '0'` });
   if (n > KBPS_MAX)
     throw InvalidAttribute({ attr, reason: `'${n}' is too large - must be no larger than '${KBPS_MAX}'` });
@@ -96,9 +102,7 @@ function kbps(attr: string, raw: unknown): number {
 }
 
 function dscpMark(raw: unknown): number {
-  const text = String(raw === null ? 'None' : raw);
-  const n = typeof raw === 'number' ? raw : /^\s*[-+]?\d+\s*$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isInteger(n)) throw InvalidInput({ error_message: `'${text}' is not an integer` });
+  const n = toInt(raw);
   if (!(VALID_DSCP_MARKS as readonly number[]).includes(n))
     throw InvalidAttribute({ attr: 'dscp_mark', reason: `${n} is not in valid_values` });
   return n;
@@ -219,8 +223,8 @@ export async function checkQosChange(
 
 /**
  * The projects whose ports, networks, floating IPs or routers use policy `id` (Neutron's
- * `get_bound_project_ids`). Docs name their policy as `"qos_policy_id":"<uuid>"` (a router
- * inside its gateway info); ids are UUIDs, safe inside LIKE.
+ * `get_bound_project_ids`). Docs name their policy as `"qos_policy_id":"<uuid>"` (a router's
+ * is its gateway's); ids are UUIDs, safe inside LIKE.
  */
 export async function qosPolicyUsers(db: Kysely<Database>, id: string): Promise<Set<string>> {
   const projects = new Set<string>();
@@ -429,7 +433,7 @@ export class QosPolicies implements ResourceService<QosPolicyCreate, QosPolicyUp
       if (ifRevision !== undefined && ifRevision !== current.revision_number)
         throw RevisionNumberConstraintFailed({ expected: ifRevision, current: current.revision_number });
       for (const { table, object_type } of BOUND_TO) {
-        // Docs name their policy as `"qos_policy_id":"<uuid>"` (a router inside its gateway info).
+        // Docs name their policy as `"qos_policy_id":"<uuid>"` (a router's is its gateway's).
         const user = await tx
           .selectFrom(table)
           .select('id')

@@ -3,8 +3,9 @@
  * of their own, keyed so that a policy holds at most one rule per type and direction (DSCP
  * marking has none: `direction` is ''), which is Neutron's conflict rule; and each project's
  * default policy (`qos-default`), one row per project so two concurrent defaults cannot both win.
- * Networks, ports, floating IPs and router gateways name their policy in their `doc`; the rows
- * written before this migration get `"qos_policy_id": null` so every view shows the attribute.
+ * Networks, ports, floating IPs and routers (for their gateway) name their policy in their `doc`;
+ * networks and ports written before this migration get `"qos_policy_id": null`, so that lists
+ * served from the stored JSON show the attribute too.
  */
 import { type Kysely, sql } from 'kysely';
 import { resourceTable } from './resource-table.js';

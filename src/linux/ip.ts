@@ -158,6 +158,16 @@ export async function addNamespace(name: string): Promise<void> {
  * Deletes network namespace `name` and with it every interface inside (a veth's peer outside goes
  * too). Already absent is success, so cleanup can run twice.
  */
+/** The processes inside namespace `name` (`ip netns pids`); none when it does not exist. */
+export async function namespacePids(name: string): Promise<number[]> {
+  assertNamespaceName(name);
+  const { stdout } = await run('ip', ['netns', 'pids', name], { allowFail: true });
+  return stdout
+    .split('\n')
+    .map((line) => Number(line.trim()))
+    .filter((pid) => Number.isInteger(pid) && pid > 1);
+}
+
 export async function deleteNamespace(name: string): Promise<void> {
   assertNamespaceName(name);
   try {

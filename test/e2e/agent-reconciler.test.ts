@@ -9,6 +9,7 @@
  * temporary state dir makes this run a deployment of its own.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -335,14 +336,18 @@ describe('agent reconciler (real kernel)', { skip: !isRoot && 'needs root' }, ()
     await recordPids();
   });
 
-  it('unplugs a deleted instance and releases its lease', async () => {
+  it('unplugs a deleted instance, ending what ran in it, and releases its lease', async () => {
     const leases = join(stateDir, 'dhcp', other.id, 'leases');
     assert.match(await readFile(leases, 'utf8'), new RegExp(` ${b2.ip.replaceAll('.', '\\.')} `));
+    // A process inside keeps a namespace (and its veth) alive after `netns del`: it must go too.
+    const inside = spawn('ip', ['netns', 'exec', ns(b2), 'sleep', '300'], { stdio: 'ignore' });
+    await sleep(200);
     topo.remove(b2);
     const summary = await reconciler.reconcile();
     assert.deepEqual(summary.failures, []);
     assert.ok(!(await listNamespaces()).includes(ns(b2)));
     assert.equal((await ipJson(['link', 'show'])).filter((l) => l.ifname === tap(b2.port)).length, 0);
+    assert.ok(inside.pid !== undefined && !(await isAlive(inside.pid)), 'the process inside was ended');
     for (let i = 0; (await readFile(leases, 'utf8')).includes(` ${b2.ip} `); i++) {
       assert.ok(i < 100, 'dhcp_release did not remove the lease');
       await sleep(10);

@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { announceAddress, announceThroughVxlan } from '../../linux/arp.js';
 import { deleteConnections, deleteConnectionsOf } from '../../linux/conntrack.js';
 import { dhcpRelease, dnsmasqFiles, reloadDnsmasq, startDnsmasq } from '../../linux/dnsmasq.js';
-import { IpBatchError, ipBatch, toolBatch } from '../../linux/ip.js';
+import { IpBatchError, ipBatch, namespacePids, toolBatch } from '../../linux/ip.js';
 import { nftApply, nftListTable } from '../../linux/nft.js';
 import { signal, startDaemon, startDaemons, stopProcess } from '../../linux/process.js';
 import { setSysctlsInNamespace } from '../../linux/sysctl.js';
@@ -298,6 +298,12 @@ async function runBatch(
  * unregisters them asynchronously, and the next observation must not find them. A namespace
  * something still holds open (a process inside) keeps them, which is reported as a failure.
  */
+/** Ends every process inside namespace `name` (SIGTERM, then SIGKILL), by pid. */
+async function endProcessesIn(name: string): Promise<void> {
+  const pids = await namespacePids(name).catch(() => []);
+  await Promise.all(pids.map((pid) => stopProcess(pid, 500)));
+}
+
 async function awaitLinksGone(deleted: Action[]): Promise<ActionFailure[]> {
   const present = (action: Action) =>
     action.op === 'netns.del' ? action.links.filter((link) => existsSync(join('/sys/class/net', link))) : [];
@@ -501,6 +507,10 @@ async function announce(actions: Action[], failures: ActionFailure[]): Promise<A
 async function runStage(stage: Stage, actions: Action[], finish: Finish): Promise<ActionFailure[]> {
   switch (stage) {
     case 'links': {
+      // A process left in a namespace (a shell someone ran in an instance, a server in it) keeps
+      // the namespace and its devices alive after `netns del`: it goes with the namespace, as a
+      // VM's processes go with the VM.
+      await Promise.all(actions.map((a) => (a.op === 'netns.del' ? endProcessesIn(a.name) : undefined)));
       const failures = await runBatch(actions);
       const failed = new Set(failures.map((f) => f.action));
       const deleted = actions.filter((a) => a.op === 'netns.del' && !failed.has(a));

@@ -6,8 +6,10 @@
  * gets its port's fixed IP from dnsmasq through a real DHCPv6 client (ISC dhclient -6: Debian's
  * busybox has no udhcpc6) and the router's default route from the Managed advertisement; the
  * stateless one makes its own address and asks DHCPv6 only for the DNS server. Instances ping
- * each other across the router. A rogue radvd in an instance is dropped at its port (counted as an
- * `ra` drop) and its prefix never reaches the instance next to it.
+ * each other across the router. Security groups hold for IPv6 (no ingress into a group without
+ * rules until an ICMPv6 rule), a spoofed IPv6 source is dropped at its port, and a rogue radvd in an
+ * instance is dropped at its port (counted as an `ra` drop): its prefix never reaches the instance
+ * next to it.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -92,6 +94,8 @@ describe('IPv6: router advertisements, SLAAC, DHCPv6, routing and RA guard (real
   let statefulVm: Instance;
   let statelessVm: Instance;
   let rogueVm: Instance;
+  let closedVm: Instance;
+  let closedGroup = '';
   const subnets: Record<string, string> = {};
 
   /** Starts `argv` in instance `i`'s namespace; killed (by its pid) after the tests. */
@@ -122,12 +126,19 @@ describe('IPv6: router advertisements, SLAAC, DHCPv6, routing and RA guard (real
     return network.id;
   }
 
-  async function instances(...networks: string[]): Promise<Instance[]> {
+  async function instances(
+    ...networks: (string | { network: string; group: string })[]
+  ): Promise<Instance[]> {
     const api = up.session;
     const ids: string[] = [];
-    for (const network_id of networks) {
+    for (const spec of networks) {
+      const { network, group } = typeof spec === 'string' ? { network: spec, group: undefined } : spec;
       const { instance } = await api.post<{ instance: Instance }>(INSTANCES, {
-        instance: { name: `v6-${ids.length}`, networks: [{ network_id }] },
+        instance: {
+          name: `v6-${ids.length}`,
+          networks: [{ network_id: network }],
+          ...(group ? { security_groups: [group] } : {}),
+        },
       });
       ids.push(instance.id);
     }
@@ -208,7 +219,20 @@ describe('IPv6: router advertisements, SLAAC, DHCPv6, routing and RA guard (real
     routerLla = Object.fromEntries(
       ports.map((p) => [p.fixed_ips[0].subnet_id, linkLocal(p.mac_address.toLowerCase())]),
     );
-    [slaacVm, statefulVm, statelessVm, rogueVm] = await instances(slaac, stateful, stateless, slaac);
+    const { security_group } = await api.post<{ security_group: { id: string } }>('/v2.0/security-groups', {
+      security_group: { name: 'v6-closed' },
+    });
+    closedGroup = security_group.id;
+    [slaacVm, statefulVm, statelessVm, rogueVm, closedVm] = await instances(
+      slaac,
+      stateful,
+      stateless,
+      slaac,
+      {
+        network: slaac,
+        group: closedGroup,
+      },
+    );
   });
 
   after(async () => {
@@ -253,6 +277,46 @@ describe('IPv6: router advertisements, SLAAC, DHCPv6, routing and RA guard (real
     await until('SLAAC instance reaches the stateful one', () => ping6(slaacVm, ipOf(statefulVm)), 20_000);
     assert.ok(await ping6(statefulVm, ipOf(slaacVm)));
     assert.ok(await ping6(statelessVm, ipOf(statefulVm)));
+  });
+
+  it('holds security groups for IPv6: no ingress until a rule allows ICMPv6 from anywhere', async () => {
+    await until('the closed instance configured', async () => (await globalAddresses(closedVm)).length > 0);
+    assert.equal(await ping6(statefulVm, ipOf(closedVm)), false, 'a group without ingress rules');
+    await up.session.post('/v2.0/security-group-rules', {
+      security_group_rule: {
+        security_group_id: closedGroup,
+        direction: 'ingress',
+        ethertype: 'IPv6',
+        protocol: 'ipv6-icmp',
+        remote_ip_prefix: '::/0',
+      },
+    });
+    await until('ICMPv6 allowed in', () => ping6(statefulVm, ipOf(closedVm)), 20_000);
+  });
+
+  it("drops IPv6 from an address that is not the port's (anti-spoofing), counted as spoof", async () => {
+    const spoofed = '2001:db8:61::bad';
+    const drops = async () => {
+      const { port_drops } = await up.session.get<{
+        port_drops: { drops: Record<string, { packets: number }> };
+      }>(`/neutrino/v1/ports/${slaacVm.ports[0].id}/drops`);
+      return port_drops.drops.spoof?.packets ?? 0;
+    };
+    const before = await drops();
+    await runInNamespace(ns(slaacVm), 'ip', ['-6', 'addr', 'add', `${spoofed}/64`, 'dev', 'eth0', 'nodad']);
+    try {
+      const { code } = await runInNamespace(
+        ns(slaacVm),
+        'ping',
+        ['-6', '-c', '2', '-W', '1', '-I', spoofed, ipOf(statefulVm)],
+        { allowFail: true },
+      );
+      assert.notEqual(code, 0, 'no reply to a spoofed source');
+      await until('spoofed packets counted', async () => (await drops()) > before, 20_000);
+    } finally {
+      await runInNamespace(ns(slaacVm), 'ip', ['-6', 'addr', 'del', `${spoofed}/64`, 'dev', 'eth0']);
+    }
+    assert.ok(await ping6(slaacVm, ipOf(statefulVm)), 'its own address still goes through');
   });
 
   it("drops a rogue instance's router advertisements at its port: its prefix never reaches its neighbour", async (t) => {

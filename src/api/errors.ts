@@ -49,6 +49,13 @@ function isIdentity(url: string): boolean {
 
 /** The body of `error` in the format of the API that `url` belongs to. */
 function bodyFor(url: string, error: NeutronError) {
+  if (url.startsWith('/load-balancer')) {
+    return {
+      faultcode: error.status < 500 ? 'Client' : 'Server',
+      faultstring: error.message,
+      debuginfo: null,
+    };
+  }
   if (!isIdentity(url)) return error.toBody();
   const title = STATUS_CODES[error.status] ?? 'Error';
   return { error: { code: error.status, message: error.message, title } };

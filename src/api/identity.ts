@@ -145,7 +145,11 @@ function versionDoc(base: string) {
 }
 
 /** Stable ids for the catalog entries, so clients see the same ids on every token. */
-const CATALOG_IDS = { identity: randomUUID().replace(/-/g, ''), network: randomUUID().replace(/-/g, '') };
+const CATALOG_IDS = {
+  identity: randomUUID().replace(/-/g, ''),
+  network: randomUUID().replace(/-/g, ''),
+  loadBalancer: randomUUID().replace(/-/g, ''),
+};
 
 export function catalog(base: string) {
   const entry = (type: string, name: string, id: string, url: string) => ({
@@ -163,6 +167,7 @@ export function catalog(base: string) {
   return [
     entry('identity', 'keystone', CATALOG_IDS.identity, `${base}${V3}/`),
     entry('network', 'neutron', CATALOG_IDS.network, base),
+    entry('load-balancer', 'octavia', CATALOG_IDS.loadBalancer, `${base}/load-balancer`),
   ];
 }
 

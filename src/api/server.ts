@@ -25,6 +25,7 @@ import { registerHosts } from './hosts.js';
 import { registerIdentity } from './identity.js';
 import { registerInstances } from './instances.js';
 import { registerIpAvailability } from './ip-availability.js';
+import { registerLoadBalancers } from './load-balancers.js';
 import { registerMetadata } from './metadata.js';
 import type { Metrics } from './metrics.js';
 import { networks } from './networks.js';
@@ -176,6 +177,7 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   registerSubnetPoolActions(app, services.subnetPools);
   registerFloatingIpPools(app, services.floatingIps);
   registerPortForwardings(app, services.portForwardings);
+  registerLoadBalancers(app, services.loadBalancers);
   registerQos(app, services.qosPolicies);
   registerTrace(app, services);
   registerMetadata(app, opts.store, opts.settings);

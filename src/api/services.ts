@@ -8,6 +8,7 @@ import { HostSync } from '../core/host-sync.js';
 import { Instances } from '../core/instances.js';
 import { IpAvailability } from '../core/ip-availability.js';
 import { L3Ha } from '../core/l3-ha.js';
+import { LoadBalancers } from '../core/load-balancers.js';
 import { Networks } from '../core/networks.js';
 import { PortDrops } from '../core/port-drops.js';
 import { PortForwardings } from '../core/port-forwardings.js';
@@ -39,6 +40,7 @@ export interface Services {
   routers: Routers;
   floatingIps: FloatingIps;
   portForwardings: PortForwardings;
+  loadBalancers: LoadBalancers;
   rbacPolicies: RbacPolicies;
   qosPolicies: QosPolicies;
   quotas: Quotas;
@@ -86,6 +88,7 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
     routers,
     floatingIps,
     portForwardings: new PortForwardings(store, { floatingIps, ports }),
+    loadBalancers: new LoadBalancers(store, { networks, subnets, ports }),
     rbacPolicies: new RbacPolicies(store, settings, {
       network: (ctx, id, db) => networks.get(ctx, id, db),
       security_group: (ctx, id, db) => securityGroups.get(ctx, id, db),

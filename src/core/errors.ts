@@ -859,3 +859,51 @@ export const PolicyRemoveAuthorizationError = define<{ policy_id: string }>(
   'Failed to remove provided policy %(policy_id)s because you are not authorized.',
 );
 export const NotAuthorized = define('NotAuthorized', 403, 'Not authorized.');
+
+// Octavia (load balancing): its API answers `{"faultcode", "faultstring", "debuginfo"}`
+// (api/errors.ts shapes it); the types name Octavia's exceptions.
+export const OctaviaNotFound = define<{ resource: string; id: string }>(
+  'NotFound',
+  404,
+  '%(resource)s %(id)s not found.',
+);
+export const InvalidSubresource = define<{ resource: string; id: string }>(
+  'InvalidSubresource',
+  400,
+  '%(resource)s %(id)s not found.',
+);
+export const OctaviaValidation = define<{ detail: string }>(
+  'ValidationException',
+  400,
+  'Validation failure: %(detail)s',
+);
+export const InvalidOption = define<{ value: unknown; option: string }>(
+  'InvalidOption',
+  400,
+  '%(value)s is not a valid option for %(option)s',
+);
+export const DuplicateListenerEntry = define<{ protocol: string; port: number }>(
+  'DuplicateListenerEntry',
+  409,
+  'Another Listener on this Load Balancer is already using protocol %(protocol)s and protocol_port %(port)s',
+);
+export const DuplicateMemberEntry = define<{ ip_address: string; port: number }>(
+  'DuplicateMemberEntry',
+  409,
+  'Another member on this pool is already using ip address %(ip_address)s on protocol_port %(port)s',
+);
+export const DuplicateHealthMonitor = define(
+  'DuplicateHealthMonitor',
+  409,
+  'This pool already has a health monitor',
+);
+export const DuplicatePoolEntry = define(
+  'DuplicatePoolEntry',
+  409,
+  'This listener already has a default pool',
+);
+export const ImmutableObject = define<{ resource: string; id: string }>(
+  'ImmutableObject',
+  409,
+  '%(resource)s %(id)s is immutable and cannot be updated.',
+);

@@ -14,6 +14,7 @@ import * as m010 from './migrations/010-subnet-pools.js';
 import * as m011 from './migrations/011-l3-ha.js';
 import * as m012 from './migrations/012-host-diagnostics.js';
 import * as m013 from './migrations/013-port-forwardings.js';
+import * as m014 from './migrations/014-load-balancers.js';
 import * as m016 from './migrations/016-qos.js';
 import * as m017 from './migrations/017-port-counters.js';
 import type { Database } from './schema.js';
@@ -32,6 +33,7 @@ const steps: Record<string, (db: Kysely<unknown>, dialect: DialectName) => Promi
   '011-l3-ha': m011.up,
   '012-host-diagnostics': m012.up,
   '013-port-forwardings': m013.up,
+  '014-load-balancers': m014.up,
   '016-qos': m016.up,
   '017-port-counters': m017.up,
 };
@@ -41,7 +43,13 @@ export async function migrate(db: Kysely<Database>, dialect: DialectName): Promi
   for (const [name, up] of Object.entries(steps)) {
     migrations[name] = { up: (k) => up(k, dialect) };
   }
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  // Numbers are handed out to features built side by side, so one may land after a higher
+  // number has run on an existing database: run it anyway rather than refuse to start.
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    allowUnorderedMigrations: true,
+  });
   const { error } = await migrator.migrateToLatest();
   if (error) throw error;
 }

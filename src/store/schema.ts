@@ -165,6 +165,24 @@ export interface Database {
     previous: string | null;
     previous_at: string | null;
   };
+  /**
+   * Every object of a load balancer (Octavia's), by `kind`: `parent_id` is the load balancer's
+   * own id for itself, its listeners and pools; the pool for members and a health monitor; the
+   * listener for L7 policies; the policy for rules. `unique_key` is unique per kind and parent.
+   */
+  lb_objects: {
+    id: string;
+    kind: string;
+    project_id: string;
+    loadbalancer_id: string;
+    parent_id: string;
+    unique_key: string | null;
+    created_at: string;
+    updated_at: string | null;
+    doc: string;
+  };
+  /** What the agent running a load balancer last reported of it (an `LbReport`, JSON). */
+  lb_reports: { loadbalancer_id: string; host: string; report: string; updated_at: string };
   host_diagnostics: { id: string; host: string; request: string; answer: string | null; created_at: string };
   tokens: {
     token_hash: string;

@@ -266,7 +266,7 @@ export function fuzzRequest(
   );
 }
 
-/** Is `body` an error in the format of the API `url` belongs to (or the auth layer's 401)? */
+/** Is `body` an error in the format of the API `url` belongs to (Octavia's under /load-balancer, or the auth layer's 401)? */
 export function isApiFormatted(url: string, status: number, body: string): boolean {
   let parsed: unknown;
   try {
@@ -280,6 +280,10 @@ export function isApiFormatted(url: string, status: number, body: string): boole
   const isNeutron = typeof neutron?.type === 'string' && typeof neutron.message === 'string';
   // keystonemiddleware answers a missing or bad token in Keystone's format on every API.
   if (url.startsWith('/identity') || status === 401) return isKeystone;
+  if (url.startsWith('/load-balancer')) {
+    const octavia = parsed as { faultcode?: unknown; faultstring?: unknown; debuginfo?: unknown };
+    return typeof octavia.faultcode === 'string' && typeof octavia.faultstring === 'string';
+  }
   // Neutron's policy hook answers a GET of an object hidden by policy with the fields unwrapped.
   const hidden = (parsed as { type?: unknown }).type === 'HTTPNotFound' && status === 404;
   return isNeutron || hidden;

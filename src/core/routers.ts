@@ -348,7 +348,7 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
     const gateways = new Map(ports.filter(isGateway).map((p) => [String(p.device_id), p]));
     return rows.map(({ enable_snat, qos_policy_id, ...row }) => {
       const gateway = gateways.get(row.id);
-      // qos-gateway-ip: Neutron shows the policy (in the gateway and beside it) only when there is one.
+      // qos-gateway-ip: Neutron shows the gateway's policy only when there is one.
       const qos = gateway && typeof qos_policy_id === 'string' ? { qos_policy_id } : {};
       const view: View = {
         ...row,
@@ -363,7 +363,6 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
               ...qos,
             }
           : null,
-        ...qos,
       };
       if (!ctx.isAdmin) {
         delete view.distributed;

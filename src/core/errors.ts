@@ -907,3 +907,13 @@ export const ImmutableObject = define<{ resource: string; id: string }>(
   409,
   '%(resource)s %(id)s is immutable and cannot be updated.',
 );
+export const QosRuleNotSupported = define<{ rule_type: string; port_id: string }>(
+  'QosRuleNotSupported',
+  409,
+  'Rule %(rule_type)s is not supported by port %(port_id)s',
+);
+export const QosRuleNotSupportedByNetwork = define<{ rule_type: string; network_id: string }>(
+  'QosRuleNotSupportedByNetwork',
+  409,
+  'Rule %(rule_type)s is not supported by network %(network_id)s',
+);

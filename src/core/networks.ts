@@ -27,7 +27,7 @@ import {
   NetworkNotFound,
   PolicyNotAuthorized,
 } from './errors.js';
-import { checkQosChange, defaultQosPolicy, requireQosPolicy } from './qos.js';
+import { checkPolicyForNetwork, checkQosChange, defaultQosPolicy, requireQosPolicy } from './qos.js';
 import { enforce } from './quotas.js';
 import type { ListHint, ResourceService, View } from './resource.js';
 import type { Settings } from './settings.js';
@@ -317,7 +317,9 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
         // qos-default: a network created without a policy gets its project's default.
         const qos = body.qos_policy_id || (await defaultQosPolicy(tx, project));
         if (qos) await requireQosPolicy(ctx, tx, qos);
-        out.push(await this.insert(tx, { ...body, qos_policy_id: qos }, project, vlanSupported));
+        const network = await this.insert(tx, { ...body, qos_policy_id: qos }, project, vlanSupported);
+        await checkPolicyForNetwork(tx, qos, network.id);
+        out.push(network);
       }
       return out;
     });
@@ -387,6 +389,8 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
         if (gateway) throw ExternalNetworkInUse({ net_id: id });
       }
       await checkQosChange(ctx, tx, current.qos_policy_id, body.qos_policy_id);
+      if (body.qos_policy_id !== current.qos_policy_id)
+        await checkPolicyForNetwork(tx, body.qos_policy_id, id);
       if (body.mtu !== undefined) {
         const max = this.mtuFor(String(current['provider:network_type']));
         if (body.mtu > max)

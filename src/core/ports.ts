@@ -62,7 +62,7 @@ import { checkFreeForm, PROFILE_LIMITS } from './free-form.js';
 import { removePort } from './instances.js';
 import { generateMac, isValidIp, isValidMac, normalizeMac, parseCidr } from './ipam.js';
 import { AUTO_DELETED_OWNERS, type Networks } from './networks.js';
-import { checkQosChange, requireQosPolicy } from './qos.js';
+import { checkPolicyForPort, checkQosChange, requireQosPolicy } from './qos.js';
 import { enforce } from './quotas.js';
 import type { ListHint, ResourceService, View } from './resource.js';
 import type { Settings } from './settings.js';
@@ -484,6 +484,7 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
     const deviceId = body.device_id ?? '';
     const dnsName = checkDnsName(body.dns_name ?? '');
     if (body.qos_policy_id) await requireQosPolicy(ctx, tx, body.qos_policy_id);
+    await checkPolicyForPort(tx, body.qos_policy_id || network.qos_policy_id, id);
     return insertResource(
       tx,
       'ports',
@@ -592,6 +593,8 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
         if (body.dns_name !== undefined) next.dns_name = checkDnsName(body.dns_name);
         if (body.qos_policy_id !== undefined) {
           await checkQosChange(ctx, tx, current.qos_policy_id, body.qos_policy_id);
+          if (body.qos_policy_id !== current.qos_policy_id)
+            await checkPolicyForPort(tx, body.qos_policy_id, id);
           next.qos_policy_id = body.qos_policy_id;
         }
         if (body.port_security_enabled !== undefined) next.port_security_enabled = body.port_security_enabled;

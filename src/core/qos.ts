@@ -50,6 +50,8 @@ import {
   QosPolicyInUse,
   QosPolicyNotFound,
   QosRuleNotFound,
+  QosRuleNotSupported,
+  QosRuleNotSupportedByNetwork,
   RbacPolicyInUse,
   RevisionNumberConstraintFailed,
 } from './errors.js';
@@ -238,6 +240,60 @@ export async function qosPolicyUsers(db: Kysely<Database>, id: string): Promise<
     for (const r of rows) projects.add(r.project_id);
   }
   return projects;
+}
+
+/** The type of a rule of policy `id` the data plane does not enforce (minimum bandwidth), if any. */
+async function unenforcedRule(db: Kysely<Database>, id: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('qos_rules')
+    .select('type')
+    .where('qos_policy_id', '=', id)
+    .where('type', 'not in', ENFORCED)
+    .executeTakeFirst();
+  return row?.type;
+}
+
+/**
+ * Refuses policy `id` on port `portId` when it holds a rule the driver does not support
+ * (QosRuleNotSupported 409), as Neutron's Linux bridge driver refuses minimum bandwidth.
+ */
+export async function checkPolicyForPort(db: Kysely<Database>, id: unknown, portId: string): Promise<void> {
+  const type = typeof id === 'string' ? await unenforcedRule(db, id) : undefined;
+  if (type) throw QosRuleNotSupported({ rule_type: type, port_id: portId });
+}
+
+/** The same for a network (QosRuleNotSupportedByNetwork 409). */
+export async function checkPolicyForNetwork(
+  db: Kysely<Database>,
+  id: unknown,
+  networkId: string,
+): Promise<void> {
+  const type = typeof id === 'string' ? await unenforcedRule(db, id) : undefined;
+  if (type) throw QosRuleNotSupportedByNetwork({ rule_type: type, network_id: networkId });
+}
+
+/**
+ * A port the policy applies to (Neutron's `_get_ports_with_policy`): one of its own, or one
+ * without a policy of its own on a network with it.
+ */
+async function portWithPolicy(db: Kysely<Database>, id: string): Promise<string | undefined> {
+  const like = `%"qos_policy_id":"${id}"%`;
+  const own = await db
+    .selectFrom('ports')
+    .select('id')
+    .where('doc', 'like', like)
+    .orderBy('id')
+    .executeTakeFirst();
+  if (own) return own.id;
+  const networks = db.selectFrom('networks').select('id').where('doc', 'like', like);
+  const viaNetwork = await db
+    .selectFrom('ports')
+    .select('id')
+    .where('network_id', 'in', networks)
+    .where('doc', 'not like', '%"qos_policy_id":"%')
+    .orderBy('id')
+    .executeTakeFirst();
+  return viaNetwork?.id;
 }
 
 /** The project's default policy (`qos-default`), if it has one. */
@@ -514,6 +570,15 @@ export class QosPolicies implements ResourceService<QosPolicyCreate, QosPolicyUp
     if (same) throw QoSRulesConflict({ new_rule_type: rule.type, rule_id: same.id, policy_id: policyId });
   }
 
+  /**
+   * Neutron's `validate_policy` after a rule change: a policy that now holds a rule the driver does
+   * not support cannot stay on a port (QosRuleNotSupported 409; the transaction is undone).
+   */
+  async #checkApplied(tx: Tx, policyId: string): Promise<void> {
+    const port = await portWithPolicy(tx, policyId);
+    if (port) await checkPolicyForPort(tx, policyId, port);
+  }
+
   /** A rule change is a change of its policy: its revision grows and the change feed says so. */
   async #touch(tx: Tx, policy: Stored): Promise<void> {
     await updateResource(tx, 'qos_policies', policy, policy);
@@ -539,6 +604,7 @@ export class QosPolicies implements ResourceService<QosPolicyCreate, QosPolicyUp
         };
         this.#checkConflicts(policy.id, await rulesOf(tx, [policy.id]), rule);
         await tx.insertInto('qos_rules').values(rule).execute();
+        await this.#checkApplied(tx, policy.id);
         await this.#touch(tx, policy);
         return ruleView(rule);
       }),
@@ -561,6 +627,7 @@ export class QosPolicies implements ResourceService<QosPolicyCreate, QosPolicyUp
       this.#checkConflicts(policy.id, await rulesOf(tx, [policy.id]), rule);
       const { id: _id, created_at: _at, ...changes } = rule;
       await tx.updateTable('qos_rules').set(changes).where('id', '=', ruleId).execute();
+      await this.#checkApplied(tx, policy.id);
       await this.#touch(tx, policy);
       return ruleView(rule);
     });

@@ -408,6 +408,47 @@ for (const dialect of dialects()) {
       assert.equal((await admin.get(`/v2.0/rbac-policies/${grant.body.rbac_policy.id}`)).status, 404);
     });
 
+    it('refuses a minimum-bandwidth policy on networks and ports, as Neutron’s Linux bridge driver does', async () => {
+      const p = await policy();
+      const min = await rule(p.id, 'minimum_bandwidth', { min_kbps: 1000 });
+      assert.equal(min.status, 201, JSON.stringify(min.body));
+      const net = await network();
+      const onNetwork = await member.put(`/v2.0/networks/${net.id}`, { network: { qos_policy_id: p.id } });
+      assert.equal(
+        errorOf(onNetwork),
+        `409 QosRuleNotSupportedByNetwork: Rule minimum_bandwidth is not supported by network ${net.id}`,
+      );
+      const refused = await member.post('/v2.0/networks', { network: { name: 'n', qos_policy_id: p.id } });
+      assert.equal(refused.status, 409);
+      assert.equal(
+        (await member.get('/v2.0/networks?name=n')).body.networks.some(
+          (n: { qos_policy_id: string }) => n.qos_policy_id === p.id,
+        ),
+        false,
+      );
+      const port = (await member.post('/v2.0/ports', { port: { network_id: net.id } })).body.port;
+      assert.equal(
+        errorOf(await member.put(`/v2.0/ports/${port.id}`, { port: { qos_policy_id: p.id } })),
+        `409 QosRuleNotSupported: Rule minimum_bandwidth is not supported by port ${port.id}`,
+      );
+      // A policy a port uses cannot take a minimum-bandwidth rule; nothing is left of the attempt.
+      const used = await policy();
+      assert.equal(
+        (await member.put(`/v2.0/ports/${port.id}`, { port: { qos_policy_id: used.id } })).status,
+        200,
+      );
+      const late = await rule(used.id, 'minimum_bandwidth', { min_kbps: 10 });
+      assert.equal(
+        errorOf(late),
+        `409 QosRuleNotSupported: Rule minimum_bandwidth is not supported by port ${port.id}`,
+      );
+      assert.deepEqual((await admin.get(`/v2.0/qos/policies/${used.id}`)).body.policy.rules, []);
+      assert.equal(
+        (await member.put(`/v2.0/ports/${port.id}`, { port: { qos_policy_id: null } })).status,
+        200,
+      );
+    });
+
     it('keeps one default policy per project, which new networks get', async () => {
       const d = await policy({ is_default: true });
       assert.equal((await admin.get(`/v2.0/qos/policies/${d.id}`)).body.policy.is_default, true);
@@ -460,7 +501,6 @@ for (const dialect of dialects()) {
           201,
         );
         assert.equal((await rule(limited.id, 'dscp_marking', { dscp_mark: 26 })).status, 201);
-        assert.equal((await rule(limited.id, 'minimum_bandwidth', { min_kbps: 100 })).status, 201);
       });
 
       const sync = async (host: string): Promise<Snapshot> => {
@@ -497,6 +537,18 @@ for (const dialect of dialects()) {
         const limits = { ...expected, policy_id: limited.id, dscp_mark: null };
         assert.deepEqual(r.gateway?.qos, limits);
         assert.deepEqual(r.floating_ips.find((f) => f.id === fip.body.floatingip.id)?.qos, limits);
+        // A minimum-bandwidth rule is accepted on a floating IP's or gateway's policy, and not sent.
+        const min = await rule(limited.id, 'minimum_bandwidth', { min_kbps: 100 });
+        assert.equal(min.status, 201, JSON.stringify(min.body));
+        assert.deepEqual(
+          (await sync('qos-host')).routers.find((x) => x.id === routerId)?.gateway?.qos,
+          limits,
+        );
+        const minId = min.body.minimum_bandwidth_rule.id;
+        assert.equal(
+          (await admin.del(`/v2.0/qos/policies/${limited.id}/minimum_bandwidth_rules/${minId}`)).status,
+          204,
+        );
         const inUse = await admin.del(`/v2.0/qos/policies/${limited.id}`);
         assert.equal(inUse.status, 409);
         assert.match(inUse.body.NeutronError.message, / is used by (fip|router) /);

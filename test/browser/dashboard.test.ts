@@ -515,6 +515,48 @@ describe('dashboard in Chromium against neutrino up', { skip }, () => {
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-reachability.png') });
   });
 
+  it('builds a load balancer with a listener, a pool and both instances as members, shows it, deletes it', async () => {
+    await page.goto(`${up.url}/#/loadbalancers`);
+    await page.locator('#lb-name').fill('web-lb');
+    for (const vm of vms)
+      await page.getByRole('checkbox', { name: `${vm.name} ${vm.ports[0].fixed_ips[0].ip_address}` }).check();
+    await page.getByRole('button', { name: 'Create load balancer' }).click();
+    await page.getByRole('row', { name: /^web-lb / }).waitFor();
+    const { loadbalancers } = await alice.get<{ loadbalancers: { id: string; vip_address: string }[] }>(
+      '/load-balancer/v2/lbaas/loadbalancers',
+    );
+    assert.equal(loadbalancers.length, 1);
+    const lb = loadbalancers[0];
+    // On the topology, in the VIP's network, with its VIP.
+    await page.goto(`${up.url}/#/topology`);
+    const chip = object(page, 'loadbalancers', lb.id);
+    await chip.waitFor();
+    assert.match(await chip.innerText(), new RegExp(`LB ${lb.vip_address.replace(/\./g, '\\.')}`));
+    await chip.click();
+    const panel = page.getByRole('complementary', { name: /web-lb/ });
+    const members = panel.getByRole('list', { name: 'Members', exact: true });
+    await members.waitFor();
+    for (const vm of vms)
+      assert.match(
+        await members.innerText(),
+        new RegExp(vm.ports[0].fixed_ips[0].ip_address.replace(/\./g, '\\.')),
+      );
+    await panel.getByRole('region', { name: 'Traffic' }).waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-load-balancer.png') });
+    await panel
+      .locator('.danger-zone')
+      .getByRole('button', { name: /^Delete / })
+      .click();
+    await panel.getByRole('button', { name: 'Confirm delete' }).click();
+    await panel.waitFor({ state: 'detached' });
+    await until('the load balancer and its VIP port gone', async () => {
+      const left = (await alice.get<{ loadbalancers: unknown[] }>('/load-balancer/v2/lbaas/loadbalancers'))
+        .loadbalancers;
+      const ports = (await alice.get<{ ports: { device_owner: string }[] }>('/v2.0/ports')).ports;
+      return left.length === 0 && !ports.some((p) => p.device_owner === 'Octavia');
+    });
+  });
+
   it('deletes everything through the page; the namespaces go with it', async () => {
     const remove = async (route: string, name: RegExp) => {
       await page.goto(`${up.url}/#/${route}`);

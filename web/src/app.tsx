@@ -35,6 +35,7 @@ const PAGES: CollectionKey[] = [
   'floatingips',
   'security_groups',
   'instances',
+  'loadbalancers',
 ];
 
 const readRoute = () => window.location.hash.replace(/^#\/?/, '') || 'topology';

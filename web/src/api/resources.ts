@@ -103,6 +103,22 @@ export interface Instance extends Owned {
   fault: { message: string } | null;
 }
 
+/** An Octavia load balancer (`/load-balancer/v2/lbaas/loadbalancers`). */
+export interface LoadBalancer {
+  id: string;
+  name: string;
+  project_id: string;
+  vip_address: string;
+  vip_subnet_id: string;
+  vip_network_id: string;
+  vip_port_id: string;
+  provisioning_status: string;
+  operating_status: string;
+  admin_state_up: boolean;
+  listeners: { id: string }[];
+  pools: { id: string }[];
+}
+
 export interface Agent {
   id: string;
   agent_type: string;
@@ -121,6 +137,7 @@ export interface Collections {
   security_groups: SecurityGroup[];
   security_group_rules: SecurityGroupRule[];
   instances: Instance[];
+  loadbalancers: LoadBalancer[];
 }
 
 export type CollectionKey = keyof Collections;
@@ -135,6 +152,7 @@ export const COLLECTION_PATHS: Record<CollectionKey, string> = {
   security_groups: '/v2.0/security-groups',
   security_group_rules: '/v2.0/security-group-rules',
   instances: '/neutrino/v1/instances',
+  loadbalancers: '/load-balancer/v2/lbaas/loadbalancers',
 };
 
 export const COLLECTION_KEYS = Object.keys(COLLECTION_PATHS) as CollectionKey[];
@@ -153,6 +171,7 @@ export function affectedBy(resource: string): CollectionKey[] {
   if (r === 'subnets') return ['subnets', 'networks'];
   if (r === 'ports') return ['ports', 'instances', 'floatingips'];
   if (r === 'instances') return ['instances', 'ports'];
+  if (r === 'loadbalancer' || r === 'loadbalancers') return ['loadbalancers', 'ports'];
   if (r.startsWith('security_group')) return ['security_groups', 'security_group_rules'];
   if (r.startsWith('router')) return ['routers', 'ports'];
   if (r.startsWith('floating')) return ['floatingips'];

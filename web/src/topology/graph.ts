@@ -1,7 +1,7 @@
 /**
  * The topology as boxes and lines, computed from the collections (pure): a card per network
  * (its subnets, DHCP addresses, and a chip per instance interface or other port on it; floating
- * IPs as chips of their external network), a box per router, lines for router gateways and
+ * IPs as chips of their external network; load balancers on their VIP's network), a box per router, lines for router gateways and
  * interfaces labelled with their addresses. Sizes are fixed here so the layout can place the
  * boxes before they are drawn; `nodes.tsx` draws them at these sizes. Names are never cut off:
  * they wrap, and the boxes are as tall as the wrapped text (estimated from the fonts' widest
@@ -213,6 +213,7 @@ export function buildTopology(c: Partial<Collections>, options: TopologyOptions 
   const routers = [...(c.routers ?? [])].sort(byName);
   const fips = c.floatingips ?? [];
   const instances = c.instances ?? [];
+  const balancers = c.loadbalancers ?? [];
   const projectOf = (id: string) => (options.projects ? (options.projects.get(id) ?? shortId(id)) : null);
 
   const portById = new Map(ports.map((p) => [p.id, p]));
@@ -241,6 +242,21 @@ export function buildTopology(c: Partial<Collections>, options: TopologyOptions 
       addChip(ip.network_id, instanceChip(inst, n, ip.fixed_ips, port, fipsByPort.get(ip.id)));
     });
   }
+  // A load balancer sits on its VIP's network (its VIP port is not drawn again): its operating
+  // status says how its members are (ONLINE, DEGRADED when some are down, ERROR when all are).
+  const vipPorts = new Set<string>();
+  for (const lb of [...balancers].sort(byName)) {
+    vipPorts.add(lb.vip_port_id);
+    addChip(lb.vip_network_id, {
+      key: lb.id,
+      select: { kind: 'loadbalancers', id: lb.id },
+      title: label(lb),
+      detail: `LB ${lb.vip_address}`,
+      status: lb.operating_status,
+      flags: lb.admin_state_up ? [] : ['admin down'],
+      ...(fipsByPort.get(lb.vip_port_id) ? { floating: fipsByPort.get(lb.vip_port_id) } : {}),
+    });
+  }
   const dhcp = new Map<string, string[]>();
   for (const p of [...ports].sort(byName)) {
     if (p.device_owner === 'network:dhcp') {
@@ -249,7 +265,7 @@ export function buildTopology(c: Partial<Collections>, options: TopologyOptions 
       dhcp.set(p.network_id, [...(dhcp.get(p.network_id) ?? []), text]);
       continue;
     }
-    if (instancePorts.has(p.id) || INFRA_OWNERS.test(p.device_owner)) continue;
+    if (instancePorts.has(p.id) || vipPorts.has(p.id) || INFRA_OWNERS.test(p.device_owner)) continue;
     const fip = fipsByPort.get(p.id);
     addChip(p.network_id, {
       key: p.id,

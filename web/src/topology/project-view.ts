@@ -19,5 +19,6 @@ export function projectView(data: Partial<Collections>, project: string): Partia
     routers: own(data.routers),
     floatingips: own(data.floatingips),
     instances: own(data.instances),
+    loadbalancers: own(data.loadbalancers),
   };
 }

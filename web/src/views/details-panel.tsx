@@ -13,6 +13,7 @@ import {
   type CollectionKey,
   type FloatingIp,
   type Instance,
+  type LoadBalancer,
   memberPath,
   type Network,
   type Port,
@@ -26,6 +27,7 @@ import { DeleteButton, FormError, SelectField, useAction } from '../ui/form.js';
 import { fipTargets, networkName, portLabel, projectName, rows, useApp } from './app-context.js';
 import { externalOptions, interfaceOptions, RuleForm, SubnetForm } from './forms.js';
 import { nameOf, TITLES } from './lists.js';
+import { CASCADE, LoadBalancerDetails } from './load-balancers.js';
 import { Traffic } from './traffic.js';
 
 /** What each kind's delete invalidates. */
@@ -38,6 +40,7 @@ const AFTER_DELETE: Record<CollectionKey, CollectionKey[]> = {
   security_groups: ['security_groups', 'security_group_rules'],
   security_group_rules: ['security_group_rules', 'security_groups'],
   instances: ['instances', 'ports', 'floatingips'],
+  loadbalancers: ['loadbalancers', 'ports', 'floatingips'],
 };
 
 function Facts({ items }: { items: [string, ReactNode][] }) {
@@ -554,6 +557,8 @@ function Body({ kind, object }: { kind: CollectionKey; object: unknown }) {
       return <SecurityGroupDetails group={object as SecurityGroup} />;
     case 'instances':
       return <InstanceDetails instance={object as Instance} />;
+    case 'loadbalancers':
+      return <LoadBalancerDetails lb={object as LoadBalancer} />;
     default:
       return null;
   }
@@ -597,7 +602,10 @@ export function DetailsPanel({ selection }: { selection: Selection }) {
               onDelete={() =>
                 run(async () => {
                   await cloud.mutate(
-                    () => cloud.api.del(memberPath(selection.kind, selection.id)),
+                    () =>
+                      cloud.api.del(
+                        `${memberPath(selection.kind, selection.id)}${selection.kind === 'loadbalancers' ? CASCADE : ''}`,
+                      ),
                     AFTER_DELETE[selection.kind],
                   );
                   select(null);

@@ -17,6 +17,7 @@ import { label, shortId } from '../topology/graph.js';
 import { StatusText } from '../topology/nodes.js';
 import { networkName, projectName, rows, useApp } from './app-context.js';
 import { FloatingIpForm, InstanceForm, NetworkForm, RouterForm, SecurityGroupForm } from './forms.js';
+import { LoadBalancerForm } from './load-balancers.js';
 
 interface Column<T> {
   header: string;
@@ -118,6 +119,21 @@ const COLUMNS: { [K in CollectionKey]?: Column<Row<K>>[] } = {
     { header: 'Host', text: (i) => i.host },
     { header: 'Fault', text: (i) => i.fault?.message ?? '' },
   ],
+  loadbalancers: [
+    {
+      header: 'Status',
+      text: (lb) => lb.operating_status,
+      render: (lb) => (
+        <StatusText
+          status={lb.operating_status}
+          flags={lb.provisioning_status === 'ACTIVE' ? [] : [lb.provisioning_status]}
+        />
+      ),
+    },
+    { header: 'VIP', text: (lb) => lb.vip_address },
+    { header: 'Network', text: (lb, s) => networkName(s, lb.vip_network_id) },
+    { header: 'Listeners', text: (lb) => String(lb.listeners.length) },
+  ],
 };
 
 export const TITLES: Record<CollectionKey, string> = {
@@ -129,12 +145,14 @@ export const TITLES: Record<CollectionKey, string> = {
   security_groups: 'Security groups',
   security_group_rules: 'Security group rules',
   instances: 'Instances',
+  loadbalancers: 'Load balancers',
 };
 
 const FORMS: Partial<Record<CollectionKey, () => ReactNode>> = {
   networks: () => <NetworkForm />,
   routers: () => <RouterForm />,
   instances: () => <InstanceForm />,
+  loadbalancers: () => <LoadBalancerForm />,
   floatingips: () => <FloatingIpForm />,
   security_groups: () => <SecurityGroupForm />,
 };

@@ -18,8 +18,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { linkLocal } from '../../src/agent/services/security-groups.js';
-import { runInNamespace } from '../../src/linux/exec.js';
+import { run, runInNamespace } from '../../src/linux/exec.js';
 import { ipJson } from '../../src/linux/ip.js';
+import { isAlive } from '../../src/linux/process.js';
 import { NeutrinoUp } from '../helpers/neutrino-up.js';
 import { until as waitUntil } from '../helpers/until.js';
 
@@ -90,6 +91,9 @@ describe('IPv6: router advertisements, SLAAC, DHCPv6, routing and RA guard (real
   const stderr = new Map<ChildProcess, string>();
   let scratch = '';
   let routerLla: Record<string, string> = {};
+  let routerId = '';
+  let radvdPid = 0;
+  const radvdPidFile = () => join(up.agentDir, 'routers', routerId, 'radvd.pid');
   let slaacVm: Instance;
   let statefulVm: Instance;
   let statelessVm: Instance;
@@ -109,7 +113,14 @@ describe('IPv6: router advertisements, SLAAC, DHCPv6, routing and RA guard (real
     return child;
   }
 
-  async function network(name: string, cidr: string, mode: string, dns: string[] = []): Promise<string> {
+  /** A network with one IPv6 subnet in `mode`, whose id goes into `subnets[key]`. */
+  async function network(
+    name: string,
+    cidr: string,
+    mode: string,
+    dns: string[] = [],
+    key = mode,
+  ): Promise<string> {
     const api = up.session;
     const { network } = await api.post<{ network: { id: string } }>('/v2.0/networks', { network: { name } });
     const { subnet } = await api.post<{ subnet: { id: string } }>('/v2.0/subnets', {
@@ -122,7 +133,7 @@ describe('IPv6: router advertisements, SLAAC, DHCPv6, routing and RA guard (real
         dns_nameservers: dns,
       },
     });
-    subnets[mode] = subnet.id;
+    subnets[key] = subnet.id;
     return network.id;
   }
 
@@ -213,6 +224,7 @@ describe('IPv6: router advertisements, SLAAC, DHCPv6, routing and RA guard (real
     const { router } = await api.post<{ router: { id: string } }>('/v2.0/routers', {
       router: { name: 'r6' },
     });
+    routerId = router.id;
     for (const subnet_id of Object.values(subnets))
       await api.put(`/v2.0/routers/${router.id}/add_router_interface`, { subnet_id });
     const { ports } = await api.get<{ ports: Port[] }>(`/v2.0/ports?device_id=${router.id}`);
@@ -271,6 +283,18 @@ describe('IPv6: router advertisements, SLAAC, DHCPv6, routing and RA guard (real
     assert.deepEqual(await globalAddresses(statelessVm), [ipOf(statelessVm)]);
     const info = await dhcpv6(statelessVm, true);
     assert.equal(info.dns.trim(), '2001:db8::53');
+  });
+
+  it('runs one radvd in the router namespace', async () => {
+    radvdPid = Number((await readFile(radvdPidFile(), 'utf8')).trim());
+    assert.ok(await isAlive(radvdPid));
+    // radvd forks a privilege-separated helper; nothing but the two of them runs there.
+    const pids = (await run('ip', ['netns', 'pids', `qrouter-${routerId}`])).stdout
+      .split('\n')
+      .filter(Boolean);
+    assert.ok(pids.includes(String(radvdPid)), pids.join(' '));
+    for (const pid of pids)
+      assert.equal((await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')[0], RADVD, `pid ${pid}`);
   });
 
   it('routes between the IPv6 subnets through the router, both ways', async () => {
@@ -361,5 +385,20 @@ describe('IPv6: router advertisements, SLAAC, DHCPv6, routing and RA guard (real
       'no default route via the rogue',
     );
     t.diagnostic(`${drops} rogue advertisements dropped`);
+  });
+  it('advertises a newly attached subnet with radvd reloaded (SIGHUP), never restarted', async () => {
+    const later = await network('v6-later', '2001:db8:64::/64', 'slaac', [], 'slaac_later');
+    await up.session.put(`/v2.0/routers/${routerId}/add_router_interface`, {
+      subnet_id: subnets.slaac_later,
+    });
+    const [vm] = await instances(later);
+    await until('a SLAAC address on the new subnet', async () => (await globalAddresses(vm)).length > 0);
+    assert.deepEqual(await globalAddresses(vm), [ipOf(vm)]);
+    await until('routed to the other subnets', () => ping6(vm, ipOf(statefulVm)), 20_000);
+    assert.equal(
+      Number((await readFile(radvdPidFile(), 'utf8')).trim()),
+      radvdPid,
+      'the same radvd throughout',
+    );
   });
 });

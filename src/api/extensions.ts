@@ -153,6 +153,13 @@ export const EXTENSIONS: Extension[] = [
   // Security groups
   ext('security-group', 'security-group', 'The security groups extension.', '2012-10-05T10:00:00-00:00'),
   ext('Address group', 'address-group', 'Support address group', '2020-07-15T10:00:00-00:00'),
+  // Firewall as a service (neutron-fwaas), on router interface ports
+  ext(
+    'FWaaS v2',
+    'fwaas_v2',
+    'Provides support for firewall-as-a-service version 2',
+    '2016-10-06T10:00:00-00:00',
+  ),
   ext('Trunk Extension', 'trunk', 'Provides support for trunk ports', '2016-01-01T10:00:00-00:00'),
   ext(
     'Remote address group id field for security group rules',

@@ -20,6 +20,7 @@ import { registerEvents } from './events.js';
 import { registerExtensions } from './extensions.js';
 import { registerFairness } from './fairness.js';
 import { floatingIps, registerFloatingIpPools } from './floating-ips.js';
+import { firewallGroups, firewallPolicies, firewallRules, registerFirewallPolicyActions } from './fwaas.js';
 import { type HealthSources, registerHealth } from './health.js';
 import { registerHosts } from './hosts.js';
 import { registerIdentity } from './identity.js';
@@ -85,6 +86,9 @@ const COLLECTION_SPECS: ((s: Services) => CollectionSpec)[] = [
   subnetPools,
   addressScopes,
   qosPolicies,
+  firewallRules,
+  firewallPolicies,
+  firewallGroups,
 ];
 
 const NUL_MESSAGE = 'Invalid input: NUL characters are not allowed';
@@ -173,6 +177,7 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   registerInstances(app, services.instances);
   registerRouterActions(app, services.routers);
   registerAddressGroupActions(app, services.addressGroups);
+  registerFirewallPolicyActions(app, services.firewallPolicies);
   registerTrunkActions(app, services.trunks);
   registerSubnetPoolActions(app, services.subnetPools);
   registerFloatingIpPools(app, services.floatingIps);

@@ -4,6 +4,7 @@ import { AddressScopes } from '../core/address-scopes.js';
 import { Agents } from '../core/agents.js';
 import { HostDiagnostics } from '../core/diagnostics.js';
 import { FloatingIps } from '../core/floating-ips.js';
+import { FirewallGroups, FirewallPolicies, FirewallRules } from '../core/fwaas.js';
 import { HostSync } from '../core/host-sync.js';
 import { Instances } from '../core/instances.js';
 import { IpAvailability } from '../core/ip-availability.js';
@@ -48,6 +49,9 @@ export interface Services {
   securityGroups: SecurityGroups;
   securityGroupRules: SecurityGroupRules;
   addressGroups: AddressGroups;
+  firewallRules: FirewallRules;
+  firewallPolicies: FirewallPolicies;
+  firewallGroups: FirewallGroups;
   trunks: Trunks;
   agents: Agents;
   instances: Instances;
@@ -76,6 +80,8 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
   const qosPolicies = new QosPolicies(store);
   const portDrops = new PortDrops(store, ports);
   const instances = new Instances(store, settings, { networks, ports, securityGroups, agents });
+  const firewallRules = new FirewallRules(store);
+  const firewallPolicies = new FirewallPolicies(store, firewallRules);
   return {
     store,
     settings,
@@ -102,6 +108,9 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
     securityGroups,
     securityGroupRules: new SecurityGroupRules(store, settings, securityGroups, addressGroups),
     addressGroups,
+    firewallRules,
+    firewallPolicies,
+    firewallGroups: new FirewallGroups(store, firewallPolicies, ports),
     trunks: new Trunks(store, { ports, networks, agents }),
     agents,
     instances,

@@ -917,3 +917,129 @@ export const QosRuleNotSupportedByNetwork = define<{ rule_type: string; network_
   409,
   'Rule %(rule_type)s is not supported by network %(network_id)s',
 );
+
+// FWaaS v2 (neutron-lib's exceptions/firewall_v2.py; the two default-object errors are
+// neutron-fwaas's own, in its firewall_db_v2.py).
+export const FirewallGroupNotFound = define<{ firewall_id: string }>(
+  'FirewallGroupNotFound',
+  404,
+  'Firewall group %(firewall_id)s could not be found.',
+);
+export const FirewallGroupInUse = define<{ firewall_id: string }>(
+  'FirewallGroupInUse',
+  409,
+  'Firewall group %(firewall_id)s is still active.',
+);
+export const FirewallGroupPortInvalid = define<{ port_id: string }>(
+  'FirewallGroupPortInvalid',
+  409,
+  'Port %(port_id)s of firewall group is invalid.',
+);
+export const FirewallGroupPortInvalidProject = define<{ port_id: string; project_id: string }>(
+  'FirewallGroupPortInvalidProject',
+  409,
+  'Operation cannot be performed as port %(port_id)s is in an invalid project %(project_id)s.',
+);
+export const FirewallGroupPortInUse = define<{ port_ids: string }>(
+  'FirewallGroupPortInUse',
+  409,
+  'Port(s) %(port_ids)s provided already associated with other firewall group(s).',
+);
+export const FirewallGroupPortNotSupported = define<{ port_id: string; driver_name: string }>(
+  'FirewallGroupPortNotSupported',
+  409,
+  "Port %(port_id)s is not supported by firewall driver '%(driver_name)s'.",
+);
+export const FirewallGroupCannotRemoveDefault = define(
+  'FirewallGroupCannotRemoveDefault',
+  409,
+  'Deleting default firewall group not allowed.',
+);
+export const FirewallPolicyNotFound = define<{ firewall_policy_id: string }>(
+  'FirewallPolicyNotFound',
+  404,
+  'Firewall policy %(firewall_policy_id)s could not be found.',
+);
+export const FirewallPolicyInUse = define<{ firewall_policy_id: string }>(
+  'FirewallPolicyInUse',
+  409,
+  'Firewall policy %(firewall_policy_id)s is being used.',
+);
+export const FirewallPolicyConflict = define<{ firewall_policy_id: string }>(
+  'FirewallPolicyConflict',
+  404,
+  'Operation cannot be performed since firewall policy %(firewall_policy_id)s for your project could not be found. Please confirm if the firewall policy exists and is shared.',
+);
+export const FirewallRuleSharingConflict = define<{ firewall_policy_id: string; firewall_rule_id: string }>(
+  'FirewallRuleSharingConflict',
+  404,
+  'Operation cannot be performed since firewall policy %(firewall_policy_id)s could not find the firewall rule %(firewall_rule_id)s. Please confirm if the firewall rule exists and is shared.',
+);
+export const FirewallPolicySharingConflict = define<{ firewall_policy_id: string; firewall_rule_id: string }>(
+  'FirewallPolicySharingConflict',
+  409,
+  'Operation cannot be performed. Before sharing firewall policy %(firewall_policy_id)s, share associated firewall rule %(firewall_rule_id)s.',
+);
+export const FirewallRuleNotFound = define<{ firewall_rule_id: string }>(
+  'FirewallRuleNotFound',
+  404,
+  'Firewall rule %(firewall_rule_id)s could not be found.',
+);
+export const FirewallRuleInUse = define<{ firewall_rule_id: string }>(
+  'FirewallRuleInUse',
+  409,
+  'Firewall rule %(firewall_rule_id)s is being used.',
+);
+export const FirewallRuleNotAssociatedWithPolicy = define<{
+  firewall_rule_id: string;
+  firewall_policy_id: string;
+}>(
+  'FirewallRuleNotAssociatedWithPolicy',
+  400,
+  'Firewall rule %(firewall_rule_id)s is not associated with firewall policy %(firewall_policy_id)s.',
+);
+export const FirewallRuleInvalidICMPParameter = define<{ param: string }>(
+  'FirewallRuleInvalidICMPParameter',
+  400,
+  '%(param)s are not allowed when protocol is set to ICMP.',
+);
+export const FirewallRuleWithPortWithoutProtocolInvalid = define(
+  'FirewallRuleWithPortWithoutProtocolInvalid',
+  400,
+  'Source/destination port requires a protocol.',
+);
+export const FirewallRuleInvalidPortValue = define<{ port: string }>(
+  'FirewallRuleInvalidPortValue',
+  400,
+  'Invalid value for port %(port)s.',
+);
+export const FirewallRuleInfoMissing = define(
+  'FirewallRuleInfoMissing',
+  400,
+  'Missing rule info argument for insert/remove rule operation.',
+);
+export const FirewallIpAddressConflict = define(
+  'FirewallIpAddressConflict',
+  400,
+  'Invalid input - IP addresses do not agree with IP Version.',
+);
+export const FirewallRuleConflict = define<{ firewall_rule_id: string; project_id: string }>(
+  'FirewallRuleConflict',
+  409,
+  'Operation cannot be performed since firewall rule %(firewall_rule_id)s is not shared and belongs to another project %(project_id)s.',
+);
+export const FirewallRuleAlreadyAssociated = define<{ firewall_rule_id: string; firewall_policy_id: string }>(
+  'FirewallRuleAlreadyAssociated',
+  409,
+  'Operation cannot be performed since firewall rule %(firewall_rule_id)s is already associated with firewall policy %(firewall_policy_id)s.',
+);
+export const FirewallDefaultParameterExists = define<{ name: string; resource_type: string }>(
+  'FirewallDefaultParameterExists',
+  409,
+  "Operation cannot be performed since '%(name)s' is a reserved name for %(resource_type)s.",
+);
+export const FirewallDefaultObjectUpdateRestricted = define<{ resource_id: string; resource_type: string }>(
+  'FirewallDefaultObjectUpdateRestricted',
+  409,
+  "Operation cannot be performed on default object '%(resource_id)s' of type %(resource_type)s.",
+);

@@ -33,6 +33,7 @@ import {
   PortNotFound,
   SecurityGroupNotFound,
 } from './errors.js';
+import { forgetFirewallPort } from './fwaas.js';
 import type { Networks } from './networks.js';
 import type { Ports } from './ports.js';
 import type { View } from './resource.js';
@@ -60,6 +61,7 @@ export function portBinding(host: string): Record<string, unknown> {
 /** Deletes a port the server owns the life of, freeing its addresses. */
 export async function removePort(tx: Tx, port: Stored): Promise<void> {
   await tx.deleteFrom('ip_allocations').where('port_id', '=', port.id).execute();
+  await forgetFirewallPort(tx, port.id);
   await deleteResource(tx, 'ports', port);
 }
 

@@ -45,6 +45,13 @@ export interface Database {
   security_group_rules: ResourceRow & { security_group_id: string };
   /** One row per project: its `default` group (a key, so concurrent first uses create one). */
   default_security_groups: { project_id: string; security_group_id: string };
+  firewall_rules: ResourceRow;
+  firewall_policies: ResourceRow;
+  firewall_groups: ResourceRow;
+  /** A port's firewall group (a key: one group per port, as neutron-fwaas's association). */
+  firewall_group_ports: { port_id: string; firewall_group_id: string };
+  /** One row per project: its `default` firewall group, created on first use. */
+  default_firewall_groups: { project_id: string; firewall_group_id: string };
   rbac_policies: ResourceRow & { object_type: string; object_id: string };
   quotas: { project_id: string; resource: string; hard_limit: number };
   revisions: {
@@ -212,4 +219,7 @@ export type ResourceTable =
   | 'address_scopes'
   | 'subnetpools'
   | 'trunks'
-  | 'qos_policies';
+  | 'qos_policies'
+  | 'firewall_rules'
+  | 'firewall_policies'
+  | 'firewall_groups';

@@ -173,6 +173,34 @@ export interface SnapshotRouter {
   floating_ips: SnapshotFloatingIp[];
   /** An HA router's VRRP (see `SnapshotRouterHa`); null for a router on one host. */
   ha?: SnapshotRouterHa | null;
+  /** Metering labels counting at this router's gateway (its project's and the shared ones). */
+  metering?: SnapshotMeteringLabel[];
+}
+
+/** A metering label on a router: its rules in creation order (`core/metering.ts`). */
+export interface SnapshotMeteringLabel {
+  id: string;
+  rules: {
+    id: string;
+    /** At the gateway device: `ingress` enters the router from it, `egress` leaves through it. */
+    direction: 'ingress' | 'egress';
+    excluded: boolean;
+    remote_ip_prefix: string | null;
+    source_ip_prefix: string | null;
+    destination_ip_prefix: string | null;
+  }[];
+}
+
+/**
+ * A tap flow whose source port is on this host (Tap-as-a-Service): copies of the source port's
+ * traffic go to the monitoring port, on this host too. `direction` is seen from the source's
+ * instance: `IN` what it receives, `OUT` what it sends.
+ */
+export interface SnapshotTapFlow {
+  id: string;
+  source_port: string;
+  monitor_port: string;
+  direction: 'IN' | 'OUT' | 'BOTH';
 }
 
 /**
@@ -237,4 +265,6 @@ export interface Snapshot {
   l2population?: Record<string, SnapshotTunnelPeer[]>;
   /** Networks of `networks` whose DHCP another host serves (its instances here still ask for leases). */
   dhcp_elsewhere?: string[];
+  /** Tap flows mirroring ports of this host to a monitoring port here; absent from an older server. */
+  tap_flows?: SnapshotTapFlow[];
 }

@@ -371,6 +371,15 @@ export const EXTENSIONS: Extension[] = [
     'Allows to filter the QoS rule type list adding two new flags. "all_rules" prints all implemented QoS rule types."all_supported" prints all supported QoS rule types by the loaded mechanism drivers',
     '2022-02-02T10:00:00-00:00',
   ),
+  // Tap-as-a-Service and metering
+  ext('Neutron Tap as a Service', 'taas', 'Neutron Tap as a Service Extension.', '2015-01-14T10:00:00-00:00'),
+  ext('Neutron Metering', 'metering', 'Neutron Metering extension.', '2012-06-12T10:00:00-00:00'),
+  ext(
+    'Neutron Metering source and destination filters',
+    'metering_source_and_destination_fields',
+    'Provide a means to define source and destination fields for metering label rules.',
+    '2020-08-20T10:00:00-00:00',
+  ),
   // Agents
   ext('agent', 'agent', 'The agent management extension.', '2013-02-03T10:00:00-00:00'),
   ext(

@@ -28,6 +28,7 @@ import { registerInstances } from './instances.js';
 import { registerIpAvailability } from './ip-availability.js';
 import { registerLoadBalancers } from './load-balancers.js';
 import { registerMetadata } from './metadata.js';
+import { meteringLabelRules, meteringLabels, registerMeteringStats } from './metering.js';
 import type { Metrics } from './metrics.js';
 import { networks } from './networks.js';
 import { registerPortForwardings } from './port-forwardings.js';
@@ -44,6 +45,7 @@ import { securityGroups } from './security-groups.js';
 import { buildServices, type Services } from './services.js';
 import { registerSubnetPoolActions, subnetPools } from './subnet-pools.js';
 import { subnets } from './subnets.js';
+import { tapFlows, tapServices } from './taas.js';
 import { registerTrace } from './trace.js';
 import { registerTrunkActions, trunks } from './trunks.js';
 import { COLLECTIONS, registerVersions } from './versions.js';
@@ -86,6 +88,10 @@ const COLLECTION_SPECS: ((s: Services) => CollectionSpec)[] = [
   subnetPools,
   addressScopes,
   qosPolicies,
+  tapServices,
+  tapFlows,
+  meteringLabels,
+  meteringLabelRules,
   firewallRules,
   firewallPolicies,
   firewallGroups,
@@ -184,6 +190,7 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   registerPortForwardings(app, services.portForwardings);
   registerLoadBalancers(app, services.loadBalancers);
   registerQos(app, services.qosPolicies);
+  registerMeteringStats(app, services.meteringLabels);
   registerTrace(app, services);
   registerMetadata(app, opts.store, opts.settings);
 

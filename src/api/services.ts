@@ -10,6 +10,7 @@ import { Instances } from '../core/instances.js';
 import { IpAvailability } from '../core/ip-availability.js';
 import { L3Ha } from '../core/l3-ha.js';
 import { LoadBalancers } from '../core/load-balancers.js';
+import { MeteringLabelRules, MeteringLabels } from '../core/metering.js';
 import { Networks } from '../core/networks.js';
 import { PortDrops } from '../core/port-drops.js';
 import { PortForwardings } from '../core/port-forwardings.js';
@@ -25,6 +26,7 @@ import { SecurityGroups } from '../core/security-groups.js';
 import type { Settings } from '../core/settings.js';
 import { SubnetPools } from '../core/subnet-pools.js';
 import { Subnets } from '../core/subnets.js';
+import { TapFlows, TapServices } from '../core/taas.js';
 import { Trunks } from '../core/trunks.js';
 import { Identity } from '../identity/identity.js';
 import type { Store } from '../store/store.js';
@@ -44,6 +46,10 @@ export interface Services {
   loadBalancers: LoadBalancers;
   rbacPolicies: RbacPolicies;
   qosPolicies: QosPolicies;
+  tapServices: TapServices;
+  tapFlows: TapFlows;
+  meteringLabels: MeteringLabels;
+  meteringLabelRules: MeteringLabelRules;
   quotas: Quotas;
   ipAvailability: IpAvailability;
   securityGroups: SecurityGroups;
@@ -80,6 +86,8 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
   const qosPolicies = new QosPolicies(store);
   const portDrops = new PortDrops(store, ports);
   const instances = new Instances(store, settings, { networks, ports, securityGroups, agents });
+  const tapServices = new TapServices(store, ports);
+  const meteringLabels = new MeteringLabels(store);
   const firewallRules = new FirewallRules(store);
   const firewallPolicies = new FirewallPolicies(store, firewallRules);
   return {
@@ -103,6 +111,10 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
       qos_policy: (ctx, id, db) => qosPolicies.get(ctx, id, db),
     }),
     qosPolicies,
+    tapServices,
+    tapFlows: new TapFlows(store, ports, tapServices),
+    meteringLabels,
+    meteringLabelRules: new MeteringLabelRules(store, meteringLabels),
     quotas: new Quotas(store, settings.quotas),
     ipAvailability: new IpAvailability(store),
     securityGroups,

@@ -1043,3 +1043,52 @@ export const FirewallDefaultObjectUpdateRestricted = define<{ resource_id: strin
   409,
   "Operation cannot be performed on default object '%(resource_id)s' of type %(resource_type)s.",
 );
+
+// Tap-as-a-Service (neutron_taas's exceptions; the conflicts are Neutrino's own).
+export const TapServiceNotFound = define<{ tap_id: string }>(
+  'TapServiceNotFound',
+  404,
+  'Tap Service %(tap_id)s does not exist',
+);
+export const TapFlowNotFound = define<{ flow_id: string }>(
+  'TapFlowNotFound',
+  404,
+  'Tap Flow %(flow_id)s does not exist',
+);
+export const PortDoesNotBelongToTenant = define(
+  'PortDoesNotBelongToTenant',
+  403,
+  'The specified port does not belong to the tenant',
+);
+export const TapServiceNotBelongToTenant = define(
+  'TapServiceNotBelongToTenant',
+  403,
+  'Specified Tap Service does not belong to the tenant',
+);
+export const TapServicePortInUse = define<{ port_id: string; tap_id: string }>(
+  'TapServicePortInUse',
+  409,
+  'Port %(port_id)s is already the monitoring port of tap service %(tap_id)s',
+);
+export const TapFlowExists = define<{ port_id: string; tap_id: string }>(
+  'TapFlowExists',
+  409,
+  'Port %(port_id)s is already mirrored to tap service %(tap_id)s',
+);
+
+// Metering (neutron-lib's metering exceptions).
+export const MeteringLabelNotFound = define<{ label_id: string }>(
+  'MeteringLabelNotFound',
+  404,
+  'Metering label %(label_id)s does not exist',
+);
+export const MeteringLabelRuleNotFound = define<{ rule_id: string }>(
+  'MeteringLabelRuleNotFound',
+  404,
+  'Metering label rule %(rule_id)s does not exist',
+);
+export const MeteringLabelRuleOverlaps = define<{ remote_ip_prefix: string }>(
+  'MeteringLabelRuleOverlaps',
+  409,
+  'Metering label rule with remote_ip_prefix %(remote_ip_prefix)s overlaps another',
+);

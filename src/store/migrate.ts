@@ -17,6 +17,7 @@ import * as m013 from './migrations/013-port-forwardings.js';
 import * as m014 from './migrations/014-load-balancers.js';
 import * as m016 from './migrations/016-qos.js';
 import * as m017 from './migrations/017-port-counters.js';
+import * as m018 from './migrations/018-taas-metering.js';
 import * as m020 from './migrations/020-fwaas.js';
 import type { Database } from './schema.js';
 
@@ -37,6 +38,7 @@ const steps: Record<string, (db: Kysely<unknown>, dialect: DialectName) => Promi
   '014-load-balancers': m014.up,
   '016-qos': m016.up,
   '017-port-counters': m017.up,
+  '018-taas-metering': m018.up,
   '020-fwaas': m020.up,
 };
 

@@ -136,6 +136,22 @@ export interface Database {
     created_at: string;
   };
   qos_policies: ResourceRow;
+  /** Tap-as-a-Service: tap services by monitoring port, tap flows by service and source port. */
+  tap_services: ResourceRow & { port_id: string };
+  tap_flows: ResourceRow & { tap_service_id: string; source_port: string };
+  metering_labels: ResourceRow;
+  metering_label_rules: ResourceRow & { metering_label_id: string };
+  /** Metering counts per label, router and host as last reported, and what reset counters had. */
+  metering_counts: {
+    label_id: string;
+    router_id: string;
+    host: string;
+    bytes: number | string;
+    packets: number | string;
+    base_bytes: number | string;
+    base_packets: number | string;
+    updated_at: string;
+  };
   /**
    * The rules of QoS policies: one per policy, type and direction (`''` for DSCP marking, which
    * has none); the parameters of the rule's type set, the others NULL.
@@ -217,6 +233,10 @@ export type ResourceTable =
   | 'floatingips'
   | 'address_groups'
   | 'address_scopes'
+  | 'tap_services'
+  | 'tap_flows'
+  | 'metering_labels'
+  | 'metering_label_rules'
   | 'subnetpools'
   | 'trunks'
   | 'qos_policies'

@@ -538,6 +538,17 @@ for (const dialect of dialects()) {
         assert.deepEqual(r.gateway?.qos, limits);
         assert.deepEqual(r.floating_ips.find((f) => f.id === fip.body.floatingip.id)?.qos, limits);
         // A minimum-bandwidth rule is accepted on a floating IP's or gateway's policy, and not sent.
+        // A floating IP whose policy only marks is not shaped (nothing to send).
+        const marking = await policy({ shared: true });
+        assert.equal((await rule(marking.id, 'dscp_marking', { dscp_mark: 10 })).status, 201);
+        await member.put(`/v2.0/floatingips/${fip.body.floatingip.id}`, {
+          floatingip: { qos_policy_id: marking.id },
+        });
+        const marked = (await sync('qos-host')).routers.find((x) => x.id === routerId)!;
+        assert.equal(marked.floating_ips.find((f) => f.id === fip.body.floatingip.id)?.qos, undefined);
+        await member.put(`/v2.0/floatingips/${fip.body.floatingip.id}`, {
+          floatingip: { qos_policy_id: limited.id },
+        });
         const min = await rule(limited.id, 'minimum_bandwidth', { min_kbps: 100 });
         assert.equal(min.status, 201, JSON.stringify(min.body));
         assert.deepEqual(

@@ -37,12 +37,14 @@ import { FLOATINGIP_OWNER } from './floating-ips.js';
 import { interfacesOf, portBinding, removePort } from './instances.js';
 import { generateMac } from './ipam.js';
 import { HA_OWNER, haPortName, haPorts, vrrpIds } from './l3-ha.js';
+import { snapshotMetering } from './metering.js';
 import type { Networks } from './networks.js';
 import { snapshotQos } from './qos.js';
 import { GATEWAY_OWNER, ROUTER_OWNERS, routerPorts } from './routers.js';
 import { portsBoundTo, securityGroupsOf } from './security-group-snapshot.js';
 import type { Settings } from './settings.js';
 import { poolScopes } from './subnet-pools.js';
+import { snapshotTapFlows } from './taas.js';
 
 const DHCP_OWNER = 'network:dhcp';
 const L3_AGENT_TYPE = 'L3 agent';
@@ -760,6 +762,7 @@ export class HostSync {
           external_port_start: f.external_port_start,
           external_port_end: f.external_port_end,
         }));
+    const meteringOf = await snapshotMetering(db);
     return routers.map((router) => {
       const own = ports.filter((p) => p.device_id === router.id && p.device_owner !== HA_OWNER);
       const gateway = own.find((p) => p.device_owner === GATEWAY_OWNER);
@@ -801,6 +804,7 @@ export class HostSync {
               },
             }
           : {}),
+        metering: meteringOf(router.project_id),
       };
     });
   }
@@ -909,6 +913,7 @@ export class HostSync {
         vxlanNetworks.map((n) => n.id),
       ),
       dhcp_elsewhere: await this.#dhcpElsewhere(host, networkIds),
+      tap_flows: await snapshotTapFlows(db, new Set(boundHere.map((p) => p.id))),
     };
   }
 

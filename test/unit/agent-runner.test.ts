@@ -61,7 +61,14 @@ describe('parseSse', () => {
 describe('isRelevantChange', () => {
   it('looks at networks, subnets, ports, instances and security groups, not at agents or quotas', () => {
     const relevant = ['networks', 'subnets', 'ports', 'instances', 'port', 'network_segments'];
-    for (const resource of [...relevant, 'security_groups', 'security_group_rules', 'tunnel_endpoints'])
+    // A QoS rule change is recorded as an update of its policy (`qos_policies`).
+    for (const resource of [
+      ...relevant,
+      'security_groups',
+      'security_group_rules',
+      'tunnel_endpoints',
+      'qos_policies',
+    ])
       assert.ok(isRelevantChange(JSON.stringify({ resource })), resource);
     for (const resource of ['agents', 'quotas', 'rbac_policies'])
       assert.ok(!isRelevantChange(JSON.stringify({ resource })), resource);

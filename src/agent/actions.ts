@@ -15,6 +15,7 @@ import {
   type FdbEntry,
   type FileState,
   type Firewall,
+  type FwaasTable,
   type Namespace,
   type NatTable,
   type Neighbour,
@@ -78,6 +79,8 @@ export type Action =
   | { op: 'sysctl.set'; netns: string; values: Record<string, string> }
   /** Replaces the router's NAT table and records what was applied in file `record`. */
   | { op: 'nat.apply'; netns: string; record: string; nat: NatTable }
+  /** Replaces the router's FWaaS table and records what was applied in file `record`. */
+  | { op: 'fwaas.apply'; netns: string; record: string; table: FwaasTable }
   /** Deletes the connections of a floating IP that no longer maps where it did. */
   | { op: 'conntrack.flush'; netns: string; ip: string }
   /** Announces a floating IP's new home (gratuitous ARP). */
@@ -199,6 +202,7 @@ export function rankOf(action: Action): { stage: Stage; order: number } {
     case 'sysctl.set':
       return { stage: 'router', order: 0 };
     case 'nat.apply':
+    case 'fwaas.apply':
       return { stage: 'router', order: 1 };
     case 'conntrack.flush':
       return { stage: 'router', order: 2 };
@@ -265,6 +269,7 @@ export function namespaceOf(action: Action): string | undefined {
     case 'route.del':
     case 'sysctl.set':
     case 'nat.apply':
+    case 'fwaas.apply':
     case 'conntrack.flush':
     case 'arp.announce':
       return action.netns;
@@ -307,6 +312,8 @@ export function subjectOf(action: Action): string {
       return `${action.netns} ${Object.keys(action.values).join(' ')}`;
     case 'nat.apply':
       return `${action.netns} nat`;
+    case 'fwaas.apply':
+      return `${action.netns} firewall groups`;
     case 'conntrack.flush':
     case 'arp.announce':
       return `${action.netns} ${action.ip}`;

@@ -208,6 +208,14 @@ export interface NatTable {
   floatingIps: Record<string, string>;
 }
 
+/** A router's FWaaS table (see `services/fwaas.ts`), replaced whole whenever its text changes. */
+export interface FwaasTable {
+  /** sha256 of the ruleset. Actual: as the last apply recorded it; '' when unknown or drifted. */
+  hash: string;
+  /** Desired only: the text of the `nft -f` transaction. */
+  ruleset?: string;
+}
+
 /** What a router namespace holds beyond its links (see `services/l3.ts`). */
 export interface Router {
   /** The router's directory in the state dir, which holds the record of its NAT table. */
@@ -219,6 +227,8 @@ export interface Router {
   /** Sorted by destination. */
   routes: Route[];
   nat: NatTable;
+  /** Its firewall groups' table; a router state without one (built by hand) leaves it alone. */
+  fwaas?: FwaasTable;
   /** Observed only: whether the namespace's record (see `NamespaceRecord` in l3.ts) exists. */
   recorded?: boolean;
 }

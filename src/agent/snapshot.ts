@@ -175,6 +175,37 @@ export interface SnapshotRouter {
   ha?: SnapshotRouterHa | null;
   /** Metering labels counting at this router's gateway (its project's and the shared ones). */
   metering?: SnapshotMeteringLabel[];
+  /** FWaaS: the interfaces in a firewall group with a policy (`core/fwaas.ts`), by port id. */
+  firewall_groups?: SnapshotPortFirewall[];
+}
+
+/**
+ * A router interface in a firewall group (FWaaS v2): its policies' enabled rules, resolved in
+ * order by the server. Directions are the port's network's, as neutron-fwaas's L3 driver has
+ * them: `ingress` is what the router sends into the network, `egress` what it receives from it.
+ * A direction without a policy has no rules (its new connections are dropped, as neutron-fwaas
+ * drops them once the group has a policy).
+ */
+export interface SnapshotPortFirewall {
+  port_id: string;
+  firewall_group_id: string;
+  /** False: the group is administratively down and the port passes nothing. */
+  admin_state_up: boolean;
+  ingress: SnapshotFirewallRule[];
+  egress: SnapshotFirewallRule[];
+}
+
+export interface SnapshotFirewallRule {
+  id: string;
+  /** A protocol name (tcp, udp, icmp, ipv6-icmp, sctp, dccp) or null for any. */
+  protocol: string | null;
+  ip_version: 4 | 6;
+  source_ip_address: string | null;
+  destination_ip_address: string | null;
+  /** `N` or `N:M` (tcp and udp only). */
+  source_port: string | null;
+  destination_port: string | null;
+  action: 'allow' | 'deny' | 'reject';
 }
 
 /** A metering label on a router: its rules in creation order (`core/metering.ts`). */

@@ -16,6 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import type { Kysely } from 'kysely';
+import type { SnapshotFirewallRule, SnapshotPortFirewall } from '../agent/snapshot.js';
 import type {
   FirewallGroupCreate,
   FirewallGroupUpdate,
@@ -80,18 +81,6 @@ const ACTIONS = ['allow', 'deny', 'reject'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** The driver name neutron-fwaas puts in FirewallGroupPortNotSupported. */
 const DRIVER = 'linuxbridge (router interface ports only)';
-
-/** A rule as the agent needs it (the server resolves policies into these). */
-export interface ResolvedRule {
-  id: string;
-  protocol: string | null;
-  ip_version: 4 | 6;
-  source_ip_address: string | null;
-  destination_ip_address: string | null;
-  source_port: string | null;
-  destination_port: string | null;
-  action: 'allow' | 'deny' | 'reject';
-}
 
 /** Python's repr of a list of strings, as neutron-lib's messages print them. */
 const pyList = (values: string[]) => `[${values.map((v) => `'${v}'`).join(', ')}]`;
@@ -809,21 +798,14 @@ export async function forgetFirewallPort(tx: Tx, portId: string): Promise<void> 
   await updateResource(tx, 'firewall_groups', group, { ...next, status: statusOf(next) });
 }
 
-/** One port's firewall: its group's rules per direction (null: the group has no policy for it). */
-export interface PortFirewall {
-  port_id: string;
-  firewall_group_id: string;
-  /** False when the group is administratively down: everything is dropped, as neutron-fwaas does. */
-  admin_state_up: boolean;
-  ingress: ResolvedRule[];
-  egress: ResolvedRule[];
-}
-
 /**
  * The firewalls of the given router ports, their policies' enabled rules resolved in order, for
  * the host snapshot. Ports whose group has no policy at all are left out (INACTIVE: not applied).
  */
-export async function portFirewalls(db: Kysely<Database>, portIds: string[]): Promise<PortFirewall[]> {
+export async function portFirewalls(
+  db: Kysely<Database>,
+  portIds: string[],
+): Promise<SnapshotPortFirewall[]> {
   if (portIds.length === 0) return [];
   const bindings = await inChunks([...new Set(portIds)], (chunk) =>
     db.selectFrom('firewall_group_ports').selectAll().where('port_id', 'in', chunk).execute(),
@@ -849,7 +831,7 @@ export async function portFirewalls(db: Kysely<Database>, portIds: string[]): Pr
   const rules = new Map(
     (await listResources(db, 'firewall_rules', { column: 'id', values: ruleIds })).map((r) => [r.id, r]),
   );
-  const resolve = (policyId: unknown): ResolvedRule[] => {
+  const resolve = (policyId: unknown): SnapshotFirewallRule[] => {
     const policy = typeof policyId === 'string' ? policies.get(policyId) : undefined;
     if (!policy) return [];
     return (policy.firewall_rules as string[])
@@ -863,10 +845,10 @@ export async function portFirewalls(db: Kysely<Database>, portIds: string[]): Pr
         destination_ip_address: (r.destination_ip_address as string | null) ?? null,
         source_port: (r.source_port as string | null) ?? null,
         destination_port: (r.destination_port as string | null) ?? null,
-        action: r.action as ResolvedRule['action'],
+        action: r.action as SnapshotFirewallRule['action'],
       }));
   };
-  const out: PortFirewall[] = [];
+  const out: SnapshotPortFirewall[] = [];
   for (const { port_id, firewall_group_id } of bindings) {
     const group = groups.get(firewall_group_id);
     if (!group || (!group.ingress_firewall_policy_id && !group.egress_firewall_policy_id)) continue;
@@ -879,4 +861,14 @@ export async function portFirewalls(db: Kysely<Database>, portIds: string[]): Pr
     });
   }
   return out.sort((a, b) => a.port_id.localeCompare(b.port_id));
+}
+
+/** A router's share of `portFirewalls`: `{firewall_groups}` when some of its ports have one. */
+export function firewallsOf(
+  firewalls: SnapshotPortFirewall[],
+  ports: { id: string }[],
+): { firewall_groups?: SnapshotPortFirewall[] } {
+  const own = new Set(ports.map((p) => p.id));
+  const mine = firewalls.filter((f) => own.has(f.port_id));
+  return mine.length > 0 ? { firewall_groups: mine } : {};
 }

@@ -34,6 +34,7 @@ import { type Context, requireAdmin } from './context.js';
 import { NeutronError, RevisionNumberConstraintFailed } from './errors.js';
 import { type Addressee, allocate, release, requestsFor, type UsedAddresses } from './fixed-ips.js';
 import { FLOATINGIP_OWNER } from './floating-ips.js';
+import { firewallsOf, portFirewalls } from './fwaas.js';
 import { interfacesOf, portBinding, removePort } from './instances.js';
 import { generateMac } from './ipam.js';
 import { HA_OWNER, haPortName, haPorts, vrrpIds } from './l3-ha.js';
@@ -763,6 +764,10 @@ export class HostSync {
           external_port_end: f.external_port_end,
         }));
     const meteringOf = await snapshotMetering(db);
+    const firewalls = await portFirewalls(
+      db,
+      ports.map((p) => p.id),
+    );
     return routers.map((router) => {
       const own = ports.filter((p) => p.device_id === router.id && p.device_owner !== HA_OWNER);
       const gateway = own.find((p) => p.device_owner === GATEWAY_OWNER);
@@ -805,6 +810,7 @@ export class HostSync {
             }
           : {}),
         metering: meteringOf(router.project_id),
+        ...firewallsOf(firewalls, own),
       };
     });
   }

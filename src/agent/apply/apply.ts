@@ -19,7 +19,8 @@ import { nftApply, nftListTable } from '../../linux/nft.js';
 import { signal, startDaemon, startDaemons, stopProcess } from '../../linux/process.js';
 import { setSysctlsInNamespace } from '../../linux/sysctl.js';
 import { type Action, namespaceOf, type Op, rankOf, STAGES, type Stage } from '../actions.js';
-import { type FileState, FLOOD_MAC, type NatTable } from '../host-state.js';
+import { type FileState, FLOOD_MAC, type FwaasTable, type NatTable } from '../host-state.js';
+import { canonicalFwaasListing, FWAAS_FAMILY, FWAAS_TABLE, type FwaasRecord } from '../services/fwaas.js';
 import { type NatRecord, sha256 } from '../services/l3.js';
 import { NAT_FAMILY, NAT_TABLE } from '../services/nat.js';
 import { applyFirewall } from './firewall.js';
@@ -227,6 +228,7 @@ function needs(action: Action): string[] {
     case 'route.del':
     case 'sysctl.set':
     case 'nat.apply':
+    case 'fwaas.apply':
       return [`netns:${action.netns}`];
     case 'conntrack.flush':
       return [`netns:${action.netns}`, `nat:${action.netns}`];
@@ -344,6 +346,22 @@ async function applyNat(netns: string, record: string, nat: NatTable): Promise<v
 }
 
 /**
+ * Replaces (or removes) a router's FWaaS table in one `nft -f` transaction, then records the
+ * ruleset's hash and the hash of nft's listing of the result without counter values ('' when the
+ * table is gone), which verification compares later.
+ */
+async function applyFwaas(netns: string, record: string, table: FwaasTable): Promise<void> {
+  await rm(record, { force: true });
+  await nftApply(table.ruleset ?? '', { netns });
+  const listing = await nftListTable(FWAAS_FAMILY, FWAAS_TABLE, { netns });
+  const content: FwaasRecord = {
+    hash: table.hash,
+    listing: listing === undefined ? '' : sha256(canonicalFwaasListing(listing)),
+  };
+  await writeFileState(record, { content: `${JSON.stringify(content)}\n`, mode: 0o644 });
+}
+
+/**
  * The part of an action that may finish while the run goes on (see `applyFirewall`); apply awaits
  * it before it returns and reports its failure as the action's.
  */
@@ -397,6 +415,8 @@ async function perform(action: Action, finish: Finish): Promise<void> {
       return setSysctlsInNamespace(action.netns, action.values);
     case 'nat.apply':
       return applyNat(action.netns, action.record, action.nat);
+    case 'fwaas.apply':
+      return applyFwaas(action.netns, action.record, action.table);
     case 'conntrack.flush':
       return deleteConnectionsOf(action.netns, action.ip);
     case 'addr.del':

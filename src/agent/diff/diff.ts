@@ -18,6 +18,7 @@ import { type Action, type LinkKind, namespaceOf, sortActions } from '../actions
 import type { FileState, HostState, NamespaceLink, Router, Vxlan } from '../host-state.js';
 import { namespaceLinkKey } from '../host-state.js';
 import { dhcpConfigFiles } from '../services/dhcp.js';
+import { fwaasRecordFile } from '../services/fwaas.js';
 import { namespaceRecordFile, natRecordFile } from '../services/l3.js';
 import { firewallActions } from './firewall.js';
 
@@ -78,6 +79,8 @@ function routerActions(
     for (const [ip, fixed] of Object.entries(mapped))
       if (router.nat.floatingIps[ip] !== fixed) actions.push({ op: 'conntrack.flush', netns, ip });
   }
+  if (router.fwaas && have?.fwaas?.hash !== router.fwaas.hash)
+    actions.push({ op: 'fwaas.apply', netns, record: fwaasRecordFile(router.dir), table: router.fwaas });
   if (router.gatewayDevice)
     for (const ip of Object.keys(router.nat.floatingIps))
       if (!Object.hasOwn(mapped, ip))

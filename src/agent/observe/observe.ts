@@ -43,6 +43,13 @@ import {
 } from '../host-state.js';
 import { dhcpConfigFiles, dhcpDir, dhcpNamespace } from '../services/dhcp.js';
 import {
+  canonicalFwaasListing,
+  FWAAS_FAMILY,
+  FWAAS_TABLE,
+  type FwaasRecord,
+  fwaasRecordFile,
+} from '../services/fwaas.js';
+import {
   clientFiles,
   clientKey,
   clientProgramFiles,
@@ -398,17 +405,19 @@ async function readRouterNamespace(state: HostState, netns: string): Promise<Omi
 
 /**
  * A router namespace: its links, routes and forwarding from its record, or read from the kernel
- * (one `ip` process) when verifying or without a record; its NAT from the NAT record, compared with
- * nft's listing (one `nft` process) when verifying.
+ * (one `ip` process) when verifying or without a record; its NAT and FWaaS tables from their
+ * records, compared with nft's listings (one `nft` process each) when verifying.
  */
 async function observeRouter(state: HostState, dir: string, netns: string, verify: boolean): Promise<void> {
-  const [record, natRecord] = await Promise.all([
+  const [record, natRecord, fwaasRecord] = await Promise.all([
     readJson<NamespaceRecord>(namespaceRecordFile(dir)),
     readJson<NatRecord>(natRecordFile(dir)),
+    readJson<FwaasRecord>(fwaasRecordFile(dir)),
   ]);
   const trusted = record && !verify;
-  const [listing, inside] = await Promise.all([
+  const [listing, fwaasListing, inside] = await Promise.all([
     verify && natRecord ? nftListTable(NAT_FAMILY, NAT_TABLE, { netns }) : undefined,
+    verify && fwaasRecord ? nftListTable(FWAAS_FAMILY, FWAAS_TABLE, { netns }) : undefined,
     trusted ? record : readRouterNamespace(state, netns),
   ]);
   if (trusted)
@@ -416,12 +425,16 @@ async function observeRouter(state: HostState, dir: string, netns: string, verif
       state.namespaceLinks[namespaceLinkKey(netns, name)] = { netns, name, ...link };
   const nat: NatTable = { hash: natRecord?.hash ?? '', floatingIps: natRecord?.floatingIps ?? {} };
   if (verify && (listing === undefined || sha256(listing) !== natRecord?.listing)) nat.hash = '';
+  const fwaas = { hash: fwaasRecord?.hash ?? '' };
+  const fwaasSeen = fwaasListing === undefined ? '' : sha256(canonicalFwaasListing(fwaasListing));
+  if (verify && fwaasSeen !== fwaasRecord?.listing) fwaas.hash = '';
   state.routers[netns] = {
     dir,
     gatewayDevice: null,
     sysctls: inside.sysctls,
     routes: inside.routes,
     nat,
+    fwaas,
     recorded: record !== undefined,
   };
 }

@@ -3,7 +3,7 @@
  * inside it (never in the root namespace), one `qr-<port11>` device per internal interface holding
  * the subnets' gateway addresses, a `qg-<port11>` device on the external network holding the
  * gateway and floating IP addresses (associated or forwarding ports), the default and extra
- * routes, one nftables table for NAT (`nat.ts`), and radvd advertising the internal IPv6 subnets;
+ * routes, one nftables table for NAT (`nat.ts`) and one for its firewall groups (`fwaas.ts`), and radvd advertising the internal IPv6 subnets;
  * the records of what was applied live in `<stateDir>/routers/<router>/`.
  */
 import { createHash } from 'node:crypto';
@@ -26,6 +26,7 @@ import type {
   SnapshotRouter,
   SnapshotRouterPort,
 } from '../snapshot.js';
+import { renderFwaasRuleset } from './fwaas.js';
 import { natFloatingIps, natPortForwardings, renderRouterRuleset } from './nat.js';
 import { linkLocal } from './security-groups.js';
 
@@ -331,6 +332,7 @@ export function addRouter(state: HostState, input: RouterInput): string[] {
   }
   const names = { gateway: gatewayDevice, internal: INTERNAL_DEVICES };
   const ruleset = renderRouterRuleset(router, names);
+  const firewalls = renderFwaasRuleset(router.firewall_groups ?? [], internalDeviceName, problems);
   const floatingIps = gatewayDevice ? mappedFloatingIps(router) : {};
   state.routers[netns] = {
     dir,
@@ -338,6 +340,7 @@ export function addRouter(state: HostState, input: RouterInput): string[] {
     sysctls: { [IPV4_FORWARDING]: '1', [IPV6_FORWARDING]: ipv6 ? '1' : '0' },
     routes: ha ? [] : routes,
     nat: { hash: sha256(ruleset), ruleset, floatingIps },
+    fwaas: { hash: sha256(firewalls), ruleset: firewalls },
   };
   return problems;
 }

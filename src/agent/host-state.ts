@@ -164,7 +164,10 @@ export interface DhcpServer {
   pid?: number;
 }
 
-/** busybox udhcpc configuring one interface of an instance namespace. */
+/**
+ * busybox udhcpc (DHCPv4) or ISC `dhclient -6` (`dhcpv6` set) configuring one interface of an
+ * instance namespace.
+ */
 export interface DhcpClient {
   netns: string;
   device: string;
@@ -172,6 +175,10 @@ export interface DhcpClient {
   pidFile: string;
   /** Where the client script records the lease it holds (`ip=…` lines). */
   leaseFile: string;
+  /** DHCPv6: `stateful` leases an address, `stateless` asks for options only (`-S`). */
+  dhcpv6?: 'stateful' | 'stateless';
+  /** dhclient's own lease database (`-lf`), removed with the lease file before a start. */
+  leaseDb?: string;
   /** Observed only. */
   pid?: number;
   /** Observed only: the address in the lease file. */

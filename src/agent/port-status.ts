@@ -2,7 +2,7 @@
  * Port status as the agent reports it (pure): a port is ACTIVE when its device exists, is up with
  * carrier (its peer is up too) and sits where the desired state puts it, and when the service
  * behind it works: an instance interface holds a DHCP lease for one of the port's fixed IPs (if
- * its network has DHCP here), a DHCP port's dnsmasq is running. A router's ports (internal and
+ * its network has DHCP here; the DHCPv4 lease, or the DHCPv6 one on a stateful IPv6-only network), a DHCP port's dnsmasq is running. A router's ports (internal and
  * gateway) are ACTIVE when wired. Otherwise a port is DOWN. `awaitingLease` lists the instance
  * ports that are DOWN only for want of their lease, which the runner watches for.
  */
@@ -42,11 +42,19 @@ function isWired(portId: string, desired: HostState, actual: HostState, driver: 
   return isPlugged(portId, desired, actual, driver) && have?.lowerUp === true;
 }
 
-/** The key of the desired DHCP client configuring each instance port, by port id. */
+/**
+ * The key of the desired DHCP client whose lease makes each instance port ACTIVE, by port id: its
+ * udhcpc (IPv4) where it has one, as before DHCPv6 (a dual-stack port is ACTIVE on its IPv4 lease),
+ * else its stateful `dhclient -6` (an IPv6-only port is ACTIVE on its DHCPv6 lease). A stateless
+ * DHCPv6 client leases no address: it does not hold a port back.
+ */
 function clientsByPort(snapshot: Snapshot, desired: HostState, driver: L2Driver): Map<string, string> {
-  const clientAt = new Map(
-    Object.entries(desired.dhcpClients).map(([key, c]) => [namespaceLinkKey(c.netns, c.device), key]),
-  );
+  const clientAt = new Map<string, string>();
+  for (const [key, c] of Object.entries(desired.dhcpClients)) {
+    if (c.dhcpv6 === 'stateless') continue;
+    const at = namespaceLinkKey(c.netns, c.device);
+    if (c.dhcpv6 === undefined || !clientAt.has(at)) clientAt.set(at, key);
+  }
   const clients = new Map<string, string>();
   for (const port of snapshot.ports) {
     const want = desired.veths[driver.portDeviceName(port.id)];

@@ -277,6 +277,112 @@ describe('compile: DHCP', () => {
     assert.match(script.content, /link set dev \$interface mtu \$mtu/);
   });
 
+  describe('dhclient -6 on networks with DHCPv6', () => {
+    const SUBNET6 = '5e5e5e5e-0000-4000-8000-000000000006';
+    const v6 = (mode: string, overrides: Record<string, unknown> = {}) =>
+      snapshotSubnet({
+        id: SUBNET6,
+        ip_version: 6,
+        cidr: '2001:db8:62::/64',
+        gateway_ip: '2001:db8:62::1',
+        ipv6_ra_mode: mode as 'slaac',
+        ipv6_address_mode: mode as 'slaac',
+        ...overrides,
+      });
+    const instDir = `${stateDir}/instances/${INST_A}`;
+
+    it('runs a supervised dhclient -6 beside udhcpc (stateful), its files under the instance', () => {
+      const base = snapshot();
+      const state = compile({ ...base, subnets: [...base.subnets, v6('dhcpv6-stateful')] }, { stateDir });
+      assert.deepEqual(state.problems, []);
+      assert.ok(state.dhcpClients[`${INST_A}/eth0`], 'udhcpc still runs for IPv4');
+      assert.deepEqual(state.dhcpClients[`${INST_A}/eth0/dhcpv6`], {
+        netns: `inst-${INST_A}`,
+        device: 'eth0',
+        pidFile: `${instDir}/dhclient6-eth0.pid`,
+        leaseFile: `${instDir}/eth0.lease6`,
+        leaseDb: `${instDir}/dhclient6-eth0.leases`,
+        dhcpv6: 'stateful',
+        argv: [
+          '/usr/sbin/dhclient',
+          '-6',
+          '-d',
+          '-q',
+          '-D',
+          'LL',
+          '-cf',
+          `${stateDir}/dhclient6.conf`,
+          '-sf',
+          `${stateDir}/dhclient6.sh`,
+          '-pf',
+          `${instDir}/dhclient6-eth0.pid`,
+          '-lf',
+          `${instDir}/dhclient6-eth0.leases`,
+          '-e',
+          `NEUTRINO_LEASE_FILE=${instDir}/eth0.lease6`,
+          'eth0',
+        ],
+      });
+      const script = state.files[`${stateDir}/dhclient6.sh`] as { content: string; mode: number };
+      assert.equal(script.mode, 0o755);
+      assert.match(script.content, /BOUND6\|RENEW6\|REBIND6\|REBOOT6\)/);
+      assert.match(script.content, /ip -6 addr replace "\$new_ip6_address\/\$new_ip6_prefixlen"/);
+      assert.doesNotMatch(script.content, /resolv\.conf|\/etc\//, "nothing of the host's /etc");
+      const config = state.files[`${stateDir}/dhclient6.conf`] as { content: string; mode: number };
+      assert.match(config.content, /^request dhcp6\.name-servers, dhcp6\.domain-search;$/m);
+      assert.doesNotMatch(config.content, /host-name/);
+    });
+
+    it('asks for information only on a stateless network (-S); none for SLAAC or without DHCP', () => {
+      const base = snapshot();
+      const stateless = compile({ ...base, subnets: [...base.subnets, v6('dhcpv6-stateless')] }, { stateDir })
+        .dhcpClients[`${INST_A}/eth0/dhcpv6`];
+      assert.equal(stateless.dhcpv6, 'stateless');
+      assert.deepEqual(stateless.argv.slice(0, 4), ['/usr/sbin/dhclient', '-6', '-S', '-d']);
+      for (const subnets of [
+        [...base.subnets, v6('slaac')],
+        [...base.subnets, v6('dhcpv6-stateful', { enable_dhcp: false })],
+      ]) {
+        const state = compile({ ...base, subnets }, { stateDir });
+        assert.deepEqual(Object.keys(state.dhcpClients).sort(), [`${INST_A}/eth0`, `${INST_B}/eth0`]);
+        assert.equal(state.files[`${stateDir}/dhclient6.sh`], undefined);
+      }
+      const noDhcpPort = compile(
+        {
+          ...base,
+          subnets: [...base.subnets, v6('dhcpv6-stateful')],
+          ports: base.ports.filter((p) => p.device_owner !== 'network:dhcp'),
+        },
+        { stateDir },
+      );
+      assert.deepEqual(noDhcpPort.dhcpClients, {}, 'no DHCP server here or elsewhere');
+    });
+
+    it('on an IPv6-only stateful network: dhclient -6 alone, the interface kept up by the agent', () => {
+      const base = snapshot();
+      const state = compile(
+        {
+          ...base,
+          subnets: [v6('dhcpv6-stateful')],
+          ports: [
+            port(DHCP_PORT, '2001:db8:62::2', 'fa:16:3e:00:00:02', {
+              device_owner: 'network:dhcp',
+              fixed_ips: [{ subnet_id: SUBNET6, ip_address: '2001:db8:62::2' }],
+            }),
+            port(PORT_A, '2001:db8:62::11', 'fa:16:3e:00:00:11', {
+              fixed_ips: [{ subnet_id: SUBNET6, ip_address: '2001:db8:62::11' }],
+            }),
+          ],
+          instances: [{ id: INST_A, name: 'a', ports: [PORT_A] }],
+        },
+        { stateDir },
+      );
+      assert.deepEqual(Object.keys(state.dhcpClients), [`${INST_A}/eth0/dhcpv6`]);
+      assert.equal(state.dhcpClients[`${INST_A}/eth0/dhcpv6`].dhcpv6, 'stateful');
+      assert.equal(state.namespaceLinks[`inst-${INST_A}/eth0`]?.up, true);
+    });
+  });
+
   it('has no DHCP service or clients without a DHCP-enabled subnet or a DHCP port', () => {
     const base = snapshot();
     for (const s of [

@@ -3,7 +3,9 @@
  * pure), and the lease watch: a lease file written the way the udhcpc script writes it (truncated
  * on `deconfig`, written whole on `bound`) is reported within milliseconds, only when it
  * holds one of the port's addresses; leases already there when the wait starts are found too; a
- * burst of leases comes out in few callbacks; nothing is reported after `close()`.
+ * burst of leases comes out in few callbacks; nothing is reported after `close()`. With DHCPv6
+ * (`dhclient -6`): an IPv6-only stateful port waits for its DHCPv6 lease, a dual-stack port for its
+ * IPv4 one, a stateless client for nothing.
  */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -13,10 +15,19 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { compile } from '../../src/agent/desired/compile.js';
 import { linuxbridge } from '../../src/agent/drivers/linuxbridge/layout.js';
+import type { HostState } from '../../src/agent/host-state.js';
 import { LeaseWatch } from '../../src/agent/lease-watch.js';
 import { awaitingLease, type LeaseWait, portStatus } from '../../src/agent/port-status.js';
 import type { Snapshot } from '../../src/agent/snapshot.js';
-import { NET, SUBNET, snapshotSubnet } from '../helpers/snapshot.js';
+import {
+  DHCP_PORT,
+  NET,
+  PORT_A,
+  SUBNET,
+  snapshotNetwork,
+  snapshotPort,
+  snapshotSubnet,
+} from '../helpers/snapshot.js';
 
 let root: string;
 
@@ -127,6 +138,100 @@ describe('awaitingLease', () => {
       [],
       'not plugged: not a lease away',
     );
+  });
+});
+
+describe('awaitingLease and port status with DHCPv6 (dhclient -6)', () => {
+  const SUBNET6 = '5e5e5e5e-0000-4000-8000-000000000006';
+  const stateDir = '/var/lib/neutrino-test';
+  const inst = (n: number) => `${n}${n}${n}${n}${n}${n}${n}${n}-0000-4000-8000-000000000000`;
+  const subnet6 = (mode: 'dhcpv6-stateful' | 'dhcpv6-stateless') =>
+    snapshotSubnet({
+      id: SUBNET6,
+      ip_version: 6,
+      cidr: '2001:db8:62::/64',
+      gateway_ip: '2001:db8:62::1',
+      ipv6_ra_mode: mode,
+      ipv6_address_mode: mode,
+    });
+  const fixed = (v4: string | null, v6: string) => [
+    ...(v4 ? [{ subnet_id: SUBNET, ip_address: v4 }] : []),
+    { subnet_id: SUBNET6, ip_address: v6 },
+  ];
+  function snapshotWith(v4: boolean, mode: 'dhcpv6-stateful' | 'dhcpv6-stateless'): Snapshot {
+    const ports = [
+      snapshotPort(DHCP_PORT, '10.0.0.2', 'fa:16:3e:00:00:02', {
+        device_owner: 'network:dhcp',
+        fixed_ips: fixed(v4 ? '10.0.0.2' : null, '2001:db8:62::2'),
+      }),
+      snapshotPort(PORT_A, '10.0.0.11', 'fa:16:3e:00:00:11', {
+        fixed_ips: fixed(v4 ? '10.0.0.11' : null, '2001:db8:62::11'),
+      }),
+    ];
+    return {
+      host: 'h1',
+      revision: 4,
+      dnsDomain: 'openstacklocal',
+      networks: [snapshotNetwork()],
+      subnets: [...(v4 ? [snapshotSubnet()] : []), subnet6(mode)],
+      ports,
+      instances: [{ id: inst(1), name: 'a', ports: [PORT_A] }],
+      routers: [],
+      physicalInterfaceMappings: {},
+    };
+  }
+  function wired(desired: HostState): HostState {
+    const actual = structuredClone(desired);
+    for (const veth of Object.values(actual.veths)) veth.lowerUp = true;
+    for (const server of Object.values(actual.dhcpServers)) server.pid = 42;
+    for (const client of Object.values(actual.dhcpClients)) client.pid = 43;
+    return actual;
+  }
+  const v4Key = `${inst(1)}/eth0`;
+  const v6Key = `${inst(1)}/eth0/dhcpv6`;
+
+  it('an IPv6-only stateful port waits for its DHCPv6 lease (lease6 file), then is ACTIVE', () => {
+    const snapshot = snapshotWith(false, 'dhcpv6-stateful');
+    const desired = compile(snapshot, { stateDir });
+    const actual = wired(desired);
+    assert.deepEqual(awaitingLease(snapshot, desired, actual, linuxbridge), [
+      {
+        port: PORT_A,
+        leaseFile: `${stateDir}/instances/${inst(1)}/eth0.lease6`,
+        addresses: ['2001:db8:62::11'],
+      },
+    ]);
+    assert.equal(portStatus(snapshot, desired, actual, linuxbridge)[PORT_A], 'DOWN');
+    actual.dhcpClients[v6Key].lease = '2001:db8:62::99';
+    assert.equal(portStatus(snapshot, desired, actual, linuxbridge)[PORT_A], 'DOWN', 'not its address');
+    actual.dhcpClients[v6Key].lease = '2001:db8:62::11';
+    assert.equal(portStatus(snapshot, desired, actual, linuxbridge)[PORT_A], 'ACTIVE');
+    assert.deepEqual(awaitingLease(snapshot, desired, actual, linuxbridge), []);
+  });
+
+  it('a dual-stack port is ACTIVE on its IPv4 lease, whatever DHCPv6 holds', () => {
+    const snapshot = snapshotWith(true, 'dhcpv6-stateful');
+    const desired = compile(snapshot, { stateDir });
+    assert.ok(desired.dhcpClients[v4Key] && desired.dhcpClients[v6Key]);
+    const actual = wired(desired);
+    actual.dhcpClients[v6Key].lease = '2001:db8:62::11';
+    assert.equal(portStatus(snapshot, desired, actual, linuxbridge)[PORT_A], 'DOWN');
+    assert.deepEqual(
+      awaitingLease(snapshot, desired, actual, linuxbridge).map((w) => w.leaseFile),
+      [`${stateDir}/instances/${inst(1)}/eth0.lease`],
+    );
+    delete actual.dhcpClients[v6Key].lease;
+    actual.dhcpClients[v4Key].lease = '10.0.0.11';
+    assert.equal(portStatus(snapshot, desired, actual, linuxbridge)[PORT_A], 'ACTIVE');
+  });
+
+  it('a stateless DHCPv6 client (no address to lease) holds no port back', () => {
+    const snapshot = snapshotWith(false, 'dhcpv6-stateless');
+    const desired = compile(snapshot, { stateDir });
+    assert.equal(desired.dhcpClients[v6Key]?.dhcpv6, 'stateless');
+    const actual = wired(desired);
+    assert.deepEqual(awaitingLease(snapshot, desired, actual, linuxbridge), []);
+    assert.equal(portStatus(snapshot, desired, actual, linuxbridge)[PORT_A], 'ACTIVE');
   });
 });
 

@@ -484,9 +484,10 @@ async function startClients(actions: Action[]): Promise<ActionFailure[]> {
         failures.push({ action, message: `${action.op} is not a DHCP client start` });
         return;
       }
-      const { pidFile, leaseFile } = action.client;
+      const { pidFile, leaseFile, leaseDb } = action.client;
       try {
-        await Promise.all([rm(pidFile, { force: true }), rm(leaseFile, { force: true })]);
+        const files = [pidFile, leaseFile, ...(leaseDb === undefined ? [] : [leaseDb])];
+        await Promise.all(files.map((file) => rm(file, { force: true })));
         ready.push(action);
       } catch (err) {
         failures.push({ action, message: messageOf(err) });

@@ -164,12 +164,23 @@ export function compile(snapshot: Snapshot, options: CompileOptions): HostState 
       .filter((s) => s.ip_version === 4 && s.enable_dhcp && elsewhere.has(s.network_id))
       .map((s) => s.network_id),
   ]);
+  // dhclient -6 where DHCP (here or elsewhere) serves a subnet whose address mode is DHCPv6:
+  // stateful (an address) if any such subnet is, else stateless (options only).
+  const dhcp6Networks = new Map<string, 'stateful' | 'stateless'>();
+  for (const s of subnets.values()) {
+    const mode = s.ipv6_address_mode ?? null;
+    if (s.ip_version !== 6 || !s.enable_dhcp) continue;
+    if (mode !== 'dhcpv6-stateful' && mode !== 'dhcpv6-stateless') continue;
+    if (!state.dhcpServers[s.network_id] && !elsewhere.has(s.network_id)) continue;
+    if (mode === 'dhcpv6-stateful') dhcp6Networks.set(s.network_id, 'stateful');
+    else if (!dhcp6Networks.has(s.network_id)) dhcp6Networks.set(s.network_id, 'stateless');
+  }
   for (const instance of byId(snapshot.instances)) {
     if (!ID.test(instance.id)) {
       problem(`instance ${instance.id}`, 'unusable id');
       continue;
     }
-    const input = { instance, ports, networks, dhcpNetworks, stateDir, driver, context };
+    const input = { instance, ports, networks, dhcpNetworks, dhcp6Networks, stateDir, driver, context };
     for (const why of addInstance(state, input)) problem(`instance ${instance.id}`, why);
   }
   // An older server's snapshot has no routers.

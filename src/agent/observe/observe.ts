@@ -53,6 +53,9 @@ import {
   clientFiles,
   clientKey,
   clientProgramFiles,
+  dhcp6ClientFiles,
+  dhcp6ClientKey,
+  dhcp6ProgramFiles,
   instanceDir,
   instanceNamespace,
   parseLease,
@@ -201,9 +204,12 @@ export async function observe(options: ObserveOptions): Promise<HostState> {
 
   const { script, program } = clientProgramFiles(stateDir);
   const keepalived = routerIds.map((id) => keepalivedFiles(routerDir(stateDir, id)));
+  const dhcp6 = dhcp6ProgramFiles(stateDir);
   const files = [
     script,
     program,
+    dhcp6.script,
+    dhcp6.config,
     ...dhcpIds.flatMap((id) => dhcpConfigFiles(dhcpDir(stateDir, id))),
     ...keepalived.flatMap((k) => [k.config, k.notify]),
     ...routerIds.map((id) => radvdFiles(routerDir(stateDir, id)).config),
@@ -453,7 +459,8 @@ async function observeServer(dir: string, netns: string): Promise<DhcpServer | u
 
 async function observeClients(state: HostState, stateDir: string, instanceId: string): Promise<void> {
   const dir = instanceDir(stateDir, instanceId);
-  const devices = (await readdirOrEmpty(dir)).flatMap((f) => /^udhcpc-(.+)\.pid$/.exec(f)?.[1] ?? []);
+  const entries = await readdirOrEmpty(dir);
+  const devices = entries.flatMap((f) => /^udhcpc-(.+)\.pid$/.exec(f)?.[1] ?? []);
   for (const device of devices) {
     const { pidFile, leaseFile } = clientFiles(dir, device);
     // The pid is the launcher's subshell until it has run `exec` (see `startDaemons`).
@@ -478,5 +485,31 @@ async function observeClients(state: HostState, stateDir: string, instanceId: st
       ...(lease ? { lease } : {}),
     };
     state.dhcpClients[clientKey(instanceId, device)] = client;
+  }
+  // dhclient -6 (DHCPv6), observed the same way by its own pid file.
+  const devices6 = entries.flatMap((f) => /^dhclient6-(.+)\.pid$/.exec(f)?.[1] ?? []);
+  for (const device of devices6) {
+    const { pidFile, leaseFile, leaseDb } = dhcp6ClientFiles(dir, device);
+    const process = await liveProcess(
+      pidFile,
+      (argv) => isLauncher(argv) || argv[argv.indexOf('-pf') + 1] === pidFile,
+    );
+    if (!process) continue;
+    const starting = isLauncher(process.argv);
+    const argv =
+      process.argv[0] === 'nsenter' ? process.argv.slice(process.argv.indexOf('--') + 1) : process.argv;
+    const lease = parseLease((await readText(leaseFile)) ?? '').ip;
+    state.dhcpClients[dhcp6ClientKey(instanceId, device)] = {
+      netns: instanceNamespace(instanceId),
+      device,
+      argv,
+      ...(starting ? { starting: true as const } : {}),
+      pidFile,
+      leaseFile,
+      leaseDb,
+      dhcpv6: argv.includes('-S') ? 'stateless' : 'stateful',
+      pid: process.pid,
+      ...(lease ? { lease } : {}),
+    };
   }
 }

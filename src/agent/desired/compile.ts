@@ -10,9 +10,11 @@ import { linuxbridge } from '../drivers/linuxbridge/layout.js';
 import { emptyHostState, type HostState, namespaceLinkKey, ownerTag } from '../host-state.js';
 import { addDhcpService } from '../services/dhcp.js';
 import { addInstance } from '../services/instances.js';
-import { addRouter } from '../services/l3.js';
+import { addRouter, gatewayDeviceName, routerNamespace } from '../services/l3.js';
+import { meteringRecordFile, renderMetering } from '../services/metering.js';
 import { addQos } from '../services/qos.js';
 import { addFirewall, type FirewallAllocations, firewallRecordFile } from '../services/security-groups.js';
+import { addTaas } from '../services/taas.js';
 import type { Snapshot, SnapshotNetwork, SnapshotPort, SnapshotSubnet } from '../snapshot.js';
 
 export interface CompileOptions {
@@ -193,6 +195,17 @@ export function compile(snapshot: Snapshot, options: CompileOptions): HostState 
     for (const why of addRouter(state, input)) problem(`router ${router.id}`, why);
   }
   state.problems.push(...addQos(state, { snapshot, ports, driver, context, stateDir }));
+  state.problems.push(
+    ...addTaas(state, { flows: snapshot.tap_flows ?? [], driver, owner: context.owner, stateDir }),
+  );
+  for (const router of byId(snapshot.routers ?? [])) {
+    const at = state.routers[routerNamespace(router.id)];
+    if (!at) continue;
+    const why: string[] = [];
+    const gw = router.gateway ? gatewayDeviceName(router.gateway.port_id) : null;
+    at.metering = renderMetering(router.metering ?? [], gw, meteringRecordFile(at.dir), why);
+    for (const message of why) problem(`router ${router.id}`, message);
+  }
   const record = firewallRecordFile(stateDir);
   const firewall = { snapshot, ports, networks, driver, context, record, previous: options.firewall };
   state.problems.push(...addFirewall(state, firewall));

@@ -19,6 +19,7 @@ import {
   type Namespace,
   type NatTable,
   type Neighbour,
+  type RecordedTable,
   type Route,
   type Shaper,
   shaperKey,
@@ -81,6 +82,8 @@ export type Action =
   | { op: 'nat.apply'; netns: string; record: string; nat: NatTable }
   /** Replaces the router's FWaaS table and records what was applied in file `record`. */
   | { op: 'fwaas.apply'; netns: string; record: string; table: FwaasTable }
+  /** Changes a recorded table (metering, port mirroring) by one transaction, then records it. */
+  | { op: 'table.apply'; netns?: string; table: RecordedTable }
   /** Deletes the connections of a floating IP that no longer maps where it did. */
   | { op: 'conntrack.flush'; netns: string; ip: string }
   /** Announces a floating IP's new home (gratuitous ARP). */
@@ -206,6 +209,9 @@ export function rankOf(action: Action): { stage: Stage; order: number } {
       return { stage: 'router', order: 1 };
     case 'conntrack.flush':
       return { stage: 'router', order: 2 };
+    case 'table.apply':
+      // Port mirroring hooks devices: in the root namespace, after they are plugged.
+      return action.netns === undefined ? { stage: 'qos', order: 2 } : { stage: 'router', order: 1 };
     case 'arp.announce':
       return { stage: 'router', order: 4 };
     case 'file.write':
@@ -312,6 +318,8 @@ export function subjectOf(action: Action): string {
       return `${action.netns} ${Object.keys(action.values).join(' ')}`;
     case 'nat.apply':
       return `${action.netns} nat`;
+    case 'table.apply':
+      return `${action.netns ?? 'root'} table ${action.table.family} ${action.table.name}`;
     case 'fwaas.apply':
       return `${action.netns} firewall groups`;
     case 'conntrack.flush':

@@ -199,6 +199,23 @@ export interface Route {
   dev: string;
 }
 
+/**
+ * An nftables table changed by one `nft -f` transaction whenever its text changes, recorded in
+ * `record` (metering in a router namespace, `services/metering.ts`; port mirroring in the root
+ * namespace, `services/taas.ts`).
+ */
+export interface RecordedTable {
+  family: string;
+  name: string;
+  /** sha256 of the transaction; '' for no table. Actual: as recorded; 'unknown' when drifted. */
+  hash: string;
+  /** Desired only: the text of the `nft -f` transaction. */
+  transaction?: string;
+  /** Desired only: devices the table hooks; one made anew needs the table loaded again. */
+  devices?: string[];
+  record: string;
+}
+
 /** A router's nftables table (see `services/nat.ts`), replaced whole whenever its text changes. */
 export interface NatTable {
   /**
@@ -234,6 +251,8 @@ export interface Router {
   /** Sorted by destination. */
   routes: Route[];
   nat: NatTable;
+  /** Its metering labels' counters; a router state without one (built by hand) has none. */
+  metering?: RecordedTable;
   /** Its firewall groups' table; a router state without one (built by hand) leaves it alone. */
   fwaas?: FwaasTable;
   /** Observed only: whether the namespace's record (see `NamespaceRecord` in l3.ts) exists. */
@@ -389,6 +408,8 @@ export interface HostState {
   firewall: Firewall;
   /** QoS bandwidth limits (`services/qos.ts`), keyed by `shaperKey`. */
   shapers: Record<string, Shaper>;
+  /** Port mirroring (`services/taas.ts`); absent: no table. */
+  taas?: RecordedTable;
   /** Desired only. */
   problems: Problem[];
 }

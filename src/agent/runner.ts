@@ -21,6 +21,7 @@ import { type HaStates, HaWatch } from './ha-watch.js';
 import { LeaseWatch } from './lease-watch.js';
 import { MetadataRelay } from './metadata-relay.js';
 import { readDrops } from './observe/firewall.js';
+import { readMetering } from './observe/tables.js';
 import { type Logger, Reconciler, type Summary } from './reconciler.js';
 import type { AgentSession } from './servers.js';
 import { DHCP_DEVICE_OWNER } from './services/dhcp.js';
@@ -216,6 +217,7 @@ export class AgentRunner {
   readonly #trafficIntervalMs: number;
   #trafficTimer: NodeJS.Timeout | undefined;
   #trafficReported = '';
+  #meteringReported = '';
   readonly #diagnostics: Diagnostics;
 
   constructor(options: AgentRunnerOptions) {
@@ -262,7 +264,10 @@ export class AgentRunner {
     if (this.#heartbeatsSent.size === 0) this.#vlanCapable = has8021q().catch(() => false);
     void this.#sendHeartbeats();
     this.#heartbeat = setInterval(() => void this.#sendHeartbeats(), this.#heartbeatIntervalMs).unref();
-    this.#trafficTimer = setInterval(() => void this.#reportTraffic(), this.#trafficIntervalMs).unref();
+    this.#trafficTimer = setInterval(() => {
+      void this.#reportTraffic();
+      void this.#reportMetering();
+    }, this.#trafficIntervalMs).unref();
     this.reconciler.start();
     this.#following = this.#follow();
     this.#metadataStarted = this.#metadata
@@ -425,6 +430,31 @@ export class AgentRunner {
       }
     });
     await this.#reports;
+  }
+
+  /**
+   * Reads the metering counters of this host's routers (one `nft` per router with labels) and,
+   * when they changed since the last report that got through, reports them (`POST
+   * …/hosts/{host}/metering`; the server keeps totals monotonic across counters made anew).
+   */
+  async #reportMetering(): Promise<void> {
+    const snapshot = this.#snapshot;
+    if (this.#abort.signal.aborted || !snapshot) return;
+    const metering = await readMetering(snapshot).catch(() => []);
+    const key = JSON.stringify(metering);
+    if (metering.length === 0 || key === this.#meteringReported) return;
+    try {
+      await this.#session.post(
+        `${this.#hostPath}/metering`,
+        { metering },
+        {
+          signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]),
+        },
+      );
+      this.#meteringReported = key;
+    } catch (err) {
+      if (!this.#abort.signal.aborted) this.#log.warn({ err: String(err) }, 'metering report failed');
+    }
   }
 
   /**

@@ -59,8 +59,5 @@ export function scopeTraceModel(model: TraceModel, visible: ReadonlySet<string>)
     if (!subnetIds.has(subnet.id)) beyond.push({ network_id: null, cidr: subnet.cidr });
 
   const securityGroups = seen(model.securityGroups);
-  // A firewall group on a router interface the caller sees is its router's project's.
-  const kept = new Set(ports.map((p) => p.id));
-  const firewalls = (model.firewalls ?? []).filter((f) => kept.has(f.port_id));
-  return { networks, subnets, ports, routers, floatingIps, securityGroups, instances, beyond, firewalls };
+  return { networks, subnets, ports, routers, floatingIps, securityGroups, instances, beyond };
 }

@@ -25,6 +25,7 @@ import { type NatRecord, sha256 } from '../services/l3.js';
 import { NAT_FAMILY, NAT_TABLE } from '../services/nat.js';
 import { applyFirewall } from './firewall.js';
 import { applyShaper, removeShaper } from './qos.js';
+import { applyTable } from './tables.js';
 
 export interface ActionFailure {
   action: Action;
@@ -232,6 +233,10 @@ function needs(action: Action): string[] {
       return [`netns:${action.netns}`];
     case 'conntrack.flush':
       return [`netns:${action.netns}`, `nat:${action.netns}`];
+    case 'table.apply':
+      return action.netns === undefined
+        ? (action.table.devices ?? []).map((dev) => `link:${dev}`)
+        : [`netns:${action.netns}`];
     case 'arp.announce':
       return [`netns:${action.netns}`, `device:${action.netns}/${action.dev}`, `nat:${action.netns}`];
     case 'router.record':
@@ -434,6 +439,8 @@ async function perform(action: Action, finish: Finish): Promise<void> {
     case 'firewall.conntrack':
       await deleteConnections(action.filters);
       return;
+    case 'table.apply':
+      return applyTable(action.netns, action.table);
     case 'qos.apply':
       return applyShaper(action.shaper, action.have);
     case 'qos.remove':

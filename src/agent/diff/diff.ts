@@ -21,6 +21,7 @@ import { dhcpConfigFiles } from '../services/dhcp.js';
 import { fwaasRecordFile } from '../services/fwaas.js';
 import { namespaceRecordFile, natRecordFile } from '../services/l3.js';
 import { firewallActions } from './firewall.js';
+import { tableActions } from './tables.js';
 
 interface LinkAttributes {
   mtu: number;
@@ -323,6 +324,7 @@ export function diff(desired: HostState, actual: HostState): Action[] {
   }
   for (const [, have] of missing(actual.shapers, desired.shapers)) add({ op: 'qos.remove', shaper: have });
 
+  add(...tableActions(desired, actual, recreated, freshNamespaces));
   add(...firewallActions(desired.firewall, actual.firewall));
   add(...recordActions(desired, actual, actions));
   return sortActions(actions);

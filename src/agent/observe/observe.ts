@@ -74,6 +74,7 @@ import {
 import { NAT_FAMILY, NAT_TABLE } from '../services/nat.js';
 import { observeFirewall } from './firewall.js';
 import { observeShapers } from './qos.js';
+import { observeTables } from './tables.js';
 
 export interface ObserveOptions {
   stateDir: string;
@@ -252,6 +253,7 @@ export async function observe(options: ObserveOptions): Promise<HostState> {
     }),
     l2population,
   ]);
+  await observeTables(state, stateDir, options.verify === true);
   return state;
 }
 

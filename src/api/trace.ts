@@ -2,10 +2,12 @@
  * `POST /neutrino/v1/trace`: traces a packet through the model (`core/trace.ts`) and answers
  * with the verdict and its hops. Admins' traces read the whole model; a member's read only what
  * its own listings show it (the GET endpoints' visibility rules), cut out of the whole by
- * `core/trace-scope.ts`: its path ends where it would meet another project's object.
+ * `core/trace-scope.ts`: its path ends where it would meet another project's object. Firewall
+ * groups on router interfaces come with the whole model (a member keeps those of its routers).
  */
 import type { FastifyInstance } from 'fastify';
 import { type Context, SYSTEM } from '../core/context.js';
+import { traceFirewalls } from '../core/fwaas.js';
 import { type TraceModel, trace } from '../core/trace.js';
 import { scopeTraceModel } from '../core/trace-scope.js';
 import { TraceRequest, TraceResult } from '../model/trace.js';
@@ -48,7 +50,12 @@ export function registerTrace(app: FastifyInstance, services: Services): void {
     { schema: { body: TraceRequest, response: { 200: TraceResult } } },
     async (req) => {
       const ctx = contextOf(req);
-      const [model, visible] = await Promise.all([readModel(services, SYSTEM), visibleTo(services, ctx)]);
+      const [whole, visible, firewalls] = await Promise.all([
+        readModel(services, SYSTEM),
+        visibleTo(services, ctx),
+        traceFirewalls(services.store.db),
+      ]);
+      const model = { ...whole, firewalls };
       return trace(visible ? scopeTraceModel(model, visible) : model, req.body as TraceRequest);
     },
   );

@@ -70,6 +70,7 @@ import {
 } from './errors.js';
 import { ROUTER_INTERFACE_OWNERS } from './fixed-ips.js';
 import type { ListHint, ResourceService, View } from './resource.js';
+import type { TraceFirewall, TraceFirewallRule } from './trace.js';
 
 /** neutron-fwaas's reserved names (fwaas_constants). */
 export const DEFAULT_FWG = 'default';
@@ -871,4 +872,37 @@ export function firewallsOf(
   const own = new Set(ports.map((p) => p.id));
   const mine = firewalls.filter((f) => own.has(f.port_id));
   return mine.length > 0 ? { firewall_groups: mine } : {};
+}
+
+/** Every router interface's firewall for packet traces (`core/trace.ts`): rules and group named. */
+export async function traceFirewalls(db: Kysely<Database>): Promise<TraceFirewall[]> {
+  const bindings = await db.selectFrom('firewall_group_ports').select('port_id').execute();
+  const firewalls = await portFirewalls(
+    db,
+    bindings.map((b) => b.port_id),
+  );
+  const groups = new Map(
+    (
+      await listResources(db, 'firewall_groups', {
+        column: 'id',
+        values: firewalls.map((f) => f.firewall_group_id),
+      })
+    ).map((g) => [g.id, String(g.name ?? '')]),
+  );
+  const ruleIds = firewalls.flatMap((f) => [...f.ingress, ...f.egress].map((r) => r.id));
+  const names = new Map(
+    (await listResources(db, 'firewall_rules', { column: 'id', values: ruleIds })).map((r) => [
+      r.id,
+      String(r.name ?? ''),
+    ]),
+  );
+  const named = (rules: SnapshotFirewallRule[]): TraceFirewallRule[] =>
+    rules.map((r) => ({ ...r, name: names.get(r.id) ?? '' }));
+  return firewalls.map((f) => ({
+    port_id: f.port_id,
+    group: { id: f.firewall_group_id, name: groups.get(f.firewall_group_id) ?? '' },
+    admin_state_up: f.admin_state_up,
+    ingress: named(f.ingress),
+    egress: named(f.egress),
+  }));
 }

@@ -59,5 +59,8 @@ export function scopeTraceModel(model: TraceModel, visible: ReadonlySet<string>)
     if (!subnetIds.has(subnet.id)) beyond.push({ network_id: null, cidr: subnet.cidr });
 
   const securityGroups = seen(model.securityGroups);
-  return { networks, subnets, ports, routers, floatingIps, securityGroups, instances, beyond };
+  // A firewall group on a router interface the caller sees is its router's project's.
+  const kept = new Set(ports.map((p) => p.id));
+  const firewalls = (model.firewalls ?? []).filter((f) => kept.has(f.port_id));
+  return { networks, subnets, ports, routers, floatingIps, securityGroups, instances, beyond, firewalls };
 }

@@ -106,6 +106,29 @@ export interface TraceModel {
    * not see (`network_id` null). Absent for admins: the model is whole.
    */
   beyond?: { network_id: string | null; cidr: string }[];
+  /** FWaaS: the router interfaces in a firewall group with a policy (`core/fwaas.ts`). */
+  firewalls?: TraceFirewall[];
+}
+
+/** A router interface's firewall group, its policies' enabled rules in order (`core/fwaas.ts`). */
+export interface TraceFirewall {
+  port_id: string;
+  group: { id: string; name: string };
+  admin_state_up: boolean;
+  ingress: TraceFirewallRule[];
+  egress: TraceFirewallRule[];
+}
+
+export interface TraceFirewallRule {
+  id: string;
+  name: string;
+  protocol: string | null;
+  ip_version: 4 | 6;
+  source_ip_address: string | null;
+  destination_ip_address: string | null;
+  source_port: string | null;
+  destination_port: string | null;
+  action: 'allow' | 'deny' | 'reject';
 }
 
 type TNetwork = TraceModel['networks'][number];
@@ -208,6 +231,41 @@ function ruleMatches(
   return prefix === null || contains(prefix, remote);
 }
 
+/**
+ * Does a firewall rule match the packet (a new connection: its source port is unknown, so a rule
+ * that names one does not match)? neutron-fwaas's `icmp` of an IPv6 rule is ICMPv6.
+ */
+function firewallRuleMatches(rule: TraceFirewallRule, packet: Packet): boolean {
+  if (rule.ip_version !== packet.family) return false;
+  if (rule.protocol !== null) {
+    const wanted = rule.protocol === 'ipv6-icmp' ? 'icmp' : rule.protocol;
+    if (wanted !== packet.protocol) return false;
+    if (rule.source_port !== null) return false;
+    if (rule.destination_port !== null) {
+      if (packet.port === undefined) return false;
+      const [min, max = min] = rule.destination_port.split(':').map(Number) as [number, number?];
+      if (packet.port < min || packet.port > (max as number)) return false;
+    }
+  }
+  if (rule.source_ip_address !== null && !contains(cidrOf(rule.source_ip_address), packet.src)) return false;
+  if (rule.destination_ip_address !== null && !contains(cidrOf(rule.destination_ip_address), packet.dst))
+    return false;
+  return true;
+}
+
+const cidrOf = (address: string) =>
+  address.includes('/') ? address : `${address}/${address.includes(':') ? 128 : 32}`;
+
+/** `tcp port 5000 from 10.0.0.0/24`: a firewall rule in words. */
+function firewallRuleText(rule: TraceFirewallRule): string {
+  const parts = [`IPv${rule.ip_version}`, rule.protocol ?? 'any protocol'];
+  if (rule.destination_port) parts.push(`port ${rule.destination_port.replace(':', '-')}`);
+  if (rule.source_port) parts.push(`source port ${rule.source_port.replace(':', '-')}`);
+  if (rule.source_ip_address) parts.push(`from ${rule.source_ip_address}`);
+  if (rule.destination_ip_address) parts.push(`to ${rule.destination_ip_address}`);
+  return parts.join(' ');
+}
+
 /** `ingress IPv4 tcp port 22 from 10.0.0.0/24`, as the dashboard writes rules. */
 function ruleText(rule: TraceRule, groupName: (id: string) => string): string {
   const parts = [rule.direction, rule.ethertype, rule.protocol ?? 'any protocol'];
@@ -237,6 +295,7 @@ class Tracer {
   readonly #routers: Map<string, TRouter>;
   readonly #routerPorts: Map<string, TPort[]>;
   readonly #groups: Map<string, TGroup>;
+  readonly #firewalls: Map<string, TraceFirewall>;
   readonly #instanceOf: Map<string, { instance: TInstance; nic: number }>;
 
   constructor(model: TraceModel) {
@@ -253,6 +312,7 @@ class Tracer {
       (p) => p.device_id,
     );
     this.#groups = new Map(model.securityGroups.map((g) => [g.id, g]));
+    this.#firewalls = new Map((model.firewalls ?? []).map((f) => [f.port_id, f]));
     this.#instanceOf = new Map(
       model.instances.flatMap((instance) =>
         instance.ports.map((p, nic) => [p.id, { instance, nic }] as const),
@@ -674,7 +734,7 @@ class Tracer {
       this.#object('router', router),
       `${packet.dst} is off-link: via ${via}, an interface of ${this.#named('router', router)}`,
     );
-    this.#inRouter(router, packet, 'inside', 0);
+    this.#inRouter(router, packet, 'inside', 0, holder);
   }
 
   /** The addresses the router holds itself (interfaces and gateway). */
@@ -735,7 +795,13 @@ class Tracer {
     return undefined;
   }
 
-  #inRouter(router: TRouter, packet: Packet, entered: 'inside' | 'outside', depth: number): void {
+  #inRouter(
+    router: TRouter,
+    packet: Packet,
+    entered: 'inside' | 'outside',
+    depth: number,
+    entry?: TPort,
+  ): void {
     const object = this.#object('router', router);
     const name = this.#named('router', router);
     if (depth >= MAX_ROUTERS)
@@ -747,6 +813,7 @@ class Tracer {
       );
     if (!router.admin_state_up)
       this.fail('router', object, `${name} is administratively down`, 'unreachable');
+    if (entry) this.#firewall(entry, 'egress', packet);
     const fip = this.#natFloatingIps(router).find((f) => f.floating_ip_address === packet.dst);
     if (fip) {
       const target = fip.port_id ? this.#ports.get(fip.port_id) : undefined;
@@ -780,6 +847,8 @@ class Tracer {
           this.#object('subnet', subnet),
           `${name}: ${packet.dst} is on its connected ${this.#subnetLabel(subnet)}`,
         );
+        const exit = this.#interfaceOn(router, subnet);
+        if (exit) this.#firewall(exit, 'ingress', packet);
         if (packet.dnat && entered === 'inside') {
           const own = this.#interfaceAddress(router, subnet);
           this.pass(
@@ -798,6 +867,52 @@ class Tracer {
       default:
         this.#outOfGateway(router, route, packet, entered, depth);
     }
+  }
+
+  #interfaceOn(router: TRouter, subnet: TSubnet): TPort | undefined {
+    return (this.#routerPorts.get(router.id) ?? []).find((p) =>
+      p.fixed_ips.some((f) => f.subnet_id === subnet.id),
+    );
+  }
+
+  /**
+   * A router interface's firewall group on the packet (FWaaS): `egress` as it enters the router
+   * from the interface's network, `ingress` as it leaves into it. The first of the direction's
+   * rules that matches decides; none: the group's default drop. Interfaces in no group (or in
+   * one without a policy) pass everything, and say nothing.
+   */
+  #firewall(port: TPort, direction: 'ingress' | 'egress', packet: Packet): void {
+    const fw = this.#firewalls.get(port.id);
+    if (!fw) return;
+    const group = this.#object('firewall_group', fw.group);
+    const groupName = `firewall group ${fw.group.name || short(fw.group.id)}`;
+    const where = `${this.portLabel(port)} (router interface)`;
+    const what = `${protocolText(packet)} from ${packet.src} to ${packet.dst}`;
+    if (!fw.admin_state_up)
+      this.fail(
+        'firewall',
+        group,
+        `${groupName} on ${where} is administratively down: it passes nothing`,
+        'denied',
+      );
+    const rule = fw[direction].find((r) => firewallRuleMatches(r, packet));
+    if (!rule)
+      this.fail(
+        'firewall',
+        group,
+        `no ${direction} rule of ${groupName} on ${where} matches ${what}: the group's default drop`,
+        'denied',
+      );
+    const label = `${direction} firewall rule ${rule.name || short(rule.id)} (${firewallRuleText(rule)}) of ${groupName} on ${where}`;
+    const object = this.#object('firewall_rule', rule);
+    if (rule.action === 'allow') this.pass('firewall', object, `${label} allows ${what}`);
+    else
+      this.fail(
+        'firewall',
+        object,
+        `${label} ${rule.action === 'deny' ? 'drops' : 'rejects'} ${what}`,
+        'denied',
+      );
   }
 
   #interfaceAddress(router: TRouter, subnet: TSubnet): string {
@@ -834,7 +949,13 @@ class Tracer {
       this.#object('router', router),
       `${name}: extra route ${route.cidr} via ${nexthop}, an interface of ${this.#named('router', next)}`,
     );
-    this.#inRouter(next, packet, holder.device_owner === GATEWAY_OWNER ? 'outside' : 'inside', depth + 1);
+    this.#inRouter(
+      next,
+      packet,
+      holder.device_owner === GATEWAY_OWNER ? 'outside' : 'inside',
+      depth + 1,
+      holder,
+    );
   }
 
   /** Out by the gateway: SNAT (to the source's floating IP or the gateway address), then the external network. */

@@ -44,7 +44,7 @@ for (const dialect of dialects()) {
     let dhcpLikePort: string;
 
     before(async () => {
-      t = await startTestServer(dialect);
+      t = await startTestServer(dialect, { defaultHost: 'h1' });
       admin = client(t, t.adminToken);
       const m = await t.newProjectUser();
       member = client(t, m.token);
@@ -445,6 +445,66 @@ for (const dialect of dialects()) {
       assert.equal(removed.status, 200, JSON.stringify(removed.body));
       const after = (await member.get(`${GROUPS}/${g.id}`)).body.firewall_group;
       assert.deepEqual(after.ports, []);
+    });
+
+    it('names the firewall rule, or the default drop, in a packet trace across the router', async () => {
+      const boot = async (name: string, port: string) => {
+        const networkId = (await member.get(`/v2.0/ports/${port}`)).body.port.network_id as string;
+        const r = await member.post('/neutrino/v1/instances', {
+          instance: { name, networks: [{ network_id: networkId }] },
+        });
+        assert.equal(r.status, 201, JSON.stringify(r.body));
+        return r.body.instance.id as string;
+      };
+      const source = await boot('fw-client', ifacePort);
+      const target = await boot('fw-server', ifacePort2);
+      const noSsh = await rule({ name: 'no-ssh', protocol: 'tcp', destination_port: '22', action: 'deny' });
+      const tcp = await rule({ name: 'tcp', protocol: 'tcp', action: 'allow' });
+      const p = await policy({ name: 'traced', firewall_rules: [noSsh.id, tcp.id] });
+      const g = await member.post(GROUPS, {
+        firewall_group: { name: 'traced', ingress_firewall_policy_id: p.id, ports: [ifacePort2] },
+      });
+      assert.equal(g.status, 201, JSON.stringify(g.body));
+      const traceTo = async (protocol: string, port?: number) => {
+        const r = await member.post('/neutrino/v1/trace', {
+          source,
+          destination: target,
+          protocol,
+          ...(port ? { port } : {}),
+        });
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        return r.body as {
+          verdict: string;
+          hops: { step: string; object: { type: string; id: string }; detail: string; ok: boolean }[];
+        };
+      };
+      const ssh = await traceTo('tcp', 22);
+      assert.equal(ssh.verdict, 'denied', JSON.stringify(ssh));
+      const last = ssh.hops.at(-1);
+      assert.equal(last?.step, 'firewall');
+      assert.deepEqual(last?.object, { type: 'firewall_rule', id: noSsh.id, name: 'no-ssh' });
+      assert.match(
+        last?.detail ?? '',
+        /ingress firewall rule no-ssh .* of firewall group traced .* drops tcp port 22/,
+      );
+      const web = await traceTo('tcp', 80);
+      assert.equal(web.verdict, 'allowed', JSON.stringify(web));
+      assert.ok(web.hops.some((h) => h.step === 'firewall' && h.ok && h.object.id === tcp.id));
+      const icmp = await traceTo('icmp');
+      assert.equal(icmp.verdict, 'denied');
+      assert.equal(icmp.hops.at(-1)?.object.type, 'firewall_group');
+      assert.match(
+        icmp.hops.at(-1)?.detail ?? '',
+        /no ingress rule of firewall group traced .* the group's default drop/,
+      );
+      const otherView = await other.post('/neutrino/v1/trace', {
+        source,
+        destination: target,
+        protocol: 'icmp',
+      });
+      assert.notEqual(otherView.status, 200, 'another project traces nothing of these ports');
+      await member.put(`${GROUPS}/${g.body.firewall_group.id}`, { firewall_group: { ports: [] } });
+      assert.equal((await traceTo('icmp')).verdict, 'allowed', 'out of the group: nothing filters');
     });
 
     it('advertises fwaas_v2', async () => {

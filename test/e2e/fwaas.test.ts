@@ -210,6 +210,26 @@ describe('FWaaS v2 on a router interface through neutrino up (real kernel)', {
       listing,
     );
     assert.ok(counted && Number(counted[1]) > 0, "the reject rule's counter names the rule that refused");
+    const traced = async (port: number) =>
+      up.session.post<{ verdict: string; hops: { object: { type: string; id: string } }[] }>(
+        '/neutrino/v1/trace',
+        {
+          source: client.id,
+          destination: server.id,
+          protocol: 'tcp',
+          port,
+        },
+      );
+    const refusedTrace = await traced(5002);
+    assert.equal(refusedTrace.verdict, 'denied');
+    assert.deepEqual(refusedTrace.hops.at(-1)?.object.id, reject, 'trace names the reject rule');
+    const droppedTrace = await traced(5003);
+    assert.equal(droppedTrace.verdict, 'denied');
+    assert.equal(
+      droppedTrace.hops.at(-1)?.object.type,
+      'firewall_group',
+      "trace names the group's default drop",
+    );
   });
 
   it('opens everything once the port leaves the group, and removes the table', async () => {

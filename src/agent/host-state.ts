@@ -11,7 +11,7 @@ import { resolve } from 'node:path';
 import type { ShaperSpec } from '../linux/tc.js';
 
 export interface Namespace {
-  kind: 'dhcp' | 'instance' | 'router';
+  kind: 'dhcp' | 'instance' | 'router' | 'lb';
 }
 
 export interface Bridge {
@@ -122,14 +122,15 @@ export interface NamespaceLink {
 /**
  * A daemon of ours in a namespace, beside dnsmasq: an HA router's keepalived (`linux/keepalived.ts`),
  * a router's IPv6 router advertisements (radvd, `linux/radvd.ts`) or a network's metadata proxy
- * (haproxy, `linux/haproxy.ts`).
+ * (haproxy, `linux/haproxy.ts`), or a load balancer's haproxy (`lb`, `linux/haproxy-lb.ts`).
  */
 export interface Daemon {
-  kind: 'keepalived' | 'haproxy' | 'radvd';
+  kind: 'keepalived' | 'haproxy' | 'radvd' | 'lb';
   netns: string;
   /**
-   * Its configuration file (in `files`): keepalived and radvd reread it on SIGHUP, haproxy is
-   * restarted.
+   * Its configuration file (in `files`): keepalived and radvd reread it on SIGHUP, so does a
+   * load balancer's haproxy (master-worker: new workers, the old ones finish their connections);
+   * the metadata haproxy is restarted.
    */
   config: string;
   pidFile: string;

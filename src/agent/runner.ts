@@ -28,7 +28,7 @@ import { DHCP_DEVICE_OWNER } from './services/dhcp.js';
 import { routerDir } from './services/l3.js';
 import { isFiltered } from './services/security-groups.js';
 import type { Snapshot } from './snapshot.js';
-import { counterSources, readCounters } from './traffic.js';
+import { counterSources, readCounters, readLoadBalancers } from './traffic.js';
 
 /** The roles this agent heartbeats as (`GET /v2.0/agents` lists one row per role and host). */
 export const AGENT_TYPES = ['Linux bridge agent', 'DHCP agent', 'L3 agent'] as const;
@@ -409,18 +409,25 @@ export class AgentRunner {
     const snapshot = this.#snapshot;
     if (this.#abort.signal.aborted || !last || !snapshot) return;
     const filtered = snapshot.ports.some((p) => isFiltered(p, this.#host));
-    const [drops, counters] = await Promise.all([
+    const [drops, counters, lbs] = await Promise.all([
       filtered ? readDrops(this.#stateDir).catch(() => undefined) : undefined,
       readCounters(counterSources(snapshot)).catch(() => undefined),
+      readLoadBalancers(snapshot, this.#stateDir),
     ]);
-    if (!drops && !counters) return;
-    const key = JSON.stringify([drops, counters]);
+    const loadBalancers = lbs.length > 0 ? lbs : undefined;
+    if (!drops && !counters && !loadBalancers) return;
+    const key = JSON.stringify([drops, counters, loadBalancers]);
     if (key === this.#trafficReported) return;
     this.#reports = this.#reports.then(async () => {
       try {
         await this.#session.post(
           `${this.#hostPath}/status`,
-          { ...statusReport(last), ...(drops ? { drops } : {}), ...(counters ? { counters } : {}) },
+          {
+            ...statusReport(last),
+            ...(drops ? { drops } : {}),
+            ...(counters ? { counters } : {}),
+            ...(loadBalancers ? { load_balancers: loadBalancers } : {}),
+          },
           { signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]) },
         );
         this.#trafficReported = key;

@@ -266,6 +266,92 @@ export interface SnapshotTunnelPeer {
   ports: SnapshotRemotePort[];
 }
 
+/**
+ * A load balancer this host runs (Octavia's, see `core/load-balancers.ts`): a `qlbaas-<id>`
+ * namespace holding the VIP port, and an haproxy serving its listeners from its pools.
+ */
+export interface SnapshotLoadBalancer {
+  id: string;
+  admin_state_up: boolean;
+  vip: {
+    port_id: string;
+    network_id: string;
+    mac_address: string;
+    ip_address: string;
+    prefixlen: number;
+    /** The VIP subnet's gateway, through which members on routed subnets are reached; null: none. */
+    gateway_ip: string | null;
+  };
+  listeners: SnapshotLbListener[];
+  pools: SnapshotLbPool[];
+}
+
+export interface SnapshotLbListener {
+  id: string;
+  protocol: string;
+  protocol_port: number;
+  admin_state_up: boolean;
+  /** -1: unlimited. */
+  connection_limit: number;
+  default_pool_id: string | null;
+  /** Milliseconds. */
+  timeout_client_data: number;
+  timeout_member_connect: number;
+  timeout_member_data: number;
+  timeout_tcp_inspect: number;
+  insert_headers: Record<string, string>;
+  /** Ordered by position. */
+  l7policies: SnapshotLbL7Policy[];
+}
+
+export interface SnapshotLbL7Policy {
+  id: string;
+  action: string;
+  admin_state_up: boolean;
+  redirect_pool_id: string | null;
+  redirect_url: string | null;
+  redirect_http_code: number | null;
+  rules: {
+    id: string;
+    type: string;
+    compare_type: string;
+    key: string | null;
+    value: string;
+    invert: boolean;
+    admin_state_up: boolean;
+  }[];
+}
+
+export interface SnapshotLbPool {
+  id: string;
+  protocol: string;
+  lb_algorithm: string;
+  admin_state_up: boolean;
+  session_persistence: { type: string; cookie_name: string | null } | null;
+  monitor: {
+    type: string;
+    /** Seconds. */
+    delay: number;
+    timeout: number;
+    max_retries: number;
+    max_retries_down: number;
+    http_method: string | null;
+    url_path: string | null;
+    expected_codes: string | null;
+    admin_state_up: boolean;
+  } | null;
+  members: {
+    id: string;
+    address: string;
+    protocol_port: number;
+    weight: number;
+    backup: boolean;
+    admin_state_up: boolean;
+    monitor_address: string | null;
+    monitor_port: number | null;
+  }[];
+}
+
 export interface Snapshot {
   host: string;
   /** The store revision this snapshot reflects. */
@@ -296,6 +382,8 @@ export interface Snapshot {
   l2population?: Record<string, SnapshotTunnelPeer[]>;
   /** Networks of `networks` whose DHCP another host serves (its instances here still ask for leases). */
   dhcp_elsewhere?: string[];
+  /** Load balancers this host runs; absent from an older server. */
+  load_balancers?: SnapshotLoadBalancer[];
   /** Tap flows mirroring ports of this host to a monitoring port here; absent from an older server. */
   tap_flows?: SnapshotTapFlow[];
 }

@@ -3,13 +3,17 @@
  * namespace that holds port devices (the host's own for instance taps, each router's and each DHCP
  * namespace for theirs). Counters are the port's owner's view: `tx` is what the instance, router or
  * DHCP server sent, `rx` what it received, so an instance's tap (whose receive side is what the
- * instance sent) is read the other way round.
+ * instance sent) is read the other way round. Load balancers' counters and member health come
+ * from their haproxy's stats socket.
  */
+import { lbFiles, parseStats, readStatsSocket } from '../linux/haproxy-lb.js';
 import { ipJson } from '../linux/ip.js';
+import type { LbReport } from '../model/load-balancer.js';
 import type { L2Driver } from './drivers/driver.js';
 import { linuxbridge } from './drivers/linuxbridge/layout.js';
 import { dhcpNamespace } from './services/dhcp.js';
 import { gatewayDeviceName, haDeviceName, internalDeviceName, routerNamespace } from './services/l3.js';
+import { lbDir } from './services/load-balancer.js';
 import type { Snapshot } from './snapshot.js';
 
 export interface PortCounters {
@@ -83,4 +87,21 @@ export async function readCounters(sources: readonly CounterSource[]): Promise<R
     }),
   );
   return counters;
+}
+
+/**
+ * haproxy's view of each load balancer of `snapshot` (member health, listener counters), read from
+ * its stats socket; a load balancer whose haproxy does not answer is left out.
+ */
+export async function readLoadBalancers(snapshot: Snapshot, stateDir: string): Promise<LbReport[]> {
+  const reports = await Promise.all(
+    (snapshot.load_balancers ?? []).map(async (lb) => {
+      try {
+        return parseStats(lb.id, await readStatsSocket(lbFiles(lbDir(stateDir, lb.id)).socket));
+      } catch {
+        return undefined;
+      }
+    }),
+  );
+  return reports.filter((r): r is LbReport => r !== undefined);
 }

@@ -10,6 +10,7 @@ import { Type } from 'typebox';
 import type { Agents } from '../core/agents.js';
 import { AGENT_CONFIGURATION_LIMITS, checkFreeForm } from '../core/free-form.js';
 import type { HostSync } from '../core/host-sync.js';
+import type { LoadBalancers } from '../core/load-balancers.js';
 import type { PortDrops } from '../core/port-drops.js';
 import type { PortStats } from '../core/port-stats.js';
 import {
@@ -32,6 +33,7 @@ export function registerHosts(
   hostSync: HostSync,
   portDrops: PortDrops,
   portStats: PortStats,
+  loadBalancers: LoadBalancers,
 ): void {
   app.post(`${base}/heartbeat`, { schema: { params, body: HeartbeatBody } }, async (req) => {
     const { host } = req.params as { host: string };
@@ -51,6 +53,7 @@ export function registerHosts(
     await hostSync.report(contextOf(req), host, report);
     if (report.drops) await portDrops.report(contextOf(req), host, report.drops);
     if (report.counters) await portStats.report(contextOf(req), host, report.counters);
+    if (report.load_balancers) await loadBalancers.report(host, report.load_balancers);
     return reply.code(204).send();
   });
 

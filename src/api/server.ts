@@ -178,7 +178,14 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   registerIpAvailability(app, services.ipAvailability);
   registerAgents(app, services.agents);
   registerScheduler(app, services.scheduler);
-  registerHosts(app, services.agents, services.hostSync, services.portDrops, services.portStats);
+  registerHosts(
+    app,
+    services.agents,
+    services.hostSync,
+    services.portDrops,
+    services.portStats,
+    services.loadBalancers,
+  );
   registerDiagnostics(app, services.diagnostics);
   registerInstances(app, services.instances);
   registerRouterActions(app, services.routers);

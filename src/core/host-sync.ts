@@ -38,6 +38,7 @@ import { firewallsOf, portFirewalls } from './fwaas.js';
 import { interfacesOf, portBinding, removePort } from './instances.js';
 import { generateMac } from './ipam.js';
 import { HA_OWNER, haPortName, haPorts, vrrpIds } from './l3-ha.js';
+import { snapshotLoadBalancers } from './load-balancers.js';
 import { snapshotMetering } from './metering.js';
 import type { Networks } from './networks.js';
 import { snapshotQos } from './qos.js';
@@ -919,6 +920,7 @@ export class HostSync {
         vxlanNetworks.map((n) => n.id),
       ),
       dhcp_elsewhere: await this.#dhcpElsewhere(host, networkIds),
+      load_balancers: await snapshotLoadBalancers(db, host, dhcpNetworks),
       tap_flows: await snapshotTapFlows(db, new Set(boundHere.map((p) => p.id))),
     };
   }

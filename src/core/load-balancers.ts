@@ -14,6 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import type { SnapshotLoadBalancer } from '../agent/snapshot.js';
 import {
   HTTP_METHODS,
   L7_ACTIONS,
@@ -44,7 +45,6 @@ import {
   OctaviaValidation,
   PortInUse,
 } from './errors.js';
-import { ROUTER_INTERFACE_OWNERS } from './fixed-ips.js';
 import { cidrContains, ipVersion, normalizeIp, parseCidr } from './ipam.js';
 import type { Networks } from './networks.js';
 import type { Ports } from './ports.js';
@@ -298,6 +298,151 @@ function checkPersistence(
   };
 }
 
+/** The trees of the given load balancers (all of them when `ids` is undefined). */
+export async function lbTrees(db: Kysely<Database>, ids?: string[]): Promise<LbTree[]> {
+  if (ids && ids.length === 0) return [];
+  let q = db.selectFrom('lb_objects').selectAll();
+  if (ids) q = q.where('loadbalancer_id', 'in', ids);
+  const rows = await q.execute();
+  let rq = db.selectFrom('lb_reports').selectAll();
+  if (ids) rq = rq.where('loadbalancer_id', 'in', ids);
+  const reports = new Map(
+    (await rq.execute()).map((r) => [r.loadbalancer_id, JSON.parse(r.report) as LbReport]),
+  );
+  const groups = new Map<string, LbObject[]>();
+  for (const row of rows) {
+    const list = groups.get(row.loadbalancer_id) ?? [];
+    list.push(objectOf(row));
+    groups.set(row.loadbalancer_id, list);
+  }
+  return [...groups.entries()]
+    .filter(([, objects]) => objects.some((o) => o.kind === 'loadbalancer'))
+    .map(([id, objects]) => new LbTree(objects, reports.get(id) ?? null));
+}
+
+/**
+ * The load balancers whose VIP is on one of `networkIds` that `host` runs: each runs on the first
+ * (by name) of the hosts serving its VIP network's DHCP, where the network's bridge already is.
+ */
+export async function snapshotLoadBalancers(
+  db: Kysely<Database>,
+  host: string,
+  networkIds: string[],
+): Promise<SnapshotLoadBalancer[]> {
+  if (networkIds.length === 0) return [];
+  const bindings = await db
+    .selectFrom('dhcp_bindings')
+    .select(['network_id', 'host'])
+    .where('network_id', 'in', networkIds)
+    .execute();
+  const first = new Map<string, string>();
+  for (const b of bindings) {
+    const current = first.get(b.network_id);
+    if (current === undefined || b.host < current) first.set(b.network_id, b.host);
+  }
+  const here = new Set([...first.entries()].filter(([, h]) => h === host).map(([n]) => n));
+  const ids = (
+    await db.selectFrom('lb_objects').select(['id', 'doc']).where('kind', '=', 'loadbalancer').execute()
+  )
+    .filter((r) => here.has(String((JSON.parse(r.doc) as Record<string, unknown>).vip_network_id)))
+    .map((r) => r.id);
+  const out: SnapshotLoadBalancer[] = [];
+  for (const tree of await lbTrees(db, ids)) {
+    const lb = tree.loadbalancer;
+    const port = await getResource(db, 'ports', String(lb.doc.vip_port_id));
+    const subnet = await getResource(db, 'subnets', String(lb.doc.vip_subnet_id));
+    const cidr = subnet ? parseCidr(String(subnet.cidr)) : null;
+    if (!port || !subnet || !cidr) continue;
+    out.push(snapshotOf(tree, port, subnet, cidr.prefix));
+  }
+  return out.sort((a, b) => (a.id < b.id ? -1 : 1));
+}
+
+const up = (o: LbObject) => o.doc.admin_state_up !== false;
+
+function snapshotOf(tree: LbTree, port: Stored, subnet: Stored, prefixlen: number): SnapshotLoadBalancer {
+  const lb = tree.loadbalancer;
+  return {
+    id: lb.id,
+    admin_state_up: up(lb),
+    vip: {
+      port_id: port.id,
+      network_id: String(port.network_id),
+      mac_address: String(port.mac_address),
+      ip_address: String(lb.doc.vip_address),
+      prefixlen,
+      gateway_ip: (subnet.gateway_ip as string | null) ?? null,
+    },
+    listeners: tree.of('listener').map((l) => ({
+      id: l.id,
+      protocol: String(l.doc.protocol),
+      protocol_port: Number(l.doc.protocol_port),
+      admin_state_up: up(l),
+      connection_limit: Number(l.doc.connection_limit),
+      default_pool_id: (l.doc.default_pool_id as string | null) ?? null,
+      timeout_client_data: Number(l.doc.timeout_client_data),
+      timeout_member_connect: Number(l.doc.timeout_member_connect),
+      timeout_member_data: Number(l.doc.timeout_member_data),
+      timeout_tcp_inspect: Number(l.doc.timeout_tcp_inspect),
+      insert_headers: (l.doc.insert_headers as Record<string, string>) ?? {},
+      l7policies: tree
+        .children(l.id, 'l7policy')
+        .sort((a, b) => Number(a.doc.position) - Number(b.doc.position))
+        .map((p) => ({
+          id: p.id,
+          action: String(p.doc.action),
+          admin_state_up: up(p),
+          redirect_pool_id: (p.doc.redirect_pool_id as string | null) ?? null,
+          redirect_url: (p.doc.redirect_url as string | null) ?? null,
+          redirect_http_code: (p.doc.redirect_http_code as number | null) ?? null,
+          rules: tree.children(p.id, 'l7rule').map((r) => ({
+            id: r.id,
+            type: String(r.doc.type),
+            compare_type: String(r.doc.compare_type),
+            key: (r.doc.key as string | null) ?? null,
+            value: String(r.doc.value),
+            invert: r.doc.invert === true,
+            admin_state_up: up(r),
+          })),
+        })),
+    })),
+    pools: tree.of('pool').map((p) => {
+      const monitor = tree.children(p.id, 'healthmonitor')[0];
+      const sp = p.doc.session_persistence as SessionPersistence | null;
+      return {
+        id: p.id,
+        protocol: String(p.doc.protocol),
+        lb_algorithm: String(p.doc.lb_algorithm),
+        admin_state_up: up(p),
+        session_persistence: sp ? { type: sp.type, cookie_name: sp.cookie_name ?? null } : null,
+        monitor: monitor
+          ? {
+              type: String(monitor.doc.type),
+              delay: Number(monitor.doc.delay),
+              timeout: Number(monitor.doc.timeout),
+              max_retries: Number(monitor.doc.max_retries),
+              max_retries_down: Number(monitor.doc.max_retries_down),
+              http_method: (monitor.doc.http_method as string | null) ?? null,
+              url_path: (monitor.doc.url_path as string | null) ?? null,
+              expected_codes: (monitor.doc.expected_codes as string | null) ?? null,
+              admin_state_up: up(monitor),
+            }
+          : null,
+        members: tree.children(p.id, 'member').map((m) => ({
+          id: m.id,
+          address: String(m.doc.address),
+          protocol_port: Number(m.doc.protocol_port),
+          weight: Number(m.doc.weight),
+          backup: m.doc.backup === true,
+          admin_state_up: up(m),
+          monitor_address: (m.doc.monitor_address as string | null) ?? null,
+          monitor_port: (m.doc.monitor_port as number | null) ?? null,
+        })),
+      };
+    }),
+  };
+}
+
 const EXPECTED_CODES = /^(\d{3}(,\d{3})*|\d{3}-\d{3})$/;
 
 export class LoadBalancers {
@@ -325,26 +470,8 @@ export class LoadBalancers {
     });
   }
 
-  /** The trees of the given load balancers (all of them when `ids` is undefined). */
   async trees(db: Kysely<Database>, ids?: string[]): Promise<LbTree[]> {
-    if (ids && ids.length === 0) return [];
-    let q = db.selectFrom('lb_objects').selectAll();
-    if (ids) q = q.where('loadbalancer_id', 'in', ids);
-    const rows = await q.execute();
-    let rq = db.selectFrom('lb_reports').selectAll();
-    if (ids) rq = rq.where('loadbalancer_id', 'in', ids);
-    const reports = new Map(
-      (await rq.execute()).map((r) => [r.loadbalancer_id, JSON.parse(r.report) as LbReport]),
-    );
-    const groups = new Map<string, LbObject[]>();
-    for (const row of rows) {
-      const list = groups.get(row.loadbalancer_id) ?? [];
-      list.push(objectOf(row));
-      groups.set(row.loadbalancer_id, list);
-    }
-    return [...groups.entries()]
-      .filter(([, objects]) => objects.some((o) => o.kind === 'loadbalancer'))
-      .map(([id, objects]) => new LbTree(objects, reports.get(id) ?? null));
+    return lbTrees(db, ids);
   }
 
   async #treeOf(
@@ -840,17 +967,12 @@ export class LoadBalancers {
   }
 
   /**
-   * The member's subnet, checked reachable from the load balancer: the VIP's subnet, or a subnet
-   * of a router that has an interface on the VIP's subnet (the load balancer's namespace routes
-   * through that subnet's gateway). Without `subnet_id` the address must lie in one of those.
+   * The member's subnet, checked reachable from the load balancer: its namespace holds the VIP
+   * port only, with no routes, so a member must be on the VIP's subnet (given as `subnet_id`, or
+   * by an address inside it).
    */
-  async #memberSubnet(
-    ctx: Context,
-    lb: LbObject,
-    address: string,
-    subnetId: string | null,
-  ): Promise<string | null> {
-    const db = this.#store.db;
+  async #memberSubnet(ctx: Context, lb: LbObject, address: string, subnetId: string | null): Promise<string> {
+    const vipSubnet = String(lb.doc.vip_subnet_id);
     if (subnetId) {
       const subnet = await this.#subnets.get(ctx, subnetId).catch(() => undefined);
       if (!subnet) throw InvalidSubresource({ resource: 'Subnet', id: subnetId });
@@ -858,55 +980,16 @@ export class LoadBalancers {
       if (!cidr || !cidrContains(cidr, address))
         throw invalid(`Member address ${address} is not in subnet ${subnetId}.`);
     }
-    const reachable = await this.reachableSubnets(db, String(lb.doc.vip_subnet_id));
-    const match = subnetId
-      ? reachable.find((s) => s.id === subnetId)
-      : reachable.find((s) => {
-          const cidr = parseCidr(s.cidr);
-          return cidr !== null && cidrContains(cidr, address);
-        });
-    if (!match) {
+    const vip = await getResource(this.#store.db, 'subnets', vipSubnet);
+    const cidr = vip ? parseCidr(String(vip.cidr)) : null;
+    const onVipSubnet = subnetId ? subnetId === vipSubnet : cidr !== null && cidrContains(cidr, address);
+    if (!onVipSubnet) {
       const what = subnetId ? `subnet ${subnetId}` : `address ${address}`;
       throw invalid(
-        `Member ${what} is not reachable from load balancer ${lb.id}: it is neither on the VIP's subnet nor on a subnet routed to it.`,
+        `Member ${what} is not reachable from load balancer ${lb.id}: members must be on the VIP's subnet ${vipSubnet}.`,
       );
     }
-    return subnetId ?? match.id;
-  }
-
-  /** The VIP's subnet and the subnets of the routers with an interface on it (VIP subnet first). */
-  async reachableSubnets(
-    db: Kysely<Database>,
-    vipSubnetId: string,
-  ): Promise<{ id: string; cidr: string; gateway_ip: string | null }[]> {
-    const routers = await db
-      .selectFrom('ip_allocations')
-      .innerJoin('ports', 'ports.id', 'ip_allocations.port_id')
-      .select('ports.device_id')
-      .where('ip_allocations.subnet_id', '=', vipSubnetId)
-      .where('ports.device_owner', 'in', ROUTER_INTERFACE_OWNERS)
-      .execute();
-    const ids = new Set([vipSubnetId]);
-    if (routers.length > 0) {
-      const routed = await db
-        .selectFrom('ip_allocations')
-        .innerJoin('ports', 'ports.id', 'ip_allocations.port_id')
-        .select('ip_allocations.subnet_id')
-        .where(
-          'ports.device_id',
-          'in',
-          routers.map((r) => r.device_id),
-        )
-        .where('ports.device_owner', 'in', ROUTER_INTERFACE_OWNERS)
-        .execute();
-      for (const r of routed) ids.add(r.subnet_id);
-    }
-    const out: { id: string; cidr: string; gateway_ip: string | null }[] = [];
-    for (const id of ids) {
-      const s = await getResource(db, 'subnets', id);
-      if (s) out.push({ id, cidr: String(s.cidr), gateway_ip: (s.gateway_ip as string | null) ?? null });
-    }
-    return out;
+    return vipSubnet;
   }
 
   async updateMember(

@@ -5,6 +5,7 @@
  */
 import { type Static, Type } from 'typebox';
 import { Closed, Description, Nullable, Uuid } from './common.js';
+import { LbReport } from './load-balancer.js';
 
 /** A host name as agents register it and ports are bound to it (`binding:host_id`). */
 export const HostName = Type.String({
@@ -84,6 +85,8 @@ export const StatusReport = Closed({
   counters: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), PortCounters)),
   /** The VRRP state of each HA router here, as its keepalived last announced it. */
   ha_states: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Enum(['active', 'standby']))),
+  /** haproxy's view of each load balancer it runs: member health and listener counters. */
+  load_balancers: Type.Optional(Type.Array(LbReport, { maxItems: 10000 })),
 });
 export type StatusReport = Static<typeof StatusReport>;
 

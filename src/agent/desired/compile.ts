@@ -11,6 +11,7 @@ import { emptyHostState, type HostState, namespaceLinkKey, ownerTag } from '../h
 import { addDhcpService } from '../services/dhcp.js';
 import { addInstance } from '../services/instances.js';
 import { addRouter, gatewayDeviceName, routerNamespace } from '../services/l3.js';
+import { addLoadBalancer } from '../services/load-balancer.js';
 import { meteringRecordFile, renderMetering } from '../services/metering.js';
 import { addQos } from '../services/qos.js';
 import { addFirewall, type FirewallAllocations, firewallRecordFile } from '../services/security-groups.js';
@@ -193,6 +194,14 @@ export function compile(snapshot: Snapshot, options: CompileOptions): HostState 
     }
     const input = { router, networks, stateDir, driver, context };
     for (const why of addRouter(state, input)) problem(`router ${router.id}`, why);
+  }
+  for (const lb of byId(snapshot.load_balancers ?? [])) {
+    if (!ID.test(lb.id) || !ID.test(lb.vip.port_id) || !MAC.test(lb.vip.mac_address.toLowerCase())) {
+      problem(`load balancer ${lb.id}`, 'unusable id or VIP port');
+      continue;
+    }
+    const why = addLoadBalancer(state, { lb, networks, stateDir, driver, context });
+    if (why) problem(`load balancer ${lb.id}`, why);
   }
   state.problems.push(...addQos(state, { snapshot, ports, driver, context, stateDir }));
   state.problems.push(

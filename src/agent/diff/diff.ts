@@ -284,9 +284,10 @@ export function diff(desired: HostState, actual: HostState): Action[] {
   for (const [network, have] of missing(actual.dhcpServers, desired.dhcpServers))
     add({ op: 'dnsmasq.stop', network, pid: have.pid });
 
-  // keepalived (addresses, routes) and radvd (prefixes, flags) reread their configuration on
-  // SIGHUP; haproxy is started anew, as is anything in a namespace made anew or with another
-  // command line.
+  // keepalived (addresses, routes), radvd (prefixes, flags) and a load balancer's haproxy
+  // (master-worker: new workers, the old ones finish their connections) reread their
+  // configuration on SIGHUP; the metadata haproxy is started anew, as is anything in a namespace
+  // made anew or with another command line.
   for (const [key, daemon] of Object.entries(desired.daemons)) {
     const have = actual.daemons[key];
     const changed = written.has(daemon.config);

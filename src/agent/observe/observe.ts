@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { listFdb } from '../../linux/bridge.js';
 import { dnsmasqFiles } from '../../linux/dnsmasq.js';
 import { HAPROXY, haproxyFiles } from '../../linux/haproxy.js';
+import { lbFiles } from '../../linux/haproxy-lb.js';
 import { ipJson, ipJsonBatch } from '../../linux/ip.js';
 import { KEEPALIVED, keepalivedFiles } from '../../linux/keepalived.js';
 import { nftListTable } from '../../linux/nft.js';
@@ -71,6 +72,7 @@ import {
   routerNamespace,
   sha256,
 } from '../services/l3.js';
+import { lbDir, lbNamespace } from '../services/load-balancer.js';
 import { NAT_FAMILY, NAT_TABLE } from '../services/nat.js';
 import { observeFirewall } from './firewall.js';
 import { observeShapers } from './qos.js';
@@ -178,12 +180,13 @@ export async function observe(options: ObserveOptions): Promise<HostState> {
   const { stateDir } = options;
   const state = emptyHostState();
   const owner = ownerTag(stateDir);
-  const [links, namespaces, dhcpIds, instanceIds, routerIds] = await Promise.all([
+  const [links, namespaces, dhcpIds, instanceIds, routerIds, lbIds] = await Promise.all([
     ipJson<IpLink[]>(['-d', 'link', 'show']),
     ipJson<{ name: string; id?: number }[]>(['netns', 'list']),
     readdirOrEmpty(join(stateDir, 'dhcp')),
     readdirOrEmpty(join(stateDir, 'instances')),
     readdirOrEmpty(join(stateDir, 'routers')),
+    readdirOrEmpty(join(stateDir, 'lbaas')),
   ]);
 
   const kernelNamespaces = new Set(namespaces.map((n) => n.name));
@@ -197,6 +200,7 @@ export async function observe(options: ObserveOptions): Promise<HostState> {
   for (const id of dhcpIds) claim(dhcpDir(stateDir, id), dhcpNamespace(id), 'dhcp');
   for (const id of instanceIds) claim(instanceDir(stateDir, id), instanceNamespace(id), 'instance');
   for (const id of routerIds) claim(routerDir(stateDir, id), routerNamespace(id), 'router');
+  for (const id of lbIds) claim(lbDir(stateDir, id), lbNamespace(id), 'lb');
 
   observeLinks(state, links, owner, new Set(options.uplinks ?? []), namespaceById);
   const l2population = Object.values(state.vxlans).some((v) => v.proxy)
@@ -215,6 +219,7 @@ export async function observe(options: ObserveOptions): Promise<HostState> {
     ...keepalived.flatMap((k) => [k.config, k.notify]),
     ...routerIds.map((id) => radvdFiles(routerDir(stateDir, id)).config),
     ...dhcpIds.map((id) => haproxyFiles(dhcpDir(stateDir, id)).config),
+    ...lbIds.map((id) => lbFiles(lbDir(stateDir, id)).config),
   ];
   await Promise.all([
     ...files.map(async (path) => {
@@ -244,6 +249,12 @@ export async function observe(options: ObserveOptions): Promise<HostState> {
     ...dhcpIds.map((id) => {
       const files = haproxyFiles(dhcpDir(stateDir, id));
       return observeDaemon(state, 'haproxy', dhcpNamespace(id), files.config, files.pid, HAPROXY);
+    }),
+    ...lbIds.map(async (id) => {
+      const netns = lbNamespace(id);
+      if (state.namespaces[netns]) await observeNamespaceLinks(state, netns);
+      const files = lbFiles(lbDir(stateDir, id));
+      return observeDaemon(state, 'lb', netns, files.config, files.pid, HAPROXY);
     }),
     observeFirewall(stateDir, options.verify === true).then((firewall) => {
       state.firewall = firewall;

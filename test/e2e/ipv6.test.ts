@@ -3,9 +3,11 @@
  * one router — SLAAC, stateful DHCPv6 and stateless DHCPv6. radvd in the router namespace
  * advertises them; an instance on the SLAAC subnet configures exactly its port's EUI-64 fixed IP
  * with a default route via the router's link-local address; an instance on the stateful subnet
- * gets its port's fixed IP from dnsmasq through a real DHCPv6 client (ISC dhclient -6: Debian's
- * busybox has no udhcpc6) and the router's default route from the Managed advertisement; the
- * stateless one makes its own address and asks DHCPv6 only for the DNS server. Instances ping
+ * gets exactly its port's fixed IP from dnsmasq through the DHCPv6 client the agent runs and
+ * supervises in it (ISC dhclient -6: Debian's busybox has no udhcpc6), is ACTIVE only once that
+ * lease is in, and takes the router's default route from the Managed advertisement; the stateless
+ * one makes its own address and its agent-run `dhclient -6 -S` gets only the DNS server. Neither
+ * touches the host's /etc/resolv.conf, and a deleted instance's dhclient ends. Instances ping
  * each other across the router. Security groups hold for IPv6 (no ingress into a group without
  * rules until an ICMPv6 rule), a spoofed IPv6 source is dropped at its port, and a rogue radvd in an
  * instance is dropped at its port (counted as an `ra` drop): its prefix never reaches the instance
@@ -90,6 +92,7 @@ describe('IPv6: router advertisements, SLAAC, DHCPv6, routing and RA guard (real
   const children: ChildProcess[] = [];
   const stderr = new Map<ChildProcess, string>();
   let scratch = '';
+  let hostResolvConf = '';
   let routerLla: Record<string, string> = {};
   let routerId = '';
   let radvdPid = 0;
@@ -163,59 +166,36 @@ describe('IPv6: router advertisements, SLAAC, DHCPv6, routing and RA guard (real
     });
   }
 
-  /**
-   * Runs ISC dhclient -6 on eth0 of `i` (`-S`: information request only) with a script of ours
-   * that logs what it got and puts the address on eth0; resolves with the variables of the first
-   * reply that brought an address (stateful) or DNS servers (stateless).
-   */
-  async function dhcpv6(i: Instance, stateless: boolean): Promise<Record<string, string>> {
-    await until('the link-local address past DAD', () => linkLocalReady(i));
-    const log = join(scratch, `${i.id}.log`);
-    const script = join(scratch, `${i.id}.sh`);
-    await writeFile(
-      script,
-      [
-        '#!/bin/sh',
-        `printf 'reason=%s\\nip6=%s\\nprefixlen=%s\\ndns=%s\\n\\n' "$reason" "$new_ip6_address" "$new_ip6_prefixlen" "$new_dhcp6_name_servers" >> '${log}'`,
-        'case "$reason" in BOUND6|RENEW6|REBIND6|REBOOT6)',
-        '  [ -n "$new_ip6_address" ] && /usr/sbin/ip -6 addr replace "$new_ip6_address/$new_ip6_prefixlen" dev "$interface";;',
-        'esac',
-        'exit 0',
-        '',
-      ].join('\n'),
-      { mode: 0o755 },
+  /** The agent's dhclient -6 of `i`'s eth0: its pid (from its pid file) and the lease it recorded. */
+  async function agentDhcp6(i: Instance): Promise<{ pid: number; lease: Record<string, string> }> {
+    const dir = join(up.agentDir, 'instances', i.id);
+    const pid = Number((await readFile(join(dir, 'dhclient6-eth0.pid'), 'utf8').catch(() => '')).trim());
+    const text = await readFile(join(dir, 'eth0.lease6'), 'utf8').catch(() => '');
+    const lease = Object.fromEntries(
+      text
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => line.split(/=(.*)/s, 2)),
     );
-    const client = startIn(i, [
-      DHCLIENT,
-      '-v',
-      '-6',
-      ...(stateless ? ['-S'] : []),
-      '-d',
-      '-sf',
-      script,
-      '-lf',
-      join(scratch, `${i.id}.leases`),
-      '-pf',
-      join(scratch, `${i.id}.pid`),
-      'eth0',
-    ]);
-    // dhclient reports an information request's reply as RENEW6, without an address.
-    const bound = until(`dhclient -6${stateless ? ' -S' : ''} bound`, async () => {
-      const text = await readFile(log, 'utf8').catch(() => '');
-      const record = text
-        .split('\n\n')
-        .map((block) => Object.fromEntries(block.split('\n').map((line) => line.split(/=(.*)/s, 2))))
-        .find((r) => ['BOUND6', 'RENEW6'].includes(r.reason) && (stateless ? r.dns : r.ip6));
-      return record as Record<string, string> | undefined;
-    });
-    return bound.catch(async (err: Error) => {
-      const text = await readFile(log, 'utf8').catch(() => '');
-      throw new Error(`${err.message}\nscript calls:\n${text}\ndhclient:\n${stderr.get(client)}`);
-    });
+    return { pid, lease };
+  }
+
+  /** The command line of process `pid` and the network namespace it runs in (its inode). */
+  async function processOf(pid: number): Promise<{ argv: string[]; netns: string }> {
+    const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
+    const { stdout } = await run('readlink', [`/proc/${pid}/ns/net`]);
+    return { argv, netns: stdout.trim() };
+  }
+
+  /** Instance `i`'s network namespace as /proc shows it (`net:[inode]`). */
+  async function namespaceInode(i: Instance): Promise<string> {
+    const { stdout } = await run('stat', ['-L', '-c', '%i', `/run/netns/${ns(i)}`]);
+    return `net:[${stdout.trim()}]`;
   }
 
   before(async () => {
     scratch = await mkdtemp(join(tmpdir(), 'neutrino-ipv6-e2e-'));
+    hostResolvConf = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
     await up.start();
     const api = up.session;
     const slaac = await network('v6-slaac', '2001:db8:61::/64', 'slaac');
@@ -268,21 +248,68 @@ describe('IPv6: router advertisements, SLAAC, DHCPv6, routing and RA guard (real
     t.diagnostic(`${ipOf(slaacVm)} via ${router}`);
   });
 
-  it("stateful DHCPv6: a real DHCPv6 client gets the port's fixed IP; the Managed RA gives the default route", async (t) => {
-    const lease = await dhcpv6(statefulVm, false);
-    assert.equal(lease.ip6, ipOf(statefulVm));
+  it("stateful DHCPv6: the agent's dhclient -6 leases exactly the port's fixed IP; the Managed RA gives the default route", async (t) => {
+    // The instance was reported ACTIVE only once this lease arrived (an IPv6-only stateful port).
+    const { pid, lease } = await until(
+      'the DHCPv6 lease recorded',
+      async () => {
+        const got = await agentDhcp6(statefulVm);
+        return got.lease.ip ? got : undefined;
+      },
+      30_000,
+    );
+    assert.equal(lease.ip, ipOf(statefulVm));
+    await until(
+      "the port's fixed IP on eth0",
+      async () => (await globalAddresses(statefulVm)).length > 0,
+      30_000,
+    );
+    assert.deepEqual(
+      await globalAddresses(statefulVm),
+      [ipOf(statefulVm)],
+      'exactly the fixed IP, no SLAAC address',
+    );
     await until('the default route from the Managed advertisement', async () =>
       (await defaultRoutes(statefulVm)).some((r) => r.gateway === routerLla[subnets['dhcpv6-stateful']]),
     );
-    assert.deepEqual(await globalAddresses(statefulVm), [ipOf(statefulVm)], 'no SLAAC address beside it');
-    t.diagnostic(`leased ${lease.ip6}/${lease.prefixlen}`);
+    // Supervised: the client runs in the instance namespace, in the foreground under our pid file.
+    const proc = await processOf(pid);
+    assert.equal(proc.argv[0], DHCLIENT);
+    assert.ok(proc.argv.includes('-d') && !proc.argv.includes('-S'), proc.argv.join(' '));
+    assert.equal(
+      proc.argv[proc.argv.indexOf('-pf') + 1],
+      join(up.agentDir, 'instances', statefulVm.id, 'dhclient6-eth0.pid'),
+    );
+    assert.equal(proc.netns, await namespaceInode(statefulVm));
+    assert.equal(
+      await readFile('/etc/resolv.conf', 'utf8').catch(() => ''),
+      hostResolvConf,
+      "the host's resolv.conf untouched",
+    );
+    t.diagnostic(`leased ${lease.ip}/${lease.prefixlen} (dhclient pid ${pid})`);
   });
 
-  it('stateless DHCPv6: an EUI-64 address from the RA, the DNS server from DHCPv6', async () => {
+  it("stateless DHCPv6: an EUI-64 address from the RA, the DNS server from the agent's dhclient -6 -S, asked once", async () => {
     await until('a SLAAC address', async () => (await globalAddresses(statelessVm)).length > 0);
     assert.deepEqual(await globalAddresses(statelessVm), [ipOf(statelessVm)]);
-    const info = await dhcpv6(statelessVm, true);
-    assert.equal(info.dns.trim(), '2001:db8::53');
+    const { pid, lease } = await until(
+      'the DHCPv6 information recorded',
+      async () => {
+        const got = await agentDhcp6(statelessVm);
+        return got.lease.dns ? got : undefined;
+      },
+      30_000,
+    );
+    assert.equal(lease.dns.trim(), '2001:db8::53');
+    assert.equal(lease.ip, '', 'information only: no address leased');
+    // dhclient -6 -S exits once answered; the agent takes the recorded reply as that client done
+    // and does not start it again (several resyncs, every 2 s here).
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    const later = await agentDhcp6(statelessVm);
+    assert.equal(later.pid, pid, 'not started again');
+    assert.equal(later.lease.dns, lease.dns);
+    assert.deepEqual(await globalAddresses(statelessVm), [ipOf(statelessVm)], 'still only the SLAAC address');
+    assert.equal(await readFile('/etc/resolv.conf', 'utf8').catch(() => ''), hostResolvConf);
   });
 
   it('runs one radvd in the router namespace', async () => {
@@ -400,5 +427,12 @@ describe('IPv6: router advertisements, SLAAC, DHCPv6, routing and RA guard (real
       radvdPid,
       'the same radvd throughout',
     );
+  });
+
+  it("ends an instance's dhclient -6 (by its pid) when the instance is deleted", async () => {
+    const { pid } = await agentDhcp6(statefulVm);
+    assert.ok(pid > 1 && (await isAlive(pid)));
+    await up.session.delete(`${INSTANCES}/${statefulVm.id}`);
+    await until('the dhclient gone', async () => !(await isAlive(pid)), 30_000);
   });
 });

@@ -54,8 +54,10 @@ import {
   clientFiles,
   clientKey,
   clientProgramFiles,
+  DHCLIENT,
   dhcp6ClientFiles,
   dhcp6ClientKey,
+  dhcp6ClientOptions,
   dhcp6ProgramFiles,
   instanceDir,
   instanceNamespace,
@@ -507,7 +509,24 @@ async function observeClients(state: HostState, stateDir: string, instanceId: st
       pidFile,
       (argv) => isLauncher(argv) || argv[argv.indexOf('-pf') + 1] === pidFile,
     );
-    if (!process) continue;
+    if (!process) {
+      // `dhclient -6 -S` exits once its information request is answered: a lease file recording
+      // a reply without an address is that client done, not one to start again.
+      const text = (await readText(leaseFile)) ?? '';
+      if (text === '' || parseLease(text).ip) continue;
+      const { script, config } = dhcp6ProgramFiles(stateDir);
+      const options = { device, script, config, pidFile, leaseFile, leaseDb, stateless: true };
+      state.dhcpClients[dhcp6ClientKey(instanceId, device)] = {
+        netns: instanceNamespace(instanceId),
+        device,
+        argv: [DHCLIENT, ...dhcp6ClientOptions(options)],
+        pidFile,
+        leaseFile,
+        leaseDb,
+        dhcpv6: 'stateless',
+      };
+      continue;
+    }
     const starting = isLauncher(process.argv);
     const argv =
       process.argv[0] === 'nsenter' ? process.argv.slice(process.argv.indexOf('--') + 1) : process.argv;

@@ -538,6 +538,83 @@ describe('openstack CLI against neutrino server', { skip }, () => {
     await ok(['router', 'delete', 'pf-router']);
   });
 
+  it('firewall group rule / policy / group: create, add rule, list, show, set, delete', async () => {
+    await ok(['network', 'create', 'fw-net']);
+    await ok(['subnet', 'create', '--network', 'fw-net', '--subnet-range', '10.77.0.0/24', 'fw-sub']);
+    await ok(['router', 'create', 'fw-router']);
+    await ok(['router', 'add', 'subnet', 'fw-router', 'fw-sub']);
+    const [iface] = await ok(['port', 'list', '-f', 'json', '--router', 'fw-router']);
+    const icmp = await ok([
+      ...['firewall', 'group', 'rule', 'create', '-f', 'json'],
+      ...['--name', 'fw-icmp', '--protocol', 'icmp', '--action', 'allow'],
+    ]);
+    const ssh = await ok([
+      ...['firewall', 'group', 'rule', 'create', '-f', 'json'],
+      ...['--name', 'fw-ssh', '--protocol', 'tcp', '--destination-port', '22', '--action', 'deny'],
+    ]);
+    const shownRule = await ok(['firewall', 'group', 'rule', 'show', '-f', 'json', 'fw-ssh']);
+    assert.equal(shownRule.id ?? shownRule.ID, ssh.id ?? ssh.ID);
+    const policy = await ok([
+      ...['firewall', 'group', 'policy', 'create', '-f', 'json'],
+      ...['--firewall-rule', 'fw-icmp', 'fw-policy'],
+    ]);
+    await ok([
+      'firewall',
+      'group',
+      'policy',
+      'add',
+      'rule',
+      '--insert-before',
+      'fw-icmp',
+      'fw-policy',
+      'fw-ssh',
+    ]);
+    const shownPolicy = await ok(['firewall', 'group', 'policy', 'show', '-f', 'json', 'fw-policy']);
+    const rulesOf = (p: Record<string, unknown>) => (p.firewall_rules ?? p['Firewall Rules']) as string[];
+    assert.deepEqual(rulesOf(shownPolicy), [ssh.id ?? ssh.ID, icmp.id ?? icmp.ID]);
+    const group = await ok([
+      ...['firewall', 'group', 'create', '-f', 'json', '--name', 'fw-group'],
+      ...['--ingress-firewall-policy', 'fw-policy', '--port', iface.ID],
+    ]);
+    assert.equal(group.status ?? group.Status, 'ACTIVE');
+    assert.deepEqual(group.ports ?? group.Ports, [iface.ID]);
+    assert.equal(group.ingress_firewall_policy_id ?? group['Ingress Policy ID'], policy.id ?? policy.ID);
+    const groups = await ok(['firewall', 'group', 'list', '-f', 'json']);
+    const names = groups.map((g: { Name: string }) => g.Name);
+    assert.ok(names.includes('fw-group') && names.includes('default'), names.join(','));
+    const vm = await ok([
+      'port',
+      'create',
+      '-f',
+      'json',
+      '--network',
+      'fw-net',
+      '--device-owner',
+      'compute:nova',
+      'fw-vm',
+    ]);
+    const refused = await run(['firewall', 'group', 'create', '--name', 'fw-vm-group', '--port', vm.id]);
+    assert.notEqual(refused.code, 0, 'an instance port is refused');
+    assert.match(refused.stderr, /not supported by firewall driver/);
+    await ok(['firewall', 'group', 'set', '--disable', 'fw-group']);
+    const down = await ok(['firewall', 'group', 'show', '-f', 'json', 'fw-group']);
+    assert.equal(down.status ?? down.Status, 'DOWN');
+    const inUse = await run(['firewall', 'group', 'policy', 'delete', 'fw-policy']);
+    assert.notEqual(inUse.code, 0, 'a policy in use stays');
+    await ok(['firewall', 'group', 'set', '--no-port', 'fw-group']);
+    await ok(['firewall', 'group', 'delete', 'fw-group']);
+    await ok(['firewall', 'group', 'policy', 'remove', 'rule', 'fw-policy', 'fw-ssh']);
+    assert.deepEqual(rulesOf(await ok(['firewall', 'group', 'policy', 'show', '-f', 'json', 'fw-policy'])), [
+      icmp.id ?? icmp.ID,
+    ]);
+    await ok(['firewall', 'group', 'policy', 'delete', 'fw-policy']);
+    await ok(['firewall', 'group', 'rule', 'delete', 'fw-icmp', 'fw-ssh']);
+    await ok(['port', 'delete', 'fw-vm']);
+    await ok(['router', 'remove', 'subnet', 'fw-router', 'fw-sub']);
+    await ok(['router', 'delete', 'fw-router']);
+    await ok(['network', 'delete', 'fw-net']);
+  });
+
   it('network qos policy / rule / rule type, and port set --qos-policy', async () => {
     const policy = await ok([
       ...['network', 'qos', 'policy', 'create', '-f', 'json'],

@@ -14,12 +14,14 @@ case $mode in runtime | --test | --npm-only) ;; *)
 esac
 # At run time: ip, bridge; nft; dnsmasq and dhcp_release; busybox (udhcpc, arping, nc); ping (trace
 # --probe, check); conntrack; sysctl (procps); keepalived (HA routers); haproxy (the metadata proxy);
-# radvd (IPv6 router advertisements).
-runtime=(iproute2 nftables dnsmasq-base dnsmasq-utils busybox iputils-ping conntrack procps keepalived haproxy radvd)
+# radvd (IPv6 router advertisements); isc-dhcp-client (instances' DHCPv6 client, dhclient -6:
+# Debian's busybox has no udhcpc6).
+runtime=(iproute2 nftables dnsmasq-base dnsmasq-utils busybox iputils-ping conntrack procps keepalived haproxy radvd
+  isc-dhcp-client)
 # Tests only: the PostgreSQL dialect, the openstack CLI compatibility test, the dashboard's browser
 # test (chromium and a font), the benchmarks and QoS tests (iperf3, ethtool), DSCP marks seen on the
-# wire (tcpdump), a DHCPv6 client in instances (isc-dhcp-client: Debian's busybox has no udhcpc6).
-test=(postgresql python3-openstackclient chromium fonts-dejavu-core iperf3 ethtool tcpdump isc-dhcp-client)
+# wire (tcpdump).
+test=(postgresql python3-openstackclient chromium fonts-dejavu-core iperf3 ethtool tcpdump)
 packages=()
 [[ $mode == --npm-only ]] || packages+=("${runtime[@]}")
 [[ $mode == --test ]] && packages+=("${test[@]}")

@@ -103,6 +103,9 @@ describe('IPv6: router advertisements, SLAAC, DHCPv6, routing and RA guard (real
   let rogueVm: Instance;
   let closedVm: Instance;
   let closedGroup = '';
+  let statefulNet = '';
+  /** A stateful instance left running for `neutrino down` to end. */
+  let survivor: Instance | undefined;
   const subnets: Record<string, string> = {};
 
   /** Starts `argv` in instance `i`'s namespace; killed (by its pid) after the tests. */
@@ -200,6 +203,7 @@ describe('IPv6: router advertisements, SLAAC, DHCPv6, routing and RA guard (real
     const api = up.session;
     const slaac = await network('v6-slaac', '2001:db8:61::/64', 'slaac');
     const stateful = await network('v6-stateful', '2001:db8:62::/64', 'dhcpv6-stateful');
+    statefulNet = stateful;
     const stateless = await network('v6-stateless', '2001:db8:63::/64', 'dhcpv6-stateless', ['2001:db8::53']);
     const { router } = await api.post<{ router: { id: string } }>('/v2.0/routers', {
       router: { name: 'r6' },
@@ -230,8 +234,12 @@ describe('IPv6: router advertisements, SLAAC, DHCPv6, routing and RA guard (real
   after(async () => {
     for (const child of children)
       if (child.exitCode === null && child.pid) process.kill(child.pid, 'SIGTERM');
+    // `neutrino down` ends the instances' dhclients too (the last test leaves one running).
+    const running = survivor ? (await agentDhcp6(survivor)).pid : 0;
     await up.cleanup();
     await rm(scratch, { recursive: true, force: true });
+    if (running > 1)
+      assert.equal(await isAlive(running), false, `dhclient ${running} left after neutrino down`);
   });
 
   it("SLAAC: the instance makes exactly its port's EUI-64 address, default route via the router's link-local", async (t) => {
@@ -429,10 +437,21 @@ describe('IPv6: router advertisements, SLAAC, DHCPv6, routing and RA guard (real
     );
   });
 
-  it("ends an instance's dhclient -6 (by its pid) when the instance is deleted", async () => {
+  it("ends an instance's dhclient -6 (by its pid) when the instance is deleted, not its neighbour's", async () => {
     const { pid } = await agentDhcp6(statefulVm);
     assert.ok(pid > 1 && (await isAlive(pid)));
+    [survivor] = await instances(statefulNet);
+    const other = await until(
+      'the second instance leased',
+      async () => {
+        const got = await agentDhcp6(survivor as Instance);
+        return got.lease.ip ? got : undefined;
+      },
+      30_000,
+    );
+    assert.equal(other.lease.ip, ipOf(survivor));
     await up.session.delete(`${INSTANCES}/${statefulVm.id}`);
     await until('the dhclient gone', async () => !(await isAlive(pid)), 30_000);
+    assert.ok(await isAlive(other.pid), "the other instance's dhclient runs on");
   });
 });

@@ -215,7 +215,9 @@ function describe(ctx: DriftContext, action: Action): { text: string; ids: strin
     case 'udhcpc.start':
     case 'udhcpc.stop': {
       if (action.op === 'udhcpc.stop' && desired.dhcpClients[action.key]) return undefined;
-      const [instance, device] = action.key.split('/');
+      // `<instance>/<device>` (udhcpc) or `<instance>/<device>/dhcpv6` (dhclient -6).
+      const [instance, device, family] = action.key.split('/');
+      const client = family === 'dhcpv6' ? 'DHCPv6 client (dhclient -6)' : 'DHCP client';
       const what =
         action.op === 'udhcpc.stop'
           ? 'still runs, no longer wanted'
@@ -223,7 +225,7 @@ function describe(ctx: DriftContext, action: Action): { text: string; ids: strin
             ? 'must restart (outdated, or its device was recreated)'
             : 'is not running';
       return {
-        text: `${names.instance(instance)}'s DHCP client on ${device} ${what} ${on}`,
+        text: `${names.instance(instance)}'s ${client} on ${device} ${what} ${on}`,
         ids: [instance],
       };
     }

@@ -105,6 +105,25 @@ describe('describeDrift (pure)', () => {
     );
   });
 
+  it("names an instance's DHCPv6 client (dhclient -6) apart from its DHCP client", () => {
+    const want = desired();
+    const have = desired();
+    const v4 = want.dhcpClients[`${INSTANCE}/eth0`];
+    want.dhcpClients[`${INSTANCE}/eth0/dhcpv6`] = {
+      ...v4,
+      argv: ['/usr/sbin/dhclient', '-6', '-d', 'eth0'],
+      pidFile: '/x/dhclient6-eth0.pid',
+      leaseFile: '/x/eth0.lease6',
+      dhcpv6: 'stateful',
+    };
+    const findings = describeDrift(diff(want, have), { host: 'h1', desired: want, actual: have, names });
+    assert.deepEqual(
+      findings.map((f) => f.text),
+      ["instance vm1's DHCPv6 client (dhclient -6) on eth0 is not running on host h1 (udhcpc.start pending)"],
+    );
+    assert.deepEqual(findings[0].ids, [INSTANCE]);
+  });
+
   it('finds nothing when the kernel holds what is wanted', () => {
     const state = desired();
     const actual = {

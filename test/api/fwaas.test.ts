@@ -414,8 +414,34 @@ for (const dialect of dialects()) {
       );
 
       // The host snapshot: the router's ports carry their group's rules, resolved in order.
-      const hosts = await admin.get('/v2.0/agents');
-      assert.equal(hosts.status, 200);
+      const sync = async () => {
+        const r = await admin.post('/neutrino/v1/hosts/h1/sync', undefined);
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        return r.body.snapshot as { routers: { id: string; firewall_groups?: unknown[] }[] };
+      };
+      await sync();
+      const routerSnapshot = (await sync()).routers.find((r) => r.id === routerId);
+      assert.deepEqual(
+        routerSnapshot?.firewall_groups,
+        [ifacePort, ifacePort2].sort().map((port_id) => ({
+          port_id,
+          firewall_group_id: g.id,
+          admin_state_up: true,
+          ingress: [
+            {
+              id: allowIcmp.id,
+              protocol: 'icmp',
+              ip_version: 4,
+              source_ip_address: null,
+              destination_ip_address: null,
+              source_port: null,
+              destination_port: null,
+              action: 'allow',
+            },
+          ],
+          egress: [],
+        })),
+      );
       const emptied = await member.put(`${GROUPS}/${g.id}`, { firewall_group: { ports: [] } });
       assert.equal(emptied.body.firewall_group.status, 'INACTIVE');
       assert.equal((await member.del(`${GROUPS}/${g.id}`)).status, 204);

@@ -22,7 +22,7 @@ import type { CollectionSpec } from './resource-routes.js';
 import type { Services } from './services.js';
 
 export const meteringLabels = (s: Services): CollectionSpec => ({
-  path: 'metering/metering_labels',
+  path: 'metering/metering-labels',
   collection: 'metering_labels',
   member: 'metering_label',
   resource: MeteringLabel,
@@ -33,7 +33,7 @@ export const meteringLabels = (s: Services): CollectionSpec => ({
 });
 
 export const meteringLabelRules = (s: Services): CollectionSpec => ({
-  path: 'metering/metering_label_rules',
+  path: 'metering/metering-label-rules',
   collection: 'metering_label_rules',
   member: 'metering_label_rule',
   resource: MeteringLabelRule,

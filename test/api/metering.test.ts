@@ -28,14 +28,14 @@ for (const dialect of dialects()) {
     after(() => t.close());
 
     const label = async (body: Record<string, unknown> = {}) => {
-      const r = await admin.post('/v2.0/metering/metering_labels', {
+      const r = await admin.post('/v2.0/metering/metering-labels', {
         metering_label: { name: 'l', ...body },
       });
       assert.equal(r.status, 201, JSON.stringify(r.body));
       return r.body.metering_label as { id: string; project_id: string };
     };
     const rule = (body: Record<string, unknown>) =>
-      admin.post('/v2.0/metering/metering_label_rules', { metering_label_rule: body });
+      admin.post('/v2.0/metering/metering-label-rules', { metering_label_rule: body });
 
     it('creates, lists, shows and deletes labels and rules; members see and change nothing', async () => {
       const l = await label({ description: 'd', project_id: memberProject });
@@ -66,25 +66,25 @@ for (const dialect of dialects()) {
           destination_ip_prefix: null,
         },
       );
-      const listed = await admin.get(`/v2.0/metering/metering_label_rules?metering_label_id=${l.id}`);
+      const listed = await admin.get(`/v2.0/metering/metering-label-rules?metering_label_id=${l.id}`);
       assert.equal(listed.body.metering_label_rules.length, 1);
-      assert.equal((await admin.get(`/v2.0/metering/metering_labels/${l.id}`)).status, 200);
+      assert.equal((await admin.get(`/v2.0/metering/metering-labels/${l.id}`)).status, 200);
       // Neutron's policy: metering is the admins'.
-      assert.deepEqual((await member.get('/v2.0/metering/metering_labels')).body.metering_labels, []);
-      assert.equal((await member.get(`/v2.0/metering/metering_labels/${l.id}`)).status, 404);
-      const denied = await member.post('/v2.0/metering/metering_labels', { metering_label: { name: 'x' } });
+      assert.deepEqual((await member.get('/v2.0/metering/metering-labels')).body.metering_labels, []);
+      assert.equal((await member.get(`/v2.0/metering/metering-labels/${l.id}`)).status, 404);
+      const denied = await member.post('/v2.0/metering/metering-labels', { metering_label: { name: 'x' } });
       assert.equal(denied.status, 403);
-      assert.equal((await member.del(`/v2.0/metering/metering_labels/${l.id}`)).status, 404);
-      const renamed = await admin.put(`/v2.0/metering/metering_labels/${l.id}`, {
+      assert.equal((await member.del(`/v2.0/metering/metering-labels/${l.id}`)).status, 404);
+      const renamed = await admin.put(`/v2.0/metering/metering-labels/${l.id}`, {
         metering_label: { name: 'n' },
       });
       assert.equal(renamed.status, 400, 'labels cannot be updated');
       // The label's rules go with it.
-      assert.equal((await admin.del(`/v2.0/metering/metering_labels/${l.id}`)).status, 204);
-      const gone = await admin.get(`/v2.0/metering/metering_label_rules/${r.body.metering_label_rule.id}`);
+      assert.equal((await admin.del(`/v2.0/metering/metering-labels/${l.id}`)).status, 204);
+      const gone = await admin.get(`/v2.0/metering/metering-label-rules/${r.body.metering_label_rule.id}`);
       assert.equal(gone.status, 404);
       assert.equal(gone.body.NeutronError.type, 'MeteringLabelRuleNotFound');
-      const labelGone = await admin.get(`/v2.0/metering/metering_labels/${l.id}`);
+      const labelGone = await admin.get(`/v2.0/metering/metering-labels/${l.id}`);
       assert.equal(labelGone.body.NeutronError.type, 'MeteringLabelNotFound');
     });
 
@@ -149,7 +149,7 @@ for (const dialect of dialects()) {
       });
       assert.equal(sd.status, 201);
       assert.equal(sd.body.metering_label_rule.remote_ip_prefix, null);
-      const rules = await admin.get(`/v2.0/metering/metering_label_rules?metering_label_id=${l.id}`);
+      const rules = await admin.get(`/v2.0/metering/metering-label-rules?metering_label_id=${l.id}`);
       assert.equal(rules.body.metering_label_rules.length, 4, 'nothing half-made');
     });
 
@@ -192,11 +192,13 @@ for (const dialect of dialects()) {
       );
       const ownRules = r.metering.find((m: { id: string }) => m.id === own.id).rules;
       assert.deepEqual(
-        ownRules.map((x: { direction: string; excluded: boolean; remote_ip_prefix: string }) => [
-          x.direction,
-          x.excluded,
-          x.remote_ip_prefix,
-        ]),
+        ownRules
+          .map((x: { direction: string; excluded: boolean; remote_ip_prefix: string }) => [
+            x.direction,
+            x.excluded,
+            x.remote_ip_prefix,
+          ])
+          .sort((x: unknown[], y: unknown[]) => Number(x[1]) - Number(y[1])),
         [
           ['egress', false, '198.51.100.0/24'],
           ['egress', true, '198.51.100.7/32'],

@@ -714,6 +714,54 @@ describe('openstack CLI against neutrino server', { skip }, () => {
     assert.notEqual(gone.code, 0);
   });
 
+  it('network meter create / list / show / delete, meter rule create --egress/--ingress/--exclude', async () => {
+    const meter = await ok([
+      'network',
+      'meter',
+      'create',
+      '-f',
+      'json',
+      '--description',
+      'out',
+      'to-outside',
+    ]);
+    assert.equal(meter.name, 'to-outside');
+    assert.equal(meter.description, 'out');
+    const egress = await ok([
+      ...['network', 'meter', 'rule', 'create', '-f', 'json', '--egress'],
+      ...['--remote-ip-prefix', '198.51.100.0/24', 'to-outside'],
+    ]);
+    assert.equal(egress.direction, 'egress');
+    assert.equal(egress.remote_ip_prefix, '198.51.100.0/24');
+    const excluded = await ok([
+      ...['network', 'meter', 'rule', 'create', '-f', 'json', '--egress', '--exclude'],
+      ...['--remote-ip-prefix', '198.51.100.7/32', 'to-outside'],
+    ]);
+    assert.equal(excluded.is_excluded, true, JSON.stringify(excluded));
+    const ingress = await ok([
+      ...['network', 'meter', 'rule', 'create', '-f', 'json', '--ingress'],
+      ...['--source-ip-prefix', '198.51.100.0/24', '--destination-ip-prefix', '10.0.0.0/8', 'to-outside'],
+    ]);
+    assert.equal(ingress.source_ip_prefix, '198.51.100.0/24');
+    const overlap = await run([
+      ...['network', 'meter', 'rule', 'create', '--egress', '--remote-ip-prefix', '198.51.100.128/25'],
+      'to-outside',
+    ]);
+    assert.notEqual(overlap.code, 0);
+    assert.match(overlap.stderr, /overlaps another/);
+    const rules = await ok(['network', 'meter', 'rule', 'list', '-f', 'json']);
+    assert.deepEqual(
+      rules.map((r: { ID: string }) => r.ID).sort(),
+      [egress.id, excluded.id, ingress.id].sort(),
+    );
+    const listed = await ok(['network', 'meter', 'list', '-f', 'json']);
+    assert.ok(listed.some((m: { ID: string }) => m.ID === meter.id));
+    assert.equal((await ok(['network', 'meter', 'show', '-f', 'json', 'to-outside'])).id, meter.id);
+    await ok(['network', 'meter', 'rule', 'delete', ingress.id]);
+    await ok(['network', 'meter', 'delete', 'to-outside']);
+    assert.deepEqual(await ok(['network', 'meter', 'rule', 'list', '-f', 'json']), []);
+  });
+
   it('network agent add/remove network and router, agent list --network / --router', async () => {
     // A network host's agents register by heartbeat (as `neutrino agent` does).
     const token = String(await ok(['token', 'issue', '-f', 'value', '-c', 'id'])).trim();

@@ -56,7 +56,7 @@ describe('metering labels count at the router gateway (real kernel)', {
   const ping = (ip: string, count: number) =>
     runInNamespace(`inst-${vm.id}`, 'ping', ['-c', String(count), '-i', '0.1', '-s', '1000', '-W', '2', ip]);
   const rule = (body: Record<string, unknown>) =>
-    up.session.post<{ metering_label_rule: { id: string } }>('/v2.0/metering/metering_label_rules', {
+    up.session.post<{ metering_label_rule: { id: string } }>('/v2.0/metering/metering-label-rules', {
       metering_label_rule: { metering_label_id: labelId, ...body },
     });
 
@@ -109,7 +109,7 @@ describe('metering labels count at the router gateway (real kernel)', {
       ),
     );
     const { metering_label } = await api.post<{ metering_label: { id: string } }>(
-      '/v2.0/metering/metering_labels',
+      '/v2.0/metering/metering-labels',
       { metering_label: { name: 'to-outside' } },
     );
     labelId = metering_label.id;

@@ -320,6 +320,47 @@ describe('IPv6: router advertisements, SLAAC, DHCPv6, routing and RA guard (real
     assert.equal(await readFile('/etc/resolv.conf', 'utf8').catch(() => ''), hostResolvConf);
   });
 
+  it('dual stack: udhcpc and dhclient -6 side by side give eth0 both fixed IPs; ACTIVE on the IPv4 lease', async () => {
+    const api = up.session;
+    const { network } = await api.post<{ network: { id: string } }>('/v2.0/networks', {
+      network: { name: 'v6-dual' },
+    });
+    await api.post('/v2.0/subnets', {
+      subnet: { network_id: network.id, ip_version: 4, cidr: '10.66.0.0/24' },
+    });
+    await api.post('/v2.0/subnets', {
+      subnet: {
+        network_id: network.id,
+        ip_version: 6,
+        cidr: '2001:db8:65::/64',
+        ipv6_ra_mode: 'dhcpv6-stateful',
+        ipv6_address_mode: 'dhcpv6-stateful',
+      },
+    });
+    const [vm] = await instances(network.id);
+    const v4 = vm.ports[0].fixed_ips.find((ip) => !ip.ip_address.includes(':'))?.ip_address;
+    const v6 = vm.ports[0].fixed_ips.find((ip) => ip.ip_address.includes(':'))?.ip_address;
+    assert.ok(v4 && v6, JSON.stringify(vm.ports[0].fixed_ips));
+    const { lease } = await until(
+      'the DHCPv6 lease recorded',
+      async () => {
+        const got = await agentDhcp6(vm);
+        return got.lease.ip ? got : undefined;
+      },
+      30_000,
+    );
+    assert.equal(lease.ip, v6);
+    await until('the IPv6 address on eth0', async () => (await globalAddresses(vm)).length > 0, 30_000);
+    assert.deepEqual(await globalAddresses(vm), [v6], 'exactly its fixed IPv6 address (no router: no SLAAC)');
+    const links = await ipJson<{ addr_info: AddrInfo[] }[]>(['-4', 'addr', 'show', 'dev', 'eth0'], {
+      netns: ns(vm),
+    });
+    assert.deepEqual(
+      links.flatMap((l) => l.addr_info.map((a) => a.local)),
+      [v4],
+    );
+  });
+
   it('runs one radvd in the router namespace', async () => {
     radvdPid = Number((await readFile(radvdPidFile(), 'utf8')).trim());
     assert.ok(await isAlive(radvdPid));

@@ -68,6 +68,11 @@ describe('isRelevantChange', () => {
       'security_group_rules',
       'tunnel_endpoints',
       'qos_policies',
+      'loadbalancer',
+      'tap_flows',
+      'tap_services',
+      'metering_labels',
+      'metering_label_rules',
     ])
       assert.ok(isRelevantChange(JSON.stringify({ resource })), resource);
     for (const resource of ['agents', 'quotas', 'rbac_policies'])

@@ -255,16 +255,18 @@ function oneOf<T extends string>(option: string, value: string, allowed: readonl
   return value as T;
 }
 
-function inRange(field: string, value: number, min: number, max: number): number {
+/** An integer attribute within bounds; numeric strings (as python-octaviaclient sends some) count. */
+function inRange(field: string, raw: number | string, min: number, max: number): number {
+  const value = typeof raw === 'string' ? Number(raw) : raw;
   if (!Number.isInteger(value) || value < min || value > max) {
     throw invalid(
-      `Invalid input for field/attribute ${field}. Value: '${value}'. Value should be between ${min} and ${max}`,
+      `Invalid input for field/attribute ${field}. Value: '${raw}'. Value should be between ${min} and ${max}`,
     );
   }
   return value;
 }
 
-function checkTimeouts(body: Partial<Record<keyof typeof TIMEOUT_DEFAULTS, number | null>>) {
+function checkTimeouts(body: Partial<Record<keyof typeof TIMEOUT_DEFAULTS, number | string | null>>) {
   const out: Partial<Record<keyof typeof TIMEOUT_DEFAULTS, number>> = {};
   for (const key of Object.keys(TIMEOUT_DEFAULTS) as (keyof typeof TIMEOUT_DEFAULTS)[]) {
     const v = body[key];
@@ -800,7 +802,7 @@ export class LoadBalancers {
     return this.#written(ctx, 'listener', id, 'PENDING_CREATE');
   }
 
-  #connectionLimit(limit: number | null | undefined): number {
+  #connectionLimit(limit: number | string | null | undefined): number {
     if (limit === undefined || limit === null) return -1;
     return inRange('connection_limit', limit, -1, 1000000);
   }
@@ -1186,7 +1188,7 @@ export class LoadBalancers {
       url = pick<string>('redirect_url');
       if (!url || !/^https?:\/\/[^\s]+$/.test(url))
         throw invalid('A valid redirect_url must be specified with REDIRECT_TO_URL action.');
-      code = pick<number>('redirect_http_code') ?? 302;
+      code = Number(pick<number | string>('redirect_http_code') ?? 302);
       if (![301, 302, 303, 307, 308].includes(code))
         throw InvalidOption({ value: code, option: 'redirect_http_code' });
     }

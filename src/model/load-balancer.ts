@@ -46,6 +46,11 @@ const Tags = Type.Array(Type.String({ maxLength: 255 }), { maxItems: 50 });
 const Ref = Closed({ id: Id });
 const Refs = Type.Array(Ref);
 const Port = Type.Integer();
+/**
+ * An integer in a request: python-octaviaclient sends some as strings (`"connection_limit": "500"`),
+ * which Octavia's types accept; `core/load-balancers.ts` turns them into numbers.
+ */
+const Int = Type.Union([Type.Integer(), Type.String({ pattern: '^-?[0-9]{1,10}$' })]);
 
 const Status = {
   provisioning_status: Type.String(),
@@ -114,10 +119,10 @@ const Timeouts = {
   timeout_tcp_inspect: Type.Integer(),
 };
 const OptionalTimeouts = {
-  timeout_client_data: Type.Optional(Nullable(Type.Integer())),
-  timeout_member_connect: Type.Optional(Nullable(Type.Integer())),
-  timeout_member_data: Type.Optional(Nullable(Type.Integer())),
-  timeout_tcp_inspect: Type.Optional(Nullable(Type.Integer())),
+  timeout_client_data: Type.Optional(Nullable(Int)),
+  timeout_member_connect: Type.Optional(Nullable(Int)),
+  timeout_member_data: Type.Optional(Nullable(Int)),
+  timeout_tcp_inspect: Type.Optional(Nullable(Int)),
 };
 
 export const Listener = Closed({
@@ -152,11 +157,11 @@ export type Listener = Static<typeof Listener>;
 export const ListenerCreate = Closed({
   loadbalancer_id: Id,
   protocol: Type.String({ maxLength: 32 }),
-  protocol_port: Port,
+  protocol_port: Int,
   name: Type.Optional(Nullable(Text)),
   description: Type.Optional(Nullable(Text)),
   admin_state_up: Type.Optional(Type.Boolean()),
-  connection_limit: Type.Optional(Nullable(Type.Integer())),
+  connection_limit: Type.Optional(Nullable(Int)),
   default_pool_id: Type.Optional(Nullable(Id)),
   insert_headers: Type.Optional(Nullable(Type.Record(Type.String(), Type.String()))),
   ...OptionalTimeouts,
@@ -170,7 +175,7 @@ export const ListenerUpdate = Closed({
   name: Type.Optional(Nullable(Text)),
   description: Type.Optional(Nullable(Text)),
   admin_state_up: Type.Optional(Type.Boolean()),
-  connection_limit: Type.Optional(Nullable(Type.Integer())),
+  connection_limit: Type.Optional(Nullable(Int)),
   default_pool_id: Type.Optional(Nullable(Id)),
   insert_headers: Type.Optional(Nullable(Type.Record(Type.String(), Type.String()))),
   ...OptionalTimeouts,
@@ -181,7 +186,7 @@ export type ListenerUpdate = Static<typeof ListenerUpdate>;
 const SessionPersistence = Closed({
   type: Type.String({ maxLength: 32 }),
   cookie_name: Type.Optional(Nullable(Type.String({ maxLength: 255 }))),
-  persistence_timeout: Type.Optional(Nullable(Type.Integer())),
+  persistence_timeout: Type.Optional(Nullable(Int)),
   persistence_granularity: Type.Optional(Nullable(Type.String({ maxLength: 64 }))),
 });
 export type SessionPersistence = Static<typeof SessionPersistence>;
@@ -258,14 +263,14 @@ export type Member = Static<typeof Member>;
 
 export const MemberCreate = Closed({
   address: Type.String({ maxLength: 64 }),
-  protocol_port: Port,
+  protocol_port: Int,
   name: Type.Optional(Nullable(Text)),
   admin_state_up: Type.Optional(Type.Boolean()),
-  weight: Type.Optional(Nullable(Type.Integer())),
+  weight: Type.Optional(Nullable(Int)),
   backup: Type.Optional(Type.Boolean()),
   subnet_id: Type.Optional(Nullable(Id)),
   monitor_address: Type.Optional(Nullable(Type.String({ maxLength: 64 }))),
-  monitor_port: Type.Optional(Nullable(Port)),
+  monitor_port: Type.Optional(Nullable(Int)),
   project_id: Type.Optional(Project),
   tenant_id: Type.Optional(Project),
   tags: Type.Optional(Tags),
@@ -275,10 +280,10 @@ export type MemberCreate = Static<typeof MemberCreate>;
 export const MemberUpdate = Closed({
   name: Type.Optional(Nullable(Text)),
   admin_state_up: Type.Optional(Type.Boolean()),
-  weight: Type.Optional(Nullable(Type.Integer())),
+  weight: Type.Optional(Nullable(Int)),
   backup: Type.Optional(Type.Boolean()),
   monitor_address: Type.Optional(Nullable(Type.String({ maxLength: 64 }))),
-  monitor_port: Type.Optional(Nullable(Port)),
+  monitor_port: Type.Optional(Nullable(Int)),
   tags: Type.Optional(Tags),
 });
 export type MemberUpdate = Static<typeof MemberUpdate>;
@@ -291,9 +296,9 @@ export const HealthMonitor = Closed({
   ...Status,
   ...Dated,
   type: Type.String(),
-  delay: Type.Integer(),
-  timeout: Type.Integer(),
-  max_retries: Type.Integer(),
+  delay: Int,
+  timeout: Int,
+  max_retries: Int,
   max_retries_down: Type.Integer(),
   http_method: Nullable(Type.String()),
   url_path: Nullable(Type.String()),
@@ -308,10 +313,10 @@ export type HealthMonitor = Static<typeof HealthMonitor>;
 const MonitorSettings = {
   name: Type.Optional(Nullable(Text)),
   admin_state_up: Type.Optional(Type.Boolean()),
-  delay: Type.Integer(),
-  timeout: Type.Integer(),
-  max_retries: Type.Integer(),
-  max_retries_down: Type.Optional(Nullable(Type.Integer())),
+  delay: Int,
+  timeout: Int,
+  max_retries: Int,
+  max_retries_down: Type.Optional(Nullable(Int)),
   http_method: Type.Optional(Nullable(Type.String({ maxLength: 16 }))),
   url_path: Type.Optional(Nullable(Type.String({ maxLength: 2048 }))),
   expected_codes: Type.Optional(Nullable(Type.String({ maxLength: 64 }))),
@@ -331,9 +336,9 @@ export type HealthMonitorCreate = Static<typeof HealthMonitorCreate>;
 
 export const HealthMonitorUpdate = Closed({
   ...MonitorSettings,
-  delay: Type.Optional(Type.Integer()),
-  timeout: Type.Optional(Type.Integer()),
-  max_retries: Type.Optional(Type.Integer()),
+  delay: Type.Optional(Int),
+  timeout: Type.Optional(Int),
+  max_retries: Type.Optional(Int),
 });
 export type HealthMonitorUpdate = Static<typeof HealthMonitorUpdate>;
 
@@ -361,11 +366,11 @@ const PolicySettings = {
   name: Type.Optional(Nullable(Text)),
   description: Type.Optional(Nullable(Text)),
   admin_state_up: Type.Optional(Type.Boolean()),
-  position: Type.Optional(Nullable(Type.Integer())),
+  position: Type.Optional(Nullable(Int)),
   redirect_pool_id: Type.Optional(Nullable(Id)),
   redirect_url: Type.Optional(Nullable(Type.String({ maxLength: 2048 }))),
   redirect_prefix: Type.Optional(Nullable(Type.String({ maxLength: 2048 }))),
-  redirect_http_code: Type.Optional(Nullable(Type.Integer())),
+  redirect_http_code: Type.Optional(Nullable(Int)),
   tags: Type.Optional(Tags),
 };
 

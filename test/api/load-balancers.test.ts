@@ -135,6 +135,23 @@ for (const dialect of dialects()) {
         fault(dup),
         '409 Client: Another Listener on this Load Balancer is already using protocol HTTP and protocol_port 80',
       );
+      // python-octaviaclient sends some integers as strings, which Octavia accepts
+      const stringly = (
+        await created(member, `${LB}/listeners`, {
+          listener: {
+            loadbalancer_id: lb.id,
+            protocol: 'TCP',
+            protocol_port: '8443',
+            connection_limit: '500',
+          },
+        })
+      ).listener;
+      assert.equal(stringly.protocol_port, 8443);
+      assert.equal(stringly.connection_limit, 500);
+      const badLimit = await member.post(`${LB}/listeners`, {
+        listener: { loadbalancer_id: lb.id, protocol: 'TCP', protocol_port: 8444, connection_limit: -2 },
+      });
+      assert.equal(badLimit.status, 400);
       const badProto = await member.post(`${LB}/listeners`, {
         listener: { loadbalancer_id: lb.id, protocol: 'UDP', protocol_port: 53 },
       });
@@ -249,7 +266,7 @@ for (const dialect of dialects()) {
       ]);
       const status = (await member.get(`${LB}/loadbalancers/${lb.id}/status`)).body.statuses.loadbalancer;
       assert.equal(status.operating_status, 'DEGRADED');
-      const poolStatus = status.listeners[0].pools[0];
+      const poolStatus = status.listeners.find((l: { id: string }) => l.id === listener.id).pools[0];
       assert.equal(poolStatus.operating_status, 'DEGRADED');
       assert.equal(poolStatus.health_monitor.type, 'HTTP');
       const byId = Object.fromEntries(

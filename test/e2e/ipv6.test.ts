@@ -7,7 +7,9 @@
  * supervises in it (ISC dhclient -6: Debian's busybox has no udhcpc6), is ACTIVE only once that
  * lease is in, and takes the router's default route from the Managed advertisement; the stateless
  * one makes its own address and its agent-run `dhclient -6 -S` gets only the DNS server. Neither
- * touches the host's /etc/resolv.conf, and a deleted instance's dhclient ends. Instances ping
+ * touches the host's /etc/resolv.conf; a killed client is started again and leases the same
+ * address, a deleted instance's ends, and `neutrino down` ends the rest. A dual-stack instance runs
+ * udhcpc and dhclient -6 side by side and holds exactly both fixed IPs. Instances ping
  * each other across the router. Security groups hold for IPv6 (no ingress into a group without
  * rules until an ICMPv6 rule), a spoofed IPv6 source is dropped at its port, and a rogue radvd in an
  * instance is dropped at its port (counted as an `ra` drop): its prefix never reaches the instance
@@ -476,6 +478,22 @@ describe('IPv6: router advertisements, SLAAC, DHCPv6, routing and RA guard (real
       radvdPid,
       'the same radvd throughout',
     );
+  });
+
+  it('supervises dhclient -6: killed, it is started again and leases the same fixed IP (DUID from the MAC)', async () => {
+    const { pid } = await agentDhcp6(statefulVm);
+    assert.ok(pid > 1 && (await isAlive(pid)));
+    process.kill(pid, 'SIGKILL');
+    const again = await until(
+      'a new dhclient with the lease again',
+      async () => {
+        const got = await agentDhcp6(statefulVm);
+        return got.pid !== pid && got.pid > 1 && got.lease.ip && (await isAlive(got.pid)) ? got : undefined;
+      },
+      30_000,
+    );
+    assert.equal(again.lease.ip, ipOf(statefulVm));
+    assert.deepEqual(await globalAddresses(statefulVm), [ipOf(statefulVm)]);
   });
 
   it("ends an instance's dhclient -6 (by its pid) when the instance is deleted, not its neighbour's", async () => {

@@ -3,8 +3,9 @@
  * instances ping each other while a third, the monitoring instance (its port without port
  * security, as TaaS's guides make it), listens with tcpdump. A tap flow on the first instance's
  * port copies what it sends (OUT) and receives (IN) to the monitoring instance — both the echo
- * requests and the replies, which are not addressed to it; an `OUT` flow copies the requests
- * only; with the flow deleted nothing arrives there; `neutrino down` leaves no mirroring table.
+ * requests and the replies, which are not addressed to it — even when the monitoring port's
+ * security groups allow nothing in, since the copies never cross the bridge; an `OUT` flow copies
+ * the requests only; with the flow deleted nothing arrives there; `neutrino down` leaves no mirroring table.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -29,6 +30,7 @@ describe('port mirroring with tap flows (real kernel)', { skip: !isRoot && 'need
   let b: Instance;
   let monitor: Instance;
   let serviceId: string;
+  let monitorPortId: string;
   const table = () => `neutrino-taas-${ownerTag(up.agentDir)}`;
   const mirroring = () => nftListTable('netdev', table());
 
@@ -94,6 +96,7 @@ describe('port mirroring with tap flows (real kernel)', { skip: !isRoot && 'need
       tap_service: { name: 'monitor', port_id: port.id },
     });
     serviceId = tap_service.id;
+    monitorPortId = port.id;
   });
   after(async () => {
     await up.cleanup();
@@ -117,9 +120,42 @@ describe('port mirroring with tap flows (real kernel)', { skip: !isRoot && 'need
     assert.deepEqual(await capture(3), { requests: 0, replies: 0 }, 'no copies once the flow is gone');
   });
 
+  it('reaches a monitoring port whose security groups allow nothing: the copies do not cross the bridge', async () => {
+    const monitorPort = monitorPortId;
+    await up.session.put(`/v2.0/ports/${monitorPort}`, {
+      port: { port_security_enabled: true, security_groups: [] },
+    });
+    const table = await until(
+      'the monitoring port filtered',
+      async () => {
+        const listing = await nftListTable('bridge', `neutrino-sg-${ownerTag(up.agentDir)}`);
+        return listing?.includes(`chain to-${monitorPort}`) ? listing : undefined;
+      },
+      20_000,
+    );
+    assert.ok(table);
+    const id = await flow('BOTH');
+    await until('the mirroring table', mirroring, 20_000);
+    assert.deepEqual(await capture(3), { requests: 3, replies: 3 });
+    await up.session.delete(`/v2.0/taas/tap_flows/${id}`);
+    await until(
+      'the mirroring table gone',
+      async () => ((await mirroring()) === undefined ? true : undefined),
+      20_000,
+    );
+  });
+
   it('copies only what the instance sends for direction OUT', async () => {
     const id = await flow('OUT');
-    await until('the mirroring table', mirroring, 20_000);
+    // The previous test's flow (both ways) may still be loaded: wait for the ingress hook alone.
+    await until(
+      'the mirroring table with the ingress hook only',
+      async () => {
+        const listing = await mirroring();
+        return listing?.includes('hook ingress') && !listing.includes('hook egress') ? true : undefined;
+      },
+      20_000,
+    );
     assert.deepEqual(await capture(3), { requests: 3, replies: 0 });
     await up.session.delete(`/v2.0/taas/tap_flows/${id}`);
   });

@@ -333,7 +333,7 @@ describe('compile: DHCP', () => {
       assert.doesNotMatch(config.content, /host-name/);
     });
 
-    it('asks for information only on a stateless network (-S); none for SLAAC or without DHCP', () => {
+    it('asks for information only on a stateless network (-S); none for SLAAC, without DHCP or on a port down', () => {
       const base = snapshot();
       const stateless = compile({ ...base, subnets: [...base.subnets, v6('dhcpv6-stateless')] }, { stateDir })
         .dhcpClients[`${INST_A}/eth0/dhcpv6`];
@@ -356,6 +356,16 @@ describe('compile: DHCP', () => {
         { stateDir },
       );
       assert.deepEqual(noDhcpPort.dhcpClients, {}, 'no DHCP server here or elsewhere');
+      const down = compile(
+        {
+          ...base,
+          subnets: [...base.subnets, v6('dhcpv6-stateful')],
+          ports: base.ports.map((p) => (p.id === PORT_A ? { ...p, admin_state_up: false } : p)),
+        },
+        { stateDir },
+      );
+      assert.ok(!down.dhcpClients[`${INST_A}/eth0/dhcpv6`], 'an admin-down port: no link-local to bind to');
+      assert.ok(down.dhcpClients[`${INST_B}/eth0/dhcpv6`]);
     });
 
     it('on an IPv6-only stateful network: dhclient -6 alone, the interface kept up by the agent', () => {

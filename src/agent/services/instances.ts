@@ -157,9 +157,9 @@ request dhcp6.name-servers, dhcp6.domain-search;
  * RELEASE6, STOP6, …) and the lease in its environment (\`new_ip6_address\`, \`new_ip6_prefixlen\`,
  * \`new_dhcp6_name_servers\`, …); NEUTRINO_LEASE_FILE comes from its \`-e\`. It touches only its
  * interface and its lease file: no resolv.conf (an instance namespace shares the host's /etc).
- * PREINIT6 brings the interface up and waits (up to 5 s) for its link-local address to pass
- * duplicate address detection, since dhclient binds to it and exits if it cannot (what Debian's
- * dhclient-script does too). An information request's reply (stateless) comes as BOUND6 or RENEW6
+ * PREINIT6 brings the interface up and waits (up to 10 s, so that a script left behind by a
+ * client stopped meanwhile ends too) for a link-local address past duplicate address detection,
+ * since dhclient binds to it and exits if it cannot (Debian's dhclient-script waits too). An information request's reply (stateless) comes as BOUND6 or RENEW6
  * without an address. The lease file is written by one \`write\`, as udhcpc's.
  */
 export const DHCP6_CLIENT_SCRIPT = `#!/bin/sh
@@ -173,7 +173,7 @@ case "$reason" in
     ip link set dev "$interface" up
     ip -6 addr flush dev "$interface" scope global permanent
     i=0
-    while [ $i -lt 50 ] && [ -n "$(ip -6 -o addr show dev "$interface" scope link tentative)" ]; do
+    while [ $i -lt 100 ] && [ -z "$(ip -6 -o addr show dev "$interface" scope link -tentative)" ]; do
       sleep 0.1
       i=$((i + 1))
     done
@@ -303,8 +303,10 @@ export function addInstance(state: HostState, input: InstanceInput): string[] {
       problems.push(why);
       return;
     }
+    // Only on a port that is up: a link without carrier never gets the link-local address
+    // dhclient binds to, so it would exit and be started again at every reconcile.
     const dhcp6 = input.dhcp6Networks?.get(network.id);
-    if (dhcp6 !== undefined) {
+    if (dhcp6 !== undefined && up) {
       const { script, config } = dhcp6ProgramFiles(stateDir);
       const { pidFile, leaseFile, leaseDb } = dhcp6ClientFiles(dir, device);
       const stateless = dhcp6 === 'stateless';

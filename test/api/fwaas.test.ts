@@ -108,6 +108,13 @@ for (const dialect of dialects()) {
       const listed = await member.get(`${RULES}?name=web`);
       assert.equal(listed.body.firewall_rules.length, 1);
       assert.equal(listed.body.firewall_rules[0].firewall_policy_id, null, 'lists do not resolve policies');
+      const tagged = await member.put(`${RULES}/${r.id}/tags/web`, undefined);
+      assert.equal(tagged.status, 201, JSON.stringify(tagged.body));
+      const byTag = await member.get(`${RULES}?tags=web`);
+      assert.deepEqual(
+        byTag.body.firewall_rules.map((x: { id: string }) => x.id),
+        [r.id],
+      );
     });
 
     it('validates rules as neutron-fwaas does', async () => {

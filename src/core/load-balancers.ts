@@ -88,6 +88,13 @@ const POOL_PROTOCOLS: Record<string, string[]> = {
   TCP: ['HTTP', 'HTTPS', 'TCP'],
 };
 
+/**
+ * What haproxy's configuration can hold as one word (`linux/haproxy-lb.ts` renders values
+ * unquoted): printable ASCII without spaces, quotes, backslashes or `#`. Refused here, so a value
+ * never keeps a whole load balancer from being realised.
+ */
+const HAPROXY_WORD = /^[\x21\x24-\x26\x28-\x5b\x5d-\x7e]+$/;
+
 /** One stored object: its columns, and its attributes as stored (`doc`). */
 export interface LbObject {
   id: string;
@@ -290,8 +297,8 @@ function checkPersistence(
     throw invalid(`Field "cookie_name" can only be specified with session persistence of type "APP_COOKIE".`);
   if (type !== 'SOURCE_IP' && protocol !== 'HTTP')
     throw invalid(`Session persistence of type ${type} is only supported on HTTP pools.`);
-  if (sp.cookie_name && !/^[\x21-\x7e]+$/.test(sp.cookie_name))
-    throw invalid('Cookie names must be printable ASCII without spaces.');
+  if (sp.cookie_name && !HAPROXY_WORD.test(sp.cookie_name))
+    throw invalid('Cookie names must be printable ASCII without spaces, quotes, backslashes or #.');
   return {
     type,
     cookie_name: sp.cookie_name ?? null,
@@ -1186,7 +1193,7 @@ export class LoadBalancers {
       if (pool.doc.protocol !== 'HTTP') throw invalid('The redirect pool must be an HTTP pool.');
     } else if (action === 'REDIRECT_TO_URL') {
       url = pick<string>('redirect_url');
-      if (!url || !/^https?:\/\/[^\s]+$/.test(url))
+      if (!url || !/^https?:\/\//.test(url) || !HAPROXY_WORD.test(url))
         throw invalid('A valid redirect_url must be specified with REDIRECT_TO_URL action.');
       code = Number(pick<number | string>('redirect_http_code') ?? 302);
       if (![301, 302, 303, 307, 308].includes(code))
@@ -1270,8 +1277,9 @@ export class LoadBalancers {
       } catch {
         throw invalid(`The value '${value}' is not a valid regular expression.`);
       }
-    } else if (/\s/.test(value))
-      throw invalid('L7rule values may not contain whitespace unless they are regular expressions.');
+    }
+    if (!HAPROXY_WORD.test(value) || (key !== null && !HAPROXY_WORD.test(key)))
+      throw invalid('L7rule keys and values may not contain whitespace, quotes, backslashes or #.');
     return {
       type,
       compare_type: compare,

@@ -332,6 +332,19 @@ for (const dialect of dialects()) {
         rule: { type: 'HEADER', compare_type: 'EQUAL_TO', value: 'x' },
       });
       assert.equal(headerless.status, 400);
+      // what haproxy's configuration could not hold is refused, never half-realised
+      const quoted = await member.post(`${LB}/l7policies/${policy.id}/rules`, {
+        rule: { type: 'HEADER', key: 'X-Test', compare_type: 'EQUAL_TO', value: 'a"b' },
+      });
+      assert.equal(quoted.status, 400);
+      const hashUrl = await member.post(`${LB}/l7policies`, {
+        l7policy: {
+          listener_id: listener.id,
+          action: 'REDIRECT_TO_URL',
+          redirect_url: 'http://x.example/#frag',
+        },
+      });
+      assert.equal(hashUrl.status, 400);
       assert.deepEqual((await member.get(`${LB}/l7policies/${policy.id}`)).body.l7policy.rules, [
         { id: rule.id },
       ]);

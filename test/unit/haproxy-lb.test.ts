@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { compile } from '../../src/agent/desired/compile.js';
+import { diff } from '../../src/agent/diff/diff.js';
 import { lbNamespace } from '../../src/agent/services/load-balancer.js';
 import type { Snapshot, SnapshotLoadBalancer } from '../../src/agent/snapshot.js';
 import { expectLine, loadBalancerConfig, parseStats, ruleCondition } from '../../src/linux/haproxy-lb.js';
@@ -304,6 +305,40 @@ describe('load balancer haproxy configuration', () => {
         },
       },
     });
+  });
+
+  it('reloads haproxy (SIGHUP, no restart) when only its configuration changed', () => {
+    const snapshot = (balancer: SnapshotLoadBalancer) =>
+      ({
+        host: 'h',
+        revision: 1,
+        dnsDomain: 'openstacklocal',
+        networks: [
+          {
+            id: lb().vip.network_id,
+            admin_state_up: true,
+            mtu: 1500,
+            network_type: 'local',
+            physical_network: null,
+            segmentation_id: null,
+            project_id: 'p',
+          },
+        ],
+        subnets: [],
+        ports: [],
+        instances: [],
+        routers: [],
+        physicalInterfaceMappings: {},
+        load_balancers: [balancer],
+      }) as unknown as Snapshot;
+    const before = compile(snapshot(lb()), { stateDir: '/s' });
+    const key = `lb ${lbNamespace(LB_ID)}`;
+    const running = { ...before, daemons: { [key]: { ...before.daemons[key], pid: 4242 } } };
+    const changed = lb({ pools: [{ ...lb().pools[0], lb_algorithm: 'LEAST_CONNECTIONS' }] });
+    const ops = diff(compile(snapshot(changed), { stateDir: '/s' }), running)
+      .filter((a) => a.op.startsWith('daemon.'))
+      .map((a) => a.op);
+    assert.deepEqual(ops, ['daemon.reload']);
   });
 
   it('compiles a load balancer into its namespace, VIP device and haproxy daemon', () => {

@@ -9,6 +9,7 @@ import { registerCompletionCommand } from './completion.js';
 import { registerFloatingIpCommands } from './floating-ip.js';
 import { registerIdentityCommands } from './identity.js';
 import { registerInstanceCommands } from './instance.js';
+import { registerMeteringCommands } from './metering.js';
 import { registerNetworkCommands } from './network.js';
 import { registerPortCommands } from './port.js';
 import { registerQosCommands } from './qos.js';
@@ -16,6 +17,7 @@ import { registerRouterCommands } from './router.js';
 import { registerSecurityGroupCommands } from './security-group.js';
 import { registerSubnetCommands } from './subnet.js';
 import { registerAddressScopeCommands } from './subnet-pool.js';
+import { registerTaasCommands } from './taas.js';
 import { registerTopologyCommands } from './topology/command.js';
 import { registerTraceCommand } from './trace.js';
 
@@ -28,6 +30,8 @@ export function registerClientCommands(root: Command): void {
   registerFloatingIpCommands(root);
   registerSecurityGroupCommands(root);
   registerQosCommands(root);
+  registerTaasCommands(root);
+  registerMeteringCommands(root);
   registerInstanceCommands(root);
   registerIdentityCommands(root);
   registerTopologyCommands(root);

@@ -149,6 +149,11 @@ describe('metering labels count at the router gateway (real kernel)', {
       stats.routers.map((r) => [r.router_id, r.bytes]),
       [[routerId, 10 * 1028]],
     );
+    const cli = await up.cli(['meter', 'stats', 'to-outside', '-f', 'json']);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.equal(JSON.parse(cli.stdout).bytes, 10 * 1028);
+    const rules = await up.cli(['meter', 'rule', 'list', '-f', 'json']);
+    assert.equal(JSON.parse(rules.stdout).length, 2);
   });
 
   it("keeps the count when the label's rules change", async () => {

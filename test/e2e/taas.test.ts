@@ -145,6 +145,29 @@ describe('port mirroring with tap flows (real kernel)', { skip: !isRoot && 'need
     );
   });
 
+  it('neutrino tap service / tap flow: list, create, show, delete', async () => {
+    const services = await up.cli(['tap', 'service', 'list', '-f', 'json']);
+    assert.equal(services.code, 0, services.stderr);
+    assert.deepEqual(
+      JSON.parse(services.stdout).map((r: { ID: string }) => r.ID),
+      [serviceId],
+    );
+    const created = await up.cli([
+      ...['tap', 'flow', 'create', '--port', a.ports[0].id, '--tap-service', 'monitor'],
+      ...['--direction', 'in', '-f', 'json', 'cli-flow'],
+    ]);
+    assert.equal(created.code, 0, created.stderr);
+    const flowRow = JSON.parse(created.stdout) as { id: string; direction: string; source_port: string };
+    assert.equal(flowRow.direction, 'IN');
+    assert.equal(flowRow.source_port, a.ports[0].id);
+    const shown = await up.cli(['tap', 'flow', 'show', 'cli-flow', '-f', 'json']);
+    assert.equal(JSON.parse(shown.stdout).id, flowRow.id);
+    const deleted = await up.cli(['tap', 'flow', 'delete', 'cli-flow']);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    const flows = await up.cli(['tap', 'flow', 'list', '-f', 'json']);
+    assert.deepEqual(JSON.parse(flows.stdout), []);
+  });
+
   it('copies only what the instance sends for direction OUT', async () => {
     const id = await flow('OUT');
     // The previous test's flow (both ways) may still be loaded: wait for the ingress hook alone.

@@ -7,8 +7,9 @@
  * A port is the monitoring port of one tap service at most, and never mirrored to itself. The
  * agent copies on the source port's host to a monitoring port on the same host: a flow whose
  * ports are bound to different hosts is refused, and a port that moves later stops being copied
- * (its flow stays, status DOWN). Deleting a tap service deletes its flows; deleting a port
- * deletes the tap services it monitors for and the flows it is the source of, as TaaS does.
+ * (its flow stays; `status` is always ACTIVE: agents do not report mirroring). Deleting a tap
+ * service deletes its flows; deleting a port deletes the tap services it monitors for and the
+ * flows it is the source of, as TaaS does.
  */
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';

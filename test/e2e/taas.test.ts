@@ -5,13 +5,14 @@
  * port copies what it sends (OUT) and receives (IN) to the monitoring instance — both the echo
  * requests and the replies, which are not addressed to it — even when the monitoring port's
  * security groups allow nothing in, since the copies never cross the bridge; an `OUT` flow copies
- * the requests only; with the flow deleted nothing arrives there; `neutrino down` leaves no mirroring table.
+ * the requests only; a table deleted behind the agent's back is loaded again; with the flow
+ * deleted nothing arrives there; `neutrino down` leaves no mirroring table.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ownerTag } from '../../src/agent/host-state.js';
 import { runInNamespace } from '../../src/linux/exec.js';
-import { nftListTable } from '../../src/linux/nft.js';
+import { nftApply, nftListTable } from '../../src/linux/nft.js';
 import { NeutrinoUp } from '../helpers/neutrino-up.js';
 import { until } from '../helpers/until.js';
 
@@ -110,6 +111,9 @@ describe('port mirroring with tap flows (real kernel)', { skip: !isRoot && 'need
     const tap = `tap${a.ports[0].id.slice(0, 11)}`;
     assert.match(listing, new RegExp(`hook ingress device "${tap}"`));
     assert.match(listing, new RegExp(`hook egress device "${tap}"`));
+    // Deleted behind the agent's back, the table is back after its next verification.
+    await nftApply(`delete table netdev ${table()}`);
+    await until('the mirroring table back', mirroring, 30_000);
     assert.deepEqual(await capture(3), { requests: 3, replies: 3 });
     await up.session.delete(`/v2.0/taas/tap_flows/${id}`);
     await until(

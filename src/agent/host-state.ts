@@ -12,6 +12,12 @@ import type { ShaperSpec } from '../linux/tc.js';
 
 export interface Namespace {
   kind: 'dhcp' | 'instance' | 'router' | 'lb';
+  /**
+   * Routes Neutrino keeps in a namespace that is not a router's (a load balancer's default route
+   * through its VIP subnet's gateway), `proto static`; absent: none managed. Routers keep theirs
+   * in `Router`.
+   */
+  routes?: Route[];
 }
 
 export interface Bridge {

@@ -976,9 +976,8 @@ export class LoadBalancers {
   }
 
   /**
-   * The member's subnet, checked reachable from the load balancer: its namespace holds the VIP
-   * port only, with no routes, so a member must be on the VIP's subnet (given as `subnet_id`, or
-   * by an address inside it).
+   * The member's subnet, checked reachable from the load balancer: the VIP's subnet (given as
+   * `subnet_id`, or by an address inside it). Members behind a router are not supported yet.
    */
   async #memberSubnet(ctx: Context, lb: LbObject, address: string, subnetId: string | null): Promise<string> {
     const vipSubnet = String(lb.doc.vip_subnet_id);

@@ -4,8 +4,9 @@
  * fourth instance asks the VIP. Requests are spread over all three; a member whose httpd stops is
  * taken out by its HTTP health monitor (its operating status ERROR, as haproxy's checks report it)
  * and no request fails after that; an L7 policy sends `/static` to a second pool; SOURCE_IP keeps
- * one client on one member; the stats count the requests (since haproxy's last reload); cascade delete leaves no haproxy and no
- * namespace.
+ * one client on one member; the stats count the requests (since haproxy's last reload); a floating
+ * IP on the VIP answers the outside namespace (198.51.100.0/24, a namespace of the test's own);
+ * cascade delete leaves no haproxy and no namespace.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -15,11 +16,13 @@ import { runInNamespace } from '../../src/linux/exec.js';
 import { isAlive, readPidFile } from '../../src/linux/process.js';
 import { type Background, spawnInNamespace } from '../helpers/background.js';
 import { NeutrinoUp } from '../helpers/neutrino-up.js';
+import { Outside } from '../helpers/outside.js';
 import { until } from '../helpers/until.js';
 
 const isRoot = process.getuid?.() === 0;
 const INSTANCES = '/neutrino/v1/instances';
 const LB = '/load-balancer/v2/lbaas';
+const OUTSIDE_IP = '198.51.100.254';
 
 interface Instance {
   id: string;
@@ -31,7 +34,10 @@ interface Instance {
 describe('load balancing through neutrino up (real kernel, haproxy)', {
   skip: !isRoot && 'needs root',
 }, () => {
-  const up = new NeutrinoUp({ resyncIntervalS: 2 });
+  // The outside world: a namespace of the test's own on 198.51.100.0/24, mapped as physnet `public`.
+  const outside = new Outside(`${OUTSIDE_IP}/24`);
+  const up = new NeutrinoUp({ resyncIntervalS: 2, physicalInterfaceMappings: { public: outside.bridge } });
+  let externalId: string;
   const servers = new Map<string, Background>();
   const members: { name: string; vm: Instance; id?: string }[] = [];
   let client: Instance;
@@ -102,6 +108,7 @@ describe('load balancing through neutrino up (real kernel, haproxy)', {
   };
 
   before(async () => {
+    await outside.create();
     await up.start();
     const { network } = await api().post<{ network: { id: string } }>('/v2.0/networks', {
       network: { name: 'lb-net' },
@@ -110,6 +117,29 @@ describe('load balancing through neutrino up (real kernel, haproxy)', {
       subnet: { network_id: network.id, ip_version: 4, cidr: '10.41.0.0/24' },
     });
     subnetId = subnet.id;
+    const { network: ext } = await api().post<{ network: { id: string } }>('/v2.0/networks', {
+      network: {
+        name: 'public',
+        'router:external': true,
+        'provider:network_type': 'flat',
+        'provider:physical_network': 'public',
+      },
+    });
+    externalId = ext.id;
+    await api().post('/v2.0/subnets', {
+      subnet: {
+        network_id: ext.id,
+        ip_version: 4,
+        cidr: '198.51.100.0/24',
+        gateway_ip: OUTSIDE_IP,
+        allocation_pools: [{ start: '198.51.100.10', end: '198.51.100.100' }],
+        enable_dhcp: false,
+      },
+    });
+    const { router } = await api().post<{ router: { id: string } }>('/v2.0/routers', {
+      router: { name: 'lb-router', external_gateway_info: { network_id: ext.id } },
+    });
+    await api().put(`/v2.0/routers/${router.id}/add_router_interface`, { subnet_id: subnet.id });
     const made = await Promise.all(['web-a', 'web-b', 'web-c', 'client'].map((n) => instance(n, network.id)));
     const ready = await Promise.all(made.map((m) => active(m.id)));
     client = ready[3];
@@ -133,6 +163,7 @@ describe('load balancing through neutrino up (real kernel, haproxy)', {
   after(async () => {
     for (const s of servers.values()) await s.stop();
     await up.cleanup();
+    await outside.remove();
   });
 
   it('spreads requests from an instance over all three members', async () => {
@@ -268,6 +299,35 @@ describe('load balancing through neutrino up (real kernel, haproxy)', {
       500,
     );
     assert.ok(stats.bytes_in > 0 && stats.bytes_out > 0, JSON.stringify(stats));
+  });
+
+  it('answers through a floating IP on the VIP from the outside namespace', async () => {
+    const { loadbalancer } = await api().get<{ loadbalancer: { vip_port_id: string } }>(
+      `${LB}/loadbalancers/${lb.id}`,
+    );
+    const { floatingip } = await api().post<{ floatingip: { floating_ip_address: string } }>(
+      '/v2.0/floatingips',
+      {
+        floatingip: { floating_network_id: externalId, port_id: loadbalancer.vip_port_id },
+      },
+    );
+    const get = async () => {
+      const r = await runInNamespace(
+        outside.netns,
+        'curl',
+        ['-s', '-f', '-m', '3', `http://${floatingip.floating_ip_address}/`],
+        {
+          timeoutMs: 10_000,
+        },
+      ).catch(() => undefined);
+      return r && r.code === 0 ? r.stdout.trim() : null;
+    };
+    await until('the floating IP answering', async () => (await get()) !== null, 30_000, 500);
+    // SOURCE_IP persistence holds the outside client to one member too.
+    const seen = new Set<string | null>();
+    for (let i = 0; i < 5; i++) seen.add(await get());
+    assert.equal(seen.size, 1);
+    assert.ok(['web-a', 'web-b', 'web-c'].includes([...seen][0] ?? ''), [...seen].join());
   });
 
   it('cascade delete leaves no haproxy and no namespace', async () => {

@@ -94,6 +94,8 @@ function lb(overrides: Partial<SnapshotLoadBalancer> = {}): SnapshotLoadBalancer
   };
 }
 
+const vipDevice = (state: ReturnType<typeof compile>, netns: string) =>
+  Object.values(state.namespaceLinks).find((l) => l.netns === netns && l.name !== 'lo')?.name;
 const lines = (text: string) => text.split('\n').map((l) => l.trim());
 
 describe('load balancer haproxy configuration', () => {
@@ -367,7 +369,10 @@ describe('load balancer haproxy configuration', () => {
     const state = compile(snapshot, { stateDir: '/var/lib/neutrino' });
     const netns = lbNamespace(LB_ID);
     assert.deepEqual(state.problems, []);
-    assert.deepEqual(state.namespaces[netns], { kind: 'lb' });
+    assert.deepEqual(state.namespaces[netns], {
+      kind: 'lb',
+      routes: [{ destination: '0.0.0.0/0', nexthop: '10.0.0.1', dev: vipDevice(state, netns) }],
+    });
     const vip = Object.values(state.namespaceLinks).find((l) => l.netns === netns && l.name !== 'lo');
     assert.deepEqual(vip?.addresses, ['10.0.0.100/24']);
     const daemon = state.daemons[`lb ${netns}`];

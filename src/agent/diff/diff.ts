@@ -239,6 +239,17 @@ export function diff(desired: HostState, actual: HostState): Action[] {
       if (!had.includes(cidr)) add({ op: 'addr.add', netns, dev: name, cidr });
   }
 
+  // Routes of namespaces that are not routers' (a load balancer's default route).
+  for (const [netns, namespace] of Object.entries(desired.namespaces)) {
+    if (!namespace.routes) continue;
+    const before = freshNamespaces.has(netns) ? [] : (actual.namespaces[netns]?.routes ?? []);
+    const had = new Map(before.map((r) => [r.destination, r]));
+    const wanted = new Set(namespace.routes.map((r) => r.destination));
+    for (const [destination, route] of had)
+      if (!wanted.has(destination)) add({ op: 'route.del', netns, route });
+    for (const route of namespace.routes)
+      if (had.get(route.destination)?.nexthop !== route.nexthop) add({ op: 'route.replace', netns, route });
+  }
   for (const [netns, router] of Object.entries(desired.routers)) {
     const have = freshNamespaces.has(netns) ? undefined : actual.routers[netns];
     const kept = (dev: string) =>

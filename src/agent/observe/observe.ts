@@ -254,7 +254,11 @@ export async function observe(options: ObserveOptions): Promise<HostState> {
     }),
     ...lbIds.map(async (id) => {
       const netns = lbNamespace(id);
-      if (state.namespaces[netns]) await observeNamespaceLinks(state, netns);
+      if (state.namespaces[netns]) {
+        await observeNamespaceLinks(state, netns);
+        const routes = await ipJson<IpRoute[]>(['route', 'show', 'proto', 'static'], { netns });
+        state.namespaces[netns] = { kind: 'lb', routes: routes.flatMap((r) => routeOf(r) ?? []) };
+      }
       const files = lbFiles(lbDir(stateDir, id));
       return observeDaemon(state, 'lb', netns, files.config, files.pid, HAPROXY);
     }),

@@ -1,7 +1,8 @@
 /**
  * A load balancer (Octavia's API, `core/load-balancers.ts`) as this host runs it: namespace
  * `qlbaas-<id>` (the name Neutron's haproxy LBaaS driver used) holding the VIP port's device with
- * the VIP address, plugged into the VIP network like a DHCP port, and one haproxy in master-worker
+ * the VIP address and a default route through the VIP subnet's gateway, plugged into the VIP
+ * network like a DHCP port, and one haproxy in master-worker
  * mode serving the listeners (`linux/haproxy-lb.ts`), its files in `<stateDir>/lbaas/<id>/`. A
  * changed configuration reloads haproxy (SIGHUP: new workers, old ones finish their connections).
  */
@@ -49,7 +50,11 @@ export function addLoadBalancer(state: HostState, input: LoadBalancerInput): str
     input.context,
   );
   if (why) return why;
-  state.namespaces[netns] = { kind: 'lb' };
+  // Replies to clients beyond the VIP's subnet (through a router, a floating IP) leave by its gateway.
+  const gateway = lb.vip.gateway_ip;
+  const routes =
+    gateway && !gateway.includes(':') ? [{ destination: '0.0.0.0/0', nexthop: gateway, dev: device }] : [];
+  state.namespaces[netns] = { kind: 'lb', routes };
   state.dirs[dir] = { netns };
   state.namespaceLinks[namespaceLinkKey(netns, 'lo')] = { netns, name: 'lo', up: true };
   state.namespaceLinks[namespaceLinkKey(netns, device)] = {

@@ -83,6 +83,8 @@ for (const dialect of dialects()) {
         address_groups: {},
         l2population: {},
         dhcp_elsewhere: [],
+        tap_flows: [],
+        load_balancers: [],
       });
     });
 

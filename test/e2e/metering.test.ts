@@ -3,8 +3,9 @@
  * external prefix 198.51.100.0/24 and an excluded rule for one address in it counts exactly the
  * IP bytes an instance sends through the router to that prefix (pings of a known size: 1028-byte
  * IP packets), not those to the excluded address; the router's counter keeps its count when the
- * label's rules change (the table is changed in place), and the server's stats show the same
- * totals within a report interval.
+ * label's rules change (the table is changed in place), the server's stats show the same
+ * totals within a report interval, and keep growing when the router's counters start again from
+ * zero (the table deleted behind the agent's back and loaded again).
  *
  * The external network is a bridge of the test's own (`Outside`), mapped as physnet `public`:
  * no address or packet reaches the host's root namespace.
@@ -13,7 +14,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { runInNamespace } from '../../src/linux/exec.js';
 import { ipBatch } from '../../src/linux/ip.js';
-import { nftJson, nftListTable } from '../../src/linux/nft.js';
+import { nftApply, nftJson, nftListTable } from '../../src/linux/nft.js';
 import { NeutrinoUp } from '../helpers/neutrino-up.js';
 import { Outside } from '../helpers/outside.js';
 import { until } from '../helpers/until.js';
@@ -168,5 +169,33 @@ describe('metering labels count at the router gateway (real kernel)', {
     const now = await counter();
     assert.equal(now?.packets, 14);
     assert.equal(now?.bytes, 14 * 1028);
+  });
+
+  it('keeps the totals growing when the counters start again from zero (table rebuilt)', async () => {
+    const statsNow = async () =>
+      (await up.session.get<{ metering_label_stats: Stats }>(`/neutrino/v1/metering-labels/${labelId}/stats`))
+        .metering_label_stats;
+    await until(
+      'the server has the 14 packets',
+      async () => ((await statsNow()).packets === 14 ? true : undefined),
+      20_000,
+    );
+    await nftApply('delete table inet neutrino-metering', { netns: netns() });
+    await until(
+      'the metering table back',
+      async () => ((await counter().catch(() => undefined)) ? true : undefined),
+      30_000,
+    );
+    await ping(OUTSIDE_IP, 2);
+    assert.equal((await counter())?.packets, 4, 'a new counter: two requests and two replies');
+    const total = await until(
+      'the server adds the new count',
+      async () => {
+        const stats = await statsNow();
+        return stats.packets === 18 ? stats : undefined;
+      },
+      20_000,
+    );
+    assert.equal(total.bytes, 18 * 1028);
   });
 });

@@ -45,6 +45,7 @@ import {
   OctaviaValidation,
   PortInUse,
 } from './errors.js';
+import { ROUTER_INTERFACE_OWNERS } from './fixed-ips.js';
 import { cidrContains, ipVersion, normalizeIp, parseCidr } from './ipam.js';
 import type { Networks } from './networks.js';
 import type { Ports } from './ports.js';
@@ -976,11 +977,11 @@ export class LoadBalancers {
   }
 
   /**
-   * The member's subnet, checked reachable from the load balancer: the VIP's subnet (given as
-   * `subnet_id`, or by an address inside it). Members behind a router are not supported yet.
+   * The member's subnet, checked reachable from the load balancer: the VIP's subnet, or a subnet
+   * of the router that holds the VIP subnet's gateway (the load balancer's namespace routes through
+   * it). Given as `subnet_id`, or found by the address.
    */
   async #memberSubnet(ctx: Context, lb: LbObject, address: string, subnetId: string | null): Promise<string> {
-    const vipSubnet = String(lb.doc.vip_subnet_id);
     if (subnetId) {
       const subnet = await this.#subnets.get(ctx, subnetId).catch(() => undefined);
       if (!subnet) throw InvalidSubresource({ resource: 'Subnet', id: subnetId });
@@ -988,16 +989,56 @@ export class LoadBalancers {
       if (!cidr || !cidrContains(cidr, address))
         throw invalid(`Member address ${address} is not in subnet ${subnetId}.`);
     }
-    const vip = await getResource(this.#store.db, 'subnets', vipSubnet);
-    const cidr = vip ? parseCidr(String(vip.cidr)) : null;
-    const onVipSubnet = subnetId ? subnetId === vipSubnet : cidr !== null && cidrContains(cidr, address);
-    if (!onVipSubnet) {
+    const vipSubnet = String(lb.doc.vip_subnet_id);
+    const reachable = await this.#reachableSubnets(vipSubnet);
+    const match = subnetId
+      ? reachable.find((s) => s.id === subnetId)
+      : reachable.find((s) => {
+          const cidr = parseCidr(s.cidr);
+          return cidr !== null && cidrContains(cidr, address);
+        });
+    if (!match) {
       const what = subnetId ? `subnet ${subnetId}` : `address ${address}`;
       throw invalid(
-        `Member ${what} is not reachable from load balancer ${lb.id}: members must be on the VIP's subnet ${vipSubnet}.`,
+        `Member ${what} is not reachable from load balancer ${lb.id}: it is neither on the VIP's subnet nor behind the router of its gateway.`,
       );
     }
-    return vipSubnet;
+    return match.id;
+  }
+
+  /** The VIP's subnet, then the other subnets of the router whose interface is its gateway. */
+  async #reachableSubnets(vipSubnetId: string): Promise<{ id: string; cidr: string }[]> {
+    const db = this.#store.db;
+    const vip = await getResource(db, 'subnets', vipSubnetId);
+    if (!vip) return [];
+    const ids = [vipSubnetId];
+    const gateway = (vip.gateway_ip as string | null) ?? null;
+    const router = gateway
+      ? await db
+          .selectFrom('ip_allocations')
+          .innerJoin('ports', 'ports.id', 'ip_allocations.port_id')
+          .select('ports.device_id')
+          .where('ip_allocations.subnet_id', '=', vipSubnetId)
+          .where('ip_allocations.ip_address', '=', gateway)
+          .where('ports.device_owner', 'in', ROUTER_INTERFACE_OWNERS)
+          .executeTakeFirst()
+      : undefined;
+    if (router) {
+      const routed = await db
+        .selectFrom('ip_allocations')
+        .innerJoin('ports', 'ports.id', 'ip_allocations.port_id')
+        .select('ip_allocations.subnet_id')
+        .where('ports.device_id', '=', router.device_id)
+        .where('ports.device_owner', 'in', ROUTER_INTERFACE_OWNERS)
+        .execute();
+      for (const r of routed) if (!ids.includes(r.subnet_id)) ids.push(r.subnet_id);
+    }
+    const out: { id: string; cidr: string }[] = [];
+    for (const id of ids) {
+      const subnet = await getResource(db, 'subnets', id);
+      if (subnet) out.push({ id, cidr: String(subnet.cidr) });
+    }
+    return out;
   }
 
   async updateMember(

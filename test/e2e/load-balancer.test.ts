@@ -3,7 +3,8 @@
  * busybox `httpd`, each serving its own name, behind a load balancer made with Octavia's API; a
  * fourth instance asks the VIP. Requests are spread over all three; a member whose httpd stops is
  * taken out by its HTTP health monitor (its operating status ERROR, as haproxy's checks report it)
- * and no request fails after that; an L7 policy sends `/static` to a second pool; SOURCE_IP keeps
+ * and no request fails after that; an L7 policy sends `/static` to a second pool, which also takes
+ * a member on another subnet behind the VIP subnet's router; SOURCE_IP keeps
  * one client on one member; the stats count the requests (since haproxy's last reload); a floating
  * IP on the VIP answers the outside namespace (198.51.100.0/24, a namespace of the test's own);
  * cascade delete leaves no haproxy and no namespace.
@@ -45,6 +46,8 @@ describe('load balancing through neutrino up (real kernel, haproxy)', {
   let lb: { id: string; vip_address: string };
   let poolId: string;
   let listenerId: string;
+  let staticPoolId: string;
+  let behindRouter: Instance;
 
   const api = () => up.session;
   const instance = async (name: string, networkId: string): Promise<Instance> => {
@@ -74,8 +77,9 @@ describe('load balancing through neutrino up (real kernel, haproxy)', {
     const root = join(up.stateDir, `www-${name}`);
     mkdirSync(join(root, 'static'), { recursive: true });
     writeFileSync(join(root, 'index.html'), `${name}\n`);
-    // Only web-c has static files: elsewhere /static/ is a 404 (a failed request).
-    if (name === 'web-c') writeFileSync(join(root, 'static', 'index.html'), `static-${name}\n`);
+    // Only web-c and web-d (behind the router) have static files: elsewhere /static/ is a 404.
+    if (name === 'web-c' || name === 'web-d')
+      writeFileSync(join(root, 'static', 'index.html'), `static-${name}\n`);
     servers.set(name, spawnInNamespace(`inst-${vm.id}`, 'busybox', ['httpd', '-f', '-p', '80', '-h', root]));
   };
   /** One request from the client instance to the VIP: the body, or null when it failed. */
@@ -140,9 +144,20 @@ describe('load balancing through neutrino up (real kernel, haproxy)', {
       router: { name: 'lb-router', external_gateway_info: { network_id: ext.id } },
     });
     await api().put(`/v2.0/routers/${router.id}/add_router_interface`, { subnet_id: subnet.id });
-    const made = await Promise.all(['web-a', 'web-b', 'web-c', 'client'].map((n) => instance(n, network.id)));
+    const { network: far } = await api().post<{ network: { id: string } }>('/v2.0/networks', {
+      network: { name: 'lb-far' },
+    });
+    const { subnet: farSubnet } = await api().post<{ subnet: { id: string } }>('/v2.0/subnets', {
+      subnet: { network_id: far.id, ip_version: 4, cidr: '10.42.0.0/24' },
+    });
+    await api().put(`/v2.0/routers/${router.id}/add_router_interface`, { subnet_id: farSubnet.id });
+    const made = await Promise.all([
+      ...['web-a', 'web-b', 'web-c', 'client'].map((n) => instance(n, network.id)),
+      instance('web-d', far.id),
+    ]);
     const ready = await Promise.all(made.map((m) => active(m.id)));
     client = ready[3];
+    behindRouter = ready[4];
     for (const [i, name] of ['web-a', 'web-b', 'web-c'].entries()) members.push({ name, vm: ready[i] });
     const { port } = await api().get<{ port: { security_groups: string[] } }>(
       `/v2.0/ports/${client.ports[0].id}`,
@@ -158,6 +173,7 @@ describe('load balancing through neutrino up (real kernel, haproxy)', {
         },
       });
     for (const m of members) serve(m.name, m.vm);
+    serve('web-d', behindRouter);
   });
 
   after(async () => {
@@ -244,6 +260,7 @@ describe('load balancing through neutrino up (real kernel, haproxy)', {
     const { pool } = await api().post<{ pool: { id: string } }>(`${LB}/pools`, {
       pool: { loadbalancer_id: lb.id, protocol: 'HTTP', lb_algorithm: 'ROUND_ROBIN' },
     });
+    staticPoolId = pool.id;
     await api().post(`${LB}/pools/${pool.id}/members`, {
       member: { address: await addressOf(members[2].vm), protocol_port: 80 },
     });
@@ -266,6 +283,26 @@ describe('load balancing through neutrino up (real kernel, haproxy)', {
     const others = new Set<string>();
     for (let i = 0; i < 9; i++) others.add((await fetch('/')) ?? 'failed');
     assert.deepEqual([...others].sort(), ['web-a', 'web-b', 'web-c'], 'the rest still spread');
+  });
+
+  it('reaches a member on another subnet behind the router of the VIP subnet', async () => {
+    const { member } = await api().post<{ member: { subnet_id: string } }>(
+      `${LB}/pools/${staticPoolId}/members`,
+      {
+        member: { address: await addressOf(behindRouter), protocol_port: 80 },
+      },
+    );
+    assert.notEqual(member.subnet_id, subnetId);
+    await until(
+      'web-d serving /static/ too',
+      async () => {
+        const seen = new Set<string | null>();
+        for (let i = 0; i < 4; i++) seen.add(await fetch('/static/'));
+        return seen.has('static-web-d') && seen.has('static-web-c') && !seen.has(null);
+      },
+      20_000,
+      250,
+    );
   });
 
   it('keeps one client on one member with SOURCE_IP persistence', async () => {

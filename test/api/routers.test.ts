@@ -809,6 +809,7 @@ for (const dialect of dialects()) {
               ],
             },
           ].sort(byId),
+          metering: [],
         },
       );
       const networks = s.networks.map((n) => n.id);

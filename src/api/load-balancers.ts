@@ -8,7 +8,7 @@
  * (see `errors.ts`).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { TObject } from 'typebox';
+import { type TObject, Type } from 'typebox';
 import type { LbKind, LoadBalancers } from '../core/load-balancers.js';
 import { updateEnvelope } from '../model/common.js';
 import {
@@ -206,5 +206,46 @@ export function registerLoadBalancers(app: FastifyInstance, service: LoadBalance
     app.get(`${prefix}/lbaas/listeners/:id/stats`, async (req) =>
       service.stats(ctx(req), 'listener', (req.params as Params).id),
     );
+
+    // Quotas: Octavia's `/lbaas/quotas` (list, defaults, a project's; set and reset by admins).
+    app.get(`${prefix}/lbaas/quotas`, async (req) => ({
+      quotas: await service.quotas(ctx(req)),
+      quotas_links: [],
+    }));
+    app.get(`${prefix}/lbaas/quotas/defaults`, async () => ({ quota: service.quotaDefaults() }));
+    const project = { params: Type.Object({ project_id: Type.String({ maxLength: 64 }) }) };
+    app.get(`${prefix}/lbaas/quotas/:project_id`, { schema: project }, async (req) => ({
+      quota: await service.quota(ctx(req), (req.params as Params).project_id),
+    }));
+    app.put(
+      `${prefix}/lbaas/quotas/:project_id`,
+      { schema: { ...project, body: Type.Object({ quota: QuotaPut }, { additionalProperties: false }) } },
+      async (req, reply) => {
+        const { quota } = req.body as { quota: Record<string, number> };
+        const done = await service.setQuota(ctx(req), (req.params as Params).project_id, quota);
+        return reply.code(202).send({ quota: done });
+      },
+    );
+    app.delete(`${prefix}/lbaas/quotas/:project_id`, { schema: project }, async (req, reply) => {
+      await service.resetQuota(ctx(req), (req.params as Params).project_id);
+      return reply.code(202).send();
+    });
   }
 }
+
+/** Octavia's quota body: each resource (and its old spelling) from -1 (unlimited) to 2,000,000,000. */
+const Limit = Type.Optional(Type.Union([Type.Integer({ minimum: -1, maximum: 2_000_000_000 }), Type.Null()]));
+const QuotaPut = Type.Object(
+  {
+    loadbalancer: Limit,
+    load_balancer: Limit,
+    listener: Limit,
+    member: Limit,
+    pool: Limit,
+    healthmonitor: Limit,
+    health_monitor: Limit,
+    l7policy: Limit,
+    l7rule: Limit,
+  },
+  { additionalProperties: false },
+);

@@ -867,6 +867,16 @@ export const OctaviaNotFound = define<{ resource: string; id: string }>(
   404,
   '%(resource)s %(id)s not found.',
 );
+export const QuotaException = define<{ resource: string }>(
+  'QuotaException',
+  403,
+  'Quota has been met for resources: %(resource)s',
+);
+export const OctaviaPolicyForbidden = define(
+  'PolicyForbidden',
+  403,
+  'Policy does not allow this request to be performed.',
+);
 export const InvalidSubresource = define<{ resource: string; id: string }>(
   'InvalidSubresource',
   400,

@@ -42,8 +42,10 @@ import {
   InvalidOption,
   InvalidSubresource,
   OctaviaNotFound,
+  OctaviaPolicyForbidden,
   OctaviaValidation,
   PortInUse,
+  QuotaException,
 } from './errors.js';
 import { ROUTER_INTERFACE_OWNERS } from './fixed-ips.js';
 import { cidrContains, ipVersion, normalizeIp, parseCidr } from './ipam.js';
@@ -62,6 +64,25 @@ export const LB_KINDS = [
   'l7rule',
 ] as const;
 export type LbKind = (typeof LB_KINDS)[number];
+
+/** Octavia's default quota: unlimited (its `default_*_quota` settings are -1). */
+const LB_QUOTA_DEFAULT = -1;
+/** The spellings Octavia deprecated in Rocky and still answers and takes. */
+const QUOTA_ALIASES: Record<string, LbKind> = {
+  load_balancer: 'loadbalancer',
+  health_monitor: 'healthmonitor',
+};
+
+export type LbQuota = Record<LbKind | 'load_balancer' | 'health_monitor', number> & { project_id?: string };
+
+function quotaView(project: string, limits: Record<LbKind, number>): LbQuota {
+  return {
+    project_id: project,
+    ...limits,
+    load_balancer: limits.loadbalancer,
+    health_monitor: limits.healthmonitor,
+  };
+}
 
 /** Octavia's names of its objects, in its messages. */
 const RESOURCE: Record<LbKind, string> = {
@@ -546,6 +567,7 @@ export class LoadBalancers {
     o: Omit<LbObject, 'created_at' | 'updated_at'>,
     uniqueKey: string | null,
   ): Promise<void> {
+    await this.#enforceQuota(tx, o.kind, o.project_id);
     await tx
       .insertInto('lb_objects')
       .values({
@@ -560,6 +582,94 @@ export class LoadBalancers {
         doc: JSON.stringify({ provisioning_status: 'ACTIVE', ...o.doc }),
       })
       .execute();
+  }
+
+  // Quotas (Octavia's: per project and resource, unlimited unless set)
+
+  /** QuotaException (403) when `project` already has as many `kind` objects as its quota allows. */
+  async #enforceQuota(tx: Tx, kind: LbKind, project: string): Promise<void> {
+    const row = await tx
+      .selectFrom('lb_quotas')
+      .select('hard_limit')
+      .where('project_id', '=', project)
+      .where('resource', '=', kind)
+      .executeTakeFirst();
+    const limit = row ? Number(row.hard_limit) : LB_QUOTA_DEFAULT;
+    if (limit < 0) return;
+    const used = await tx
+      .selectFrom('lb_objects')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('kind', '=', kind)
+      .where('project_id', '=', project)
+      .executeTakeFirst();
+    if (Number(used?.n ?? 0) >= limit) throw QuotaException({ resource: RESOURCE[kind] });
+  }
+
+  /** A project's quotas, Octavia's way: each resource (and the two old spellings), defaults filled in. */
+  async #quotaOf(db: Kysely<Database>, project: string): Promise<LbQuota> {
+    const rows = await db.selectFrom('lb_quotas').selectAll().where('project_id', '=', project).execute();
+    const limits = Object.fromEntries(LB_KINDS.map((k) => [k, LB_QUOTA_DEFAULT])) as Record<LbKind, number>;
+    for (const r of rows)
+      if ((LB_KINDS as readonly string[]).includes(r.resource))
+        limits[r.resource as LbKind] = Number(r.hard_limit);
+    return quotaView(project, limits);
+  }
+
+  /** Every project with quotas of its own (an admin's list); a member sees its own project's. */
+  async quotas(ctx: Context): Promise<LbQuota[]> {
+    if (!ctx.isAdmin) return [await this.#quotaOf(this.#store.db, callerProject(ctx, 'get_quota'))];
+    const rows = await this.#store.db
+      .selectFrom('lb_quotas')
+      .select('project_id')
+      .distinct()
+      .orderBy('project_id')
+      .execute();
+    return Promise.all(rows.map((r) => this.#quotaOf(this.#store.db, r.project_id)));
+  }
+
+  async quota(ctx: Context, project: string): Promise<LbQuota> {
+    if (!ctx.isAdmin && project !== ctx.projectId) throw OctaviaPolicyForbidden();
+    return this.#quotaOf(this.#store.db, project);
+  }
+
+  quotaDefaults(): LbQuota {
+    const { project_id: _, ...limits } = quotaView(
+      '',
+      Object.fromEntries(LB_KINDS.map((k) => [k, LB_QUOTA_DEFAULT])) as Record<LbKind, number>,
+    );
+    return limits as LbQuota;
+  }
+
+  /** Sets (admins only) the limits given; the old spellings count as the new ones. */
+  async setQuota(
+    ctx: Context,
+    project: string,
+    change: Record<string, number | undefined>,
+  ): Promise<LbQuota> {
+    if (!ctx.isAdmin) throw OctaviaPolicyForbidden();
+    const limits: Partial<Record<LbKind, number>> = {};
+    for (const [key, value] of Object.entries(change)) {
+      if (value === undefined || value === null) continue;
+      const kind = (QUOTA_ALIASES[key] ?? key) as LbKind;
+      if (!(LB_KINDS as readonly string[]).includes(kind)) continue;
+      limits[kind] = value;
+    }
+    await this.#store.transaction(async (tx) => {
+      for (const [resource, hard_limit] of Object.entries(limits)) {
+        await tx
+          .insertInto('lb_quotas')
+          .values({ project_id: project, resource, hard_limit })
+          .onConflict((oc) => oc.columns(['project_id', 'resource']).doUpdateSet({ hard_limit }))
+          .execute();
+      }
+    });
+    return this.#quotaOf(this.#store.db, project);
+  }
+
+  /** Back to the defaults (admins only). */
+  async resetQuota(ctx: Context, project: string): Promise<void> {
+    if (!ctx.isAdmin) throw OctaviaPolicyForbidden();
+    await this.#store.db.deleteFrom('lb_quotas').where('project_id', '=', project).execute();
   }
 
   async #save(tx: Tx, o: LbObject): Promise<void> {

@@ -193,6 +193,7 @@ export interface Database {
    * own id for itself, its listeners and pools; the pool for members and a health monitor; the
    * listener for L7 policies; the policy for rules. `unique_key` is unique per kind and parent.
    */
+  lb_quotas: { project_id: string; resource: string; hard_limit: number };
   lb_objects: {
     id: string;
     kind: string;

@@ -342,4 +342,16 @@ describe('openstack loadbalancer (python3-octaviaclient) against neutrino server
     const ports = await ok(['port', 'list', '-f', 'json', '--device-owner', 'Octavia']);
     assert.deepEqual(ports, []);
   });
+
+  it('sets, shows and resets a project’s load balancer quotas, and a create over quota is refused', async () => {
+    await ok(['loadbalancer', 'quota', 'set', '--loadbalancer', '0', 'admin']);
+    const shown = await ok(['loadbalancer', 'quota', 'show', '-f', 'json', 'admin']);
+    assert.equal(shown.load_balancer ?? shown.loadbalancer, 0);
+    const over = await run(['loadbalancer', 'create', '--name', 'over', '--vip-subnet-id', subnet.id]);
+    assert.notEqual(over.code, 0);
+    assert.match(over.stderr, /Quota has been met for resources: Load Balancer/);
+    await ok(['loadbalancer', 'quota', 'reset', 'admin']);
+    const reset = await ok(['loadbalancer', 'quota', 'show', '-f', 'json', 'admin']);
+    assert.equal(reset.load_balancer ?? reset.loadbalancer, -1);
+  });
 });

@@ -71,7 +71,7 @@ const MINIMUM_DIRECTIONS = ['egress'];
 /** Neutron's `supported_parameters` of each rule type the driver enforces. */
 const SUPPORTED_PARAMETERS: Record<string, { parameter_name: string; values: unknown }[]> = {
   bandwidth_limit: [
-    { parameter_name: 'max_kbps', values: { start: 0, end: KBPS_MAX } },
+    { parameter_name: 'max_kbps', values: { start: 1, end: KBPS_MAX } },
     { parameter_name: 'max_burst_kbps', values: { start: 0, end: KBPS_MAX } },
     { parameter_name: 'direction', values: DIRECTIONS },
   ],
@@ -94,10 +94,14 @@ function toInt(raw: unknown): number {
   return n;
 }
 
-/** A kbps attribute: `type:range` 0…DB_INTEGER_MAX_VALUE, in neutron-lib's words. */
-function kbps(attr: string, raw: unknown): number {
+/**
+ * A kbps attribute: `type:range` min…DB_INTEGER_MAX_VALUE, in neutron-lib's words. Neutron's range
+ * starts at 0 for every one; a bandwidth limit of 0 would shape a port to nothing (or, as the
+ * agents read it, to no limit at all), so `max_kbps` starts at 1 here.
+ */
+function kbps(attr: string, raw: unknown, min = 0): number {
   const n = toInt(raw);
-  if (n < 0) throw InvalidAttribute({ attr, reason: `'${n}' is too small - must be at least '0'` });
+  if (n < min) throw InvalidAttribute({ attr, reason: `'${n}' is too small - must be at least '${min}'` });
   if (n > KBPS_MAX)
     throw InvalidAttribute({ attr, reason: `'${n}' is too large - must be no larger than '${KBPS_MAX}'` });
   return n;
@@ -140,7 +144,7 @@ function parseRule(type: RuleType, body: QosRuleBody, create: boolean): Partial<
       throw HTTPBadRequest({ msg: `Failed to parse request. Required attribute '${missing}' not specified` });
   }
   const out: Partial<RuleRow> = {};
-  if ('max_kbps' in body) out.max_kbps = kbps('max_kbps', body.max_kbps);
+  if ('max_kbps' in body) out.max_kbps = kbps('max_kbps', body.max_kbps, 1);
   if ('max_burst_kbps' in body) out.max_burst_kbps = kbps('max_burst_kbps', body.max_burst_kbps);
   if ('min_kbps' in body) out.min_kbps = kbps('min_kbps', body.min_kbps);
   if ('dscp_mark' in body) out.dscp_mark = dscpMark(body.dscp_mark);

@@ -148,7 +148,12 @@ for (const dialect of dialects()) {
       );
       assert.equal(
         errorOf(await rule(p.id, 'bandwidth_limit', { max_kbps: -1 })),
-        "400 HTTPBadRequest: Invalid input for max_kbps. Reason: '-1' is too small - must be at least '0'.",
+        "400 HTTPBadRequest: Invalid input for max_kbps. Reason: '-1' is too small - must be at least '1'.",
+      );
+      // A limit of 0 (Neutron takes it) would shape to nothing: refused here.
+      assert.equal(
+        errorOf(await rule(p.id, 'bandwidth_limit', { max_kbps: 0 })),
+        "400 HTTPBadRequest: Invalid input for max_kbps. Reason: '0' is too small - must be at least '1'.",
       );
       assert.equal(
         errorOf(await rule(p.id, 'bandwidth_limit', { max_kbps: 2 ** 31 })),
@@ -270,7 +275,7 @@ for (const dialect of dialects()) {
       assert.equal(bw.body.rule_type.drivers[0].name, 'linuxbridge');
       assert.deepEqual(bw.body.rule_type.drivers[0].supported_parameters[0], {
         parameter_name: 'max_kbps',
-        parameter_values: { start: 0, end: 2147483647 },
+        parameter_values: { start: 1, end: 2147483647 },
         parameter_type: 'range',
       });
       const min = await admin.get('/v2.0/qos/rule-types/minimum_bandwidth');
@@ -623,14 +628,16 @@ for (const dialect of dialects()) {
         assert.deepEqual(changes, [{ resource: 'qos_policies', resource_id: limited.id }]);
         s = await sync(host);
         assert.equal(qosOf(first)?.bandwidth_limits[0].max_kbps, 5000);
-        // A limit of 0 is no limit (as Neutron's agents read it).
+        // A limit of 0 is refused (it would shape to nothing); deleting the rule lifts it.
         const ingress = (
           await admin.get(`/v2.0/qos/policies/${limited.id}/bandwidth_limit_rules?direction=ingress`)
         ).body.bandwidth_limit_rules[0];
         const zero = await admin.put(`/v2.0/qos/policies/${limited.id}/bandwidth_limit_rules/${ingress.id}`, {
           bandwidth_limit_rule: { max_kbps: 0 },
         });
-        assert.equal(zero.status, 200, JSON.stringify(zero.body));
+        assert.equal(zero.status, 400, JSON.stringify(zero.body));
+        const gone = await admin.del(`/v2.0/qos/policies/${limited.id}/bandwidth_limit_rules/${ingress.id}`);
+        assert.equal(gone.status, 204, JSON.stringify(gone.body));
         s = await sync(host);
         assert.deepEqual(
           qosOf(first)?.bandwidth_limits.map((l) => l.direction),

@@ -121,25 +121,8 @@ describe('load balancing through neutrino up (real kernel, haproxy)', {
       subnet: { network_id: network.id, ip_version: 4, cidr: '10.41.0.0/24' },
     });
     subnetId = subnet.id;
-    const { network: ext } = await api().post<{ network: { id: string } }>('/v2.0/networks', {
-      network: {
-        name: 'public',
-        'router:external': true,
-        'provider:network_type': 'flat',
-        'provider:physical_network': 'public',
-      },
-    });
+    const ext = { id: await outside.publicNetwork(api()) };
     externalId = ext.id;
-    await api().post('/v2.0/subnets', {
-      subnet: {
-        network_id: ext.id,
-        ip_version: 4,
-        cidr: '198.51.100.0/24',
-        gateway_ip: OUTSIDE_IP,
-        allocation_pools: [{ start: '198.51.100.10', end: '198.51.100.100' }],
-        enable_dhcp: false,
-      },
-    });
     const { router } = await api().post<{ router: { id: string } }>('/v2.0/routers', {
       router: { name: 'lb-router', external_gateway_info: { network_id: ext.id } },
     });

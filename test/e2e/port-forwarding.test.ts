@@ -12,12 +12,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ipJson } from '../../src/linux/ip.js';
+import { activeInstance } from '../helpers/lab.js';
 import { NeutrinoUp } from '../helpers/neutrino-up.js';
 import { Outside } from '../helpers/outside.js';
 import { until } from '../helpers/until.js';
 
 const isRoot = process.getuid?.() === 0;
-const INSTANCES = '/neutrino/v1/instances';
 const OUTSIDE_IP = '198.51.100.254';
 
 interface Instance {
@@ -61,24 +61,7 @@ describe('floating IP port forwarding through neutrino up (real kernel)', {
     await outside.create();
     await up.start();
     const api = up.session;
-    const { network: ext } = await api.post<{ network: { id: string } }>('/v2.0/networks', {
-      network: {
-        name: 'public',
-        'router:external': true,
-        'provider:network_type': 'flat',
-        'provider:physical_network': 'public',
-      },
-    });
-    await api.post('/v2.0/subnets', {
-      subnet: {
-        network_id: ext.id,
-        ip_version: 4,
-        cidr: '198.51.100.0/24',
-        gateway_ip: OUTSIDE_IP,
-        allocation_pools: [{ start: '198.51.100.10', end: '198.51.100.100' }],
-        enable_dhcp: false,
-      },
-    });
+    const ext = { id: await outside.publicNetwork(api) };
     const { network } = await api.post<{ network: { id: string } }>('/v2.0/networks', {
       network: { name: 'pf-net' },
     });
@@ -90,14 +73,7 @@ describe('floating IP port forwarding through neutrino up (real kernel)', {
     });
     routerId = router.id;
     await api.put(`/v2.0/routers/${router.id}/add_router_interface`, { subnet_id: subnet.id });
-    const { instance } = await api.post<{ instance: Instance }>(INSTANCES, {
-      instance: { name: 'pf-vm', networks: [{ network_id: network.id }] },
-    });
-    vm = await until('the instance ACTIVE', async () => {
-      const { instance: now } = await api.get<{ instance: Instance }>(`${INSTANCES}/${instance.id}`);
-      assert.notEqual(now.status, 'ERROR', JSON.stringify(now.fault));
-      return now.status === 'ACTIVE' ? now : undefined;
-    });
+    vm = await activeInstance<Instance>(api, { name: 'pf-vm', networks: [{ network_id: network.id }] });
     const { port } = await api.get<{ port: { security_groups: string[] } }>(`/v2.0/ports/${vm.ports[0].id}`);
     for (const security_group_id of port.security_groups)
       await api.post('/v2.0/security-group-rules', {

@@ -13,12 +13,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { runInNamespace } from '../../src/linux/exec.js';
 import { ipJson } from '../../src/linux/ip.js';
 import { spawnInNamespace } from '../helpers/background.js';
+import { activeInstance } from '../helpers/lab.js';
 import { NeutrinoUp } from '../helpers/neutrino-up.js';
 import { Outside } from '../helpers/outside.js';
 import { until } from '../helpers/until.js';
 
 const isRoot = process.getuid?.() === 0;
-const INSTANCES = '/neutrino/v1/instances';
 const OUTSIDE_IP = '198.51.100.254';
 
 interface Instance {
@@ -84,24 +84,7 @@ describe('QoS policies through the API (real kernel)', { skip: !isRoot && 'needs
     await outside.create();
     await up.start();
     const api = up.session;
-    const { network: ext } = await api.post<{ network: { id: string } }>('/v2.0/networks', {
-      network: {
-        name: 'public',
-        'router:external': true,
-        'provider:network_type': 'flat',
-        'provider:physical_network': 'public',
-      },
-    });
-    await api.post('/v2.0/subnets', {
-      subnet: {
-        network_id: ext.id,
-        ip_version: 4,
-        cidr: '198.51.100.0/24',
-        gateway_ip: OUTSIDE_IP,
-        allocation_pools: [{ start: '198.51.100.10', end: '198.51.100.100' }],
-        enable_dhcp: false,
-      },
-    });
+    const ext = { id: await outside.publicNetwork(api) };
     const { network } = await api.post<{ network: { id: string } }>('/v2.0/networks', {
       network: { name: 'qos-net' },
     });
@@ -113,26 +96,9 @@ describe('QoS policies through the API (real kernel)', { skip: !isRoot && 'needs
     });
     routerId = router.id;
     await api.put(`/v2.0/routers/${router.id}/add_router_interface`, { subnet_id: subnet.id });
-    const ids: string[] = [];
-    for (const name of ['qos-1', 'qos-2'])
-      ids.push(
-        (
-          await api.post<{ instance: Instance }>(INSTANCES, {
-            instance: { name, networks: [{ network_id: network.id }] },
-          })
-        ).instance.id,
-      );
     [vm1, vm2] = await Promise.all(
-      ids.map((id) =>
-        until(
-          `instance ${id} ACTIVE`,
-          async () => {
-            const { instance } = await api.get<{ instance: Instance }>(`${INSTANCES}/${id}`);
-            assert.notEqual(instance.status, 'ERROR', JSON.stringify(instance.fault));
-            return instance.status === 'ACTIVE' ? instance : undefined;
-          },
-          60_000,
-        ),
+      ['qos-1', 'qos-2'].map((name) =>
+        activeInstance<Instance>(api, { name, networks: [{ network_id: network.id }] }),
       ),
     );
     const { port } = await api.get<{ port: { security_groups: string[] } }>(`/v2.0/ports/${vm1.ports[0].id}`);

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { runInNamespace } from '../../src/linux/exec.js';
 import { ipJson } from '../../src/linux/ip.js';
+import { activeInstance } from '../helpers/lab.js';
 import { NeutrinoUp } from '../helpers/neutrino-up.js';
 import { until } from '../helpers/until.js';
 
@@ -42,25 +43,9 @@ describe('traffic counters (real kernel)', { skip: !isRoot && 'needs root' }, ()
     await api.post('/v2.0/subnets', {
       subnet: { network_id: network.id, ip_version: 4, cidr: '10.63.0.0/24' },
     });
-    const ids: string[] = [];
-    for (const name of ['tr-a', 'tr-b'])
-      ids.push(
-        (
-          await api.post<{ instance: Instance }>(INSTANCES, {
-            instance: { name, networks: [{ network_id: network.id }] },
-          })
-        ).instance.id,
-      );
     [a, b] = await Promise.all(
-      ids.map((id) =>
-        until(
-          `instance ${id} ACTIVE`,
-          async () => {
-            const { instance } = await api.get<{ instance: Instance }>(`${INSTANCES}/${id}`);
-            return instance.status === 'ACTIVE' ? instance : undefined;
-          },
-          60_000,
-        ),
+      ['tr-a', 'tr-b'].map((name) =>
+        activeInstance<Instance>(api, { name, networks: [{ network_id: network.id }] }),
       ),
     );
   });

@@ -8,6 +8,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Session } from '../../src/cli/client.js';
 import { runInNamespace } from '../../src/linux/exec.js';
 import { addNamespace, deleteNamespace, ipBatch } from '../../src/linux/ip.js';
 
@@ -79,6 +80,35 @@ export class Outside {
       ],
       { netns: this.netns },
     );
+  }
+
+  /**
+   * Makes, through `api`, the external network `public` on physnet `public` (this bridge, which
+   * the test's `neutrino up` maps so): a flat network whose subnet is this namespace's, with it as
+   * the gateway and .10–.100 to give out. Returns the network's id.
+   */
+  async publicNetwork(api: Session): Promise<string> {
+    const [gateway, length] = this.address.split('/');
+    const prefix = gateway.split('.').slice(0, 3).join('.');
+    const { network } = await api.post<{ network: { id: string } }>('/v2.0/networks', {
+      network: {
+        name: 'public',
+        'router:external': true,
+        'provider:network_type': 'flat',
+        'provider:physical_network': 'public',
+      },
+    });
+    await api.post('/v2.0/subnets', {
+      subnet: {
+        network_id: network.id,
+        ip_version: 4,
+        cidr: `${prefix}.0/${length}`,
+        gateway_ip: gateway,
+        allocation_pools: [{ start: `${prefix}.10`, end: `${prefix}.100` }],
+        enable_dhcp: false,
+      },
+    });
+    return network.id;
   }
 
   /** Ends the processes started here, removes the namespace and the bridge if it made it. */

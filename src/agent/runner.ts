@@ -22,6 +22,7 @@ import { LeaseWatch } from './lease-watch.js';
 import { MetadataRelay } from './metadata-relay.js';
 import { readDrops } from './observe/firewall.js';
 import { readMetering } from './observe/tables.js';
+import { AgentHealthTotals, ReconcileReports } from './reconcile-report.js';
 import { type Logger, Reconciler, type Summary } from './reconciler.js';
 import type { AgentSession } from './servers.js';
 import { DHCP_DEVICE_OWNER } from './services/dhcp.js';
@@ -214,6 +215,9 @@ export class AgentRunner {
     if (this.#status && !this.#abort.signal.aborted) this.#report(this.#status);
   });
   readonly #stateDir: string;
+  /** This agent's reconciles added up, sent with every status report (the server's `/metrics`). */
+  readonly #health = new AgentHealthTotals();
+  readonly #reconcileReports = new ReconcileReports();
   readonly #trafficIntervalMs: number;
   #trafficTimer: NodeJS.Timeout | undefined;
   #trafficReported = '';
@@ -310,6 +314,7 @@ export class AgentRunner {
 
   #reconciled(summary: Summary): void {
     if (this.#abort.signal.aborted || summary.revision === null) return;
+    this.#health.add(this.#reconcileReports.next(summary));
     this.#onReconciled?.(summary);
     this.#status = summary;
     this.#report(summary);
@@ -346,7 +351,7 @@ export class AgentRunner {
    * once per POST it can take, not once per lease batch.
    */
   #report(summary: Summary): void {
-    const report = statusReport(summary, this.#ha.states);
+    const report = { ...statusReport(summary, this.#ha.states), agent_health: this.#health.current };
     const key = JSON.stringify([report.revision, report.ports, report.problems, report.ha_states]);
     const now = Date.now();
     if (this.#reported?.key === key && now - this.#reported.at < this.#resyncIntervalMs) return;
@@ -424,6 +429,7 @@ export class AgentRunner {
           `${this.#hostPath}/status`,
           {
             ...statusReport(last),
+            agent_health: this.#health.current,
             ...(drops ? { drops } : {}),
             ...(counters ? { counters } : {}),
             ...(loadBalancers ? { load_balancers: loadBalancers } : {}),

@@ -22,6 +22,7 @@ import {
   StatusReport,
 } from '../model/agent.js';
 import { contextOf } from './auth.js';
+import type { Metrics } from './metrics.js';
 
 const base = '/neutrino/v1/hosts/:host';
 const params = Type.Object({ host: HostName }, { required: ['host'] });
@@ -34,6 +35,7 @@ export function registerHosts(
   portDrops: PortDrops,
   portStats: PortStats,
   loadBalancers: LoadBalancers,
+  metrics?: Metrics,
 ): void {
   app.post(`${base}/heartbeat`, { schema: { params, body: HeartbeatBody } }, async (req) => {
     const { host } = req.params as { host: string };
@@ -54,6 +56,8 @@ export function registerHosts(
     if (report.drops) await portDrops.report(contextOf(req), host, report.drops);
     if (report.counters) await portStats.report(contextOf(req), host, report.counters);
     if (report.load_balancers) await loadBalancers.report(host, report.load_balancers);
+    // Only once the report was taken (an admin's): the host's agent health on /metrics.
+    if (report.agent_health) metrics?.agentHealth(host, report.agent_health);
     return reply.code(204).send();
   });
 

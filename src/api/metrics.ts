@@ -2,12 +2,14 @@
  * Prometheus metrics: requests and latency per route, database query timings, live agents by type,
  * and what `up`'s own agent reports of each reconcile (`agent/reconcile-report.ts`: its duration,
  * actions applied by kind, failures, drift repaired, the last sync's time, its ports by status), and
- * with the `metrics_per_port` setting every port's traffic as its host last reported it.
+ * every host's agent's health as its status reports said it (`neutrino_host_agent_*{host}`: its
+ * reconciles and their time, actions by kind, failures, drift repaired, last sync), and with the
+ * `metrics_per_port` setting every port's traffic as its host last reported it.
  */
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ReconcileReport } from '../agent/reconcile-report.js';
-import type { PortCounters } from '../model/agent.js';
+import type { AgentHealth, PortCounters } from '../model/agent.js';
 
 /** One port's series: its counters as last reported, labelled with its project. */
 export type PortSeries = PortCounters & { port_id: string; project_id: string };
@@ -115,6 +117,50 @@ export class Metrics {
       gauge.set({ ...labels, direction: 'rx' }, p[`rx_${unit}`]);
       gauge.set({ ...labels, direction: 'tx' }, p[`tx_${unit}`]);
     }
+  }
+
+  // Every host's agent, as its status reports last said (totals since that agent started).
+  readonly #hosts = (name: string, help: string, labels: ('host' | 'kind')[] = ['host']) =>
+    new Gauge({ name, help, labelNames: labels, registers: [this.registry] });
+  readonly hostReconciles = this.#hosts(
+    'neutrino_host_agent_reconciles_total',
+    "Reconciles a host's agent ran since it started",
+  );
+  readonly hostReconcileSeconds = this.#hosts(
+    'neutrino_host_agent_reconcile_seconds_total',
+    "Time a host's agent spent reconciling since it started",
+  );
+  readonly hostLastReconcile = this.#hosts(
+    'neutrino_host_agent_last_reconcile_seconds',
+    "How long a host's agent's last reconcile took",
+  );
+  readonly hostActions = this.#hosts(
+    'neutrino_host_agent_actions_total',
+    "Kernel actions a host's agent applied since it started, by kind",
+    ['host', 'kind'],
+  );
+  readonly hostFailures = this.#hosts(
+    'neutrino_host_agent_action_failures_total',
+    "Kernel actions of a host's agent that failed since it started",
+  );
+  readonly hostDrift = this.#hosts(
+    'neutrino_host_agent_drift_repaired_total',
+    "Actions a host's agent applied to repair kernel drift since it started",
+  );
+  readonly hostLastSync = this.#hosts(
+    'neutrino_host_agent_last_sync_timestamp_seconds',
+    "When a host's agent last finished a reconcile (Unix time)",
+  );
+
+  /** A host's agent health, from its status report. */
+  agentHealth(host: string, h: AgentHealth): void {
+    this.hostReconciles.set({ host }, h.reconciles);
+    this.hostReconcileSeconds.set({ host }, h.reconcile_seconds);
+    this.hostLastReconcile.set({ host }, h.last_reconcile_seconds);
+    for (const [kind, n] of Object.entries(h.actions)) this.hostActions.set({ host, kind }, n);
+    this.hostFailures.set({ host }, h.failures);
+    this.hostDrift.set({ host }, h.drift);
+    this.hostLastSync.set({ host }, h.last_sync);
   }
 
   constructor() {

@@ -185,6 +185,7 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
     services.portDrops,
     services.portStats,
     services.loadBalancers,
+    opts.metrics,
   );
   registerDiagnostics(app, services.diagnostics);
   registerInstances(app, services.instances);

@@ -72,6 +72,24 @@ export const PortCounters = Closed({
 export type PortCounters = Static<typeof PortCounters>;
 
 /**
+ * An agent's own health since it started, cumulative (it restarts from zero with the agent): the
+ * reconciles it ran and their time, the kernel actions applied by kind, those that failed, those
+ * that repaired drift, and when the last reconcile finished. The server shows them on `/metrics`
+ * per host.
+ */
+export const AgentHealth = Closed({
+  reconciles: Type.Integer({ minimum: 0 }),
+  reconcile_seconds: Type.Number({ minimum: 0 }),
+  last_reconcile_seconds: Type.Number({ minimum: 0 }),
+  actions: Type.Record(Type.String({ maxLength: 64 }), Type.Integer({ minimum: 0 }), { maxProperties: 200 }),
+  failures: Type.Integer({ minimum: 0 }),
+  drift: Type.Integer({ minimum: 0 }),
+  /** Unix time (s) the last reconcile finished. */
+  last_sync: Type.Number({ minimum: 0 }),
+});
+export type AgentHealth = Static<typeof AgentHealth>;
+
+/**
  * What a host's agent found after reconciling the snapshot of store revision `revision`: each
  * port's status and the problems its compile step reported (free text naming objects by id); and,
  * when they changed, the drop counters of every port it filters.
@@ -83,6 +101,8 @@ export const StatusReport = Closed({
   drops: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), DropCounters)),
   /** The traffic counters of every port it realises (when they changed since its last report). */
   counters: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), PortCounters)),
+  /** The agent's own health (see `AgentHealth`); absent from an older agent. */
+  agent_health: Type.Optional(AgentHealth),
   /** The VRRP state of each HA router here, as its keepalived last announced it. */
   ha_states: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Enum(['active', 'standby']))),
   /** haproxy's view of each load balancer it runs: member health and listener counters. */

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import pino from 'pino';
+import { AgentHealthTotals } from '../../src/agent/reconcile-report.js';
 import type { AgentHealth, HealthSources } from '../../src/api/health.js';
 import { Metrics } from '../../src/api/metrics.js';
 import { buildServer, type Server } from '../../src/api/server.js';
@@ -231,6 +232,44 @@ describe('logs, health and metrics of the server', () => {
       'neutrino_agents_alive{agent_type="L3 agent"} 1',
     ])
       assert.ok(text.includes(expected), `${expected} in\n${text.slice(0, 400)}`);
+  });
+
+  it('/metrics has every host agent’s health as its status reports say it', async () => {
+    const totals = new AgentHealthTotals();
+    totals.add({
+      at: 1_700_000_100_000,
+      durationMs: 250,
+      ops: { 'veth.add': 3 },
+      failures: 0,
+      drift: 0,
+      ports: {},
+    });
+    totals.add({
+      at: 1_700_000_160_000,
+      durationMs: 50,
+      ops: { 'veth.add': 1, 'fdb.add': 2 },
+      failures: 1,
+      drift: 3,
+      ports: {},
+    });
+    const report = await asAdmin('POST', '/neutrino/v1/hosts/far-host/status', {
+      revision: 0,
+      ports: {},
+      agent_health: totals.current,
+    });
+    assert.equal(report.status, 204, JSON.stringify(report.body));
+    const text = (await server.app.inject({ method: 'GET', url: '/metrics' })).body;
+    for (const expected of [
+      'neutrino_host_agent_reconciles_total{host="far-host"} 2',
+      'neutrino_host_agent_reconcile_seconds_total{host="far-host"} 0.3',
+      'neutrino_host_agent_last_reconcile_seconds{host="far-host"} 0.05',
+      'neutrino_host_agent_actions_total{host="far-host",kind="veth.add"} 4',
+      'neutrino_host_agent_actions_total{host="far-host",kind="fdb.add"} 2',
+      'neutrino_host_agent_action_failures_total{host="far-host"} 1',
+      'neutrino_host_agent_drift_repaired_total{host="far-host"} 3',
+      'neutrino_host_agent_last_sync_timestamp_seconds{host="far-host"} 1700000160',
+    ])
+      assert.ok(text.includes(expected), `${expected} in /metrics`);
   });
 
   it('/healthz is 503 when the database is unreachable', async () => {

@@ -18,8 +18,8 @@
 import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Session } from '../../src/cli/client.js';
 import { type LabHost, readLab, restartLabAgent } from '../../src/cli/lab.js';
+import type { Session } from '../../src/client/session.js';
 import { runInHostNamespace, runOnHost } from '../../src/linux/lab-host.js';
 import {
   hostLinks,

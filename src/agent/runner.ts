@@ -13,7 +13,7 @@
  * says one was asked for, and on every (re)connect (`diagnostics.ts`). `stop()` leaves the data plane in place; `teardown()` removes it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiError } from '../cli/client.js';
+import { ApiError } from '../client/session.js';
 import { has8021q } from '../linux/kernel.js';
 import { Diagnostics, isDiagnosticRequest } from './diagnostics.js';
 import type { TunnelEndpoint } from './drivers/driver.js';

@@ -6,7 +6,7 @@
  * session the agent's heartbeats, syncs, status reports and change-feed follower share, one
  * `Session` (own login) per server.
  */
-import { ApiError, type RequestOptions, type Session } from '../cli/client.js';
+import { ApiError, type RequestOptions, type Session } from '../client/session.js';
 import type { Logger } from './reconciler.js';
 
 /** The server URLs a flag, variable or configuration key names: a list, or one string with commas. */

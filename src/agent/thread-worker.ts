@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
-import { Session } from '../cli/client.js';
+import { Session } from '../client/session.js';
 import { ReconcileReports } from './reconcile-report.js';
 import type { Summary } from './reconciler.js';
 import { AgentRunner } from './runner.js';

@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import pino from 'pino';
-import type { Auth } from '../cli/client.js';
+import type { Auth } from '../client/session.js';
 import type { TunnelEndpoint } from './drivers/driver.js';
 import type { ReconcileReport } from './reconcile-report.js';
 import type { Summary } from './reconciler.js';

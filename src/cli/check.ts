@@ -23,8 +23,8 @@
  * it is not probed) or named by `--outside`.
  */
 import { type Command, Option } from 'commander';
+import { type Session, sessionFromEnvironment } from '../client/session.js';
 import type { TraceRequest, TraceResult } from '../model/trace.js';
-import { type Session, sessionFromEnvironment } from './client.js';
 import { FORMATS, type Format, print, renderTable } from './output.js';
 import type { Netns } from './probe.js';
 import { find, KINDS, list, type Row } from './resolve.js';

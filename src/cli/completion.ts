@@ -6,7 +6,7 @@
  * collection, nothing when there are no credentials. Other words complete as file names.
  */
 import type { Command, Option } from 'commander';
-import { sessionFromEnvironment } from './client.js';
+import { sessionFromEnvironment } from '../client/session.js';
 import { KINDS, type Kind, nameMap } from './resolve.js';
 
 /** Argument and option value names (`<network>`, `--security-group <group>`) that name objects. */

@@ -16,11 +16,11 @@ import { Reconciler, type Summary } from '../agent/reconciler.js';
 import { AGENT_ROLES, AgentRunner } from '../agent/runner.js';
 import { FailoverSession, serverUrls } from '../agent/servers.js';
 import { AgentThread } from '../agent/thread.js';
+import { ApiError, type Auth, credentialsFromEnvironment, Session } from '../client/session.js';
 import { type Config, databaseUrl, type Flags, loadConfig } from '../config.js';
 import { interfaceWithAddress } from '../linux/ip.js';
 import { has8021q } from '../linux/kernel.js';
 import { isAlive, readCmdline, readPidFile, stopProcess } from '../linux/process.js';
-import { ApiError, type Auth, credentialsFromEnvironment, Session } from './client.js';
 import {
   chooseExternalNetwork,
   DEFAULT_EXTERNAL_BRIDGE,

@@ -10,10 +10,10 @@
  */
 import type { Command } from 'commander';
 import { instanceNamespace } from '../agent/services/instances.js';
+import { sessionFromEnvironment } from '../client/session.js';
 import { execInNamespace } from '../linux/exec.js';
 import { listNamespaces } from '../linux/ip.js';
 import { execInHostNamespace } from '../linux/lab-host.js';
-import { sessionFromEnvironment } from './client.js';
 import { findInstance, type Instance } from './instance.js';
 import { labFromEnvironment } from './lab.js';
 

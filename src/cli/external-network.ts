@@ -11,11 +11,11 @@
  */
 import ipaddr from 'ipaddr.js';
 import { ownerTag } from '../agent/host-state.js';
+import type { Session } from '../client/session.js';
 import { DOCUMENTATION_RANGES } from '../core/route-conflict.js';
 import type { NetnsOption } from '../linux/exec.js';
 import { checkHostRange, pickFreeRange, readHostRouting } from '../linux/host-routes.js';
 import { ipBatch, ipJson } from '../linux/ip.js';
-import type { Session } from './client.js';
 
 export const EXTERNAL_PHYSNET = 'public';
 /** Where `--external-cidr`'s default comes from: the first the host does not route elsewhere. */

@@ -5,7 +5,7 @@
  * address.
  */
 import type { Command } from 'commander';
-import type { Session } from './client.js';
+import type { Session } from '../client/session.js';
 import { registerPortForwardingCommands } from './port-forwarding.js';
 import { findId, KINDS } from './resolve.js';
 import { column, type Flags, idColumn, registerResource } from './resource-command.js';

@@ -4,7 +4,7 @@
  * with the openstack CLI's options.
  */
 import type { Command } from 'commander';
-import { type Session, sessionFromEnvironment } from './client.js';
+import { type Session, sessionFromEnvironment } from '../client/session.js';
 import { find, findId, KINDS, type Row } from './resolve.js';
 import {
   type Body,

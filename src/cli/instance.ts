@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { Session } from './client.js';
+import type { Session } from '../client/session.js';
 import { collect } from './output.js';
 import { find, findId, KINDS, list, nameMap, type Row } from './resolve.js';
 import { column, type Flags, idColumn, projectId, registerResource } from './resource-command.js';

@@ -20,6 +20,7 @@ import ipaddr from 'ipaddr.js';
 import { parse, stringify } from 'yaml';
 import { ownerTag } from '../agent/host-state.js';
 import type { AgentRole } from '../agent/runner.js';
+import { Session } from '../client/session.js';
 import { loadConfig, readConfigFile } from '../config.js';
 import { firstFreeRange, type HostRouting } from '../core/route-conflict.js';
 import { readHostRouting } from '../linux/host-routes.js';
@@ -35,7 +36,6 @@ import {
   unmount,
 } from '../linux/lab-host.js';
 import { isAlive, readCmdline, stopProcess } from '../linux/process.js';
-import { Session } from './client.js';
 import { writeCloudsYaml } from './server.js';
 
 const LAB_FILE = 'lab.json';

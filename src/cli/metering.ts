@@ -5,7 +5,7 @@
  * meter`; `neutrino meter stats LABEL` prints what the label counted (in all and per router).
  */
 import type { Command } from 'commander';
-import { type Session, sessionFromEnvironment } from './client.js';
+import { type Session, sessionFromEnvironment } from '../client/session.js';
 import { formatShow, outputOptions, print } from './output.js';
 import { find, findId, KINDS, type Kind } from './resolve.js';
 import { type Body, column, either, type Flags, idColumn, registerResource } from './resource-command.js';

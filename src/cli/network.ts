@@ -5,7 +5,7 @@
  * `--provider-segment`), `--qos-policy`/`--no-qos-policy`.
  */
 import type { Command } from 'commander';
-import type { Session } from './client.js';
+import type { Session } from '../client/session.js';
 import { qosPolicyBody, qosPolicyOptions } from './qos.js';
 import { KINDS } from './resolve.js';
 import {

@@ -5,7 +5,7 @@
  * `show FIP ID`, `delete FIP ID…`. The floating IP is named by its id or its address.
  */
 import type { Command } from 'commander';
-import { sessionFromEnvironment } from './client.js';
+import { sessionFromEnvironment } from '../client/session.js';
 import { formatList, formatShow, outputOptions, print } from './output.js';
 import { findId, KINDS } from './resolve.js';
 import { defined, type Flags } from './resource-command.js';

@@ -6,7 +6,7 @@
  * `port drops PORT` shows what its security groups dropped, `port stats PORT` its traffic.
  */
 import type { Command } from 'commander';
-import { type Session, sessionFromEnvironment } from './client.js';
+import { type Session, sessionFromEnvironment } from '../client/session.js';
 import { collect, formatList, outputOptions, print } from './output.js';
 import { qosPolicyBody, qosPolicyOptions } from './qos.js';
 import { findId, KINDS, type Row } from './resolve.js';

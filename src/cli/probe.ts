@@ -17,6 +17,7 @@ import type { TunnelEndpoint } from '../agent/drivers/driver.js';
 import { actualState, desiredState } from '../agent/reconciler.js';
 import { instanceNamespace } from '../agent/services/instances.js';
 import type { Snapshot } from '../agent/snapshot.js';
+import type { Session } from '../client/session.js';
 import { interfaceWithAddress, ipJson, listNamespaces } from '../linux/ip.js';
 import { type Listener, listenTcp, ping, tcpConnect } from '../linux/probe.js';
 import type {
@@ -28,7 +29,6 @@ import type {
   ProbeRequest,
   ProbeResult,
 } from '../model/diagnostics.js';
-import type { Session } from './client.js';
 import { KINDS, list } from './resolve.js';
 
 /** Namespaces Neutrino makes: never taken for an outside host's. */

@@ -7,7 +7,7 @@
  * it with `--no-qos-policy`.
  */
 import type { Command } from 'commander';
-import { type Session, sessionFromEnvironment } from './client.js';
+import { type Session, sessionFromEnvironment } from '../client/session.js';
 import { formatList, formatShow, outputOptions, print } from './output.js';
 import { find, findId, KINDS, type Row } from './resolve.js';
 import {

@@ -3,7 +3,7 @@
  * `GET <collection>?name=<ref>`; exactly one match, else "No network found for x" or "More than
  * one network exists with the name 'x'". `KINDS` lists every collection the CLI talks to.
  */
-import { ApiError, type Session } from './client.js';
+import { ApiError, type Session } from '../client/session.js';
 
 export interface Kind {
   /** The resource in messages: `network`, `security group`. */

@@ -6,7 +6,7 @@
  * options, list columns and how flags become a request body.
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { type Session, sessionFromEnvironment } from './client.js';
+import { type Session, sessionFromEnvironment } from '../client/session.js';
 import { collect, formatList, formatShow, type OutputFlags, outputOptions, print } from './output.js';
 import { find, KINDS, type Kind, list, nameMap, type Row } from './resolve.js';
 

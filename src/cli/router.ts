@@ -5,7 +5,7 @@
  * `unset --external-gateway|--route`, `--ha/--no-ha` (admins). `show` adds the router's interfaces (`interfaces_info`).
  */
 import type { Command } from 'commander';
-import { type Session, sessionFromEnvironment } from './client.js';
+import { type Session, sessionFromEnvironment } from '../client/session.js';
 import { collect } from './output.js';
 import { find, findId, KINDS, list, type Row } from './resolve.js';
 import {

@@ -6,7 +6,7 @@
  * no remote it allows any address of its ethertype.
  */
 import type { Command } from 'commander';
-import type { Session } from './client.js';
+import type { Session } from '../client/session.js';
 import { findId, KINDS, type Row } from './resolve.js';
 import {
   column,

@@ -4,7 +4,7 @@
  * view (TX: what it sent), and the rates over the last report interval.
  */
 import type { Command } from 'commander';
-import { sessionFromEnvironment } from './client.js';
+import { sessionFromEnvironment } from '../client/session.js';
 import { formatList, outputOptions, print } from './output.js';
 import { findId, KINDS } from './resolve.js';
 import type { Flags } from './resource-command.js';

@@ -5,7 +5,7 @@
  * TaaS plugin).
  */
 import type { Command } from 'commander';
-import type { Session } from './client.js';
+import type { Session } from '../client/session.js';
 import { findId, KINDS, type Kind } from './resolve.js';
 import { type Body, column, type Flags, idColumn, registerResource } from './resource-command.js';
 

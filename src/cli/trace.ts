@@ -13,8 +13,8 @@
  * from an outside host's namespace here.
  */
 import { type Command, Option } from 'commander';
+import { type Session, sessionFromEnvironment } from '../client/session.js';
 import type { TraceHop, TraceRequest, TraceResult } from '../model/trace.js';
-import { type Session, sessionFromEnvironment } from './client.js';
 import { FORMATS, type Format, print } from './output.js';
 import { KINDS, list } from './resolve.js';
 import { integer } from './resource-command.js';

@@ -15,7 +15,7 @@ import { parseSse } from '../../src/agent/runner.js';
 import type { Snapshot } from '../../src/agent/snapshot.js';
 import { Metrics } from '../../src/api/metrics.js';
 import { buildServer } from '../../src/api/server.js';
-import { Session } from '../../src/cli/client.js';
+import { Session } from '../../src/client/session.js';
 import { DEFAULT_SETTINGS } from '../../src/core/settings.js';
 import { Store } from '../../src/store/store.js';
 import { client, createPgDatabase, dialects, startTestServer, type TestServer } from '../helpers/server.js';

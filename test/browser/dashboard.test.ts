@@ -20,7 +20,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { Session } from '../../src/cli/client.js';
+import { Session } from '../../src/client/session.js';
 import { runInNamespace } from '../../src/linux/exec.js';
 import { listNamespaces } from '../../src/linux/ip.js';
 import { NeutrinoUp, ownedObjects } from '../helpers/neutrino-up.js';

@@ -16,7 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiError, Session } from '../../src/cli/client.js';
+import { ApiError, Session } from '../../src/client/session.js';
 import { run, runInNamespace } from '../../src/linux/exec.js';
 import { ipBatch, ipJson, listNamespaces } from '../../src/linux/ip.js';
 import { isAlive, readPidFile } from '../../src/linux/process.js';

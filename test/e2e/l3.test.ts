@@ -19,7 +19,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { Session } from '../../src/cli/client.js';
+import { Session } from '../../src/client/session.js';
 import { run, runInNamespace } from '../../src/linux/exec.js';
 import { ipBatch, ipJson, listNamespaces } from '../../src/linux/ip.js';
 import { readSysctl } from '../../src/linux/sysctl.js';

@@ -11,8 +11,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Session } from '../../src/cli/client.js';
 import type { LabHost, LabState } from '../../src/cli/lab.js';
+import type { Session } from '../../src/client/session.js';
 import { runInHostNamespace, runOnHost } from '../../src/linux/lab-host.js';
 import {
   activeInstance,

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiError } from '../../src/cli/client.js';
+import { ApiError } from '../../src/client/session.js';
 import { runInNamespace } from '../../src/linux/exec.js';
 import { addNamespace, deleteNamespace, ipBatch, ipJson } from '../../src/linux/ip.js';
 import { has8021q } from '../../src/linux/kernel.js';

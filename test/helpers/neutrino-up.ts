@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { ownerTag } from '../../src/agent/host-state.js';
-import { Session } from '../../src/cli/client.js';
+import { Session } from '../../src/client/session.js';
 import { ipJson, listNamespaces } from '../../src/linux/ip.js';
 
 export const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'neutrino.js');

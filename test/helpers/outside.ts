@@ -8,7 +8,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Session } from '../../src/cli/client.js';
+import type { Session } from '../../src/client/session.js';
 import { runInNamespace } from '../../src/linux/exec.js';
 import { addNamespace, deleteNamespace, ipBatch } from '../../src/linux/ip.js';
 

@@ -21,7 +21,7 @@ import {
   statusReport,
 } from '../../src/agent/runner.js';
 import type { Snapshot } from '../../src/agent/snapshot.js';
-import { Session } from '../../src/cli/client.js';
+import { Session } from '../../src/client/session.js';
 
 async function* chunks(...parts: string[]): AsyncGenerator<Uint8Array> {
   for (const part of parts) yield new TextEncoder().encode(part);

@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { FailoverSession, isServerDown, ServerList, serverUrls } from '../../src/agent/servers.js';
-import { ApiError, Session } from '../../src/cli/client.js';
+import { ApiError, Session } from '../../src/client/session.js';
 
 const A = 'http://a:9696';
 const B = 'http://b:9696';

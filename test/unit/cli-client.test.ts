@@ -9,15 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { stringify } from 'yaml';
+import { isNeutrinoDataplane } from '../../src/cli/dataplane.js';
+import { renderTable } from '../../src/cli/output.js';
 import {
   ConfigError,
   cloudsYamlPaths,
   credentialsFromEnvironment,
   errorMessage,
   sessionFromEnvironment,
-} from '../../src/cli/client.js';
-import { isNeutrinoDataplane } from '../../src/cli/dataplane.js';
-import { renderTable } from '../../src/cli/output.js';
+} from '../../src/client/session.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'neutrino-client-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { Session } from '../../src/cli/client.js';
 import { addressProblem, cidrProblem } from '../../src/cli/topology/check-addresses.js';
 import { waitForInstances } from '../../src/cli/topology/execute.js';
 import { loadTopology, parseTopology, TopologyError } from '../../src/cli/topology/load.js';
@@ -22,6 +21,7 @@ import {
   type Row,
 } from '../../src/cli/topology/plan.js';
 import { publishedSchemaText } from '../../src/cli/topology/schema.js';
+import type { Session } from '../../src/client/session.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const OWNER = 'neutrino-topology:t';

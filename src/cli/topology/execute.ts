@@ -4,7 +4,7 @@
  * terminal, plain lines otherwise). Instances are made from ports the file creates and tags, so
  * they are recognisably the file's; they are created in their project with a token scoped to it.
  */
-import { ApiError, type Session } from '../client.js';
+import { ApiError, type Session } from '../../client/session.js';
 import { faultText } from '../instance.js';
 import { find, KINDS, type Kind, list, type Row } from '../resolve.js';
 import { describeStep, type Id, type Plan, type Ref, type Step, type StepKind } from './plan.js';

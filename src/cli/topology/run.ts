@@ -2,7 +2,7 @@
  * What `neutrino apply` and `neutrino destroy` do: load the file, read the API, plan, then print
  * the plan (`--plan`) or carry it out, printing each step; apply then waits for the instances.
  */
-import { sessionFromEnvironment } from '../client.js';
+import { sessionFromEnvironment } from '../../client/session.js';
 import { Executor, waitForInstances } from './execute.js';
 import { loadTopology } from './load.js';
 import { computePlan, destroyPlan, formatPlan, ownerTag, type Plan, summary } from './plan.js';

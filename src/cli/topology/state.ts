@@ -3,7 +3,7 @@
  * security group, router and instance, router interface ports, and the ports and floating IPs that
  * carry the topology's owner tag. Collections the server does not serve (404) read as empty.
  */
-import { ApiError, type Session } from '../client.js';
+import { ApiError, type Session } from '../../client/session.js';
 import { KINDS, type Kind, list, type Row } from '../resolve.js';
 import type { Current } from './plan.js';
 

@@ -7,6 +7,8 @@
  * left out. `namesFor` names objects from a host's snapshot; `pathIds` widens a packet's path to
  * what realises it on a host, to keep the findings about that path.
  */
+
+import { DeviceOwner } from '../model/device-owners.js';
 import { type Action, type LinkKind, subjectOf } from './actions.js';
 import type { HostState } from './host-state.js';
 import type { Snapshot } from './snapshot.js';
@@ -311,7 +313,7 @@ export function namesFor(snapshot: Snapshot, nameOf: ReadonlyMap<string, string>
       const router = routerOf.get(id);
       if (router) return `port ${id.slice(0, 8)} of ${names.router(router)}`;
       const port = ports.get(id);
-      if (port?.device_owner === 'network:dhcp')
+      if (port?.device_owner === DeviceOwner.dhcp)
         return `DHCP port ${id.slice(0, 8)} of ${names.network(port.network_id)}`;
       return `port ${id.slice(0, 8)}`;
     },

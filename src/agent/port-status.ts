@@ -6,9 +6,10 @@
  * gateway) are ACTIVE when wired. Otherwise a port is DOWN. `awaitingLease` lists the instance
  * ports that are DOWN only for want of their lease, which the runner watches for.
  */
+
+import { DeviceOwner } from '../model/device-owners.js';
 import type { L2Driver } from './drivers/driver.js';
 import { type HostState, namespaceLinkKey } from './host-state.js';
-import { DHCP_DEVICE_OWNER } from './services/dhcp.js';
 import type { Snapshot } from './snapshot.js';
 
 export type PortStatus = 'ACTIVE' | 'DOWN';
@@ -59,7 +60,7 @@ function clientsByPort(snapshot: Snapshot, desired: HostState, driver: L2Driver)
   for (const port of snapshot.ports) {
     const want = desired.veths[driver.portDeviceName(port.id)];
     const client = want && clientAt.get(namespaceLinkKey(want.peer.netns ?? '', want.peer.name ?? ''));
-    if (client !== undefined && port.device_owner !== DHCP_DEVICE_OWNER) clients.set(port.id, client);
+    if (client !== undefined && port.device_owner !== DeviceOwner.dhcp) clients.set(port.id, client);
   }
   return clients;
 }
@@ -80,7 +81,7 @@ export function portStatus(
   for (const port of snapshot.ports) {
     const wired = isWired(port.id, desired, actual, driver);
     let serving = true;
-    if (port.device_owner === DHCP_DEVICE_OWNER) {
+    if (port.device_owner === DeviceOwner.dhcp) {
       serving = actual.dhcpServers[port.network_id] !== undefined;
     } else {
       const client = clients.get(port.id);

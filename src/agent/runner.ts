@@ -15,6 +15,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError } from '../client/session.js';
 import { has8021q } from '../linux/kernel.js';
+import { DeviceOwner } from '../model/device-owners.js';
 import { Diagnostics, isDiagnosticRequest } from './diagnostics.js';
 import type { TunnelEndpoint } from './drivers/driver.js';
 import { type HaStates, HaWatch } from './ha-watch.js';
@@ -25,7 +26,6 @@ import { readMetering } from './observe/tables.js';
 import { AgentHealthTotals, ReconcileReports } from './reconcile-report.js';
 import { type Logger, Reconciler, type Summary } from './reconciler.js';
 import type { AgentSession } from './servers.js';
-import { DHCP_DEVICE_OWNER } from './services/dhcp.js';
 import { routerDir } from './services/l3.js';
 import { isFiltered } from './services/security-groups.js';
 import type { Snapshot } from './snapshot.js';
@@ -150,7 +150,7 @@ export function pendingPorts(snapshot: Snapshot, summary: Summary): Set<string> 
   const pending = new Set<string>();
   for (const port of snapshot.ports) {
     if (summary.ports[port.id] !== 'DOWN' || !port.admin_state_up) continue;
-    if (port.device_owner !== DHCP_DEVICE_OWNER && !instanceOf.has(port.id)) continue;
+    if (port.device_owner !== DeviceOwner.dhcp && !instanceOf.has(port.id)) continue;
     if (!networks.get(port.network_id)?.admin_state_up) continue;
     const related = [port.id, port.network_id, instanceOf.get(port.id)];
     if (troubled.some((object) => related.includes(object))) continue;
@@ -527,7 +527,7 @@ export class AgentRunner {
       };
     }
     if (agentType === 'DHCP agent') {
-      const dhcpPorts = (s?.ports ?? []).filter((p) => p.device_owner === DHCP_DEVICE_OWNER);
+      const dhcpPorts = (s?.ports ?? []).filter((p) => p.device_owner === DeviceOwner.dhcp);
       return {
         dhcp_driver: 'dnsmasq',
         networks: new Set(dhcpPorts.map((p) => p.network_id)).size,

@@ -8,6 +8,7 @@
  */
 import { lbFiles, parseStats, readStatsSocket } from '../linux/haproxy-lb.js';
 import { ipJson } from '../linux/ip.js';
+import { DeviceOwner } from '../model/device-owners.js';
 import type { LbReport } from '../model/load-balancer.js';
 import type { L2Driver } from './drivers/driver.js';
 import { linuxbridge } from './drivers/linuxbridge/layout.js';
@@ -39,7 +40,7 @@ export function counterSources(snapshot: Snapshot, driver: L2Driver = linuxbridg
   for (const port of snapshot.ports) {
     if (instancePorts.has(port.id) && port.binding_host_id === snapshot.host)
       sources.push({ port: port.id, netns: null, dev: driver.portDeviceName(port.id), reversed: true });
-    else if (port.device_owner === 'network:dhcp' && port.binding_host_id === snapshot.host)
+    else if (port.device_owner === DeviceOwner.dhcp && port.binding_host_id === snapshot.host)
       sources.push({
         port: port.id,
         netns: dhcpNamespace(port.network_id),

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Session } from '../client/session.js';
+import { DeviceOwner } from '../model/device-owners.js';
 import { collect } from './output.js';
 import { find, findId, KINDS, list, nameMap, type Row } from './resolve.js';
 import { column, type Flags, idColumn, projectId, registerResource } from './resource-command.js';
@@ -37,7 +38,6 @@ export async function findInstance(session: Session, ref: string): Promise<Insta
 }
 
 /** The owner of instance ports (Nova's, as Neutron sees them). */
-const INSTANCE_PORT_OWNER = 'compute:nova';
 
 /**
  * Adds to each instance, as `openstack server list|show` has them: `addresses` (network name →
@@ -59,7 +59,7 @@ async function withDetails(session: Session, rows: Row[]): Promise<Row[]> {
       ? []
       : list(session, KINDS.port, {
           fields: ['id', 'security_groups'],
-          ...(many ? { device_owner: INSTANCE_PORT_OWNER } : { device_id: rows[0].id }),
+          ...(many ? { device_owner: DeviceOwner.compute } : { device_id: rows[0].id }),
         }),
     nameMap(session, KINDS.securityGroup),
   ]);

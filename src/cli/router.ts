@@ -6,6 +6,7 @@
  */
 import type { Command } from 'commander';
 import { type Session, sessionFromEnvironment } from '../client/session.js';
+import { isRouterInterfaceOwner } from '../model/device-owners.js';
 import { collect } from './output.js';
 import { find, findId, KINDS, list, type Row } from './resolve.js';
 import {
@@ -79,7 +80,7 @@ async function gateway(session: Session, flags: Flags, current?: Row): Promise<G
 async function interfaces(session: Session, router: Row): Promise<Record<string, string>[]> {
   const ports = await list(session, KINDS.port, { device_id: router.id });
   return ports
-    .filter((p) => String(p.device_owner).startsWith('network:router_interface'))
+    .filter((p) => isRouterInterfaceOwner(String(p.device_owner)))
     .flatMap((p) =>
       (p.fixed_ips as { subnet_id: string; ip_address: string }[]).map((ip) => ({
         port_id: p.id,

@@ -4,6 +4,8 @@
  * SLAAC and DHCPv6-stateless subnets), and keeping `ip_allocations` — whose (subnet, address)
  * key makes allocation race-free — in step with every port's `fixed_ips`.
  */
+
+import { DeviceOwner, ROUTER_INTERFACE_OWNERS, ROUTER_OWNERS } from '../model/device-owners.js';
 import type { FixedIp, FixedIpRequest } from '../model/port.js';
 import { chunks } from '../store/chunks.js';
 import { listResources, type Stored, updateResource } from '../store/resources.js';
@@ -31,15 +33,8 @@ import {
   usedPrefix,
 } from './ipam.js';
 
-export const ROUTER_INTERFACE_OWNERS = [
-  'network:router_interface',
-  'network:router_interface_distributed',
-  'network:ha_router_replicated_interface',
-];
 /** Router ports: they take the addresses they name, even on auto-address subnets. */
-const ROUTER_SNAT_OWNERS = [...ROUTER_INTERFACE_OWNERS, 'network:router_centralized_snat'];
-/** Owners that may hold an IPv6 subnet's first (subnet-router anycast) address. */
-const ROUTER_PORT_OWNERS = [...ROUTER_INTERFACE_OWNERS, 'network:router_gateway'];
+const ROUTER_SNAT_OWNERS = [...ROUTER_INTERFACE_OWNERS, DeviceOwner.routerCentralizedSnat];
 
 /** What allocation needs to know about the port being addressed. */
 export interface Addressee {
@@ -99,7 +94,7 @@ function validOnSubnet(subnet: Stored, ip: string, owner: string): boolean {
   const last = cidr.network + cidr.size - 1n;
   if (value < cidr.network || value > last) return false;
   if (cidr.version === 4) return cidr.size <= 2n || (value !== cidr.network && value !== last);
-  return value !== cidr.network || owner === '' || ROUTER_PORT_OWNERS.includes(owner);
+  return value !== cidr.network || owner === '' || ROUTER_OWNERS.includes(owner);
 }
 
 /** Subnets serving the port's device_owner (service_types), else those serving everyone. */
@@ -366,7 +361,7 @@ async function allocateOne(
     return { subnet_id: subnet.id, ip_address: request.ip_address };
   }
   for (const subnet of request.subnets) {
-    const ip = await pickFree(tx, subnet, used, port.deviceOwner === 'network:dhcp');
+    const ip = await pickFree(tx, subnet, used, port.deviceOwner === DeviceOwner.dhcp);
     if (ip !== null) return { subnet_id: subnet.id, ip_address: ip };
   }
   throw IpAddressGenerationFailure({ net_id: port.networkId });

@@ -11,6 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { DeviceOwner, ROUTER_INTERFACE_OWNERS } from '../model/device-owners.js';
 import type { FloatingIpCreate, FloatingIpPool, FloatingIpUpdate } from '../model/floating-ip.js';
 import type { FixedIp } from '../model/port.js';
 import {
@@ -43,19 +44,15 @@ import {
   RevisionNumberConstraintFailed,
   ServicePortInUse,
 } from './errors.js';
-import { ROUTER_INTERFACE_OWNERS } from './fixed-ips.js';
-import { removePort } from './instances.js';
 import { ipVersion, normalizeIp } from './ipam.js';
 import type { Networks } from './networks.js';
 import { forwardingsOf } from './port-forwardings.js';
-import type { Ports } from './ports.js';
+import { type Ports, removePort } from './ports.js';
 import { checkQosChange, requireQosPolicy } from './qos.js';
 import { enforce } from './quotas.js';
 import type { ListHint, ResourceService, View } from './resource.js';
-import { GATEWAY_OWNER, guardServicePort, lockRows, usableAsExternal } from './routers.js';
+import { guardServicePort, lockRows, usableAsExternal } from './routers.js';
 import type { Settings } from './settings.js';
-
-export const FLOATINGIP_OWNER = 'network:floatingip';
 
 /** Where an associated floating IP points. */
 interface Association {
@@ -150,12 +147,12 @@ export class FloatingIps implements ResourceService<FloatingIpCreate, FloatingIp
     this.#ports = services.ports;
     const exists = (tx: Tx) => async (id: string) => (await getResource(tx, 'floatingips', id)) !== undefined;
     services.ports.onWrite.push(async (tx, port, current) => {
-      await guardServicePort([FLOATINGIP_OWNER], exists(tx), port, current);
+      await guardServicePort([DeviceOwner.floatingIp], exists(tx), port, current);
       if (current) await this.#requireMappedAddressKept(tx, current, port.fixed_ips as FixedIp[]);
     });
     services.ports.onDelete.push(async (tx, port) => {
-      if (port.device_owner === FLOATINGIP_OWNER && (await exists(tx)(String(port.device_id)))) {
-        throw ServicePortInUse({ port_id: port.id, reason: `has device owner ${FLOATINGIP_OWNER}` });
+      if (port.device_owner === DeviceOwner.floatingIp && (await exists(tx)(String(port.device_id)))) {
+        throw ServicePortInUse({ port_id: port.id, reason: `has device owner ${DeviceOwner.floatingIp}` });
       }
       // Held against an association in flight, which locks the port to share.
       await lockRows(this.#store, tx, 'ports', [port.id], 'update');
@@ -275,7 +272,7 @@ export class FloatingIps implements ResourceService<FloatingIpCreate, FloatingIp
       name: '',
       admin_state_up: true,
       device_id: id,
-      device_owner: FLOATINGIP_OWNER,
+      device_owner: DeviceOwner.floatingIp,
       ...(Object.keys(request).length > 0 ? { fixed_ips: [request] } : {}),
     };
     // The floating IP's own port belongs to no project, as in Neutron.
@@ -329,7 +326,7 @@ export class FloatingIps implements ResourceService<FloatingIpCreate, FloatingIp
         `Cannot process floating IP association with Port ${portId}, since that port is owned by a different project`,
       );
     }
-    if (port.device_owner === 'network:dhcp') {
+    if (port.device_owner === DeviceOwner.dhcp) {
       throw badFloatingIp(`Port ${portId} is unable to be assigned a floating IP`);
     }
     const internal = internalAddress(port, wanted);
@@ -371,7 +368,7 @@ export class FloatingIps implements ResourceService<FloatingIpCreate, FloatingIp
         .where('i.device_owner', 'in', ROUTER_INTERFACE_OWNERS)
         .where('a.subnet_id', '=', subnetId)
         .where('g.network_id', '=', networkId)
-        .where('g.device_owner', '=', GATEWAY_OWNER)
+        .where('g.device_owner', '=', DeviceOwner.routerGateway)
         .orderBy('i.device_id')
         .execute();
       return (rows.find((r) => r.ip_address === subnet?.gateway_ip) ?? rows[0])?.router_id;
@@ -448,7 +445,7 @@ export class FloatingIps implements ResourceService<FloatingIpCreate, FloatingIp
       await tx.deleteFrom('floatingip_associations').where('floatingip_id', '=', id).execute();
       await tx.deleteFrom('port_forwardings').where('floatingip_id', '=', id).execute();
       for (const port of await listResources(tx, 'ports', { column: 'device_id', values: [id] })) {
-        if (port.device_owner === FLOATINGIP_OWNER) await removePort(tx, port);
+        if (port.device_owner === DeviceOwner.floatingIp) await removePort(tx, port);
       }
       await deleteResource(tx, 'floatingips', current);
     });

@@ -17,6 +17,7 @@ import { randomUUID } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import type { Kysely } from 'kysely';
 import type { SnapshotFirewallRule, SnapshotPortFirewall } from '../agent/snapshot.js';
+import { ROUTER_INTERFACE_OWNERS } from '../model/device-owners.js';
 import type {
   FirewallGroupCreate,
   FirewallGroupUpdate,
@@ -68,7 +69,6 @@ import {
   PolicyNotAuthorized,
   RevisionNumberConstraintFailed,
 } from './errors.js';
-import { ROUTER_INTERFACE_OWNERS } from './fixed-ips.js';
 import type { ListHint, ResourceService, View } from './resource.js';
 import type { TraceFirewall, TraceFirewallRule } from './trace.js';
 

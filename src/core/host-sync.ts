@@ -22,6 +22,7 @@ import type {
   SnapshotTunnelPeer,
 } from '../agent/snapshot.js';
 import type { StatusReport } from '../model/agent.js';
+import { DeviceOwner, ROUTER_OWNERS } from '../model/device-owners.js';
 import type { Fault, InstanceStatus } from '../model/instance.js';
 import type { AddressPair, FixedIp } from '../model/port.js';
 import type { Route } from '../model/router.js';
@@ -33,26 +34,25 @@ import type { Agents } from './agents.js';
 import { type Context, requireAdmin } from './context.js';
 import { NeutronError, RevisionNumberConstraintFailed } from './errors.js';
 import { type Addressee, allocate, release, requestsFor, type UsedAddresses } from './fixed-ips.js';
-import { FLOATINGIP_OWNER } from './floating-ips.js';
 import { firewallsOf, portFirewalls } from './fwaas.js';
-import { interfacesOf, portBinding, removePort } from './instances.js';
+import { interfacesOf, portBinding } from './instances.js';
 import { generateMac } from './ipam.js';
-import { HA_OWNER, haPortName, haPorts, vrrpIds } from './l3-ha.js';
+import { haPortName, haPorts, vrrpIds } from './l3-ha.js';
 import { snapshotLoadBalancers } from './load-balancers.js';
 import { snapshotMetering } from './metering.js';
 import type { Networks } from './networks.js';
+import { removePort } from './ports.js';
 import { snapshotQos } from './qos.js';
-import { GATEWAY_OWNER, ROUTER_OWNERS, routerPorts } from './routers.js';
+import { routerPorts } from './routers.js';
 import { portsBoundTo, securityGroupsOf } from './security-group-snapshot.js';
 import type { Settings } from './settings.js';
 import { poolScopes } from './subnet-pools.js';
 import { snapshotTapFlows } from './taas.js';
 
-const DHCP_OWNER = 'network:dhcp';
 const L3_AGENT_TYPE = 'L3 agent';
 const DHCP_AGENT_TYPE = 'DHCP agent';
 /** Ports the router code plumbs itself, kept out of the snapshot's `ports`. */
-const L3_OWNERS = [...ROUTER_OWNERS, HA_OWNER, FLOATINGIP_OWNER];
+const L3_OWNERS = [...ROUTER_OWNERS, DeviceOwner.routerHaInterface, DeviceOwner.floatingIp];
 /**
  * PostgreSQL advisory locks serialising scheduling writes (DHCP, L3) across hosts and servers:
  * how many hosts serve a network and which host has the fewest routers are questions about every
@@ -195,7 +195,7 @@ function isSettled(plan: DhcpPlan, host: string): boolean {
 /** A DHCP-enabled subnet the DHCP port may take an address on (its service types allow it). */
 function servesDhcp(subnet: Stored): boolean {
   const types = (subnet.service_types as string[] | undefined) ?? [];
-  return subnet.enable_dhcp === true && (types.length === 0 || types.includes(DHCP_OWNER));
+  return subnet.enable_dhcp === true && (types.length === 0 || types.includes(DeviceOwner.dhcp));
 }
 
 function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
@@ -401,8 +401,9 @@ export class HostSync {
       column: 'device_id',
       values: ids.map(dhcpDeviceId),
     });
-    const portsOf = groupBy(dhcpPorts.filter((p) => p.device_owner === DHCP_OWNER).sort(oldestFirst), (p) =>
-      String(p.network_id),
+    const portsOf = groupBy(
+      dhcpPorts.filter((p) => p.device_owner === DeviceOwner.dhcp).sort(oldestFirst),
+      (p) => String(p.network_id),
     );
     const bindings = await inChunks(ids, (chunk) =>
       db.selectFrom('dhcp_bindings').selectAll().where('network_id', 'in', chunk).execute(),
@@ -476,7 +477,7 @@ export class HostSync {
     for (const duplicate of extra) await removePort(tx, duplicate);
     const networkId = served.network.id;
     if (!port) return this.#createDhcpPort(tx, served, host, used);
-    const addressee = { networkId, deviceOwner: DHCP_OWNER, mac: String(port.mac_address) };
+    const addressee = { networkId, deviceOwner: DeviceOwner.dhcp, mac: String(port.mac_address) };
     await release(tx, port.id, drop);
     const added = await this.#addresses(tx, port.id, missing, addressee, used);
     if (drop.length === 0 && added.length === 0 && !rebind) return;
@@ -496,7 +497,7 @@ export class HostSync {
       subnets,
       host,
       deviceId: dhcpDeviceId(network.id),
-      deviceOwner: DHCP_OWNER,
+      deviceOwner: DeviceOwner.dhcp,
       name: '',
       used,
     });
@@ -699,7 +700,7 @@ export class HostSync {
       subnets,
       host,
       deviceId: routerId,
-      deviceOwner: HA_OWNER,
+      deviceOwner: DeviceOwner.routerHaInterface,
       name: haPortName(router.project_id),
       used,
     });
@@ -770,8 +771,10 @@ export class HostSync {
       ports.map((p) => p.id),
     );
     return routers.map((router) => {
-      const own = ports.filter((p) => p.device_id === router.id && p.device_owner !== HA_OWNER);
-      const gateway = own.find((p) => p.device_owner === GATEWAY_OWNER);
+      const own = ports.filter(
+        (p) => p.device_id === router.id && p.device_owner !== DeviceOwner.routerHaInterface,
+      );
+      const gateway = own.find((p) => p.device_owner === DeviceOwner.routerGateway);
       const vrrp = ha.get(router.id);
       const haPort = ownHa.find((p) => p.device_id === router.id);
       return {
@@ -868,7 +871,7 @@ export class HostSync {
       (p) =>
         !existing.has(p.id) &&
         !L3_OWNERS.includes(String(p.device_owner)) &&
-        (p.device_owner !== DHCP_OWNER || served.has(String(p.network_id))),
+        (p.device_owner !== DeviceOwner.dhcp || served.has(String(p.network_id))),
     );
     const boundHere = [...interfaces.filter((p) => p['binding:host_id'] === host), ...others];
     const dhcpClients = (
@@ -982,7 +985,7 @@ export class HostSync {
     for (const port of ports.sort((a, b) => a.id.localeCompare(b.id))) {
       const at = String(port['binding:host_id'] ?? '');
       const tunnelIp = endpoints.get(at);
-      if (at === '' || at === host || tunnelIp === undefined || port.device_owner === FLOATINGIP_OWNER)
+      if (at === '' || at === host || tunnelIp === undefined || port.device_owner === DeviceOwner.floatingIp)
         continue;
       if (ROUTER_OWNERS.includes(String(port.device_owner)) && ownRouters.has(String(port.device_id)))
         continue;

@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { DeviceOwner } from '../model/device-owners.js';
 import type { InstanceCreate, Interface, InterfaceRequest } from '../model/instance.js';
 import type { PortCreate } from '../model/port.js';
 import {
@@ -33,14 +34,11 @@ import {
   PortNotFound,
   SecurityGroupNotFound,
 } from './errors.js';
-import { forgetFirewallPort } from './fwaas.js';
 import type { Networks } from './networks.js';
-import type { Ports } from './ports.js';
+import { type Ports, removePort } from './ports.js';
 import type { View } from './resource.js';
 import type { SecurityGroups } from './security-groups.js';
 import type { Settings } from './settings.js';
-
-const COMPUTE_OWNER = 'compute:nova';
 
 /** The instance's interfaces, in order (`eth0` first). */
 export function interfacesOf(instance: Stored): Interface[] {
@@ -56,13 +54,6 @@ export function portBinding(host: string): Record<string, unknown> {
         'binding:vif_type': 'bridge',
         'binding:vif_details': { connectivity: 'l2', port_filter: true },
       };
-}
-
-/** Deletes a port the server owns the life of, freeing its addresses. */
-export async function removePort(tx: Tx, port: Stored): Promise<void> {
-  await tx.deleteFrom('ip_allocations').where('port_id', '=', port.id).execute();
-  await forgetFirewallPort(tx, port.id);
-  await deleteResource(tx, 'ports', port);
 }
 
 /** Each request names a network (optionally with an address) or a port, and a port only once. */
@@ -94,7 +85,7 @@ function portBodies(instanceId: string, requests: InterfaceRequest[], groups?: s
           {
             network_id,
             device_id: instanceId,
-            device_owner: COMPUTE_OWNER,
+            device_owner: DeviceOwner.compute,
             ...(fixed_ip === undefined ? {} : { fixed_ips: [{ ip_address: fixed_ip }] }),
             ...(groups === undefined ? {} : { security_groups: groups }),
           },
@@ -350,7 +341,7 @@ export class Instances {
       if (port.device_id !== (delete_on_termination ? instanceId : '')) {
         throw PortInUse({ port_id, net_id: String(port.network_id), device_id: String(port.device_id) });
       }
-      const columns = { device_id: instanceId, device_owner: COMPUTE_OWNER };
+      const columns = { device_id: instanceId, device_owner: DeviceOwner.compute };
       await updateResource(tx, 'ports', port, { ...port, ...columns, ...portBinding(host) }, columns);
     }
   }

@@ -9,18 +9,18 @@
  * work (`host-sync.ts`); this module keeps the network, the VRRP ids and the ports' lifetime.
  */
 import type { Kysely } from 'kysely';
+import { DeviceOwner } from '../model/device-owners.js';
 import { inChunks } from '../store/chunks.js';
 import { listResources, type Stored } from '../store/resources.js';
 import type { Database } from '../store/schema.js';
 import type { Tx } from '../store/store.js';
 import { SYSTEM } from './context.js';
 import { InvalidInput } from './errors.js';
-import { removePort } from './instances.js';
 import type { Networks } from './networks.js';
+import { removePort } from './ports.js';
 import type { Settings } from './settings.js';
 import type { Subnets } from './subnets.js';
 
-export const HA_OWNER = 'network:router_ha_interface';
 /** VRRP ids are 1..255; Neutron leaves 255 out. */
 const MAX_VRID = 254;
 
@@ -39,7 +39,7 @@ export function haPortName(project: string): string {
 export async function haPorts(db: Kysely<Database>, routerIds: string[]): Promise<Stored[]> {
   const ports = await listResources(db, 'ports', { column: 'device_id', values: routerIds });
   return ports
-    .filter((p) => p.device_owner === HA_OWNER)
+    .filter((p) => p.device_owner === DeviceOwner.routerHaInterface)
     .sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
 }
 

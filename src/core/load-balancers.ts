@@ -15,6 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { SnapshotLoadBalancer } from '../agent/snapshot.js';
+import { DeviceOwner, ROUTER_INTERFACE_OWNERS } from '../model/device-owners.js';
 import {
   HTTP_METHODS,
   L7_ACTIONS,
@@ -47,13 +48,11 @@ import {
   PortInUse,
   QuotaException,
 } from './errors.js';
-import { ROUTER_INTERFACE_OWNERS } from './fixed-ips.js';
 import { cidrContains, ipVersion, normalizeIp, parseCidr } from './ipam.js';
 import type { Networks } from './networks.js';
 import type { Ports } from './ports.js';
 import type { Subnets } from './subnets.js';
 
-export const OCTAVIA_OWNER = 'Octavia';
 export const LB_KINDS = [
   'loadbalancer',
   'listener',
@@ -489,7 +488,7 @@ export class LoadBalancers {
     this.#ports = services.ports;
     // The VIP port goes with its load balancer, never before it.
     services.ports.onDelete.push(async (tx, port) => {
-      if (port.device_owner !== OCTAVIA_OWNER) return;
+      if (port.device_owner !== DeviceOwner.loadBalancer) return;
       const lbId = String(port.device_id).replace(/^lb-/, '');
       const lb = await tx.selectFrom('lb_objects').select('id').where('id', '=', lbId).executeTakeFirst();
       if (lb)
@@ -733,7 +732,7 @@ export class LoadBalancers {
                 network_id: String(subnet.network_id),
                 name: `octavia-lb-${id}`,
                 device_id: `lb-${id}`,
-                device_owner: OCTAVIA_OWNER,
+                device_owner: DeviceOwner.loadBalancer,
                 fixed_ips: [fixed],
                 port_security_enabled: false,
               },

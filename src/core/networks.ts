@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { DeviceOwner } from '../model/device-owners.js';
 import type { NetworkCreate, NetworkUpdate } from '../model/network.js';
 import { inChunks } from '../store/chunks.js';
 import {
@@ -41,8 +42,7 @@ const PROVIDER_KEYS = [
 ] as const;
 
 /** Device owners whose ports go away with their network instead of blocking its delete. */
-export const AUTO_DELETED_OWNERS = ['network:dhcp'];
-const ROUTER_GATEWAY_OWNER = 'network:router_gateway';
+export const AUTO_DELETED_OWNERS: readonly string[] = [DeviceOwner.dhcp];
 
 interface Segment {
   network_type: string;
@@ -384,7 +384,7 @@ export class Networks implements ResourceService<NetworkCreate, NetworkUpdate> {
           .selectFrom('ports')
           .select('id')
           .where('network_id', '=', id)
-          .where('device_owner', '=', ROUTER_GATEWAY_OWNER)
+          .where('device_owner', '=', DeviceOwner.routerGateway)
           .executeTakeFirst();
         if (gateway) throw ExternalNetworkInUse({ net_id: id });
       }

@@ -18,6 +18,7 @@ import type {
 } from '../model/port.js';
 import { byFilterChunks, CHUNK } from '../store/chunks.js';
 import {
+  deleteResource,
   fromRow,
   getResource,
   insertResource,
@@ -59,7 +60,7 @@ import {
   type UsedAddresses,
 } from './fixed-ips.js';
 import { checkFreeForm, PROFILE_LIMITS } from './free-form.js';
-import { removePort } from './instances.js';
+import { forgetFirewallPort } from './fwaas.js';
 import { generateMac, isValidIp, isValidMac, normalizeMac, parseCidr } from './ipam.js';
 import { AUTO_DELETED_OWNERS, type Networks } from './networks.js';
 import { checkPolicyForPort, checkQosChange, requireQosPolicy } from './qos.js';
@@ -67,6 +68,13 @@ import { enforce } from './quotas.js';
 import type { ListHint, ResourceService, View } from './resource.js';
 import type { Settings } from './settings.js';
 import { sharedWith } from './sharing.js';
+
+/** Deletes a port the server owns the life of, freeing its addresses. */
+export async function removePort(tx: Tx, port: Stored): Promise<void> {
+  await tx.deleteFrom('ip_allocations').where('port_id', '=', port.id).execute();
+  await forgetFirewallPort(tx, port.id);
+  await deleteResource(tx, 'ports', port);
+}
 
 /** Attributes only admins see (stored apart from the others). */
 const ADMIN_ONLY = SPLITS.ports!.adminOnly;

@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { DeviceOwner } from '../model/device-owners.js';
 import { RBAC_ACTIONS, type RbacPolicyCreate, type RbacPolicyUpdate } from '../model/rbac-policy.js';
 import {
   deleteResource,
@@ -291,7 +292,7 @@ export class RbacPolicies implements ResourceService<RbacPolicyCreate, RbacPolic
       .selectFrom('ports')
       .select('device_id')
       .where('network_id', '=', networkId)
-      .where('device_owner', '=', 'network:router_gateway')
+      .where('device_owner', '=', DeviceOwner.routerGateway)
       .execute();
     const projects = new Set<string>();
     for (const { device_id } of gateways) {

@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { DeviceOwner, ROUTER_INTERFACE_OWNERS, ROUTER_OWNERS } from '../model/device-owners.js';
 import type { FixedIp, FixedIpRequest } from '../model/port.js';
 import type { GatewayRequest, InterfaceRequest, Route, RouterCreate, RouterUpdate } from '../model/router.js';
 import { chunks } from '../store/chunks.js';
@@ -51,15 +52,7 @@ import {
   SubnetMismatchForPort,
   UnsupportedPortDeviceOwner,
 } from './errors.js';
-import {
-  allocate,
-  changedAddresses,
-  checkFixedIps,
-  ROUTER_INTERFACE_OWNERS,
-  release,
-  requestsFor,
-} from './fixed-ips.js';
-import { removePort } from './instances.js';
+import { allocate, changedAddresses, checkFixedIps, release, requestsFor } from './fixed-ips.js';
 import {
   cidrContains,
   cidrsOverlap,
@@ -69,19 +62,15 @@ import {
   normalizeIp,
   parseCidr,
 } from './ipam.js';
-import { HA_OWNER, type L3Ha } from './l3-ha.js';
+import type { L3Ha } from './l3-ha.js';
 import type { Networks } from './networks.js';
-import type { Ports } from './ports.js';
+import { type Ports, removePort } from './ports.js';
 import { checkQosChange, requireQosPolicy } from './qos.js';
 import { enforce } from './quotas.js';
 import type { ListHint, ResourceService, View } from './resource.js';
 import type { Settings } from './settings.js';
 import type { Subnets } from './subnets.js';
 
-export const INTERFACE_OWNER = 'network:router_interface';
-export const GATEWAY_OWNER = 'network:router_gateway';
-/** Device owners of a router's ports. */
-export const ROUTER_OWNERS = [...ROUTER_INTERFACE_OWNERS, GATEWAY_OWNER];
 const UUID_LIKE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
 /** What `add_router_interface` and `remove_router_interface` answer. */
@@ -103,7 +92,7 @@ interface Attachment {
 }
 
 const isInterface = (port: Stored) => ROUTER_INTERFACE_OWNERS.includes(String(port.device_owner));
-const isGateway = (port: Stored) => port.device_owner === GATEWAY_OWNER;
+const isGateway = (port: Stored) => port.device_owner === DeviceOwner.routerGateway;
 const fixedIpsOf = (port: Stored) => port.fixed_ips as FixedIp[];
 
 const badRouter = (msg: string) => BadRequest({ resource: 'router', msg });
@@ -329,7 +318,7 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
     this.#ports = services.ports;
     this.#ha = services.ha;
     const exists = (tx: Tx) => async (id: string) => (await getResource(tx, 'routers', id)) !== undefined;
-    const owners = [...ROUTER_OWNERS, HA_OWNER];
+    const owners = [...ROUTER_OWNERS, DeviceOwner.routerHaInterface];
     services.ports.onWrite.push((tx, port, current) => guardServicePort(owners, exists(tx), port, current));
     services.ports.onDelete.push(async (tx, port) => {
       const owner = String(port.device_owner);
@@ -587,7 +576,7 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
       name: '',
       admin_state_up: true,
       device_id: router.id,
-      device_owner: GATEWAY_OWNER,
+      device_owner: DeviceOwner.routerGateway,
       ...(requested.length > 0 ? { fixed_ips: requested } : {}),
     };
     // Neutron's gateway ports belong to no project: users see them through the router only.
@@ -604,7 +593,7 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
   async #readdress(tx: Tx, port: Stored, requested: FixedIpRequest[], subnets: Stored[]): Promise<void> {
     const addressee = {
       networkId: String(port.network_id),
-      deviceOwner: GATEWAY_OWNER,
+      deviceOwner: DeviceOwner.routerGateway,
       mac: String(port.mac_address),
     };
     const change = await changedAddresses(tx, fixedIpsOf(port), requested, subnets, addressee);
@@ -707,7 +696,11 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
         ? ports.find((p) => isInterface(p) && p.network_id === networkId && hasIpv6(p))
         : undefined;
     if (shared) {
-      const addressee = { networkId, deviceOwner: INTERFACE_OWNER, mac: String(shared.mac_address) };
+      const addressee = {
+        networkId,
+        deviceOwner: DeviceOwner.routerInterface,
+        mac: String(shared.mac_address),
+      };
       const requests = await requestsFor(tx, [fixed], [subnet], addressee);
       const added = await allocate(tx, shared.id, requests, addressee);
       const fixed_ips = [...fixedIpsOf(shared), ...added];
@@ -719,7 +712,7 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
       admin_state_up: true,
       fixed_ips: [fixed],
       device_id: router.id,
-      device_owner: INTERFACE_OWNER,
+      device_owner: DeviceOwner.routerInterface,
     };
     const [port] = await this.#ports.insertPorts(tx, SYSTEM, [body], [router.project_id]);
     return { port, subnets: [subnet] };
@@ -759,7 +752,7 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
       throw badRouter('Cannot have multiple IPv4 subnets on router port');
     }
     requireInPoolsOrOwned(ctx, subnets, port);
-    const columns = { device_id: router.id, device_owner: INTERFACE_OWNER };
+    const columns = { device_id: router.id, device_owner: DeviceOwner.routerInterface };
     return { port: await updateResource(tx, 'ports', port, { ...port, ...columns }, columns), subnets };
   }
 

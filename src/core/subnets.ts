@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { ROUTER_INTERFACE_OWNERS } from '../model/device-owners.js';
 import type { HostRoute, SubnetCreate, SubnetUpdate } from '../model/subnet.js';
 import {
   deleteResource,
@@ -33,12 +34,7 @@ import {
   SubnetInUse,
   SubnetNotFound,
 } from './errors.js';
-import {
-  addAutoAddresses,
-  isAutoAddressSubnet,
-  ROUTER_INTERFACE_OWNERS,
-  releaseSubnet,
-} from './fixed-ips.js';
+import { addAutoAddresses, isAutoAddressSubnet, releaseSubnet } from './fixed-ips.js';
 import {
   type Cidr,
   cidrsOverlap,

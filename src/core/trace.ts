@@ -13,6 +13,8 @@
  * A member's trace reads only what it may see (`trace-scope.ts`): where the path meets an object
  * of another project, the trace ends with a hop saying only that the path leaves its project.
  */
+
+import { DeviceOwner, ROUTER_INTERFACE_OWNERS } from '../model/device-owners.js';
 import type { FloatingIp } from '../model/floating-ip.js';
 import type { Instance } from '../model/instance.js';
 import type { Network } from '../model/network.js';
@@ -22,12 +24,8 @@ import type { SecurityGroup, SecurityGroupRule } from '../model/security-group.j
 import type { Subnet } from '../model/subnet.js';
 import type { TraceHop, TraceObject, TraceRequest, TraceResult, TraceVerdict } from '../model/trace.js';
 import { Conflict, InvalidInput, NotFound } from './errors.js';
-import { ROUTER_INTERFACE_OWNERS } from './fixed-ips.js';
 import { cidrContains, type IpVersion, ipVersion, normalizeIp, parseCidr } from './ipam.js';
 
-const GATEWAY_OWNER = 'network:router_gateway';
-const DHCP_OWNER = 'network:dhcp';
-const FLOATINGIP_OWNER = 'network:floatingip';
 /** Routers forward between at most this many routers before a trace calls it a loop. */
 const MAX_ROUTERS = 8;
 /** ICMP echo request: the type a ping sends. */
@@ -495,7 +493,7 @@ class Tracer {
         `${this.#network(network.id)} is administratively down`,
         'unreachable',
       );
-    if (!owner && !isRouterPort(port) && port.device_owner !== DHCP_OWNER)
+    if (!owner && !isRouterPort(port) && port.device_owner !== DeviceOwner.dhcp)
       this.fail(
         'source',
         this.#object('port', port),
@@ -763,7 +761,7 @@ class Tracer {
       for (const fixed of port.fixed_ips) {
         const subnet = this.#subnets.get(fixed.subnet_id);
         if (!subnet || !contains(subnet.cidr, ip)) continue;
-        const kind = port.device_owner === GATEWAY_OWNER ? 'external' : 'connected';
+        const kind = port.device_owner === DeviceOwner.routerGateway ? 'external' : 'connected';
         routes.push({ prefix: prefixOf(subnet.cidr), cidr: subnet.cidr, kind, subnet });
       }
     for (const r of router.routes)
@@ -952,7 +950,7 @@ class Tracer {
     this.#inRouter(
       next,
       packet,
-      holder.device_owner === GATEWAY_OWNER ? 'outside' : 'inside',
+      holder.device_owner === DeviceOwner.routerGateway ? 'outside' : 'inside',
       depth + 1,
       holder,
     );
@@ -1098,7 +1096,7 @@ class Tracer {
         'unreachable',
       );
     const port =
-      this.holders(packet.dst, network.id).find((p) => p.device_owner !== FLOATINGIP_OWNER) ??
+      this.holders(packet.dst, network.id).find((p) => p.device_owner !== DeviceOwner.floatingIp) ??
       this.pairHolders(packet.dst, network.id)[0];
     if (!port && this.beyond(packet.dst, network.id)) this.leave();
     if (!port)
@@ -1116,7 +1114,7 @@ class Tracer {
     const object = this.#object('port', port);
     if (!port.admin_state_up)
       this.fail('destination', object, `${this.portLabel(port)} is administratively down`, 'unreachable');
-    if (port.device_owner === DHCP_OWNER) {
+    if (port.device_owner === DeviceOwner.dhcp) {
       const served =
         packet.protocol === 'icmp' ||
         (packet.protocol === 'udp' && (packet.port === 53 || packet.port === 67)) ||
@@ -1154,7 +1152,9 @@ class Tracer {
 }
 
 function isRouterPort(port: Pick<TPort, 'device_owner'>): boolean {
-  return port.device_owner === GATEWAY_OWNER || ROUTER_INTERFACE_OWNERS.includes(port.device_owner);
+  return (
+    port.device_owner === DeviceOwner.routerGateway || ROUTER_INTERFACE_OWNERS.includes(port.device_owner)
+  );
 }
 
 /** The address an allowed address pair names when it is one address (`10.0.0.5`, `10.0.0.5/32`). */

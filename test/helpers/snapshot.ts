@@ -3,6 +3,7 @@
  * port with the attributes every test starts from.
  */
 import type { SnapshotNetwork, SnapshotPort, SnapshotSubnet } from '../../src/agent/snapshot.js';
+import { DeviceOwner } from '../../src/model/device-owners.js';
 
 export const NET = '6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
 export const SUBNET = 'a1b2c3d4-0000-4000-8000-000000000001';
@@ -53,7 +54,7 @@ export function snapshotPort(
     network_id: NET,
     mac_address: mac,
     fixed_ips: [{ subnet_id: SUBNET, ip_address: ip }],
-    device_owner: 'compute:nova',
+    device_owner: DeviceOwner.compute,
     device_id: '',
     admin_state_up: true,
     dns_name: '',

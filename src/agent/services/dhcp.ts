@@ -23,12 +23,11 @@ import {
   METADATA_ADDRESS,
   metadataProxyConfig,
 } from '../../linux/haproxy.js';
+import { DeviceOwner } from '../../model/device-owners.js';
 import type { L2Driver, NetworkContext } from '../drivers/driver.js';
 import { addDaemon, type HostState, namespaceLinkKey } from '../host-state.js';
 import { metadataSocket } from '../metadata-relay.js';
 import type { SnapshotNetwork, SnapshotPort, SnapshotSubnet } from '../snapshot.js';
-
-export const DHCP_DEVICE_OWNER = 'network:dhcp';
 
 export function dhcpNamespace(networkId: string): string {
   return `qdhcp-${networkId}`;
@@ -86,7 +85,7 @@ function dnsServers(subnet: SnapshotSubnet, own: SnapshotPort, dhcpPorts: Snapsh
  */
 export function addDhcpService(state: HostState, input: DhcpServiceInput): string | undefined {
   const { network, ports, stateDir, domain } = input;
-  const dhcpPorts = ports.filter((p) => p.device_owner === DHCP_DEVICE_OWNER);
+  const dhcpPorts = ports.filter((p) => p.device_owner === DeviceOwner.dhcp);
   const port = dhcpPorts.find((p) => !p.binding_host_id || p.binding_host_id === input.host);
   const enabled = input.subnets.filter((s) => s.enable_dhcp);
   if (!port || enabled.length === 0) return undefined;
@@ -185,7 +184,7 @@ export function addDhcpService(state: HostState, input: DhcpServiceInput): strin
         }),
       ),
     ...ports.flatMap((p) =>
-      optionsOf(p).length > 0 && p.device_owner !== DHCP_DEVICE_OWNER
+      optionsOf(p).length > 0 && p.device_owner !== DeviceOwner.dhcp
         ? portOptsFileLines(p.id, optionsOf(p))
         : [],
     ),

@@ -4,6 +4,7 @@
  * carry the topology's owner tag. Collections the server does not serve (404) read as empty.
  */
 import { ApiError, type Session } from '../../client/session.js';
+import { DeviceOwner } from '../../model/device-owners.js';
 import { KINDS, type Kind, list, type Row } from '../resolve.js';
 import type { Current } from './plan.js';
 
@@ -34,7 +35,7 @@ export async function fetchCurrent(session: Session, owner: string): Promise<Cur
       list(session, KINDS.subnet),
       list(session, KINDS.securityGroup),
       optional(session, KINDS.router),
-      list(session, KINDS.port, { device_owner: 'network:router_interface' }),
+      list(session, KINDS.port, { device_owner: DeviceOwner.routerInterface }),
       list(session, KINDS.instance),
       list(session, KINDS.port, { tags: owner }),
       optional(session, KINDS.floatingIp, { tags: owner }),

@@ -8,6 +8,8 @@
  * average character widths), with status and flags on a line of their own below the name. The
  * host of each instance, router and DHCP server (its ports' `binding:host_id`) is shown.
  */
+
+import { DeviceOwner } from '../../../src/model/device-owners.js';
 import type { CollectionKey, Collections, FixedIp, Instance, Port } from '../api/resources.js';
 
 export interface Selection {
@@ -259,7 +261,7 @@ export function buildTopology(c: Partial<Collections>, options: TopologyOptions 
   }
   const dhcp = new Map<string, string[]>();
   for (const p of [...ports].sort(byName)) {
-    if (p.device_owner === 'network:dhcp') {
+    if (p.device_owner === DeviceOwner.dhcp) {
       const host = p['binding:host_id'];
       const text = `${ips(p.fixed_ips)}${host ? ` (${host})` : ''}`;
       dhcp.set(p.network_id, [...(dhcp.get(p.network_id) ?? []), text]);
@@ -341,7 +343,7 @@ export function buildTopology(c: Partial<Collections>, options: TopologyOptions 
     const gw = r.external_gateway_info;
     const gwIps = gw?.external_fixed_ips ? ips(gw.external_fixed_ips) : '';
     if (gw && networkIds.has(gw.network_id)) {
-      const port = ports.find((p) => p.device_id === r.id && p.device_owner === 'network:router_gateway');
+      const port = ports.find((p) => p.device_id === r.id && p.device_owner === DeviceOwner.routerGateway);
       edges.push({
         id: `gw-${r.id}`,
         source: gw.network_id,

@@ -8,6 +8,7 @@
  * focus back to what opened it.
  */
 import { type ReactNode, useEffect, useRef, useState } from 'react';
+import { DeviceOwner, isRouterInterfaceOwner } from '../../../src/model/device-owners.js';
 import { messageOf } from '../api/client.js';
 import {
   type CollectionKey,
@@ -200,7 +201,7 @@ function NetworkDetails({ network }: { network: Network }) {
   const { errors, run } = useAction();
   const subnets = rows(state, 'subnets').filter((s) => s.network_id === network.id);
   const dhcp = rows(state, 'ports').filter(
-    (p) => p.network_id === network.id && p.device_owner === 'network:dhcp',
+    (p) => p.network_id === network.id && p.device_owner === DeviceOwner.dhcp,
   );
   return (
     <>
@@ -302,7 +303,7 @@ function RouterDetails({ router }: { router: Router }) {
   const [external, setExternal] = useState(router.external_gateway_info?.network_id ?? '');
   const [subnet, setSubnet] = useState('');
   const interfaces = rows(state, 'ports').filter(
-    (p) => p.device_id === router.id && p.device_owner.startsWith('network:router_interface'),
+    (p) => p.device_id === router.id && isRouterInterfaceOwner(p.device_owner),
   );
   const own = rows(state, 'ports').filter((p) => p.device_id === router.id);
   const hosts = hostsOf(own);

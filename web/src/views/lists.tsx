@@ -3,6 +3,7 @@
  * The first cell of each row opens the object's details.
  */
 import { type ReactNode, useMemo, useState } from 'react';
+import { isRouterInterfaceOwner } from '../../../src/model/device-owners.js';
 import type {
   CollectionKey,
   Collections,
@@ -90,7 +91,7 @@ const COLUMNS: { [K in CollectionKey]?: Column<Row<K>>[] } = {
       header: 'Interfaces',
       text: (r, s) =>
         rows(s, 'ports')
-          .filter((p) => p.device_id === r.id && p.device_owner.startsWith('network:router_interface'))
+          .filter((p) => p.device_id === r.id && isRouterInterfaceOwner(p.device_owner))
           .map((p) => ips(p))
           .join(', '),
     },

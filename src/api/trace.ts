@@ -1,15 +1,16 @@
 /**
- * `POST /neutrino/v1/trace`: traces a packet through the model (`core/trace.ts`) and answers
+ * `POST /neutrino/v1/trace`: traces a packet through the model (`core/trace/trace.ts`) and answers
  * with the verdict and its hops. Admins' traces read the whole model; a member's read only what
  * its own listings show it (the GET endpoints' visibility rules), cut out of the whole by
- * `core/trace-scope.ts`: its path ends where it would meet another project's object. Firewall
+ * `core/trace/scope.ts`: its path ends where it would meet another project's object. Firewall
  * groups on router interfaces come with the whole model (a member keeps those of its routers).
  */
 import type { FastifyInstance } from 'fastify';
 import { type Context, SYSTEM } from '../core/context.js';
 import { traceFirewalls } from '../core/fwaas.js';
-import { type TraceModel, trace } from '../core/trace.js';
-import { scopeTraceModel } from '../core/trace-scope.js';
+import type { TraceModel } from '../core/trace/model.js';
+import { scopeTraceModel } from '../core/trace/scope.js';
+import { trace } from '../core/trace/trace.js';
 import { TraceRequest, TraceResult } from '../model/trace.js';
 import { contextOf } from './auth.js';
 import type { Services } from './services.js';

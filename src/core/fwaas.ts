@@ -70,7 +70,7 @@ import {
   RevisionNumberConstraintFailed,
 } from './errors.js';
 import type { ListHint, ResourceService, View } from './resource.js';
-import type { TraceFirewall, TraceFirewallRule } from './trace.js';
+import type { TraceFirewall, TraceFirewallRule } from './trace/model.js';
 
 /** neutron-fwaas's reserved names (fwaas_constants). */
 export const DEFAULT_FWG = 'default';
@@ -874,7 +874,7 @@ export function firewallsOf(
   return mine.length > 0 ? { firewall_groups: mine } : {};
 }
 
-/** Every router interface's firewall for packet traces (`core/trace.ts`): rules and group named. */
+/** Every router interface's firewall for packet traces (`core/trace/`): rules and group named. */
 export async function traceFirewalls(db: Kysely<Database>): Promise<TraceFirewall[]> {
   const bindings = await db.selectFrom('firewall_group_ports').select('port_id').execute();
   const firewalls = await portFirewalls(

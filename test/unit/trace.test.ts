@@ -9,8 +9,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { NeutronError } from '../../src/core/errors.js';
-import { LEAVES_PROJECT, type TraceModel, type TraceRule, trace } from '../../src/core/trace.js';
-import { scopeTraceModel } from '../../src/core/trace-scope.js';
+import type { TraceModel, TraceRule } from '../../src/core/trace/model.js';
+import { scopeTraceModel } from '../../src/core/trace/scope.js';
+import { trace } from '../../src/core/trace/trace.js';
+import { LEAVES_PROJECT } from '../../src/core/trace/walk.js';
 import type { TraceRequest } from '../../src/model/trace.js';
 
 type Model = TraceModel;

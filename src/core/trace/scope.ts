@@ -1,5 +1,5 @@
 /**
- * What a project member's packet trace may read (pure): the model (`core/trace.ts`) cut down to
+ * What a project member's packet trace may read (pure): the model (`trace.ts`) cut down to
  * the objects the caller sees by the GET endpoints' rules — its own, networks shared with it or
  * external, their subnets, security groups shared with it — together with the ports that are
  * parts of its routers and floating IPs (a router's gateway port belongs to no project). Of
@@ -8,7 +8,7 @@
  * subnets it does not see. The tracer stops where a path meets one of those, saying only that
  * the path leaves the caller's project; with nothing else of theirs in hand it cannot name them.
  */
-import type { TraceModel } from './trace.js';
+import type { TraceModel } from './model.js';
 
 type Beyond = NonNullable<TraceModel['beyond']>;
 

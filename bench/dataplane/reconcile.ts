@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { observe } from '../../src/agent/observe/observe.js';
 import { Reconciler } from '../../src/agent/reconciler.js';
-import type { Snapshot, SnapshotPort } from '../../src/agent/snapshot.js';
 import { run } from '../../src/linux/exec.js';
+import type { Snapshot, SnapshotPort } from '../../src/model/host-snapshot.js';
 import { median } from '../measure.js';
 import { type RawResult, rawBuild } from './raw.js';
 

@@ -9,9 +9,9 @@
  */
 
 import { DeviceOwner } from '../model/device-owners.js';
+import type { Snapshot } from '../model/host-snapshot.js';
 import { type Action, type LinkKind, subjectOf } from './actions.js';
 import type { HostState } from './host-state.js';
-import type { Snapshot } from './snapshot.js';
 
 export interface Finding {
   op: Action['op'];

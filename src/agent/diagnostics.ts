@@ -20,13 +20,13 @@ import type {
   ProbeRequest,
   ProbeResult,
 } from '../model/diagnostics.js';
+import type { Snapshot } from '../model/host-snapshot.js';
 import { describeDrift, namesFor, pathIds } from './diagnose.js';
 import { diff } from './diff/diff.js';
 import type { HostState } from './host-state.js';
 import type { Logger } from './reconciler.js';
 import type { AgentSession } from './servers.js';
 import { instanceNamespace } from './services/instances.js';
-import type { Snapshot } from './snapshot.js';
 
 /** How long a probe waits for its answer, in seconds. */
 const PROBE_WAIT_S = 1;

@@ -8,9 +8,9 @@
  */
 
 import { DeviceOwner } from '../model/device-owners.js';
+import type { Snapshot } from '../model/host-snapshot.js';
 import type { L2Driver } from './drivers/driver.js';
 import { type HostState, namespaceLinkKey } from './host-state.js';
-import type { Snapshot } from './snapshot.js';
 
 export type PortStatus = 'ACTIVE' | 'DOWN';
 

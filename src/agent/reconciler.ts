@@ -8,6 +8,7 @@
  */
 import { mkdir, stat } from 'node:fs/promises';
 import { has8021q } from '../linux/kernel.js';
+import type { Snapshot } from '../model/host-snapshot.js';
 import { type Action, subjectOf } from './actions.js';
 import { type ActionFailure, type ApplyResult, apply } from './apply/apply.js';
 import { compile } from './desired/compile.js';
@@ -18,7 +19,6 @@ import { emptyHostState, type HostState, type Problem } from './host-state.js';
 import { firewallAllocations } from './observe/firewall.js';
 import { hostBridges, observe } from './observe/observe.js';
 import { awaitingLease, type LeaseWait, type PortStatus, portStatus } from './port-status.js';
-import type { Snapshot } from './snapshot.js';
 
 /** The part of a pino logger the reconciler uses. */
 export interface Logger {

@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError } from '../client/session.js';
 import { has8021q } from '../linux/kernel.js';
 import { DeviceOwner } from '../model/device-owners.js';
+import type { Snapshot } from '../model/host-snapshot.js';
 import { Diagnostics, isDiagnosticRequest } from './diagnostics.js';
 import type { TunnelEndpoint } from './drivers/driver.js';
 import { type HaStates, HaWatch } from './ha-watch.js';
@@ -28,7 +29,6 @@ import { type Logger, Reconciler, type Summary } from './reconciler.js';
 import type { AgentSession } from './servers.js';
 import { routerDir } from './services/l3.js';
 import { isFiltered } from './services/security-groups.js';
-import type { Snapshot } from './snapshot.js';
 import { counterSources, readCounters, readLoadBalancers } from './traffic.js';
 
 /** The roles this agent heartbeats as (`GET /v2.0/agents` lists one row per role and host). */

@@ -9,13 +9,13 @@
 import { lbFiles, parseStats, readStatsSocket } from '../linux/haproxy-lb.js';
 import { ipJson } from '../linux/ip.js';
 import { DeviceOwner } from '../model/device-owners.js';
+import type { Snapshot } from '../model/host-snapshot.js';
 import type { LbReport } from '../model/load-balancer.js';
 import type { L2Driver } from './drivers/driver.js';
 import { linuxbridge } from './drivers/linuxbridge/layout.js';
 import { dhcpNamespace } from './services/dhcp.js';
 import { gatewayDeviceName, haDeviceName, internalDeviceName, routerNamespace } from './services/l3.js';
 import { lbDir } from './services/load-balancer.js';
-import type { Snapshot } from './snapshot.js';
 
 export interface PortCounters {
   rx_bytes: number;

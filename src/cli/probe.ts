@@ -16,7 +16,6 @@ import { diff } from '../agent/diff/diff.js';
 import type { TunnelEndpoint } from '../agent/drivers/driver.js';
 import { actualState, desiredState } from '../agent/reconciler.js';
 import { instanceNamespace } from '../agent/services/instances.js';
-import type { Snapshot } from '../agent/snapshot.js';
 import type { Session } from '../client/session.js';
 import { interfaceWithAddress, ipJson, listNamespaces } from '../linux/ip.js';
 import { type Listener, listenTcp, ping, tcpConnect } from '../linux/probe.js';
@@ -29,6 +28,7 @@ import type {
   ProbeRequest,
   ProbeResult,
 } from '../model/diagnostics.js';
+import type { Snapshot } from '../model/host-snapshot.js';
 import { KINDS, list } from './resolve.js';
 
 /** Namespaces Neutrino makes: never taken for an outside host's. */

@@ -16,7 +16,6 @@
 import { randomUUID } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import type { Kysely } from 'kysely';
-import type { SnapshotFirewallRule, SnapshotPortFirewall } from '../agent/snapshot.js';
 import { ROUTER_INTERFACE_OWNERS } from '../model/device-owners.js';
 import type {
   FirewallGroupCreate,
@@ -27,6 +26,7 @@ import type {
   FirewallRuleUpdate,
   RuleInfo,
 } from '../model/fwaas.js';
+import type { SnapshotFirewallRule, SnapshotPortFirewall } from '../model/host-snapshot.js';
 import { inChunks } from '../store/chunks.js';
 import {
   deleteResource,

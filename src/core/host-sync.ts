@@ -10,6 +10,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
+import type { StatusReport } from '../model/agent.js';
+import { DeviceOwner, ROUTER_OWNERS } from '../model/device-owners.js';
 import type {
   Ipv6Mode,
   Snapshot,
@@ -20,9 +22,7 @@ import type {
   SnapshotRouterPort,
   SnapshotSubnet,
   SnapshotTunnelPeer,
-} from '../agent/snapshot.js';
-import type { StatusReport } from '../model/agent.js';
-import { DeviceOwner, ROUTER_OWNERS } from '../model/device-owners.js';
+} from '../model/host-snapshot.js';
 import type { Fault, InstanceStatus } from '../model/instance.js';
 import type { AddressPair, FixedIp } from '../model/port.js';
 import type { Route } from '../model/router.js';

@@ -14,8 +14,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { SnapshotLoadBalancer } from '../agent/snapshot.js';
 import { DeviceOwner, ROUTER_INTERFACE_OWNERS } from '../model/device-owners.js';
+import type { SnapshotLoadBalancer } from '../model/host-snapshot.js';
 import {
   HTTP_METHODS,
   L7_ACTIONS,

@@ -11,7 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { SnapshotMeteringLabel } from '../agent/snapshot.js';
+import type { SnapshotMeteringLabel } from '../model/host-snapshot.js';
 import type {
   MeteringCount,
   MeteringLabelCreate,

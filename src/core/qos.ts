@@ -13,7 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { SnapshotQos } from '../agent/snapshot.js';
+import type { SnapshotQos } from '../model/host-snapshot.js';
 import {
   KBPS_MAX,
   type QosPolicyCreate,

@@ -5,7 +5,7 @@
  * their ports, on any host, which is what remote-group rules match.
  */
 import type { Kysely } from 'kysely';
-import type { SnapshotSecurityGroup, SnapshotSecurityGroupRule } from '../agent/snapshot.js';
+import type { SnapshotSecurityGroup, SnapshotSecurityGroupRule } from '../model/host-snapshot.js';
 import type { AddressPair, FixedIp } from '../model/port.js';
 import { fromRow, listResources, type Stored } from '../store/resources.js';
 import type { Database, ResourceRow } from '../store/schema.js';

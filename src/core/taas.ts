@@ -13,7 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { SnapshotTapFlow } from '../agent/snapshot.js';
+import type { SnapshotTapFlow } from '../model/host-snapshot.js';
 import type { TapFlowCreate, TapFlowUpdate, TapServiceCreate, TapServiceUpdate } from '../model/taas.js';
 import { inChunks } from '../store/chunks.js';
 import {

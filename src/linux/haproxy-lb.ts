@@ -10,7 +10,7 @@
  */
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import type { SnapshotLbListener, SnapshotLbPool, SnapshotLoadBalancer } from '../agent/snapshot.js';
+import type { SnapshotLbListener, SnapshotLbPool, SnapshotLoadBalancer } from '../model/host-snapshot.js';
 import type { LbReport, LbStats } from '../model/load-balancer.js';
 
 export function lbFiles(dir: string) {

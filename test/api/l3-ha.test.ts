@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Snapshot } from '../../src/agent/snapshot.js';
+import type { Snapshot } from '../../src/model/host-snapshot.js';
 import { client, dialects, startTestServer, type TestServer } from '../helpers/server.js';
 
 type Client = ReturnType<typeof client>;

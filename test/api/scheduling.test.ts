@@ -8,8 +8,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it, mock } from 'node:test';
-import type { Snapshot } from '../../src/agent/snapshot.js';
 import type { Settings } from '../../src/core/settings.js';
+import type { Snapshot } from '../../src/model/host-snapshot.js';
 import { client, dialects, startTestServer, type TestServer } from '../helpers/server.js';
 
 type Client = ReturnType<typeof client>;

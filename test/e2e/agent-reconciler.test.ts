@@ -17,10 +17,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Reconciler, type Summary } from '../../src/agent/reconciler.js';
-import type { Snapshot, SnapshotPort } from '../../src/agent/snapshot.js';
 import { run, runInNamespace } from '../../src/linux/exec.js';
 import { addNamespace, deleteNamespace, ipBatch, ipJson, listNamespaces } from '../../src/linux/ip.js';
 import { isAlive, readPidFile } from '../../src/linux/process.js';
+import type { Snapshot, SnapshotPort } from '../../src/model/host-snapshot.js';
 
 const isRoot = process.getuid?.() === 0;
 const LEAK_CHECK = '/work/shared/tools/leak-check';

@@ -16,10 +16,15 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Reconciler, type Summary } from '../../src/agent/reconciler.js';
-import type { Snapshot, SnapshotPort, SnapshotRouter, SnapshotRouterPort } from '../../src/agent/snapshot.js';
 import { run, runInNamespace } from '../../src/linux/exec.js';
 import { ipBatch, ipJson, listNamespaces } from '../../src/linux/ip.js';
 import { readSysctl } from '../../src/linux/sysctl.js';
+import type {
+  Snapshot,
+  SnapshotPort,
+  SnapshotRouter,
+  SnapshotRouterPort,
+} from '../../src/model/host-snapshot.js';
 import { Outside } from '../helpers/outside.js';
 
 const isRoot = process.getuid?.() === 0;

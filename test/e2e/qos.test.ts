@@ -14,9 +14,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Reconciler } from '../../src/agent/reconciler.js';
-import type { Snapshot, SnapshotPort, SnapshotQos } from '../../src/agent/snapshot.js';
 import { run, runInNamespace } from '../../src/linux/exec.js';
 import { ipJson } from '../../src/linux/ip.js';
+import type { Snapshot, SnapshotPort, SnapshotQos } from '../../src/model/host-snapshot.js';
 import { spawnInNamespace } from '../helpers/background.js';
 
 const isRoot = process.getuid?.() === 0;

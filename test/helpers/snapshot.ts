@@ -2,8 +2,9 @@
  * Building blocks of the snapshots the agent's unit tests compile: fixed ids, and a network and a
  * port with the attributes every test starts from.
  */
-import type { SnapshotNetwork, SnapshotPort, SnapshotSubnet } from '../../src/agent/snapshot.js';
+
 import { DeviceOwner } from '../../src/model/device-owners.js';
+import type { SnapshotNetwork, SnapshotPort, SnapshotSubnet } from '../../src/model/host-snapshot.js';
 
 export const NET = '6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
 export const SUBNET = 'a1b2c3d4-0000-4000-8000-000000000001';

@@ -8,8 +8,8 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { compile } from '../../src/agent/desired/compile.js';
 import { linkAlias, ownerTag } from '../../src/agent/host-state.js';
-import type { Snapshot } from '../../src/agent/snapshot.js';
 import { assertNamespaceName } from '../../src/linux/exec.js';
+import type { Snapshot } from '../../src/model/host-snapshot.js';
 import {
   DHCP_PORT,
   INST_A,
@@ -426,6 +426,16 @@ describe('compile: DHCP', () => {
     assert.deepEqual(
       state.problems.map((p) => p.object),
       ['subnet bad-subnet', 'port evil 2', 'port evil-1', 'port evil-3', 'port evil-4'],
+    );
+    // The host snapshot's schema says which field is wrong.
+    assert.deepEqual(
+      state.problems.slice(1).map((p) => p.message),
+      [
+        'invalid id "evil 2"',
+        'invalid dns_name "x\\ndhcp-option=3,6.6.6.6"',
+        'invalid mac_address "not-a-mac"',
+        'address 10.9.9.9 is not in 10.0.0.0/24',
+      ],
     );
     const hosts = (state.files[`${dir}/host`] as { content: string }).content;
     assert.equal(hosts.split('\n').length, 4, 'only the three valid ports');

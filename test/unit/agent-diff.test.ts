@@ -11,7 +11,7 @@ import { type Action, rankOf, STAGES } from '../../src/agent/actions.js';
 import { compile } from '../../src/agent/desired/compile.js';
 import { diff } from '../../src/agent/diff/diff.js';
 import { emptyHostState, type HostState, namespaceLinkKey } from '../../src/agent/host-state.js';
-import type { Snapshot, SnapshotPort } from '../../src/agent/snapshot.js';
+import type { Snapshot, SnapshotPort } from '../../src/model/host-snapshot.js';
 
 const stateDir = '/var/lib/neutrino-test';
 

@@ -16,7 +16,7 @@ import {
   renderFwaasRuleset,
 } from '../../src/agent/services/fwaas.js';
 import { internalDeviceName } from '../../src/agent/services/l3.js';
-import type { SnapshotFirewallRule, SnapshotPortFirewall } from '../../src/agent/snapshot.js';
+import type { SnapshotFirewallRule, SnapshotPortFirewall } from '../../src/model/host-snapshot.js';
 
 const PORT = '11111111-2222-4333-8444-555555555555';
 const OTHER = '99999999-2222-4333-8444-555555555555';

@@ -11,7 +11,7 @@ import type { Action } from '../../src/agent/actions.js';
 import { compile } from '../../src/agent/desired/compile.js';
 import { diff } from '../../src/agent/diff/diff.js';
 import { FLOOD_MAC, type HostState } from '../../src/agent/host-state.js';
-import type { Snapshot, SnapshotTunnelPeer } from '../../src/agent/snapshot.js';
+import type { Snapshot, SnapshotTunnelPeer } from '../../src/model/host-snapshot.js';
 import { INST_A, NET, PORT_A, snapshotNetwork, snapshotPort, snapshotSubnet } from '../helpers/snapshot.js';
 
 const stateDir = '/var/lib/neutrino-test';

@@ -13,7 +13,7 @@ import { compile } from '../../src/agent/desired/compile.js';
 import { diff } from '../../src/agent/diff/diff.js';
 import type { HostState } from '../../src/agent/host-state.js';
 import { sha256 } from '../../src/agent/services/l3.js';
-import type { Snapshot, SnapshotRouter } from '../../src/agent/snapshot.js';
+import type { Snapshot, SnapshotRouter } from '../../src/model/host-snapshot.js';
 
 const stateDir = '/var/lib/neutrino-test';
 const EXT = 'eeeeeeee-0000-4000-8000-000000000000';
@@ -203,7 +203,7 @@ describe('L3 in compile', () => {
         `router ${ROUTER}: port d3d3d3d3-4444: network gone is not usable on this host`,
         `router ${ROUTER}: route to 10.50.0.0/24: next hop 192.0.2.1 is not on a subnet of the router`,
         'router bad-router: invalid floating IP',
-        'router no/slash: unusable id',
+        'router no/slash: invalid id "no/slash"',
       ],
     );
     assert.equal(state.veths['tapd3d3d3d3-44'], undefined);

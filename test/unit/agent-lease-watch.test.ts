@@ -18,7 +18,7 @@ import { linuxbridge } from '../../src/agent/drivers/linuxbridge/layout.js';
 import type { HostState } from '../../src/agent/host-state.js';
 import { LeaseWatch } from '../../src/agent/lease-watch.js';
 import { awaitingLease, type LeaseWait, portStatus } from '../../src/agent/port-status.js';
-import type { Snapshot } from '../../src/agent/snapshot.js';
+import type { Snapshot } from '../../src/model/host-snapshot.js';
 import {
   DHCP_PORT,
   NET,

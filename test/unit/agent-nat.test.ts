@@ -15,7 +15,7 @@ import {
   renderRouterRuleset,
   sameScopeSubnets,
 } from '../../src/agent/services/nat.js';
-import type { SnapshotPortForwarding, SnapshotRouter } from '../../src/agent/snapshot.js';
+import type { SnapshotPortForwarding, SnapshotRouter } from '../../src/model/host-snapshot.js';
 
 const names = { gateway: 'qg-11111111-11', internal: 'qr-*' };
 

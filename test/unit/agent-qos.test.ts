@@ -12,8 +12,8 @@ import { compile } from '../../src/agent/desired/compile.js';
 import { diff } from '../../src/agent/diff/diff.js';
 import type { HostState } from '../../src/agent/host-state.js';
 import { ifbName } from '../../src/agent/services/qos.js';
-import type { Snapshot, SnapshotQos, SnapshotRouter } from '../../src/agent/snapshot.js';
 import { burstBytes, type ShapeClass, treeLines } from '../../src/linux/tc.js';
+import type { Snapshot, SnapshotQos, SnapshotRouter } from '../../src/model/host-snapshot.js';
 import {
   INST_A,
   INST_B,

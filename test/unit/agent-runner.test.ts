@@ -20,8 +20,8 @@ import {
   pendingPorts,
   statusReport,
 } from '../../src/agent/runner.js';
-import type { Snapshot } from '../../src/agent/snapshot.js';
 import { Session } from '../../src/client/session.js';
+import type { Snapshot } from '../../src/model/host-snapshot.js';
 
 async function* chunks(...parts: string[]): AsyncGenerator<Uint8Array> {
   for (const part of parts) yield new TextEncoder().encode(part);

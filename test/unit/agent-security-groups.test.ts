@@ -27,7 +27,7 @@ import type {
   SnapshotPort,
   SnapshotSecurityGroup,
   SnapshotSecurityGroupRule,
-} from '../../src/agent/snapshot.js';
+} from '../../src/model/host-snapshot.js';
 import {
   DHCP_PORT,
   INST_A,

@@ -11,7 +11,7 @@ import { compile } from '../../src/agent/desired/compile.js';
 import { diff } from '../../src/agent/diff/diff.js';
 import { MAX_LINK_NAME, vlanName } from '../../src/agent/drivers/linuxbridge/names.js';
 import { emptyHostState, linkAlias, ownerTag } from '../../src/agent/host-state.js';
-import type { Snapshot, SnapshotNetwork } from '../../src/agent/snapshot.js';
+import type { Snapshot, SnapshotNetwork } from '../../src/model/host-snapshot.js';
 import {
   DHCP_PORT,
   INST_A,

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { namesFor, pathIds } from '../../src/agent/diagnose.js';
 import { isDiagnosticRequest } from '../../src/agent/diagnostics.js';
-import type { Snapshot } from '../../src/agent/snapshot.js';
 import { hostsText } from '../../src/cli/check.js';
+import type { Snapshot } from '../../src/model/host-snapshot.js';
 import {
   DHCP_PORT,
   INST_A,

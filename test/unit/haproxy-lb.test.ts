@@ -10,8 +10,8 @@ import { describe, it } from 'node:test';
 import { compile } from '../../src/agent/desired/compile.js';
 import { diff } from '../../src/agent/diff/diff.js';
 import { lbNamespace } from '../../src/agent/services/load-balancer.js';
-import type { Snapshot, SnapshotLoadBalancer } from '../../src/agent/snapshot.js';
 import { expectLine, loadBalancerConfig, parseStats, ruleCondition } from '../../src/linux/haproxy-lb.js';
+import type { Snapshot, SnapshotLoadBalancer } from '../../src/model/host-snapshot.js';
 
 const LB_ID = 'lb111111-2222-3333-4444-555555555555';
 const LISTENER = 'li111111-2222-3333-4444-555555555555';

@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { compile } from '../../src/agent/desired/compile.js';
 import { diff } from '../../src/agent/diff/diff.js';
-import type { Snapshot, SnapshotRouter, SnapshotSubnet } from '../../src/agent/snapshot.js';
 import { dnsmasqArgs, servesDhcpv6 } from '../../src/linux/dnsmasq.js';
 import { radvdArgs, radvdConfig } from '../../src/linux/radvd.js';
+import type { Snapshot, SnapshotRouter, SnapshotSubnet } from '../../src/model/host-snapshot.js';
 import {
   DHCP_PORT,
   INST_A,

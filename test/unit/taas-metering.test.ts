@@ -12,7 +12,7 @@ import { linuxbridge } from '../../src/agent/drivers/linuxbridge/layout.js';
 import { emptyHostState, type Veth } from '../../src/agent/host-state.js';
 import { canonicalListing, renderMetering, ruleMatch } from '../../src/agent/services/metering.js';
 import { addTaas } from '../../src/agent/services/taas.js';
-import type { SnapshotMeteringLabel, SnapshotTapFlow } from '../../src/agent/snapshot.js';
+import type { SnapshotMeteringLabel, SnapshotTapFlow } from '../../src/model/host-snapshot.js';
 
 const A = '11111111-1111-4111-8111-111111111111';
 const B = '22222222-2222-4222-8222-222222222222';

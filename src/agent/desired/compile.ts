@@ -5,6 +5,17 @@
  * Whatever cannot be realised is left out and listed in `problems`.
  */
 import ipaddr from 'ipaddr.js';
+import { Type } from 'typebox';
+import {
+  DnsName,
+  type Snapshot,
+  SnapshotInstance,
+  SnapshotLoadBalancer,
+  SnapshotNetwork,
+  SnapshotPort,
+  SnapshotRouter,
+  type SnapshotSubnet,
+} from '../../model/host-snapshot.js';
 import type { L2Driver, NetworkContext, TunnelEndpoint } from '../drivers/driver.js';
 import { linuxbridge } from '../drivers/linuxbridge/layout.js';
 import { emptyHostState, type HostState, namespaceLinkKey, ownerTag } from '../host-state.js';
@@ -16,7 +27,7 @@ import { meteringRecordFile, renderMetering } from '../services/metering.js';
 import { addQos } from '../services/qos.js';
 import { addFirewall, type FirewallAllocations, firewallRecordFile } from '../services/security-groups.js';
 import { addTaas } from '../services/taas.js';
-import type { Snapshot, SnapshotNetwork, SnapshotPort, SnapshotSubnet } from '../snapshot.js';
+import { unusable } from './usable.js';
 
 export interface CompileOptions {
   stateDir: string;
@@ -32,12 +43,10 @@ export interface CompileOptions {
   tunnel?: TunnelEndpoint;
 }
 
-/** Ids become parts of kernel names, paths and `ip -batch` tokens. */
-const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
-const DNS_NAME =
-  /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const DEFAULT_DOMAIN = 'openstacklocal';
+/** What a router or load balancer needs before its id names a namespace (its parts are checked where they are used). */
+const RouterIdentity = Type.Pick(SnapshotRouter, ['id']);
+const LoadBalancerIdentity = Type.Pick(SnapshotLoadBalancer, ['id', 'vip']);
 
 function byId<T extends { id: string }>(items: readonly T[]): T[] {
   return [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -57,13 +66,6 @@ function inCidr(ip: string, cidr: string): boolean {
   return address.kind() === range[0].kind() && address.match(range);
 }
 
-function invalidNetwork(network: SnapshotNetwork): string | undefined {
-  if (!ID.test(network.id)) return 'unusable id';
-  if (!Number.isInteger(network.mtu) || network.mtu < 68 || network.mtu > 65535)
-    return `invalid mtu ${network.mtu}`;
-  return undefined;
-}
-
 function invalidSubnet(subnet: SnapshotSubnet): string | undefined {
   let cidr: [ipaddr.IPv4 | ipaddr.IPv6, number];
   try {
@@ -80,9 +82,8 @@ function invalidSubnet(subnet: SnapshotSubnet): string | undefined {
 }
 
 function invalidPort(port: SnapshotPort, subnets: Map<string, SnapshotSubnet>): string | undefined {
-  if (!ID.test(port.id)) return 'unusable id';
-  if (!MAC.test(port.mac_address.toLowerCase())) return `invalid mac_address ${port.mac_address}`;
-  if (port.dns_name && !DNS_NAME.test(port.dns_name)) return `invalid dns_name ${port.dns_name}`;
+  const why = unusable(SnapshotPort, port);
+  if (why) return why;
   for (const ip of port.fixed_ips) {
     const subnet = subnets.get(ip.subnet_id);
     if (!subnet || subnet.network_id !== port.network_id) return `unknown subnet ${ip.subnet_id}`;
@@ -116,11 +117,11 @@ export function compile(snapshot: Snapshot, options: CompileOptions): HostState 
     peers: snapshot.l2population ?? {},
   };
   const domainText = snapshot.dnsDomain.replace(/\.$/, '');
-  const domain = DNS_NAME.test(domainText) ? domainText : DEFAULT_DOMAIN;
+  const domain = unusable(DnsName, domainText) ? DEFAULT_DOMAIN : domainText;
 
   const networks = new Map<string, SnapshotNetwork>();
   for (const network of byId(snapshot.networks)) {
-    const why = invalidNetwork(network) ?? driver.layoutNetwork(state, network, context);
+    const why = unusable(SnapshotNetwork, network) ?? driver.layoutNetwork(state, network, context);
     if (why) problem(`network ${network.id}`, why);
     else networks.set(network.id, network);
   }
@@ -179,8 +180,9 @@ export function compile(snapshot: Snapshot, options: CompileOptions): HostState 
     else if (!dhcp6Networks.has(s.network_id)) dhcp6Networks.set(s.network_id, 'stateless');
   }
   for (const instance of byId(snapshot.instances)) {
-    if (!ID.test(instance.id)) {
-      problem(`instance ${instance.id}`, 'unusable id');
+    const unfit = unusable(SnapshotInstance, instance);
+    if (unfit) {
+      problem(`instance ${instance.id}`, unfit);
       continue;
     }
     const input = { instance, ports, networks, dhcpNetworks, dhcp6Networks, stateDir, driver, context };
@@ -188,16 +190,18 @@ export function compile(snapshot: Snapshot, options: CompileOptions): HostState 
   }
   // An older server's snapshot has no routers.
   for (const router of byId(snapshot.routers ?? [])) {
-    if (!ID.test(router.id)) {
-      problem(`router ${router.id}`, 'unusable id');
+    const unfit = unusable(RouterIdentity, router);
+    if (unfit) {
+      problem(`router ${router.id}`, unfit);
       continue;
     }
     const input = { router, networks, stateDir, driver, context };
     for (const why of addRouter(state, input)) problem(`router ${router.id}`, why);
   }
   for (const lb of byId(snapshot.load_balancers ?? [])) {
-    if (!ID.test(lb.id) || !ID.test(lb.vip.port_id) || !MAC.test(lb.vip.mac_address.toLowerCase())) {
-      problem(`load balancer ${lb.id}`, 'unusable id or VIP port');
+    const unfit = unusable(LoadBalancerIdentity, lb);
+    if (unfit) {
+      problem(`load balancer ${lb.id}`, unfit);
       continue;
     }
     const why = addLoadBalancer(state, { lb, networks, stateDir, driver, context });

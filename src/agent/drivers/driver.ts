@@ -4,8 +4,8 @@
  * (`linuxbridge/`, later `openvswitch/`) holds the same files: `names.ts` and `layout.ts`.
  */
 
+import type { SnapshotNetwork, SnapshotTunnelPeer } from '../../model/host-snapshot.js';
 import type { HostState } from '../host-state.js';
-import type { SnapshotNetwork, SnapshotTunnelPeer } from '../snapshot.js';
 
 /** This host's tunnel endpoint: its address and the interface holding it. */
 export interface TunnelEndpoint {

@@ -6,6 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { nftJson, nftListTable } from '../../linux/nft.js';
+import type { Snapshot } from '../../model/host-snapshot.js';
 import type { TableRecord } from '../apply/tables.js';
 import { type HostState, ownerTag, type RecordedTable } from '../host-state.js';
 import { routerNamespace, sha256 } from '../services/l3.js';
@@ -17,7 +18,6 @@ import {
   meteringRecordFile,
 } from '../services/metering.js';
 import { TAAS_FAMILY, taasRecordFile, taasTable } from '../services/taas.js';
-import type { Snapshot } from '../snapshot.js';
 
 async function readRecord(path: string): Promise<TableRecord | undefined> {
   try {

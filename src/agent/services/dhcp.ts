@@ -24,10 +24,10 @@ import {
   metadataProxyConfig,
 } from '../../linux/haproxy.js';
 import { DeviceOwner } from '../../model/device-owners.js';
+import type { SnapshotNetwork, SnapshotPort, SnapshotSubnet } from '../../model/host-snapshot.js';
 import type { L2Driver, NetworkContext } from '../drivers/driver.js';
 import { addDaemon, type HostState, namespaceLinkKey } from '../host-state.js';
 import { metadataSocket } from '../metadata-relay.js';
-import type { SnapshotNetwork, SnapshotPort, SnapshotSubnet } from '../snapshot.js';
 
 export function dhcpNamespace(networkId: string): string {
   return `qdhcp-${networkId}`;

@@ -18,8 +18,8 @@
  */
 import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
+import type { SnapshotSecurityGroupRule } from '../../model/host-snapshot.js';
 import type { Firewall, FirewallFamily, FirewallSet } from '../host-state.js';
-import type { SnapshotSecurityGroupRule } from '../snapshot.js';
 
 export const FIREWALL_FAMILIES: readonly FirewallFamily[] = ['bridge', 'inet'];
 

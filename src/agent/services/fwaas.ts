@@ -15,7 +15,8 @@
  */
 import { join } from 'node:path';
 import ipaddr from 'ipaddr.js';
-import type { SnapshotFirewallRule, SnapshotPortFirewall } from '../snapshot.js';
+import { LowerUuid, SnapshotFirewallRule, type SnapshotPortFirewall } from '../../model/host-snapshot.js';
+import { unusable } from '../desired/usable.js';
 
 export const FWAAS_FAMILY = 'inet';
 export const FWAAS_TABLE = 'neutrino-fwaas';
@@ -34,13 +35,13 @@ export function parseFwaasCounter(
   return m ? { port: m[1] as string, direction: m[2] as FirewallDirection, rule: m[3] as string } : undefined;
 }
 
-const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const NAMED_PROTOCOLS = ['tcp', 'udp', 'icmp', 'ipv6-icmp', 'sctp', 'dccp'];
 const PORTED = ['tcp', 'udp', 'sctp', 'dccp'];
 
 /** Why a rule cannot be rendered, if it cannot (the server validates; this guards the text). */
 export function invalidFirewallRule(rule: SnapshotFirewallRule): string | undefined {
-  if (!ID.test(rule.id)) return `unusable rule id ${rule.id}`;
+  const why = unusable(SnapshotFirewallRule, rule);
+  if (why) return `rule ${rule.id}: ${why}`;
   if (rule.protocol !== null && !NAMED_PROTOCOLS.includes(rule.protocol))
     return `unsupported protocol ${rule.protocol}`;
   for (const address of [rule.source_ip_address, rule.destination_ip_address]) {
@@ -116,7 +117,7 @@ export function renderFwaasRuleset(
   const table = `${FWAAS_FAMILY} ${FWAAS_TABLE}`;
   const usable = [...firewalls]
     .filter((f) => {
-      if (!ID.test(f.port_id)) {
+      if (unusable(LowerUuid, f.port_id)) {
         problems.push(`firewall of port ${f.port_id}: unusable port id`);
         return false;
       }

@@ -12,9 +12,9 @@
  * `<iface>.lease6`; stateless, it asks for options only (`-S`).
  */
 import { join } from 'node:path';
+import type { SnapshotInstance, SnapshotNetwork, SnapshotPort } from '../../model/host-snapshot.js';
 import type { L2Driver, NetworkContext } from '../drivers/driver.js';
 import { type HostState, namespaceLinkKey } from '../host-state.js';
-import type { SnapshotInstance, SnapshotNetwork, SnapshotPort } from '../snapshot.js';
 
 const BUSYBOX = '/bin/busybox';
 export const DHCLIENT = '/usr/sbin/dhclient';

@@ -17,21 +17,21 @@ import {
   notifyScript,
 } from '../../linux/keepalived.js';
 import { RADVD, type RadvdInterface, radvdArgs, radvdConfig, radvdFiles } from '../../linux/radvd.js';
+import {
+  type SnapshotNetwork,
+  type SnapshotPortForwarding,
+  type SnapshotRouter,
+  SnapshotRouterPort,
+} from '../../model/host-snapshot.js';
 import { FORWARDED_PROTOCOLS } from '../../model/port-forwarding.js';
+import { unusable } from '../desired/usable.js';
 import type { L2Driver, NetworkContext } from '../drivers/driver.js';
 import { addDaemon, type HostState, namespaceLinkKey, type Route } from '../host-state.js';
-import type {
-  SnapshotNetwork,
-  SnapshotPortForwarding,
-  SnapshotRouter,
-  SnapshotRouterPort,
-} from '../snapshot.js';
 import { renderFwaasRuleset } from './fwaas.js';
 import { natFloatingIps, natPortForwardings, renderRouterRuleset } from './nat.js';
 import { linkLocal } from './security-groups.js';
 
 const ID_CHARS = 11;
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 export const IPV4_FORWARDING = 'net.ipv4.ip_forward';
 export const IPV6_FORWARDING = 'net.ipv6.conf.all.forwarding';
 /** Matches every internal device of a router (nftables wildcard). */
@@ -113,8 +113,8 @@ function canonicalCidr(cidr: string): string {
 }
 
 function invalidPort(port: SnapshotRouterPort): string | undefined {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(port.port_id)) return `unusable port id ${port.port_id}`;
-  if (!MAC.test(port.mac_address.toLowerCase())) return `invalid mac_address ${port.mac_address}`;
+  const why = unusable(SnapshotRouterPort, port);
+  if (why) return `port ${port.port_id}: ${why}`;
   for (const a of port.addresses) {
     const max = isIp(a.ip_address) && ipaddr.parse(a.ip_address).kind() === 'ipv4' ? 32 : 128;
     if (!isIp(a.ip_address) || !Number.isInteger(a.prefixlen) || a.prefixlen < 1 || a.prefixlen > max)

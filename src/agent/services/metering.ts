@@ -13,13 +13,14 @@
  * goes.
  */
 import { join } from 'node:path';
+import { Type } from 'typebox';
+import { SnapshotMeteringLabel } from '../../model/host-snapshot.js';
+import { unusable } from '../desired/usable.js';
 import type { RecordedTable } from '../host-state.js';
-import type { SnapshotMeteringLabel } from '../snapshot.js';
 import { sha256 } from './l3.js';
 
 export const METERING_FAMILY = 'inet';
 export const METERING_TABLE = 'neutrino-metering';
-const ID = /^[0-9a-f-]{1,64}$/;
 const PREFIX = /^[0-9a-f.:]+\/\d{1,3}$/;
 
 export function meteringRecordFile(routerDir: string): string {
@@ -54,6 +55,9 @@ export function ruleMatch(rule: Rule, gw: string): string | null {
   return families.size > 1 ? null : parts.join(' ');
 }
 
+/** A label's id names its chain and counters. */
+const LabelIdentity = Type.Pick(SnapshotMeteringLabel, ['id']);
+
 /** The table for `labels` counted at gateway device `gw` (null: no gateway, nothing to count). */
 export function renderMetering(
   labels: readonly SnapshotMeteringLabel[],
@@ -62,7 +66,7 @@ export function renderMetering(
   problems: string[],
 ): RecordedTable {
   const t = `${METERING_FAMILY} ${METERING_TABLE}`;
-  const usable = gw === null ? [] : labels.filter((l) => ID.test(l.id));
+  const usable = gw === null ? [] : labels.filter((l) => !unusable(LabelIdentity, l));
   if (usable.length === 0)
     return {
       family: METERING_FAMILY,

@@ -10,7 +10,7 @@
  * by the default SNAT.
  */
 import ipaddr from 'ipaddr.js';
-import type { SnapshotPortForwarding, SnapshotRouter } from '../snapshot.js';
+import type { SnapshotPortForwarding, SnapshotRouter } from '../../model/host-snapshot.js';
 
 export const NAT_FAMILY = 'ip';
 export const NAT_TABLE = 'neutrino-router';

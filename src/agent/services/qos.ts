@@ -10,9 +10,9 @@
  */
 import { join } from 'node:path';
 import { FIRST_ADDRESS_CLASS, type ShapeClass, type ShaperSpec } from '../../linux/tc.js';
+import type { Snapshot, SnapshotPort, SnapshotQos } from '../../model/host-snapshot.js';
 import type { L2Driver, NetworkContext } from '../drivers/driver.js';
 import { type HostState, linkAlias, type Problem, type Shaper, shaperKey } from '../host-state.js';
-import type { Snapshot, SnapshotPort, SnapshotQos } from '../snapshot.js';
 import { gatewayDeviceName, routerNamespace } from './l3.js';
 
 export interface QosInput {

@@ -9,6 +9,15 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import ipaddr from 'ipaddr.js';
+import { Type } from 'typebox';
+import {
+  type Snapshot,
+  type SnapshotNetwork,
+  type SnapshotPort,
+  SnapshotSecurityGroup,
+  SnapshotSecurityGroupRule,
+} from '../../model/host-snapshot.js';
+import { unusable } from '../desired/usable.js';
 import type { L2Driver, NetworkContext } from '../drivers/driver.js';
 import type {
   Firewall,
@@ -19,13 +28,6 @@ import type {
   HostState,
   Problem,
 } from '../host-state.js';
-import type {
-  Snapshot,
-  SnapshotNetwork,
-  SnapshotPort,
-  SnapshotSecurityGroup,
-  SnapshotSecurityGroupRule,
-} from '../snapshot.js';
 import {
   addressGroupSet,
   chainNames,
@@ -68,8 +70,6 @@ export interface FirewallInput {
   previous?: FirewallAllocations;
 }
 
-const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 const MAX_ZONE = 0xffff;
 const CONNTRACK_PROTOCOLS: Record<number, string> = {
   1: 'icmp',
@@ -152,22 +152,21 @@ interface Checked {
   problems: Problem[];
 }
 
+/** A group's id names its chains (its rules are checked one by one). */
+const GroupIdentity = Type.Pick(SnapshotSecurityGroup, ['id']);
+
 /** The snapshot's groups with the rules that can be rendered; the others are problems. */
 function checkGroups(snapshot: Snapshot): Checked {
   const problems: Problem[] = [];
   const groups = new Map<string, SnapshotSecurityGroup>();
   for (const group of byId(snapshot.security_groups ?? [])) {
-    if (!ID.test(group.id)) {
-      problems.push({ object: `security group ${group.id}`, message: 'unusable id' });
+    const unfit = unusable(GroupIdentity, group);
+    if (unfit) {
+      problems.push({ object: `security group ${group.id}`, message: unfit });
       continue;
     }
     const rules = byId(group.rules).filter((rule) => {
-      const why =
-        !ID.test(rule.id) ||
-        (rule.remote_group_id !== null && !ID.test(rule.remote_group_id)) ||
-        (rule.remote_address_group_id != null && !ID.test(rule.remote_address_group_id))
-          ? 'unusable id'
-          : invalidRule(rule);
+      const why = unusable(SnapshotSecurityGroupRule, rule) ?? invalidRule(rule);
       if (why) problems.push({ object: `security group rule ${rule.id}`, message: why });
       return why === undefined;
     });
@@ -196,7 +195,6 @@ function portFilter(
   for (const ip of port.fixed_ips) if (!add(mac, ip.ip_address)) return `invalid address ${ip.ip_address}`;
   for (const pair of port.allowed_address_pairs ?? []) {
     const pairMac = (pair.mac_address || mac).toLowerCase();
-    if (!MAC.test(pairMac)) return `invalid allowed address pair MAC ${pair.mac_address}`;
     if (!add(pairMac, pair.ip_address)) return `invalid allowed address pair ${pair.ip_address}`;
     macs.add(pairMac);
   }

@@ -10,9 +10,9 @@
  * loaded: a device made anew needs the table loaded again (`devices`).
  */
 import { join } from 'node:path';
+import type { SnapshotTapFlow } from '../../model/host-snapshot.js';
 import type { L2Driver } from '../drivers/driver.js';
 import type { HostState, Problem } from '../host-state.js';
-import type { SnapshotTapFlow } from '../snapshot.js';
 import { sha256 } from './l3.js';
 
 export const TAAS_FAMILY = 'netdev';

@@ -6,10 +6,9 @@
  * ND from (`proxy`), so neither broadcasts nor address resolution cross the underlay needlessly.
  */
 import ipaddr from 'ipaddr.js';
+import { MacAddress, type SnapshotTunnelPeer } from '../../../model/host-snapshot.js';
+import { unusable } from '../../desired/usable.js';
 import { FLOOD_MAC, fdbKey, type HostState, neighbourKey } from '../../host-state.js';
-import type { SnapshotTunnelPeer } from '../../snapshot.js';
-
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 /** An address in `ip -batch`/`bridge -batch` form (canonical), or undefined when it is not one. */
 function canonicalIp(text: string): string | undefined {
@@ -47,7 +46,7 @@ export function addL2Population(
     state.fdb[fdbKey(flood)] = flood;
     for (const port of peer.ports) {
       const mac = port.mac_address.toLowerCase();
-      if (!MAC.test(mac) || mac === FLOOD_MAC) {
+      if (unusable(MacAddress, mac) || mac === FLOOD_MAC) {
         problems.push(`host ${peer.host}: invalid MAC ${JSON.stringify(port.mac_address)}`);
         continue;
       }

@@ -7,8 +7,8 @@
  * host end (`tap…`) is on the bridge and whose peer is created directly inside the port's namespace.
  */
 
+import type { SnapshotNetwork } from '../../../model/host-snapshot.js';
 import { type HostState, linkAlias } from '../../host-state.js';
-import type { SnapshotNetwork } from '../../snapshot.js';
 import type { L2Driver, NetworkContext, Plug } from '../driver.js';
 import { addL2Population } from './l2population.js';
 import { bridgeName, namespaceDeviceName, tapName, vlanName, vxlanName } from './names.js';

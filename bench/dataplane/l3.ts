@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
-import { observe } from '../../src/agent/observe/observe.js';
+import { observe } from '../../src/agent/reconcile/observe.js';
 import { type AllInOne, startAllInOne } from '../../src/cli/dataplane.js';
 import { Session } from '../../src/client/session.js';
 import { loadConfig } from '../../src/config.js';

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { CLIENT_SCRIPT, clientOptions } from '../../src/agent/services/instances.js';
+import { CLIENT_SCRIPT, clientOptions } from '../../src/agent/instances/instances.js';
 import { dnsmasqArgs, dnsmasqFiles, startDnsmasq } from '../../src/linux/dnsmasq.js';
 import { run } from '../../src/linux/exec.js';
 import { deleteNamespace, ipBatch } from '../../src/linux/ip.js';

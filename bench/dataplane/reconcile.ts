@@ -12,7 +12,7 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { observe } from '../../src/agent/observe/observe.js';
+import { observe } from '../../src/agent/reconcile/observe.js';
 import { Reconciler } from '../../src/agent/reconciler.js';
 import { run } from '../../src/linux/exec.js';
 import type { Snapshot, SnapshotPort } from '../../src/model/host-snapshot.js';

@@ -10,8 +10,8 @@
 
 import { DeviceOwner } from '../model/device-owners.js';
 import type { Snapshot } from '../model/host-snapshot.js';
-import { type Action, type LinkKind, subjectOf } from './actions.js';
-import type { HostState } from './host-state.js';
+import { type Action, type LinkKind, subjectOf } from './state/actions.js';
+import type { HostState } from './state/host-state.js';
 
 export interface Finding {
   op: Action['op'];

@@ -22,11 +22,11 @@ import type {
 } from '../model/diagnostics.js';
 import type { Snapshot } from '../model/host-snapshot.js';
 import { describeDrift, namesFor, pathIds } from './diagnose.js';
-import { diff } from './diff/diff.js';
-import type { HostState } from './host-state.js';
+import { instanceNamespace } from './instances/instances.js';
+import { diff } from './reconcile/diff.js';
 import type { Logger } from './reconciler.js';
 import type { AgentSession } from './servers.js';
-import { instanceNamespace } from './services/instances.js';
+import type { HostState } from './state/host-state.js';
 
 /** How long a probe waits for its answer, in seconds. */
 const PROBE_WAIT_S = 1;

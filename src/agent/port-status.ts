@@ -10,14 +10,14 @@
 import { DeviceOwner } from '../model/device-owners.js';
 import type { Snapshot } from '../model/host-snapshot.js';
 import type { L2Driver } from './drivers/driver.js';
-import { type HostState, namespaceLinkKey } from './host-state.js';
+import { type HostState, namespaceLinkKey } from './state/host-state.js';
 
 export type PortStatus = 'ACTIVE' | 'DOWN';
 
 /** A plugged instance port that waits only for its DHCP client to hold one of its addresses. */
 export interface LeaseWait {
   port: string;
-  /** Where the client script records the lease (see `services/instances.ts`). */
+  /** Where the client script records the lease (see `instances/instances.ts`). */
   leaseFile: string;
   /** The port's fixed IPs: a lease for any of them serves it. */
   addresses: string[];

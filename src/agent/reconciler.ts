@@ -9,16 +9,16 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { has8021q } from '../linux/kernel.js';
 import type { Snapshot } from '../model/host-snapshot.js';
-import { type Action, subjectOf } from './actions.js';
-import { type ActionFailure, type ApplyResult, apply } from './apply/apply.js';
-import { compile } from './desired/compile.js';
-import { diff } from './diff/diff.js';
 import type { L2Driver, TunnelEndpoint } from './drivers/driver.js';
-import { linuxbridge } from './drivers/linuxbridge/layout.js';
-import { emptyHostState, type HostState, type Problem } from './host-state.js';
-import { firewallAllocations } from './observe/firewall.js';
-import { hostBridges, observe } from './observe/observe.js';
+import { l2Driver } from './drivers/index.js';
+import { firewallAllocations } from './firewall/observe.js';
 import { awaitingLease, type LeaseWait, type PortStatus, portStatus } from './port-status.js';
+import { type ActionFailure, type ApplyResult, apply } from './reconcile/apply.js';
+import { compile } from './reconcile/compile.js';
+import { diff } from './reconcile/diff.js';
+import { hostBridges, observe } from './reconcile/observe.js';
+import { type Action, subjectOf } from './state/actions.js';
+import { emptyHostState, type HostState, type Problem } from './state/host-state.js';
 
 /** The part of a pino logger the reconciler uses. */
 export interface Logger {
@@ -34,7 +34,7 @@ export interface ReconcilerOptions {
   log?: Logger;
   /** Periodic full resync while started. Default 60 s. */
   resyncIntervalMs?: number;
-  /** Default: linuxbridge. */
+  /** Default: the registry's default (linuxbridge). */
   driver?: L2Driver;
   /** This host's tunnel endpoint (multi-host vxlan with l2population); absent: none. */
   tunnel?: TunnelEndpoint;
@@ -87,7 +87,7 @@ export class Reconciler {
     this.#source = options.source;
     this.#log = options.log ?? SILENT;
     this.#resyncIntervalMs = options.resyncIntervalMs ?? 60_000;
-    this.#driver = options.driver ?? linuxbridge;
+    this.#driver = options.driver ?? l2Driver();
     this.#tunnel = options.tunnel;
     this.#onReconciled = options.onReconciled;
   }
@@ -258,7 +258,7 @@ export class Reconciler {
 export async function desiredState(
   snapshot: Snapshot,
   stateDir: string,
-  driver: L2Driver = linuxbridge,
+  driver: L2Driver = l2Driver(),
   tunnel?: TunnelEndpoint,
 ): Promise<HostState> {
   const bridges = await hostBridges(Object.values(snapshot.physicalInterfaceMappings));

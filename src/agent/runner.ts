@@ -7,7 +7,7 @@
  * matters here), does a full reconcile on every (re)connect and `resync`, heartbeats once per role,
  * and after each reconcile reports port status and problems (`POST …/status`). While instances
  * wait for their DHCP lease it watches their lease files and reports each arrival within
- * milliseconds (`lease-watch.ts`), and looks again by a full reconcile after a second in case a
+ * milliseconds (`dhcp/lease-watch.ts`), and looks again by a full reconcile after a second in case a
  * lease slipped past the watch. Every few seconds it reads the security groups' drop counters and
  * reports them when they changed. An admin's host diagnostic (drift, probe) is run when the feed
  * says one was asked for, and on every (re)connect (`diagnostics.ts`). `stop()` leaves the data plane in place; `teardown()` removes it.
@@ -17,18 +17,18 @@ import { ApiError } from '../client/session.js';
 import { has8021q } from '../linux/kernel.js';
 import { DeviceOwner } from '../model/device-owners.js';
 import type { Snapshot } from '../model/host-snapshot.js';
+import { LeaseWatch } from './dhcp/lease-watch.js';
+import { MetadataRelay } from './dhcp/metadata-relay.js';
 import { Diagnostics, isDiagnosticRequest } from './diagnostics.js';
 import type { TunnelEndpoint } from './drivers/driver.js';
-import { type HaStates, HaWatch } from './ha-watch.js';
-import { LeaseWatch } from './lease-watch.js';
-import { MetadataRelay } from './metadata-relay.js';
-import { readDrops } from './observe/firewall.js';
-import { readMetering } from './observe/tables.js';
+import { readDrops } from './firewall/observe.js';
+import { isFiltered } from './firewall/security-groups.js';
+import { type HaStates, HaWatch } from './l3/ha-watch.js';
+import { routerDir } from './l3/router.js';
 import { AgentHealthTotals, ReconcileReports } from './reconcile-report.js';
 import { type Logger, Reconciler, type Summary } from './reconciler.js';
 import type { AgentSession } from './servers.js';
-import { routerDir } from './services/l3.js';
-import { isFiltered } from './services/security-groups.js';
+import { readMetering } from './tables/observe.js';
 import { counterSources, readCounters, readLoadBalancers } from './traffic.js';
 
 /** The roles this agent heartbeats as (`GET /v2.0/agents` lists one row per role and host). */

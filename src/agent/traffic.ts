@@ -11,10 +11,10 @@ import { ipJson } from '../linux/ip.js';
 import { DeviceOwner } from '../model/device-owners.js';
 import type { Snapshot } from '../model/host-snapshot.js';
 import type { LbReport } from '../model/load-balancer.js';
+import { dhcpNamespace } from './dhcp/dhcp.js';
 import type { L2Driver } from './drivers/driver.js';
-import { linuxbridge } from './drivers/linuxbridge/layout.js';
-import { dhcpNamespace } from './services/dhcp.js';
-import { gatewayDeviceName, haDeviceName, internalDeviceName, routerNamespace } from './services/l3.js';
+import { l2Driver } from './drivers/index.js';
+import { gatewayDeviceName, haDeviceName, internalDeviceName, routerNamespace } from './l3/router.js';
 import { lbDir } from './services/load-balancer.js';
 
 export interface PortCounters {
@@ -34,7 +34,7 @@ export interface CounterSource {
 }
 
 /** The devices of the ports `snapshot` has this host realise (pure). */
-export function counterSources(snapshot: Snapshot, driver: L2Driver = linuxbridge): CounterSource[] {
+export function counterSources(snapshot: Snapshot, driver: L2Driver = l2Driver()): CounterSource[] {
   const sources: CounterSource[] = [];
   const instancePorts = new Set(snapshot.instances.flatMap((i) => i.ports));
   for (const port of snapshot.ports) {

@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { Agents } from '../core/agents.js';
 import { AGENT_CONFIGURATION_LIMITS, checkFreeForm } from '../core/free-form.js';
-import type { HostSync } from '../core/host-sync.js';
+import type { HostSync } from '../core/host-sync/host-sync.js';
 import type { LoadBalancers } from '../core/load-balancers.js';
 import type { PortDrops } from '../core/port-drops.js';
 import type { PortStats } from '../core/port-stats.js';

@@ -5,7 +5,7 @@ import { Agents } from '../core/agents.js';
 import { HostDiagnostics } from '../core/diagnostics.js';
 import { FloatingIps } from '../core/floating-ips.js';
 import { FirewallGroups, FirewallPolicies, FirewallRules } from '../core/fwaas.js';
-import { HostSync } from '../core/host-sync.js';
+import { HostSync } from '../core/host-sync/host-sync.js';
 import { Instances } from '../core/instances.js';
 import { IpAvailability } from '../core/ip-availability.js';
 import { L3Ha } from '../core/l3-ha.js';

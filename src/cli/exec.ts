@@ -9,7 +9,7 @@
  * both), not to this process, which waits for the command's exit code.
  */
 import type { Command } from 'commander';
-import { instanceNamespace } from '../agent/services/instances.js';
+import { instanceNamespace } from '../agent/instances/instances.js';
 import { sessionFromEnvironment } from '../client/session.js';
 import { execInNamespace } from '../linux/exec.js';
 import { listNamespaces } from '../linux/ip.js';

@@ -10,7 +10,7 @@
  * first documentation range the host does not route is taken.
  */
 import ipaddr from 'ipaddr.js';
-import { ownerTag } from '../agent/host-state.js';
+import { ownerTag } from '../agent/state/host-state.js';
 import type { Session } from '../client/session.js';
 import { DOCUMENTATION_RANGES } from '../core/route-conflict.js';
 import type { NetnsOption } from '../linux/exec.js';

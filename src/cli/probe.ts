@@ -12,10 +12,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeDrift, type Finding, namesFor } from '../agent/diagnose.js';
-import { diff } from '../agent/diff/diff.js';
 import type { TunnelEndpoint } from '../agent/drivers/driver.js';
+import { instanceNamespace } from '../agent/instances/instances.js';
+import { diff } from '../agent/reconcile/diff.js';
 import { actualState, desiredState } from '../agent/reconciler.js';
-import { instanceNamespace } from '../agent/services/instances.js';
 import type { Session } from '../client/session.js';
 import { interfaceWithAddress, ipJson, listNamespaces } from '../linux/ip.js';
 import { type Listener, listenTcp, ping, tcpConnect } from '../linux/probe.js';

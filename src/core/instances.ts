@@ -4,7 +4,7 @@
  * addressing rules apply as to any port), takes ports passed by id, binds them all to the
  * chosen host and records the instance; deleting it deletes the ports made for it and unbinds
  * the others, as Nova does. Its status starts at BUILD and follows the host agent's reports
- * (`host-sync.ts`).
+ * (`host-sync/`).
  */
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';

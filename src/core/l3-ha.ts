@@ -6,7 +6,7 @@
  * and no DHCP, created with the project's first HA router and deleted with its last. Each host of
  * the router has a port there (`network:router_ha_interface`, device the router), and each HA
  * router a VRRP id unique on the network. Scheduling the hosts and their HA ports is host-sync's
- * work (`host-sync.ts`); this module keeps the network, the VRRP ids and the ports' lifetime.
+ * work (`host-sync/l3.ts`); this module keeps the network, the VRRP ids and the ports' lifetime.
  */
 import type { Kysely } from 'kysely';
 import { DeviceOwner } from '../model/device-owners.js';

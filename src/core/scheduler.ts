@@ -22,15 +22,9 @@ import {
   RouterHostedByL3Agent,
   RouterNotHostedByL3Agent,
 } from './errors.js';
-import {
-  DHCP_LOCK,
-  dhcpMoved,
-  L3_LOCK,
-  leastLoaded,
-  routerLoad,
-  routerMoved,
-  SCHEDULER_LOCK,
-} from './host-sync.js';
+import { DHCP_LOCK, L3_LOCK, SCHEDULER_LOCK } from './host-sync/common.js';
+import { dhcpMoved } from './host-sync/dhcp.js';
+import { leastLoaded, routerLoad, routerMoved } from './host-sync/l3.js';
 import { vrrpIds } from './l3-ha.js';
 import type { View } from './resource.js';
 

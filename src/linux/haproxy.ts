@@ -3,7 +3,7 @@
  * in `qdhcp-<network>` listening on 169.254.169.254:80, which stamps each request with the network
  * it came from and the address it came from (both set here, replacing whatever the instance sent,
  * so an instance cannot claim another's identity) and hands it to the agent over a unix socket
- * (`agent/metadata-relay.ts`); the agent asks the API. The configuration is pure; haproxy runs as
+ * (`agent/dhcp/metadata-relay.ts`); the agent asks the API. The configuration is pure; haproxy runs as
  * a daemon with a pid file, and is restarted (never reloaded) when its configuration changes.
  */
 import { join } from 'node:path';

@@ -2,8 +2,8 @@
  * What an agent needs to know about the model for one host, as plain data: the networks it
  * serves, their subnets, the ports bound to it (instance ports and DHCP ports), its instances and
  * routers, and the security groups of its ports with the members of the groups they refer to.
- * The server assembles it (`POST /neutrino/v1/hosts/{host}/sync`, `core/host-sync.ts`); the
- * agent's desired-state compiler (`agent/desired/compile.ts`) turns it into a `HostState`,
+ * The server assembles it (`POST /neutrino/v1/hosts/{host}/sync`, `core/host-sync/`); the
+ * agent's desired-state compiler (`agent/reconcile/compile.ts`) turns it into a `HostState`,
  * checking each object against these schemas before its id or MAC becomes part of a kernel name,
  * a path or an `ip -batch` line. Objects are open (an agent ignores what a newer server adds).
  */

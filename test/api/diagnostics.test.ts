@@ -10,8 +10,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Diagnostics, isDiagnosticRequest } from '../../src/agent/diagnostics.js';
-import { emptyHostState, type HostState } from '../../src/agent/host-state.js';
 import { parseSse } from '../../src/agent/runner.js';
+import { emptyHostState, type HostState } from '../../src/agent/state/host-state.js';
 import { Metrics } from '../../src/api/metrics.js';
 import { buildServer } from '../../src/api/server.js';
 import { Session } from '../../src/client/session.js';

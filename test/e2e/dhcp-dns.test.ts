@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseLease } from '../../src/agent/services/instances.js';
+import { parseLease } from '../../src/agent/instances/instances.js';
 import { runInNamespace } from '../../src/linux/exec.js';
 import { isAlive, readPidFile } from '../../src/linux/process.js';
 import { NeutrinoUp } from '../helpers/neutrino-up.js';

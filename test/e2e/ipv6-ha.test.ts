@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { linkLocal } from '../../src/agent/services/security-groups.js';
+import { linkLocal } from '../../src/agent/firewall/security-groups.js';
 import type { LabHost, LabState } from '../../src/cli/lab.js';
 import type { Session } from '../../src/client/session.js';
 import { runInHostNamespace } from '../../src/linux/lab-host.js';

@@ -21,7 +21,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { linkLocal } from '../../src/agent/services/security-groups.js';
+import { linkLocal } from '../../src/agent/firewall/security-groups.js';
 import { run, runInNamespace } from '../../src/linux/exec.js';
 import { ipJson } from '../../src/linux/ip.js';
 import { isAlive } from '../../src/linux/process.js';

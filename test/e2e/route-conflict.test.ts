@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ownerTag } from '../../src/agent/host-state.js';
+import { ownerTag } from '../../src/agent/state/host-state.js';
 import { chooseExternalNetwork } from '../../src/cli/external-network.js';
 import { runInNamespace } from '../../src/linux/exec.js';
 import { RouteConflictError } from '../../src/linux/host-routes.js';

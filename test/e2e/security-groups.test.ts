@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ownerTag } from '../../src/agent/host-state.js';
+import { ownerTag } from '../../src/agent/state/host-state.js';
 import { Session } from '../../src/client/session.js';
 import { run, runInNamespace } from '../../src/linux/exec.js';
 import { ipBatch, ipJson } from '../../src/linux/ip.js';

@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ownerTag } from '../../src/agent/host-state.js';
+import { ownerTag } from '../../src/agent/state/host-state.js';
 import { runInNamespace } from '../../src/linux/exec.js';
 import { nftApply, nftListTable } from '../../src/linux/nft.js';
 import { NeutrinoUp } from '../helpers/neutrino-up.js';

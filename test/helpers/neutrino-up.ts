@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { ownerTag } from '../../src/agent/host-state.js';
+import { ownerTag } from '../../src/agent/state/host-state.js';
 import { Session } from '../../src/client/session.js';
 import { ipJson, listNamespaces } from '../../src/linux/ip.js';
 

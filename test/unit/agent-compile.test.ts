@@ -6,8 +6,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { compile } from '../../src/agent/desired/compile.js';
-import { linkAlias, ownerTag } from '../../src/agent/host-state.js';
+import { L2_DRIVERS, l2Driver } from '../../src/agent/drivers/index.js';
+import { compile } from '../../src/agent/reconcile/compile.js';
+import { linkAlias, ownerTag } from '../../src/agent/state/host-state.js';
 import { assertNamespaceName } from '../../src/linux/exec.js';
 import type { Snapshot } from '../../src/model/host-snapshot.js';
 import {
@@ -496,5 +497,14 @@ describe('compile: names', () => {
       networks: [...s.networks].reverse(),
     };
     assert.deepEqual(compile(reversed, { stateDir }), compile(s, { stateDir }));
+  });
+});
+
+describe('L2 driver registry', () => {
+  it('gives the default driver and refuses an unknown name, naming the known ones', () => {
+    assert.equal(l2Driver(), L2_DRIVERS.linuxbridge);
+    assert.equal(l2Driver('linuxbridge'), L2_DRIVERS.linuxbridge);
+    assert.throws(() => l2Driver('ovs-typo'), /unknown L2 driver ovs-typo: one of linuxbridge/);
+    assert.throws(() => l2Driver('toString'), /unknown L2 driver toString/);
   });
 });

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { describeDrift } from '../../src/agent/diagnose.js';
-import { diff } from '../../src/agent/diff/diff.js';
-import { emptyHostState, type HostState, linkAlias } from '../../src/agent/host-state.js';
+import { diff } from '../../src/agent/reconcile/diff.js';
+import { emptyHostState, type HostState, linkAlias } from '../../src/agent/state/host-state.js';
 
 const PORT = '11111111-2222-4333-8444-555555555555';
 const NET = 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee';

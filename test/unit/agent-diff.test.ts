@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { type Action, rankOf, STAGES } from '../../src/agent/actions.js';
-import { compile } from '../../src/agent/desired/compile.js';
-import { diff } from '../../src/agent/diff/diff.js';
-import { emptyHostState, type HostState, namespaceLinkKey } from '../../src/agent/host-state.js';
+import { compile } from '../../src/agent/reconcile/compile.js';
+import { diff } from '../../src/agent/reconcile/diff.js';
+import { type Action, rankOf, STAGES } from '../../src/agent/state/actions.js';
+import { emptyHostState, type HostState, namespaceLinkKey } from '../../src/agent/state/host-state.js';
 import type { Snapshot, SnapshotPort } from '../../src/model/host-snapshot.js';
 
 const stateDir = '/var/lib/neutrino-test';

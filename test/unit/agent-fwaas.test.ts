@@ -1,5 +1,5 @@
 /**
- * The FWaaS table of a router (`services/fwaas.ts`): per interface, an ingress chain on what the
+ * The FWaaS table of a router (`l3/fwaas.ts`): per interface, an ingress chain on what the
  * router sends into the port's network and an egress chain on what it receives from it, invalid
  * dropped and established accepted first, the policy's rules in order with a named counter each,
  * then the counted default drop; two base chains so both interfaces of a crossing are checked; an
@@ -14,8 +14,8 @@ import {
   parseFwaasCounter,
   renderFirewallRule,
   renderFwaasRuleset,
-} from '../../src/agent/services/fwaas.js';
-import { internalDeviceName } from '../../src/agent/services/l3.js';
+} from '../../src/agent/l3/fwaas.js';
+import { internalDeviceName } from '../../src/agent/l3/router.js';
 import type { SnapshotFirewallRule, SnapshotPortFirewall } from '../../src/model/host-snapshot.js';
 
 const PORT = '11111111-2222-4333-8444-555555555555';

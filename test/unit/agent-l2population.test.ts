@@ -7,10 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Action } from '../../src/agent/actions.js';
-import { compile } from '../../src/agent/desired/compile.js';
-import { diff } from '../../src/agent/diff/diff.js';
-import { FLOOD_MAC, type HostState } from '../../src/agent/host-state.js';
+import { compile } from '../../src/agent/reconcile/compile.js';
+import { diff } from '../../src/agent/reconcile/diff.js';
+import type { Action } from '../../src/agent/state/actions.js';
+import { FLOOD_MAC, type HostState } from '../../src/agent/state/host-state.js';
 import type { Snapshot, SnapshotTunnelPeer } from '../../src/model/host-snapshot.js';
 import { INST_A, NET, PORT_A, snapshotNetwork, snapshotPort, snapshotSubnet } from '../helpers/snapshot.js';
 

@@ -8,11 +8,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type Action, rankOf, STAGES } from '../../src/agent/actions.js';
-import { compile } from '../../src/agent/desired/compile.js';
-import { diff } from '../../src/agent/diff/diff.js';
-import type { HostState } from '../../src/agent/host-state.js';
-import { sha256 } from '../../src/agent/services/l3.js';
+import { sha256 } from '../../src/agent/l3/router.js';
+import { compile } from '../../src/agent/reconcile/compile.js';
+import { diff } from '../../src/agent/reconcile/diff.js';
+import { type Action, rankOf, STAGES } from '../../src/agent/state/actions.js';
+import type { HostState } from '../../src/agent/state/host-state.js';
 import type { Snapshot, SnapshotRouter } from '../../src/model/host-snapshot.js';
 
 const stateDir = '/var/lib/neutrino-test';

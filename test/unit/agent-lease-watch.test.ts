@@ -13,11 +13,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { compile } from '../../src/agent/desired/compile.js';
+import { LeaseWatch } from '../../src/agent/dhcp/lease-watch.js';
 import { linuxbridge } from '../../src/agent/drivers/linuxbridge/layout.js';
-import type { HostState } from '../../src/agent/host-state.js';
-import { LeaseWatch } from '../../src/agent/lease-watch.js';
 import { awaitingLease, type LeaseWait, portStatus } from '../../src/agent/port-status.js';
+import { compile } from '../../src/agent/reconcile/compile.js';
+import type { HostState } from '../../src/agent/state/host-state.js';
 import type { Snapshot } from '../../src/model/host-snapshot.js';
 import {
   DHCP_PORT,

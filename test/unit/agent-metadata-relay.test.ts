@@ -9,7 +9,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MetadataRelay, metadataSocket } from '../../src/agent/metadata-relay.js';
+import { MetadataRelay, metadataSocket } from '../../src/agent/dhcp/metadata-relay.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'neutrino-relay-'));
 const NET = '6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';

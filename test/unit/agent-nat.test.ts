@@ -14,7 +14,7 @@ import {
   natPortForwardings,
   renderRouterRuleset,
   sameScopeSubnets,
-} from '../../src/agent/services/nat.js';
+} from '../../src/agent/l3/nat.js';
 import type { SnapshotPortForwarding, SnapshotRouter } from '../../src/model/host-snapshot.js';
 
 const names = { gateway: 'qg-11111111-11', internal: 'qr-*' };

@@ -8,10 +8,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compile } from '../../src/agent/desired/compile.js';
-import { diff } from '../../src/agent/diff/diff.js';
-import type { HostState } from '../../src/agent/host-state.js';
-import { ifbName } from '../../src/agent/services/qos.js';
+import { ifbName } from '../../src/agent/qos/render.js';
+import { compile } from '../../src/agent/reconcile/compile.js';
+import { diff } from '../../src/agent/reconcile/diff.js';
+import type { HostState } from '../../src/agent/state/host-state.js';
 import { burstBytes, type ShapeClass, treeLines } from '../../src/linux/tc.js';
 import type { Snapshot, SnapshotQos, SnapshotRouter } from '../../src/model/host-snapshot.js';
 import {

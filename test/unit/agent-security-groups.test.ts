@@ -7,10 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compile } from '../../src/agent/desired/compile.js';
-import { firewallActions } from '../../src/agent/diff/firewall.js';
-import { emptyFirewall, type Firewall, ownerTag } from '../../src/agent/host-state.js';
-import { verified } from '../../src/agent/observe/firewall.js';
+import { firewallActions } from '../../src/agent/firewall/diff.js';
+import { verified } from '../../src/agent/firewall/observe.js';
 import {
   fromPortRules,
   intervalElements,
@@ -20,8 +18,10 @@ import {
   portDirectionRules,
   renderRule,
   renderSkeleton,
-} from '../../src/agent/services/firewall.js';
-import { linkLocal } from '../../src/agent/services/security-groups.js';
+} from '../../src/agent/firewall/render.js';
+import { linkLocal } from '../../src/agent/firewall/security-groups.js';
+import { compile } from '../../src/agent/reconcile/compile.js';
+import { emptyFirewall, type Firewall, ownerTag } from '../../src/agent/state/host-state.js';
 import type {
   Snapshot,
   SnapshotPort,

@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { compile } from '../../src/agent/desired/compile.js';
-import { diff } from '../../src/agent/diff/diff.js';
 import { MAX_LINK_NAME, vlanName } from '../../src/agent/drivers/linuxbridge/names.js';
-import { emptyHostState, linkAlias, ownerTag } from '../../src/agent/host-state.js';
+import { compile } from '../../src/agent/reconcile/compile.js';
+import { diff } from '../../src/agent/reconcile/diff.js';
+import { emptyHostState, linkAlias, ownerTag } from '../../src/agent/state/host-state.js';
 import type { Snapshot, SnapshotNetwork } from '../../src/model/host-snapshot.js';
 import {
   DHCP_PORT,

@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compile } from '../../src/agent/desired/compile.js';
-import { diff } from '../../src/agent/diff/diff.js';
+import { compile } from '../../src/agent/reconcile/compile.js';
+import { diff } from '../../src/agent/reconcile/diff.js';
 import { lbNamespace } from '../../src/agent/services/load-balancer.js';
 import { expectLine, loadBalancerConfig, parseStats, ruleCondition } from '../../src/linux/haproxy-lb.js';
 import type { Snapshot, SnapshotLoadBalancer } from '../../src/model/host-snapshot.js';

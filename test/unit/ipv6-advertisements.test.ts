@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compile } from '../../src/agent/desired/compile.js';
-import { diff } from '../../src/agent/diff/diff.js';
+import { compile } from '../../src/agent/reconcile/compile.js';
+import { diff } from '../../src/agent/reconcile/diff.js';
 import { dnsmasqArgs, servesDhcpv6 } from '../../src/linux/dnsmasq.js';
 import { radvdArgs, radvdConfig } from '../../src/linux/radvd.js';
 import type { Snapshot, SnapshotRouter, SnapshotSubnet } from '../../src/model/host-snapshot.js';

@@ -9,9 +9,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { linuxbridge } from '../../src/agent/drivers/linuxbridge/layout.js';
-import { emptyHostState, type Veth } from '../../src/agent/host-state.js';
-import { canonicalListing, renderMetering, ruleMatch } from '../../src/agent/services/metering.js';
+import { canonicalListing, renderMetering, ruleMatch } from '../../src/agent/l3/metering.js';
 import { addTaas } from '../../src/agent/services/taas.js';
+import { emptyHostState, type Veth } from '../../src/agent/state/host-state.js';
 import type { SnapshotMeteringLabel, SnapshotTapFlow } from '../../src/model/host-snapshot.js';
 
 const A = '11111111-1111-4111-8111-111111111111';

@@ -1,11 +1,12 @@
 /**
  * What an L2 driver does for the desired-state compiler: lay out the kernel objects that carry a
  * network on this host, and plug a port into a namespace as a named device. Each driver folder
- * (`linuxbridge/`, later `openvswitch/`) holds the same files: `names.ts` and `layout.ts`.
+ * (`linuxbridge/`, later `openvswitch/`) holds the same files: `names.ts` and `layout.ts`; `index.ts`
+ * names them.
  */
 
 import type { SnapshotNetwork, SnapshotTunnelPeer } from '../../model/host-snapshot.js';
-import type { HostState } from '../host-state.js';
+import type { HostState } from '../state/host-state.js';
 
 /** This host's tunnel endpoint: its address and the interface holding it. */
 export interface TunnelEndpoint {

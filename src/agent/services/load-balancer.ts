@@ -11,7 +11,7 @@ import { HAPROXY } from '../../linux/haproxy.js';
 import { lbArgs, lbFiles, loadBalancerConfig } from '../../linux/haproxy-lb.js';
 import type { SnapshotLoadBalancer, SnapshotNetwork } from '../../model/host-snapshot.js';
 import type { L2Driver, NetworkContext } from '../drivers/driver.js';
-import { addDaemon, type HostState, namespaceLinkKey } from '../host-state.js';
+import { addDaemon, type HostState, namespaceLinkKey } from '../state/host-state.js';
 
 export function lbNamespace(id: string): string {
   return `qlbaas-${id}`;

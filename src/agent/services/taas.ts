@@ -12,8 +12,8 @@
 import { join } from 'node:path';
 import type { SnapshotTapFlow } from '../../model/host-snapshot.js';
 import type { L2Driver } from '../drivers/driver.js';
-import type { HostState, Problem } from '../host-state.js';
-import { sha256 } from './l3.js';
+import { sha256 } from '../l3/router.js';
+import type { HostState, Problem } from '../state/host-state.js';
 
 export const TAAS_FAMILY = 'netdev';
 

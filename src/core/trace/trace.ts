@@ -211,7 +211,7 @@ class Tracer extends SecuritySteps {
     );
   }
 
-  /** The router's routing table, as `services/l3.ts` lays it out, best match for `ip` first. */
+  /** The router's routing table, as `l3/router.ts` lays it out, best match for `ip` first. */
   protected routes(router: TRouter, ip: string, family: IpVersion): RouteEntry[] {
     const routes: RouteEntry[] = [];
     const ports = this.routerPorts.get(router.id) ?? [];

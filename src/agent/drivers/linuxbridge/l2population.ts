@@ -7,8 +7,8 @@
  */
 import ipaddr from 'ipaddr.js';
 import { MacAddress, type SnapshotTunnelPeer } from '../../../model/host-snapshot.js';
-import { unusable } from '../../desired/usable.js';
-import { FLOOD_MAC, fdbKey, type HostState, neighbourKey } from '../../host-state.js';
+import { FLOOD_MAC, fdbKey, type HostState, neighbourKey } from '../../state/host-state.js';
+import { unusable } from '../../state/usable.js';
 
 /** An address in `ip -batch`/`bridge -batch` form (canonical), or undefined when it is not one. */
 function canonicalIp(text: string): string | undefined {

@@ -8,7 +8,7 @@
  */
 
 import type { SnapshotNetwork } from '../../../model/host-snapshot.js';
-import { type HostState, linkAlias } from '../../host-state.js';
+import { type HostState, linkAlias } from '../../state/host-state.js';
 import type { L2Driver, NetworkContext, Plug } from '../driver.js';
 import { addL2Population } from './l2population.js';
 import { bridgeName, namespaceDeviceName, tapName, vlanName, vxlanName } from './names.js';

@@ -1,0 +1,201 @@
+/**
+ * A router's firewall groups (FWaaS v2) as one nftables table of its own in the router namespace,
+ * `inet neutrino-fwaas`, rendered as the text of one `nft -f` transaction that replaces the table
+ * whole (pure); a router without firewalls gets the transaction that removes it. neutron-fwaas's
+ * L3 recipe: at the forward hook, for each interface in a group, its `ingress` chain for what the
+ * router sends into the port's network (`oifname qr-…`) and its `egress` chain for what it
+ * receives from it (`iifname qr-…`); each drops invalid packets, accepts established and related
+ * ones (as security groups do), then runs the policy's enabled rules in order (allow: accept,
+ * deny: drop, reject: ICMP port unreachable, as neutron-fwaas's iptables driver answers), then
+ * drops the rest. Ingress and egress are two base chains, so a packet between two guarded
+ * interfaces must pass both (an accept in one base chain does not skip the other). An interface
+ * of a group that is administratively down passes nothing. Every rule and each default drop
+ * counts into a named counter (`fwaas-<port>-<direction>-<rule id | default>`), so a drop is
+ * attributed to a rule; counters start again from zero when the table is replaced.
+ */
+import { join } from 'node:path';
+import ipaddr from 'ipaddr.js';
+import { LowerUuid, SnapshotFirewallRule, type SnapshotPortFirewall } from '../../model/host-snapshot.js';
+import { unusable } from '../state/usable.js';
+
+export const FWAAS_FAMILY = 'inet';
+export const FWAAS_TABLE = 'neutrino-fwaas';
+export type FirewallDirection = 'ingress' | 'egress';
+
+/** The named counter of one rule (or `default`, the final drop) of a port's direction. */
+export function fwaasCounter(portId: string, direction: FirewallDirection, rule: string): string {
+  return `fwaas-${portId}-${direction}-${rule}`;
+}
+
+/** The port, direction and rule (or `default`) of a counter's name, if it is one of ours. */
+export function parseFwaasCounter(
+  name: string,
+): { port: string; direction: FirewallDirection; rule: string } | undefined {
+  const m = /^fwaas-([0-9a-f-]{36})-(ingress|egress)-(default|[0-9a-f-]{36})$/.exec(name);
+  return m ? { port: m[1] as string, direction: m[2] as FirewallDirection, rule: m[3] as string } : undefined;
+}
+
+const NAMED_PROTOCOLS = ['tcp', 'udp', 'icmp', 'ipv6-icmp', 'sctp', 'dccp'];
+const PORTED = ['tcp', 'udp', 'sctp', 'dccp'];
+
+/** Why a rule cannot be rendered, if it cannot (the server validates; this guards the text). */
+export function invalidFirewallRule(rule: SnapshotFirewallRule): string | undefined {
+  const why = unusable(SnapshotFirewallRule, rule);
+  if (why) return `rule ${rule.id}: ${why}`;
+  if (rule.protocol !== null && !NAMED_PROTOCOLS.includes(rule.protocol))
+    return `unsupported protocol ${rule.protocol}`;
+  for (const address of [rule.source_ip_address, rule.destination_ip_address]) {
+    if (address === null) continue;
+    const valid = address.includes('/') ? ipaddr.isValidCIDR(address) : ipaddr.isValid(address);
+    if (!valid) return `invalid address ${address}`;
+    const kind = ipaddr.parse(address.split('/')[0] as string).kind();
+    if ((kind === 'ipv4') !== (rule.ip_version === 4))
+      return `address ${address} is not IPv${rule.ip_version}`;
+  }
+  for (const range of [rule.source_port, rule.destination_port])
+    if (range !== null && (!/^\d{1,5}(:\d{1,5})?$/.test(range) || !PORTED.includes(rule.protocol ?? '')))
+      return `invalid port range ${range}`;
+  if (!['allow', 'deny', 'reject'].includes(rule.action)) return `unknown action ${rule.action}`;
+  return undefined;
+}
+
+/** A CIDR with its host bits cleared (nft refuses `10.0.0.1/24`); a plain address stays. */
+function prefix(address: string): string {
+  if (!address.includes('/')) return ipaddr.parse(address).toString();
+  const [ip, length] = ipaddr.parseCIDR(address);
+  const network =
+    ip.kind() === 'ipv4'
+      ? ipaddr.IPv4.networkAddressFromCIDR(address)
+      : ipaddr.IPv6.networkAddressFromCIDR(address);
+  return `${network.toString()}/${length}`;
+}
+
+/** One rule's nft text: its match, its counter, its verdict. */
+export function renderFirewallRule(
+  portId: string,
+  direction: FirewallDirection,
+  rule: SnapshotFirewallRule,
+): string {
+  const family = rule.ip_version === 4 ? 'ip' : 'ip6';
+  const parts = [`meta nfproto ${rule.ip_version === 4 ? 'ipv4' : 'ipv6'}`];
+  if (rule.source_ip_address) parts.push(`${family} saddr ${prefix(rule.source_ip_address)}`);
+  if (rule.destination_ip_address) parts.push(`${family} daddr ${prefix(rule.destination_ip_address)}`);
+  if (rule.protocol) {
+    // neutron-fwaas matches `icmp` of an IPv6 rule as ICMPv6.
+    const protocol = rule.protocol === 'icmp' && rule.ip_version === 6 ? 'ipv6-icmp' : rule.protocol;
+    parts.push(`meta l4proto ${protocol}`);
+    const span = (range: string) => range.replace(':', '-');
+    if (rule.source_port) parts.push(`th sport ${span(rule.source_port)}`);
+    if (rule.destination_port) parts.push(`th dport ${span(rule.destination_port)}`);
+  }
+  parts.push(`counter name "${fwaasCounter(portId, direction, rule.id)}"`);
+  parts.push(
+    rule.action === 'allow'
+      ? 'accept'
+      : rule.action === 'deny'
+        ? 'drop'
+        : 'reject with icmpx type port-unreachable',
+  );
+  return parts.join(' ');
+}
+
+/** The chain of one port's direction. */
+export function portChain(portId: string, direction: FirewallDirection): string {
+  return `${direction}-${portId}`;
+}
+
+/**
+ * The `nft -f` text that makes the router's FWaaS table exactly this: the firewalls of its
+ * interfaces (`device` names a port's `qr-…` device). Firewalls of ports with unusable ids or
+ * rules are left out and reported in `problems`.
+ */
+export function renderFwaasRuleset(
+  firewalls: SnapshotPortFirewall[],
+  device: (portId: string) => string,
+  problems: string[] = [],
+): string {
+  const table = `${FWAAS_FAMILY} ${FWAAS_TABLE}`;
+  const usable = [...firewalls]
+    .filter((f) => {
+      if (unusable(LowerUuid, f.port_id)) {
+        problems.push(`firewall of port ${f.port_id}: unusable port id`);
+        return false;
+      }
+      for (const rule of [...f.ingress, ...f.egress]) {
+        const why = invalidFirewallRule(rule);
+        if (why) {
+          problems.push(`firewall of port ${f.port_id}: rule ${rule.id}: ${why}`);
+          return false;
+        }
+      }
+      return true;
+    })
+    .sort((a, b) => a.port_id.localeCompare(b.port_id));
+  // Declaring the table first makes the delete valid when it does not exist yet; the commands
+  // are one transaction, so the table is never seen empty or half-written.
+  const lines = [`table ${table} {}`, `delete table ${table}`];
+  if (usable.length === 0) return `${lines.join('\n')}\n`;
+  const counters: string[] = [];
+  const chains: string[] = [];
+  const jumps: Record<FirewallDirection, string[]> = { ingress: [], egress: [] };
+  for (const f of usable) {
+    const dev = JSON.stringify(device(f.port_id));
+    for (const direction of ['ingress', 'egress'] as const) {
+      const match = direction === 'ingress' ? `oifname ${dev}` : `iifname ${dev}`;
+      const rules = f[direction];
+      const fallback = fwaasCounter(f.port_id, direction, 'default');
+      counters.push(
+        fallback,
+        ...(f.admin_state_up ? rules.map((r) => fwaasCounter(f.port_id, direction, r.id)) : []),
+      );
+      const body = f.admin_state_up
+        ? [
+            'ct state invalid drop',
+            'ct state established,related accept',
+            ...rules.map((r) => renderFirewallRule(f.port_id, direction, r)),
+            `counter name "${fallback}" drop`,
+          ]
+        : [`counter name "${fallback}" drop`];
+      const name = portChain(f.port_id, direction);
+      chains.push([`\tchain ${name} {`, ...body.map((r) => `\t\t${r}`), '\t}'].join('\n'));
+      jumps[direction].push(`${match} jump ${name}`);
+    }
+  }
+  const base = (name: string, priority: string, rules: string[]) =>
+    [
+      `\tchain ${name} {`,
+      `\t\ttype filter hook forward priority ${priority}; policy accept;`,
+      ...rules.map((r) => `\t\t${r}`),
+      '\t}',
+    ].join('\n');
+  return [
+    ...lines,
+    `table ${table} {`,
+    ...[...new Set(counters)].map((name) => `\tcounter ${name} {\n\t}`),
+    base('forward-ingress', 'filter', jumps.ingress),
+    base('forward-egress', 'filter + 1', jumps.egress),
+    ...chains,
+    '}',
+    '',
+  ].join('\n');
+}
+
+/**
+ * nft's listing of the table without its counters' values (they change with traffic), for the
+ * hash that verification compares.
+ */
+export function canonicalFwaasListing(listing: string): string {
+  return listing.replace(/packets \d+ bytes \d+/g, '');
+}
+
+/** What the last apply recorded (`fwaas.json` in the router's directory). */
+export interface FwaasRecord {
+  /** sha256 of the ruleset applied. */
+  hash: string;
+  /** sha256 of nft's listing right after, without counter values ('' when no table remained). */
+  listing: string;
+}
+
+export function fwaasRecordFile(dir: string): string {
+  return join(dir, 'fwaas.json');
+}

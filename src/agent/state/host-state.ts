@@ -1,0 +1,467 @@
+/**
+ * The agent's picture of one host as plain data: the kernel objects, files and processes that
+ * Neutrino owns there. `compile` produces the desired one, `observe` the actual one, `diff` turns
+ * the pair into actions. Maps are keyed by kernel name (or path); an object absent from a map does
+ * not exist, and a process appears only while it is alive.
+ *
+ * Fields marked "observed only" are facts the kernel reports that diff never compares.
+ */
+import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
+import type { ShaperSpec } from '../../linux/tc.js';
+
+export interface Namespace {
+  kind: 'dhcp' | 'instance' | 'router' | 'lb';
+  /**
+   * Routes Neutrino keeps in a namespace that is not a router's (a load balancer's default route
+   * through its VIP subnet's gateway), `proto static`; absent: none managed. Routers keep theirs
+   * in `Router`.
+   */
+  routes?: Route[];
+}
+
+export interface Bridge {
+  mtu: number;
+  alias: string;
+  up: boolean;
+  /**
+   * Bridged IPv4/IPv6 passes the `inet` hooks (bridge netfilter, for this bridge only): desired
+   * true where security groups need it, else undefined (left as it is).
+   */
+  nfCall?: boolean;
+}
+
+export interface Vxlan {
+  vni: number;
+  dstport: number;
+  /** The tunnel endpoint it sends from (`local`); null: unbound (a single host). */
+  local: string | null;
+  /** The interface holding `local` (`dev`); null when unbound. */
+  dev: string | null;
+  /** Answers ARP and ND from its neighbour entries (l2population) instead of sending them. */
+  proxy: boolean;
+  mtu: number;
+  master: string | null;
+  alias: string;
+  up: boolean;
+}
+
+/** An 802.1Q device on a mapped host interface (`parent`), carrying one VLAN onto a bridge. */
+export interface Vlan {
+  vid: number;
+  parent: string;
+  mtu: number;
+  master: string | null;
+  alias: string;
+  up: boolean;
+}
+
+/** The MAC of a VXLAN device's flood entries (broadcast, unknown unicast, multicast). */
+export const FLOOD_MAC = '00:00:00:00:00:00';
+
+/**
+ * A static forwarding entry of a VXLAN device (`bridge fdb … self permanent`): frames for `mac`
+ * go to the tunnel endpoint `dst`; flood entries (`FLOOD_MAC`) send a copy to each of theirs.
+ */
+export interface FdbEntry {
+  dev: string;
+  mac: string;
+  dst: string;
+}
+
+/** A permanent neighbour entry on a VXLAN device, which it answers ARP/ND from (`proxy`). */
+export interface Neighbour {
+  dev: string;
+  ip: string;
+  mac: string;
+}
+
+export function fdbKey(entry: FdbEntry): string {
+  return `${entry.dev} ${entry.mac} ${entry.dst}`;
+}
+
+export function neighbourKey(entry: { dev: string; ip: string }): string {
+  return `${entry.dev} ${entry.ip}`;
+}
+
+/** A host interface of a flat network's provider mapping: never ours, only enslaved to a bridge. */
+export interface Uplink {
+  master: string | null;
+}
+
+export interface VethPeer {
+  /** The namespace the peer lives in; null when observed in a namespace that has no name. */
+  netns: string | null;
+  /** Unknown (undefined) when observed from the root namespace. */
+  name?: string;
+  mac?: string;
+}
+
+/** A veth whose host end (`tap…`) sits on a bridge and whose peer was created in a namespace. */
+export interface Veth {
+  mtu: number;
+  master: string | null;
+  alias: string;
+  up: boolean;
+  peer: VethPeer;
+  /** Observed only: the link is up and so is its peer (operstate UP). */
+  lowerUp?: boolean;
+}
+
+/** A link inside a namespace Neutrino configures in detail (the DHCP namespaces). */
+export interface NamespaceLink {
+  netns: string;
+  name: string;
+  up: boolean;
+  /**
+   * `ip/prefix` of the global addresses, sorted; undefined = not managed (loopback, and an HA
+   * router's devices, whose addresses keepalived moves).
+   */
+  addresses?: string[];
+  /**
+   * Desired: no IPv6 link-local address (`addrgenmode none`), so an HA router's standby sends no
+   * frame from the router's MACs; absent = left as it is. Actual: whether addrgenmode is none.
+   */
+  silent?: boolean;
+}
+
+/**
+ * A daemon of ours in a namespace, beside dnsmasq: an HA router's keepalived (`linux/keepalived.ts`),
+ * a router's IPv6 router advertisements (radvd, `linux/radvd.ts`) or a network's metadata proxy
+ * (haproxy, `linux/haproxy.ts`), or a load balancer's haproxy (`lb`, `linux/haproxy-lb.ts`).
+ */
+export interface Daemon {
+  kind: 'keepalived' | 'haproxy' | 'radvd' | 'lb';
+  netns: string;
+  /**
+   * Its configuration file (in `files`): keepalived and radvd reread it on SIGHUP, so does a
+   * load balancer's haproxy (master-worker: new workers, the old ones finish their connections);
+   * the metadata haproxy is restarted.
+   */
+  config: string;
+  pidFile: string;
+  argv: string[];
+  /** Observed only. */
+  pid?: number;
+}
+
+/** Daemons are keyed by kind and namespace. */
+export function daemonKey(daemon: Pick<Daemon, 'kind' | 'netns'>): string {
+  return `${daemon.kind} ${daemon.netns}`;
+}
+
+/** Adds `daemon` to `state` with its configuration file, whose text is `config`. */
+export function addDaemon(state: HostState, daemon: Daemon, config: string): void {
+  state.files[daemon.config] = { content: config, mode: 0o644 };
+  state.daemons[daemonKey(daemon)] = daemon;
+}
+
+export type FileState = { content: string; mode: number } | { symlink: string };
+
+/** dnsmasq serving one network from its `qdhcp-` namespace. */
+export interface DhcpServer {
+  netns: string;
+  device: string;
+  /** Its configuration directory (see `dnsmasqFiles`). */
+  dir: string;
+  argv: string[];
+  /** Desired: the (mac, ip) pairs it serves. Actual: the leases in its lease file. */
+  leases: { mac: string; ip: string }[];
+  /** Observed only. */
+  pid?: number;
+}
+
+/**
+ * busybox udhcpc (DHCPv4) or ISC `dhclient -6` (`dhcpv6` set) configuring one interface of an
+ * instance namespace.
+ */
+export interface DhcpClient {
+  netns: string;
+  device: string;
+  argv: string[];
+  pidFile: string;
+  /** Where the client script records the lease it holds (`ip=…` lines). */
+  leaseFile: string;
+  /** DHCPv6: `stateful` leases an address, `stateless` asks for options only (`-S`). */
+  dhcpv6?: 'stateful' | 'stateless';
+  /** dhclient's own lease database (`-lf`), removed with the lease file before a start. */
+  leaseDb?: string;
+  /** Observed only. */
+  pid?: number;
+  /** Observed only: the address in the lease file. */
+  lease?: string;
+  /**
+   * Observed only: just started, not yet running its program (see `startDaemons`): its command
+   * line is not known yet, and it is taken to be the one it was started with.
+   */
+  starting?: true;
+}
+
+/** A route Neutrino installs in a router namespace (`proto static`, so it can tell its own apart). */
+export interface Route {
+  /** Canonical CIDR: `0.0.0.0/0`, `10.1.0.0/24`, `2001:db8::/64`. */
+  destination: string;
+  nexthop: string;
+  /** The device it leaves by: the one on the next hop's subnet. */
+  dev: string;
+}
+
+/**
+ * An nftables table changed by one `nft -f` transaction whenever its text changes, recorded in
+ * `record` (metering in a router namespace, `l3/metering.ts`; port mirroring in the root
+ * namespace, `services/taas.ts`).
+ */
+export interface RecordedTable {
+  family: string;
+  name: string;
+  /** sha256 of the transaction; '' for no table. Actual: as recorded; 'unknown' when drifted. */
+  hash: string;
+  /** Desired only: the text of the `nft -f` transaction. */
+  transaction?: string;
+  /** Desired only: devices the table hooks; one made anew needs the table loaded again. */
+  devices?: string[];
+  record: string;
+}
+
+/** A router's nftables table (see `l3/nat.ts`), replaced whole whenever its text changes. */
+export interface NatTable {
+  /**
+   * sha256 of the ruleset. Actual: recorded in the router's directory by the last apply; '' when
+   * unknown, or when verification found the table missing or changed since.
+   */
+  hash: string;
+  /** Desired only: the text of the `nft -f` transaction. */
+  ruleset?: string;
+  /**
+   * Floating IP → the fixed IP it maps to, or its port forwardings as text (actual: as of the last
+   * apply), for gratuitous ARP and conntrack flushes.
+   */
+  floatingIps: Record<string, string>;
+}
+
+/** A router's FWaaS table (see `l3/fwaas.ts`), replaced whole whenever its text changes. */
+export interface FwaasTable {
+  /** sha256 of the ruleset. Actual: as the last apply recorded it; '' when unknown or drifted. */
+  hash: string;
+  /** Desired only: the text of the `nft -f` transaction. */
+  ruleset?: string;
+}
+
+/** What a router namespace holds beyond its links (see `l3/router.ts`). */
+export interface Router {
+  /** The router's directory in the state dir, which holds the record of its NAT table. */
+  dir: string;
+  /** Desired only: the gateway device (`qg-…`) where floating IPs live; null without a gateway. */
+  gatewayDevice: string | null;
+  /** sysctl → value inside the namespace (forwarding); actual: what `ip netconf` reports. */
+  sysctls: Record<string, string>;
+  /** Sorted by destination. */
+  routes: Route[];
+  nat: NatTable;
+  /** Its metering labels' counters; a router state without one (built by hand) has none. */
+  metering?: RecordedTable;
+  /** Its firewall groups' table; a router state without one (built by hand) leaves it alone. */
+  fwaas?: FwaasTable;
+  /** Observed only: whether the namespace's record (see `NamespaceRecord` in l3.ts) exists. */
+  recorded?: boolean;
+}
+
+export type FirewallFamily = 'bridge' | 'inet';
+
+/** A regular chain of the security-group tables (see `firewall/render.ts`), refilled whole on change. */
+export interface FirewallChain {
+  family: FirewallFamily;
+  name: string;
+  /** sha256 of the rules. Actual: as recorded; '' when verification found the chain changed. */
+  hash: string;
+  /** Desired only. */
+  rules?: string[];
+}
+
+/** A set or map of the security-group tables, changed element by element. */
+export interface FirewallSet {
+  family: FirewallFamily;
+  kind: 'set' | 'map';
+  name: string;
+  /** Its declaration, e.g. `type ipv4_addr;`. */
+  type: string;
+  /** In nft's syntax, sorted; a map's are `key : value`. Actual: as recorded. */
+  elements: string[];
+  /** Actual only: verification found other elements than recorded (they are rewritten whole). */
+  drift?: boolean;
+}
+
+/** What deleting a port's connections needs (recorded, so a later run knows what applied). */
+export interface FirewallPort {
+  /** The conntrack zone of its network. */
+  zone: number;
+  /** Its fixed IPs and single-address allowed address pairs. */
+  addresses: string[];
+  groups: string[];
+}
+
+/** A security group rule as far as deleting the connections it allowed needs it. */
+export interface FirewallRule {
+  id: string;
+  direction: 'ingress' | 'egress';
+  ethertype: 'IPv4' | 'IPv6';
+  /** conntrack's protocol name or number; null = any. */
+  protocol: string | null;
+  /** A CIDR; null = anywhere. */
+  remote: string | null;
+  /** Remote group; null = none. */
+  remoteGroup: string | null;
+}
+
+/**
+ * The security-group tables of this deployment (`bridge` and `inet` `neutrino-sg-<owner>`), as the
+ * objects in them. Keys are `<family> <kind> <name>` (see `objectKey`).
+ */
+export interface Firewall {
+  /** The tables' name (both families); '' when there are none. */
+  table: string;
+  /** The file recording what the last change applied (see `firewall/observe.ts`). */
+  record: string;
+  /** sha256 of the tables' fixed part (base chains, declarations); '' = no tables. */
+  skeleton: string;
+  /** Actual only: the tables may exist but nothing is known of them (an interrupted change). */
+  unknown?: boolean;
+  chains: Record<string, FirewallChain>;
+  sets: Record<string, FirewallSet>;
+  /** Named counters (drops by port and reason). */
+  counters: Record<string, { family: FirewallFamily; name: string }>;
+  /** Port id → its number in packet marks (stable while the port is here). */
+  marks: Record<string, number>;
+  /** Bridge → conntrack zone (stable while the network is here). */
+  zones: Record<string, number>;
+  /** Port id → what its connections need. */
+  ports: Record<string, FirewallPort>;
+  /** Group id → its rules. */
+  rules: Record<string, FirewallRule[]>;
+  /** Actual only: sha256 of nft's listing of each object right after it was changed. */
+  listings?: Record<string, string>;
+}
+
+export function emptyFirewall(): Firewall {
+  return {
+    table: '',
+    record: '',
+    skeleton: '',
+    chains: {},
+    sets: {},
+    counters: {},
+    marks: {},
+    zones: {},
+    ports: {},
+    rules: {},
+  };
+}
+
+/**
+ * Bandwidth limits (QoS) on one device of ours, by tc (`linux/tc.ts`): an HTB tree on what it
+ * transmits, and what it receives redirected to the IFB device `ifb` (same namespace) with a tree
+ * of its own. Keyed by `shaperKey`.
+ */
+export interface Shaper {
+  /** null: the host's own namespace. */
+  netns: string | null;
+  dev: string;
+  ifb: string;
+  /** The IFB device's alias (`linkAlias`), which marks it as ours. */
+  alias: string;
+  spec: ShaperSpec;
+  /** Where the last apply recorded `spec` (what observe reads back). */
+  record: string;
+  /** Actual only: the qdiscs are not (all) there, or an apply was interrupted: build from nothing. */
+  lost?: boolean;
+}
+
+export function shaperKey(shaper: Pick<Shaper, 'netns' | 'dev'>): string {
+  return `${shaper.netns ?? ''}/${shaper.dev}`;
+}
+
+/** Something the snapshot asks for that this host cannot realise; the object is left out. */
+export interface Problem {
+  object: string;
+  message: string;
+}
+
+export interface HostState {
+  /** Network namespaces; each is Neutrino's because its directory (below) exists. */
+  namespaces: Record<string, Namespace>;
+  /** Namespace directories in the state dir: path → the namespace it marks as owned. */
+  dirs: Record<string, { netns: string }>;
+  bridges: Record<string, Bridge>;
+  vxlans: Record<string, Vxlan>;
+  /** l2population's forwarding entries on our VXLAN devices, keyed by `fdbKey`. */
+  fdb: Record<string, FdbEntry>;
+  /** l2population's neighbour entries on our VXLAN devices, keyed by `neighbourKey`. */
+  neighbours: Record<string, Neighbour>;
+  vlans: Record<string, Vlan>;
+  uplinks: Record<string, Uplink>;
+  veths: Record<string, Veth>;
+  /** Keyed `netns/name`. */
+  namespaceLinks: Record<string, NamespaceLink>;
+  files: Record<string, FileState>;
+  /** Keyed by network id. */
+  dhcpServers: Record<string, DhcpServer>;
+  /** Keyed `instance id/device`. */
+  dhcpClients: Record<string, DhcpClient>;
+  /** Keyed by namespace (`qrouter-<id>`). */
+  routers: Record<string, Router>;
+  /** keepalived, radvd and haproxy, keyed by `daemonKey`. */
+  daemons: Record<string, Daemon>;
+  /** Security groups and port security (`firewall/security-groups.ts`). */
+  firewall: Firewall;
+  /** QoS bandwidth limits (`qos/render.ts`), keyed by `shaperKey`. */
+  shapers: Record<string, Shaper>;
+  /** Port mirroring (`services/taas.ts`); absent: no table. */
+  taas?: RecordedTable;
+  /** Desired only. */
+  problems: Problem[];
+}
+
+export function emptyHostState(): HostState {
+  return {
+    namespaces: {},
+    dirs: {},
+    bridges: {},
+    vxlans: {},
+    fdb: {},
+    neighbours: {},
+    vlans: {},
+    uplinks: {},
+    veths: {},
+    namespaceLinks: {},
+    files: {},
+    dhcpServers: {},
+    dhcpClients: {},
+    routers: {},
+    daemons: {},
+    firewall: emptyFirewall(),
+    shapers: {},
+    problems: [],
+  };
+}
+
+export function namespaceLinkKey(netns: string, name: string): string {
+  return `${netns}/${name}`;
+}
+
+/**
+ * A short tag naming the deployment that owns a kernel object: several deployments (one per state
+ * dir, e.g. parallel test runs) can share a host, and each garbage-collects only its own links.
+ */
+export function ownerTag(stateDir: string): string {
+  return createHash('sha256').update(resolve(stateDir)).digest('hex').slice(0, 8);
+}
+
+/** The `ifalias` of a link realising a resource: `neutrino:<kind>:<id>@<owner>`. */
+export function linkAlias(kind: 'network' | 'port', id: string, owner: string): string {
+  return `neutrino:${kind}:${id}@${owner}`;
+}
+
+/** Whether `alias` marks a link as owned by the deployment with tag `owner`. */
+export function isOwnedAlias(alias: string | undefined, owner: string): boolean {
+  return typeof alias === 'string' && alias.startsWith('neutrino:') && alias.endsWith(`@${owner}`);
+}

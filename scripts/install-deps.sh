@@ -15,9 +15,10 @@ esac
 # At run time: ip, bridge; nft; dnsmasq and dhcp_release; busybox (udhcpc, arping, nc); ping (trace
 # --probe, check); conntrack; sysctl (procps); keepalived (HA routers); haproxy (the metadata proxy, load balancers);
 # radvd (IPv6 router advertisements); isc-dhcp-client (instances' DHCPv6 client, dhclient -6:
-# Debian's busybox has no udhcpc6).
+# Debian's busybox has no udhcpc6); openvswitch-switch (the openvswitch driver's own ovsdb-server and
+# ovs-vswitchd, run by Neutrino under its state directory, never Debian's service).
 runtime=(iproute2 nftables dnsmasq-base dnsmasq-utils busybox iputils-ping conntrack procps keepalived haproxy radvd
-  isc-dhcp-client)
+  isc-dhcp-client openvswitch-switch)
 # Tests only: the PostgreSQL dialect, the openstack CLI compatibility test, the dashboard's browser
 # test (chromium and a font), the benchmarks and QoS tests (iperf3, ethtool), DSCP marks seen on the
 # wire (tcpdump), the openstack CLI's loadbalancer commands (python3-octaviaclient), HTTP requests

@@ -1,0 +1,171 @@
+/**
+ * Open vSwitch for the openvswitch driver. When the host runs no Open vSwitch of its own, Neutrino
+ * runs its own `ovsdb-server` and `ovs-vswitchd`: database, sockets, pid and log files all under
+ * `<state>/ovs` (`OVS_RUNDIR`, `OVS_DBDIR`, `OVS_LOGDIR` point there, so `<bridge>.mgmt` sockets
+ * land there too and nothing is written to /var/run/openvswitch), started detached with pid files
+ * and stopped by them, so nothing depends on systemd and two deployments never share a daemon.
+ * The datapath is the kernel's when its `openvswitch` module loads, else the userspace `netdev`
+ * one (this machine's kernel has no such module). `ovs-vsctl` and `ovs-ofctl` run against it here.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type RunResult, run, runMaybeInNamespace } from './exec.js';
+import { ipJson } from './ip.js';
+import { isAlive, readPidFile, startDaemon, stopProcess } from './process.js';
+
+export const OVS_SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
+/** Where Debian's own Open vSwitch keeps its database socket. */
+export const SYSTEM_DB_SOCKET = '/var/run/openvswitch/db.sock';
+
+export type Datapath = 'system' | 'netdev';
+/** The userspace datapath's own device (a tap), which outlives its switch. */
+const NETDEV_DATAPATH = 'ovs-netdev';
+
+/** One Open vSwitch: the database it is reached through, the environment its tools need, its namespace. */
+export interface Ovs {
+  /** `unix:<path>` of ovsdb-server's socket. */
+  db: string;
+  /** The directory of its sockets, pid and log files (ours), or null for the host's own. */
+  dir: string | null;
+  /** The network namespace its daemons run in (a lab host's); absent: the root namespace. */
+  netns?: string;
+  env: Record<string, string>;
+}
+
+export function ovsDir(stateDir: string): string {
+  return join(stateDir, 'ovs');
+}
+
+function ownOvs(stateDir: string, netns: string | undefined): Ovs {
+  const dir = ovsDir(stateDir);
+  return {
+    db: `unix:${join(dir, 'db.sock')}`,
+    dir,
+    ...(netns === undefined ? {} : { netns }),
+    env: { OVS_RUNDIR: dir, OVS_DBDIR: dir, OVS_LOGDIR: dir },
+  };
+}
+
+const DAEMONS = ['ovsdb-server', 'ovs-vswitchd'] as const;
+const pidFile = (dir: string, daemon: string) => join(dir, `${daemon}.pid`);
+
+/** `ovs-vsctl` against `ovs` (one transaction for all its commands, `--` between them). */
+export function vsctl(ovs: Ovs, args: readonly string[]): Promise<RunResult> {
+  return runMaybeInNamespace(ovs.netns, 'ovs-vsctl', [`--db=${ovs.db}`, '--timeout=10', ...args], {
+    env: ovs.env,
+  });
+}
+
+/** `ovs-ofctl` against a bridge of `ovs`. */
+export function ofctl(ovs: Ovs, args: readonly string[], input?: string): Promise<RunResult> {
+  return runMaybeInNamespace(ovs.netns, 'ovs-ofctl', [...args], {
+    env: ovs.env,
+    ...(input === undefined ? {} : { input }),
+  });
+}
+
+/** The kernel's datapath when its `openvswitch` module is (or can be) loaded, else userspace `netdev`. */
+export async function probeDatapath(): Promise<Datapath> {
+  if (existsSync('/sys/module/openvswitch')) return 'system';
+  const loaded = await run('modprobe', ['openvswitch'], { allowFail: true }).catch(() => undefined);
+  return loaded?.code === 0 && existsSync('/sys/module/openvswitch') ? 'system' : 'netdev';
+}
+
+/** Whether the host runs an Open vSwitch of its own (Debian's service) that answers. */
+export async function hostOvsRuns(): Promise<boolean> {
+  if (!existsSync(SYSTEM_DB_SOCKET)) return false;
+  const r = await run('ovs-vsctl', [`--db=unix:${SYSTEM_DB_SOCKET}`, '--timeout=2', 'show'], {
+    allowFail: true,
+  }).catch(() => undefined);
+  return r?.code === 0;
+}
+
+/**
+ * Neutrino's own Open vSwitch under `stateDir`, started if it is not running (a database created
+ * on first use; an existing one is kept, so bridges and ports survive an agent restart). In a lab
+ * host's namespace when `netns` is given.
+ */
+export async function startOwnOvs(stateDir: string, netns?: string): Promise<Ovs> {
+  const ovs = ownOvs(stateDir, netns);
+  const dir = ovs.dir as string;
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const dbFile = join(dir, 'conf.db');
+  if (!existsSync(dbFile)) await run('ovsdb-tool', ['create', dbFile, OVS_SCHEMA]);
+  const detached = ['--detach', '--no-chdir'];
+  const where = netns === undefined ? {} : { netns };
+  const running = async (daemon: string) => {
+    const pid = await readPidFile(pidFile(dir, daemon));
+    return pid !== undefined && (await isAlive(pid));
+  };
+  if (!(await running('ovsdb-server'))) {
+    await startDaemon(
+      'ovsdb-server',
+      [
+        dbFile,
+        `--remote=punix:${join(dir, 'db.sock')}`,
+        `--pidfile=${pidFile(dir, 'ovsdb-server')}`,
+        `--unixctl=${join(dir, 'ovsdb-server.ctl')}`,
+        ...detached,
+        `--log-file=${join(dir, 'ovsdb-server.log')}`,
+      ],
+      { pidFile: pidFile(dir, 'ovsdb-server'), env: ovs.env, ...where },
+    );
+    await vsctl(ovs, ['--no-wait', 'init']);
+  }
+  if (!(await running('ovs-vswitchd'))) {
+    await startDaemon(
+      'ovs-vswitchd',
+      [
+        ovs.db,
+        `--pidfile=${pidFile(dir, 'ovs-vswitchd')}`,
+        `--unixctl=${join(dir, 'ovs-vswitchd.ctl')}`,
+        ...detached,
+        `--log-file=${join(dir, 'ovs-vswitchd.log')}`,
+      ],
+      { pidFile: pidFile(dir, 'ovs-vswitchd'), env: ovs.env, timeoutMs: 10_000, ...where },
+    );
+  }
+  return ovs;
+}
+
+/** The Open vSwitch under `stateDir` as a handle, whether or not it runs (to stop it, or to read it). */
+export function ownOvsAt(stateDir: string, netns?: string): Ovs {
+  return ownOvs(stateDir, netns);
+}
+
+/**
+ * Stops Neutrino's own Open vSwitch under `stateDir` (by its pid files: only ours), switch first.
+ * The userspace datapath keeps its devices (the bridges' internal ports, `ovs-netdev`: persistent
+ * taps) across a restart, as the kernel datapath keeps its flows; with `cleanup` (`neutrino down`)
+ * the switch is asked to exit with `--cleanup`, removing them and its datapath, and the database
+ * goes too.
+ */
+export async function stopOwnOvs(
+  stateDir: string,
+  options: { cleanup?: boolean; netns?: string } = {},
+): Promise<void> {
+  const dir = ovsDir(stateDir);
+  const switchPid = await readPidFile(pidFile(dir, 'ovs-vswitchd'));
+  if (switchPid !== undefined && options.cleanup && (await isAlive(switchPid))) {
+    await run('ovs-appctl', ['-t', join(dir, 'ovs-vswitchd.ctl'), 'exit', '--cleanup'], {
+      allowFail: true,
+      timeoutMs: 10_000,
+    });
+  }
+  for (const daemon of [...DAEMONS].reverse()) {
+    const pid = await readPidFile(pidFile(dir, daemon));
+    if (pid !== undefined) await stopProcess(pid, 5_000);
+  }
+  if (!options.cleanup) return;
+  // `--cleanup` removes the bridges' devices but not the netdev datapath's own tap.
+  const dp = await ipJson<{ linkinfo?: { info_kind?: string } }[]>(
+    ['-d', 'link', 'show', 'dev', NETDEV_DATAPATH],
+    {
+      ...(options.netns === undefined ? {} : { netns: options.netns }),
+    },
+  ).catch(() => []);
+  if (dp[0]?.linkinfo?.info_kind === 'tun')
+    await runMaybeInNamespace(options.netns, 'ip', ['link', 'del', NETDEV_DATAPATH], { allowFail: true });
+  await rm(dir, { recursive: true, force: true });
+}

@@ -10,6 +10,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type RunResult, run, runMaybeInNamespace } from './exec.js';
 import { ipJson } from './ip.js';
 import { isAlive, readPidFile, startDaemon, stopProcess } from './process.js';
@@ -146,26 +147,32 @@ export async function stopOwnOvs(
   options: { cleanup?: boolean; netns?: string } = {},
 ): Promise<void> {
   const dir = ovsDir(stateDir);
+  const ovs = ownOvs(stateDir, options.netns);
   const switchPid = await readPidFile(pidFile(dir, 'ovs-vswitchd'));
-  if (switchPid !== undefined && options.cleanup && (await isAlive(switchPid))) {
+  let bridges: string[] = [];
+  if (options.cleanup && switchPid !== undefined && (await isAlive(switchPid))) {
+    bridges = (await vsctl(ovs, ['list-br']).catch(() => ({ stdout: '' }))).stdout
+      .split('\n')
+      .filter(Boolean);
     await run('ovs-appctl', ['-t', join(dir, 'ovs-vswitchd.ctl'), 'exit', '--cleanup'], {
       allowFail: true,
       timeoutMs: 10_000,
     });
+    for (let i = 0; i < 100 && (await isAlive(switchPid)); i++) await sleep(50);
   }
   for (const daemon of [...DAEMONS].reverse()) {
     const pid = await readPidFile(pidFile(dir, daemon));
     if (pid !== undefined) await stopProcess(pid, 5_000);
   }
   if (!options.cleanup) return;
-  // `--cleanup` removes the bridges' devices but not the netdev datapath's own tap.
-  const dp = await ipJson<{ linkinfo?: { info_kind?: string } }[]>(
-    ['-d', 'link', 'show', 'dev', NETDEV_DATAPATH],
-    {
+  // What the userspace datapath may leave: its own tap and a bridge's internal port whose removal
+  // `--cleanup` did not finish (persistent taps, ours by name in this Open vSwitch's namespace).
+  for (const name of [...bridges, NETDEV_DATAPATH]) {
+    const link = await ipJson<{ linkinfo?: { info_kind?: string } }[]>(['-d', 'link', 'show', 'dev', name], {
       ...(options.netns === undefined ? {} : { netns: options.netns }),
-    },
-  ).catch(() => []);
-  if (dp[0]?.linkinfo?.info_kind === 'tun')
-    await runMaybeInNamespace(options.netns, 'ip', ['link', 'del', NETDEV_DATAPATH], { allowFail: true });
+    }).catch(() => []);
+    if (link[0]?.linkinfo?.info_kind === 'tun')
+      await runMaybeInNamespace(options.netns, 'ip', ['link', 'del', name], { allowFail: true });
+  }
   await rm(dir, { recursive: true, force: true });
 }

@@ -4,97 +4,21 @@
  * command runs with `--debug` so that a failure message carries the HTTP exchange.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { stringify } from 'yaml';
+import {
+  cliEnv,
+  exchange,
+  openstack,
+  openstackEnv,
+  skipWithoutOpenstack,
+  succeed,
+} from '../helpers/openstack.js';
 import { type ServerProcess, startServerProcess } from '../helpers/process.js';
 
-function findOnPath(command: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    const file = join(dir, command);
-    try {
-      accessSync(file, constants.X_OK);
-      return file;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-const OPENSTACK = findOnPath('openstack');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** The HTTP requests and responses in `--debug` output, for failure messages. */
-function exchange(stderr: string): string {
-  return stderr
-    .split('\n')
-    .filter((l) =>
-      /^(REQ: |RESP: |RESP BODY: |Request returned failure status)|^\S+ "(GET|POST|PUT|DELETE|HEAD|PATCH) /.test(
-        l,
-      ),
-    )
-    .map((l) => l.replace(/-H "User-Agent: [^"]*" /g, ''))
-    .join('\n');
-}
-
-/** The environment for the CLI: ours, minus every OS_* (and Python path) variable of the caller. */
-function cliEnv(home: string, extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith('OS_') && k !== 'PYTHONPATH' && k !== 'PYTHONHOME' && k !== 'VIRTUAL_ENV') env[k] = v;
-  }
-  return {
-    ...env,
-    HOME: home,
-    XDG_CACHE_HOME: join(home, 'cache'),
-    PYTHONWARNINGS: 'ignore',
-    PYTHONDONTWRITEBYTECODE: '1',
-    ...extra,
-  };
-}
-
-function openstack(env: NodeJS.ProcessEnv, args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      OPENSTACK!,
-      ['--debug', ...args],
-      { env, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-/** Runs a command that must succeed; returns its parsed `-f json` output (or the raw text). */
-// biome-ignore lint/suspicious/noExplicitAny: parsed CLI output, asserted field by field
-async function succeed(env: NodeJS.ProcessEnv, args: string[]): Promise<any> {
-  const r = await openstack(env, args);
-  const what = `openstack ${args.join(' ')}`;
-  assert.equal(
-    r.code,
-    0,
-    `${what} failed (${r.code}):\n${r.stdout}\n${r.stderr.split('\n').slice(-4).join('\n')}\n--- HTTP ---\n${exchange(r.stderr)}`,
-  );
-  if (!args.includes('json')) return r.stdout;
-  try {
-    return JSON.parse(r.stdout);
-  } catch {
-    assert.fail(`${what} printed no JSON:\n${r.stdout}`);
-  }
-}
-
-const skip = OPENSTACK ? false : 'the openstack CLI is not installed';
+const skip = skipWithoutOpenstack;
 
 describe('openstack CLI against neutrino server', { skip }, () => {
   let server: ServerProcess;
@@ -107,35 +31,12 @@ describe('openstack CLI against neutrino server', { skip }, () => {
   before(async () => {
     server = await startServerProcess();
     dir = mkdtempSync(join(tmpdir(), 'neutrino-osc-'));
-    const cloudsFile = join(dir, 'clouds.yaml');
-    const auth = {
-      auth_url: `${server.url}/identity/v3`,
-      username: 'admin',
-      password: server.adminPassword,
-      project_name: 'admin',
-      user_domain_name: 'Default',
-      project_domain_name: 'Default',
-    };
-    writeFileSync(
-      cloudsFile,
-      stringify({
-        clouds: {
-          neutrino: { auth, region_name: 'RegionOne', interface: 'public', identity_api_version: 3 },
-          // openstackclient 6.0's `quota set`/`quota show` build a compute client before anything
-          // else and fail on a cloud without one ("public endpoint for compute service … not
-          // found"); an endpoint override gets `quota set` past that (it sends nothing to it).
-          'neutrino-quota': {
-            auth,
-            region_name: 'RegionOne',
-            interface: 'public',
-            identity_api_version: 3,
-            compute_endpoint_override: `${server.url}/no-compute-service`,
-          },
-        },
-      }),
-      { mode: 0o600 },
-    );
-    env = cliEnv(dir, { OS_CLIENT_CONFIG_FILE: cloudsFile, OS_CLOUD: 'neutrino' });
+    env = openstackEnv(dir, server, {
+      // openstackclient 6.0's `quota set`/`quota show` build a compute client before anything
+      // else and fail on a cloud without one ("public endpoint for compute service … not
+      // found"); an endpoint override gets `quota set` past that (it sends nothing to it).
+      'neutrino-quota': { compute_endpoint_override: `${server.url}/no-compute-service` },
+    });
   });
 
   after(async () => {

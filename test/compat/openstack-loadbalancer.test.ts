@@ -7,55 +7,14 @@
  * command runs with `--debug` so that a failure message carries the HTTP exchange.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { stringify } from 'yaml';
+import { openstack, openstackEnv, skipWithoutOpenstack, succeed } from '../helpers/openstack.js';
 import { type ServerProcess, startServerProcess } from '../helpers/process.js';
 
-function findOnPath(command: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    try {
-      accessSync(join(dir, command), constants.X_OK);
-      return join(dir, command);
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-const OPENSTACK = findOnPath('openstack');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function openstack(env: NodeJS.ProcessEnv, args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      OPENSTACK!,
-      ['--debug', ...args],
-      { env, timeout: 90_000, maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-      },
-    );
-  });
-}
-
-/** The HTTP requests and responses in `--debug` output, for failure messages. */
-const exchange = (stderr: string) =>
-  stderr
-    .split('\n')
-    .filter((l) => /^(REQ: |RESP: |RESP BODY: )/.test(l))
-    .join('\n');
-
-const skip = OPENSTACK ? false : 'the openstack CLI is not installed';
+const skip = skipWithoutOpenstack;
 
 describe('openstack loadbalancer (python3-octaviaclient) against neutrino server', { skip }, () => {
   let server: ServerProcess;
@@ -65,51 +24,12 @@ describe('openstack loadbalancer (python3-octaviaclient) against neutrino server
   let other: { id: string };
 
   const run = (args: string[]) => openstack(env, args);
-  // biome-ignore lint/suspicious/noExplicitAny: parsed CLI output, asserted field by field
-  const ok = async (args: string[]): Promise<any> => {
-    const r = await run(args);
-    assert.equal(
-      r.code,
-      0,
-      `openstack ${args.join(' ')} failed:\n${r.stderr.split('\n').slice(-4).join('\n')}\n${exchange(r.stderr)}`,
-    );
-    return args.includes('json') ? JSON.parse(r.stdout) : r.stdout;
-  };
+  const ok = (args: string[]) => succeed(env, args);
 
   before(async () => {
     server = await startServerProcess();
     dir = mkdtempSync(join(tmpdir(), 'neutrino-osc-lb-'));
-    const cloudsFile = join(dir, 'clouds.yaml');
-    const auth = {
-      auth_url: `${server.url}/identity/v3`,
-      username: 'admin',
-      password: server.adminPassword,
-      project_name: 'admin',
-      user_domain_name: 'Default',
-      project_domain_name: 'Default',
-    };
-    writeFileSync(
-      cloudsFile,
-      stringify({
-        clouds: {
-          neutrino: { auth, region_name: 'RegionOne', interface: 'public', identity_api_version: 3 },
-        },
-      }),
-      { mode: 0o600 },
-    );
-    const env0: NodeJS.ProcessEnv = {};
-    for (const [k, v] of Object.entries(process.env))
-      if (!k.startsWith('OS_') && k !== 'PYTHONPATH' && k !== 'PYTHONHOME' && k !== 'VIRTUAL_ENV')
-        env0[k] = v;
-    env = {
-      ...env0,
-      HOME: dir,
-      XDG_CACHE_HOME: join(dir, 'cache'),
-      PYTHONWARNINGS: 'ignore',
-      PYTHONDONTWRITEBYTECODE: '1',
-      OS_CLIENT_CONFIG_FILE: cloudsFile,
-      OS_CLOUD: 'neutrino',
-    };
+    env = openstackEnv(dir, server);
     await ok(['network', 'create', '-f', 'json', 'lb-net']);
     subnet = await ok([
       'subnet',

@@ -6,7 +6,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CommandError, run, runInNamespace } from './exec.js';
+import { CommandError, runInNamespace, runMaybeInNamespace } from './exec.js';
 
 /**
  * Deletes, in namespace `netns`, the IPv4 connections addressed to `ip` (original destination: flows
@@ -75,16 +75,21 @@ function matches(c: Connection, f: ConnectionFilter): boolean {
 }
 
 /**
- * Deletes the connections any of `filters` matches. `conntrack -D` walks the whole table once per
- * filter (~3 ms each here), so the table is listed once per family, matched here, and only the
+ * Deletes the connections any of `filters` matches (in `netns` when given). `conntrack -D` walks
+ * the whole table once per filter (~3 ms each here), so the table is listed once per family, matched here, and only the
  * (zone, protocol, source, destination) of what matched is deleted, by one `conntrack -R` process
  * reading a temporary file (it cannot read Node's stdin socket).
  */
-export async function deleteConnections(filters: readonly ConnectionFilter[]): Promise<number> {
+export async function deleteConnections(
+  filters: readonly ConnectionFilter[],
+  netns?: string,
+): Promise<number> {
   if (filters.length === 0) return 0;
   const families = [...new Set(filters.map((f) => f.family))];
   const listed = await Promise.all(
-    families.map((family) => run('conntrack', ['-L', '-f', family, '-o', 'extended'], { allowFail: true })),
+    families.map((family) =>
+      runMaybeInNamespace(netns, 'conntrack', ['-L', '-f', family, '-o', 'extended'], { allowFail: true }),
+    ),
   );
   const lines = new Set<string>();
   for (const c of listed.flatMap((l) => parseConnections(l.stdout)))
@@ -95,7 +100,7 @@ export async function deleteConnections(filters: readonly ConnectionFilter[]): P
   try {
     const file = join(dir, 'delete');
     await writeFile(file, [...lines].map((l) => `${l}\n`).join(''), { mode: 0o600 });
-    await run('conntrack', ['-R', file]);
+    await runMaybeInNamespace(netns, 'conntrack', ['-R', file]);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -10,7 +10,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   canonicalFwaasListing,
+  connectionFilterOf,
   fwaasCounter,
+  fwaasRuleKeys,
   parseFwaasCounter,
   renderFirewallRule,
   renderFwaasRuleset,
@@ -161,5 +163,38 @@ describe('FWaaS rendering', () => {
       canonicalFwaasListing('counter a {\n\t\tpackets 5 bytes 300\n\t}'),
       canonicalFwaasListing('counter a {\n\t\tpackets 0 bytes 0\n\t}'),
     );
+  });
+});
+
+describe('FWaaS connections to delete when rules change', () => {
+  const tcp22 = rule({ protocol: 'tcp', destination_port: '22', source_ip_address: '10.0.0.5' });
+  const icmp6 = rule({
+    id: 'bbbbbbbb-bbbb-4ccc-8ddd-eeeeeeeeeeee',
+    ip_version: 6,
+    protocol: 'ipv6-icmp',
+    destination_ip_address: '2001:db8::/64',
+  });
+
+  it('keys each rule by what it decides, so removing, changing or adding one changes the keys', () => {
+    const before = fwaasRuleKeys([firewall({ ingress: [tcp22, icmp6] })]);
+    assert.equal(before.length, 2);
+    const removed = fwaasRuleKeys([firewall({ ingress: [icmp6] })]);
+    const changed = fwaasRuleKeys([firewall({ ingress: [{ ...tcp22, action: 'deny' }, icmp6] })]);
+    const down = fwaasRuleKeys([firewall({ ingress: [tcp22, icmp6], admin_state_up: false })]);
+    const gone = (after: string[]) => before.filter((k) => !after.includes(k));
+    assert.deepEqual(gone(removed).map(connectionFilterOf), [
+      { zone: 0, family: 'ipv4', protocol: 'tcp', src: '10.0.0.5' },
+    ]);
+    assert.equal(gone(changed).length, 1);
+    assert.equal(gone(down).length, 2);
+    // The same rules in another order decide the same: nothing to delete.
+    assert.deepEqual(fwaasRuleKeys([firewall({ ingress: [icmp6, tcp22] })]), before);
+  });
+
+  it('names ICMPv6 as conntrack does and covers every address where a rule names a prefix', () => {
+    const [key] = fwaasRuleKeys([firewall({ egress: [icmp6] })]);
+    assert.deepEqual(connectionFilterOf(key), { zone: 0, family: 'ipv6', protocol: 'icmpv6' });
+    const [any] = fwaasRuleKeys([firewall({ egress: [rule({})] })]);
+    assert.deepEqual(connectionFilterOf(any), { zone: 0, family: 'ipv4' });
   });
 });

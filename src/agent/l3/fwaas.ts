@@ -15,6 +15,7 @@
  */
 import { join } from 'node:path';
 import ipaddr from 'ipaddr.js';
+import type { ConnectionFilter } from '../../linux/conntrack.js';
 import { LowerUuid, SnapshotFirewallRule, type SnapshotPortFirewall } from '../../model/host-snapshot.js';
 import { unusable } from '../state/usable.js';
 
@@ -97,6 +98,57 @@ export function renderFirewallRule(
         : 'reject with icmpx type port-unreachable',
   );
   return parts.join(' ');
+}
+
+/**
+ * What each enabled rule of the usable `firewalls` decides, one key per rule (its fields, action
+ * included), as `connectionFilterOf` reads them: when the router's rules change, the connections
+ * of every rule that appeared, went or changed are deleted, as neutron-fwaas does, so a removed
+ * allow (or a new deny) takes effect on established flows too; flows another rule still allows
+ * are tracked again at their next packet.
+ */
+export function fwaasRuleKeys(firewalls: SnapshotPortFirewall[]): string[] {
+  const keys = new Set<string>();
+  for (const f of firewalls)
+    for (const rule of [...f.ingress, ...f.egress])
+      keys.add(
+        JSON.stringify([
+          rule.ip_version,
+          rule.protocol,
+          rule.source_ip_address,
+          rule.destination_ip_address,
+          rule.source_port,
+          rule.destination_port,
+          rule.action,
+          f.port_id,
+          f.admin_state_up,
+        ]),
+      );
+  return [...keys].sort();
+}
+
+/** The connections (in the router namespace's default zone) a rule key of `fwaasRuleKeys` covers. */
+export function connectionFilterOf(key: string): ConnectionFilter {
+  const [version, protocol, source, destination] = JSON.parse(key) as [
+    4 | 6,
+    string | null,
+    string | null,
+    string | null,
+  ];
+  const family = version === 4 ? 'ipv4' : 'ipv6';
+  // conntrack names ICMPv6 `icmpv6`; an address with a prefix cannot be matched exactly, so the
+  // filter then covers every address (more is deleted, and tracked again if still allowed).
+  const name = protocol === 'ipv6-icmp' ? 'icmpv6' : (protocol ?? undefined);
+  const single = (a: string | null) => (a === null || a.includes('/') ? undefined : a);
+  const src = single(source);
+  const dst = single(destination);
+  return {
+    zone: 0,
+    family,
+    ...(name === undefined ? {} : { protocol: name }),
+    ...(src === undefined ? {} : { src }),
+    ...(dst === undefined ? {} : { dst }),
+  };
 }
 
 /** The chain of one port's direction. */
@@ -192,6 +244,8 @@ export function canonicalFwaasListing(listing: string): string {
 export interface FwaasRecord {
   /** sha256 of the ruleset applied. */
   hash: string;
+  /** What its rules decide (`fwaasRuleKeys`): the connections a later change must not leave alone. */
+  rules?: string[];
   /** sha256 of nft's listing right after, without counter values ('' when no table remained). */
   listing: string;
 }

@@ -28,7 +28,7 @@ import type { L2Driver, NetworkContext } from '../drivers/driver.js';
 import { linkLocal } from '../firewall/security-groups.js';
 import { addDaemon, type HostState, namespaceLinkKey, type Route } from '../state/host-state.js';
 import { unusable } from '../state/usable.js';
-import { renderFwaasRuleset } from './fwaas.js';
+import { fwaasRuleKeys, renderFwaasRuleset } from './fwaas.js';
 import { natFloatingIps, natPortForwardings, renderRouterRuleset } from './nat.js';
 
 const ID_CHARS = 11;
@@ -340,7 +340,11 @@ export function addRouter(state: HostState, input: RouterInput): string[] {
     sysctls: { [IPV4_FORWARDING]: '1', [IPV6_FORWARDING]: ipv6 ? '1' : '0' },
     routes: ha ? [] : routes,
     nat: { hash: sha256(ruleset), ruleset, floatingIps },
-    fwaas: { hash: sha256(firewalls), ruleset: firewalls },
+    fwaas: {
+      hash: sha256(firewalls),
+      ruleset: firewalls,
+      rules: fwaasRuleKeys(router.firewall_groups ?? []),
+    },
   };
   return problems;
 }

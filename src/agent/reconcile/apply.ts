@@ -12,7 +12,7 @@ import { chmod, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { announceAddress, announceThroughVxlan } from '../../linux/arp.js';
-import { deleteConnections, deleteConnectionsOf } from '../../linux/conntrack.js';
+import { type ConnectionFilter, deleteConnections, deleteConnectionsOf } from '../../linux/conntrack.js';
 import { dhcpRelease, dnsmasqFiles, reloadDnsmasq, startDnsmasq } from '../../linux/dnsmasq.js';
 import { IpBatchError, ipBatch, namespacePids, toolBatch } from '../../linux/ip.js';
 import { nftApply, nftListTable } from '../../linux/nft.js';
@@ -355,15 +355,22 @@ async function applyNat(netns: string, record: string, nat: NatTable): Promise<v
  * ruleset's hash and the hash of nft's listing of the result without counter values ('' when the
  * table is gone), which verification compares later.
  */
-async function applyFwaas(netns: string, record: string, table: FwaasTable): Promise<void> {
+async function applyFwaas(
+  netns: string,
+  record: string,
+  table: FwaasTable,
+  flush: readonly ConnectionFilter[],
+): Promise<void> {
   await rm(record, { force: true });
   await nftApply(table.ruleset ?? '', { netns });
   const listing = await nftListTable(FWAAS_FAMILY, FWAAS_TABLE, { netns });
   const content: FwaasRecord = {
     hash: table.hash,
     listing: listing === undefined ? '' : sha256(canonicalFwaasListing(listing)),
+    rules: table.rules ?? [],
   };
   await writeFileState(record, { content: `${JSON.stringify(content)}\n`, mode: 0o644 });
+  await deleteConnections(flush, netns);
 }
 
 /**
@@ -421,7 +428,7 @@ async function perform(action: Action, finish: Finish): Promise<void> {
     case 'nat.apply':
       return applyNat(action.netns, action.record, action.nat);
     case 'fwaas.apply':
-      return applyFwaas(action.netns, action.record, action.table);
+      return applyFwaas(action.netns, action.record, action.table, action.flush);
     case 'conntrack.flush':
       return deleteConnectionsOf(action.netns, action.ip);
     case 'addr.del':

@@ -16,7 +16,7 @@
 import { dnsmasqFiles, isTagged } from '../../linux/dnsmasq.js';
 import { dhcpConfigFiles } from '../dhcp/dhcp.js';
 import { firewallActions } from '../firewall/diff.js';
-import { fwaasRecordFile } from '../l3/fwaas.js';
+import { connectionFilterOf, fwaasRecordFile } from '../l3/fwaas.js';
 import { namespaceRecordFile, natRecordFile } from '../l3/router.js';
 import { type Action, type LinkKind, namespaceOf, sortActions } from '../state/actions.js';
 import type { FileState, HostState, NamespaceLink, Router, Vxlan } from '../state/host-state.js';
@@ -80,8 +80,19 @@ function routerActions(
     for (const [ip, fixed] of Object.entries(mapped))
       if (router.nat.floatingIps[ip] !== fixed) actions.push({ op: 'conntrack.flush', netns, ip });
   }
-  if (router.fwaas && have?.fwaas?.hash !== router.fwaas.hash)
-    actions.push({ op: 'fwaas.apply', netns, record: fwaasRecordFile(router.dir), table: router.fwaas });
+  if (router.fwaas && have?.fwaas?.hash !== router.fwaas.hash) {
+    const before = new Set(have?.fwaas?.rules ?? []);
+    const after = new Set(router.fwaas.rules ?? []);
+    const changed = [...before, ...after].filter((k) => before.has(k) !== after.has(k));
+    const flush = [...new Set(changed)].map(connectionFilterOf);
+    actions.push({
+      op: 'fwaas.apply',
+      netns,
+      record: fwaasRecordFile(router.dir),
+      table: router.fwaas,
+      flush,
+    });
+  }
   if (router.gatewayDevice)
     for (const ip of Object.keys(router.nat.floatingIps))
       if (!Object.hasOwn(mapped, ip))

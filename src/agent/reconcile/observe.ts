@@ -450,7 +450,7 @@ async function observeRouter(state: HostState, dir: string, netns: string, verif
       state.namespaceLinks[namespaceLinkKey(netns, name)] = { netns, name, ...link };
   const nat: NatTable = { hash: natRecord?.hash ?? '', floatingIps: natRecord?.floatingIps ?? {} };
   if (verify && (listing === undefined || sha256(listing) !== natRecord?.listing)) nat.hash = '';
-  const fwaas = { hash: fwaasRecord?.hash ?? '' };
+  const fwaas = { hash: fwaasRecord?.hash ?? '', rules: fwaasRecord?.rules ?? [] };
   const fwaasSeen = fwaasListing === undefined ? '' : sha256(canonicalFwaasListing(fwaasListing));
   if (verify && fwaasSeen !== fwaasRecord?.listing) fwaas.hash = '';
   state.routers[netns] = {

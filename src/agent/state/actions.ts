@@ -81,7 +81,14 @@ export type Action =
   /** Replaces the router's NAT table and records what was applied in file `record`. */
   | { op: 'nat.apply'; netns: string; record: string; nat: NatTable }
   /** Replaces the router's FWaaS table and records what was applied in file `record`. */
-  | { op: 'fwaas.apply'; netns: string; record: string; table: FwaasTable }
+  | {
+      op: 'fwaas.apply';
+      netns: string;
+      record: string;
+      table: FwaasTable;
+      /** Connections of the rules that changed, deleted once the new table is in place. */
+      flush: ConnectionFilter[];
+    }
   /** Changes a recorded table (metering, port mirroring) by one transaction, then records it. */
   | { op: 'table.apply'; netns?: string; table: RecordedTable }
   /** Deletes the connections of a floating IP that no longer maps where it did. */

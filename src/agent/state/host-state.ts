@@ -245,6 +245,8 @@ export interface FwaasTable {
   hash: string;
   /** Desired only: the text of the `nft -f` transaction. */
   ruleset?: string;
+  /** What its rules decide (`fwaasRuleKeys`); actual: as the last apply recorded it. */
+  rules?: string[];
 }
 
 /** What a router namespace holds beyond its links (see `l3/router.ts`). */

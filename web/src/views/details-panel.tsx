@@ -9,7 +9,6 @@
  */
 import { type ReactNode, useEffect, useRef, useState } from 'react';
 import { DeviceOwner, isRouterInterfaceOwner } from '../../../src/model/device-owners.js';
-import { messageOf } from '../api/client.js';
 import {
   type CollectionKey,
   type FloatingIp,
@@ -22,6 +21,7 @@ import {
   type SecurityGroup,
   type Subnet,
 } from '../api/resources.js';
+import { usePoll } from '../api/use-poll.js';
 import type { Selection } from '../topology/graph.js';
 import { StatusText } from '../topology/nodes.js';
 import { DeleteButton, FormError, SelectField, useAction } from '../ui/form.js';
@@ -97,31 +97,14 @@ interface PortDrops {
   drops: Record<string, { packets: number; bytes: number }>;
 }
 
-const DROPS_POLL_MS = 5000;
-
 /** What a port's security groups and anti-spoofing dropped, by reason, as its host last reported. */
 function Drops({ portId }: { portId: string }) {
   const { cloud } = useApp();
-  const [drops, setDrops] = useState<PortDrops | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  useEffect(() => {
-    let stopped = false;
-    const read = () =>
-      cloud.api.get<{ port_drops: PortDrops }>(`/neutrino/v1/ports/${portId}/drops`).then(
-        (r) => {
-          if (stopped) return;
-          setDrops(r.port_drops);
-          setError(null);
-        },
-        (err: unknown) => !stopped && setError(messageOf(err)),
-      );
-    void read();
-    const timer = setInterval(() => void read(), DROPS_POLL_MS);
-    return () => {
-      stopped = true;
-      clearInterval(timer);
-    };
-  }, [cloud, portId]);
+  const { value, error } = usePoll<{ port_drops: PortDrops }>(
+    cloud.api,
+    `/neutrino/v1/ports/${portId}/drops`,
+  );
+  const drops = value?.port_drops ?? null;
   if (error) return <p className="muted">Drops: {error}</p>;
   if (!drops) return <p className="muted">Drops: reading…</p>;
   const reasons = Object.entries(drops.drops).filter(([, c]) => c.packets > 0);

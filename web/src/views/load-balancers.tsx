@@ -6,12 +6,12 @@
  * (`GET …/loadbalancers/{id}/stats`), both reread every 5 s while shown.
  */
 import { useEffect, useState } from 'react';
-import { messageOf } from '../api/client.js';
 import type { LoadBalancer } from '../api/resources.js';
+import { usePoll } from '../api/use-poll.js';
 import { StatusText } from '../topology/nodes.js';
 import { CheckField, Form, MultiCheckField, SelectField, TextField, useAction } from '../ui/form.js';
 import { networkName, rows, useApp } from './app-context.js';
-import { formatRate, TRAFFIC_POLL_MS } from './traffic.js';
+import { formatRate } from './traffic.js';
 
 const LBAAS = '/load-balancer/v2/lbaas';
 
@@ -160,35 +160,10 @@ interface LbStats {
   total_connections: number;
 }
 
-/** Reads `path` now and every 5 s while mounted. */
-function usePoll<T>(path: string): { value: T | null; error: string | null } {
-  const { cloud } = useApp();
-  const [value, setValue] = useState<T | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  useEffect(() => {
-    let stopped = false;
-    const read = () =>
-      cloud.api.get<T>(path).then(
-        (v) => {
-          if (stopped) return;
-          setValue(v);
-          setError(null);
-        },
-        (err: unknown) => !stopped && setError(messageOf(err)),
-      );
-    void read();
-    const timer = setInterval(() => void read(), TRAFFIC_POLL_MS);
-    return () => {
-      stopped = true;
-      clearInterval(timer);
-    };
-  }, [cloud, path]);
-  return { value, error };
-}
-
 /** A load balancer's traffic: haproxy's byte counters turned into rates between two reads. */
 function LbTraffic({ id }: { id: string }) {
-  const { value } = usePoll<{ stats: LbStats }>(`${LBAAS}/loadbalancers/${id}/stats`);
+  const { cloud } = useApp();
+  const { value } = usePoll<{ stats: LbStats }>(cloud.api, `${LBAAS}/loadbalancers/${id}/stats`);
   const [rates, setRates] = useState<{ in: number | null; out: number | null }>({ in: null, out: null });
   const [last, setLast] = useState<{ at: number; stats: LbStats } | null>(null);
   useEffect(() => {
@@ -220,8 +195,9 @@ function LbTraffic({ id }: { id: string }) {
 }
 
 export function LoadBalancerDetails({ lb }: { lb: LoadBalancer }) {
-  const { state } = useApp();
+  const { cloud, state } = useApp();
   const { value, error } = usePoll<{ statuses: { loadbalancer: StatusTree } }>(
+    cloud.api,
     `${LBAAS}/loadbalancers/${lb.id}/status`,
   );
   const tree = value?.statuses.loadbalancer;

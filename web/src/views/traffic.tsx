@@ -4,12 +4,11 @@
  * as two sparklines (received, sent) over the last minutes with the current rates; and the rates
  * of every visible port (`GET /neutrino/v1/port-rates`) for the topology's line emphasis.
  */
-import { useEffect, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import type { Api } from '../api/client.js';
-import { messageOf } from '../api/client.js';
+import { usePoll } from '../api/use-poll.js';
 import { useApp } from './app-context.js';
 
-export const TRAFFIC_POLL_MS = 5000;
 /** Samples a sparkline keeps: 5 minutes at one per report. */
 const HISTORY = 60;
 
@@ -75,38 +74,27 @@ function Sparkline({ rx, tx }: { rx: number[]; tx: number[] }) {
 /** The throughput of one port, instance or router, read every 5 s while it is shown. */
 export function Traffic({ kind, id }: { kind: Kind; id: string }) {
   const { cloud } = useApp();
-  const [latest, setLatest] = useState<Rates | null>(null);
+  const { value, error } = usePoll<Record<string, Rates>>(cloud.api, `/neutrino/v1/${kind}/${id}/stats`);
+  const latest = value?.[KEYS[kind]] ?? null;
   const [history, setHistory] = useState<{ rx: number[]; tx: number[] }>({ rx: [], tx: [] });
-  const [error, setError] = useState<string | null>(null);
+  const last = useRef('');
+  // Another object starts a history of its own.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: reset when the object shown changes
   useEffect(() => {
-    let stopped = false;
-    let last = '';
+    last.current = '';
     setHistory({ rx: [], tx: [] });
-    const read = () =>
-      cloud.api.get<Record<string, Rates>>(`/neutrino/v1/${kind}/${id}/stats`).then(
-        (body) => {
-          if (stopped) return;
-          const stats = body[KEYS[kind]];
-          setLatest(stats);
-          setError(null);
-          // One sample per report: the same report read twice is not a new point.
-          const stamp = JSON.stringify([stats.updated_at, stats.rx_bytes, stats.tx_bytes]);
-          if (stamp === last || stats.rx_bps === null || stats.tx_bps === null) return;
-          last = stamp;
-          setHistory((h) => ({
-            rx: [...h.rx, stats.rx_bps ?? 0].slice(-HISTORY),
-            tx: [...h.tx, stats.tx_bps ?? 0].slice(-HISTORY),
-          }));
-        },
-        (err: unknown) => !stopped && setError(messageOf(err)),
-      );
-    void read();
-    const timer = setInterval(() => void read(), TRAFFIC_POLL_MS);
-    return () => {
-      stopped = true;
-      clearInterval(timer);
-    };
-  }, [cloud, kind, id]);
+  }, [kind, id]);
+  useEffect(() => {
+    if (!latest || latest.rx_bps === null || latest.tx_bps === null) return;
+    // One sample per report: the same report read twice is not a new point.
+    const stamp = JSON.stringify([latest.updated_at, latest.rx_bytes, latest.tx_bytes]);
+    if (stamp === last.current) return;
+    last.current = stamp;
+    setHistory((h) => ({
+      rx: [...h.rx, latest.rx_bps ?? 0].slice(-HISTORY),
+      tx: [...h.tx, latest.tx_bps ?? 0].slice(-HISTORY),
+    }));
+  }, [latest]);
   if (error) return <p className="muted">Traffic: {error}</p>;
   if (!latest) return <p className="muted">Traffic: reading…</p>;
   return (
@@ -123,30 +111,13 @@ export function Traffic({ kind, id }: { kind: Kind; id: string }) {
 
 /** Every visible port's current rate (received + sent, bit/s), reread every 5 s. */
 export function usePortRates(api: Api | null): ReadonlyMap<string, number> {
-  const [rates, setRates] = useState<ReadonlyMap<string, number>>(new Map());
-  useEffect(() => {
-    if (!api) return;
-    let stopped = false;
-    const read = () =>
-      api
-        .get<{ port_rates: { port_id: string; rx_bps: number | null; tx_bps: number | null }[] }>(
-          '/neutrino/v1/port-rates',
-        )
-        .then(
-          ({ port_rates }) => {
-            if (stopped) return;
-            setRates(new Map(port_rates.map((r) => [r.port_id, (r.rx_bps ?? 0) + (r.tx_bps ?? 0)])));
-          },
-          () => undefined,
-        );
-    void read();
-    const timer = setInterval(() => void read(), TRAFFIC_POLL_MS);
-    return () => {
-      stopped = true;
-      clearInterval(timer);
-    };
-  }, [api]);
-  return rates;
+  const { value } = usePoll<{
+    port_rates: { port_id: string; rx_bps: number | null; tx_bps: number | null }[];
+  }>(api, '/neutrino/v1/port-rates');
+  return useMemo(
+    () => new Map((value?.port_rates ?? []).map((r) => [r.port_id, (r.rx_bps ?? 0) + (r.tx_bps ?? 0)])),
+    [value],
+  );
 }
 
 /** A line's width for a rate: 1.5 px idle, growing with the rate's order of magnitude to 7 px. */

@@ -386,4 +386,27 @@ export interface Snapshot {
   load_balancers?: SnapshotLoadBalancer[];
   /** Tap flows mirroring ports of this host to a monitoring port here; absent from an older server. */
   tap_flows?: SnapshotTapFlow[];
+  /** What this host logs (`core/network-logs.ts`); absent when nothing. */
+  network_logging?: SnapshotNetworkLogging;
+}
+
+/**
+ * Network logging on one host: the enabled logs that cover ports here, and how many records per
+ * second (and in a burst) each port may write (Neutron's `rate_limit` and `burst_limit`).
+ */
+export interface SnapshotNetworkLogging {
+  rate_limit: number;
+  burst_limit: number;
+  logs: SnapshotNetworkLog[];
+}
+
+export interface SnapshotNetworkLog {
+  id: string;
+  project_id: string;
+  resource_type: 'security_group' | 'firewall_group';
+  /** The one group whose accepts are logged; null: every group of the port. */
+  resource_id: string | null;
+  event: 'ALL' | 'ACCEPT' | 'DROP';
+  /** Filtered ports here (security groups) or router interfaces here (firewall groups), sorted. */
+  ports: string[];
 }

@@ -40,6 +40,7 @@ import { generateMac } from './ipam.js';
 import { HA_OWNER, haPortName, haPorts, vrrpIds } from './l3-ha.js';
 import { snapshotLoadBalancers } from './load-balancers.js';
 import { snapshotMetering } from './metering.js';
+import { snapshotNetworkLogging } from './network-logs.js';
 import type { Networks } from './networks.js';
 import { snapshotQos } from './qos.js';
 import { GATEWAY_OWNER, ROUTER_OWNERS, routerPorts } from './routers.js';
@@ -922,6 +923,12 @@ export class HostSync {
       dhcp_elsewhere: await this.#dhcpElsewhere(host, networkIds),
       load_balancers: await snapshotLoadBalancers(db, host, dhcpNetworks),
       tap_flows: await snapshotTapFlows(db, new Set(boundHere.map((p) => p.id))),
+      network_logging: await snapshotNetworkLogging(db, this.#settings, {
+        filtered: boundHere.filter(
+          (p) => p.port_security_enabled === true && !String(p.device_owner).startsWith('network:'),
+        ),
+        routers,
+      }),
     };
   }
 

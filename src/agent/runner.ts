@@ -18,8 +18,10 @@ import { has8021q } from '../linux/kernel.js';
 import { Diagnostics, isDiagnosticRequest } from './diagnostics.js';
 import type { TunnelEndpoint } from './drivers/driver.js';
 import { type HaStates, HaWatch } from './ha-watch.js';
+import { ownerTag } from './host-state.js';
 import { LeaseWatch } from './lease-watch.js';
 import { MetadataRelay } from './metadata-relay.js';
+import { NetworkLogger } from './network-log.js';
 import { readDrops } from './observe/firewall.js';
 import { readMetering } from './observe/tables.js';
 import { AgentHealthTotals, ReconcileReports } from './reconcile-report.js';
@@ -223,6 +225,7 @@ export class AgentRunner {
   #trafficReported = '';
   #meteringReported = '';
   readonly #diagnostics: Diagnostics;
+  readonly #networkLog: NetworkLogger;
 
   constructor(options: AgentRunnerOptions) {
     this.#session = options.session;
@@ -250,6 +253,17 @@ export class AgentRunner {
       resyncIntervalMs: this.#resyncIntervalMs,
       source: () => this.#sync(),
       onReconciled: (summary) => this.#reconciled(summary),
+    });
+    this.#networkLog = new NetworkLogger({
+      stateDir: options.stateDir,
+      owner: ownerTag(options.stateDir),
+      post: (records) =>
+        this.#session.post(
+          `${this.#hostPath}/log-records`,
+          { records },
+          { signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]) },
+        ),
+      log: this.#log,
     });
     this.#diagnostics = new Diagnostics({
       session: this.#session,
@@ -296,6 +310,7 @@ export class AgentRunner {
     await this.#metadata.stop();
     await this.#following;
     await this.#diagnostics.close();
+    await this.#networkLog.close();
     await this.#reports;
   }
 
@@ -320,6 +335,7 @@ export class AgentRunner {
     this.#report(summary);
     this.#leases.wait(summary.awaitingLease);
     if (!this.#snapshot) return;
+    this.#networkLog.update(this.#snapshot);
     this.#ha.watch(
       new Map(this.#snapshot.routers.filter((r) => r.ha).map((r) => [r.id, routerDir(this.#stateDir, r.id)])),
     );

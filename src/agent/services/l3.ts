@@ -22,12 +22,14 @@ import type { L2Driver, NetworkContext } from '../drivers/driver.js';
 import { addDaemon, type HostState, namespaceLinkKey, type Route } from '../host-state.js';
 import type {
   SnapshotNetwork,
+  SnapshotNetworkLogging,
   SnapshotPortForwarding,
   SnapshotRouter,
   SnapshotRouterPort,
 } from '../snapshot.js';
 import { renderFwaasRuleset } from './fwaas.js';
 import { natFloatingIps, natPortForwardings, renderRouterRuleset } from './nat.js';
+import { nflogGroup } from './network-log.js';
 import { linkLocal } from './security-groups.js';
 
 const ID_CHARS = 11;
@@ -96,6 +98,8 @@ export interface RouterInput {
   stateDir: string;
   driver: L2Driver;
   context: NetworkContext;
+  /** What this host logs (its firewall groups' part is rendered here). */
+  logging?: SnapshotNetworkLogging;
 }
 
 function isIp(text: string): boolean {
@@ -332,7 +336,8 @@ export function addRouter(state: HostState, input: RouterInput): string[] {
   }
   const names = { gateway: gatewayDevice, internal: INTERNAL_DEVICES };
   const ruleset = renderRouterRuleset(router, names);
-  const firewalls = renderFwaasRuleset(router.firewall_groups ?? [], internalDeviceName, problems);
+  const logging = input.logging && { config: input.logging, group: nflogGroup(context.owner) };
+  const firewalls = renderFwaasRuleset(router.firewall_groups ?? [], internalDeviceName, problems, logging);
   const floatingIps = gatewayDevice ? mappedFloatingIps(router) : {};
   state.routers[netns] = {
     dir,

@@ -4,8 +4,7 @@
  * a refused connection attempt (source, destination, protocol, port) within a second, through the
  * API and in the agent's log file, and no accepted connection; a log of accepts records an accepted
  * connection once (not each of its packets) and names the group; a disabled log records nothing
- * more; a firewall group's log on a router interface records what its default drop refuses; the
- * readers (tcpdump) end with the last log.
+ * more; `neutrino log show` prints the records; the readers (tcpdump) end with the last log.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -233,6 +232,21 @@ describe('network logging through neutrino up (real kernel)', { skip: !isRoot &&
       all.filter((r) => r.dst_port === 8080).length,
       0,
       'an accepted connection is not in a DROP log',
+    );
+    const shown = await up.cli(['log', 'show', 'drops']);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(
+      shown.stdout,
+      new RegExp(
+        `DROP ingress tcp ${clientIp}:\\d+ -> ${serverIp}:9091 port=${server.ports[0].id} log=${log}`,
+      ),
+    );
+    const json = await up.cli(['log', 'show', '-f', 'json']);
+    assert.ok(
+      json.stdout
+        .trim()
+        .split('\n')
+        .some((line) => (JSON.parse(line) as LogRecord).dst_port === 9091),
     );
     const file = join(up.agentDir, 'log', `${log}.log`);
     assert.ok(existsSync(file), `${file} exists`);

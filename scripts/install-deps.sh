@@ -15,15 +15,15 @@ esac
 # At run time: ip, bridge; nft; dnsmasq and dhcp_release; busybox (udhcpc, arping, nc); ping (trace
 # --probe, check); conntrack; sysctl (procps); keepalived (HA routers); haproxy (the metadata proxy, load balancers);
 # radvd (IPv6 router advertisements); isc-dhcp-client (instances' DHCPv6 client, dhclient -6:
-# Debian's busybox has no udhcpc6); openvswitch-switch (the openvswitch driver's own ovsdb-server and
-# ovs-vswitchd, run by Neutrino under its state directory, never Debian's service).
+# Debian's busybox has no udhcpc6); tcpdump (network logging reads NFLOG groups through it);
+# openvswitch-switch (the openvswitch driver's own ovsdb-server and ovs-vswitchd, run by Neutrino
+# under its state directory, never Debian's service).
 runtime=(iproute2 nftables dnsmasq-base dnsmasq-utils busybox iputils-ping conntrack procps keepalived haproxy radvd
-  isc-dhcp-client openvswitch-switch)
+  isc-dhcp-client tcpdump openvswitch-switch)
 # Tests only: the PostgreSQL dialect, the openstack CLI compatibility test, the dashboard's browser
-# test (chromium and a font), the benchmarks and QoS tests (iperf3, ethtool), DSCP marks seen on the
-# wire (tcpdump), the openstack CLI's loadbalancer commands (python3-octaviaclient), HTTP requests
+# test (chromium and a font), the benchmarks and QoS tests (iperf3, ethtool), the openstack CLI's loadbalancer commands (python3-octaviaclient), HTTP requests
 # through load balancers (curl: busybox wget crashes on this Debian).
-test=(postgresql python3-openstackclient chromium fonts-dejavu-core iperf3 ethtool tcpdump python3-octaviaclient curl)
+test=(postgresql python3-openstackclient chromium fonts-dejavu-core iperf3 ethtool python3-octaviaclient curl)
 packages=()
 [[ $mode == --npm-only ]] || packages+=("${runtime[@]}")
 [[ $mode == --test ]] && packages+=("${test[@]}")

@@ -99,6 +99,24 @@ export const SettingsFile = Type.Object(
     project_write_concurrency: Type.Optional(
       Count("one project's writes in progress at once, more queue; 0 no limit; default 2"),
     ),
+    network_log_rate_limit: Type.Optional(
+      Type.Integer({
+        minimum: 100,
+        description: "network log records per second and port (Neutron's rate_limit); default 100",
+      }),
+    ),
+    network_log_burst_limit: Type.Optional(
+      Type.Integer({
+        minimum: 25,
+        description: "network log records in a burst per port (Neutron's burst_limit); default 25",
+      }),
+    ),
+    network_log_records_kept: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description: 'newest records the server keeps per network log; default 10000',
+      }),
+    ),
   },
   { ...closed, description: 'rules of the Neutron model (server)' },
 );

@@ -25,9 +25,11 @@ import { readDrops } from './firewall/observe.js';
 import { isFiltered } from './firewall/security-groups.js';
 import { type HaStates, HaWatch } from './l3/ha-watch.js';
 import { routerDir } from './l3/router.js';
+import { NetworkLogger } from './logging/logger.js';
 import { AgentHealthTotals, ReconcileReports } from './reconcile-report.js';
 import { type Logger, Reconciler, type Summary } from './reconciler.js';
 import type { AgentSession } from './servers.js';
+import { ownerTag } from './state/host-state.js';
 import { readMetering } from './tables/observe.js';
 import { counterSources, readCounters, readLoadBalancers } from './traffic.js';
 
@@ -70,7 +72,7 @@ export function agentTypesOf(roles: readonly AgentRole[]): AgentType[] {
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 /** Change-feed resources whose changes may alter this host's snapshot. */
 const RELEVANT =
-  /^(network|subnet|port|instance|segment|network_segment|router|floatingip|security_group|security_group_rule|address_group|tunnel_endpoint|firewall_(?:rules|policies|groups)|qos_policies|loadbalancer|tap_service|tap_flow|metering_label|metering_label_rule)s?$/;
+  /^(network|subnet|port|instance|segment|network_segment|router|floatingip|security_group|security_group_rule|address_group|tunnel_endpoint|firewall_(?:rules|policies|groups)|qos_policies|loadbalancer|tap_service|tap_flow|metering_label|metering_label_rule|network_log)s?$/;
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
 /** The server sends a keepalive comment every 15 s; silence for longer means a dead connection. */
@@ -223,6 +225,7 @@ export class AgentRunner {
   #trafficReported = '';
   #meteringReported = '';
   readonly #diagnostics: Diagnostics;
+  readonly #networkLog: NetworkLogger;
 
   constructor(options: AgentRunnerOptions) {
     this.#session = options.session;
@@ -250,6 +253,17 @@ export class AgentRunner {
       resyncIntervalMs: this.#resyncIntervalMs,
       source: () => this.#sync(),
       onReconciled: (summary) => this.#reconciled(summary),
+    });
+    this.#networkLog = new NetworkLogger({
+      stateDir: options.stateDir,
+      owner: ownerTag(options.stateDir),
+      post: (records) =>
+        this.#session.post(
+          `${this.#hostPath}/log-records`,
+          { records },
+          { signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]) },
+        ),
+      log: this.#log,
     });
     this.#diagnostics = new Diagnostics({
       session: this.#session,
@@ -296,6 +310,7 @@ export class AgentRunner {
     await this.#metadata.stop();
     await this.#following;
     await this.#diagnostics.close();
+    await this.#networkLog.close();
     await this.#reports;
   }
 
@@ -320,6 +335,7 @@ export class AgentRunner {
     this.#report(summary);
     this.#leases.wait(summary.awaitingLease);
     if (!this.#snapshot) return;
+    this.#networkLog.update(this.#snapshot);
     this.#ha.watch(
       new Map(this.#snapshot.routers.filter((r) => r.ha).map((r) => [r.id, routerDir(this.#stateDir, r.id)])),
     );

@@ -160,6 +160,13 @@ export const EXTENSIONS: Extension[] = [
     'Provides support for firewall-as-a-service version 2',
     '2016-10-06T10:00:00-00:00',
   ),
+  // Network logging: security groups' and firewall groups' accepts and drops, per port
+  ext(
+    'Logging API Extension',
+    'logging',
+    'Provides a logging API for resources such as security group and firewall.',
+    '2017-01-01T10:00:00-00:00',
+  ),
   ext('Trunk Extension', 'trunk', 'Provides support for trunk ports', '2016-01-01T10:00:00-00:00'),
   ext(
     'Remote address group id field for security group rules',

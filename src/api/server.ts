@@ -30,6 +30,7 @@ import { registerLoadBalancers } from './load-balancers.js';
 import { registerMetadata } from './metadata.js';
 import { meteringLabelRules, meteringLabels, registerMeteringStats } from './metering.js';
 import type { Metrics } from './metrics.js';
+import { networkLogs, registerNetworkLogs } from './network-logs.js';
 import { networks } from './networks.js';
 import { registerPortForwardings } from './port-forwardings.js';
 import { ports } from './ports.js';
@@ -95,6 +96,7 @@ const COLLECTION_SPECS: ((s: Services) => CollectionSpec)[] = [
   firewallRules,
   firewallPolicies,
   firewallGroups,
+  networkLogs,
 ];
 
 const NUL_MESSAGE = 'Invalid input: NUL characters are not allowed';
@@ -199,6 +201,7 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   registerLoadBalancers(app, services.loadBalancers);
   registerQos(app, services.qosPolicies);
   registerMeteringStats(app, services.meteringLabels);
+  registerNetworkLogs(app, services.networkLogs);
   registerTrace(app, services);
   registerMetadata(app, opts.store, opts.settings);
 

@@ -11,6 +11,7 @@ import { IpAvailability } from '../core/ip-availability.js';
 import { L3Ha } from '../core/l3-ha.js';
 import { LoadBalancers } from '../core/load-balancers.js';
 import { MeteringLabelRules, MeteringLabels } from '../core/metering.js';
+import { NetworkLogs } from '../core/network-logs.js';
 import { Networks } from '../core/networks.js';
 import { PortDrops } from '../core/port-drops.js';
 import { PortForwardings } from '../core/port-forwardings.js';
@@ -58,6 +59,7 @@ export interface Services {
   firewallRules: FirewallRules;
   firewallPolicies: FirewallPolicies;
   firewallGroups: FirewallGroups;
+  networkLogs: NetworkLogs;
   trunks: Trunks;
   agents: Agents;
   instances: Instances;
@@ -90,6 +92,13 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
   const meteringLabels = new MeteringLabels(store);
   const firewallRules = new FirewallRules(store);
   const firewallPolicies = new FirewallPolicies(store, firewallRules);
+  const firewallGroups = new FirewallGroups(store, firewallPolicies, ports);
+  const networkLogs = new NetworkLogs(store, settings, {
+    securityGroup: (ctx, id, db) => securityGroups.get(ctx, id, db),
+    firewallGroup: (ctx, id, db) => firewallGroups.get(ctx, id, db),
+  });
+  securityGroups.onDelete.push((tx, group) => networkLogs.forget(tx, 'resource_id', group.id));
+  ports.onDelete.push((tx, port) => networkLogs.forget(tx, 'target_id', port.id));
   return {
     store,
     settings,
@@ -122,7 +131,8 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
     addressGroups,
     firewallRules,
     firewallPolicies,
-    firewallGroups: new FirewallGroups(store, firewallPolicies, ports),
+    firewallGroups,
+    networkLogs,
     trunks: new Trunks(store, { ports, networks, agents }),
     agents,
     instances,

@@ -11,6 +11,7 @@ import { registerIdentityCommands } from './identity.js';
 import { registerInstanceCommands } from './instance.js';
 import { registerMeteringCommands } from './metering.js';
 import { registerNetworkCommands } from './network.js';
+import { registerNetworkLogCommands } from './network-log.js';
 import { registerPortCommands } from './port.js';
 import { registerQosCommands } from './qos.js';
 import { registerRouterCommands } from './router.js';
@@ -32,6 +33,7 @@ export function registerClientCommands(root: Command): void {
   registerQosCommands(root);
   registerTaasCommands(root);
   registerMeteringCommands(root);
+  registerNetworkLogCommands(root);
   registerInstanceCommands(root);
   registerIdentityCommands(root);
   registerTopologyCommands(root);

@@ -1102,3 +1102,50 @@ export const MeteringLabelRuleOverlaps = define<{ remote_ip_prefix: string }>(
   409,
   'Metering label rule with remote_ip_prefix %(remote_ip_prefix)s overlaps another',
 );
+
+// Network logging (neutron's logapi exceptions, and neutron-fwaas's for firewall group logs).
+export const LogResourceNotFound = define<{ log_id: string }>(
+  'LogResourceNotFound',
+  404,
+  'Log resource %(log_id)s could not be found.',
+);
+export const InvalidLogResourceType = define<{ resource_type: string }>(
+  'InvalidLogResourceType',
+  400,
+  'Invalid log resource_type: %(resource_type)s.',
+);
+export const LoggingTypeNotSupported = define<{ log_type: string; port_id: string }>(
+  'LoggingTypeNotSupported',
+  409,
+  'Logging type %(log_type)s is not supported on port %(port_id)s.',
+);
+export const LogTargetResourceNotFound = define<{ target_id: string }>(
+  'TargetResourceNotFound',
+  404,
+  'Target resource %(target_id)s could not be found.',
+);
+export const LogResourceIdNotFound = define<{ resource_id: string }>(
+  'ResourceNotFound',
+  404,
+  'Resource %(resource_id)s could not be found.',
+);
+export const InvalidResourceConstraint = define<{
+  resource: string;
+  resource_id: string;
+  target_resource: string;
+  target_id: string;
+}>(
+  'InvalidResourceConstraint',
+  400,
+  'Invalid resource constraint between resource (%(resource)s %(resource_id)s) and target resource (%(target_resource)s %(target_id)s).',
+);
+export const FWGIsNotReadyForLogging = define<{ fwg_id: string; fwg_status: string }>(
+  'FWGIsNotReadyForLogging',
+  400,
+  'Firewall group %(fwg_id)s is not ready for logging because of %(fwg_status)s status.',
+);
+export const TargetResourceNotAssociated = define<{ target_id: string }>(
+  'TargetResourceNotAssociated',
+  400,
+  'Target resource %(target_id)s is not associated with any firewall group.',
+);

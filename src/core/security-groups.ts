@@ -65,6 +65,8 @@ export async function reviseGroup(tx: Tx, groupId: string): Promise<boolean> {
 
 export class SecurityGroups implements ResourceService<SecurityGroupCreate, SecurityGroupUpdate> {
   readonly table = 'security_groups' as const;
+  /** Run in the delete's transaction, after the group's row is gone (network logs naming it go). */
+  readonly onDelete: ((tx: Tx, group: Stored) => Promise<void>)[] = [];
   readonly #store: Store;
   readonly #settings: Settings;
 
@@ -212,6 +214,7 @@ export class SecurityGroups implements ResourceService<SecurityGroupCreate, Secu
       if (await this.#inUse(tx, id)) throw SecurityGroupInUse({ id });
       if (current.name === DEFAULT_NAME && !ctx.isAdmin) throw SecurityGroupCannotRemoveDefault();
       await deleteResource(tx, 'security_groups', current);
+      for (const hook of this.onDelete) await hook(tx, current);
       const rules = await tx
         .selectFrom('security_group_rules')
         .select(ROW)

@@ -84,6 +84,15 @@ export interface Settings {
    * `bench/fuzz/bounds.ts`). 0: no limit.
    */
   projectWriteConcurrency: number;
+  /**
+   * Network logging (Neutron's `[network_log]` `rate_limit` and `burst_limit`, which it also floors
+   * at 100 and 25): records per second and port, and in a burst, that agents write; sent to the
+   * agents with their snapshots.
+   */
+  networkLogRateLimit: number;
+  networkLogBurstLimit: number;
+  /** The newest records the server keeps per log (older ones are pruned as new ones arrive). */
+  networkLogRecordsKept: number;
 }
 
 /** Neutron's default quotas. */
@@ -128,4 +137,7 @@ export const DEFAULT_SETTINGS: Settings = {
   maxSubnetHostRoutes: 20,
   maxRoutes: 30,
   projectWriteConcurrency: 2,
+  networkLogRateLimit: 100,
+  networkLogBurstLimit: 25,
+  networkLogRecordsKept: 10_000,
 };

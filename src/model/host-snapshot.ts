@@ -427,6 +427,29 @@ export const SnapshotLoadBalancer = Type.Object({
 });
 export type SnapshotLoadBalancer = Static<typeof SnapshotLoadBalancer>;
 
+export const SnapshotNetworkLog = Type.Object({
+  id: KernelSafeId,
+  project_id: Type.String(),
+  resource_type: Type.Union([Type.Literal('security_group'), Type.Literal('firewall_group')]),
+  /** The one group whose accepts are logged; null: every group of the port. */
+  resource_id: Nullable(Id),
+  event: Type.Union([Type.Literal('ALL'), Type.Literal('ACCEPT'), Type.Literal('DROP')]),
+  /** Filtered ports here (security groups) or router interfaces here (firewall groups), sorted. */
+  ports: Type.Array(Id),
+});
+export type SnapshotNetworkLog = Static<typeof SnapshotNetworkLog>;
+
+/**
+ * Network logging on one host: the enabled logs that cover ports here, and how many records per
+ * second (and in a burst) each port may write (Neutron's `rate_limit` and `burst_limit`).
+ */
+export const SnapshotNetworkLogging = Type.Object({
+  rate_limit: Type.Integer(),
+  burst_limit: Type.Integer(),
+  logs: Type.Array(SnapshotNetworkLog),
+});
+export type SnapshotNetworkLogging = Static<typeof SnapshotNetworkLogging>;
+
 export const Snapshot = Type.Object({
   host: Type.String(),
   /** The store revision this snapshot reflects. */
@@ -461,5 +484,7 @@ export const Snapshot = Type.Object({
   load_balancers: Optional(Type.Array(SnapshotLoadBalancer)),
   /** Tap flows mirroring ports of this host to a monitoring port here; absent from an older server. */
   tap_flows: Optional(Type.Array(SnapshotTapFlow)),
+  /** What this host logs (`core/network-logs.ts`); absent when nothing. */
+  network_logging: Optional(SnapshotNetworkLogging),
 });
 export type Snapshot = Static<typeof Snapshot>;

@@ -20,6 +20,7 @@ import * as m017 from './migrations/017-port-counters.js';
 import * as m018 from './migrations/018-taas-metering.js';
 import * as m020 from './migrations/020-fwaas.js';
 import * as m021 from './migrations/021-lb-quotas.js';
+import * as m022 from './migrations/022-network-logs.js';
 import type { Database } from './schema.js';
 
 const steps: Record<string, (db: Kysely<unknown>, dialect: DialectName) => Promise<void>> = {
@@ -42,6 +43,7 @@ const steps: Record<string, (db: Kysely<unknown>, dialect: DialectName) => Promi
   '018-taas-metering': m018.up,
   '020-fwaas': m020.up,
   '021-lb-quotas': m021.up,
+  '022-network-logs': m022.up,
 };
 
 export async function migrate(db: Kysely<Database>, dialect: DialectName): Promise<void> {

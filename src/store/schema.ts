@@ -52,6 +52,9 @@ export interface Database {
   firewall_group_ports: { port_id: string; firewall_group_id: string };
   /** One row per project: its `default` firewall group, created on first use. */
   default_firewall_groups: { project_id: string; firewall_group_id: string };
+  network_logs: ResourceRow;
+  /** What agents recorded for a log (`record`: a `LogRecord` without `seq` and `host`, as JSON). */
+  network_log_records: { seq: Generated<number>; log_id: string; host: string; record: string };
   rbac_policies: ResourceRow & { object_type: string; object_id: string };
   quotas: { project_id: string; resource: string; hard_limit: number };
   revisions: {
@@ -243,4 +246,5 @@ export type ResourceTable =
   | 'qos_policies'
   | 'firewall_rules'
   | 'firewall_policies'
-  | 'firewall_groups';
+  | 'firewall_groups'
+  | 'network_logs';

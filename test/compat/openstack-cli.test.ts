@@ -516,6 +516,62 @@ describe('openstack CLI against neutrino server', { skip }, () => {
     await ok(['network', 'delete', 'fw-net']);
   });
 
+  it('network log create / list / show / set / delete, loggable resources list, refusals', async () => {
+    const types = await ok(['network', 'loggable', 'resources', 'list', '-f', 'json']);
+    assert.deepEqual(
+      types.map((t: Record<string, string>) => t['Supported types']),
+      ['security_group', 'firewall_group'],
+    );
+    await ok(['network', 'create', 'nl-net']);
+    await ok(['subnet', 'create', '--network', 'nl-net', '--subnet-range', '10.78.0.0/24', 'nl-sub']);
+    const web = await ok(['security', 'group', 'create', '-f', 'json', 'nl-web']);
+    await ok(['security', 'group', 'create', 'nl-other']);
+    const vm = await ok([
+      ...['port', 'create', '-f', 'json', '--network', 'nl-net', '--device-owner', 'compute:nova'],
+      ...['--security-group', 'nl-web', 'nl-vm'],
+    ]);
+    const created = await ok([
+      ...['network', 'log', 'create', '-f', 'json', '--resource-type', 'security_group'],
+      ...['--resource', 'nl-web', '--event', 'drop', '--enable', 'nl-drops'],
+    ]);
+    assert.equal(created.Type, 'security_group');
+    assert.equal(created.Resource, web.id);
+    assert.equal(created.Event, 'DROP');
+    assert.equal(created.Enabled, true);
+    const onPort = await ok([
+      ...['network', 'log', 'create', '-f', 'json', '--resource-type', 'security_group'],
+      ...['--resource', 'nl-web', '--target', 'nl-vm', 'nl-port'],
+    ]);
+    assert.equal(onPort.Target, vm.id);
+    assert.equal(onPort.Event, 'ALL');
+    const listed = await ok(['network', 'log', 'list', '-f', 'json']);
+    assert.deepEqual(listed.map((l: { Name: string }) => l.Name).sort(), ['nl-drops', 'nl-port']);
+    const summary = listed.find((l: { Name: string }) => l.Name === 'nl-port').Summary as string;
+    assert.match(
+      summary,
+      new RegExp(`Event: ALL,\\s*Logged: \\(security_group\\) ${web.id} on \\(port\\) ${vm.id}`),
+    );
+    await ok(['network', 'log', 'set', '--disable', '--description', 'paused', 'nl-drops']);
+    const shown = await ok(['network', 'log', 'show', '-f', 'json', 'nl-drops']);
+    assert.equal(shown.Enabled, false);
+    assert.equal(shown.Description, 'paused');
+    const badType = await run(['network', 'log', 'create', '--resource-type', 'router', 'nl-bad']);
+    assert.notEqual(badType.code, 0);
+    assert.match(badType.stderr, /Invalid log resource_type: router\./);
+    const outside = await run([
+      ...['network', 'log', 'create', '--resource-type', 'security_group'],
+      ...['--resource', 'nl-other', '--target', 'nl-vm', 'nl-bad'],
+    ]);
+    assert.notEqual(outside.code, 0, 'a port outside the group');
+    assert.match(outside.stderr, /Invalid resource constraint between resource \(security_group/);
+    assert.equal((await ok(['network', 'log', 'list', '-f', 'json'])).length, 2, 'nothing half-created');
+    await ok(['network', 'log', 'delete', 'nl-drops', 'nl-port']);
+    assert.deepEqual(await ok(['network', 'log', 'list', '-f', 'json']), []);
+    await ok(['port', 'delete', 'nl-vm']);
+    await ok(['security', 'group', 'delete', 'nl-web', 'nl-other']);
+    await ok(['network', 'delete', 'nl-net']);
+  });
+
   it('network qos policy / rule / rule type, and port set --qos-policy', async () => {
     const policy = await ok([
       ...['network', 'qos', 'policy', 'create', '-f', 'json'],

@@ -18,6 +18,7 @@ import {
   SnapshotSecurityGroupRule,
 } from '../../model/host-snapshot.js';
 import type { L2Driver, NetworkContext } from '../drivers/driver.js';
+import { loggedPortRules, nflogGroup, portLogging } from '../logging/rules.js';
 import type {
   Firewall,
   FirewallChain,
@@ -304,6 +305,26 @@ export function addFirewall(state: HostState, input: FirewallInput): Problem[] {
       portChain('inet', chainNames.ingress(p), portDirectionRules(filter, 'ingress')),
     ]);
     for (const c of chains) fw.chains[objectKey(c.family, 'chain', c.name)] = c;
+    const wants = portLogging(snapshot.network_logging, 'security_group', p, filter.groups);
+    if (wants && snapshot.network_logging) {
+      const logging = snapshot.network_logging;
+      for (const [direction, c] of [
+        ['egress', chains[2]],
+        ['ingress', chains[3]],
+      ] as const) {
+        const rules = loggedPortRules(c.rules ?? [], {
+          port: p,
+          direction,
+          logging,
+          group: nflogGroup(context.owner),
+          wants,
+          jumpOf: (g) => chainNames.group(g, direction),
+          groupRules: (g) =>
+            (groups.get(g)?.rules ?? []).filter((r) => r.direction === direction).map(renderRule),
+        });
+        fw.chains[objectKey('inet', 'chain', c.name)] = portChain('inet', c.name, rules);
+      }
+    }
     element('from-port', `${JSON.stringify(tap)} : jump ${chainNames.from(p)}`);
     element('to-port', `${JSON.stringify(tap)} : jump ${chainNames.to(p)}`);
     element('egress', `${inMark(filter.number)} : jump ${chainNames.egress(p)}`);

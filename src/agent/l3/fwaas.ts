@@ -16,7 +16,13 @@
 import { join } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import type { ConnectionFilter } from '../../linux/conntrack.js';
-import { LowerUuid, SnapshotFirewallRule, type SnapshotPortFirewall } from '../../model/host-snapshot.js';
+import {
+  LowerUuid,
+  SnapshotFirewallRule,
+  type SnapshotNetworkLogging,
+  type SnapshotPortFirewall,
+} from '../../model/host-snapshot.js';
+import { limitedLogRule, logStatement, portLogging } from '../logging/rules.js';
 import { unusable } from '../state/usable.js';
 
 export const FWAAS_FAMILY = 'inet';
@@ -71,12 +77,28 @@ function prefix(address: string): string {
   return `${network.toString()}/${length}`;
 }
 
-/** One rule's nft text: its match, its counter, its verdict. */
+/** One rule's nft text: its match, its counter, its verdict (an accept logged by `log`, if given). */
 export function renderFirewallRule(
   portId: string,
   direction: FirewallDirection,
   rule: SnapshotFirewallRule,
+  log?: string,
 ): string {
+  const parts = firewallRuleMatch(rule);
+  parts.push(`counter name "${fwaasCounter(portId, direction, rule.id)}"`);
+  if (log && rule.action === 'allow') parts.push(log);
+  parts.push(
+    rule.action === 'allow'
+      ? 'accept'
+      : rule.action === 'deny'
+        ? 'drop'
+        : 'reject with icmpx type port-unreachable',
+  );
+  return parts.join(' ');
+}
+
+/** A rule's match, as nft expressions. */
+function firewallRuleMatch(rule: SnapshotFirewallRule): string[] {
   const family = rule.ip_version === 4 ? 'ip' : 'ip6';
   const parts = [`meta nfproto ${rule.ip_version === 4 ? 'ipv4' : 'ipv6'}`];
   if (rule.source_ip_address) parts.push(`${family} saddr ${prefix(rule.source_ip_address)}`);
@@ -89,15 +111,44 @@ export function renderFirewallRule(
     if (rule.source_port) parts.push(`th sport ${span(rule.source_port)}`);
     if (rule.destination_port) parts.push(`th dport ${span(rule.destination_port)}`);
   }
-  parts.push(`counter name "${fwaasCounter(portId, direction, rule.id)}"`);
-  parts.push(
-    rule.action === 'allow'
-      ? 'accept'
-      : rule.action === 'deny'
-        ? 'drop'
-        : 'reject with icmpx type port-unreachable',
-  );
-  return parts.join(' ');
+  return parts;
+}
+
+/**
+ * The rules of one interface's direction with network logging (`logging/rules.ts`): a
+ * `log` in each allow rule's accept, and a rate-limited `log` rule before each deny or reject rule
+ * and before the default drop.
+ */
+function loggedRules(
+  f: SnapshotPortFirewall,
+  direction: FirewallDirection,
+  logging: FwaasLogging | undefined,
+): string[] {
+  const wants = logging && portLogging(logging.config, 'firewall_group', f.port_id, [f.firewall_group_id]);
+  const fallback = `counter name "${fwaasCounter(f.port_id, direction, 'default')}" drop`;
+  if (!logging || !wants)
+    return [...f[direction].map((r) => renderFirewallRule(f.port_id, direction, r)), fallback];
+  const tag = (event: 'ACCEPT' | 'DROP') => ({
+    event,
+    direction,
+    port: f.port_id,
+    group: f.firewall_group_id,
+  });
+  const accept = wants.accept.size > 0 ? logStatement(logging.group, tag('ACCEPT')) : undefined;
+  const dropLog = limitedLogRule(logging.config, logging.group, tag('DROP'));
+  const out: string[] = [];
+  for (const rule of f[direction]) {
+    if (rule.action !== 'allow' && wants.drop) out.push([...firewallRuleMatch(rule), dropLog].join(' '));
+    out.push(renderFirewallRule(f.port_id, direction, rule, accept));
+  }
+  if (wants.drop) out.push(dropLog);
+  return [...out, fallback];
+}
+
+/** What a router's firewalls log, and to which NFLOG group. */
+export interface FwaasLogging {
+  config: SnapshotNetworkLogging;
+  group: number;
 }
 
 /**
@@ -165,6 +216,7 @@ export function renderFwaasRuleset(
   firewalls: SnapshotPortFirewall[],
   device: (portId: string) => string,
   problems: string[] = [],
+  logging?: FwaasLogging,
 ): string {
   const table = `${FWAAS_FAMILY} ${FWAAS_TABLE}`;
   const usable = [...firewalls]
@@ -204,8 +256,7 @@ export function renderFwaasRuleset(
         ? [
             'ct state invalid drop',
             'ct state established,related accept',
-            ...rules.map((r) => renderFirewallRule(f.port_id, direction, r)),
-            `counter name "${fallback}" drop`,
+            ...loggedRules(f, direction, logging),
           ]
         : [`counter name "${fallback}" drop`];
       const name = portChain(f.port_id, direction);

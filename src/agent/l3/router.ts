@@ -19,6 +19,7 @@ import {
 import { RADVD, type RadvdInterface, radvdArgs, radvdConfig, radvdFiles } from '../../linux/radvd.js';
 import {
   type SnapshotNetwork,
+  type SnapshotNetworkLogging,
   type SnapshotPortForwarding,
   type SnapshotRouter,
   SnapshotRouterPort,
@@ -26,6 +27,7 @@ import {
 import { FORWARDED_PROTOCOLS } from '../../model/port-forwarding.js';
 import type { L2Driver, NetworkContext } from '../drivers/driver.js';
 import { linkLocal } from '../firewall/security-groups.js';
+import { nflogGroup } from '../logging/rules.js';
 import { addDaemon, type HostState, namespaceLinkKey, type Route } from '../state/host-state.js';
 import { unusable } from '../state/usable.js';
 import { fwaasRuleKeys, renderFwaasRuleset } from './fwaas.js';
@@ -96,6 +98,8 @@ export interface RouterInput {
   stateDir: string;
   driver: L2Driver;
   context: NetworkContext;
+  /** What this host logs (its firewall groups' part is rendered here). */
+  logging?: SnapshotNetworkLogging;
 }
 
 function isIp(text: string): boolean {
@@ -332,7 +336,8 @@ export function addRouter(state: HostState, input: RouterInput): string[] {
   }
   const names = { gateway: gatewayDevice, internal: INTERNAL_DEVICES };
   const ruleset = renderRouterRuleset(router, names);
-  const firewalls = renderFwaasRuleset(router.firewall_groups ?? [], internalDeviceName, problems);
+  const logging = input.logging && { config: input.logging, group: nflogGroup(context.owner) };
+  const firewalls = renderFwaasRuleset(router.firewall_groups ?? [], internalDeviceName, problems, logging);
   const floatingIps = gatewayDevice ? mappedFloatingIps(router) : {};
   state.routers[netns] = {
     dir,

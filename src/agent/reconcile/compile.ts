@@ -195,7 +195,7 @@ export function compile(snapshot: Snapshot, options: CompileOptions): HostState 
       problem(`router ${router.id}`, unfit);
       continue;
     }
-    const input = { router, networks, stateDir, driver, context };
+    const input = { router, networks, stateDir, driver, context, logging: snapshot.network_logging };
     for (const why of addRouter(state, input)) problem(`router ${router.id}`, why);
   }
   for (const lb of byId(snapshot.load_balancers ?? [])) {

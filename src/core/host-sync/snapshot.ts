@@ -27,6 +27,7 @@ import { interfacesOf } from '../instances.js';
 import { haPorts, vrrpIds } from '../l3-ha.js';
 import { snapshotLoadBalancers } from '../load-balancers.js';
 import { snapshotMetering } from '../metering.js';
+import { snapshotNetworkLogging } from '../network-logs.js';
 import { snapshotQos } from '../qos.js';
 import { routerPorts } from '../routers.js';
 import { portsBoundTo, securityGroupsOf } from '../security-group-snapshot.js';
@@ -210,6 +211,12 @@ export class SnapshotAssembly extends HostSyncPart {
       dhcp_elsewhere: await this.#dhcpElsewhere(host, networkIds),
       load_balancers: await snapshotLoadBalancers(db, host, dhcpNetworks),
       tap_flows: await snapshotTapFlows(db, new Set(boundHere.map((p) => p.id))),
+      network_logging: await snapshotNetworkLogging(db, this.settings, {
+        filtered: boundHere.filter(
+          (p) => p.port_security_enabled === true && !String(p.device_owner).startsWith('network:'),
+        ),
+        routers,
+      }),
     };
   }
 

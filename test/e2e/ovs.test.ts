@@ -103,6 +103,37 @@ describe('Open vSwitch, Neutrino-run (real daemons)', { skip: !isRoot || !hasOvs
     assert.equal((await ping(vms[0], '10.88.0.2')).code, 0, 'same tag: reachable');
     assert.notEqual((await ping(vms[0], '10.88.0.3')).code, 0, 'another tag: isolated');
     assert.equal((await vsctl(ovs, ['get', 'Port', 'qvo2', 'tag'])).stdout.trim(), '2');
+    // TCP and UDP too: the sender leaves their checksums to offload (see startOwnOvs).
+    const udp = runInNamespace(
+      vms[1],
+      'python3',
+      [
+        '-c',
+        'import socket;s=socket.socket(2,2);s.bind(("10.88.0.2",9999));s.settimeout(3);print(s.recv(64).decode())',
+      ],
+      { allowFail: true },
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    await runInNamespace(vms[0], 'python3', [
+      '-c',
+      '[__import__("socket").socket(2,2).sendto(b"over-ovs",("10.88.0.2",9999)) for _ in range(3)]',
+    ]);
+    assert.equal((await udp).stdout.trim(), 'over-ovs', 'a UDP datagram crosses the userspace datapath');
+    const tcp = runInNamespace(
+      vms[1],
+      'python3',
+      [
+        '-c',
+        'import socket;s=socket.socket();s.bind(("10.88.0.2",9998));s.listen();s.settimeout(5);c,_=s.accept();print(c.recv(64).decode())',
+      ],
+      { allowFail: true },
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    await runInNamespace(vms[0], 'python3', [
+      '-c',
+      'import socket;c=socket.create_connection(("10.88.0.2",9998),timeout=5);c.sendall(b"tcp-over-ovs")',
+    ]);
+    assert.equal((await tcp).stdout.trim(), 'tcp-over-ovs', 'a TCP connection crosses it');
   });
 
   it('keeps the bridge and its ports across a restart of its daemons', async () => {

@@ -98,6 +98,7 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
     firewallGroup: (ctx, id, db) => firewallGroups.get(ctx, id, db),
   });
   securityGroups.onDelete.push((tx, group) => networkLogs.forget(tx, 'resource_id', group.id));
+  firewallGroups.onDelete.push((tx, group) => networkLogs.forget(tx, 'resource_id', group.id));
   ports.onDelete.push((tx, port) => networkLogs.forget(tx, 'target_id', port.id));
   return {
     store,

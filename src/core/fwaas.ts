@@ -595,6 +595,8 @@ export interface PortLookup {
 
 export class FirewallGroups implements ResourceService<FirewallGroupCreate, FirewallGroupUpdate> {
   readonly table = 'firewall_groups' as const;
+  /** Run in the deleting transaction (the group's network logs go with it). */
+  readonly onDelete: ((tx: Tx, group: Stored) => Promise<void>)[] = [];
   readonly #store: Store;
   readonly #policies: FirewallPolicies;
   readonly #ports: PortLookup;
@@ -718,6 +720,7 @@ export class FirewallGroups implements ResourceService<FirewallGroupCreate, Fire
       checkRevision(current, ifRevision);
       if (current.name === DEFAULT_FWG && !ctx.isAdmin) throw FirewallGroupCannotRemoveDefault();
       if ((current.ports as string[]).length > 0) throw FirewallGroupInUse({ firewall_id: id });
+      for (const hook of this.onDelete) await hook(tx, current);
       await deleteResource(tx, this.table, current);
       if (current.name === DEFAULT_FWG) {
         // As neutron-fwaas: an admin's delete of a default group takes its two policies along.

@@ -266,7 +266,14 @@ for (const dialect of dialects()) {
       assert.equal(await logCount(), before);
       const ok = await create({ resource_type: 'firewall_group', resource_id: group.id, target_id: iface });
       assert.equal(ok.status, 201, JSON.stringify(ok.body));
-      assert.equal((await member.del(`${LOGS}/${ok.body.log.id}`)).status, 204);
+      // A deleted firewall group takes its logs, as a deleted security group does.
+      const emptied = await member.put(`/v2.0/fwaas/firewall_groups/${group.id}`, {
+        firewall_group: { ports: [] },
+      });
+      assert.equal(emptied.status, 200);
+      assert.equal((await member.get(`${LOGS}/${ok.body.log.id}`)).status, 200);
+      assert.equal((await member.del(`/v2.0/fwaas/firewall_groups/${group.id}`)).status, 204);
+      refused(await member.get(`${LOGS}/${ok.body.log.id}`), 404, 'LogResourceNotFound');
     });
 
     it('serves the records agents post to the log’s project only, in order', async () => {

@@ -70,7 +70,7 @@ export function agentTypesOf(roles: readonly AgentRole[]): AgentType[] {
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 /** Change-feed resources whose changes may alter this host's snapshot. */
 const RELEVANT =
-  /^(network|subnet|port|instance|segment|network_segment|router|floatingip|security_group|security_group_rule|address_group|tunnel_endpoint|firewall_(?:rules|policies|groups)|qos_policies|loadbalancer|tap_service|tap_flow|metering_label|metering_label_rule)s?$/;
+  /^(network|subnet|port|instance|segment|network_segment|router|floatingip|security_group|security_group_rule|address_group|tunnel_endpoint|firewall_(?:rules|policies|groups)|qos_policies|loadbalancer|tap_service|tap_flow|metering_label|metering_label_rule|vpnservice|ipsec_site_connection|vpn_(?:ikepolicies|ipsecpolicies|endpoint_groups))s?$/;
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
 /** The server sends a keepalive comment every 15 s; silence for longer means a dead connection. */

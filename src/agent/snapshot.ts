@@ -177,6 +177,49 @@ export interface SnapshotRouter {
   metering?: SnapshotMeteringLabel[];
   /** FWaaS: the interfaces in a firewall group with a policy (`core/fwaas.ts`), by port id. */
   firewall_groups?: SnapshotPortFirewall[];
+  /** VPNaaS: the router's VPN services and IPsec site connections (`core/vpnaas.ts`). */
+  vpn?: SnapshotVpn;
+}
+
+/** A router's VPN: its services (whose status the agent reports) and their connections. */
+export interface SnapshotVpn {
+  services: { id: string; admin_state_up: boolean }[];
+  connections: SnapshotVpnConnection[];
+}
+
+/** One IPsec site connection, its policies and endpoints resolved by the server. */
+export interface SnapshotVpnConnection {
+  id: string;
+  vpnservice_id: string;
+  /** The connection's and its service's administrative state together. */
+  admin_state_up: boolean;
+  peer_address: string;
+  peer_id: string;
+  /** Empty: the router's gateway address. */
+  local_id: string;
+  psk: string;
+  mtu: number;
+  initiator: 'bi-directional' | 'response-only';
+  dpd: { action: string; interval: number; timeout: number };
+  local_cidrs: string[];
+  peer_cidrs: string[];
+  ike: {
+    version: 1 | 2;
+    auth_algorithm: string;
+    encryption_algorithm: string;
+    pfs: string;
+    /** Seconds. */
+    lifetime: number;
+    aggressive: boolean;
+  };
+  ipsec: {
+    transform_protocol: 'esp' | 'ah';
+    auth_algorithm: string;
+    encryption_algorithm: string;
+    encapsulation_mode: 'tunnel' | 'transport';
+    pfs: string;
+    lifetime: number;
+  };
 }
 
 /**

@@ -160,6 +160,14 @@ export const EXTENSIONS: Extension[] = [
     'Provides support for firewall-as-a-service version 2',
     '2016-10-06T10:00:00-00:00',
   ),
+  // VPN as a service (neutron-vpnaas): IPsec site connections by strongSwan in router namespaces
+  ext('VPN service', 'vpnaas', 'Extension for VPN service', '2013-05-29T10:00:00-00:00'),
+  ext(
+    'VPN Endpoint Groups',
+    'vpn-endpoint-groups',
+    'VPN endpoint groups support',
+    '2015-08-04T10:00:00-00:00',
+  ),
   ext('Trunk Extension', 'trunk', 'Provides support for trunk ports', '2016-01-01T10:00:00-00:00'),
   ext(
     'Remote address group id field for security group rules',

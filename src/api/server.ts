@@ -49,6 +49,7 @@ import { tapFlows, tapServices } from './taas.js';
 import { registerTrace } from './trace.js';
 import { registerTrunkActions, trunks } from './trunks.js';
 import { COLLECTIONS, registerVersions } from './versions.js';
+import { endpointGroups, ikePolicies, ipsecPolicies, ipsecSiteConnections, vpnServices } from './vpnaas.js';
 
 export interface ServerOptions {
   store: Store;
@@ -95,6 +96,11 @@ const COLLECTION_SPECS: ((s: Services) => CollectionSpec)[] = [
   firewallRules,
   firewallPolicies,
   firewallGroups,
+  ikePolicies,
+  ipsecPolicies,
+  vpnServices,
+  endpointGroups,
+  ipsecSiteConnections,
 ];
 
 const NUL_MESSAGE = 'Invalid input: NUL characters are not allowed';
@@ -185,6 +191,7 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
     services.portDrops,
     services.portStats,
     services.loadBalancers,
+    services.ipsecSiteConnections,
     opts.metrics,
   );
   registerDiagnostics(app, services.diagnostics);

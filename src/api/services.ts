@@ -28,6 +28,13 @@ import { SubnetPools } from '../core/subnet-pools.js';
 import { Subnets } from '../core/subnets.js';
 import { TapFlows, TapServices } from '../core/taas.js';
 import { Trunks } from '../core/trunks.js';
+import {
+  EndpointGroups,
+  IkePolicies,
+  IpsecPolicies,
+  IpsecSiteConnections,
+  VpnServices,
+} from '../core/vpnaas.js';
 import { Identity } from '../identity/identity.js';
 import type { Store } from '../store/store.js';
 
@@ -58,6 +65,11 @@ export interface Services {
   firewallRules: FirewallRules;
   firewallPolicies: FirewallPolicies;
   firewallGroups: FirewallGroups;
+  ikePolicies: IkePolicies;
+  ipsecPolicies: IpsecPolicies;
+  vpnServices: VpnServices;
+  endpointGroups: EndpointGroups;
+  ipsecSiteConnections: IpsecSiteConnections;
   trunks: Trunks;
   agents: Agents;
   instances: Instances;
@@ -90,6 +102,7 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
   const meteringLabels = new MeteringLabels(store);
   const firewallRules = new FirewallRules(store);
   const firewallPolicies = new FirewallPolicies(store, firewallRules);
+  const vpn = vpnServicesOf(store);
   return {
     store,
     settings,
@@ -123,6 +136,7 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
     firewallRules,
     firewallPolicies,
     firewallGroups: new FirewallGroups(store, firewallPolicies, ports),
+    ...vpn,
     trunks: new Trunks(store, { ports, networks, agents }),
     agents,
     instances,
@@ -139,4 +153,20 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
     }),
     diagnostics: new HostDiagnostics(store, settings, agents),
   };
+}
+
+/** VPNaaS's services: the connections' service checks the other four. */
+function vpnServicesOf(store: Store) {
+  const ikePolicies = new IkePolicies(store);
+  const ipsecPolicies = new IpsecPolicies(store);
+  const vpnServices = new VpnServices(store);
+  const endpointGroups = new EndpointGroups(store);
+  const ipsecSiteConnections = new IpsecSiteConnections(
+    store,
+    vpnServices,
+    ikePolicies,
+    ipsecPolicies,
+    endpointGroups,
+  );
+  return { ikePolicies, ipsecPolicies, vpnServices, endpointGroups, ipsecSiteConnections };
 }

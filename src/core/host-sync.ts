@@ -47,6 +47,7 @@ import { portsBoundTo, securityGroupsOf } from './security-group-snapshot.js';
 import type { Settings } from './settings.js';
 import { poolScopes } from './subnet-pools.js';
 import { snapshotTapFlows } from './taas.js';
+import { routerVpns } from './vpnaas.js';
 
 const DHCP_OWNER = 'network:dhcp';
 const L3_AGENT_TYPE = 'L3 agent';
@@ -769,8 +770,10 @@ export class HostSync {
       db,
       ports.map((p) => p.id),
     );
+    const vpns = await routerVpns(db, ids);
     return routers.map((router) => {
       const own = ports.filter((p) => p.device_id === router.id && p.device_owner !== HA_OWNER);
+      const vpn = vpns.get(router.id);
       const gateway = own.find((p) => p.device_owner === GATEWAY_OWNER);
       const vrrp = ha.get(router.id);
       const haPort = ownHa.find((p) => p.device_id === router.id);
@@ -812,6 +815,7 @@ export class HostSync {
           : {}),
         metering: meteringOf(router.project_id),
         ...firewallsOf(firewalls, own),
+        ...(vpn ? { vpn } : {}),
       };
     });
   }

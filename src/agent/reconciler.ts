@@ -7,7 +7,8 @@
  * (routers' NAT tables).
  */
 import { mkdir, stat } from 'node:fs/promises';
-import { has8021q } from '../linux/kernel.js';
+import { has8021q, hasKernelEsp } from '../linux/kernel.js';
+import type { IpsecDataPlane } from '../linux/strongswan.js';
 import { type Action, subjectOf } from './actions.js';
 import { type ActionFailure, type ApplyResult, apply } from './apply/apply.js';
 import { compile } from './desired/compile.js';
@@ -269,7 +270,14 @@ export async function desiredState(
     hostBridges: bridges,
     vlanCapable: await vlanCapable(snapshot),
     firewall: await firewallAllocations(stateDir),
+    ipsec: await ipsecDataPlane(snapshot),
   });
+}
+
+/** Who processes IPsec packets: the kernel where it has ESP, else strongSwan (probed once, when needed). */
+export async function ipsecDataPlane(snapshot: Snapshot): Promise<IpsecDataPlane> {
+  if (!(snapshot.routers ?? []).some((r) => (r.vpn?.connections.length ?? 0) > 0)) return 'userspace';
+  return (await hasKernelEsp().catch(() => false)) ? 'kernel' : 'userspace';
 }
 
 /** What the kernel holds of what Neutrino owns (`verify`: read NAT tables rather than trust records). */

@@ -15,6 +15,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError } from '../cli/client.js';
 import { has8021q } from '../linux/kernel.js';
+import { describeDataPlane, type IpsecDataPlane } from '../linux/strongswan.js';
 import { Diagnostics, isDiagnosticRequest } from './diagnostics.js';
 import type { TunnelEndpoint } from './drivers/driver.js';
 import { type HaStates, HaWatch } from './ha-watch.js';
@@ -23,13 +24,14 @@ import { MetadataRelay } from './metadata-relay.js';
 import { readDrops } from './observe/firewall.js';
 import { readMetering } from './observe/tables.js';
 import { AgentHealthTotals, ReconcileReports } from './reconcile-report.js';
-import { type Logger, Reconciler, type Summary } from './reconciler.js';
+import { ipsecDataPlane, type Logger, Reconciler, type Summary } from './reconciler.js';
 import type { AgentSession } from './servers.js';
 import { DHCP_DEVICE_OWNER } from './services/dhcp.js';
 import { routerDir } from './services/l3.js';
 import { isFiltered } from './services/security-groups.js';
 import type { Snapshot } from './snapshot.js';
 import { counterSources, readCounters, readLoadBalancers } from './traffic.js';
+import { VpnSupervisor } from './vpn-status.js';
 
 /** The roles this agent heartbeats as (`GET /v2.0/agents` lists one row per role and host). */
 export const AGENT_TYPES = ['Linux bridge agent', 'DHCP agent', 'L3 agent'] as const;
@@ -71,6 +73,8 @@ const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 /** Change-feed resources whose changes may alter this host's snapshot. */
 const RELEVANT =
   /^(network|subnet|port|instance|segment|network_segment|router|floatingip|security_group|security_group_rule|address_group|tunnel_endpoint|firewall_(?:rules|policies|groups)|qos_policies|loadbalancer|tap_service|tap_flow|metering_label|metering_label_rule|vpnservice|ipsec_site_connection|vpn_(?:ikepolicies|ipsecpolicies|endpoint_groups))s?$/;
+/** How often the IPsec site connections' SAs are read (one `swanctl` per router that has some). */
+const VPN_INTERVAL_MS = 1_000;
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
 /** The server sends a keepalive comment every 15 s; silence for longer means a dead connection. */
@@ -220,6 +224,13 @@ export class AgentRunner {
   readonly #reconcileReports = new ReconcileReports();
   readonly #trafficIntervalMs: number;
   #trafficTimer: NodeJS.Timeout | undefined;
+  #vpnTimer: NodeJS.Timeout | undefined;
+  readonly #vpn: VpnSupervisor;
+  #vpnReported = '';
+  #vpnChecking = false;
+  /** The snapshot the last reconcile applied: its connections' configurations are loaded. */
+  #vpnSnapshot: Snapshot | undefined;
+  #ipsecLogged: IpsecDataPlane | undefined;
   #trafficReported = '';
   #meteringReported = '';
   readonly #diagnostics: Diagnostics;
@@ -238,6 +249,7 @@ export class AgentRunner {
       }),
     );
     this.#trafficIntervalMs = options.trafficIntervalMs ?? 5_000;
+    this.#vpn = new VpnSupervisor(this.#stateDir);
     this.#mappings = options.physicalInterfaceMappings;
     this.#tunnel = options.tunnel;
     this.#roles = options.roles ?? AGENT_ROLES;
@@ -272,6 +284,7 @@ export class AgentRunner {
       void this.#reportTraffic();
       void this.#reportMetering();
     }, this.#trafficIntervalMs).unref();
+    this.#vpnTimer = setInterval(() => void this.#reportVpn(), VPN_INTERVAL_MS).unref();
     this.reconciler.start();
     this.#following = this.#follow();
     this.#metadataStarted = this.#metadata
@@ -289,6 +302,7 @@ export class AgentRunner {
     this.#abort.abort();
     clearInterval(this.#heartbeat);
     clearInterval(this.#trafficTimer);
+    clearInterval(this.#vpnTimer);
     clearTimeout(this.#followUp);
     this.#leases.close();
     this.#ha.close();
@@ -318,6 +332,8 @@ export class AgentRunner {
     this.#onReconciled?.(summary);
     this.#status = summary;
     this.#report(summary);
+    this.#vpnSnapshot = this.#snapshot;
+    void this.#reportVpn();
     this.#leases.wait(summary.awaitingLease);
     if (!this.#snapshot) return;
     this.#ha.watch(
@@ -443,6 +459,46 @@ export class AgentRunner {
       }
     });
     await this.#reports;
+  }
+
+  /**
+   * Reads the state of the IPsec site connections of this host's routers (`VpnSupervisor`, which
+   * also initiates those that should be up) and, when it changed since the last report that got
+   * through, reports it with the latest status.
+   */
+  async #reportVpn(): Promise<void> {
+    const last = this.#status;
+    const snapshot = this.#vpnSnapshot;
+    if (this.#abort.signal.aborted || !last || !snapshot) return;
+    if (this.#vpnChecking) return;
+    this.#vpnChecking = true;
+    const plane = await ipsecDataPlane(snapshot);
+    const vpn = await this.#vpn
+      .check(snapshot, plane)
+      .catch((err: unknown) => {
+        this.#log.warn({ err: String(err) }, 'VPN status not read');
+        return undefined;
+      })
+      .finally(() => {
+        this.#vpnChecking = false;
+      });
+    if (!vpn) return;
+    if (this.#ipsecLogged !== plane) {
+      this.#ipsecLogged = plane;
+      this.#log.info({ ipsec: plane }, `IPsec site connections run on ${describeDataPlane(plane)}`);
+    }
+    const key = JSON.stringify(vpn);
+    if (key === this.#vpnReported) return;
+    try {
+      await this.#session.post(
+        `${this.#hostPath}/status`,
+        { ...statusReport(last), agent_health: this.#health.current, vpn },
+        { signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]) },
+      );
+      this.#vpnReported = key;
+    } catch (err) {
+      if (!this.#abort.signal.aborted) this.#log.warn({ err: String(err) }, 'VPN status report failed');
+    }
   }
 
   /**

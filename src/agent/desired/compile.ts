@@ -5,6 +5,7 @@
  * Whatever cannot be realised is left out and listed in `problems`.
  */
 import ipaddr from 'ipaddr.js';
+import type { IpsecDataPlane } from '../../linux/strongswan.js';
 import type { L2Driver, NetworkContext, TunnelEndpoint } from '../drivers/driver.js';
 import { linuxbridge } from '../drivers/linuxbridge/layout.js';
 import { emptyHostState, type HostState, namespaceLinkKey, ownerTag } from '../host-state.js';
@@ -16,6 +17,7 @@ import { meteringRecordFile, renderMetering } from '../services/metering.js';
 import { addQos } from '../services/qos.js';
 import { addFirewall, type FirewallAllocations, firewallRecordFile } from '../services/security-groups.js';
 import { addTaas } from '../services/taas.js';
+import { addVpn } from '../services/vpn.js';
 import type { Snapshot, SnapshotNetwork, SnapshotPort, SnapshotSubnet } from '../snapshot.js';
 
 export interface CompileOptions {
@@ -30,6 +32,8 @@ export interface CompileOptions {
   firewall?: FirewallAllocations;
   /** This host's tunnel endpoint; without one, vxlan networks end at this host. */
   tunnel?: TunnelEndpoint;
+  /** Who processes IPsec packets (see `hasKernelEsp`); default: strongSwan in userspace. */
+  ipsec?: IpsecDataPlane;
 }
 
 /** Ids become parts of kernel names, paths and `ip -batch` tokens. */
@@ -214,6 +218,8 @@ export function compile(snapshot: Snapshot, options: CompileOptions): HostState 
     const gw = router.gateway ? gatewayDeviceName(router.gateway.port_id) : null;
     at.metering = renderMetering(router.metering ?? [], gw, meteringRecordFile(at.dir), why);
     for (const message of why) problem(`router ${router.id}`, message);
+    const vpn = { router, stateDir, plane: options.ipsec ?? ('userspace' as const) };
+    for (const message of addVpn(state, vpn)) problem(`router ${router.id}`, message);
   }
   const record = firewallRecordFile(stateDir);
   const firewall = { snapshot, ports, networks, driver, context, record, previous: options.firewall };

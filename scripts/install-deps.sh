@@ -14,11 +14,12 @@ case $mode in runtime | --test | --npm-only) ;; *)
 esac
 # At run time: ip, bridge; nft; dnsmasq and dhcp_release; busybox (udhcpc, arping, nc); ping (trace
 # --probe, check); conntrack; sysctl (procps); keepalived (HA routers); haproxy (the metadata proxy, load balancers);
-# radvd (IPv6 router advertisements); isc-dhcp-client (instances' DHCPv6 client, dhclient -6:
-# Debian's busybox has no udhcpc6); tcpdump (network logging reads NFLOG groups through it);
-# openvswitch-switch (the openvswitch driver's own ovsdb-server and ovs-vswitchd, run by Neutrino
-# under its state directory, never Debian's service).
+# radvd (IPv6 router advertisements); strongSwan (charon-systemd, swanctl and the plugins of VPNaaS);
+# isc-dhcp-client (instances' DHCPv6 client, dhclient -6: Debian's busybox has no udhcpc6); tcpdump
+# (network logging reads NFLOG groups through it); openvswitch-switch (the openvswitch driver's own
+# ovsdb-server and ovs-vswitchd, run by Neutrino under its state directory, never Debian's service).
 runtime=(iproute2 nftables dnsmasq-base dnsmasq-utils busybox iputils-ping conntrack procps keepalived haproxy radvd
+  strongswan-swanctl charon-systemd libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins
   isc-dhcp-client tcpdump openvswitch-switch)
 # Tests only: the PostgreSQL dialect, the openstack CLI compatibility test, the dashboard's browser
 # test (chromium and a font), the benchmarks and QoS tests (iperf3, ethtool), the openstack CLI's loadbalancer commands (python3-octaviaclient), HTTP requests

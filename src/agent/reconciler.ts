@@ -7,7 +7,8 @@
  * (routers' NAT tables).
  */
 import { mkdir, stat } from 'node:fs/promises';
-import { has8021q } from '../linux/kernel.js';
+import { has8021q, hasKernelEsp } from '../linux/kernel.js';
+import type { IpsecDataPlane } from '../linux/strongswan.js';
 import type { Snapshot } from '../model/host-snapshot.js';
 import type { L2Driver, TunnelEndpoint } from './drivers/driver.js';
 import { l2Driver } from './drivers/index.js';
@@ -269,7 +270,14 @@ export async function desiredState(
     hostBridges: bridges,
     vlanCapable: await vlanCapable(snapshot),
     firewall: await firewallAllocations(stateDir),
+    ipsec: await ipsecDataPlane(snapshot),
   });
+}
+
+/** Who processes IPsec packets: the kernel where it has ESP, else strongSwan (probed once, when needed). */
+export async function ipsecDataPlane(snapshot: Snapshot): Promise<IpsecDataPlane> {
+  if (!(snapshot.routers ?? []).some((r) => (r.vpn?.connections.length ?? 0) > 0)) return 'userspace';
+  return (await hasKernelEsp().catch(() => false)) ? 'kernel' : 'userspace';
 }
 
 /** What the kernel holds of what Neutrino owns (`verify`: read NAT tables rather than trust records). */

@@ -15,6 +15,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError } from '../client/session.js';
 import { has8021q } from '../linux/kernel.js';
+import { describeDataPlane, type IpsecDataPlane } from '../linux/strongswan.js';
 import { DeviceOwner } from '../model/device-owners.js';
 import type { Snapshot } from '../model/host-snapshot.js';
 import { LeaseWatch } from './dhcp/lease-watch.js';
@@ -27,8 +28,9 @@ import { type HaStates, HaWatch } from './l3/ha-watch.js';
 import { routerDir } from './l3/router.js';
 import { NetworkLogger } from './logging/logger.js';
 import { AgentHealthTotals, ReconcileReports } from './reconcile-report.js';
-import { type Logger, Reconciler, type Summary } from './reconciler.js';
+import { ipsecDataPlane, type Logger, Reconciler, type Summary } from './reconciler.js';
 import type { AgentSession } from './servers.js';
+import { VpnSupervisor } from './services/vpn-status.js';
 import { ownerTag } from './state/host-state.js';
 import { readMetering } from './tables/observe.js';
 import { counterSources, readCounters, readLoadBalancers } from './traffic.js';
@@ -72,7 +74,9 @@ export function agentTypesOf(roles: readonly AgentRole[]): AgentType[] {
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 /** Change-feed resources whose changes may alter this host's snapshot. */
 const RELEVANT =
-  /^(network|subnet|port|instance|segment|network_segment|router|floatingip|security_group|security_group_rule|address_group|tunnel_endpoint|firewall_(?:rules|policies|groups)|qos_policies|loadbalancer|tap_service|tap_flow|metering_label|metering_label_rule|network_log)s?$/;
+  /^(network|subnet|port|instance|segment|network_segment|router|floatingip|security_group|security_group_rule|address_group|tunnel_endpoint|firewall_(?:rules|policies|groups)|qos_policies|loadbalancer|tap_service|tap_flow|metering_label|metering_label_rule|network_log|vpnservice|ipsec_site_connection|vpn_(?:ikepolicies|ipsecpolicies|endpoint_groups))s?$/;
+/** How often the IPsec site connections' SAs are read (one `swanctl` per router that has some). */
+const VPN_INTERVAL_MS = 1_000;
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
 /** The server sends a keepalive comment every 15 s; silence for longer means a dead connection. */
@@ -222,6 +226,13 @@ export class AgentRunner {
   readonly #reconcileReports = new ReconcileReports();
   readonly #trafficIntervalMs: number;
   #trafficTimer: NodeJS.Timeout | undefined;
+  #vpnTimer: NodeJS.Timeout | undefined;
+  readonly #vpn: VpnSupervisor;
+  #vpnReported = '';
+  #vpnChecking = false;
+  /** The snapshot the last reconcile applied: its connections' configurations are loaded. */
+  #vpnSnapshot: Snapshot | undefined;
+  #ipsecLogged: IpsecDataPlane | undefined;
   #trafficReported = '';
   #meteringReported = '';
   readonly #diagnostics: Diagnostics;
@@ -241,6 +252,7 @@ export class AgentRunner {
       }),
     );
     this.#trafficIntervalMs = options.trafficIntervalMs ?? 5_000;
+    this.#vpn = new VpnSupervisor(this.#stateDir);
     this.#mappings = options.physicalInterfaceMappings;
     this.#tunnel = options.tunnel;
     this.#roles = options.roles ?? AGENT_ROLES;
@@ -286,6 +298,7 @@ export class AgentRunner {
       void this.#reportTraffic();
       void this.#reportMetering();
     }, this.#trafficIntervalMs).unref();
+    this.#vpnTimer = setInterval(() => void this.#reportVpn(), VPN_INTERVAL_MS).unref();
     this.reconciler.start();
     this.#following = this.#follow();
     this.#metadataStarted = this.#metadata
@@ -303,6 +316,7 @@ export class AgentRunner {
     this.#abort.abort();
     clearInterval(this.#heartbeat);
     clearInterval(this.#trafficTimer);
+    clearInterval(this.#vpnTimer);
     clearTimeout(this.#followUp);
     this.#leases.close();
     this.#ha.close();
@@ -333,6 +347,8 @@ export class AgentRunner {
     this.#onReconciled?.(summary);
     this.#status = summary;
     this.#report(summary);
+    this.#vpnSnapshot = this.#snapshot;
+    void this.#reportVpn();
     this.#leases.wait(summary.awaitingLease);
     if (!this.#snapshot) return;
     this.#networkLog.update(this.#snapshot);
@@ -459,6 +475,46 @@ export class AgentRunner {
       }
     });
     await this.#reports;
+  }
+
+  /**
+   * Reads the state of the IPsec site connections of this host's routers (`VpnSupervisor`, which
+   * also initiates those that should be up) and, when it changed since the last report that got
+   * through, reports it with the latest status.
+   */
+  async #reportVpn(): Promise<void> {
+    const last = this.#status;
+    const snapshot = this.#vpnSnapshot;
+    if (this.#abort.signal.aborted || !last || !snapshot) return;
+    if (this.#vpnChecking) return;
+    this.#vpnChecking = true;
+    const plane = await ipsecDataPlane(snapshot);
+    const vpn = await this.#vpn
+      .check(snapshot, plane)
+      .catch((err: unknown) => {
+        this.#log.warn({ err: String(err) }, 'VPN status not read');
+        return undefined;
+      })
+      .finally(() => {
+        this.#vpnChecking = false;
+      });
+    if (!vpn) return;
+    if (this.#ipsecLogged !== plane) {
+      this.#ipsecLogged = plane;
+      this.#log.info({ ipsec: plane }, `IPsec site connections run on ${describeDataPlane(plane)}`);
+    }
+    const key = JSON.stringify(vpn);
+    if (key === this.#vpnReported) return;
+    try {
+      await this.#session.post(
+        `${this.#hostPath}/status`,
+        { ...statusReport(last), agent_health: this.#health.current, vpn },
+        { signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]) },
+      );
+      this.#vpnReported = key;
+    } catch (err) {
+      if (!this.#abort.signal.aborted) this.#log.warn({ err: String(err) }, 'VPN status report failed');
+    }
   }
 
   /**

@@ -167,6 +167,14 @@ export const EXTENSIONS: Extension[] = [
     'Provides a logging API for resources such as security group and firewall.',
     '2017-01-01T10:00:00-00:00',
   ),
+  // VPN as a service (neutron-vpnaas): IPsec site connections by strongSwan in router namespaces
+  ext('VPN service', 'vpnaas', 'Extension for VPN service', '2013-05-29T10:00:00-00:00'),
+  ext(
+    'VPN Endpoint Groups',
+    'vpn-endpoint-groups',
+    'VPN endpoint groups support',
+    '2015-08-04T10:00:00-00:00',
+  ),
   ext('Trunk Extension', 'trunk', 'Provides support for trunk ports', '2016-01-01T10:00:00-00:00'),
   ext(
     'Remote address group id field for security group rules',

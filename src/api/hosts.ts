@@ -13,6 +13,7 @@ import type { HostSync } from '../core/host-sync/host-sync.js';
 import type { LoadBalancers } from '../core/load-balancers.js';
 import type { PortDrops } from '../core/port-drops.js';
 import type { PortStats } from '../core/port-stats.js';
+import type { IpsecSiteConnections } from '../core/vpnaas.js';
 import {
   DeviceStats,
   Heartbeat,
@@ -35,6 +36,7 @@ export function registerHosts(
   portDrops: PortDrops,
   portStats: PortStats,
   loadBalancers: LoadBalancers,
+  vpnConnections: IpsecSiteConnections,
   metrics?: Metrics,
 ): void {
   app.post(`${base}/heartbeat`, { schema: { params, body: HeartbeatBody } }, async (req) => {
@@ -56,6 +58,7 @@ export function registerHosts(
     if (report.drops) await portDrops.report(contextOf(req), host, report.drops);
     if (report.counters) await portStats.report(contextOf(req), host, report.counters);
     if (report.load_balancers) await loadBalancers.report(host, report.load_balancers);
+    if (report.vpn) await vpnConnections.report(report.vpn.services, report.vpn.connections);
     // Only once the report was taken (an admin's): the host's agent health on /metrics.
     if (report.agent_health) metrics?.agentHealth(host, report.agent_health);
     return reply.code(204).send();

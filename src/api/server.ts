@@ -50,6 +50,7 @@ import { tapFlows, tapServices } from './taas.js';
 import { registerTrace } from './trace.js';
 import { registerTrunkActions, trunks } from './trunks.js';
 import { COLLECTIONS, registerVersions } from './versions.js';
+import { endpointGroups, ikePolicies, ipsecPolicies, ipsecSiteConnections, vpnServices } from './vpnaas.js';
 
 export interface ServerOptions {
   store: Store;
@@ -97,6 +98,11 @@ const COLLECTION_SPECS: ((s: Services) => CollectionSpec)[] = [
   firewallPolicies,
   firewallGroups,
   networkLogs,
+  ikePolicies,
+  ipsecPolicies,
+  vpnServices,
+  endpointGroups,
+  ipsecSiteConnections,
 ];
 
 const NUL_MESSAGE = 'Invalid input: NUL characters are not allowed';
@@ -187,6 +193,7 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
     services.portDrops,
     services.portStats,
     services.loadBalancers,
+    services.ipsecSiteConnections,
     opts.metrics,
   );
   registerDiagnostics(app, services.diagnostics);

@@ -29,6 +29,13 @@ import { SubnetPools } from '../core/subnet-pools.js';
 import { Subnets } from '../core/subnets.js';
 import { TapFlows, TapServices } from '../core/taas.js';
 import { Trunks } from '../core/trunks.js';
+import {
+  EndpointGroups,
+  IkePolicies,
+  IpsecPolicies,
+  IpsecSiteConnections,
+  VpnServices,
+} from '../core/vpnaas.js';
 import { Identity } from '../identity/identity.js';
 import type { Store } from '../store/store.js';
 
@@ -60,6 +67,11 @@ export interface Services {
   firewallPolicies: FirewallPolicies;
   firewallGroups: FirewallGroups;
   networkLogs: NetworkLogs;
+  ikePolicies: IkePolicies;
+  ipsecPolicies: IpsecPolicies;
+  vpnServices: VpnServices;
+  endpointGroups: EndpointGroups;
+  ipsecSiteConnections: IpsecSiteConnections;
   trunks: Trunks;
   agents: Agents;
   instances: Instances;
@@ -100,6 +112,7 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
   securityGroups.onDelete.push((tx, group) => networkLogs.forget(tx, 'resource_id', group.id));
   firewallGroups.onDelete.push((tx, group) => networkLogs.forget(tx, 'resource_id', group.id));
   ports.onDelete.push((tx, port) => networkLogs.forget(tx, 'target_id', port.id));
+  const vpn = vpnServicesOf(store);
   return {
     store,
     settings,
@@ -134,6 +147,7 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
     firewallPolicies,
     firewallGroups,
     networkLogs,
+    ...vpn,
     trunks: new Trunks(store, { ports, networks, agents }),
     agents,
     instances,
@@ -150,4 +164,20 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
     }),
     diagnostics: new HostDiagnostics(store, settings, agents),
   };
+}
+
+/** VPNaaS's services: the connections' service checks the other four. */
+function vpnServicesOf(store: Store) {
+  const ikePolicies = new IkePolicies(store);
+  const ipsecPolicies = new IpsecPolicies(store);
+  const vpnServices = new VpnServices(store);
+  const endpointGroups = new EndpointGroups(store);
+  const ipsecSiteConnections = new IpsecSiteConnections(
+    store,
+    vpnServices,
+    ikePolicies,
+    ipsecPolicies,
+    endpointGroups,
+  );
+  return { ikePolicies, ipsecPolicies, vpnServices, endpointGroups, ipsecSiteConnections };
 }

@@ -1149,3 +1149,173 @@ export const TargetResourceNotAssociated = define<{ target_id: string }>(
   400,
   'Target resource %(target_id)s is not associated with any firewall group.',
 );
+
+// VPN as a service (neutron-lib's exceptions/vpn.py and neutron-vpnaas's ipsec validator).
+export const VPNServiceNotFound = define<{ vpnservice_id: string }>(
+  'VPNServiceNotFound',
+  404,
+  'VPNService %(vpnservice_id)s could not be found',
+);
+export const IPsecSiteConnectionNotFound = define<{ ipsec_site_conn_id: string }>(
+  'IPsecSiteConnectionNotFound',
+  404,
+  'ipsec_site_connection %(ipsec_site_conn_id)s not found',
+);
+export const IKEPolicyNotFound = define<{ ikepolicy_id: string }>(
+  'IKEPolicyNotFound',
+  404,
+  'IKEPolicy %(ikepolicy_id)s could not be found',
+);
+export const IPsecPolicyNotFound = define<{ ipsecpolicy_id: string }>(
+  'IPsecPolicyNotFound',
+  404,
+  'IPsecPolicy %(ipsecpolicy_id)s could not be found',
+);
+export const VPNEndpointGroupNotFound = define<{ endpoint_group_id: string }>(
+  'VPNEndpointGroupNotFound',
+  404,
+  'Endpoint group %(endpoint_group_id)s could not be found',
+);
+export const IPsecSiteConnectionDpdIntervalValueError = define<{ attr: string }>(
+  'IPsecSiteConnectionDpdIntervalValueError',
+  400,
+  'ipsec_site_connection %(attr)s is equal to or less than dpd_interval',
+);
+export const IPsecSiteConnectionMtuError = define<{ mtu: number; version: number }>(
+  'IPsecSiteConnectionMtuError',
+  400,
+  'ipsec_site_connection MTU %(mtu)s is too small for ipv%(version)s',
+);
+export const IPsecSiteConnectionPeerCidrError = define<{ peer_cidr: string }>(
+  'IPsecSiteConnectionPeerCidrError',
+  400,
+  'ipsec_site_connection peer cidr %(peer_cidr)s is invalid CIDR',
+);
+export const IKEPolicyInUse = define<{ ikepolicy_id: string }>(
+  'IKEPolicyInUse',
+  409,
+  "IKEPolicy %(ikepolicy_id)s is in use by existing IPsecSiteConnection and can't be updated or deleted",
+);
+export const IPsecPolicyInUse = define<{ ipsecpolicy_id: string }>(
+  'IPsecPolicyInUse',
+  409,
+  "IPsecPolicy %(ipsecpolicy_id)s is in use by existing IPsecSiteConnection and can't be updated or deleted",
+);
+export const VPNServiceInUse = define<{ vpnservice_id: string }>(
+  'VPNServiceInUse',
+  409,
+  'VPNService %(vpnservice_id)s is still in use',
+);
+export const SubnetInUseByVPNService = define<{ subnet_id: string; vpnservice_id: string }>(
+  'SubnetInUseByVPNService',
+  409,
+  'Subnet %(subnet_id)s is used by VPNService %(vpnservice_id)s',
+);
+export const SubnetInUseByEndpointGroup = define<{ subnet_id: string; group_id: string }>(
+  'SubnetInUseByEndpointGroup',
+  409,
+  'Subnet %(subnet_id)s is used by endpoint group %(group_id)s',
+);
+export const SubnetInUseByIPsecSiteConnection = define<{
+  subnet_id: string;
+  ipsec_site_connection_id: string;
+}>(
+  'SubnetInUseByIPsecSiteConnection',
+  409,
+  'Subnet %(subnet_id)s is used by ipsec site connection %(ipsec_site_connection_id)s',
+);
+export const VPNStateInvalidToUpdate = define<{ state: string; id: string }>(
+  'VPNStateInvalidToUpdate',
+  400,
+  'Invalid state %(state)s of vpnaas resource %(id)s for updating',
+);
+export const SubnetIsNotConnectedToRouter = define<{ subnet_id: string; router_id: string }>(
+  'SubnetIsNotConnectedToRouter',
+  400,
+  'Subnet %(subnet_id)s is not connected to Router %(router_id)s',
+);
+export const RouterIsNotExternal = define<{ router_id: string }>(
+  'RouterIsNotExternal',
+  400,
+  'Router %(router_id)s has no external network gateway set',
+);
+export const VPNPeerAddressNotResolved = define<{ peer_address: string }>(
+  'VPNPeerAddressNotResolved',
+  400,
+  'Peer address %(peer_address)s cannot be resolved',
+);
+export const ExternalNetworkHasNoSubnet = define<{ router_id: string; ip_version: string }>(
+  'ExternalNetworkHasNoSubnet',
+  400,
+  "Router's %(router_id)s external network has no %(ip_version)s subnet",
+);
+export const InvalidEndpointInEndpointGroup = define<{ endpoint: string; group_type: string; why: string }>(
+  'InvalidEndpointInEndpointGroup',
+  400,
+  "Endpoint '%(endpoint)s' is invalid for group type '%(group_type)s': %(why)s",
+);
+export const MissingEndpointForEndpointGroup = define<{ group: string }>(
+  'MissingEndpointForEndpointGroup',
+  400,
+  "No endpoints specified for endpoint group '%(group)s'",
+);
+export const NonExistingSubnetInEndpointGroup = define<{ subnet: string }>(
+  'NonExistingSubnetInEndpointGroup',
+  400,
+  'Subnet %(subnet)s in endpoint group does not exist',
+);
+export const MixedIPVersionsForIPSecEndpoints = define<{ group: string }>(
+  'MixedIPVersionsForIPSecEndpoints',
+  400,
+  'Endpoints in group %(group)s do not have the same IP version, as required for IPSec site-to-site connection',
+);
+export const MixedIPVersionsForPeerCidrs = define(
+  'MixedIPVersionsForPeerCidrs',
+  400,
+  'Peer CIDRs do not have the same IP version, as required for IPSec site-to-site connection',
+);
+export const MixedIPVersionsForIPSecConnection = define(
+  'MixedIPVersionsForIPSecConnection',
+  400,
+  'IP versions are not compatible between peer and local endpoints',
+);
+export const InvalidEndpointGroup = define<{ suffix: string; which: string }>(
+  'InvalidEndpointGroup',
+  400,
+  'Endpoint group%(suffix)s %(which)s cannot be specified, when VPN Service has subnet specified',
+);
+export const WrongEndpointGroupType = define<{ which: string; group_type: string; expected: string }>(
+  'WrongEndpointGroupType',
+  400,
+  "Endpoint group %(which)s type is '%(group_type)s' and should be '%(expected)s'",
+);
+export const PeerCidrsInvalid = define(
+  'PeerCidrsInvalid',
+  400,
+  'Peer CIDRs cannot be specified, when using endpoint groups',
+);
+export const MissingPeerCidrs = define(
+  'MissingPeerCidrs',
+  400,
+  'Missing peer CIDRs for IPsec site-to-site connection',
+);
+export const MissingRequiredEndpointGroup = define<{ suffix: string; which: string }>(
+  'MissingRequiredEndpointGroup',
+  400,
+  'Missing endpoint group%(suffix)s %(which)s for IPSec site-to-site connection',
+);
+export const EndpointGroupInUse = define<{ group_id: string }>(
+  'EndpointGroupInUse',
+  400,
+  'Endpoint group %(group_id)s is in use and cannot be deleted',
+);
+export const IpsecValidationFailure = define<{ resource: string; key: string; value: string }>(
+  'IpsecValidationFailure',
+  400,
+  "IPSec does not support %(resource)s attribute %(key)s with value '%(value)s'",
+);
+export const IkeValidationFailure = define<{ resource: string; key: string; value: string }>(
+  'IkeValidationFailure',
+  400,
+  "IKE does not support %(resource)s attribute %(key)s with value '%(value)s'",
+);

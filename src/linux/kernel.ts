@@ -79,3 +79,17 @@ export const hasBridgeConntrack = cachedProbe(() =>
     }
   }),
 );
+
+/**
+ * Kernel IPsec: an ESP security association (AES-CBC, HMAC-SHA256) in the XFRM state table. Without
+ * it (no `esp4`/XFRM, as on the 6.18 test machine) strongSwan runs IPsec in userspace
+ * (`kernel-libipsec`, see `linux/strongswan.ts`).
+ */
+export const hasKernelEsp = cachedProbe(() =>
+  inProbeNamespace('esp', (netns) =>
+    ipSucceeds(
+      netns,
+      `xfrm state add src 192.0.2.1 dst 192.0.2.2 proto esp spi 0x100 mode tunnel enc cbc(aes) 0x${'11'.repeat(16)} auth-trunc hmac(sha256) 0x${'22'.repeat(32)} 128`,
+    ),
+  ),
+);

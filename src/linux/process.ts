@@ -212,6 +212,22 @@ export async function readCmdline(pid: number): Promise<string[] | undefined> {
   }
 }
 
+/**
+ * The value of the environment variable `name` of `pid` (which a daemon told its configuration by,
+ * as charon by `STRONGSWAN_CONF`), or undefined when it has none or is gone.
+ */
+export function readEnvironmentVariable(pid: number, name: string): string | undefined {
+  try {
+    const prefix = `${name}=`;
+    const entry = readFileSync(`/proc/${pid}/environ`, 'utf8')
+      .split('\0')
+      .find((e) => e.startsWith(prefix));
+    return entry?.slice(prefix.length);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Sends `sig` to `pid`; false when no such process exists. */
 export function signal(pid: number, sig: NodeJS.Signals): boolean {
   if (!Number.isInteger(pid) || pid <= 1) throw new Error(`refusing to signal pid ${pid}`);

@@ -6,6 +6,7 @@
 import { type Static, Type } from 'typebox';
 import { Closed, Description, Nullable, Uuid } from './common.js';
 import { LbReport } from './load-balancer.js';
+import { VpnConnectionReport } from './vpnaas.js';
 
 /** A host name as agents register it and ports are bound to it (`binding:host_id`). */
 export const HostName = Type.String({
@@ -89,6 +90,21 @@ export const AgentHealth = Closed({
 });
 export type AgentHealth = Static<typeof AgentHealth>;
 
+/** An agent's view of the VPN services and IPsec site connections of its routers. */
+const VpnReport = Type.Object(
+  {
+    services: Type.Array(
+      Type.Object(
+        { id: Type.String({ maxLength: 64 }), status: Type.Enum(['ACTIVE', 'DOWN', 'ERROR']) },
+        { additionalProperties: false },
+      ),
+      { maxItems: 10000 },
+    ),
+    connections: Type.Array(VpnConnectionReport, { maxItems: 10000 }),
+  },
+  { additionalProperties: false },
+);
+
 /**
  * What a host's agent found after reconciling the snapshot of store revision `revision`: each
  * port's status and the problems its compile step reported (free text naming objects by id); and,
@@ -107,6 +123,8 @@ export const StatusReport = Closed({
   ha_states: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Enum(['active', 'standby']))),
   /** haproxy's view of each load balancer it runs: member health and listener counters. */
   load_balancers: Type.Optional(Type.Array(LbReport, { maxItems: 10000 })),
+  /** What strongSwan says of the VPN services and IPsec site connections it runs. */
+  vpn: Type.Optional(VpnReport),
 });
 export type StatusReport = Static<typeof StatusReport>;
 

@@ -267,6 +267,49 @@ export const SnapshotRouterHa = Type.Object({
 });
 export type SnapshotRouterHa = Static<typeof SnapshotRouterHa>;
 
+/** One IPsec site connection, its policies and endpoints resolved by the server. */
+export const SnapshotVpnConnection = Type.Object({
+  id: KernelSafeId,
+  vpnservice_id: Id,
+  /** The connection's and its service's administrative state together. */
+  admin_state_up: Type.Boolean(),
+  peer_address: Type.String(),
+  peer_id: Type.String(),
+  /** Empty: the router's gateway address. */
+  local_id: Type.String(),
+  psk: Type.String(),
+  mtu: Type.Integer(),
+  initiator: Type.Union([Type.Literal('bi-directional'), Type.Literal('response-only')]),
+  dpd: Type.Object({ action: Type.String(), interval: Type.Integer(), timeout: Type.Integer() }),
+  local_cidrs: Type.Array(Type.String()),
+  peer_cidrs: Type.Array(Type.String()),
+  ike: Type.Object({
+    version: Type.Union([Type.Literal(1), Type.Literal(2)]),
+    auth_algorithm: Type.String(),
+    encryption_algorithm: Type.String(),
+    pfs: Type.String(),
+    /** Seconds. */
+    lifetime: Type.Integer(),
+    aggressive: Type.Boolean(),
+  }),
+  ipsec: Type.Object({
+    transform_protocol: Type.Union([Type.Literal('esp'), Type.Literal('ah')]),
+    auth_algorithm: Type.String(),
+    encryption_algorithm: Type.String(),
+    encapsulation_mode: Type.Union([Type.Literal('tunnel'), Type.Literal('transport')]),
+    pfs: Type.String(),
+    lifetime: Type.Integer(),
+  }),
+});
+export type SnapshotVpnConnection = Static<typeof SnapshotVpnConnection>;
+
+/** A router's VPN: its services (whose status the agent reports) and their connections. */
+export const SnapshotVpn = Type.Object({
+  services: Type.Array(Type.Object({ id: Id, admin_state_up: Type.Boolean() })),
+  connections: Type.Array(SnapshotVpnConnection),
+});
+export type SnapshotVpn = Static<typeof SnapshotVpn>;
+
 /**
  * A router scheduled to this host: a `qrouter-<id>` namespace with forwarding on, its
  * interfaces holding each attached subnet's gateway address, and NAT towards the gateway.
@@ -294,6 +337,8 @@ export const SnapshotRouter = Type.Object({
   metering: Optional(Type.Array(SnapshotMeteringLabel)),
   /** FWaaS: the interfaces in a firewall group with a policy (`core/fwaas.ts`), by port id. */
   firewall_groups: Optional(Type.Array(SnapshotPortFirewall)),
+  /** VPNaaS: the router's VPN services and IPsec site connections (`core/vpnaas.ts`). */
+  vpn: Optional(SnapshotVpn),
 });
 export type SnapshotRouter = Static<typeof SnapshotRouter>;
 

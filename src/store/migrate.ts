@@ -18,6 +18,7 @@ import * as m014 from './migrations/014-load-balancers.js';
 import * as m016 from './migrations/016-qos.js';
 import * as m017 from './migrations/017-port-counters.js';
 import * as m018 from './migrations/018-taas-metering.js';
+import * as m019 from './migrations/019-vpnaas.js';
 import * as m020 from './migrations/020-fwaas.js';
 import * as m021 from './migrations/021-lb-quotas.js';
 import * as m022 from './migrations/022-network-logs.js';
@@ -41,6 +42,7 @@ const steps: Record<string, (db: Kysely<unknown>, dialect: DialectName) => Promi
   '016-qos': m016.up,
   '017-port-counters': m017.up,
   '018-taas-metering': m018.up,
+  '019-vpnaas': m019.up,
   '020-fwaas': m020.up,
   '021-lb-quotas': m021.up,
   '022-network-logs': m022.up,

@@ -46,6 +46,11 @@ export interface Database {
   /** One row per project: its `default` group (a key, so concurrent first uses create one). */
   default_security_groups: { project_id: string; security_group_id: string };
   firewall_rules: ResourceRow;
+  vpn_ikepolicies: ResourceRow;
+  vpn_ipsecpolicies: ResourceRow;
+  vpnservices: ResourceRow;
+  vpn_endpoint_groups: ResourceRow;
+  ipsec_site_connections: ResourceRow;
   firewall_policies: ResourceRow;
   firewall_groups: ResourceRow;
   /** A port's firewall group (a key: one group per port, as neutron-fwaas's association). */
@@ -247,4 +252,9 @@ export type ResourceTable =
   | 'firewall_rules'
   | 'firewall_policies'
   | 'firewall_groups'
-  | 'network_logs';
+  | 'network_logs'
+  | 'vpn_ikepolicies'
+  | 'vpn_ipsecpolicies'
+  | 'vpnservices'
+  | 'vpn_endpoint_groups'
+  | 'ipsec_site_connections';

@@ -758,6 +758,10 @@ describe('openstack CLI against neutrino server', { skip }, () => {
     assert.deepEqual(await ok(['network', 'agent', 'list', '-f', 'json', '--router', 'sched-r']), []);
     await ok(['router', 'delete', 'sched-r']);
     await ok(['network', 'delete', 'sched-net']);
+    // The host's agents go (openstack network agent delete): once their heartbeats stopped, a
+    // router gatewayed later in this file would need a live network host (NoLiveNetworkHost).
+    await ok(['network', 'agent', 'delete', dhcp, l3]);
+    assert.deepEqual(await ok(['network', 'agent', 'list', '-f', 'json', '--host', 'osc-net1']), []);
   });
 
   it('router create --ha, set --no-ha only while disabled', async () => {
@@ -770,6 +774,94 @@ describe('openstack CLI against neutrino server', { skip }, () => {
     const shown = await ok(['router', 'show', '-f', 'json', 'osc-ha']);
     assert.equal(shown.ha, false);
     await ok(['router', 'delete', 'osc-ha']);
+  });
+
+  it('vpn ike policy / ipsec policy / service / endpoint group / ipsec site connection: create through delete', async () => {
+    await ok(['network', 'create', '--external', 'vpn-ext']);
+    await ok([
+      'subnet',
+      'create',
+      '--network',
+      'vpn-ext',
+      '--subnet-range',
+      '198.51.100.0/24',
+      'vpn-ext-sub',
+    ]);
+    await ok(['network', 'create', 'vpn-net']);
+    await ok(['subnet', 'create', '--network', 'vpn-net', '--subnet-range', '10.78.0.0/24', 'vpn-sub']);
+    await ok(['router', 'create', 'vpn-router']);
+    await ok(['router', 'set', '--external-gateway', 'vpn-ext', 'vpn-router']);
+    await ok(['router', 'add', 'subnet', 'vpn-router', 'vpn-sub']);
+    const ike = await ok([
+      ...['vpn', 'ike', 'policy', 'create', '-f', 'json'],
+      ...[
+        '--ike-version',
+        'v2',
+        '--encryption-algorithm',
+        'aes-256',
+        '--auth-algorithm',
+        'sha256',
+        'vpn-ike',
+      ],
+    ]);
+    assert.equal(ike['IKE Version'] ?? ike.ike_version, 'v2');
+    const badIke = await run(['vpn', 'ike', 'policy', 'create', '--encryption-algorithm', 'des', 'vpn-bad']);
+    assert.notEqual(badIke.code, 0, 'an unsupported algorithm is refused');
+    await ok(['vpn', 'ipsec', 'policy', 'create', '--pfs', 'group14', 'vpn-ipsec']);
+    const badIpsec = await run([
+      'vpn',
+      'ipsec',
+      'policy',
+      'create',
+      '--transform-protocol',
+      'ah-esp',
+      'vpn-bad',
+    ]);
+    assert.notEqual(badIpsec.code, 0);
+    assert.match(badIpsec.stderr, /IPSec does not support IPsec Policy attribute transform_protocol/);
+    const service = await ok(['vpn', 'service', 'create', '-f', 'json', '--router', 'vpn-router', 'vpn-svc']);
+    assert.equal(service.Status ?? service.status, 'PENDING_CREATE');
+    await ok(['vpn', 'endpoint', 'group', 'create', '--type', 'subnet', '--value', 'vpn-sub', 'vpn-local']);
+    await ok(['vpn', 'endpoint', 'group', 'create', '--type', 'cidr', '--value', '10.79.0.0/24', 'vpn-peer']);
+    await ok([
+      'vpn',
+      'endpoint',
+      'group',
+      'create',
+      '--type',
+      'cidr',
+      '--value',
+      '10.78.0.0/16',
+      'vpn-overlap',
+    ]);
+    const connection = (name: string, peerGroup: string) => [
+      ...['vpn', 'ipsec', 'site', 'connection', 'create', '-f', 'json'],
+      ...['--vpnservice', 'vpn-svc', '--ikepolicy', 'vpn-ike', '--ipsecpolicy', 'vpn-ipsec'],
+      ...['--local-endpoint-group', 'vpn-local', '--peer-endpoint-group', peerGroup],
+      ...['--peer-address', '198.51.100.200', '--peer-id', '198.51.100.200', '--psk', 'secret'],
+      ...['--dpd', 'action=restart,interval=10,timeout=40', name],
+    ];
+    const overlapping = await run(connection('vpn-bad', 'vpn-overlap'));
+    assert.notEqual(overlapping.code, 0);
+    assert.match(overlapping.stderr, /overlaps local subnet 10\.78\.0\.0\/24/);
+    const conn = await ok(connection('vpn-conn', 'vpn-peer'));
+    assert.equal(conn.Status ?? conn.status, 'PENDING_CREATE');
+    const list = await ok(['vpn', 'ipsec', 'site', 'connection', 'list', '-f', 'json']);
+    assert.deepEqual(
+      list.map((c: { Name: string }) => c.Name),
+      ['vpn-conn'],
+      'nothing half-built by the refused create',
+    );
+    const shown = await ok(['vpn', 'ipsec', 'site', 'connection', 'show', '-f', 'json', 'vpn-conn']);
+    assert.equal(shown['Peer Address'] ?? shown.peer_address, '198.51.100.200');
+    const inUse = await run(['vpn', 'ike', 'policy', 'delete', 'vpn-ike']);
+    assert.notEqual(inUse.code, 0);
+    assert.match(inUse.stderr, /is in use by existing IPsecSiteConnection/);
+    await ok(['vpn', 'ipsec', 'site', 'connection', 'delete', 'vpn-conn']);
+    await ok(['vpn', 'endpoint', 'group', 'delete', 'vpn-local', 'vpn-peer', 'vpn-overlap']);
+    await ok(['vpn', 'service', 'delete', 'vpn-svc']);
+    await ok(['vpn', 'ipsec', 'policy', 'delete', 'vpn-ipsec']);
+    await ok(['vpn', 'ike', 'policy', 'delete', 'vpn-ike']);
   });
 
   it('extension list --network', async () => {

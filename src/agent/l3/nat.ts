@@ -98,7 +98,10 @@ export function renderRouterRuleset(router: SnapshotRouter, names: RouterDeviceN
     for (const { floating, forwardings } of natPortForwardings(router))
       dnat.push(...forwardings.map((pf) => forwardingRule(floating, pf)));
   }
-  const postrouting = [`oifname ${internal} meta mark ${FROM_INSIDE} ct status dnat masquerade`];
+  const postrouting = [
+    `oifname ${internal} meta mark ${FROM_INSIDE} ct status dnat masquerade`,
+    ...vpnExemptions(router),
+  ];
   if (names.gateway) {
     const gateway = JSON.stringify(names.gateway);
     postrouting.push(
@@ -132,6 +135,24 @@ export function renderRouterRuleset(router: SnapshotRouter, names: RouterDeviceN
     '}',
     '',
   ].join('\n');
+}
+
+/**
+ * What the router's running IPsec site connections carry, from their local subnets to their peer
+ * CIDRs (IPv4): left alone by SNAT and floating IPs, as neutron-vpnaas's drivers exempt it, so it
+ * reaches the peer with its own addresses (the tunnel carries it; userspace IPsec sends it out by
+ * its TUN device, kernel IPsec by the gateway).
+ */
+export function vpnExemptions(router: SnapshotRouter): string[] {
+  return (router.vpn?.connections ?? [])
+    .filter((c) => c.admin_state_up)
+    .flatMap((c) => {
+      const local = c.local_cidrs.filter((cidr) => ipaddr.isValidCIDR(cidr) && isIpv4(cidr));
+      const peer = c.peer_cidrs.filter((cidr) => ipaddr.isValidCIDR(cidr) && isIpv4(cidr));
+      return local.length > 0 && peer.length > 0
+        ? [`ip saddr { ${local.join(', ')} } ip daddr { ${peer.join(', ')} } accept`]
+        : [];
+    });
 }
 
 function isIpv4(address: string): boolean {

@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { announceAddress, announceThroughVxlan } from '../../linux/arp.js';
 import { type ConnectionFilter, deleteConnections, deleteConnectionsOf } from '../../linux/conntrack.js';
 import { dhcpRelease, dnsmasqFiles, reloadDnsmasq, startDnsmasq } from '../../linux/dnsmasq.js';
+import { run } from '../../linux/exec.js';
 import { IpBatchError, ipBatch, namespacePids, toolBatch } from '../../linux/ip.js';
 import { nftApply, nftListTable } from '../../linux/nft.js';
 import { signal, startDaemon, startDaemons, stopProcess } from '../../linux/process.js';
@@ -379,6 +380,20 @@ async function applyFwaas(
  */
 type Finish = (action: Action, rest: () => Promise<void>) => void;
 
+/**
+ * Runs a just-started daemon's reload command (charon's `swanctl --load-all`) as soon as the daemon
+ * answers it: its control socket appears some 0.1-1 s after the start; 5 s at most.
+ */
+async function reloadOnceUp(command: string[]): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const { code, stderr } = await run(command[0], command.slice(1), { allowFail: true });
+    if (code === 0) return;
+    if (Date.now() > deadline) throw new Error(`${command[0]}: ${stderr.trim() || `exit code ${code}`}`);
+    await sleep(50);
+  }
+}
+
 /** Performs one file or process action; throws on failure. */
 async function perform(action: Action, finish: Finish): Promise<void> {
   switch (action.op) {
@@ -413,6 +428,13 @@ async function perform(action: Action, finish: Finish): Promise<void> {
     case 'daemon.start': {
       const { daemon } = action;
       await rm(daemon.pidFile, { force: true });
+      if (daemon.env) {
+        await startDaemons([
+          { netns: daemon.netns, argv: daemon.argv, env: daemon.env, pidFile: daemon.pidFile },
+        ]);
+        if (daemon.reload) await reloadOnceUp(daemon.reload);
+        return;
+      }
       await startDaemon(daemon.argv[0], daemon.argv.slice(1), {
         netns: daemon.netns,
         pidFile: daemon.pidFile,
@@ -420,6 +442,10 @@ async function perform(action: Action, finish: Finish): Promise<void> {
       return;
     }
     case 'daemon.reload':
+      if (action.command) {
+        await run(action.command[0], action.command.slice(1));
+        return;
+      }
       if (action.pid === undefined || !signal(action.pid, 'SIGHUP'))
         throw new Error(`${action.key} is not running`);
       return;

@@ -6,6 +6,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import { Type } from 'typebox';
+import type { IpsecDataPlane } from '../../linux/strongswan.js';
 import {
   DnsName,
   type Snapshot,
@@ -26,6 +27,7 @@ import { addRouter, gatewayDeviceName, routerNamespace } from '../l3/router.js';
 import { addQos } from '../qos/render.js';
 import { addLoadBalancer } from '../services/load-balancer.js';
 import { addTaas } from '../services/taas.js';
+import { addVpn } from '../services/vpn.js';
 import { emptyHostState, type HostState, namespaceLinkKey, ownerTag } from '../state/host-state.js';
 import { unusable } from '../state/usable.js';
 
@@ -41,6 +43,8 @@ export interface CompileOptions {
   firewall?: FirewallAllocations;
   /** This host's tunnel endpoint; without one, vxlan networks end at this host. */
   tunnel?: TunnelEndpoint;
+  /** Who processes IPsec packets (see `hasKernelEsp`); default: strongSwan in userspace. */
+  ipsec?: IpsecDataPlane;
 }
 
 const DEFAULT_DOMAIN = 'openstacklocal';
@@ -218,6 +222,8 @@ export function compile(snapshot: Snapshot, options: CompileOptions): HostState 
     const gw = router.gateway ? gatewayDeviceName(router.gateway.port_id) : null;
     at.metering = renderMetering(router.metering ?? [], gw, meteringRecordFile(at.dir), why);
     for (const message of why) problem(`router ${router.id}`, message);
+    const vpn = { router, stateDir, plane: options.ipsec ?? ('userspace' as const) };
+    for (const message of addVpn(state, vpn)) problem(`router ${router.id}`, message);
   }
   const record = firewallRecordFile(stateDir);
   const firewall = { snapshot, ports, networks, driver, context, record, previous: options.firewall };

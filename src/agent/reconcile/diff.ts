@@ -321,7 +321,13 @@ export function diff(desired: HostState, actual: HostState): Action[] {
     if (restart) {
       if (have) add({ op: 'daemon.stop', key, pid: have.pid });
       add({ op: 'daemon.start', daemon });
-    } else if (changed) add({ op: 'daemon.reload', key, pid: have.pid });
+    } else if (changed)
+      add({
+        op: 'daemon.reload',
+        key,
+        pid: have.pid,
+        ...(daemon.reload ? { command: daemon.reload } : {}),
+      });
   }
   for (const [key, have] of missing(actual.daemons, desired.daemons))
     add({ op: 'daemon.stop', key, pid: have.pid });

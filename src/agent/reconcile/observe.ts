@@ -23,8 +23,15 @@ import { lbFiles } from '../../linux/haproxy-lb.js';
 import { ipJson, ipJsonBatch } from '../../linux/ip.js';
 import { KEEPALIVED, keepalivedFiles } from '../../linux/keepalived.js';
 import { nftListTable } from '../../linux/nft.js';
-import { isAlive, isLauncher, readCmdline, readPidFile } from '../../linux/process.js';
+import {
+  isAlive,
+  isLauncher,
+  readCmdline,
+  readEnvironmentVariable,
+  readPidFile,
+} from '../../linux/process.js';
 import { RADVD, radvdFiles } from '../../linux/radvd.js';
+import { CHARON, strongswanFiles } from '../../linux/strongswan.js';
 import { dhcpConfigFiles, dhcpDir, dhcpNamespace } from '../dhcp/dhcp.js';
 import { observeFirewall } from '../firewall/observe.js';
 import {
@@ -220,6 +227,10 @@ export async function observe(options: ObserveOptions): Promise<HostState> {
     ...dhcpIds.flatMap((id) => dhcpConfigFiles(dhcpDir(stateDir, id))),
     ...keepalived.flatMap((k) => [k.config, k.notify]),
     ...routerIds.map((id) => radvdFiles(routerDir(stateDir, id)).config),
+    ...routerIds.flatMap((id) => {
+      const files = strongswanFiles(routerDir(stateDir, id));
+      return [files.conf, files.swanctl];
+    }),
     ...dhcpIds.map((id) => haproxyFiles(dhcpDir(stateDir, id)).config),
     ...lbIds.map((id) => lbFiles(lbDir(stateDir, id)).config),
   ];
@@ -247,6 +258,20 @@ export async function observe(options: ObserveOptions): Promise<HostState> {
     ...routerIds.map((id) => {
       const files = radvdFiles(routerDir(stateDir, id));
       return observeDaemon(state, 'radvd', routerNamespace(id), files.config, files.pid, RADVD);
+    }),
+    ...routerIds.map(async (id) => {
+      const netns = routerNamespace(id);
+      const files = strongswanFiles(routerDir(stateDir, id));
+      // charon's command line is bare: its configuration is named by its environment.
+      const found = await liveProcess(files.pid, (argv) => argv[0] === CHARON);
+      if (found && readEnvironmentVariable(found.pid, 'STRONGSWAN_CONF') === files.conf)
+        state.daemons[daemonKey({ kind: 'charon', netns })] = {
+          kind: 'charon',
+          netns,
+          config: files.swanctl,
+          pidFile: files.pid,
+          ...found,
+        };
     }),
     ...dhcpIds.map((id) => {
       const files = haproxyFiles(dhcpDir(stateDir, id));

@@ -106,7 +106,7 @@ export type Action =
   | { op: 'dnsmasq.reload'; network: string; pid?: number }
   | { op: 'daemon.start'; daemon: Daemon }
   /** SIGHUP: keepalived or radvd rereads its configuration. */
-  | { op: 'daemon.reload'; key: string; pid?: number }
+  | { op: 'daemon.reload'; key: string; pid?: number; command?: string[] }
   | { op: 'dhcp.release'; network: string; netns: string; device: string; mac: string; ip: string }
   | { op: 'udhcpc.start'; key: string; client: DhcpClient }
   /**

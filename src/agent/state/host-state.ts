@@ -128,10 +128,11 @@ export interface NamespaceLink {
 /**
  * A daemon of ours in a namespace, beside dnsmasq: an HA router's keepalived (`linux/keepalived.ts`),
  * a router's IPv6 router advertisements (radvd, `linux/radvd.ts`) or a network's metadata proxy
- * (haproxy, `linux/haproxy.ts`), or a load balancer's haproxy (`lb`, `linux/haproxy-lb.ts`).
+ * (haproxy, `linux/haproxy.ts`), a load balancer's haproxy (`lb`, `linux/haproxy-lb.ts`) or a
+ * router's strongSwan (`charon`, `linux/strongswan.ts`).
  */
 export interface Daemon {
-  kind: 'keepalived' | 'haproxy' | 'radvd' | 'lb';
+  kind: 'keepalived' | 'haproxy' | 'radvd' | 'lb' | 'charon';
   netns: string;
   /**
    * Its configuration file (in `files`): keepalived and radvd reread it on SIGHUP, so does a
@@ -141,6 +142,16 @@ export interface Daemon {
   config: string;
   pidFile: string;
   argv: string[];
+  /**
+   * A daemon that stays in the foreground and is told its configuration by its environment
+   * (charon): started by `startDaemons`, which writes its pid file.
+   */
+  env?: Record<string, string>;
+  /**
+   * A command that makes it take its configuration (`swanctl --load-all`, a client of its control
+   * socket, run in the root namespace) instead of a SIGHUP, and once after it starts.
+   */
+  reload?: string[];
   /** Observed only. */
   pid?: number;
 }

@@ -33,6 +33,7 @@ import { routerPorts } from '../routers.js';
 import { portsBoundTo, securityGroupsOf } from '../security-group-snapshot.js';
 import { poolScopes } from '../subnet-pools.js';
 import { snapshotTapFlows } from '../taas.js';
+import { routerVpns } from '../vpnaas.js';
 import { HostSyncPart } from './common.js';
 
 /** Ports the router code plumbs itself, kept out of the snapshot's `ports`. */
@@ -284,10 +285,12 @@ export class SnapshotAssembly extends HostSyncPart {
       db,
       ports.map((p) => p.id),
     );
+    const vpns = await routerVpns(db, ids);
     return routers.map((router) => {
       const own = ports.filter(
         (p) => p.device_id === router.id && p.device_owner !== DeviceOwner.routerHaInterface,
       );
+      const vpn = vpns.get(router.id);
       const gateway = own.find((p) => p.device_owner === DeviceOwner.routerGateway);
       const vrrp = ha.get(router.id);
       const haPort = ownHa.find((p) => p.device_id === router.id);
@@ -329,6 +332,7 @@ export class SnapshotAssembly extends HostSyncPart {
           : {}),
         metering: meteringOf(router.project_id),
         ...firewallsOf(firewalls, own),
+        ...(vpn ? { vpn } : {}),
       };
     });
   }

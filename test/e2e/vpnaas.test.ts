@@ -1,0 +1,290 @@
+/**
+ * VPNaaS through a real `neutrino up` (root, real packets): two sites, each with a router gatewayed
+ * to the external network 198.51.100.0/24 and a private subnet with an instance (both in the admin's
+ * project: instances are made in the caller's project only), joined by IPsec site connections (endpoint groups, IKEv2, AES-256/SHA-256). Both connections go
+ * ACTIVE, saying which IPsec data plane carries them; the instances ping and open TCP to each other
+ * with their own addresses (no SNAT); on the external network (watched by tcpdump in the outside
+ * namespace, the test's bridge flooding every frame to it) the sites exchange only ESP or ESP in UDP,
+ * never a private address. A wrong pre-shared key leaves the connection DOWN with the reason and
+ * carries nothing; the right one brings it back; deleting the connections stops the traffic and
+ * leaves no charon in the routers' namespaces.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runInNamespace } from '../../src/linux/exec.js';
+import { ipBatch, namespacePids } from '../../src/linux/ip.js';
+import { hasKernelEsp } from '../../src/linux/kernel.js';
+import { activeInstance } from '../helpers/lab.js';
+import { NeutrinoUp } from '../helpers/neutrino-up.js';
+import { Outside } from '../helpers/outside.js';
+import { until } from '../helpers/until.js';
+
+const isRoot = process.getuid?.() === 0;
+const VPN = '/v2.0/vpn';
+
+interface Instance {
+  id: string;
+  status: string;
+  ports: { id: string; fixed_ips?: { ip_address: string }[] }[];
+}
+interface Connection {
+  id: string;
+  status: string;
+  status_description: string;
+}
+interface Site {
+  router: string;
+  gateway: string;
+  cidr: string;
+  vm: Instance;
+  ip: string;
+  ike: string;
+  ipsec: string;
+  service: string;
+  local: string;
+  peer?: string;
+  connection?: string;
+}
+
+describe('VPNaaS: two sites joined by IPsec through neutrino up (real kernel)', {
+  skip: !isRoot && 'needs root',
+}, () => {
+  const outside = new Outside('198.51.100.1/24');
+  const up = new NeutrinoUp({ resyncIntervalS: 2, physicalInterfaceMappings: { public: outside.bridge } });
+  const sites: Site[] = [];
+  let userspace = true;
+  const ns = (s: Site) => `inst-${s.vm.id}`;
+  const ping = async (from: Site, to: Site) =>
+    (await runInNamespace(ns(from), 'ping', ['-c', '1', '-W', '1', to.ip], { allowFail: true })).code === 0;
+  const connection = async (s: Site) =>
+    (
+      await up.session.get<{ ipsec_site_connection: Connection }>(
+        `${VPN}/ipsec-site-connections/${s.connection}`,
+      )
+    ).ipsec_site_connection;
+  const status = (s: Site, wanted: string) =>
+    until(
+      `site ${s.cidr}'s connection ${wanted}`,
+      async () => {
+        const c = await connection(s);
+        return c.status === wanted ? c : undefined;
+      },
+      60_000,
+    );
+  const connect = async (a: Site, b: Site, psk: string) => {
+    const { ipsec_site_connection } = await up.session.post<{ ipsec_site_connection: Connection }>(
+      `${VPN}/ipsec-site-connections`,
+      {
+        ipsec_site_connection: {
+          name: `to-${b.cidr}`,
+          vpnservice_id: a.service,
+          ikepolicy_id: a.ike,
+          ipsecpolicy_id: a.ipsec,
+          local_ep_group_id: a.local,
+          peer_ep_group_id: a.peer,
+          peer_address: b.gateway,
+          peer_id: b.gateway,
+          psk,
+        },
+      },
+    );
+    assert.equal(ipsec_site_connection.status, 'PENDING_CREATE');
+    a.connection = ipsec_site_connection.id;
+  };
+
+  before(async () => {
+    userspace = !(await hasKernelEsp());
+    await outside.create();
+    // The test's bridge learns nothing, so it floods every frame to the outside namespace, whose
+    // tcpdump then sees what the two routers send each other.
+    await ipBatch([['link', 'set', 'dev', outside.bridge, 'type', 'bridge', 'ageing_time', '0']]);
+    await up.start();
+    const api = up.session;
+    const external = await outside.publicNetwork(api);
+    for (const [name, cidr] of [
+      ['site-a', '10.71.1.0/24'],
+      ['site-b', '10.72.1.0/24'],
+    ]) {
+      // Both sites in the admin's project: instances are made in the caller's project only.
+      const owned = {};
+      const { network } = await api.post<{ network: { id: string } }>('/v2.0/networks', {
+        network: { name, ...owned },
+      });
+      const { subnet } = await api.post<{ subnet: { id: string } }>('/v2.0/subnets', {
+        subnet: { network_id: network.id, ip_version: 4, cidr, ...owned },
+      });
+      const { router } = await api.post<{
+        router: { id: string; external_gateway_info: { external_fixed_ips: { ip_address: string }[] } };
+      }>('/v2.0/routers', { router: { name, external_gateway_info: { network_id: external }, ...owned } });
+      await api.put(`/v2.0/routers/${router.id}/add_router_interface`, { subnet_id: subnet.id });
+      const vm = await activeInstance<Instance>(api, {
+        name: `${name}-vm`,
+        networks: [{ network_id: network.id }],
+        ...owned,
+      });
+      const { port } = await api.get<{ port: { fixed_ips: { ip_address: string }[] } }>(
+        `/v2.0/ports/${vm.ports[0].id}`,
+      );
+      const post = async <T>(path: string, member: string, body: Record<string, unknown>) =>
+        (
+          (await api.post<Record<string, T>>(`${VPN}/${path}`, {
+            [member]: { ...body, ...owned },
+          })) as Record<string, T>
+        )[member] as T;
+      const ike = await post<{ id: string }>('ikepolicies', 'ikepolicy', {
+        ike_version: 'v2',
+        encryption_algorithm: 'aes-256',
+        auth_algorithm: 'sha256',
+        pfs: 'group14',
+      });
+      const ipsec = await post<{ id: string }>('ipsecpolicies', 'ipsecpolicy', {
+        encryption_algorithm: 'aes-256',
+        auth_algorithm: 'sha256',
+        pfs: 'group14',
+      });
+      const service = await post<{ id: string }>('vpnservices', 'vpnservice', { router_id: router.id });
+      const local = await post<{ id: string }>('endpoint-groups', 'endpoint_group', {
+        type: 'subnet',
+        endpoints: [subnet.id],
+      });
+      sites.push({
+        router: router.id,
+        gateway: router.external_gateway_info.external_fixed_ips[0].ip_address,
+        cidr,
+        vm,
+        ip: port.fixed_ips[0].ip_address,
+        ike: ike.id,
+        ipsec: ipsec.id,
+        service: service.id,
+        local: local.id,
+      });
+    }
+    for (const [a, b] of [
+      [sites[0], sites[1]],
+      [sites[1], sites[0]],
+    ]) {
+      const peer = await api.post<{ endpoint_group: { id: string } }>(`${VPN}/endpoint-groups`, {
+        endpoint_group: { type: 'cidr', endpoints: [b.cidr] },
+      });
+      a.peer = peer.endpoint_group.id;
+    }
+    assert.equal(
+      await ping(sites[0], sites[1]),
+      false,
+      'no route between the private subnets before the VPN',
+    );
+  });
+
+  after(async () => {
+    await up.cleanup();
+    await outside.remove();
+  });
+
+  it('both connections go ACTIVE, saying which IPsec data plane carries them', async () => {
+    await connect(sites[1], sites[0], 'the-shared-secret');
+    await connect(sites[0], sites[1], 'the-shared-secret');
+    for (const site of sites) {
+      const c = await status(site, 'ACTIVE');
+      assert.match(c.status_description, userspace ? /userspace IPsec \(kernel-libipsec/ : /kernel IPsec/);
+      assert.match(c.status_description, /CHILD SA installed/);
+    }
+    const log = up.output();
+    assert.match(
+      log,
+      userspace ? /IPsec site connections run on strongSwan's userspace IPsec/ : /run on kernel IPsec/,
+    );
+    const services = await up.session.get<{ vpnservices: { status: string }[] }>(`${VPN}/vpnservices`);
+    assert.deepEqual(
+      services.vpnservices.map((s) => s.status),
+      ['ACTIVE', 'ACTIVE'],
+    );
+  });
+
+  it('the instances ping and open TCP to each other with their own addresses, encrypted on the wire', async () => {
+    const [a, b] = sites;
+    const capture = tcpdump(outside.netns, `host ${a.gateway} and host ${b.gateway}`);
+    try {
+      await until('a ping through the tunnel', async () => ((await ping(a, b)) ? true : undefined));
+      assert.ok(await ping(b, a), 'site B reaches site A');
+      assert.equal(await outside.tcpPeer(ns(a), ns(b), b.ip, 5001), a.ip, 'B sees A by its own address');
+      assert.equal(await outside.tcpPeer(ns(b), ns(a), a.ip, 5002), b.ip, 'A sees B by its own address');
+      for (let i = 0; i < 3; i++) await ping(a, b);
+    } finally {
+      await sleep(300);
+      capture.stop();
+    }
+    const lines = capture.lines();
+    assert.ok(lines.length >= 8, `the capture saw the traffic: ${lines.join('\n')}`);
+    for (const line of lines) {
+      assert.doesNotMatch(line, /10\.7[12]\.1\./, `a private address on the external network: ${line}`);
+      assert.match(line, userspace ? /UDP-encap|ESP|isakmp|\.4500: |\.500: / : /ESP|isakmp|UDP-encap/, line);
+    }
+    assert.ok(
+      lines.some((l) => /ESP\(spi=/.test(l)),
+      `the instances' traffic as ESP${userspace ? ' in UDP' : ''}: ${lines.join('\n')}`,
+    );
+  });
+
+  it('a wrong pre-shared key leaves the connection DOWN with the reason, and carries nothing', async () => {
+    const [a, b] = sites;
+    await up.session.put(`${VPN}/ipsec-site-connections/${b.connection}`, {
+      ipsec_site_connection: { psk: 'not-the-shared-secret' },
+    });
+    const down = await until(
+      "site A's connection DOWN for the key",
+      async () => {
+        const c = await connection(a);
+        return c.status === 'DOWN' && /pre-shared keys differ/.test(c.status_description) ? c : undefined;
+      },
+      60_000,
+    );
+    assert.match(down.status_description, /AUTHENTICATION_FAILED|MAC mismatched/);
+    assert.equal(await ping(a, b), false, 'nothing passes without the tunnel');
+    await up.session.put(`${VPN}/ipsec-site-connections/${b.connection}`, {
+      ipsec_site_connection: { psk: 'the-shared-secret' },
+    });
+    await status(a, 'ACTIVE');
+    await until(
+      'a ping through the tunnel again',
+      async () => ((await ping(a, b)) ? true : undefined),
+      30_000,
+    );
+  });
+
+  it('deleting the connections stops the traffic and leaves no charon', async () => {
+    const [a, b] = sites;
+    for (const site of sites) await up.session.delete(`${VPN}/ipsec-site-connections/${site.connection}`);
+    await until('no charon in either router namespace', async () => {
+      for (const site of sites) {
+        for (const pid of await namespacePids(`qrouter-${site.router}`)) {
+          const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+          if (argv[0].endsWith('charon-systemd')) return undefined;
+        }
+      }
+      return true;
+    });
+    assert.equal(await ping(a, b), false, 'the tunnel is gone');
+    const links = await runInNamespace(`qrouter-${a.router}`, 'ip', ['-o', 'link']);
+    assert.doesNotMatch(links.stdout, /ipsec0/, 'no TUN device left');
+  });
+});
+
+/** tcpdump in `netns` on eth0 with `filter`: the lines it printed, until stopped. */
+function tcpdump(netns: string, filter: string): { stop(): void; lines(): string[] } {
+  const child: ChildProcess = spawn(
+    'ip',
+    ['netns', 'exec', netns, 'tcpdump', '-l', '-n', '-i', 'eth0', ...filter.split(' ')],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  let out = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
+  return {
+    stop() {
+      if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
+    },
+    lines: () => out.split('\n').filter((l) => l.trim() !== ''),
+  };
+}

@@ -34,4 +34,10 @@ files=()
 for s in "${suites[@]}"; do
   [[ -d $s ]] && while IFS= read -r f; do files+=("$f"); done < <(find "$s" -name '*.test.ts' | sort)
 done
-exec node --import tsx --test --test-reporter=tap --test-concurrency="${TEST_CONCURRENCY:-2}" "${files[@]}"
+# The longest files start first (each takes minutes of real CLI or kernel work), so the end of the
+# run is not one long file running alone while the other slot idles.
+first=(test/compat/openstack-cli.test.ts test/e2e/cli.test.ts test/e2e/dataplane.test.ts)
+ordered=()
+for f in "${first[@]}"; do [[ " ${files[*]} " == *" $f "* ]] && ordered+=("$f"); done
+for f in "${files[@]}"; do [[ " ${first[*]} " == *" $f "* ]] || ordered+=("$f"); done
+exec node --import tsx --test --test-reporter=tap --test-concurrency="${TEST_CONCURRENCY:-2}" "${ordered[@]}"

@@ -338,6 +338,10 @@ export class AgentRunner {
     const { snapshot } = await this.#session.post<{ snapshot: Snapshot }>(`${this.#hostPath}/sync`);
     if (this.#mappings) snapshot.physicalInterfaceMappings = { ...this.#mappings };
     this.#snapshot = snapshot;
+    // Readers first: the reconcile about to run may add log statements, and what they log before
+    // a reader has bound the NFLOG group is lost (a router namespace made by that reconcile gets
+    // its reader when the one after it ends, see #reconciled).
+    this.#networkLog.update(snapshot);
     return snapshot;
   }
 

@@ -7,8 +7,9 @@
  * a reject rule refuses at once
  * where the default drop leaves the client waiting; the router's table counts the drops of the
  * rule that made them; a table deleted behind the agent's back comes back; the trace names the
- * rule or the default drop; taking the port out of the group opens everything and removes the
- * table.
+ * rule or the default drop; a log on the group records a dropped attempt and an accepted ping
+ * with the interface and the group; taking the port out of the group opens everything and removes
+ * the table.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -243,6 +244,44 @@ describe('FWaaS v2 on a router interface through neutrino up (real kernel)', {
       'firewall_group',
       "trace names the group's default drop",
     );
+  });
+
+  it("logs the group's drops and accepts on its interface (network logging of a firewall group)", async () => {
+    const { log } = await up.session.post<{ log: { id: string } }>('/v2.0/log/logs', {
+      log: { resource_type: 'firewall_group', resource_id: groupId, event: 'ALL' },
+    });
+    interface LogRecord {
+      event: string;
+      port_id: string;
+      resource_id: string | null;
+      protocol: string;
+      dst_ip: string;
+      dst_port: number | null;
+    }
+    const records = async () =>
+      (await up.session.get<{ log_records: LogRecord[] }>(`/neutrino/v1/logs/${log.id}/events`)).log_records;
+    try {
+      // Each try is a new attempt: the router's reader may bind its NFLOG group after the table
+      // has its log statements.
+      const dropped = await until('the drop of tcp/5004 recorded', async () => {
+        assert.equal(await connects(5004), false);
+        return (await records()).find((r) => r.event === 'DROP' && r.dst_port === 5004);
+      });
+      assert.deepEqual(
+        [dropped.port_id, dropped.resource_id, dropped.protocol, dropped.dst_ip],
+        [guarded, groupId, 'tcp', serverIp],
+      );
+      const accepted = await until('a ping recorded', async () => {
+        assert.ok(await ping());
+        return (await records()).find((r) => r.event === 'ACCEPT' && r.protocol === 'icmp');
+      });
+      assert.deepEqual(
+        [accepted.port_id, accepted.resource_id, accepted.dst_ip],
+        [guarded, groupId, serverIp],
+      );
+    } finally {
+      await up.session.delete(`/v2.0/log/logs/${log.id}`);
+    }
   });
 
   it('opens everything once the port leaves the group, and removes the table', async () => {

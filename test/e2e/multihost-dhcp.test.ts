@@ -87,12 +87,24 @@ describe('multi-host: two DHCP servers per network', { skip: !isRoot && 'needs r
     // Each offer names both as DNS servers (a udhcpc script of the test's own prints them).
     const script = join(lab!.stateDir, 'print-dns.sh');
     writeFileSync(script, '#!/bin/sh\n[ "$1" = bound ] && echo "dns=$dns"\nexit 0\n', { mode: 0o755 });
-    const bound = await runInHostNamespace(lab!.host('host3'), `inst-${vmId}`, 'busybox', [
-      'udhcpc',
-      ...['-i', 'eth0', '-n', '-q', '-t', '3', '-T', '1', '-s', script],
-    ]);
-    const dns = /dns=(.*)/.exec(bound.stdout)?.[1].trim().split(/\s+/).sort();
-    assert.deepEqual(dns, [...addresses].sort(), bound.stdout);
+    // A dnsmasq started before the other host's DHCP port existed names it once its agent has
+    // reloaded it with the new snapshot: ask again until that has happened.
+    const want = JSON.stringify([...addresses].sort());
+    let last = '';
+    await until(
+      'an offer naming both DHCP servers',
+      async () => {
+        const bound = await runInHostNamespace(lab!.host('host3'), `inst-${vmId}`, 'busybox', [
+          'udhcpc',
+          ...['-i', 'eth0', '-n', '-q', '-t', '3', '-T', '1', '-s', script],
+        ]);
+        last = bound.stdout;
+        const dns = /dns=(.*)/.exec(bound.stdout)?.[1].trim().split(/\s+/).sort();
+        return JSON.stringify(dns) === want;
+      },
+      30_000,
+      500,
+    ).catch((err: unknown) => assert.fail(`${String(err)}\n${last}`));
     assert.ok(await dhcpAnswered());
   });
 

@@ -189,6 +189,10 @@ export async function readPidFile(path: string): Promise<number | undefined> {
  * dnsmasq crash), so `kill(pid, 0)` alone would call it alive.
  */
 export async function isAlive(pid: number): Promise<boolean> {
+  return isRunning(pid);
+}
+
+function isRunning(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Format: "pid (comm) state ..."; comm may itself contain spaces and parentheses.
@@ -228,9 +232,13 @@ export function readEnvironmentVariable(pid: number, name: string): string | und
   }
 }
 
-/** Sends `sig` to `pid`; false when no such process exists. */
+/**
+ * Sends `sig` to `pid`; false when no such process runs (a zombie, which a signal cannot reach,
+ * counts as gone: the parent that has yet to reap it may be Node itself).
+ */
 export function signal(pid: number, sig: NodeJS.Signals): boolean {
   if (!Number.isInteger(pid) || pid <= 1) throw new Error(`refusing to signal pid ${pid}`);
+  if (!isRunning(pid)) return false;
   try {
     process.kill(pid, sig);
     return true;

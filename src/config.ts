@@ -146,6 +146,11 @@ export const ConfigFile = Type.Object(
         { description: '{physnet: interface-or-bridge} or "physnet:interface,…"' },
       ),
     ),
+    mechanism_driver: Type.Optional(
+      Type.Enum(['linuxbridge', 'openvswitch'], {
+        description: "the agent's L2 driver (--driver): Linux bridges, or Open vSwitch with hybrid plug",
+      }),
+    ),
     host_name: Type.Optional(
       Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$', description: "this host's name" }),
     ),
@@ -204,6 +209,7 @@ const DEFAULTS = {
   report_interval: 10,
   cleanup_on_exit: false,
   external_network: true,
+  mechanism_driver: 'linuxbridge',
 } as const satisfies ConfigFile;
 
 type Defaulted = keyof typeof DEFAULTS;
@@ -291,6 +297,8 @@ function flagLayer(flags: Flags): ConfigFile {
     out[key] = convert(key, value, `--${key.replaceAll('_', '-')}`);
   }
   if (flags.noauth) out.auth = 'noauth';
+  if (flags.driver !== undefined)
+    out.mechanism_driver = convert('mechanism_driver', flags.driver, '--driver');
   return out as ConfigFile;
 }
 

@@ -6,12 +6,15 @@
  * The first run and each periodic resync also verify what runs in between trust from records
  * (routers' NAT tables).
  */
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { has8021q, hasKernelEsp } from '../linux/kernel.js';
+import type { Ovs } from '../linux/ovs.js';
 import type { IpsecDataPlane } from '../linux/strongswan.js';
 import type { Snapshot } from '../model/host-snapshot.js';
 import type { L2Driver, TunnelEndpoint } from './drivers/driver.js';
 import { l2Driver } from './drivers/index.js';
+import { tagsFile } from './drivers/openvswitch/names.js';
+import { OvsSwitch, type SwitchInfo } from './drivers/openvswitch/switch.js';
 import { firewallAllocations } from './firewall/observe.js';
 import { awaitingLease, type LeaseWait, type PortStatus, portStatus } from './port-status.js';
 import { type ActionFailure, type ApplyResult, apply } from './reconcile/apply.js';
@@ -35,8 +38,8 @@ export interface ReconcilerOptions {
   log?: Logger;
   /** Periodic full resync while started. Default 60 s. */
   resyncIntervalMs?: number;
-  /** Default: the registry's default (linuxbridge). */
-  driver?: L2Driver;
+  /** The L2 driver's name (`drivers/index.ts`). Default: the registry's default (linuxbridge). */
+  driver?: string;
   /** This host's tunnel endpoint (multi-host vxlan with l2population); absent: none. */
   tunnel?: TunnelEndpoint;
   /** Called with the summary of every reconcile (not teardowns), e.g. to report port status. */
@@ -70,6 +73,8 @@ export class Reconciler {
   readonly #log: Logger;
   readonly #resyncIntervalMs: number;
   readonly #driver: L2Driver;
+  /** The openvswitch driver's switch; undefined for linuxbridge. */
+  readonly #switch: OvsSwitch | undefined;
   readonly #tunnel: TunnelEndpoint | undefined;
   readonly #onReconciled: ((summary: Summary) => void) | undefined;
   /** The run in progress, and the one run queued behind it (what it will do can still change). */
@@ -88,7 +93,8 @@ export class Reconciler {
     this.#source = options.source;
     this.#log = options.log ?? SILENT;
     this.#resyncIntervalMs = options.resyncIntervalMs ?? 60_000;
-    this.#driver = options.driver ?? l2Driver();
+    this.#driver = l2Driver(options.driver);
+    this.#switch = options.driver === 'openvswitch' ? new OvsSwitch(this.#stateDir, this.#log) : undefined;
     this.#tunnel = options.tunnel;
     this.#onReconciled = options.onReconciled;
   }
@@ -137,8 +143,8 @@ export class Reconciler {
    */
   async inspect(snapshot: Snapshot): Promise<{ desired: HostState; actual: HostState }> {
     await this.#current?.catch(() => undefined);
-    const desired = await desiredState(snapshot, this.#stateDir, this.#driver, this.#tunnel);
-    return { desired, actual: await actualState(desired, this.#stateDir, true) };
+    const desired = await this.#desired(snapshot);
+    return { desired, actual: await actualState(desired, this.#stateDir, true, this.#switch?.ownHandle) };
   }
 
   /**
@@ -149,7 +155,22 @@ export class Reconciler {
   async teardown(): Promise<Summary> {
     this.stop();
     this.#verifyNext = false; // everything goes: nothing to verify
-    return this.#enqueue(() => this.#converge(null, emptyHostState(), []), true);
+    return this.#enqueue(async () => {
+      const empty = emptyHostState();
+      if (this.#switch) empty.ovs.handle = (await this.#switch.ready()).handle;
+      const summary = await this.#converge(null, empty, []);
+      await this.#switch?.stop();
+      return summary;
+    }, true);
+  }
+
+  async #desired(snapshot: Snapshot): Promise<HostState> {
+    const ovs = await this.#switch?.ready();
+    return desiredState(snapshot, this.#stateDir, {
+      driver: this.#driver,
+      ...(this.#tunnel ? { tunnel: this.#tunnel } : {}),
+      ...(ovs ? { ovs } : {}),
+    });
   }
 
   #enqueue(run: () => Promise<Summary>, replaceQueued: boolean): Promise<Summary> {
@@ -200,7 +221,7 @@ export class Reconciler {
 
   async #reconcileOnce(): Promise<Summary> {
     const snapshot = await this.#source();
-    const desired = await desiredState(snapshot, this.#stateDir, this.#driver, this.#tunnel);
+    const desired = await this.#desired(snapshot);
     const problems = JSON.stringify(desired.problems);
     if (problems !== this.#lastProblems) {
       for (const problem of desired.problems) this.#log.warn(problem, 'cannot realise');
@@ -218,7 +239,8 @@ export class Reconciler {
   async #converge(snapshot: Snapshot | null, desired: HostState, problems: Problem[]): Promise<Summary> {
     const started = performance.now();
     await this.#ensureStateDir();
-    let actual = await actualState(desired, this.#stateDir, this.#verifyNext);
+    const handle = desired.ovs.handle ?? undefined;
+    let actual = await actualState(desired, this.#stateDir, this.#verifyNext, handle);
     const observed = performance.now();
     this.#verifyNext = false;
     for (const name of Object.keys(desired.uplinks))
@@ -226,7 +248,7 @@ export class Reconciler {
     const actions = diff(desired, actual);
     const { ops, applied, failures, stageMs } = await apply(actions);
     const reobserved = performance.now();
-    if (actions.length > 0) actual = await actualState(desired, this.#stateDir, false);
+    if (actions.length > 0) actual = await actualState(desired, this.#stateDir, false, handle);
     const ms = {
       observe: Math.round(observed - started),
       ...stageMs,
@@ -259,14 +281,15 @@ export class Reconciler {
 export async function desiredState(
   snapshot: Snapshot,
   stateDir: string,
-  driver: L2Driver = l2Driver(),
-  tunnel?: TunnelEndpoint,
+  options: { driver?: L2Driver; tunnel?: TunnelEndpoint; ovs?: SwitchInfo } = {},
 ): Promise<HostState> {
+  const { driver = l2Driver(), tunnel, ovs } = options;
   const bridges = await hostBridges(Object.values(snapshot.physicalInterfaceMappings));
   return compile(snapshot, {
     stateDir,
     driver,
     ...(tunnel ? { tunnel } : {}),
+    ...(ovs ? { ovs: { ...ovs, previousTags: await previousTags(stateDir) } } : {}),
     hostBridges: bridges,
     vlanCapable: await vlanCapable(snapshot),
     firewall: await firewallAllocations(stateDir),
@@ -280,9 +303,28 @@ export async function ipsecDataPlane(snapshot: Snapshot): Promise<IpsecDataPlane
   return (await hasKernelEsp().catch(() => false)) ? 'kernel' : 'userspace';
 }
 
-/** What the kernel holds of what Neutrino owns (`verify`: read NAT tables rather than trust records). */
-export function actualState(desired: HostState, stateDir: string, verify: boolean): Promise<HostState> {
-  return observe({ stateDir, uplinks: Object.keys(desired.uplinks), verify });
+/**
+ * What the kernel holds of what Neutrino owns (`verify`: read NAT tables rather than trust records),
+ * and what Open vSwitch holds of it when there is one (`ovs`).
+ */
+export function actualState(
+  desired: HostState,
+  stateDir: string,
+  verify: boolean,
+  ovs?: Ovs,
+): Promise<HostState> {
+  return observe({ stateDir, uplinks: Object.keys(desired.uplinks), verify, ...(ovs ? { ovs } : {}) });
+}
+
+/** The local VLAN tags the last run gave out on `br-int` (none when unreadable). */
+async function previousTags(stateDir: string): Promise<Record<string, number>> {
+  try {
+    const tags: unknown = JSON.parse(await readFile(tagsFile(stateDir), 'utf8'));
+    if (typeof tags !== 'object' || tags === null) return {};
+    return Object.fromEntries(Object.entries(tags).filter(([, t]) => Number.isInteger(t)));
+  } catch {
+    return {};
+  }
 }
 
 /** Whether the kernel can build the snapshot's vlan networks (probed once, and only if it has some). */

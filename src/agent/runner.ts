@@ -22,6 +22,8 @@ import { LeaseWatch } from './dhcp/lease-watch.js';
 import { MetadataRelay } from './dhcp/metadata-relay.js';
 import { Diagnostics, isDiagnosticRequest } from './diagnostics.js';
 import type { TunnelEndpoint } from './drivers/driver.js';
+import { DEFAULT_L2_DRIVER } from './drivers/index.js';
+import { providerBridgeName } from './drivers/openvswitch/names.js';
 import { readDrops } from './firewall/observe.js';
 import { isFiltered } from './firewall/security-groups.js';
 import { type HaStates, HaWatch } from './l3/ha-watch.js';
@@ -36,7 +38,7 @@ import { readMetering } from './tables/observe.js';
 import { counterSources, readCounters, readLoadBalancers } from './traffic.js';
 
 /** The roles this agent heartbeats as (`GET /v2.0/agents` lists one row per role and host). */
-export const AGENT_TYPES = ['Linux bridge agent', 'DHCP agent', 'L3 agent'] as const;
+export const AGENT_TYPES = ['Linux bridge agent', 'Open vSwitch agent', 'DHCP agent', 'L3 agent'] as const;
 export type AgentType = (typeof AGENT_TYPES)[number];
 
 export interface AgentRunnerOptions {
@@ -56,6 +58,8 @@ export interface AgentRunnerOptions {
   physicalInterfaceMappings?: Record<string, string>;
   /** This host's tunnel endpoint (`--tunnel-ip`): vxlan networks reach other hosts through it. */
   tunnel?: TunnelEndpoint;
+  /** The L2 driver (`--driver`, `mechanism_driver`): linuxbridge (default) or openvswitch. */
+  driver?: string;
   /** What this host does: `compute` (instances) and/or `network` (DHCP, routers). Default both. */
   roles?: readonly AgentRole[];
   log?: Logger;
@@ -66,9 +70,15 @@ export interface AgentRunnerOptions {
 export const AGENT_ROLES = ['compute', 'network'] as const;
 export type AgentRole = (typeof AGENT_ROLES)[number];
 
-/** The agent types a host heartbeats as for its roles: every host wires ports (L2). */
-export function agentTypesOf(roles: readonly AgentRole[]): AgentType[] {
-  return roles.includes('network') ? [...AGENT_TYPES] : ['Linux bridge agent'];
+/** The L2 agent type of a driver, as Neutron names its agents. */
+export function l2AgentType(driver = DEFAULT_L2_DRIVER): AgentType {
+  return driver === 'openvswitch' ? 'Open vSwitch agent' : 'Linux bridge agent';
+}
+
+/** The agent types a host heartbeats as for its roles: every host wires ports (L2, by its driver). */
+export function agentTypesOf(roles: readonly AgentRole[], driver?: string): AgentType[] {
+  const l2 = l2AgentType(driver);
+  return roles.includes('network') ? [l2, 'DHCP agent', 'L3 agent'] : [l2];
 }
 
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -238,6 +248,8 @@ export class AgentRunner {
   readonly #diagnostics: Diagnostics;
   readonly #networkLog: NetworkLogger;
 
+  readonly #driver: string;
+
   constructor(options: AgentRunnerOptions) {
     this.#session = options.session;
     this.#host = options.host;
@@ -258,8 +270,10 @@ export class AgentRunner {
     this.#roles = options.roles ?? AGENT_ROLES;
     this.#log = options.log ?? SILENT;
     this.#onReconciled = options.onReconciled;
+    this.#driver = options.driver ?? DEFAULT_L2_DRIVER;
     this.reconciler = new Reconciler({
       stateDir: options.stateDir,
+      driver: this.#driver,
       ...(options.tunnel ? { tunnel: options.tunnel } : {}),
       log: this.#log,
       resyncIntervalMs: this.#resyncIntervalMs,
@@ -557,7 +571,7 @@ export class AgentRunner {
 
   async #heartbeatOnce(): Promise<void> {
     const vlanCapable = await this.#vlanCapable;
-    for (const agentType of agentTypesOf(this.#roles)) {
+    for (const agentType of agentTypesOf(this.#roles, this.#driver)) {
       const agent = {
         agent_type: agentType,
         binary: 'neutrino-agent',
@@ -588,6 +602,12 @@ export class AgentRunner {
     }
   }
 
+  /** physnet → its provider bridge (the openvswitch driver's `bridge_mappings`). */
+  #bridgeMappings(): Record<string, string> {
+    const physnets = Object.keys(this.#mappings ?? this.#snapshot?.physicalInterfaceMappings ?? {});
+    return Object.fromEntries(physnets.map((p) => [p, providerBridgeName(p)]));
+  }
+
   /** What `GET /v2.0/agents` shows under `configurations`, from the latest snapshot. */
   #configurations(agentType: AgentType, vlanCapable: boolean): Record<string, unknown> {
     const s = this.#snapshot;
@@ -595,7 +615,7 @@ export class AgentRunner {
       const routers = s?.routers ?? [];
       return {
         agent_mode: 'legacy',
-        interface_driver: 'linuxbridge',
+        interface_driver: this.#driver,
         routers: routers.length,
         ex_gw_ports: routers.filter((r) => r.gateway).length,
         interfaces: routers.reduce((n, r) => n + r.interfaces.length, 0),
@@ -612,14 +632,16 @@ export class AgentRunner {
       };
     }
     return {
-      interface_mappings: this.#mappings ?? {},
+      ...(this.#driver === 'openvswitch'
+        ? { bridge_mappings: this.#bridgeMappings(), integration_bridge: 'br-int', ovs_hybrid_plug: true }
+        : { interface_mappings: this.#mappings ?? {} }),
       tunnel_types: ['vxlan'],
       ...(this.#tunnel ? { tunneling_ip: this.#tunnel.localIp } : {}),
       l2_population: this.#tunnel !== undefined,
       // Read by the server: instances go to hosts with the compute role.
       roles: [...this.#roles],
       // Read by the server: vlan networks are allowed only where a live L2 agent can build them.
-      vlan_capable: vlanCapable,
+      vlan_capable: vlanCapable || this.#driver === 'openvswitch',
       devices: s?.ports.length ?? 0,
     };
   }

@@ -20,6 +20,7 @@ const runner = new AgentRunner({
   resyncIntervalMs: options.resyncIntervalMs,
   physicalInterfaceMappings: options.physicalInterfaceMappings,
   ...(options.tunnel ? { tunnel: options.tunnel } : {}),
+  ...(options.driver ? { driver: options.driver } : {}),
   heartbeatIntervalMs: options.heartbeatIntervalMs,
   // Each reconcile's numbers go to the main thread, for /healthz and /metrics.
   onReconciled: (summary) => port.postMessage({ reconciled: reports.next(summary) } satisfies AgentMessage),

@@ -25,6 +25,8 @@ export interface AgentThreadOptions {
   resyncIntervalMs?: number;
   physicalInterfaceMappings?: Record<string, string>;
   tunnel?: TunnelEndpoint;
+  /** The L2 driver's name. */
+  driver?: string;
   heartbeatIntervalMs?: number;
   logLevel: string;
 }

@@ -20,6 +20,7 @@ import { ApiError, type Auth, credentialsFromEnvironment, Session } from '../cli
 import { type Config, databaseUrl, type Flags, loadConfig } from '../config.js';
 import { interfaceWithAddress } from '../linux/ip.js';
 import { has8021q } from '../linux/kernel.js';
+import { ovsDir } from '../linux/ovs.js';
 import { isAlive, readCmdline, readPidFile, stopProcess } from '../linux/process.js';
 import {
   chooseExternalNetwork,
@@ -198,10 +199,14 @@ export async function startAllInOne(
   const log = options.log ?? createLogger(config.logLevel, logFormat(config.logFormat));
   const agentDir = prepareStateDirs(config.stateDir);
   protectDatabase(config);
-  const vlanSupported = await has8021q().catch((err: unknown) => {
-    log.warn({ err: String(err) }, 'cannot probe for 802.1Q VLAN support; vlan networks are refused');
-    return false;
-  });
+  // Open vSwitch tags VLANs itself (its userspace datapath needs no 8021q).
+  const ovs = config.mechanismDriver === 'openvswitch';
+  const vlanSupported =
+    ovs ||
+    (await has8021q().catch((err: unknown) => {
+      log.warn({ err: String(err) }, 'cannot probe for 802.1Q VLAN support; vlan networks are refused');
+      return false;
+    }));
   if (!vlanSupported) log.info('this kernel has no 802.1Q VLAN support (8021q): vlan networks are refused');
   config.settings = { ...config.settings, defaultHost: options.host, vlanSupported };
   const running = await startServer(config, log);
@@ -219,6 +224,7 @@ export async function startAllInOne(
         resyncIntervalMs: options.resyncIntervalMs,
         physicalInterfaceMappings: config.physicalInterfaceMappings,
         ...(options.tunnel ? { tunnel: options.tunnel } : {}),
+        driver: config.mechanismDriver,
         heartbeatIntervalMs: config.reportInterval * 1000,
         logLevel: log.level,
       },
@@ -404,6 +410,7 @@ export async function agent(
     heartbeatIntervalMs: config.reportInterval * 1000,
     ...(Object.keys(mappings).length > 0 ? { physicalInterfaceMappings: mappings } : {}),
     ...(tunnel ? { tunnel } : {}),
+    driver: config.mechanismDriver,
     roles,
     log: agentLog,
   });
@@ -440,8 +447,11 @@ export async function down(flags: Pick<Flags, 'config' | 'stateDir'>): Promise<v
     process.stdout.write(`nothing to remove: ${stateDir} does not exist\n`);
     return;
   }
+  const agentDir = agentStateDir(stateDir);
   const reconciler = new Reconciler({
-    stateDir: agentStateDir(stateDir),
+    stateDir: agentDir,
+    // Neutrino's own Open vSwitch, if the openvswitch driver ran here: its bridges go, then it.
+    ...(existsSync(ovsDir(agentDir)) ? { driver: 'openvswitch' } : {}),
     source: () => Promise.reject(new Error('neutrino down only tears down')),
   });
   const summary = await reconciler.teardown();

@@ -18,6 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import ipaddr from 'ipaddr.js';
 import { parse, stringify } from 'yaml';
+import { DEFAULT_L2_DRIVER, L2_DRIVERS } from '../agent/drivers/index.js';
 import type { AgentRole } from '../agent/runner.js';
 import { ownerTag } from '../agent/state/host-state.js';
 import { Session } from '../client/session.js';
@@ -36,6 +37,7 @@ import {
   unmount,
 } from '../linux/lab-host.js';
 import { isAlive, readCmdline, stopProcess } from '../linux/process.js';
+import { L2_AGENT_TYPES } from '../model/agent.js';
 import { writeCloudsYaml } from './server.js';
 
 const LAB_FILE = 'lab.json';
@@ -54,6 +56,8 @@ export interface LabHost extends LabHostNamespaces {
   managementIp: string;
   tunnelIp: string;
   tunnelMac: string;
+  /** Its agent's L2 driver (absent in a lab written before drivers: linuxbridge). */
+  driver?: string;
   /** The agent's pid once started. */
   pid?: number;
 }
@@ -91,6 +95,17 @@ export interface LabFlags {
   servers?: string;
   /** `KEY=VALUE` server settings (`settings:` keys of the configuration file, values in YAML). */
   setting?: string[];
+  /** The hosts' L2 driver, or several comma-separated, given out to the hosts in turn (mixed hosts). */
+  driver?: string;
+}
+
+/** The L2 driver of each of `hosts` hosts from `--driver` (`a,b`: hosts 1, 3, … get a, 2, 4, … b). */
+export function hostDrivers(flag: string | undefined, hosts: number): string[] {
+  const names = (flag ?? DEFAULT_L2_DRIVER).split(',').map((n) => n.trim());
+  for (const name of names)
+    if (!Object.hasOwn(L2_DRIVERS, name))
+      throw new Error(`--driver ${JSON.stringify(name)}: one of ${Object.keys(L2_DRIVERS).join(', ')}`);
+  return Array.from({ length: hosts }, (_, i) => names[i % names.length]);
 }
 
 function stateDirOf(flags: LabFlags): string {
@@ -351,6 +366,7 @@ async function startAgent(lab: LabState, host: LabHost, urls: string[], flags: L
     configFile,
     stringify({
       physical_interface_mappings: { [LAB_PHYSNET]: 'eth2' },
+      mechanism_driver: host.driver ?? DEFAULT_L2_DRIVER,
       ...(flags.reportInterval
         ? { report_interval: seconds(flags.reportInterval, '--report-interval') }
         : {}),
@@ -397,6 +413,7 @@ export async function labUp(flags: LabFlags): Promise<void> {
   const hosts = count(flags.hosts, 3, '--hosts', 1, 200);
   const networkHosts = count(flags.networkHosts, 1, '--network-hosts', 1, hosts);
   const servers = count(flags.servers, 1, '--servers', 1, 8);
+  const drivers = hostDrivers(flags.driver, hosts);
   if (servers > 1 && !flags.database?.startsWith('postgres'))
     throw new Error('--servers 2 or more share one PostgreSQL: give --database postgres://…');
   mkdirSync(stateDir, { recursive: true, mode: 0o711 });
@@ -413,6 +430,9 @@ export async function labUp(flags: LabFlags): Promise<void> {
     networkHosts,
   );
   if (flags.database) lab.database = flags.database;
+  lab.hosts.forEach((host, i) => {
+    host.driver = drivers[i];
+  });
   writeLab(lab);
   try {
     await buildUnderlay(lab, servers);
@@ -484,7 +504,7 @@ async function waitForAgents(lab: LabState): Promise<void> {
       '/v2.0/agents',
     );
     const up = new Set(
-      agents.filter((a) => a.alive && a.agent_type === 'Linux bridge agent').map((a) => a.host),
+      agents.filter((a) => a.alive && L2_AGENT_TYPES.includes(a.agent_type)).map((a) => a.host),
     );
     return lab.hosts.every((h) => up.has(h.name)) ? true : undefined;
   });

@@ -15,6 +15,8 @@ import { registerExecCommand } from './exec.js';
 const USAGE_ERROR = 2;
 
 /** The version in package.json (two levels up from both src/cli and dist/cli). */
+const DRIVER_HELP = 'the L2 driver: linuxbridge (default) or openvswitch (config mechanism_driver)';
+
 function version(): string {
   const file = new URL('../../package.json', import.meta.url);
   return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
@@ -82,6 +84,7 @@ function registerDataplaneCommands(root: Command): void {
       '--roles <roles>',
       'what this host does: compute (instances), network (DHCP, routers); default both',
     )
+    .option('--driver <name>', DRIVER_HELP)
     .option('--state-dir <dir>', 'state directory (default /var/lib/neutrino); the agent uses <dir>/agent')
     .option('--resync-interval <seconds>', 'full resync period (default 60)')
     .option('--cleanup-on-exit', 'remove the data plane when stopped (default: leave it running)')
@@ -109,6 +112,10 @@ function registerDataplaneCommands(root: Command): void {
     .option('--log-level <level>', 'pino log level of the server and agents (default info)')
     .option('--database <url>', "the servers' database, postgres://… (default: SQLite in the state dir)")
     .option('--servers <n>', 'how many API servers, on one --database postgres://… (default 1)')
+    .option(
+      '--driver <name>',
+      "the hosts' L2 driver: linuxbridge (default) or openvswitch; a,b gives them out in turn (mixed hosts)",
+    )
     .option(
       '--setting <key=value>',
       "a server setting (a key of the configuration file's settings), e.g. dhcp_agents_per_network=2; repeatable",
@@ -164,6 +171,7 @@ export function program(): Command {
       "this host's VXLAN tunnel endpoint, for agents of other hosts to join (config local_ip)",
     )
     .option('--resync-interval <seconds>', "the agent's full resync period (default 60)")
+    .option('--driver <name>', DRIVER_HELP)
     .option('--cleanup-on-exit', 'remove the data plane on Ctrl-C/SIGTERM (default: leave it running)')
     .option(
       '--external-cidr <cidr>',

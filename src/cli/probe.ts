@@ -19,6 +19,7 @@ import { actualState, desiredState } from '../agent/reconciler.js';
 import type { Session } from '../client/session.js';
 import { interfaceWithAddress, ipJson, listNamespaces } from '../linux/ip.js';
 import { type Listener, listenTcp, ping, tcpConnect } from '../linux/probe.js';
+import { L2_AGENT_TYPES } from '../model/agent.js';
 import type {
   CheckRequest,
   CheckResult,
@@ -129,7 +130,7 @@ async function tunnelOf(session: Session, host: string): Promise<TunnelEndpoint 
   const { agents } = await session.get<{
     agents: { agent_type: string; configurations: { tunneling_ip?: unknown } }[];
   }>(`/v2.0/agents?host=${encodeURIComponent(host)}`);
-  const ip = agents.find((a) => a.agent_type === 'Linux bridge agent')?.configurations.tunneling_ip;
+  const ip = agents.find((a) => L2_AGENT_TYPES.includes(a.agent_type))?.configurations.tunneling_ip;
   if (typeof ip !== 'string') return undefined;
   const device = await interfaceWithAddress(ip);
   return device === undefined ? undefined : { localIp: ip, device };
@@ -155,7 +156,7 @@ export async function hostDrift(session: Session, host: string, stateDir: string
   const agentDir = join(stateDir, 'agent');
   if (!existsSync(join(agentDir, 'instances')) && !existsSync(join(agentDir, 'dhcp')))
     throw new Error(`no agent state in ${agentDir}: give the deployment's --state-dir`);
-  const desired = await desiredState(snapshot, agentDir, undefined, await tunnelOf(session, host));
+  const desired = await desiredState(snapshot, agentDir, { tunnel: await tunnelOf(session, host) });
   const actual = await actualState(desired, agentDir, true);
   const [networks, routers] = await Promise.all([
     list(session, KINDS.network, { fields: ['id', 'name'] }),

@@ -7,14 +7,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Agent, AgentUpdate, Heartbeat } from '../model/agent.js';
+import { L2_AGENT_TYPES } from '../model/agent.js';
 import type { Database } from '../store/schema.js';
 import { now, type Store } from '../store/store.js';
 import { type Context, requireAdmin } from './context.js';
 import { AgentNotFound, Conflict, HiddenByPolicy } from './errors.js';
 import type { Settings } from './settings.js';
 
-/** Agent types that wire ports on their host: instances go where one of them is alive. */
-export const L2_AGENT_TYPES = ['Linux bridge agent', 'Open vSwitch agent'];
 /** Agent types with a topic and an availability zone of their own, as in Neutron. */
 const TOPICS = new Map([
   ['DHCP agent', 'dhcp_agent'],
@@ -233,7 +232,7 @@ export class Agents {
    * Hosts that take instances: those with a live, administratively up agent of one of `types` (the
    * L2 agents) whose roles include `compute` (one that reports no roles takes everything).
    */
-  async computeHosts(types: string[]): Promise<string[]> {
+  async computeHosts(types: readonly string[]): Promise<string[]> {
     const rows = await this.#store.db
       .selectFrom('agents')
       .selectAll()

@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { L2_AGENT_TYPES } from '../model/agent.js';
 import { DeviceOwner } from '../model/device-owners.js';
 import type { InstanceCreate, Interface, InterfaceRequest } from '../model/instance.js';
 import type { PortCreate } from '../model/port.js';
@@ -21,7 +22,7 @@ import {
 } from '../store/resources.js';
 import type { Database } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
-import { type Agents, L2_AGENT_TYPES } from './agents.js';
+import type { Agents } from './agents.js';
 import { type Context, callerProject, owns, requireAdmin, requireWriter, targetProject } from './context.js';
 import {
   Conflict,

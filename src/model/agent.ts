@@ -9,6 +9,9 @@ import { LbReport } from './load-balancer.js';
 import { VpnConnectionReport } from './vpnaas.js';
 
 /** A host name as agents register it and ports are bound to it (`binding:host_id`). */
+/** Agent types that wire ports on their host: instances go where one of them is alive. */
+export const L2_AGENT_TYPES: readonly string[] = ['Linux bridge agent', 'Open vSwitch agent'];
+
 export const HostName = Type.String({
   minLength: 1,
   maxLength: 255,

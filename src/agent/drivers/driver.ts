@@ -1,10 +1,11 @@
 /**
  * What an L2 driver does for the desired-state compiler: lay out the kernel objects that carry a
  * network on this host, and plug a port into a namespace as a named device. Each driver folder
- * (`linuxbridge/`, later `openvswitch/`) holds the same files: `names.ts` and `layout.ts`; `index.ts`
+ * (`linuxbridge/`, `openvswitch/`) holds the same files: `names.ts` and `layout.ts`; `index.ts`
  * names them.
  */
 
+import type { Ovs } from '../../linux/ovs.js';
 import type { SnapshotNetwork, SnapshotTunnelPeer } from '../../model/host-snapshot.js';
 import type { HostState } from '../state/host-state.js';
 
@@ -30,6 +31,23 @@ export interface NetworkContext {
   tunnel?: TunnelEndpoint;
   /** vxlan network id → the other hosts with ports on it (the snapshot's `l2population`). */
   peers: Record<string, SnapshotTunnelPeer[]>;
+  /** The openvswitch driver's switch and local VLAN tags; absent for linuxbridge. */
+  ovs?: OvsContext;
+}
+
+export interface OvsContext {
+  /** Who forwards: the kernel's datapath or Open vSwitch's userspace one (see `probeDatapath`). */
+  datapath: 'system' | 'netdev';
+  /** How to reach the switch. */
+  handle: Ovs;
+  /** Network id → the local VLAN tag the last run gave it on `br-int` (kept while it is here). */
+  previousTags: Readonly<Record<string, number>>;
+  /** Network id → its tag in this compile (filled by the driver). */
+  tags: Record<string, number>;
+  /** The provider segments laid out in this compile (`<physnet> <vid>` or `<physnet> flat`). */
+  segments: Set<string>;
+  /** Where the tags are recorded (a file of the desired state). */
+  tagsFile: string;
 }
 
 export interface Plug {
@@ -41,6 +59,11 @@ export interface Plug {
   device: string;
   mac: string;
   up: boolean;
+  /**
+   * An instance's port (a VM's interface), which the openvswitch driver plugs through a Linux
+   * bridge of its own (hybrid plug); service ports (DHCP, routers, load balancers) go straight on.
+   */
+  instance?: boolean;
 }
 
 export interface L2Driver {

@@ -5,8 +5,9 @@
  */
 import type { L2Driver } from './driver.js';
 import { linuxbridge } from './linuxbridge/layout.js';
+import { openvswitch } from './openvswitch/layout.js';
 
-export const L2_DRIVERS: Readonly<Record<string, L2Driver>> = { linuxbridge };
+export const L2_DRIVERS: Readonly<Record<string, L2Driver>> = { linuxbridge, openvswitch };
 export const DEFAULT_L2_DRIVER = 'linuxbridge';
 
 /** The driver called `name` (the default when absent); an unknown name is an error naming the known ones. */

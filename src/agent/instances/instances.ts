@@ -296,7 +296,7 @@ export function addInstance(state: HostState, input: InstanceInput): string[] {
     const up = port.admin_state_up && network.admin_state_up;
     const why = input.driver.plugPort(
       state,
-      { portId, network, netns, device, mac: port.mac_address, up },
+      { portId, network, netns, device, mac: port.mac_address, up, instance: true },
       input.context,
     );
     if (why) {

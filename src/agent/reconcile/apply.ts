@@ -7,6 +7,7 @@
  * reconciler can retry; an action whose prerequisite failed earlier in the run is skipped and
  * reported as failed too.
  */
+
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -19,6 +20,7 @@ import { IpBatchError, ipBatch, namespacePids, toolBatch } from '../../linux/ip.
 import { nftApply, nftListTable } from '../../linux/nft.js';
 import { signal, startDaemon, startDaemons, stopProcess } from '../../linux/process.js';
 import { setSysctlsInNamespace } from '../../linux/sysctl.js';
+import { applyOvs } from '../drivers/openvswitch/apply.js';
 import { applyFirewall } from '../firewall/apply.js';
 import { canonicalFwaasListing, FWAAS_FAMILY, FWAAS_TABLE, type FwaasRecord } from '../l3/fwaas.js';
 import { NAT_FAMILY, NAT_TABLE } from '../l3/nat.js';
@@ -98,10 +100,19 @@ function ipLines(action: Action): Line[] {
       const { name, veth } = action;
       const master = veth.master ? ['master', veth.master] : [];
       const { netns, name: peerName, mac } = veth.peer;
-      const peer = ['peer', 'name', peerName ?? '', ...(mac ? ['address', mac] : []), 'netns', netns ?? ''];
+      // A pair of host devices ('' namespace): the peer stays here, up, with no IPv6 address.
+      const here = netns === '';
+      const peer = [
+        'peer',
+        'name',
+        peerName ?? '',
+        ...(mac ? ['address', mac] : []),
+        ...(here ? [] : ['netns', netns ?? '']),
+      ];
       return [
         ['link', 'add', name, 'mtu', String(veth.mtu), ...master, 'type', 'veth', ...peer],
         ...labelAndUp(name, veth.alias, veth.up),
+        ...(here ? [['link', 'set', peerName ?? '', 'addrgenmode', 'none', 'up']] : []),
       ];
     }
     case 'link.set': {
@@ -478,6 +489,8 @@ async function perform(action: Action, finish: Finish): Promise<void> {
       return applyShaper(action.shaper, action.have);
     case 'qos.remove':
       return removeShaper(action.shaper);
+    case 'ovs.apply':
+      return applyOvs(action);
     default:
       throw new Error(`${action.op} is not a file or process action`);
   }

@@ -20,6 +20,8 @@ import {
 import { addDhcpService } from '../dhcp/dhcp.js';
 import type { L2Driver, NetworkContext, TunnelEndpoint } from '../drivers/driver.js';
 import { l2Driver } from '../drivers/index.js';
+import { tagsFile } from '../drivers/openvswitch/names.js';
+import type { SwitchInfo } from '../drivers/openvswitch/switch.js';
 import { addFirewall, type FirewallAllocations, firewallRecordFile } from '../firewall/security-groups.js';
 import { addInstance } from '../instances/instances.js';
 import { meteringRecordFile, renderMetering } from '../l3/metering.js';
@@ -45,6 +47,8 @@ export interface CompileOptions {
   tunnel?: TunnelEndpoint;
   /** Who processes IPsec packets (see `hasKernelEsp`); default: strongSwan in userspace. */
   ipsec?: IpsecDataPlane;
+  /** The openvswitch driver's switch and the local VLAN tags the last run gave out. */
+  ovs?: SwitchInfo & { previousTags: Record<string, number> };
 }
 
 const DEFAULT_DOMAIN = 'openstacklocal';
@@ -119,7 +123,20 @@ export function compile(snapshot: Snapshot, options: CompileOptions): HostState 
     vlanCapable,
     ...(options.tunnel ? { tunnel: options.tunnel } : {}),
     peers: snapshot.l2population ?? {},
+    ...(options.ovs
+      ? {
+          ovs: {
+            datapath: options.ovs.datapath,
+            handle: options.ovs.handle,
+            previousTags: options.ovs.previousTags,
+            tags: {},
+            segments: new Set<string>(),
+            tagsFile: tagsFile(stateDir),
+          },
+        }
+      : {}),
   };
+  if (options.ovs) state.ovs = { handle: options.ovs.handle, owner: context.owner, bridges: {}, ports: {} };
   const domainText = snapshot.dnsDomain.replace(/\.$/, '');
   const domain = unusable(DnsName, domainText) ? DEFAULT_DOMAIN : domainText;
 

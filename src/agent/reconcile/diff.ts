@@ -15,6 +15,7 @@
 
 import { dnsmasqFiles, isTagged } from '../../linux/dnsmasq.js';
 import { dhcpConfigFiles } from '../dhcp/dhcp.js';
+import { ovsActions } from '../drivers/openvswitch/diff.js';
 import { firewallActions } from '../firewall/diff.js';
 import { connectionFilterOf, fwaasRecordFile } from '../l3/fwaas.js';
 import { namespaceRecordFile, natRecordFile } from '../l3/router.js';
@@ -354,6 +355,15 @@ export function diff(desired: HostState, actual: HostState): Action[] {
   for (const [, have] of missing(actual.shapers, desired.shapers)) add({ op: 'qos.remove', shaper: have });
 
   add(...tableActions(desired, actual, recreated, freshNamespaces));
+  // Open vSwitch holds a device it was given: one made anew goes on its bridge again.
+  const madeAnew = new Set(
+    actions.flatMap((a) => {
+      if (a.op === 'vxlan.add') return [a.name];
+      if (a.op !== 'veth.add') return [];
+      return a.veth.peer.netns === '' ? [a.name, a.veth.peer.name ?? ''] : [a.name];
+    }),
+  );
+  add(...ovsActions(desired.ovs, actual.ovs, madeAnew));
   add(...firewallActions(desired.firewall, actual.firewall));
   add(...recordActions(desired, actual, actions));
   return sortActions(actions);

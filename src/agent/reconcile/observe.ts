@@ -23,6 +23,7 @@ import { lbFiles } from '../../linux/haproxy-lb.js';
 import { ipJson, ipJsonBatch } from '../../linux/ip.js';
 import { KEEPALIVED, keepalivedFiles } from '../../linux/keepalived.js';
 import { nftListTable } from '../../linux/nft.js';
+import type { Ovs } from '../../linux/ovs.js';
 import {
   isAlive,
   isLauncher,
@@ -33,6 +34,8 @@ import {
 import { RADVD, radvdFiles } from '../../linux/radvd.js';
 import { CHARON, strongswanFiles } from '../../linux/strongswan.js';
 import { dhcpConfigFiles, dhcpDir, dhcpNamespace } from '../dhcp/dhcp.js';
+import { tagsFile } from '../drivers/openvswitch/names.js';
+import { observeOvs } from '../drivers/openvswitch/observe.js';
 import { observeFirewall } from '../firewall/observe.js';
 import {
   clientFiles,
@@ -93,6 +96,8 @@ export interface ObserveOptions {
   uplinks?: readonly string[];
   /** List every router's NAT table and compare it with its record (else the record is trusted). */
   verify?: boolean;
+  /** The Open vSwitch of the openvswitch driver, whose bridges and ports of ours are read too. */
+  ovs?: Ovs;
 }
 
 interface IpLink {
@@ -220,6 +225,7 @@ export async function observe(options: ObserveOptions): Promise<HostState> {
   const keepalived = routerIds.map((id) => keepalivedFiles(routerDir(stateDir, id)));
   const dhcp6 = dhcp6ProgramFiles(stateDir);
   const files = [
+    tagsFile(stateDir),
     script,
     program,
     dhcp6.script,
@@ -293,6 +299,9 @@ export async function observe(options: ObserveOptions): Promise<HostState> {
     observeShapers(stateDir).then((shapers) => {
       state.shapers = shapers;
     }),
+    observeOvs(options.ovs ?? null, owner, options.verify === true).then((ovs) => {
+      state.ovs = ovs;
+    }),
     l2population,
   ]);
   await observeTables(state, stateDir, options.verify === true);
@@ -354,7 +363,8 @@ function observeLinks(
         break;
       }
       case 'veth': {
-        const netns = link.link_netnsid === undefined ? null : (namespaceById.get(link.link_netnsid) ?? null);
+        // No link_netnsid: the peer is in this namespace too (the openvswitch driver's qvb/qvo).
+        const netns = link.link_netnsid === undefined ? '' : (namespaceById.get(link.link_netnsid) ?? null);
         state.veths[name] = { mtu, master, alias, up, peer: { netns }, lowerUp: link.operstate === 'UP' };
         break;
       }

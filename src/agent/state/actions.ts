@@ -5,6 +5,7 @@
  */
 
 import type { ConnectionFilter } from '../../linux/conntrack.js';
+import type { Ovs } from '../../linux/ovs.js';
 import type { ShaperSpec } from '../../linux/tc.js';
 import type { NamespaceRecord } from '../l3/router.js';
 import {
@@ -122,7 +123,17 @@ export type Action =
    */
   | { op: 'qos.apply'; shaper: Shaper; have: ShaperSpec | null }
   /** Removes a device's limits and IFB device (whatever is still there), then their record. */
-  | { op: 'qos.remove'; shaper: Shaper };
+  | { op: 'qos.remove'; shaper: Shaper }
+  /**
+   * Changes Open vSwitch (the openvswitch driver): one `ovs-vsctl` transaction of `commands`, then
+   * each bridge's rules replaced by one `ovs-ofctl --bundle` and recorded by their hash and count.
+   */
+  | {
+      op: 'ovs.apply';
+      handle: Ovs;
+      commands: string[][];
+      flows: { bridge: string; flows: string[]; hash: string }[];
+    };
 
 export type Op = Action['op'];
 
@@ -138,6 +149,7 @@ export const STAGES = [
   'firewall', // security groups: one nft transaction (before ports are plugged), then conntrack deletions
   'links', // root ip batch: veth/vxlan/vlan/uplink/bridge/namespace deletes, then namespace and bridge adds
   'plug', // root ip batch: vxlan, vlan and veth adds, enslaving
+  'switch', // Open vSwitch: one ovs-vsctl transaction (bridges, ports on the devices just made), then rules
   'l2pop', // VXLAN forwarding entries (one bridge batch) and neighbour entries (one ip batch), then their announcements
   'inside', // one ip batch per namespace: link up, addresses, routes
   'router', // in router namespaces: forwarding, the NAT table, then conntrack flushes and ARP
@@ -245,6 +257,8 @@ export function rankOf(action: Action): { stage: Stage; order: number } {
       return { stage: 'qos', order: 0 };
     case 'qos.apply':
       return { stage: 'qos', order: 1 };
+    case 'ovs.apply':
+      return { stage: 'switch', order: 0 };
   }
 }
 
@@ -274,7 +288,7 @@ export function namespaceOf(action: Action): string | undefined {
     case 'netns.add':
       return action.name;
     case 'veth.add':
-      return action.veth.peer.netns ?? undefined;
+      return action.veth.peer.netns || undefined;
     case 'nslink.set':
     case 'addr.add':
     case 'addr.del':
@@ -340,6 +354,8 @@ export function subjectOf(action: Action): string {
       return `qos ${shaperKey(action.shaper)}`;
     case 'firewall.apply':
       return `security groups ${action.firewall.table}${action.firewall.skeleton ? '' : ' (removal)'}`;
+    case 'ovs.apply':
+      return `open vswitch (${action.commands.length} changes, rules of ${action.flows.length} bridges)`;
     case 'firewall.conntrack':
       return `security group connections (${action.filters.length} filters)`;
     case 'fdb.add':

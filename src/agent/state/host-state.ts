@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
+import type { Ovs } from '../../linux/ovs.js';
 import type { ShaperSpec } from '../../linux/tc.js';
 
 export interface Namespace {
@@ -90,7 +91,10 @@ export interface Uplink {
 }
 
 export interface VethPeer {
-  /** The namespace the peer lives in; null when observed in a namespace that has no name. */
+  /**
+   * The namespace the peer lives in: '' for the host's own (a pair of host devices, as the
+   * openvswitch driver's `qvb`/`qvo`); null when observed in a namespace that has no name.
+   */
   netns: string | null;
   /** Unknown (undefined) when observed from the root namespace. */
   name?: string;
@@ -393,6 +397,47 @@ export function shaperKey(shaper: Pick<Shaper, 'netns' | 'dev'>): string {
   return `${shaper.netns ?? ''}/${shaper.dev}`;
 }
 
+/**
+ * An Open vSwitch bridge of ours (the openvswitch driver: `br-int`, `br-<physnet>`), marked by
+ * `external_ids:neutrino-owner`.
+ */
+export interface OvsBridge {
+  datapath: 'system' | 'netdev';
+  /** Desired only: its OpenFlow rules in `ovs-ofctl` syntax, each with the cookie `OVS_COOKIE`. */
+  flows?: string[];
+  /**
+   * Actual only: sha256 of the rules as recorded in `external_ids:neutrino-flows` by the last
+   * apply; '' when verification counted other rules of ours than recorded (one removed by hand).
+   */
+  flowsHash?: string;
+}
+
+/** A port of ours on an Open vSwitch bridge (its one interface has the port's name). */
+export interface OvsPort {
+  bridge: string;
+  /** The local VLAN tag of an access port; null: a trunk. */
+  tag: number | null;
+  /** The interface type: '' for a host device (a veth end). */
+  type: string;
+  /** What it carries, in `external_ids` (`neutrino-port`, `neutrino-network`). */
+  ids: Record<string, string>;
+  /** Observed only: Open vSwitch could not open the device (it was missing when the port was added). */
+  error?: string;
+}
+
+/** The cookie of every OpenFlow rule Neutrino installs (`NTRN`), which tells ours from others. */
+export const OVS_COOKIE = '0x4e54524e';
+
+/** What Neutrino owns in Open vSwitch (the openvswitch driver), and the switch that holds it. */
+export interface OvsState {
+  /** How to reach the switch (`linux/ovs.ts`); null when this host runs no Open vSwitch for us. */
+  handle: Ovs | null;
+  /** The deployment's owner tag, in the `external_ids:neutrino-owner` of its bridges and ports. */
+  owner: string;
+  bridges: Record<string, OvsBridge>;
+  ports: Record<string, OvsPort>;
+}
+
 /** Something the snapshot asks for that this host cannot realise; the object is left out. */
 export interface Problem {
   object: string;
@@ -430,6 +475,8 @@ export interface HostState {
   shapers: Record<string, Shaper>;
   /** Port mirroring (`services/taas.ts`); absent: no table. */
   taas?: RecordedTable;
+  /** Open vSwitch bridges and ports (the openvswitch driver). */
+  ovs: OvsState;
   /** Desired only. */
   problems: Problem[];
 }
@@ -453,6 +500,7 @@ export function emptyHostState(): HostState {
     daemons: {},
     firewall: emptyFirewall(),
     shapers: {},
+    ovs: { handle: null, owner: '', bridges: {}, ports: {} },
     problems: [],
   };
 }

@@ -1,0 +1,56 @@
+/**
+ * Names of the openvswitch driver, as Neutron's: the integration bridge `br-int`; per port with
+ * hybrid plug the Linux bridge `qbr<port>` (security groups), the veth pair `qvb<port>` (on it) and
+ * `qvo<port>` (on `br-int`), all a 3-character prefix and the first 11 characters of the port id;
+ * per physical network the provider bridge `br-<physnet>` and the veth pair `int-br-<physnet>` (on
+ * `br-int`) / `phy-br-<physnet>` (on the provider bridge), shortened with a hash when too long.
+ */
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { MAX_LINK_NAME } from '../linuxbridge/names.js';
+
+const ID_CHARS = 11;
+const HASH_CHARS = 6;
+
+export const INTEGRATION_BRIDGE = 'br-int';
+
+export function hybridBridgeName(portId: string): string {
+  return `qbr${portId.slice(0, ID_CHARS)}`;
+}
+
+/** The end of a port's veth pair on its Linux bridge. */
+export function hybridBridgeEnd(portId: string): string {
+  return `qvb${portId.slice(0, ID_CHARS)}`;
+}
+
+/** The end of a port's veth pair on `br-int`. */
+export function integrationEnd(portId: string): string {
+  return `qvo${portId.slice(0, ID_CHARS)}`;
+}
+
+/** `prefix` + `name`, at most 15 characters: cut, with 6 hex digits of the name's SHA-1, when longer. */
+function fit(prefix: string, name: string): string {
+  if (prefix.length + name.length <= MAX_LINK_NAME) return `${prefix}${name}`;
+  const hash = createHash('sha1').update(name).digest('hex').slice(0, HASH_CHARS);
+  return `${prefix}${name.slice(0, MAX_LINK_NAME - prefix.length - HASH_CHARS)}${hash}`;
+}
+
+/** The provider bridge of physical network `physnet`. */
+export function providerBridgeName(physnet: string): string {
+  return fit('br-', physnet);
+}
+
+/** The veth end on `br-int` that joins it to a provider bridge (Neutron's `int-<bridge>`). */
+export function integrationPatchName(physnet: string): string {
+  return fit('int-br-', physnet);
+}
+
+/** The veth end on the provider bridge (Neutron's `phy-<bridge>`). */
+export function providerPatchName(physnet: string): string {
+  return fit('phy-br-', physnet);
+}
+
+/** The file recording the local VLAN tag of each network on `br-int` (kept across runs). */
+export function tagsFile(stateDir: string): string {
+  return join(stateDir, 'ovs-tags.json');
+}

@@ -6,6 +6,7 @@
  * The first run and each periodic resync also verify what runs in between trust from records
  * (routers' NAT tables).
  */
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { has8021q, hasKernelEsp } from '../linux/kernel.js';
 import type { Ovs } from '../linux/ovs.js';
@@ -291,6 +292,7 @@ export async function desiredState(
     ...(tunnel ? { tunnel } : {}),
     ...(ovs ? { ovs: { ...ovs, previousTags: await previousTags(stateDir) } } : {}),
     hostBridges: bridges,
+    missingInterfaces: missingInterfaces(Object.values(snapshot.physicalInterfaceMappings)),
     vlanCapable: await vlanCapable(snapshot),
     firewall: await firewallAllocations(stateDir),
     ipsec: await ipsecDataPlane(snapshot),
@@ -325,6 +327,11 @@ async function previousTags(stateDir: string): Promise<Record<string, number>> {
   } catch {
     return {};
   }
+}
+
+/** Which of the mapped `names` are no interface of this host. */
+function missingInterfaces(names: readonly string[]): string[] {
+  return names.filter((name) => /^[A-Za-z0-9_.-]{1,15}$/.test(name) && !existsSync(`/sys/class/net/${name}`));
 }
 
 /** Whether the kernel can build the snapshot's vlan networks (probed once, and only if it has some). */

@@ -23,6 +23,7 @@ import {
 import type { Database } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
 import type { Agents } from './agents.js';
+import { portBinding } from './binding.js';
 import { type Context, callerProject, owns, requireAdmin, requireWriter, targetProject } from './context.js';
 import {
   Conflict,
@@ -44,17 +45,6 @@ import type { Settings } from './settings.js';
 /** The instance's interfaces, in order (`eth0` first). */
 export function interfacesOf(instance: Stored): Interface[] {
   return instance.interfaces as Interface[];
-}
-
-/** A port's binding attributes once the server binds it to `host` ('' = unbound). */
-export function portBinding(host: string): Record<string, unknown> {
-  return host === ''
-    ? { 'binding:host_id': '', 'binding:vif_type': 'unbound', 'binding:vif_details': {} }
-    : {
-        'binding:host_id': host,
-        'binding:vif_type': 'bridge',
-        'binding:vif_details': { connectivity: 'l2', port_filter: true },
-      };
 }
 
 /** Each request names a network (optionally with an address) or a port, and a port only once. */
@@ -343,7 +333,13 @@ export class Instances {
         throw PortInUse({ port_id, net_id: String(port.network_id), device_id: String(port.device_id) });
       }
       const columns = { device_id: instanceId, device_owner: DeviceOwner.compute };
-      await updateResource(tx, 'ports', port, { ...port, ...columns, ...portBinding(host) }, columns);
+      await updateResource(
+        tx,
+        'ports',
+        port,
+        { ...port, ...columns, ...(await portBinding(tx, host)) },
+        columns,
+      );
     }
   }
 
@@ -366,7 +362,7 @@ export class Instances {
             continue;
           }
           const columns = { device_id: '', device_owner: '' };
-          const next = { ...port, ...columns, ...portBinding(''), status: 'DOWN' };
+          const next = { ...port, ...columns, ...(await portBinding(tx, '')), status: 'DOWN' };
           await updateResource(tx, 'ports', port, next, columns);
         }
         await deleteResource(tx, 'instances', instance);

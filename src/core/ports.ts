@@ -30,6 +30,7 @@ import {
 } from '../store/resources.js';
 import type { Database } from '../store/schema.js';
 import type { Store, Tx } from '../store/store.js';
+import { portBinding } from './binding.js';
 import { type Context, callerProject, owns, requireWriter, targetProject } from './context.js';
 import { ensureDefaultSecurityGroup } from './default-security-group.js';
 import {
@@ -128,17 +129,6 @@ interface Memo {
 async function remember<T>(map: Map<string, T>, key: string, load: () => Promise<T>): Promise<T> {
   if (!map.has(key)) map.set(key, await load());
   return map.get(key) as T;
-}
-
-/** Where a port is bound: the linuxbridge driver plugs every port bound to a host. */
-function binding(host: string): Record<string, unknown> {
-  return host === ''
-    ? { 'binding:host_id': '', 'binding:vif_type': 'unbound', 'binding:vif_details': {} }
-    : {
-        'binding:host_id': host,
-        'binding:vif_type': 'bridge',
-        'binding:vif_details': { connectivity: 'l2', port_filter: true },
-      };
 }
 
 /** Neutron's dns_assignment: a hostname and FQDN per address (`host-<ip>` when unnamed). */
@@ -508,7 +498,7 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
         device_id: deviceId,
         device_owner: owner,
         status: 'DOWN',
-        ...binding(body['binding:host_id'] ?? ''),
+        ...(await portBinding(tx, body['binding:host_id'] ?? '')),
         'binding:vnic_type': body['binding:vnic_type'] ?? 'normal',
         'binding:profile': body['binding:profile'] ?? {},
         allowed_address_pairs: pairs,
@@ -606,7 +596,8 @@ export class Ports implements ResourceService<PortCreate, PortUpdate> {
           next.qos_policy_id = body.qos_policy_id;
         }
         if (body.port_security_enabled !== undefined) next.port_security_enabled = body.port_security_enabled;
-        if (body['binding:host_id'] !== undefined) Object.assign(next, binding(body['binding:host_id']));
+        if (body['binding:host_id'] !== undefined)
+          Object.assign(next, await portBinding(tx, body['binding:host_id']));
         if (body['binding:profile'] !== undefined) next['binding:profile'] = body['binding:profile'] ?? {};
         next.dns_assignment = dnsAssignment(next, this.#settings.dnsDomain);
         for (const hook of this.onWrite) await hook(tx, next, current);

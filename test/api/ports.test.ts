@@ -328,6 +328,17 @@ for (const dialect of dialects()) {
       assert.equal(bound.body.port['binding:host_id'], 'compute1');
       assert.equal(bound.body.port['binding:vif_type'], 'bridge');
       assert.deepEqual(bound.body.port['binding:profile'], { a: 1 });
+      // A host whose L2 agent is Open vSwitch's binds ports as `ovs`, with hybrid plug.
+      const heartbeat = await admin.post('/neutrino/v1/hosts/ovs-host/heartbeat', {
+        agent: { agent_type: 'Open vSwitch agent', binary: 'neutrino-agent' },
+      });
+      assert.ok(heartbeat.status < 300, JSON.stringify(heartbeat.body));
+      const onOvs = await admin.put(`/v2.0/ports/${p.body.port.id}`, { port: { 'binding:host_id': 'ovs-host' } });
+      assert.equal(onOvs.status, 200);
+      assert.equal(onOvs.body.port['binding:vif_type'], 'ovs');
+      assert.equal(onOvs.body.port['binding:vif_details'].ovs_hybrid_plug, true);
+      assert.equal(onOvs.body.port['binding:vif_details'].bridge_name, 'br-int');
+      await admin.put(`/v2.0/ports/${p.body.port.id}`, { port: { 'binding:host_id': 'compute1' } });
       assert.equal((await admin.get(`/v2.0/ports?binding:host_id=compute1`)).body.ports.length, 1);
       const seen = (await member.get(`/v2.0/ports/${p.body.port.id}`)).body.port;
       assert.equal(seen['binding:host_id'], undefined);

@@ -25,6 +25,8 @@ export interface NetworkContext {
    * physnet uses that bridge itself, as with Neutron's `bridge_mappings`.
    */
   hostBridges: ReadonlySet<string>;
+  /** Mapped names that are no interface of this host (observed beforehand). */
+  missingInterfaces?: ReadonlySet<string>;
   /** Whether this host's kernel can make 802.1Q devices (`vlan` networks need them). */
   vlanCapable: boolean;
   /** This host's tunnel endpoint; absent: vxlan networks stay on this host (no l2population). */

@@ -39,6 +39,8 @@ export interface CompileOptions {
   driver?: L2Driver;
   /** Mapped names that are existing bridges on the host (a fact observed beforehand). */
   hostBridges?: readonly string[];
+  /** Mapped names that are no interface of the host (a fact observed beforehand). */
+  missingInterfaces?: readonly string[];
   /** Whether the kernel can make 802.1Q devices (see `has8021q`); without it `vlan` networks are refused. */
   vlanCapable?: boolean;
   /** The port marks and conntrack zones the last run gave out (see `firewall/security-groups.ts`). */
@@ -120,6 +122,7 @@ export function compile(snapshot: Snapshot, options: CompileOptions): HostState 
     owner: ownerTag(stateDir),
     physicalInterfaceMappings: snapshot.physicalInterfaceMappings,
     hostBridges: new Set(hostBridges),
+    missingInterfaces: new Set(options.missingInterfaces ?? []),
     vlanCapable,
     ...(options.tunnel ? { tunnel: options.tunnel } : {}),
     peers: snapshot.l2population ?? {},

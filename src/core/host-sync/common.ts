@@ -9,9 +9,9 @@ import { insertResource, type Stored, updateResource } from '../../store/resourc
 import type { ResourceTable } from '../../store/schema.js';
 import type { Store, Tx } from '../../store/store.js';
 import type { Agents } from '../agents.js';
+import { portBinding } from '../binding.js';
 import { NeutronError, RevisionNumberConstraintFailed } from '../errors.js';
 import { type Addressee, allocate, requestsFor, type UsedAddresses } from '../fixed-ips.js';
-import { portBinding } from '../instances.js';
 import { generateMac } from '../ipam.js';
 import type { Settings } from '../settings.js';
 
@@ -105,7 +105,7 @@ export class Scheduling extends HostSyncPart {
         admin_state_up: true,
         fixed_ips: fixedIps,
         status: 'DOWN',
-        ...portBinding(host),
+        ...(await portBinding(tx, host)),
         'binding:vnic_type': 'normal',
         'binding:profile': {},
         allowed_address_pairs: [],

@@ -10,8 +10,8 @@ import { inChunks } from '../../store/chunks.js';
 import { fromRow, listResources, type Stored, updateResource } from '../../store/resources.js';
 import type { Database, ResourceRow } from '../../store/schema.js';
 import type { Tx } from '../../store/store.js';
+import { portBinding } from '../binding.js';
 import { release, type UsedAddresses } from '../fixed-ips.js';
-import { portBinding } from '../instances.js';
 import { removePort } from '../ports.js';
 import { DHCP_AGENT_TYPE, DHCP_LOCK, groupBy, oldestFirst, SCHEDULER_LOCK, Scheduling } from './common.js';
 
@@ -215,7 +215,7 @@ export class DhcpScheduling extends Scheduling {
     await updateResource(tx, 'ports', port, {
       ...port,
       fixed_ips: [...kept, ...added],
-      ...portBinding(host),
+      ...(await portBinding(tx, host)),
     });
   }
 

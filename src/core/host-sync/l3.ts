@@ -9,8 +9,8 @@ import { inChunks } from '../../store/chunks.js';
 import { listResources, type Stored } from '../../store/resources.js';
 import type { Database } from '../../store/schema.js';
 import type { Tx } from '../../store/store.js';
+import { portBinding } from '../binding.js';
 import type { UsedAddresses } from '../fixed-ips.js';
-import { portBinding } from '../instances.js';
 import { haPortName, haPorts, vrrpIds } from '../l3-ha.js';
 import { removePort } from '../ports.js';
 import { routerPorts } from '../routers.js';
@@ -182,7 +182,7 @@ export class L3Scheduling extends Scheduling {
           tx.deleteFrom('l3_bindings').where('host', '=', host).where('router_id', 'in', chunk).execute(),
         );
         for (const port of plan.rebind)
-          await updateIfCurrent(tx, 'ports', port, { ...port, ...portBinding(host) });
+          await updateIfCurrent(tx, 'ports', port, { ...port, ...(await portBinding(tx, host)) });
         for (const port of plan.removeHa) await removePort(tx, port);
         const used: UsedAddresses = new Map();
         for (const { routerId, networkId } of plan.createHa)

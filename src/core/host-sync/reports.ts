@@ -10,8 +10,9 @@ import { inChunks } from '../../store/chunks.js';
 import { listResources, type Stored } from '../../store/resources.js';
 import type { Database } from '../../store/schema.js';
 import type { Tx } from '../../store/store.js';
+import { portBinding } from '../binding.js';
 import { type Context, requireAdmin } from '../context.js';
-import { interfacesOf, portBinding } from '../instances.js';
+import { interfacesOf } from '../instances.js';
 import { routerPorts } from '../routers.js';
 import { HostSyncPart, updateIfCurrent } from './common.js';
 import { routerMoved } from './l3.js';
@@ -139,7 +140,7 @@ export class StatusReports extends HostSyncPart {
           if (to === undefined) continue;
           for (const port of ports)
             if (port['binding:host_id'] !== to)
-              await updateIfCurrent(tx, 'ports', port, { ...port, ...portBinding(to) });
+              await updateIfCurrent(tx, 'ports', port, { ...port, ...(await portBinding(tx, to)) });
           await routerMoved(tx, binding.router_id);
         }
       }),

@@ -108,6 +108,8 @@ function layoutNetwork(
       const iface = context.physicalInterfaceMappings[physnet];
       if (!iface) return `no interface mapped for physical network ${physnet}`;
       if (!INTERFACE.test(iface)) return `unusable interface name ${JSON.stringify(iface)}`;
+      if (context.missingInterfaces?.has(iface))
+        return `interface ${iface} (mapped for physical network ${physnet}) does not exist on this host`;
       const bridge = providerBridgeName(physnet);
       const match = vlan ? `dl_vlan=${vid}` : 'vlan_tci=0x0000/0x1fff';
       const segment = `${physnet} ${vlan ? vid : 'flat'}`;

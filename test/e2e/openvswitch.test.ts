@@ -1,0 +1,376 @@
+/**
+ * The openvswitch driver on `neutrino lab --driver openvswitch` (two hosts, each agent with its own
+ * Open vSwitch, the userspace datapath on this kernel): `br-int` with a local VLAN tag per network,
+ * hybrid plug (`tap` → `qbr` → `qvb`/`qvo` → `br-int`) with security groups on the `qbr`, a vxlan
+ * network across the hosts, a VLAN provider network whose frames leave tagged (seen with tcpdump on
+ * the underlay wire) and isolated from another VLAN, drift repaired, an agent restart that loses no
+ * ping, bad input refused, and `lab down` leaving no Open vSwitch behind.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type LabHost, type LabState, readLab, restartLabAgent } from '../../src/cli/lab.js';
+import { Session } from '../../src/client/session.js';
+import { runInHostNamespace, runOnHost } from '../../src/linux/lab-host.js';
+import { BIN, type CliResult } from '../helpers/neutrino-up.js';
+import { until } from '../helpers/until.js';
+
+const isRoot = process.getuid?.() === 0;
+const INSTANCES = '/neutrino/v1/instances';
+
+interface Instance {
+  id: string;
+  name: string;
+  status: string;
+  host: string | null;
+  ports: { id: string; fixed_ips: { ip_address: string }[] }[];
+}
+
+function env(): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.startsWith('NEUTRINO_') && !k.startsWith('OS_')) out[k] = v;
+  return out;
+}
+
+function neutrino(args: string[], timeoutMs = 120_000): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c;
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Command lines of every process on the machine. */
+function processes(): string[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .flatMap((p) => {
+      try {
+        return [readFileSync(`/proc/${p}/cmdline`, 'utf8').replaceAll('\0', ' ')];
+      } catch {
+        return [];
+      }
+    });
+}
+
+describe('openvswitch driver on a two-host lab', { skip: !isRoot && 'needs root' }, () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'neutrino-ovslab-'));
+  let lab: LabState;
+  let session: Session;
+  const host = (name: string): LabHost => lab.hosts.find((h) => h.name === name)!;
+  const ovsDir = (name: string) => join(host(name).stateDir, 'agent', 'ovs');
+  const vsctl = async (name: string, ...args: string[]) =>
+    (await runOnHost(host(name), 'ovs-vsctl', [`--db=unix:${ovsDir(name)}/db.sock`, ...args])).stdout;
+  const ofctl = async (name: string, command: string, bridge: string, ...args: string[]) =>
+    (await runOnHost(host(name), 'ovs-ofctl', [command, `unix:${ovsDir(name)}/${bridge}.mgmt`, ...args]))
+      .stdout;
+  const ipOf = (i: Instance) => i.ports[0].fixed_ips[0].ip_address;
+  const inside = (i: Instance, cmd: string, args: string[], timeoutMs = 15_000) =>
+    runInHostNamespace(host(i.host!), `inst-${i.id}`, cmd, args, { allowFail: true, timeoutMs });
+  const ping = async (from: Instance, to: string) =>
+    (await inside(from, 'ping', ['-c', '1', '-W', '2', to])).code === 0;
+  /** A TCP connection from `from` to `to` on `port` carrying a line, seen by a listener in `to`. */
+  const tcp = async (from: Instance, to: Instance, port: number) => {
+    const listener = spawn(
+      'nsenter',
+      [
+        `--mount=${host(to.host!).mountFile}`,
+        `--net=/run/netns/${host(to.host!).netns}`,
+        '--',
+        'ip',
+        'netns',
+        'exec',
+        `inst-${to.id}`,
+        'busybox',
+        'nc',
+        '-l',
+        '-p',
+        String(port),
+      ],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    let got = '';
+    listener.stdout.on('data', (c: Buffer) => {
+      got += c;
+    });
+    try {
+      await sleep(300);
+      await inside(from, 'sh', ['-c', `echo across-${port} | busybox nc -w 2 ${ipOf(to)} ${port}`]);
+      await until(`line on port ${port}`, async () => got.includes(`across-${port}`), 5_000);
+    } finally {
+      listener.kill();
+    }
+  };
+  const network = async (name: string, cidr: string, provider: Record<string, unknown> = {}) => {
+    const { network } = await session.post<{ network: { id: string } }>('/v2.0/networks', {
+      network: { name, ...provider },
+    });
+    await session.post('/v2.0/subnets', { subnet: { network_id: network.id, ip_version: 4, cidr } });
+    return network.id;
+  };
+  const instance = async (name: string, networkId: string, on: string, groups?: string[]) => {
+    const { instance } = await session.post<{ instance: Instance }>(INSTANCES, {
+      instance: {
+        name,
+        host: on,
+        networks: [{ network_id: networkId }],
+        ...(groups ? { security_groups: groups } : {}),
+      },
+    });
+    return until(
+      `${name} ACTIVE`,
+      async () => {
+        const { instance: now } = await session.get<{ instance: Instance }>(`${INSTANCES}/${instance.id}`);
+        assert.notEqual(now.status, 'ERROR', JSON.stringify(now));
+        return now.status === 'ACTIVE' ? now : undefined;
+      },
+      60_000,
+    );
+  };
+  let vxlanNet = '';
+  let vm1: Instance;
+  let vm2: Instance;
+  let vm3: Instance;
+  let closed: Instance;
+  let v100a: Instance;
+  let v100b: Instance;
+  let v200: Instance;
+
+  before(async () => {
+    const up = await neutrino([
+      ...['lab', 'up', '--hosts', '2', '--driver', 'openvswitch', '--resync-interval', '2'],
+      ...['--state-dir', stateDir],
+    ]);
+    assert.equal(up.code, 0, `lab up failed: ${up.stderr}`);
+    lab = readLab(stateDir)!;
+    session = new Session({
+      auth: {
+        type: 'password',
+        credentials: {
+          authUrl: `${lab.server!.url}/identity/v3`,
+          username: 'admin',
+          password: readFileSync(join(stateDir, 'admin-password'), 'utf8').trim(),
+          projectName: 'admin',
+          userDomainName: 'Default',
+          projectDomainName: 'Default',
+        },
+      },
+    });
+    vxlanNet = await network('ovs-x', '10.61.0.0/24', { 'provider:network_type': 'vxlan' });
+    const { security_group: group } = await session.post<{ security_group: { id: string } }>(
+      '/v2.0/security-groups',
+      { security_group: { name: 'ovs-closed' } },
+    );
+    vm1 = await instance('ovs-vm1', vxlanNet, 'host1');
+    vm2 = await instance('ovs-vm2', vxlanNet, 'host1');
+    vm3 = await instance('ovs-vm3', vxlanNet, 'host2');
+    closed = await instance('ovs-closed', vxlanNet, 'host2', [group.id]);
+    const vlan = (id: number) => ({
+      'provider:network_type': 'vlan',
+      'provider:physical_network': 'physnet1',
+      'provider:segmentation_id': id,
+    });
+    // The same addresses on both VLANs: only the tag keeps them apart.
+    const n100 = await network('ovs-v100', '10.62.0.0/24', vlan(100));
+    const n200 = await network('ovs-v200', '10.62.0.0/24', vlan(200));
+    v100a = await instance('ovs-v100a', n100, 'host1');
+    v100b = await instance('ovs-v100b', n100, 'host2');
+    v200 = await instance('ovs-v200', n200, 'host2');
+  });
+
+  after(async () => {
+    const down = await neutrino(['lab', 'down', '--state-dir', stateDir]);
+    assert.equal(down.code, 0, `lab down failed: ${down.stderr}`);
+    const left = processes().filter((p) => /ovs-vswitchd|ovsdb-server/.test(p) && p.includes(stateDir));
+    assert.deepEqual(left, [], 'no Open vSwitch daemon of the lab is left');
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it('reports Open vSwitch agents, binds ports as ovs and logs the userspace datapath', async () => {
+    const { agents } = await session.get<{ agents: { host: string; agent_type: string; alive: boolean }[] }>(
+      '/v2.0/agents',
+    );
+    for (const name of ['host1', 'host2'])
+      assert.ok(
+        agents.some((a) => a.host === name && a.agent_type === 'Open vSwitch agent' && a.alive),
+        `${name}: ${JSON.stringify(agents)}`,
+      );
+    assert.ok(!agents.some((a) => a.agent_type === 'Linux bridge agent'));
+    const { port } = await session.get<{ port: Record<string, unknown> }>(`/v2.0/ports/${vm1.ports[0].id}`);
+    assert.equal(port['binding:vif_type'], 'ovs');
+    const log = readFileSync(join(host('host1').stateDir, 'agent.log'), 'utf8');
+    assert.match(log, /Open vSwitch datapath: netdev \(userspace/);
+  });
+
+  it('lays out br-int, the provider bridge and the veth pair between them; one tag per network', async () => {
+    const bridges = (await vsctl('host1', 'list-br')).split('\n').filter(Boolean).sort();
+    assert.deepEqual(bridges, ['br-int', 'br-physnet1']);
+    const intPorts = (await vsctl('host1', 'list-ports', 'br-int')).split('\n');
+    const phyPorts = (await vsctl('host1', 'list-ports', 'br-physnet1')).split('\n');
+    assert.ok(intPorts.includes('int-br-physnet1'), intPorts.join(' '));
+    assert.ok(phyPorts.includes('phy-br-physnet1') && phyPorts.includes('eth2'), phyPorts.join(' '));
+    const peer = await runOnHost(host('host1'), 'ip', ['-d', '-j', 'link', 'show', 'dev', 'int-br-physnet1']);
+    assert.equal(JSON.parse(peer.stdout)[0].linkinfo.info_kind, 'veth');
+    const tag = async (port: string) => Number((await vsctl('host1', 'get', 'Port', port, 'tag')).trim());
+    const qvo = (i: Instance) => `qvo${i.ports[0].id.slice(0, 11)}`;
+    const t1 = await tag(qvo(vm1));
+    assert.ok(t1 >= 1);
+    assert.equal(await tag(qvo(vm2)), t1, 'ports of one network carry the same tag');
+    assert.notEqual(await tag(qvo(v100a)), t1, 'another network, another tag');
+    // Hybrid plug: the tap and qvb on the port's own Linux bridge.
+    const onQbr = await runOnHost(host('host1'), 'ip', [
+      '-j',
+      'link',
+      'show',
+      'master',
+      `qbr${vm1.ports[0].id.slice(0, 11)}`,
+    ]);
+    const names = (JSON.parse(onQbr.stdout) as { ifname: string }[]).map((l) => l.ifname).sort();
+    assert.deepEqual(names, [`qvb${vm1.ports[0].id.slice(0, 11)}`, `tap${vm1.ports[0].id.slice(0, 11)}`]);
+  });
+
+  it('carries a vxlan network within and across hosts (ping and TCP)', async () => {
+    assert.ok(await ping(vm1, ipOf(vm2)), 'same host, through br-int');
+    assert.ok(await ping(vm1, ipOf(vm3)), 'across hosts');
+    await tcp(vm1, vm2, 5101);
+    await tcp(vm3, vm1, 5102);
+  });
+
+  it("filters on the port's qbr: a group without ingress rules drops, a rule opens it", async () => {
+    assert.equal(await ping(vm3, ipOf(closed)), false);
+    const { port } = await session.get<{ port: { security_groups: string[] } }>(
+      `/v2.0/ports/${closed.ports[0].id}`,
+    );
+    await session.post('/v2.0/security-group-rules', {
+      security_group_rule: {
+        security_group_id: port.security_groups[0],
+        direction: 'ingress',
+        ethertype: 'IPv4',
+        protocol: 'icmp',
+      },
+    });
+    await until('ping through the new rule', () => ping(vm3, ipOf(closed)), 20_000, 300);
+  });
+
+  it('sends a VLAN provider network tagged on the wire and keeps two VLANs apart', async () => {
+    const wire = `${host('host1').name}-p`;
+    const dump = spawn('ip', [
+      ...['netns', 'exec', lab.underlayNetns, 'tcpdump', '-l', '-e', '-n', '-c', '2', '-i', wire, 'icmp'],
+    ]);
+    let seen = '';
+    dump.stdout.on('data', (c: Buffer) => {
+      seen += c;
+    });
+    try {
+      await sleep(500);
+      assert.ok(await ping(v100a, ipOf(v100b)), 'VLAN 100 across hosts');
+      await until('tagged frames on the wire', async () => /vlan 100/.test(seen), 5_000);
+    } finally {
+      dump.kill();
+    }
+    assert.doesNotMatch(seen, /ethertype IPv4 \(0x0800\), length \d+: 10\.62/, 'no untagged frame');
+    assert.equal(await ping(v100a, ipOf(v200)), false, 'VLAN 200 is another network');
+  });
+
+  it('repairs drift: a deleted qvo port and a flow removed by hand come back', async () => {
+    const qvo = `qvo${vm2.ports[0].id.slice(0, 11)}`;
+    await vsctl('host1', 'del-port', 'br-int', qvo);
+    assert.equal(await ping(vm1, ipOf(vm2)), false);
+    await until(
+      'qvo back on br-int',
+      async () => (await vsctl('host1', 'list-ports', 'br-int')).includes(qvo),
+      20_000,
+      300,
+    );
+    await until('ping through the repaired port', () => ping(vm1, ipOf(vm2)), 20_000, 300);
+    const before = (await ofctl('host1', 'dump-flows', 'br-physnet1'))
+      .split('\n')
+      .filter((l) => l.includes('cookie=')).length;
+    // The provider bridge's normal switching: VLAN traffic stops at it until the rule is back.
+    await ofctl('host1', 'del-flows', 'br-physnet1', '--strict', 'priority=0');
+    await until(
+      'the rules put back by the next resync',
+      async () =>
+        (await ofctl('host1', 'dump-flows', 'br-physnet1')).split('\n').filter((l) => l.includes('cookie='))
+          .length === before,
+      20_000,
+      300,
+    );
+    assert.ok(await ping(v100a, ipOf(v100b)));
+  });
+
+  it('keeps traffic through an agent restart (the switch runs on)', async () => {
+    const agent = host('host1');
+    const pinger = spawn('nsenter', [
+      `--mount=${agent.mountFile}`,
+      `--net=/run/netns/${agent.netns}`,
+      '--',
+      ...['ip', 'netns', 'exec', `inst-${vm1.id}`, 'ping', '-c', '40', '-i', '0.1', ipOf(vm3)],
+    ]);
+    let out = '';
+    pinger.stdout.on('data', (c: Buffer) => {
+      out += c;
+    });
+    const done = new Promise((resolve) => pinger.on('close', resolve));
+    await sleep(500);
+    process.kill(agent.pid!, 'SIGKILL');
+    await sleep(500);
+    await restartLabAgent(stateDir, 'host1', { resyncInterval: '2' });
+    lab = readLab(stateDir)!;
+    await done;
+    assert.match(out, / 0% packet loss/, out.split('\n').slice(-3).join('\n'));
+  });
+
+  it('refuses bad input with one clear line and builds nothing', async () => {
+    const typo = mkdtempSync(join(tmpdir(), 'neutrino-ovslab-typo-'));
+    try {
+      const r = await neutrino(['lab', 'up', '--hosts', '1', '--driver', 'ovs-typo', '--state-dir', typo]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /--driver "ovs-typo": one of linuxbridge, openvswitch/);
+      assert.equal(readLab(typo), undefined, 'no lab was made');
+      const agent = await neutrino([
+        'agent',
+        '--server',
+        'http://127.0.0.1:9',
+        '--host',
+        'x',
+        '--driver',
+        'ovs-typo',
+      ]);
+      assert.notEqual(agent.code, 0);
+      assert.match(agent.stderr, /--driver "ovs-typo"/);
+    } finally {
+      rmSync(typo, { recursive: true, force: true });
+    }
+    const outOfRange = await session
+      .post('/v2.0/networks', {
+        network: {
+          name: 'ovs-bad',
+          'provider:network_type': 'vlan',
+          'provider:physical_network': 'physnet1',
+          'provider:segmentation_id': 4095,
+        },
+      })
+      .then(
+        () => undefined,
+        (err: { status?: number; message?: string }) => err,
+      );
+    assert.equal(outOfRange?.status, 400, String(outOfRange?.message));
+  });
+});

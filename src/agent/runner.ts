@@ -12,6 +12,7 @@
  * reports them when they changed. An admin's host diagnostic (drift, probe) is run when the feed
  * says one was asked for, and on every (re)connect (`diagnostics.ts`). `stop()` leaves the data plane in place; `teardown()` removes it.
  */
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError } from '../client/session.js';
 import { has8021q } from '../linux/kernel.js';
@@ -23,7 +24,7 @@ import { MetadataRelay } from './dhcp/metadata-relay.js';
 import { Diagnostics, isDiagnosticRequest } from './diagnostics.js';
 import type { TunnelEndpoint } from './drivers/driver.js';
 import { DEFAULT_L2_DRIVER } from './drivers/index.js';
-import { providerBridgeName } from './drivers/openvswitch/names.js';
+import { providerBridgeName, tagsFile } from './drivers/openvswitch/names.js';
 import { readDrops } from './firewall/observe.js';
 import { isFiltered } from './firewall/security-groups.js';
 import { type HaStates, HaWatch } from './l3/ha-watch.js';
@@ -602,6 +603,15 @@ export class AgentRunner {
     }
   }
 
+  /** network id → its local VLAN tag on `br-int`, as the last reconcile recorded them. */
+  #localVlanTags(): Record<string, number> {
+    try {
+      return JSON.parse(readFileSync(tagsFile(this.#stateDir), 'utf8')) as Record<string, number>;
+    } catch {
+      return {};
+    }
+  }
+
   /** physnet → its provider bridge (the openvswitch driver's `bridge_mappings`). */
   #bridgeMappings(): Record<string, string> {
     const physnets = Object.keys(this.#mappings ?? this.#snapshot?.physicalInterfaceMappings ?? {});
@@ -633,7 +643,13 @@ export class AgentRunner {
     }
     return {
       ...(this.#driver === 'openvswitch'
-        ? { bridge_mappings: this.#bridgeMappings(), integration_bridge: 'br-int', ovs_hybrid_plug: true }
+        ? {
+            bridge_mappings: this.#bridgeMappings(),
+            integration_bridge: 'br-int',
+            ovs_hybrid_plug: true,
+            // Read by the server: a trace names the tag a port's network has on this host.
+            local_vlan_tags: this.#localVlanTags(),
+          }
         : { interface_mappings: this.#mappings ?? {} }),
       tunnel_types: ['vxlan'],
       ...(this.#tunnel ? { tunneling_ip: this.#tunnel.localIp } : {}),

@@ -8,9 +8,10 @@
 import type { FastifyInstance } from 'fastify';
 import { type Context, SYSTEM } from '../core/context.js';
 import { traceFirewalls } from '../core/fwaas.js';
-import type { TraceModel } from '../core/trace/model.js';
+import type { HostWiring, TraceModel } from '../core/trace/model.js';
 import { scopeTraceModel } from '../core/trace/scope.js';
 import { trace } from '../core/trace/trace.js';
+import { L2_AGENT_TYPES } from '../model/agent.js';
 import { TraceRequest, TraceResult } from '../model/trace.js';
 import { contextOf } from './auth.js';
 import type { Services } from './services.js';
@@ -38,6 +39,28 @@ async function readModel(s: Services, ctx: Context): Promise<TraceModel> {
   } as unknown as TraceModel;
 }
 
+/** Each host's L2 driver as its agent reports it (and the openvswitch driver's local VLAN tags). */
+async function hostWiring(s: Services): Promise<Record<string, HostWiring>> {
+  const rows = await s.store.db
+    .selectFrom('agents')
+    .select(['host', 'agent_type', 'configurations'])
+    .where('agent_type', 'in', L2_AGENT_TYPES)
+    .execute();
+  const wiring: Record<string, HostWiring> = {};
+  for (const row of rows) {
+    const ovs = row.agent_type === 'Open vSwitch agent';
+    let tags: Record<string, number> = {};
+    try {
+      const reported = (JSON.parse(row.configurations) as { local_vlan_tags?: unknown }).local_vlan_tags;
+      if (ovs && typeof reported === 'object' && reported !== null) tags = reported as Record<string, number>;
+    } catch {
+      // A configuration that is not JSON names no tags.
+    }
+    wiring[row.host] = { driver: ovs ? 'openvswitch' : 'linuxbridge', tags };
+  }
+  return wiring;
+}
+
 /** The ids of every object `ctx` may see; undefined for admins (everything). */
 async function visibleTo(s: Services, ctx: Context): Promise<Set<string> | undefined> {
   if (ctx.isAdmin) return undefined;
@@ -51,12 +74,13 @@ export function registerTrace(app: FastifyInstance, services: Services): void {
     { schema: { body: TraceRequest, response: { 200: TraceResult } } },
     async (req) => {
       const ctx = contextOf(req);
-      const [whole, visible, firewalls] = await Promise.all([
+      const [whole, visible, firewalls, wiring] = await Promise.all([
         readModel(services, SYSTEM),
         visibleTo(services, ctx),
         traceFirewalls(services.store.db),
+        hostWiring(services),
       ]);
-      const model = { ...whole, firewalls };
+      const model = { ...whole, firewalls, wiring };
       return trace(visible ? scopeTraceModel(model, visible) : model, req.body as TraceRequest);
     },
   );

@@ -24,6 +24,7 @@
  */
 import { type Command, Option } from 'commander';
 import { type Session, sessionFromEnvironment } from '../client/session.js';
+import { L2_AGENT_TYPES } from '../model/agent.js';
 import type { TraceRequest, TraceResult } from '../model/trace.js';
 import { FORMATS, type Format, print, renderTable } from './output.js';
 import type { Netns } from './probe.js';
@@ -274,18 +275,23 @@ export interface HostDriftReport {
   host: string;
   findings: string[];
   error?: string;
+  /** Its L2 driver (`linuxbridge`, `openvswitch`), as its agent reports. */
+  driver?: string;
 }
 
 /** Every host's drift, as `check` without a state dir prints it under the matrix. */
 export function hostsText(reports: readonly HostDriftReport[]): string {
-  const lines = reports.flatMap((r) => {
-    if (r.error) return [`host ${r.host}: drift not read: ${r.error}`];
-    if (r.findings.length === 0) return [`host ${r.host}: no kernel drift`];
-    return [
-      `host ${r.host}: ${r.findings.length} kernel drift finding(s):`,
-      ...r.findings.map((f) => `  - ${f}`),
-    ];
-  });
+  const drivers = reports.filter((r) => r.driver).map((r) => `${r.host} ${r.driver}`);
+  const lines = (drivers.length > 0 ? [`L2 drivers: ${drivers.join(', ')}`] : []).concat(
+    reports.flatMap((r) => {
+      if (r.error) return [`host ${r.host}: drift not read: ${r.error}`];
+      if (r.findings.length === 0) return [`host ${r.host}: no kernel drift`];
+      return [
+        `host ${r.host}: ${r.findings.length} kernel drift finding(s):`,
+        ...r.findings.map((f) => `  - ${f}`),
+      ];
+    }),
+  );
   return lines.length > 0 ? `${lines.join('\n')}\n` : '';
 }
 
@@ -340,13 +346,17 @@ export function matrixText(
   return `${lines.join('\n')}\n`;
 }
 
-/** The hosts with a live agent (an L2 agent: every host's agent process has one). */
-async function liveHosts(session: Session): Promise<string[]> {
+/** The hosts with a live agent (an L2 agent: every host's agent process has one), with its driver. */
+async function liveHosts(session: Session): Promise<Map<string, string>> {
   const { agents } = await session.get<{ agents: { host: string; agent_type: string; alive: boolean }[] }>(
     '/v2.0/agents',
   );
-  const l2 = agents.filter((a) => a.alive && /^(Linux bridge|Open vSwitch) agent$/.test(a.agent_type));
-  return [...new Set(l2.map((a) => a.host))].sort();
+  const l2 = agents
+    .filter((a) => a.alive && L2_AGENT_TYPES.includes(a.agent_type))
+    .sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
+  return new Map(
+    l2.map((a) => [a.host, a.agent_type === 'Open vSwitch agent' ? 'openvswitch' : 'linuxbridge']),
+  );
 }
 
 /** How long the agents keep the TCP listeners of a run: the probes' time, with room (120 s at most). */
@@ -494,7 +504,12 @@ export async function check(file: string | undefined, flags: CheckFlags): Promis
   let hosts: HostDriftReport[] = [];
   const host = p.endpoints.find((e) => e.instance && e.netns !== undefined)?.instance?.host ?? undefined;
   if (!local) {
-    hosts = await driftByAgents(session, flags.host ? [flags.host] : await liveHosts(session), !!flags.host);
+    const live = await liveHosts(session);
+    hosts = await driftByAgents(session, flags.host ? [flags.host] : [...live.keys()], !!flags.host);
+    for (const report of hosts) {
+      const driver = live.get(report.host);
+      if (driver) report.driver = driver;
+    }
   } else if (mismatched.length > 0 && host) {
     const found = await probe.hostDrift(session, host, stateDir).catch((err: Error) => err);
     if (found instanceof Error) {

@@ -649,6 +649,8 @@ describe('dashboard in Chromium against neutrino up', { skip }, () => {
         await waitInteractive(p);
         loads.push(await marks(p));
       }
+      // An admin sees each host's L2 driver (the all-in-one's agent: linuxbridge).
+      assert.match(await p.getByTestId('hosts').innerText(), /^Hosts: \S+ \(Linux bridge\)$/);
       const objects = Number((await p.locator('.topology-legend').innerText()).match(/(\d+) objects/)?.[1]);
       assert.ok(objects >= 200, `objects drawn: ${objects}`);
       const chip = p.getByRole('button', { name: /^port-17-2 / });

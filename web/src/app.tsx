@@ -123,6 +123,11 @@ function Dashboard({
 
   const ctx: AppCtx = useMemo(() => ({ cloud, state, admin, select }), [cloud, state, admin, select]);
   const dead = (state.agents ?? []).filter((a) => !a.alive);
+  // Each host's L2 driver, from its L2 agent (admins only: agents are not shown to members).
+  const l2Hosts = (state.agents ?? [])
+    .filter((a) => a.agent_type === 'Linux bridge agent' || a.agent_type === 'Open vSwitch agent')
+    .sort((a, b) => a.host.localeCompare(b.host))
+    .map((a) => `${a.host} (${a.agent_type === 'Open vSwitch agent' ? 'Open vSwitch' : 'Linux bridge'})`);
 
   let view: React.ReactNode;
   if (route === 'trace') view = <TraceView projectFilter={admin ? projectFilter : ''} />;
@@ -231,6 +236,11 @@ function Dashboard({
               ))}
             </select>
           </div>
+        ) : null}
+        {admin && route === 'topology' && l2Hosts.length > 0 ? (
+          <p className="hosts" data-testid="hosts">
+            Hosts: {l2Hosts.join(', ')}
+          </p>
         ) : null}
         <div className="workspace">
           <main className="main">{view}</main>

@@ -71,6 +71,17 @@ export interface TraceModel {
   beyond?: { network_id: string | null; cidr: string }[];
   /** FWaaS: the router interfaces in a firewall group with a policy (`core/fwaas.ts`). */
   firewalls?: TraceFirewall[];
+  /**
+   * Host → how its L2 agent wires ports (an admin's trace names the devices a packet crosses);
+   * absent for members, who are not told hosts.
+   */
+  wiring?: Record<string, HostWiring>;
+}
+
+/** A host's L2 driver, and (openvswitch) the local VLAN tag of each network on its `br-int`. */
+export interface HostWiring {
+  driver: 'linuxbridge' | 'openvswitch';
+  tags: Record<string, number>;
 }
 
 /** A router interface's firewall group, its policies' enabled rules in order (`core/fwaas.ts`). */

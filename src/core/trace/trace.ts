@@ -14,6 +14,14 @@
  * of another project, the trace ends with a hop saying only that the path leaves its project.
  */
 
+import {
+  hybridBridgeEnd,
+  hybridBridgeName,
+  INTEGRATION_BRIDGE,
+  integrationEnd,
+  networkBridgeName,
+  tapName,
+} from '../../model/device-names.js';
 import { DeviceOwner } from '../../model/device-owners.js';
 import type { TraceRequest, TraceResult } from '../../model/trace.js';
 import { Conflict, InvalidInput, NotFound } from '../errors.js';
@@ -37,6 +45,26 @@ import { Stop } from './walk.js';
 const MAX_ROUTERS = 8;
 
 class Tracer extends SecuritySteps {
+  /**
+   * The devices an instance's port crosses on its host, for an admin's trace: `tap` on the
+   * network's `brq` (linuxbridge), or `tap` → `qbr` → `qvb`/`qvo` → `br-int` with the network's
+   * local VLAN tag (openvswitch, hybrid plug); '' when unknown.
+   */
+  wired(port: TPort): string {
+    const host = this.instanceOf.get(port.id)?.instance.host;
+    const wiring = host ? this.model.wiring?.[host] : undefined;
+    if (!host || !wiring) return '';
+    if (wiring.driver === 'linuxbridge')
+      return `; on ${host}: ${tapName(port.id)} on Linux bridge ${networkBridgeName(port.network_id)}`;
+    const tag = wiring.tags[port.network_id];
+    const devices = [
+      tapName(port.id),
+      hybridBridgeName(port.id),
+      `${hybridBridgeEnd(port.id)}/${integrationEnd(port.id)}`,
+    ];
+    return `; on ${host}: ${devices.join(' → ')} → ${INTEGRATION_BRIDGE}${tag === undefined ? '' : ` (local VLAN tag ${tag})`}`;
+  }
+
   // --- the walk ----------------------------------------------------------------------------
 
   /** From an instance's (or any) port: the source, its checks, then wherever the packet goes. */
@@ -48,7 +76,7 @@ class Tracer extends SecuritySteps {
     this.pass(
       'source',
       this.object('port', port),
-      `${this.portLabel(port)} sends from ${packet.src} on ${this.network(port.network_id)}${down}`,
+      `${this.portLabel(port)} sends from ${packet.src} on ${this.network(port.network_id)}${down}${this.wired(port)}`,
     );
     if (!port.admin_state_up)
       this.fail(
@@ -564,7 +592,7 @@ class Tracer extends SecuritySteps {
     this.pass(
       'destination',
       this.object('instance', owner.instance),
-      `delivered to instance ${owner.instance.name} (eth${owner.nic}, port ${short(port.id)}) at ${packet.dst}${down}`,
+      `delivered to instance ${owner.instance.name} (eth${owner.nic}, port ${short(port.id)}) at ${packet.dst}${down}${this.wired(port)}`,
     );
   }
 }

@@ -5,22 +5,11 @@
  */
 import { createHash } from 'node:crypto';
 
-const ID_CHARS = 11;
-
-/** The Linux bridge carrying network `networkId`. */
-export function bridgeName(networkId: string): string {
-  return `brq${networkId.slice(0, ID_CHARS)}`;
-}
-
-/** The host end of a port's veth, on its network's bridge. */
-export function tapName(portId: string): string {
-  return `tap${portId.slice(0, ID_CHARS)}`;
-}
-
-/** The namespace end of a service port's veth (DHCP). */
-export function namespaceDeviceName(portId: string): string {
-  return `ns-${portId.slice(0, ID_CHARS)}`;
-}
+export {
+  namespaceDeviceName,
+  networkBridgeName as bridgeName,
+  tapName,
+} from '../../../model/device-names.js';
 
 /** The VXLAN device of segment `vni` (at most `vxlan-16777215`, 14 characters). */
 export function vxlanName(vni: number): string {

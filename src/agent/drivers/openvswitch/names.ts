@@ -9,24 +9,14 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { MAX_LINK_NAME } from '../linuxbridge/names.js';
 
-const ID_CHARS = 11;
+export {
+  hybridBridgeEnd,
+  hybridBridgeName,
+  INTEGRATION_BRIDGE,
+  integrationEnd,
+} from '../../../model/device-names.js';
+
 const HASH_CHARS = 6;
-
-export const INTEGRATION_BRIDGE = 'br-int';
-
-export function hybridBridgeName(portId: string): string {
-  return `qbr${portId.slice(0, ID_CHARS)}`;
-}
-
-/** The end of a port's veth pair on its Linux bridge. */
-export function hybridBridgeEnd(portId: string): string {
-  return `qvb${portId.slice(0, ID_CHARS)}`;
-}
-
-/** The end of a port's veth pair on `br-int`. */
-export function integrationEnd(portId: string): string {
-  return `qvo${portId.slice(0, ID_CHARS)}`;
-}
 
 /** `prefix` + `name`, at most 15 characters: cut, with 6 hex digits of the name's SHA-1, when longer. */
 function fit(prefix: string, name: string): string {

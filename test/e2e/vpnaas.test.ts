@@ -242,6 +242,27 @@ describe('VPNaaS: two sites joined by IPsec through neutrino up (real kernel)', 
       log,
       userspace ? /IPsec site connections run on strongSwan's userspace IPsec/ : /run on kernel IPsec/,
     );
+    // `neutrino vpn list` (the admin's: both projects' connections) shows the same.
+    const listed = await up.cli(['vpn', 'list', '-f', 'json']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const rows = JSON.parse(listed.stdout) as Record<string, string>[];
+    assert.deepEqual(
+      rows.map((r) => [r.ID, r.Status, r.Peer, r.Router]).sort(),
+      [
+        [sites[0].connection, 'ACTIVE', sites[1].gateway, sites[0].router],
+        [sites[1].connection, 'ACTIVE', sites[0].gateway, sites[1].router],
+      ].sort(),
+    );
+    for (const site of sites)
+      assert.equal(
+        rows.find((r) => r.ID === site.connection)?.Description,
+        (await connection(site)).status_description,
+        'the status description, which names the IPsec data plane',
+      );
+    const table = await up.cli(['vpn', 'list']);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, new RegExp(`site-a \\(${sites[0].router}\\)`), 'the router by its name');
+    assert.match(table.stdout, /\| Status +\| Peer +\| Router/);
     await assert.rejects(
       sites[1].api.get(`${VPN}/ipsec-site-connections/${sites[0].connection}`),
       (e: { status?: number; type?: string }) => e.status === 404 && e.type === 'IPsecSiteConnectionNotFound',

@@ -3,13 +3,13 @@
  * each, who makes the site's network, router, instance, security group rules and VPN objects; the
  * admin only makes the shared external network 198.51.100.0/24), each router gatewayed to it, joined
  * by IPsec site connections (endpoint groups, IKEv2, AES-256/SHA-256). Both connections go ACTIVE,
- * saying which IPsec data plane carries them; the instances ping and open TCP to each other with
- * their own addresses (no SNAT; each project's security group admits the other site's CIDR); on the
- * external network (watched by tcpdump in the outside
- * namespace, the test's bridge flooding every frame to it) the sites exchange only ESP or ESP in UDP,
- * never a private address. A wrong pre-shared key leaves the connection DOWN with the reason and
- * carries nothing; the right one brings it back; deleting the connections stops the traffic and
- * leaves no charon in the routers' namespaces.
+ * saying which IPsec data plane carries them, as `neutrino vpn list` shows too; each project sees
+ * only its own. The instances ping and open TCP to each other with their own addresses (no SNAT;
+ * each project's security group admits the other site's CIDR); on the external network (watched by
+ * tcpdump in the outside namespace, the test's bridge flooding every frame to it) the sites
+ * exchange only ESP or ESP in UDP, never a private address. A wrong pre-shared key leaves the
+ * connection DOWN with the reason and carries nothing; the right one brings it back; deleting the
+ * connections stops the traffic and leaves no charon in the routers' namespaces.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';

@@ -113,6 +113,12 @@ export function buildServices(store: Store, settings: Settings, tokenLifetimeSec
   firewallGroups.onDelete.push((tx, group) => networkLogs.forget(tx, 'resource_id', group.id));
   ports.onDelete.push((tx, port) => networkLogs.forget(tx, 'target_id', port.id));
   const vpn = vpnServicesOf(store);
+  // neutron-vpnaas's callbacks: what a VPN uses stays (routers and subnets stay free of VPN imports).
+  routers.onGatewayRemove.push((tx, router) => vpn.vpnServices.requireRouterUnused(tx, router.id));
+  routers.onInterfaceRemove.push((tx, router, subnet) =>
+    vpn.vpnServices.requireSubnetUnused(tx, router.id, subnet.id),
+  );
+  subnets.onDelete.push((tx, subnet) => vpn.endpointGroups.requireSubnetUnused(tx, subnet.id));
   return {
     store,
     settings,

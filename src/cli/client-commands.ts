@@ -21,6 +21,7 @@ import { registerAddressScopeCommands } from './subnet-pool.js';
 import { registerTaasCommands } from './taas.js';
 import { registerTopologyCommands } from './topology/command.js';
 import { registerTraceCommand } from './trace.js';
+import { registerVpnCommands } from './vpn.js';
 
 export function registerClientCommands(root: Command): void {
   registerAgentCommands(registerNetworkCommands(root));
@@ -34,6 +35,7 @@ export function registerClientCommands(root: Command): void {
   registerTaasCommands(root);
   registerMeteringCommands(root);
   registerNetworkLogCommands(root);
+  registerVpnCommands(root);
   registerInstanceCommands(root);
   registerIdentityCommands(root);
   registerTopologyCommands(root);

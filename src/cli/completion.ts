@@ -8,6 +8,7 @@
 import type { Command, Option } from 'commander';
 import { sessionFromEnvironment } from '../client/session.js';
 import { KINDS, type Kind, nameMap } from './resolve.js';
+import { IPSEC_SITE_CONNECTION } from './vpn.js';
 
 /** Argument and option value names (`<network>`, `--security-group <group>`) that name objects. */
 const NAMED: Record<string, Kind> = {
@@ -22,6 +23,7 @@ const NAMED: Record<string, Kind> = {
   project: KINDS.project,
   user: KINDS.user,
   role: KINDS.role,
+  vpn: IPSEC_SITE_CONNECTION,
 };
 /** Commands whose `<port>`, `<host>`… are not objects (a TCP port, an address). */
 const NOT_CLIENT = new Set([

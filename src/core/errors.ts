@@ -205,6 +205,12 @@ export const SubnetInUse = define<{ subnet_id: string }>(
   409,
   'Unable to complete operation on subnet %(subnet_id)s: One or more ports have an IP allocation from this subnet.',
 );
+/** SubnetInUse with another service's reason (Neutron wraps a refusing SUBNET BEFORE_DELETE callback in it). */
+export const SubnetInUseBecause = define<{ subnet_id: string; reason: string }>(
+  'SubnetInUse',
+  409,
+  'Unable to complete operation on subnet %(subnet_id)s: %(reason)s.',
+);
 export const PortInUse = define<{ port_id: string; net_id: string; device_id: string }>(
   'PortInUse',
   409,

@@ -305,6 +305,13 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
   readonly #ha: L3Ha;
   /** Set by the services: see `Agents.deadNetworkHosts`. */
   deadNetworkHosts: (tx: Tx) => Promise<string[] | undefined> = async () => undefined;
+  /**
+   * Other services' checks before a router's gateway goes (removed, moved to another network, or
+   * the router deleted) and before an interface's subnet leaves it; a hook throws to refuse. Neutron's
+   * ROUTER_GATEWAY and ROUTER_INTERFACE BEFORE_DELETE callbacks, which neutron-vpnaas subscribes to.
+   */
+  readonly onGatewayRemove: ((tx: Tx, router: Stored) => Promise<void>)[] = [];
+  readonly onInterfaceRemove: ((tx: Tx, router: Stored, subnet: Stored) => Promise<void>)[] = [];
 
   constructor(
     store: Store,
@@ -487,7 +494,10 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
     return (await this.#views(ctx, [row]))[0];
   }
 
-  /** Refused while interfaces remain or floating IPs use the gateway; the gateway port goes with it. */
+  /**
+   * Refused while interfaces remain, floating IPs use the gateway or a gateway hook refuses; the
+   * gateway port goes with it.
+   */
   async remove(ctx: Context, id: string, ifRevision?: number): Promise<void> {
     requireWriter(ctx, 'delete_router');
     await this.#store.transaction(async (tx) => {
@@ -497,10 +507,10 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
       if (interfaces.length > 0) {
         throw RouterInUse({ router_id: id, reason: `has ports still attached: ${interfaces.join(', ')}` });
       }
-      for (const gateway of ports.filter(isGateway)) {
-        await this.#requireNoFloatingIps(tx, id, String(gateway.network_id));
-        await removePort(tx, gateway);
-      }
+      const gateways = ports.filter(isGateway);
+      for (const gateway of gateways) await this.#requireNoFloatingIps(tx, id, String(gateway.network_id));
+      for (const hook of this.onGatewayRemove) await hook(tx, router);
+      for (const gateway of gateways) await removePort(tx, gateway);
       await this.#ha.detach(tx, router);
       await tx.deleteFrom('l3_bindings').where('router_id', '=', id).execute();
       await deleteResource(tx, 'routers', router);
@@ -563,6 +573,7 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
     }
     if (current) {
       await this.#requireNoFloatingIps(tx, router.id, String(current.network_id));
+      for (const hook of this.onGatewayRemove) await hook(tx, router);
       await removePort(tx, current);
     }
     if (!network) return;
@@ -810,10 +821,11 @@ export class Routers implements ResourceService<RouterCreate, RouterUpdate> {
   }
 
   /**
-   * A subnet stays while a floating IP of the router maps (or forwards ports to) an address on it,
-   * or a route goes through it.
+   * A subnet stays while another service uses it on the router (the hooks, first as in Neutron), a
+   * floating IP of the router maps (or forwards ports to) an address on it, or a route goes through it.
    */
   async #requireUnused(tx: Tx, router: Stored, subnet: Stored): Promise<void> {
+    for (const hook of this.onInterfaceRemove) await hook(tx, router, subnet);
     const cidr = parseCidr(String(subnet.cidr))!;
     const associated = await tx
       .selectFrom('floatingip_associations')

@@ -27,11 +27,13 @@ import {
   InvalidAttribute,
   InvalidInput,
   NetworkMTUSubnetConflict,
+  NeutronError,
   OutOfBoundsAllocationPool,
   OverlappingAllocationPools,
   PolicyNotAuthorized,
   RevisionNumberConstraintFailed,
   SubnetInUse,
+  SubnetInUseBecause,
   SubnetNotFound,
 } from './errors.js';
 import { addAutoAddresses, isAutoAddressSubnet, releaseSubnet } from './fixed-ips.js';
@@ -217,6 +219,12 @@ export class Subnets implements ResourceService<SubnetCreate, SubnetUpdate> {
   readonly #settings: Settings;
   readonly #networks: Networks;
   readonly #pools: SubnetPools;
+  /**
+   * Other services' checks before a subnet goes (by itself or with its network); a hook throws a
+   * NeutronError to refuse, answered as SubnetInUse with its message as the reason, as Neutron
+   * answers a refusing SUBNET BEFORE_DELETE callback (neutron-vpnaas's endpoint groups use one).
+   */
+  readonly onDelete: ((tx: Tx, subnet: Stored) => Promise<void>)[] = [];
 
   constructor(store: Store, settings: Settings, networks: Networks, pools: SubnetPools) {
     this.#store = store;
@@ -425,6 +433,7 @@ export class Subnets implements ResourceService<SubnetCreate, SubnetUpdate> {
       if (ifRevision !== undefined && ifRevision !== current.revision_number) {
         throw RevisionNumberConstraintFailed({ expected: ifRevision, current: current.revision_number });
       }
+      await this.#requireUnused(tx, current);
       const holders = await tx
         .selectFrom('ip_allocations')
         .innerJoin('ports', 'ports.id', 'ip_allocations.port_id')
@@ -441,9 +450,23 @@ export class Subnets implements ResourceService<SubnetCreate, SubnetUpdate> {
     });
   }
 
+  async #requireUnused(tx: Tx, subnet: Stored): Promise<void> {
+    for (const hook of this.onDelete) {
+      try {
+        await hook(tx, subnet);
+      } catch (error) {
+        if (error instanceof NeutronError)
+          throw SubnetInUseBecause({ subnet_id: subnet.id, reason: error.message });
+        throw error;
+      }
+    }
+  }
+
   /** A network's delete takes its subnets along (its ports other than DHCP's already block it). */
   async #removeAll(tx: Tx, networkId: string): Promise<void> {
-    for (const subnet of await listResources(tx, 'subnets', { column: 'network_id', values: [networkId] })) {
+    const subnets = await listResources(tx, 'subnets', { column: 'network_id', values: [networkId] });
+    for (const subnet of subnets) await this.#requireUnused(tx, subnet);
+    for (const subnet of subnets) {
       await tx.deleteFrom('ip_allocations').where('subnet_id', '=', subnet.id).execute();
       await deleteResource(tx, 'subnets', subnet);
     }

@@ -71,8 +71,12 @@ import {
   PeerCidrsInvalid,
   PolicyNotAuthorized,
   RevisionNumberConstraintFailed,
+  RouterInUse,
   RouterIsNotExternal,
   RouterNotFound,
+  SubnetInUseByEndpointGroup,
+  SubnetInUseByIPsecSiteConnection,
+  SubnetInUseByVPNService,
   SubnetIsNotConnectedToRouter,
   VPNEndpointGroupNotFound,
   VPNPeerAddressNotResolved,
@@ -271,19 +275,29 @@ abstract class VpnResources<C, U> implements ResourceService<C, U> {
   }
 }
 
-/** The connections using `column`'s `id` (a policy, a service or an endpoint group). */
-async function connectionsWith(db: Kysely<Database>, attr: string, id: string): Promise<Stored[]> {
-  const rows = await db
-    .selectFrom('ipsec_site_connections')
-    .select('id')
-    .where('doc', 'like', `%"${id}"%`)
-    .execute();
+/** The rows of `table` whose document names `id` anywhere: a cheap filter the caller narrows to the attribute it means. */
+async function rowsNaming(
+  db: Kysely<Database>,
+  table: 'vpnservices' | 'vpn_endpoint_groups' | 'ipsec_site_connections',
+  id: string,
+): Promise<Stored[]> {
+  const rows = await db.selectFrom(table).select('id').where('doc', 'like', `%"${id}"%`).execute();
   const out: Stored[] = [];
   for (const row of rows) {
-    const conn = await getResource(db, 'ipsec_site_connections', row.id);
-    if (conn && conn[attr] === id) out.push(conn);
+    const found = await getResource(db, table, row.id);
+    if (found) out.push(found);
   }
   return out;
+}
+
+/** The connections using `attr`'s `id` (a policy, a service or an endpoint group). */
+async function connectionsWith(db: Kysely<Database>, attr: string, id: string): Promise<Stored[]> {
+  return (await rowsNaming(db, 'ipsec_site_connections', id)).filter((conn) => conn[attr] === id);
+}
+
+/** The VPN services on `routerId`. */
+async function servicesOn(db: Kysely<Database>, routerId: string): Promise<Stored[]> {
+  return (await rowsNaming(db, 'vpnservices', routerId)).filter((s) => s.router_id === routerId);
 }
 
 function ikeAttributes(body: Record<string, unknown>, current?: Stored): Record<string, unknown> {
@@ -510,6 +524,34 @@ export class VpnServices extends VpnResources<VpnServiceCreate, VpnServiceUpdate
     if ((await connectionsWith(tx, 'vpnservice_id', current.id)).length > 0)
       throw VPNServiceInUse({ vpnservice_id: current.id });
   }
+
+  /** neutron-vpnaas's `check_router_in_use`: a router keeps its gateway (and stays) while a VPN service uses it. */
+  async requireRouterUnused(tx: Tx, routerId: string): Promise<void> {
+    const services = await servicesOn(tx, routerId);
+    if (services.length === 0) return;
+    const plural = services.length > 1 ? 's' : '';
+    throw RouterInUse({
+      router_id: routerId,
+      reason: `is currently used by VPN service${plural} (${services.map((s) => s.id).join(',')})`,
+    });
+  }
+
+  /**
+   * neutron-vpnaas's `check_subnet_in_use`: a subnet stays on a router while a VPN service there is
+   * bound to it, or a connection there has it in its local endpoint group.
+   */
+  async requireSubnetUnused(tx: Tx, routerId: string, subnetId: string): Promise<void> {
+    const services = await servicesOn(tx, routerId);
+    const bound = services.find((s) => s.subnet_id === subnetId);
+    if (bound) throw SubnetInUseByVPNService({ subnet_id: subnetId, vpnservice_id: bound.id });
+    for (const service of services)
+      for (const conn of await connectionsWith(tx, 'vpnservice_id', service.id)) {
+        if (!conn.local_ep_group_id) continue;
+        const group = await getResource(tx, 'vpn_endpoint_groups', String(conn.local_ep_group_id));
+        if (group?.type === 'subnet' && (group.endpoints as string[]).includes(subnetId))
+          throw SubnetInUseByIPsecSiteConnection({ subnet_id: subnetId, ipsec_site_connection_id: conn.id });
+      }
+  }
 }
 
 export class EndpointGroups extends VpnResources<EndpointGroupCreate, EndpointGroupUpdate> {
@@ -579,6 +621,14 @@ export class EndpointGroups extends VpnResources<EndpointGroupCreate, EndpointGr
       ...(await connectionsWith(tx, 'peer_ep_group_id', current.id)),
     ];
     if (users.length > 0) throw EndpointGroupInUse({ group_id: current.id });
+  }
+
+  /** neutron-vpnaas's `check_subnet_in_use_by_endpoint_group`: a subnet stays while an endpoint group lists it. */
+  async requireSubnetUnused(tx: Tx, subnetId: string): Promise<void> {
+    const group = (await rowsNaming(tx, 'vpn_endpoint_groups', subnetId)).find(
+      (g) => g.type === 'subnet' && (g.endpoints as string[]).includes(subnetId),
+    );
+    if (group) throw SubnetInUseByEndpointGroup({ subnet_id: subnetId, group_id: group.id });
   }
 }
 
@@ -758,11 +808,8 @@ export class IpsecSiteConnections extends VpnResources<IpsecSiteConnectionCreate
           throw InvalidInput({
             error_message: `peer CIDR ${peer} overlaps local subnet ${local} of ipsec_site_connection ${conn.id}`,
           });
-    const services = (
-      await tx.selectFrom('vpnservices').select('id').where('doc', 'like', `%"${routerId}"%`).execute()
-    ).map((s) => s.id);
-    for (const serviceId of services) {
-      for (const other of await connectionsWith(tx, 'vpnservice_id', serviceId)) {
+    for (const service of await servicesOn(tx, routerId)) {
+      for (const other of await connectionsWith(tx, 'vpnservice_id', service.id)) {
         if (other.id === conn.id) continue;
         const theirs = await resolveEndpoints(tx, other);
         for (const peer of endpoints.peerCidrs)

@@ -43,6 +43,7 @@ for (const dialect of dialects()) {
     let serviceId: string;
     let localGroup: string;
     let peerGroup: string;
+    let extId: string;
 
     before(async () => {
       t = await startTestServer(dialect, { defaultHost: 'h1' });
@@ -51,6 +52,7 @@ for (const dialect of dialects()) {
       other = client(t, (await t.newProjectUser()).token);
       const ext = (await admin.post('/v2.0/networks', { network: { name: 'ext', 'router:external': true } }))
         .body.network;
+      extId = ext.id;
       await admin.post('/v2.0/subnets', {
         subnet: { network_id: ext.id, ip_version: 4, cidr: '198.51.100.0/24' },
       });
@@ -404,6 +406,136 @@ for (const dialect of dialects()) {
       );
     });
 
+    it("what a VPN uses stays: neutron-vpnaas's in-use refusals, nothing changed by them", async () => {
+      const ROUTERS = '/v2.0/routers';
+      const gatewayOf = async (id: string) =>
+        (await member.get(`${ROUTERS}/${id}`)).body.router.external_gateway_info as Record<string, unknown>;
+      const portsOf = async (id: string) =>
+        ((await admin.get(`/v2.0/ports?device_id=${id}`)).body.ports as { id: string }[])
+          .map((p) => p.id)
+          .sort();
+      const before = { gateway: await gatewayOf(routerId), ports: await portsOf(routerId) };
+      assert.ok(before.gateway);
+
+      // The gateway stays while a VPN service uses the router: removed, or moved to another network.
+      const inUse = `Router ${routerId} is currently used by VPN service (${serviceId})`;
+      refused(
+        await member.put(`${ROUTERS}/${routerId}`, { router: { external_gateway_info: {} } }),
+        409,
+        'RouterInUse',
+        inUse,
+      );
+      const ext2 = (
+        await admin.post('/v2.0/networks', { network: { name: 'ext2', 'router:external': true } })
+      ).body.network;
+      await admin.post('/v2.0/subnets', {
+        subnet: { network_id: ext2.id, ip_version: 4, cidr: '198.51.101.0/24' },
+      });
+      refused(
+        await admin.put(`${ROUTERS}/${routerId}`, {
+          router: { external_gateway_info: { network_id: ext2.id } },
+        }),
+        409,
+        'RouterInUse',
+        inUse,
+      );
+
+      // The interface stays while a connection's local endpoint group on the router names its subnet.
+      refused(
+        await member.put(`${ROUTERS}/${routerId}/remove_router_interface`, { subnet_id: localSubnet }),
+        409,
+        'SubnetInUseByIPsecSiteConnection',
+        `Subnet ${localSubnet} is used by ipsec site connection ${connId}`,
+      );
+      const [qr] = (
+        await admin.get(`/v2.0/ports?device_id=${routerId}&device_owner=network:router_interface`)
+      ).body.ports as { id: string }[];
+      refused(
+        await member.put(`${ROUTERS}/${routerId}/remove_router_interface`, { port_id: qr.id }),
+        409,
+        'SubnetInUseByIPsecSiteConnection',
+      );
+      assert.deepEqual(await gatewayOf(routerId), before.gateway, 'the gateway is unchanged');
+      assert.deepEqual(await portsOf(routerId), before.ports, 'no port of the router went');
+
+      // A subnet (alone or with its network) stays while an endpoint group lists it.
+      const net = (await member.post('/v2.0/networks', { network: { name: 'listed' } })).body.network;
+      const listed = (
+        await member.post('/v2.0/subnets', {
+          subnet: { network_id: net.id, ip_version: 4, cidr: '10.20.5.0/24' },
+        })
+      ).body.subnet.id as string;
+      const group = (
+        await member.post(`${VPN}/endpoint-groups`, {
+          endpoint_group: { type: 'subnet', endpoints: [listed] },
+        })
+      ).body.endpoint_group.id as string;
+      const listedInUse = `Unable to complete operation on subnet ${listed}: Subnet ${listed} is used by endpoint group ${group}.`;
+      refused(await member.del(`/v2.0/subnets/${listed}`), 409, 'SubnetInUse', listedInUse);
+      refused(await member.del(`/v2.0/networks/${net.id}`), 409, 'SubnetInUse', listedInUse);
+      assert.equal((await member.get(`/v2.0/subnets/${listed}`)).status, 200, 'the subnet stays');
+      assert.equal((await member.get(`/v2.0/networks/${net.id}`)).status, 200, 'the network stays');
+
+      // A router bound to a subnet by a (legacy) service keeps that interface; a router with a service stays.
+      const r2 = (
+        await member.post(ROUTERS, { router: { name: 'r2', external_gateway_info: { network_id: extId } } })
+      ).body.router.id as string;
+      await member.put(`${ROUTERS}/${r2}/add_router_interface`, { subnet_id: listed });
+      const legacy = (
+        await member.post(`${VPN}/vpnservices`, { vpnservice: { router_id: r2, subnet_id: listed } })
+      ).body.vpnservice.id as string;
+      refused(
+        await member.put(`${ROUTERS}/${r2}/remove_router_interface`, { subnet_id: listed }),
+        409,
+        'SubnetInUseByVPNService',
+        `Subnet ${listed} is used by VPNService ${legacy}`,
+      );
+      const r3 = (
+        await member.post(ROUTERS, { router: { name: 'r3', external_gateway_info: { network_id: extId } } })
+      ).body.router.id as string;
+      const bare = (await member.post(`${VPN}/vpnservices`, { vpnservice: { router_id: r3 } })).body
+        .vpnservice.id as string;
+      const r3Ports = await portsOf(r3);
+      refused(
+        await member.del(`${ROUTERS}/${r3}`),
+        409,
+        'RouterInUse',
+        `Router ${r3} is currently used by VPN service (${bare})`,
+      );
+      assert.equal((await member.get(`${ROUTERS}/${r3}`)).status, 200, 'the router stays');
+      assert.deepEqual(await portsOf(r3), r3Ports, 'with its gateway port');
+
+      // In use by a connection: policies (update and delete) and both endpoint groups.
+      refused(
+        await member.put(`${VPN}/ikepolicies/${ikeId}`, { ikepolicy: { pfs: 'group15' } }),
+        409,
+        'IKEPolicyInUse',
+        `IKEPolicy ${ikeId} is in use by existing IPsecSiteConnection and can't be updated or deleted`,
+      );
+      refused(
+        await member.put(`${VPN}/ipsecpolicies/${ipsecId}`, { ipsecpolicy: { pfs: 'group15' } }),
+        409,
+        'IPsecPolicyInUse',
+      );
+      refused(
+        await member.del(`${VPN}/endpoint-groups/${localGroup}`),
+        400,
+        'EndpointGroupInUse',
+        `Endpoint group ${localGroup} is in use and cannot be deleted`,
+      );
+      assert.equal((await member.get(`${VPN}/ikepolicies/${ikeId}`)).body.ikepolicy.pfs, 'group14');
+
+      // Once the VPN objects go, so do the refusals.
+      assert.equal((await member.del(`${VPN}/vpnservices/${bare}`)).status, 204);
+      assert.equal((await member.del(`${ROUTERS}/${r3}`)).status, 204);
+      assert.equal((await member.del(`${VPN}/vpnservices/${legacy}`)).status, 204);
+      const detached = await member.put(`${ROUTERS}/${r2}/remove_router_interface`, { subnet_id: listed });
+      assert.equal(detached.status, 200, JSON.stringify(detached.body));
+      assert.equal((await member.del(`${ROUTERS}/${r2}`)).status, 204);
+      assert.equal((await member.del(`${VPN}/endpoint-groups/${group}`)).status, 204);
+      assert.equal((await member.del(`/v2.0/networks/${net.id}`)).status, 204);
+    });
+
     it('deletes in order: the connection, then what it used', async () => {
       assert.equal((await member.del(`${CONNS}/${connId}`)).status, 204);
       refused(await member.get(`${CONNS}/${connId}`), 404, 'IPsecSiteConnectionNotFound');
@@ -414,6 +546,16 @@ for (const dialect of dialects()) {
       const sync = await admin.post('/neutrino/v1/hosts/h1/sync', undefined);
       const routers = (sync.body.snapshot as { routers: { id: string; vpn?: unknown }[] }).routers;
       assert.equal(routers.find((x) => x.id === routerId)?.vpn, undefined);
+      const r = await member.put(`/v2.0/routers/${routerId}/remove_router_interface`, {
+        subnet_id: localSubnet,
+      });
+      assert.equal(r.status, 200, 'the interface may go once no connection uses it');
+      assert.equal((await member.del(`${VPN}/endpoint-groups/${localGroup}`)).status, 204);
+      assert.equal((await member.del(`/v2.0/subnets/${localSubnet}`)).status, 204);
+      const cleared = await member.put(`/v2.0/routers/${routerId}`, {
+        router: { external_gateway_info: {} },
+      });
+      assert.equal(cleared.status, 200, 'the gateway may go once no VPN service uses the router');
     });
 
     it('advertises vpnaas and vpn-endpoint-groups', async () => {

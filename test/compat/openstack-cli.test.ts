@@ -857,9 +857,20 @@ describe('openstack CLI against neutrino server', { skip }, () => {
     const inUse = await run(['vpn', 'ike', 'policy', 'delete', 'vpn-ike']);
     assert.notEqual(inUse.code, 0);
     assert.match(inUse.stderr, /is in use by existing IPsecSiteConnection/);
+    // What the VPN uses stays, with neutron-vpnaas's errors: the gateway, the interface, the subnet.
+    const gateway = await run(['router', 'unset', '--external-gateway', 'vpn-router']);
+    assert.notEqual(gateway.code, 0);
+    assert.match(gateway.stderr, /Router \S+ is currently used by VPN service \(\S+\)/);
+    const iface = await run(['router', 'remove', 'subnet', 'vpn-router', 'vpn-sub']);
+    assert.notEqual(iface.code, 0);
+    assert.match(iface.stderr, /Subnet \S+ is used by ipsec site connection/);
+    const subnet = await run(['subnet', 'delete', 'vpn-sub']);
+    assert.notEqual(subnet.code, 0);
+    assert.match(subnet.stderr, /Subnet \S+ is used by endpoint group/);
     await ok(['vpn', 'ipsec', 'site', 'connection', 'delete', 'vpn-conn']);
     await ok(['vpn', 'endpoint', 'group', 'delete', 'vpn-local', 'vpn-peer', 'vpn-overlap']);
     await ok(['vpn', 'service', 'delete', 'vpn-svc']);
+    await ok(['router', 'unset', '--external-gateway', 'vpn-router']);
     await ok(['vpn', 'ipsec', 'policy', 'delete', 'vpn-ipsec']);
     await ok(['vpn', 'ike', 'policy', 'delete', 'vpn-ike']);
   });

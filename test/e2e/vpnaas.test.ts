@@ -1,19 +1,23 @@
 /**
- * VPNaaS through a real `neutrino up` (root, real packets): two sites, each with a router gatewayed
- * to the external network 198.51.100.0/24 and a private subnet with an instance (both in the admin's
- * project: instances are made in the caller's project only), joined by IPsec site connections (endpoint groups, IKEv2, AES-256/SHA-256). Both connections go
- * ACTIVE, saying which IPsec data plane carries them; the instances ping and open TCP to each other
- * with their own addresses (no SNAT); on the external network (watched by tcpdump in the outside
- * namespace, the test's bridge flooding every frame to it) the sites exchange only ESP or ESP in UDP,
- * never a private address. A wrong pre-shared key leaves the connection DOWN with the reason and
- * carries nothing; the right one brings it back; deleting the connections stops the traffic and
- * leaves no charon in the routers' namespaces.
+ * VPNaaS through a real `neutrino up` (root, real packets): two sites, two projects (a member user
+ * each, who makes the site's network, router, instance, security group rules and VPN objects; the
+ * admin only makes the shared external network 198.51.100.0/24), each router gatewayed to it, joined
+ * by IPsec site connections (endpoint groups, IKEv2, AES-256/SHA-256). Both connections go ACTIVE,
+ * saying which IPsec data plane carries them, as `neutrino vpn list` shows too; each project sees
+ * only its own. The instances ping and open TCP to each other with their own addresses (no SNAT;
+ * each project's security group admits the other site's CIDR); on the external network (watched by
+ * tcpdump in the outside namespace, the test's bridge flooding every frame to it) the sites
+ * exchange only ESP or ESP in UDP, never a private address. A wrong pre-shared key leaves the
+ * connection DOWN with the reason and carries nothing; the right one brings it back; deleting the
+ * connections stops the traffic and leaves no charon in the routers' namespaces.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Session } from '../../src/client/session.js';
 import { runInNamespace } from '../../src/linux/exec.js';
 import { ipBatch, namespacePids } from '../../src/linux/ip.js';
 import { hasKernelEsp } from '../../src/linux/kernel.js';
@@ -36,6 +40,9 @@ interface Connection {
   status_description: string;
 }
 interface Site {
+  /** The site's project member's session: everything of the site is made and changed through it. */
+  api: Session;
+  project: string;
   router: string;
   gateway: string;
   cidr: string;
@@ -60,11 +67,8 @@ describe('VPNaaS: two sites joined by IPsec through neutrino up (real kernel)', 
   const ping = async (from: Site, to: Site) =>
     (await runInNamespace(ns(from), 'ping', ['-c', '1', '-W', '1', to.ip], { allowFail: true })).code === 0;
   const connection = async (s: Site) =>
-    (
-      await up.session.get<{ ipsec_site_connection: Connection }>(
-        `${VPN}/ipsec-site-connections/${s.connection}`,
-      )
-    ).ipsec_site_connection;
+    (await s.api.get<{ ipsec_site_connection: Connection }>(`${VPN}/ipsec-site-connections/${s.connection}`))
+      .ipsec_site_connection;
   const status = (s: Site, wanted: string) =>
     until(
       `site ${s.cidr}'s connection ${wanted}`,
@@ -75,7 +79,7 @@ describe('VPNaaS: two sites joined by IPsec through neutrino up (real kernel)', 
       60_000,
     );
   const connect = async (a: Site, b: Site, psk: string) => {
-    const { ipsec_site_connection } = await up.session.post<{ ipsec_site_connection: Connection }>(
+    const { ipsec_site_connection } = await a.api.post<{ ipsec_site_connection: Connection }>(
       `${VPN}/ipsec-site-connections`,
       {
         ipsec_site_connection: {
@@ -94,6 +98,39 @@ describe('VPNaaS: two sites joined by IPsec through neutrino up (real kernel)', 
     assert.equal(ipsec_site_connection.status, 'PENDING_CREATE');
     a.connection = ipsec_site_connection.id;
   };
+  /** A new project with a member user, and that user's session (the identity API, as the admin). */
+  const projectMember = async (name: string): Promise<{ project: string; api: Session }> => {
+    const suffix = randomBytes(3).toString('hex');
+    const admin = up.session;
+    const { project } = await admin.post<{ project: { id: string } }>('/identity/v3/projects', {
+      project: { name: `${name}-${suffix}`, domain_id: 'default' },
+    });
+    const password = `pw-${suffix}`;
+    const { user } = await admin.post<{ user: { id: string } }>('/identity/v3/users', {
+      user: {
+        name: `${name}-user-${suffix}`,
+        password,
+        domain_id: 'default',
+        default_project_id: project.id,
+      },
+    });
+    const { roles } = await admin.get<{ roles: { id: string }[] }>('/identity/v3/roles?name=member');
+    await admin.put(`/identity/v3/projects/${project.id}/users/${user.id}/roles/${roles[0].id}`);
+    const api = new Session({
+      auth: {
+        type: 'password',
+        credentials: {
+          authUrl: `${up.url}/identity/v3`,
+          username: `${name}-user-${suffix}`,
+          password,
+          projectName: `${name}-${suffix}`,
+          userDomainName: 'Default',
+          projectDomainName: 'Default',
+        },
+      },
+    });
+    return { project: project.id, api };
+  };
 
   before(async () => {
     userspace = !(await hasKernelEsp());
@@ -102,38 +139,45 @@ describe('VPNaaS: two sites joined by IPsec through neutrino up (real kernel)', 
     // tcpdump then sees what the two routers send each other.
     await ipBatch([['link', 'set', 'dev', outside.bridge, 'type', 'bridge', 'ageing_time', '0']]);
     await up.start();
-    const api = up.session;
-    const external = await outside.publicNetwork(api);
-    for (const [name, cidr] of [
-      ['site-a', '10.71.1.0/24'],
-      ['site-b', '10.72.1.0/24'],
+    const external = await outside.publicNetwork(up.session);
+    for (const [name, cidr, peerCidr] of [
+      ['site-a', '10.71.1.0/24', '10.72.1.0/24'],
+      ['site-b', '10.72.1.0/24', '10.71.1.0/24'],
     ]) {
-      // Both sites in the admin's project: instances are made in the caller's project only.
-      const owned = {};
+      const { project, api } = await projectMember(name);
       const { network } = await api.post<{ network: { id: string } }>('/v2.0/networks', {
-        network: { name, ...owned },
+        network: { name },
       });
       const { subnet } = await api.post<{ subnet: { id: string } }>('/v2.0/subnets', {
-        subnet: { network_id: network.id, ip_version: 4, cidr, ...owned },
+        subnet: { network_id: network.id, ip_version: 4, cidr },
       });
       const { router } = await api.post<{
         router: { id: string; external_gateway_info: { external_fixed_ips: { ip_address: string }[] } };
-      }>('/v2.0/routers', { router: { name, external_gateway_info: { network_id: external }, ...owned } });
+      }>('/v2.0/routers', { router: { name, external_gateway_info: { network_id: external } } });
       await api.put(`/v2.0/routers/${router.id}/add_router_interface`, { subnet_id: subnet.id });
       const vm = await activeInstance<Instance>(api, {
         name: `${name}-vm`,
         networks: [{ network_id: network.id }],
-        ...owned,
       });
-      const { port } = await api.get<{ port: { fixed_ips: { ip_address: string }[] } }>(
-        `/v2.0/ports/${vm.ports[0].id}`,
-      );
+      const { port } = await api.get<{
+        port: { project_id: string; fixed_ips: { ip_address: string }[]; security_groups: string[] };
+      }>(`/v2.0/ports/${vm.ports[0].id}`);
+      assert.equal(port.project_id, project, "the instance is the site's project's");
+      // The project's default group admits its own members only: the other site by a rule.
+      for (const security_group_id of port.security_groups)
+        for (const protocol of ['icmp', 'tcp'])
+          await api.post('/v2.0/security-group-rules', {
+            security_group_rule: {
+              security_group_id,
+              direction: 'ingress',
+              protocol,
+              remote_ip_prefix: peerCidr,
+            },
+          });
       const post = async <T>(path: string, member: string, body: Record<string, unknown>) =>
-        (
-          (await api.post<Record<string, T>>(`${VPN}/${path}`, {
-            [member]: { ...body, ...owned },
-          })) as Record<string, T>
-        )[member] as T;
+        ((await api.post<Record<string, T>>(`${VPN}/${path}`, { [member]: body })) as Record<string, T>)[
+          member
+        ] as T;
       const ike = await post<{ id: string }>('ikepolicies', 'ikepolicy', {
         ike_version: 'v2',
         encryption_algorithm: 'aes-256',
@@ -151,6 +195,8 @@ describe('VPNaaS: two sites joined by IPsec through neutrino up (real kernel)', 
         endpoints: [subnet.id],
       });
       sites.push({
+        api,
+        project,
         router: router.id,
         gateway: router.external_gateway_info.external_fixed_ips[0].ip_address,
         cidr,
@@ -166,7 +212,7 @@ describe('VPNaaS: two sites joined by IPsec through neutrino up (real kernel)', 
       [sites[0], sites[1]],
       [sites[1], sites[0]],
     ]) {
-      const peer = await api.post<{ endpoint_group: { id: string } }>(`${VPN}/endpoint-groups`, {
+      const peer = await a.api.post<{ endpoint_group: { id: string } }>(`${VPN}/endpoint-groups`, {
         endpoint_group: { type: 'cidr', endpoints: [b.cidr] },
       });
       a.peer = peer.endpoint_group.id;
@@ -196,11 +242,42 @@ describe('VPNaaS: two sites joined by IPsec through neutrino up (real kernel)', 
       log,
       userspace ? /IPsec site connections run on strongSwan's userspace IPsec/ : /run on kernel IPsec/,
     );
-    const services = await up.session.get<{ vpnservices: { status: string }[] }>(`${VPN}/vpnservices`);
+    // `neutrino vpn list` (the admin's: both projects' connections) shows the same.
+    const listed = await up.cli(['vpn', 'list', '-f', 'json']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const rows = JSON.parse(listed.stdout) as Record<string, string>[];
     assert.deepEqual(
-      services.vpnservices.map((s) => s.status),
-      ['ACTIVE', 'ACTIVE'],
+      rows.map((r) => [r.ID, r.Status, r.Peer, r.Router]).sort(),
+      [
+        [sites[0].connection, 'ACTIVE', sites[1].gateway, sites[0].router],
+        [sites[1].connection, 'ACTIVE', sites[0].gateway, sites[1].router],
+      ].sort(),
     );
+    for (const site of sites)
+      assert.equal(
+        rows.find((r) => r.ID === site.connection)?.Description,
+        (await connection(site)).status_description,
+        'the status description, which names the IPsec data plane',
+      );
+    const table = await up.cli(['vpn', 'list']);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, new RegExp(`site-a \\(${sites[0].router}\\)`), 'the router by its name');
+    assert.match(table.stdout, /\| Status +\| Peer +\| Router/);
+    await assert.rejects(
+      sites[1].api.get(`${VPN}/ipsec-site-connections/${sites[0].connection}`),
+      (e: { status?: number; type?: string }) => e.status === 404 && e.type === 'IPsecSiteConnectionNotFound',
+      "one project does not see the other's connection",
+    );
+    for (const site of sites) {
+      const services = await site.api.get<{ vpnservices: { status: string; project_id: string }[] }>(
+        `${VPN}/vpnservices`,
+      );
+      assert.deepEqual(
+        services.vpnservices.map((s) => [s.project_id, s.status]),
+        [[site.project, 'ACTIVE']],
+        'each project sees its own service, ACTIVE',
+      );
+    }
   });
 
   it('the instances ping and open TCP to each other with their own addresses, encrypted on the wire', async () => {
@@ -230,7 +307,7 @@ describe('VPNaaS: two sites joined by IPsec through neutrino up (real kernel)', 
 
   it('a wrong pre-shared key leaves the connection DOWN with the reason, and carries nothing', async () => {
     const [a, b] = sites;
-    await up.session.put(`${VPN}/ipsec-site-connections/${b.connection}`, {
+    await b.api.put(`${VPN}/ipsec-site-connections/${b.connection}`, {
       ipsec_site_connection: { psk: 'not-the-shared-secret' },
     });
     const down = await until(
@@ -243,7 +320,7 @@ describe('VPNaaS: two sites joined by IPsec through neutrino up (real kernel)', 
     );
     assert.match(down.status_description, /AUTHENTICATION_FAILED|MAC mismatched/);
     assert.equal(await ping(a, b), false, 'nothing passes without the tunnel');
-    await up.session.put(`${VPN}/ipsec-site-connections/${b.connection}`, {
+    await b.api.put(`${VPN}/ipsec-site-connections/${b.connection}`, {
       ipsec_site_connection: { psk: 'the-shared-secret' },
     });
     await status(a, 'ACTIVE');
@@ -256,7 +333,7 @@ describe('VPNaaS: two sites joined by IPsec through neutrino up (real kernel)', 
 
   it('deleting the connections stops the traffic and leaves no charon', async () => {
     const [a, b] = sites;
-    for (const site of sites) await up.session.delete(`${VPN}/ipsec-site-connections/${site.connection}`);
+    for (const site of sites) await site.api.delete(`${VPN}/ipsec-site-connections/${site.connection}`);
     await until('no charon in either router namespace', async () => {
       for (const site of sites) {
         for (const pid of await namespacePids(`qrouter-${site.router}`)) {

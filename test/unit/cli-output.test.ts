@@ -27,6 +27,7 @@ import {
 } from '../../src/cli/output.js';
 import { KINDS } from '../../src/cli/resolve.js';
 import { keyValues } from '../../src/cli/resource-command.js';
+import { IPSEC_SITE_CONNECTION, withRouters } from '../../src/cli/vpn.js';
 
 const headers = ['ID', 'Name', 'Subnets'];
 const rows = [
@@ -271,6 +272,7 @@ describe('bash completion', () => {
       'user',
       'role',
       'network agent',
+      'vpn',
     ])
       assert.ok(paths.includes(`${noun} list`), `${noun} list`);
     for (const verb of ['router add subnet', 'router remove port', 'apply', 'destroy', 'completion'])
@@ -300,6 +302,7 @@ describe('zsh and fish completion', () => {
       names: KINDS.securityGroup,
     });
     assert.deepEqual(complete('exec', ''), { names: KINDS.instance });
+    assert.deepEqual(complete('vpn', 'show', ''), { names: IPSEC_SITE_CONNECTION });
     assert.deepEqual(complete('up', '--port', ''), { words: [] }, "the server's --port is a number");
     assert.deepEqual(complete('apply', ''), { files: true });
     assert.deepEqual(complete('completion', ''), { words: ['bash', 'zsh', 'fish'] });
@@ -318,5 +321,29 @@ describe('zsh and fish completion', () => {
     assert.match(fish, /neutrino __complete -- \$tokens\[2\.\.-1\] "\$current"/);
     assert.match(fish, /complete -c neutrino -f -a '\(__neutrino_complete\)'/);
     assert.ok(!commandTree(root).some((n) => n.path.includes('__complete')), 'the helper is hidden');
+  });
+});
+
+describe('neutrino vpn list', () => {
+  it("gives each connection its service's router (none for a service it cannot see)", () => {
+    const rows = withRouters(
+      [
+        { id: 'c1', vpnservice_id: 's1' },
+        { id: 'c2', vpnservice_id: 's2' },
+        { id: 'c3', vpnservice_id: 'gone' },
+      ],
+      [
+        { id: 's1', router_id: 'r1' },
+        { id: 's2', router_id: 'r2' },
+      ],
+    );
+    assert.deepEqual(
+      rows.map((r) => [r.id, r.router_id]),
+      [
+        ['c1', 'r1'],
+        ['c2', 'r2'],
+        ['c3', null],
+      ],
+    );
   });
 });

@@ -276,6 +276,28 @@ function describe(ctx: DriftContext, action: Action): { text: string; ids: strin
         ids: ports,
       };
     }
+    case 'ovs.apply': {
+      const parts: string[] = [];
+      const ids: string[] = [];
+      for (const [name, port] of Object.entries(desired.ovs.ports)) {
+        const have = actual.ovs.ports[name];
+        if (have && !have.error && have.bridge === port.bridge && have.tag === port.tag) continue;
+        const id = port.ids['neutrino-port'];
+        if (id) ids.push(id);
+        const whose = id ? `${names.port(id)}'s ` : '';
+        parts.push(
+          `${whose}Open vSwitch port ${name} ${have ? 'is not as the agent made it' : 'is missing'} on ${port.bridge}`,
+        );
+      }
+      const stale = Object.keys(actual.ovs.ports).filter((name) => !Object.hasOwn(desired.ovs.ports, name));
+      if (stale.length > 0) parts.push(`Open vSwitch port(s) ${stale.join(', ')} left over`);
+      if (action.flows.length > 0)
+        parts.push(
+          `the OpenFlow rules of ${action.flows.map((f) => f.bridge).join(', ')} differ from what the agent applied`,
+        );
+      if (parts.length === 0) parts.push('Open vSwitch is not as the agent wants it');
+      return { text: `${parts.join('; ')} ${on}`, ids };
+    }
     default:
       return { text: `${subjectOf(action)} is not as the agent wants it ${on}`, ids: mentioned(ctx, action) };
   }

@@ -145,7 +145,7 @@ export class Reconciler {
   async inspect(snapshot: Snapshot): Promise<{ desired: HostState; actual: HostState }> {
     await this.#current?.catch(() => undefined);
     const desired = await this.#desired(snapshot);
-    return { desired, actual: await actualState(desired, this.#stateDir, true, this.#switch?.ownHandle) };
+    return { desired, actual: await actualState(desired, this.#stateDir, true, desired.ovs.handle ?? undefined) };
   }
 
   /**

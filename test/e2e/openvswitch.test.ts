@@ -1,6 +1,7 @@
 /**
  * The openvswitch driver on `neutrino lab --driver openvswitch` (two hosts, each agent with its own
  * Open vSwitch, the userspace datapath on this kernel): `br-int` with a local VLAN tag per network,
+ * `br-tun` behind patch ports carrying the vxlan segments,
  * hybrid plug (`tap` → `qbr` → `qvb`/`qvo` → `br-int`) with security groups on the `qbr`, a vxlan
  * network across the hosts, a VLAN provider network whose frames leave tagged (seen with tcpdump on
  * the underlay wire) and isolated from another VLAN, drift repaired, an agent restart that loses no
@@ -220,7 +221,17 @@ describe('openvswitch driver on a two-host lab', { skip: !isRoot && 'needs root'
 
   it('lays out br-int, the provider bridge and the veth pair between them; one tag per network', async () => {
     const bridges = (await vsctl('host1', 'list-br')).split('\n').filter(Boolean).sort();
-    assert.deepEqual(bridges, ['br-int', 'br-physnet1']);
+    assert.deepEqual(bridges, ['br-int', 'br-physnet1', 'br-tun']);
+    // br-int and br-tun joined by patch ports; the vxlan segment on br-tun.
+    assert.equal(
+      (await vsctl('host1', 'get', 'Interface', 'patch-tun', 'options:peer')).trim(),
+      'patch-int',
+    );
+    const tunPorts = (await vsctl('host1', 'list-ports', 'br-tun')).split('\n');
+    assert.ok(
+      tunPorts.includes('patch-int') && tunPorts.some((p) => /^vxlan-\d+$/.test(p)),
+      tunPorts.join(' '),
+    );
     const intPorts = (await vsctl('host1', 'list-ports', 'br-int')).split('\n');
     const phyPorts = (await vsctl('host1', 'list-ports', 'br-physnet1')).split('\n');
     assert.ok(intPorts.includes('int-br-physnet1'), intPorts.join(' '));

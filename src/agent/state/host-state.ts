@@ -417,8 +417,10 @@ export interface OvsPort {
   bridge: string;
   /** The local VLAN tag of an access port; null: a trunk. */
   tag: number | null;
-  /** The interface type: '' for a host device (a veth end). */
+  /** The interface type: '' for a host device (a veth end), `patch` between two bridges. */
   type: string;
+  /** The interface's options (a patch port's `peer`). */
+  options?: Record<string, string>;
   /** What it carries, in `external_ids` (`neutrino-port`, `neutrino-network`). */
   ids: Record<string, string>;
   /** Observed only: Open vSwitch could not open the device (it was missing when the port was added). */

@@ -21,10 +21,25 @@ function externalIds(table: 'Bridge' | 'Port', name: string, ids: Record<string,
   return ['set', table, name, ...Object.entries(ids).map(([k, v]) => `external_ids:${k}=${v}`)];
 }
 
+function sameOptions(a: Record<string, string> = {}, b: Record<string, string> = {}): boolean {
+  const keys = Object.keys(b);
+  return keys.length === Object.keys(a).length && keys.every((k) => a[k] === b[k]);
+}
+
 function addPort(name: string, port: OvsPort, owner: string): string[][] {
   return [
     ['add-port', port.bridge, name, ...(port.tag === null ? [] : [`tag=${port.tag}`])],
-    ...(port.type === '' ? [] : [['set', 'Interface', name, `type=${port.type}`]]),
+    ...(port.type === ''
+      ? []
+      : [
+          [
+            'set',
+            'Interface',
+            name,
+            `type=${port.type}`,
+            ...Object.entries(port.options ?? {}).map(([k, v]) => `options:${k}=${v}`),
+          ],
+        ]),
     externalIds('Port', name, { ...port.ids, [OWNER_KEY]: owner }),
   ];
 }
@@ -59,6 +74,7 @@ export function ovsActions(desired: OvsState, actual: OvsState, recreated: Reado
       have !== undefined &&
       have.bridge === port.bridge &&
       have.type === port.type &&
+      sameOptions(have.options, port.options) &&
       have.error === undefined &&
       !recreated.has(name) &&
       !fresh.has(port.bridge);

@@ -7,8 +7,11 @@
  * flat network) and the local tag; an instance's port plugged through a Linux bridge of its own
  * (hybrid plug: `tap` → `qbr` where security groups filter → `qvb`/`qvo` → `br-int`); DHCP, router
  * and load-balancer ports straight on `br-int` by a veth (`tap` on `br-int`, the other end in the
- * service's namespace). A vxlan network's segment is a kernel VXLAN device on `br-int` with the
- * network's tag (the same wire as the linuxbridge driver's, and its l2population entries).
+ * service's namespace). Tunnels go through `br-tun`, joined to `br-int` by patch ports: a vxlan
+ * network's segment is a kernel VXLAN device on `br-tun` (the same wire as the linuxbridge driver's,
+ * and its l2population entries, which flood only to hosts with ports on the network), with flows
+ * translating the local tag to it and back (the userspace datapath's own VXLAN ports would need the
+ * host's tunnel address on an Open vSwitch bridge).
  *
  * Tags are kept across runs (recorded in a file of the desired state); a new network takes the
  * lowest tag no other network holds or held in the last run.
@@ -23,10 +26,13 @@ import {
   hybridBridgeEnd,
   hybridBridgeName,
   INTEGRATION_BRIDGE,
+  INTEGRATION_PATCH,
   integrationEnd,
   integrationPatchName,
   providerBridgeName,
   providerPatchName,
+  TUNNEL_BRIDGE,
+  TUNNEL_PATCH,
 } from './names.js';
 
 const VXLAN_PORT = 4789;
@@ -41,11 +47,39 @@ function flow(rule: string): string {
   return `cookie=${OVS_COOKIE},${rule}`;
 }
 
-/** The bridge `name`, with a rule sending what no other rule takes to normal L2 switching. */
-function ensureBridge(state: HostState, name: string, ovs: OvsContext): OvsBridge {
+/**
+ * The bridge `name`, with a rule for what no other rule takes: normal L2 switching, or (the tunnel
+ * bridge, which only translates) a drop.
+ */
+function ensureBridge(state: HostState, name: string, ovs: OvsContext, otherwise = 'NORMAL'): OvsBridge {
   state.ovs.handle = ovs.handle;
-  state.ovs.bridges[name] ??= { datapath: ovs.datapath, flows: [flow('table=0,priority=0,actions=NORMAL')] };
+  state.ovs.bridges[name] ??= {
+    datapath: ovs.datapath,
+    flows: [flow(`table=0,priority=0,actions=${otherwise}`)],
+  };
   return state.ovs.bridges[name];
+}
+
+/** `br-tun`, joined to `br-int` by the patch ports `patch-tun` / `patch-int`. */
+function ensureTunnelBridge(state: HostState, ovs: OvsContext): OvsBridge {
+  const existing = state.ovs.bridges[TUNNEL_BRIDGE];
+  if (existing) return existing;
+  const tunnel = ensureBridge(state, TUNNEL_BRIDGE, ovs, 'drop');
+  state.ovs.ports[INTEGRATION_PATCH] = {
+    bridge: INTEGRATION_BRIDGE,
+    tag: null,
+    type: 'patch',
+    options: { peer: TUNNEL_PATCH },
+    ids: {},
+  };
+  state.ovs.ports[TUNNEL_PATCH] = {
+    bridge: TUNNEL_BRIDGE,
+    tag: null,
+    type: 'patch',
+    options: { peer: INTEGRATION_PATCH },
+    ids: {},
+  };
+  return tunnel;
 }
 
 /** The local VLAN tag of `network`: the one it had, else the lowest free one. */
@@ -158,12 +192,18 @@ function layoutNetwork(
       alias,
       up: true,
     };
+    // On br-tun: the local tag becomes the segment (the VXLAN device's VNI) and back.
+    const tunBridge = ensureTunnelBridge(state, ovs);
     state.ovs.ports[vxlan] = {
-      bridge: INTEGRATION_BRIDGE,
-      tag,
+      bridge: TUNNEL_BRIDGE,
+      tag: null,
       type: '',
       ids: { 'neutrino-network': network.id },
     };
+    tunBridge.flows!.push(
+      flow(`table=0,priority=4,in_port=${TUNNEL_PATCH},dl_vlan=${tag},actions=strip_vlan,output:${vxlan}`),
+      flow(`table=0,priority=4,in_port=${vxlan},actions=mod_vlan_vid:${tag},output:${TUNNEL_PATCH}`),
+    );
     if (tunnel)
       for (const why of addL2Population(state, vxlan, context.peers[network.id] ?? [], tunnel.localIp))
         state.problems.push({ object: `network ${network.id}`, message: `l2population: ${why}` });

@@ -18,6 +18,11 @@ export {
 
 const HASH_CHARS = 6;
 
+/** The tunnel bridge, and the patch ports joining it to `br-int` (on `br-int`, on `br-tun`). */
+export const TUNNEL_BRIDGE = 'br-tun';
+export const INTEGRATION_PATCH = 'patch-tun';
+export const TUNNEL_PATCH = 'patch-int';
+
 /** `prefix` + `name`, at most 15 characters: cut, with 6 hex digits of the name's SHA-1, when longer. */
 function fit(prefix: string, name: string): string {
   if (prefix.length + name.length <= MAX_LINK_NAME) return `${prefix}${name}`;

@@ -58,7 +58,7 @@ export async function observeOvs(handle: Ovs | null, owner: string, verify: bool
     'list',
     'Port',
     '--',
-    '--columns=_uuid,name,type,ofport,error',
+    '--columns=_uuid,name,type,options,ofport,error',
     'list',
     'Interface',
   ]);
@@ -91,6 +91,7 @@ export async function observeOvs(handle: Ovs | null, owner: string, verify: bool
       bridge,
       tag: typeof tag === 'number' ? tag : null,
       type: String(iface?.type ?? ''),
+      ...(Object.keys(map(iface?.options)).length > 0 ? { options: map(iface?.options) } : {}),
       ids,
       ...(typeof error === 'string' ? { error } : iface?.ofport === -1 ? { error: 'no OpenFlow port' } : {}),
     };

@@ -97,7 +97,15 @@ export async function measure(n: number, driver?: string): Promise<AgentResult> 
     const first = await reconciler.reconcile();
     if (first.failures.length > 0) throw new Error(`first reconcile: ${JSON.stringify(first.failures[0])}`);
     while (!(await leased(stateDir, s))) {
-      if (performance.now() - start > LEASE_TIMEOUT_MS) throw new Error('instances did not get their leases');
+      if (performance.now() - start > LEASE_TIMEOUT_MS) {
+        const summary = await reconciler.reconcile();
+        const down = Object.values(summary.ports).filter((p) => p !== 'ACTIVE').length;
+        const log = await readFile(join(stateDir, 'ovs', 'ovs-vswitchd.log'), 'utf8').catch(() => '');
+        const warnings = log.split('\n').filter((l) => /\|(WARN|ERR|EMER)\|/.test(l));
+        throw new Error(
+          `${driver ?? 'linuxbridge'}, N=${n}: instances did not get their leases in ${LEASE_TIMEOUT_MS} ms: ${down} ports not ACTIVE, ${summary.failures.length} failures ${JSON.stringify(summary.failures.slice(0, 2))}; switch warnings: ${warnings.slice(-5).join(' / ')}`,
+        );
+      }
       await sleep(10);
     }
     const allLeasesMs = Math.round(performance.now() - start);

@@ -37,9 +37,14 @@ const OUT = arg('out', 'bench/dataplane/results.json');
 const IPERF_ROUNDS = 3;
 const INSIDE = process.env.NEUTRINO_BENCH_HOST_RESULT;
 
+interface Failed {
+  n: number;
+  error: string;
+}
+
 interface DriversResult {
   date: string;
-  sizes: { n: number; raw: RawResult; agent: Record<string, AgentResult> }[];
+  sizes: { n: number; raw: RawResult; agent: Record<string, AgentResult | Failed> }[];
   iperf3Gbps: { veth: number; rounds: Record<string, number[]> } & Record<string, unknown>;
 }
 
@@ -105,11 +110,12 @@ async function inside(out: string): Promise<void> {
   const sizes: DriversResult['sizes'] = [];
   for (const n of SIZES) {
     const raw = await rawBuild(n);
-    const agent: Record<string, AgentResult> = {};
+    const agent: Record<string, AgentResult | Failed> = {};
     // Alternate which driver goes first, so neither always runs on the warmer machine.
     const order = sizes.length % 2 === 0 ? DRIVERS : [...DRIVERS].reverse();
     for (const driver of order) {
-      agent[driver] = await measure(n, driver);
+      // A driver that does not converge at this N is recorded as such (and the run goes on).
+      agent[driver] = await measure(n, driver).catch((err: Error) => ({ n, error: err.message }));
       console.error(`N=${n} ${driver}: ${JSON.stringify(agent[driver])}`);
     }
     sizes.push({ n, raw, agent });
@@ -190,11 +196,11 @@ if (INSIDE) {
     ...drivers.sizes.map((s) => [
       String(s.n),
       `${s.raw.totalMs} ms`,
-      ...DRIVERS.flatMap((d) => [
-        `${s.agent[d].allLeasesMs} ms`,
-        `${s.agent[d].noOpReconcileMs} ms`,
-        `${s.agent[d].teardownMs} ms`,
-      ]),
+      ...DRIVERS.flatMap((d) => {
+        const r = s.agent[d];
+        if ('error' in r) return ['did not converge', '—', '—'];
+        return [`${r.allLeasesMs} ms`, `${r.noOpReconcileMs} ms`, `${r.teardownMs} ms`];
+      }),
     ]),
   ];
   const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));

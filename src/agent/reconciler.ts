@@ -145,7 +145,10 @@ export class Reconciler {
   async inspect(snapshot: Snapshot): Promise<{ desired: HostState; actual: HostState }> {
     await this.#current?.catch(() => undefined);
     const desired = await this.#desired(snapshot);
-    return { desired, actual: await actualState(desired, this.#stateDir, true, desired.ovs.handle ?? undefined) };
+    return {
+      desired,
+      actual: await actualState(desired, this.#stateDir, true, desired.ovs.handle ?? undefined),
+    };
   }
 
   /**

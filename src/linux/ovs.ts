@@ -51,10 +51,21 @@ function ownOvs(stateDir: string, netns: string | undefined): Ovs {
 const DAEMONS = ['ovsdb-server', 'ovs-vswitchd'] as const;
 const pidFile = (dir: string, daemon: string) => join(dir, `${daemon}.pid`);
 
-/** `ovs-vsctl` against `ovs` (one transaction for all its commands, `--` between them). */
-export function vsctl(ovs: Ovs, args: readonly string[]): Promise<RunResult> {
-  return runMaybeInNamespace(ovs.netns, 'ovs-vsctl', [`--db=${ovs.db}`, '--timeout=10', ...args], {
+/**
+ * `ovs-vsctl` against `ovs` (one transaction for all its commands, `--` between them). It waits
+ * until ovs-vswitchd has applied the change, up to `timeoutS` (default 10 s; opening hundreds of
+ * ports takes longer), unless `noWait` (a change of the database alone, such as `external_ids`).
+ */
+export function vsctl(
+  ovs: Ovs,
+  args: readonly string[],
+  options: { timeoutS?: number; noWait?: boolean } = {},
+): Promise<RunResult> {
+  const { timeoutS = 10, noWait = false } = options;
+  const flags = [`--db=${ovs.db}`, `--timeout=${timeoutS}`, ...(noWait ? ['--no-wait'] : [])];
+  return runMaybeInNamespace(ovs.netns, 'ovs-vsctl', [...flags, ...args], {
     env: ovs.env,
+    timeoutMs: (timeoutS + 5) * 1000,
   });
 }
 

@@ -333,7 +333,9 @@ for (const dialect of dialects()) {
         agent: { agent_type: 'Open vSwitch agent', binary: 'neutrino-agent' },
       });
       assert.ok(heartbeat.status < 300, JSON.stringify(heartbeat.body));
-      const onOvs = await admin.put(`/v2.0/ports/${p.body.port.id}`, { port: { 'binding:host_id': 'ovs-host' } });
+      const onOvs = await admin.put(`/v2.0/ports/${p.body.port.id}`, {
+        port: { 'binding:host_id': 'ovs-host' },
+      });
       assert.equal(onOvs.status, 200);
       assert.equal(onOvs.body.port['binding:vif_type'], 'ovs');
       assert.equal(onOvs.body.port['binding:vif_details'].ovs_hybrid_plug, true);

@@ -7,15 +7,19 @@
  * agreeing with the model, and a trace naming the devices each host's driver wires.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { runInNamespace } from '../../src/linux/exec.js';
 import { runInHostNamespace } from '../../src/linux/lab-host.js';
 import type { TraceResult } from '../../src/model/trace.js';
-import { activeInstance, type Lab, labUp, PhysnetOutside, physnetExternalNetwork } from '../helpers/lab.js';
-import { BIN, type CliResult } from '../helpers/neutrino-up.js';
+import {
+  activeInstance,
+  type Lab,
+  labCli,
+  labTcp,
+  labUp,
+  PhysnetOutside,
+  physnetExternalNetwork,
+} from '../helpers/lab.js';
 import { until } from '../helpers/until.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -55,24 +59,7 @@ for (const [index, run] of RUNS.entries()) {
       });
     const ping = async (from: Instance, to: string, extra: string[] = []) =>
       (await inside(from, 'ping', ['-c', '1', '-W', '2', ...extra, to])).code === 0;
-    const cli = (...args: string[]): Promise<CliResult> =>
-      new Promise((resolve) => {
-        const env: NodeJS.ProcessEnv = {};
-        for (const [k, v] of Object.entries(process.env))
-          if (!k.startsWith('NEUTRINO_') && !k.startsWith('OS_')) env[k] = v;
-        env.OS_CLIENT_CONFIG_FILE = join(lab!.stateDir, 'clouds.yaml');
-        env.OS_CLOUD = 'neutrino';
-        const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (c: Buffer) => {
-          stdout += c;
-        });
-        child.stderr.on('data', (c: Buffer) => {
-          stderr += c;
-        });
-        child.on('close', (code) => resolve({ code, stdout, stderr }));
-      });
+    const cli = (...args: string[]) => labCli(lab!.stateDir, ...args);
 
     before(async () => {
       lab = await labUp(['--hosts', '2', '--network-hosts', '1', '--driver', run.driver]);
@@ -126,23 +113,11 @@ for (const [index, run] of RUNS.entries()) {
         assert.match(stdout, new RegExp(`inet ${ipOf(vm).replaceAll('.', '\\.')}/24`), `${vm.name} leased`);
       }
       assert.ok(await ping(vmA, ipOf(vmB)), 'vm-a → vm-b across hosts');
-      const listener = spawn('nsenter', [
-        `--mount=${lab!.host('host1').mountFile}`,
-        `--net=/run/netns/${lab!.host('host1').netns}`,
-        '--',
-        ...['ip', 'netns', 'exec', `inst-${vmA.id}`, 'busybox', 'nc', '-l', '-p', '5200'],
-      ]);
-      let got = '';
-      listener.stdout.on('data', (c: Buffer) => {
-        got += c;
-      });
-      try {
-        await sleep(300);
-        await inside(vmB, 'sh', ['-c', `echo matrix-tcp | busybox nc -w 2 ${ipOf(vmA)} 5200`]);
-        await until('the TCP line', async () => got.includes('matrix-tcp'), 5_000);
-      } finally {
-        listener.kill();
-      }
+      await labTcp(
+        { host: lab!.host('host2'), netns: `inst-${vmB.id}` },
+        { host: lab!.host('host1'), netns: `inst-${vmA.id}`, ip: ipOf(vmA) },
+        5200,
+      );
     });
 
     it('routes to the outside with SNAT, and from it to a floating IP', async () => {

@@ -9,12 +9,9 @@
  * periodic resync is long, so that the drift made by hand is still there when read.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ipBatch } from '../../src/linux/ip.js';
-import { type Lab, labUp } from '../helpers/lab.js';
-import { BIN, type CliResult } from '../helpers/neutrino-up.js';
+import { type Lab, labCli, labUp } from '../helpers/lab.js';
 import { until } from '../helpers/until.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -49,29 +46,7 @@ describe('check and trace --probe by the hosts’ agents, on a two-host lab', {
   let vmA: Instance;
   let vmB: Instance;
 
-  /** `neutrino ARGS` as a user elsewhere with the lab's clouds.yaml runs it: no state dir, no NEUTRINO_*. */
-  const cli = (...args: string[]): Promise<CliResult> =>
-    new Promise((resolve) => {
-      const env: NodeJS.ProcessEnv = {};
-      for (const [k, v] of Object.entries(process.env))
-        if (!k.startsWith('NEUTRINO_') && !k.startsWith('OS_')) env[k] = v;
-      env.OS_CLIENT_CONFIG_FILE = join(lab!.stateDir, 'clouds.yaml');
-      env.OS_CLOUD = 'neutrino';
-      const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => {
-        stdout += c;
-      });
-      child.stderr.on('data', (c: Buffer) => {
-        stderr += c;
-      });
-      const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-    });
+  const cli = (...args: string[]) => labCli(lab!.stateDir, ...args);
 
   before(async () => {
     lab = await labUp(['--hosts', '2', '--network-hosts', '1', '--resync-interval', '3600']);

@@ -15,13 +15,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type LabHost, type LabState, readLab, restartLabAgent } from '../../src/cli/lab.js';
-import { Session } from '../../src/client/session.js';
+import type { Session } from '../../src/client/session.js';
 import { runInHostNamespace, runOnHost } from '../../src/linux/lab-host.js';
-import { BIN, type CliResult } from '../helpers/neutrino-up.js';
+import { activeInstance, type Lab, labTcp, labUp, neutrinoCli } from '../helpers/lab.js';
+import { BIN } from '../helpers/neutrino-up.js';
 import { until } from '../helpers/until.js';
 
 const isRoot = process.getuid?.() === 0;
-const INSTANCES = '/neutrino/v1/instances';
 
 interface Instance {
   id: string;
@@ -29,32 +29,6 @@ interface Instance {
   status: string;
   host: string | null;
   ports: { id: string; fixed_ips: { ip_address: string }[] }[];
-}
-
-function env(): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env))
-    if (!k.startsWith('NEUTRINO_') && !k.startsWith('OS_')) out[k] = v;
-  return out;
-}
-
-function neutrino(args: string[], timeoutMs = 120_000): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c;
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
 }
 
 /** Command lines of every process on the machine. */
@@ -71,7 +45,8 @@ function processes(): string[] {
 }
 
 describe('openvswitch driver on a two-host lab', { skip: !isRoot && 'needs root' }, () => {
-  const stateDir = mkdtempSync(join(tmpdir(), 'neutrino-ovslab-'));
+  let labUpped: Lab | undefined;
+  let stateDir = '';
   let lab: LabState;
   let session: Session;
   const host = (name: string): LabHost => lab.hosts.find((h) => h.name === name)!;
@@ -86,38 +61,12 @@ describe('openvswitch driver on a two-host lab', { skip: !isRoot && 'needs root'
     runInHostNamespace(host(i.host!), `inst-${i.id}`, cmd, args, { allowFail: true, timeoutMs });
   const ping = async (from: Instance, to: string) =>
     (await inside(from, 'ping', ['-c', '1', '-W', '2', to])).code === 0;
-  /** A TCP connection from `from` to `to` on `port` carrying a line, seen by a listener in `to`. */
-  const tcp = async (from: Instance, to: Instance, port: number) => {
-    const listener = spawn(
-      'nsenter',
-      [
-        `--mount=${host(to.host!).mountFile}`,
-        `--net=/run/netns/${host(to.host!).netns}`,
-        '--',
-        'ip',
-        'netns',
-        'exec',
-        `inst-${to.id}`,
-        'busybox',
-        'nc',
-        '-l',
-        '-p',
-        String(port),
-      ],
-      { stdio: ['ignore', 'pipe', 'ignore'] },
+  const tcp = (from: Instance, to: Instance, port: number) =>
+    labTcp(
+      { host: host(from.host!), netns: `inst-${from.id}` },
+      { host: host(to.host!), netns: `inst-${to.id}`, ip: ipOf(to) },
+      port,
     );
-    let got = '';
-    listener.stdout.on('data', (c: Buffer) => {
-      got += c;
-    });
-    try {
-      await sleep(300);
-      await inside(from, 'sh', ['-c', `echo across-${port} | busybox nc -w 2 ${ipOf(to)} ${port}`]);
-      await until(`line on port ${port}`, async () => got.includes(`across-${port}`), 5_000);
-    } finally {
-      listener.kill();
-    }
-  };
   const network = async (name: string, cidr: string, provider: Record<string, unknown> = {}) => {
     const { network } = await session.post<{ network: { id: string } }>('/v2.0/networks', {
       network: { name, ...provider },
@@ -125,25 +74,13 @@ describe('openvswitch driver on a two-host lab', { skip: !isRoot && 'needs root'
     await session.post('/v2.0/subnets', { subnet: { network_id: network.id, ip_version: 4, cidr } });
     return network.id;
   };
-  const instance = async (name: string, networkId: string, on: string, groups?: string[]) => {
-    const { instance } = await session.post<{ instance: Instance }>(INSTANCES, {
-      instance: {
-        name,
-        host: on,
-        networks: [{ network_id: networkId }],
-        ...(groups ? { security_groups: groups } : {}),
-      },
+  const instance = (name: string, networkId: string, on: string, groups?: string[]) =>
+    activeInstance<Instance>(session, {
+      name,
+      host: on,
+      networks: [{ network_id: networkId }],
+      ...(groups ? { security_groups: groups } : {}),
     });
-    return until(
-      `${name} ACTIVE`,
-      async () => {
-        const { instance: now } = await session.get<{ instance: Instance }>(`${INSTANCES}/${instance.id}`);
-        assert.notEqual(now.status, 'ERROR', JSON.stringify(now));
-        return now.status === 'ACTIVE' ? now : undefined;
-      },
-      60_000,
-    );
-  };
   let vxlanNet = '';
   let vm1: Instance;
   let vm2: Instance;
@@ -154,25 +91,8 @@ describe('openvswitch driver on a two-host lab', { skip: !isRoot && 'needs root'
   let v200: Instance;
 
   before(async () => {
-    const up = await neutrino([
-      ...['lab', 'up', '--hosts', '2', '--driver', 'openvswitch', '--resync-interval', '2'],
-      ...['--state-dir', stateDir],
-    ]);
-    assert.equal(up.code, 0, `lab up failed: ${up.stderr}`);
-    lab = readLab(stateDir)!;
-    session = new Session({
-      auth: {
-        type: 'password',
-        credentials: {
-          authUrl: `${lab.server!.url}/identity/v3`,
-          username: 'admin',
-          password: readFileSync(join(stateDir, 'admin-password'), 'utf8').trim(),
-          projectName: 'admin',
-          userDomainName: 'Default',
-          projectDomainName: 'Default',
-        },
-      },
-    });
+    labUpped = await labUp(['--hosts', '2', '--driver', 'openvswitch', '--resync-interval', '2']);
+    ({ stateDir, state: lab, session } = labUpped);
     vxlanNet = await network('ovs-x', '10.61.0.0/24', { 'provider:network_type': 'vxlan' });
     const { security_group: group } = await session.post<{ security_group: { id: string } }>(
       '/v2.0/security-groups',
@@ -196,11 +116,9 @@ describe('openvswitch driver on a two-host lab', { skip: !isRoot && 'needs root'
   });
 
   after(async () => {
-    const down = await neutrino(['lab', 'down', '--state-dir', stateDir]);
-    assert.equal(down.code, 0, `lab down failed: ${down.stderr}`);
+    await labUpped?.down();
     const left = processes().filter((p) => /ovs-vswitchd|ovsdb-server/.test(p) && p.includes(stateDir));
     assert.deepEqual(left, [], 'no Open vSwitch daemon of the lab is left');
-    rmSync(stateDir, { recursive: true, force: true });
   });
 
   it('reports Open vSwitch agents, binds ports as ovs and logs the userspace datapath', async () => {
@@ -223,10 +141,7 @@ describe('openvswitch driver on a two-host lab', { skip: !isRoot && 'needs root'
     const bridges = (await vsctl('host1', 'list-br')).split('\n').filter(Boolean).sort();
     assert.deepEqual(bridges, ['br-int', 'br-physnet1', 'br-tun']);
     // br-int and br-tun joined by patch ports; the vxlan segment on br-tun.
-    assert.equal(
-      (await vsctl('host1', 'get', 'Interface', 'patch-tun', 'options:peer')).trim(),
-      'patch-int',
-    );
+    assert.equal((await vsctl('host1', 'get', 'Interface', 'patch-tun', 'options:peer')).trim(), 'patch-int');
     const tunPorts = (await vsctl('host1', 'list-ports', 'br-tun')).split('\n');
     assert.ok(
       tunPorts.includes('patch-int') && tunPorts.some((p) => /^vxlan-\d+$/.test(p)),
@@ -351,11 +266,11 @@ describe('openvswitch driver on a two-host lab', { skip: !isRoot && 'needs root'
   it('refuses bad input with one clear line and builds nothing', async () => {
     const typo = mkdtempSync(join(tmpdir(), 'neutrino-ovslab-typo-'));
     try {
-      const r = await neutrino(['lab', 'up', '--hosts', '1', '--driver', 'ovs-typo', '--state-dir', typo]);
+      const r = await neutrinoCli(['lab', 'up', '--hosts', '1', '--driver', 'ovs-typo', '--state-dir', typo]);
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /--driver "ovs-typo": one of linuxbridge, openvswitch/);
       assert.equal(readLab(typo), undefined, 'no lab was made');
-      const agent = await neutrino([
+      const agent = await neutrinoCli([
         'agent',
         '--server',
         'http://127.0.0.1:9',
@@ -383,5 +298,29 @@ describe('openvswitch driver on a two-host lab', { skip: !isRoot && 'needs root'
         (err: { status?: number; message?: string }) => err,
       );
     assert.equal(outOfRange?.status, 400, String(outOfRange?.message));
+  });
+
+  it('neutrino down on a host removes its bridges and stops its switch, leaving nothing', async () => {
+    const h = host('host2');
+    process.kill(h.pid!, 'SIGTERM');
+    await until(
+      'the agent stopped',
+      async () => !processes().some((p) => p.includes(`${h.stateDir} `)),
+      10_000,
+    );
+    const down = await runOnHost(h, process.execPath, [
+      ...[BIN, 'down', '--state-dir', h.stateDir, '--config', join(h.stateDir, 'neutrino.yaml')],
+    ]);
+    assert.match(down.stdout, /removed the data plane/);
+    const left = processes().filter((p) => /ovs-vswitchd|ovsdb-server/.test(p) && p.includes(h.stateDir));
+    assert.deepEqual(left, []);
+    const links = JSON.parse((await runOnHost(h, 'ip', ['-j', 'link', 'show'])).stdout) as {
+      ifname: string;
+    }[];
+    const ours = links
+      .map((l) => l.ifname)
+      .filter((n) => /^(br-|ovs-netdev|qbr|qvb|qvo|tap|int-br|phy-br|vxlan-)/.test(n));
+    assert.deepEqual(ours, [], 'no bridge, port or datapath device left on host2');
+    assert.equal((await runOnHost(h, 'ip', ['netns', 'list'])).stdout.trim(), '');
   });
 });

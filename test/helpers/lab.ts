@@ -10,10 +10,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type LabHost, type LabState, readLab } from '../../src/cli/lab.js';
 import { Session } from '../../src/client/session.js';
 import { addNamespace, deleteNamespace, ipBatch, listNamespaces } from '../../src/linux/ip.js';
-import { hostNamespaceArgv } from '../../src/linux/lab-host.js';
+import { hostNamespaceArgv, runInHostNamespace } from '../../src/linux/lab-host.js';
 import { BIN, type CliResult } from './neutrino-up.js';
 import { until } from './until.js';
 
@@ -25,11 +26,15 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return out;
 }
 
-/** `neutrino ARGS` as a child process (killed after `timeoutMs`). */
-export function neutrinoCli(args: string[], timeoutMs = 180_000): Promise<CliResult> {
+/** `neutrino ARGS` as a child process (killed after `timeoutMs`), with `env` besides a clean environment. */
+export function neutrinoCli(
+  args: string[],
+  timeoutMs = 180_000,
+  env: Record<string, string> = {},
+): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, ...args], {
-      env: cleanEnv(),
+      env: { ...cleanEnv(), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -45,6 +50,14 @@ export function neutrinoCli(args: string[], timeoutMs = 180_000): Promise<CliRes
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+  });
+}
+
+/** `neutrino ARGS` as a user elsewhere with the lab's clouds.yaml runs it: no state dir, no NEUTRINO_*. */
+export function labCli(stateDir: string, ...args: string[]): Promise<CliResult> {
+  return neutrinoCli(args, 120_000, {
+    OS_CLIENT_CONFIG_FILE: join(stateDir, 'clouds.yaml'),
+    OS_CLOUD: 'neutrino',
   });
 }
 
@@ -230,6 +243,39 @@ export class Pinger {
     if (this.#child.pid !== undefined && this.#child.exitCode === null)
       process.kill(this.#child.pid, 'SIGINT');
     await this.#closed;
+  }
+}
+
+/**
+ * A TCP connection between two namespaces of lab hosts carrying one line: a busybox listener in
+ * `to`'s namespace on `port`, a client in `from`'s; fails unless the line arrives within 5 s.
+ */
+export async function labTcp(
+  from: { host: LabHost; netns: string },
+  to: { host: LabHost; netns: string; ip: string },
+  port: number,
+): Promise<void> {
+  const argv = hostNamespaceArgv(to.host, to.netns, 'busybox', ['nc', '-l', '-p', String(port)]);
+  const listener = spawn('nsenter', argv, { stdio: ['ignore', 'pipe', 'ignore'] });
+  let got = '';
+  listener.stdout!.on('data', (c: Buffer) => {
+    got += c;
+  });
+  try {
+    await sleep(300);
+    const line = `across-${port}`;
+    await runInHostNamespace(
+      from.host,
+      from.netns,
+      'sh',
+      ['-c', `echo ${line} | busybox nc -w 2 ${to.ip} ${port}`],
+      {
+        allowFail: true,
+      },
+    );
+    await until(`a TCP line on port ${port}`, async () => got.includes(line), 5_000);
+  } finally {
+    listener.kill();
   }
 }
 

@@ -9,10 +9,13 @@ import { FLOWS_COUNT_KEY, FLOWS_HASH_KEY } from './observe.js';
 
 export async function applyOvs(action: Extract<Action, { op: 'ovs.apply' }>): Promise<void> {
   const { handle, commands, flows } = action;
+  // ovs-vswitchd opens each new port before the transaction returns (~20 ms a port here).
+  const timeoutS = 10 + Math.ceil(commands.length / 20);
   if (commands.length > 0)
     await vsctl(
       handle,
       commands.flatMap((c, i) => (i === 0 ? c : ['--', ...c])),
+      { timeoutS },
     );
   if (flows.length === 0) return;
   await Promise.all(
@@ -30,5 +33,6 @@ export async function applyOvs(action: Extract<Action, { op: 'ovs.apply' }>): Pr
       `external_ids:${FLOWS_HASH_KEY}=${hash}`,
       `external_ids:${FLOWS_COUNT_KEY}=${rules.length}`,
     ]),
+    { noWait: true },
   );
 }

@@ -5,7 +5,9 @@
  * connections to port 22 are dropped while ICMP and other ports pass (replies too), and, the
  * group having no egress policy, the server's own new connections meet the default drop as
  * neutron-fwaas's do; the deny rule counts in the root table `neutrino-fwg-<owner>`; a table deleted behind the
- * agent's back comes back; an allow of tcp/22 inserted before the deny reopens it; an egress
+ * agent's back comes back; an allow of tcp/22 inserted before the deny reopens it; a connection
+ * established through that allow is cut when it goes (its conntrack entries deleted in the
+ * bridge's zone, as neutron-fwaas cuts them); an egress
  * policy on the same port stops the server's own connections to tcp/7000 (and only those); the
  * trace names the rule that decided each way; taking the port out of the group restores
  * everything and removes the table.
@@ -171,6 +173,36 @@ describe('FWaaS v2 on an instance port through neutrino up (real kernel)', {
     const traced = await trace(client, server, 22);
     assert.equal(traced.verdict, 'allowed', JSON.stringify(traced));
     assert.ok(traced.hops.some((h) => h.step === 'firewall' && h.ok && h.object.id === ssh));
+  });
+
+  it('cuts an established connection when the rule that allowed it goes, as neutron-fwaas does', async () => {
+    const rules = async () =>
+      (
+        await up.session.get<{ firewall_policy: { firewall_rules: string[] } }>(
+          `${FW}/firewall_policies/${inPolicy}`,
+        )
+      ).firewall_policy.firewall_rules;
+    const [ssh] = await rules();
+    const flow = await nc.flow(ns(client), ns(server), serverIp, 22);
+    try {
+      assert.ok(await flow.carries('before'), 'the flow works');
+      await up.session.put(`${FW}/firewall_policies/${inPolicy}/remove_rule`, { firewall_rule_id: ssh });
+      await until('the ssh rule gone from the table', async () => !(await table())?.includes(ssh ?? '-'));
+      let n = 0;
+      assert.ok(
+        await until('the established flow is cut', async () => !(await flow.carries(`after ${n++}`))),
+        'its conntrack entry is deleted and its next packet meets the deny',
+      );
+      assert.equal(await flow.carries('still cut'), false, 'and it stays cut');
+    } finally {
+      await flow.close();
+    }
+    await up.session.put(`${FW}/firewall_policies/${inPolicy}/insert_rule`, {
+      firewall_rule_id: ssh,
+      insert_before: noSsh,
+    });
+    await applied(ssh ?? '-');
+    assert.ok(await until('tcp/22 connects again', () => toServer(22)));
   });
 
   it("stops the server's own connections to tcp/7000 with an egress policy on its port", async () => {

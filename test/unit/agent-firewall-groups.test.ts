@@ -5,7 +5,7 @@
  * policy, the policy's rules and the default drop as the router side renders them, bridge
  * netfilter on the bridge; a port without port security is reported and left out; the table is
  * removed when no firewall is left (a teardown removes the recorded one) and reloaded only when
- * its text changes.
+ * its text changes, deleting then the connections of the rules that went (in the port's zone).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -153,7 +153,15 @@ describe('firewall groups on instance ports', () => {
     actual.firewallGroups = { ...desired.firewallGroups!, transaction: undefined };
     assert.deepEqual(tableActions(desired, actual, new Set(), new Set()), [], 'unchanged: nothing to do');
     const changed = compile(snapshot([firewall({ ingress: [] })]), { stateDir });
-    assert.equal(tableActions(changed, actual, new Set(), new Set()).length, 1);
+    const [reload] = tableActions(changed, actual, new Set(), new Set());
+    assert.ok(reload?.op === 'table.apply');
+    const zone = desired.firewall.ports[PORT_A]?.zone;
+    assert.ok(zone !== undefined && zone > 0);
+    assert.deepEqual(
+      reload.flush,
+      [{ zone, family: 'ipv4', protocol: 'tcp', dst: '10.0.0.11' }],
+      "the deny's connections to the port, in its bridge's zone, are deleted once the change is in",
+    );
     const none = compile(snapshot([]), { stateDir });
     assert.equal(none.firewallGroups, undefined);
     const removal = tableActions(none, actual, new Set(), new Set());

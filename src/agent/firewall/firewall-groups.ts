@@ -14,6 +14,7 @@
  * off) is reported and left unfiltered.
  */
 import { join } from 'node:path';
+import type { ConnectionFilter } from '../../linux/conntrack.js';
 import type { SnapshotNetwork, SnapshotPort, SnapshotPortFirewall } from '../../model/host-snapshot.js';
 import type { L2Driver, NetworkContext } from '../drivers/driver.js';
 import { type FirewallDirection, renderFirewallGroupTable } from '../l3/fwaas.js';
@@ -93,12 +94,84 @@ export function addFirewallGroups(state: HostState, input: FirewallGroupsInput):
   });
   for (const message of why) problems.push({ object: 'firewall groups', message });
   for (const bridge of bridges.values()) if (state.bridges[bridge]) state.bridges[bridge].nfCall = true;
+  const rules = instanceRuleKeys(applied, (portId) => ({
+    zone: state.firewall.ports[portId]?.zone ?? 0,
+    addresses: state.firewall.ports[portId]?.addresses ?? [],
+  }));
   state.firewallGroups = {
     family: FIREWALL_GROUPS_FAMILY,
     name: table,
     hash: sha256(transaction),
     transaction,
+    rules,
     record: firewallGroupsRecordFile(input.stateDir),
   };
   return problems;
+}
+
+/** A rule key of `instanceRuleKeys`: what the rule decides, and where its connections are. */
+interface InstanceRuleKey {
+  zone: number;
+  /** The port's addresses of the rule's IP version. */
+  addresses: string[];
+  direction: FirewallDirection;
+  version: 4 | 6;
+  protocol: string | null;
+  rule: unknown[];
+}
+
+/**
+ * One key per enabled rule of each firewalled port (its fields and action, the port's conntrack
+ * zone and addresses, the group's state), as the router side's `fwaasRuleKeys`: when they change,
+ * the connections of every key that appeared or went are deleted (`instanceConnections`), as
+ * neutron-fwaas cuts the connections of changed rules, so a removed allow (or a new deny) takes
+ * effect on established flows too; those another rule still allows are tracked again.
+ */
+export function instanceRuleKeys(
+  firewalls: readonly SnapshotPortFirewall[],
+  where: (portId: string) => { zone: number; addresses: string[] },
+): string[] {
+  const keys = new Set<string>();
+  for (const f of firewalls) {
+    const { zone, addresses } = where(f.port_id);
+    for (const direction of ['ingress', 'egress'] as const)
+      for (const r of f[direction]) {
+        const key: InstanceRuleKey = {
+          zone,
+          addresses: addresses.filter((a) => a.includes(':') === (r.ip_version === 6)),
+          direction,
+          version: r.ip_version,
+          protocol: r.protocol,
+          rule: [
+            r.source_ip_address,
+            r.destination_ip_address,
+            r.source_port,
+            r.destination_port,
+            r.action,
+            f.port_id,
+            f.admin_state_up,
+          ],
+        };
+        keys.add(JSON.stringify(key));
+      }
+  }
+  return [...keys].sort();
+}
+
+/**
+ * The connections of a key of `instanceRuleKeys`: in the port's zone, of the rule's protocol, to
+ * the port (an ingress rule's: the remote end opened them) or from it (an egress rule's).
+ */
+export function instanceConnections(text: string): ConnectionFilter[] {
+  const key = JSON.parse(text) as InstanceRuleKey;
+  const family = key.version === 4 ? 'ipv4' : 'ipv6';
+  // conntrack names ICMPv6 `icmpv6`; neutron-fwaas's `icmp` of an IPv6 rule is ICMPv6 too.
+  const protocol =
+    key.protocol === 'ipv6-icmp' || (key.protocol === 'icmp' && key.version === 6) ? 'icmpv6' : key.protocol;
+  return key.addresses.map((address) => ({
+    zone: key.zone,
+    family,
+    ...(protocol === null ? {} : { protocol }),
+    ...(key.direction === 'ingress' ? { dst: address } : { src: address }),
+  }));
 }

@@ -235,6 +235,11 @@ export interface RecordedTable {
   transaction?: string;
   /** Desired only: devices the table hooks; one made anew needs the table loaded again. */
   devices?: string[];
+  /**
+   * What its rules decide, one key per rule (firewall groups: `instanceRuleKeys`); actual: as
+   * recorded. The connections of keys that appear or go are deleted once a change is in place.
+   */
+  rules?: string[];
   record: string;
 }
 

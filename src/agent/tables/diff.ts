@@ -2,11 +2,12 @@
  * The actions for the recorded tables (`apply/tables.ts`): a router's metering table when its
  * text changed or verification found it changed (a namespace made anew has none), the port
  * mirroring table likewise and whenever a device it hooks is made anew (the kernel bound its
- * chains to the old one), the instance ports' firewall groups table when its text changed. A
+ * chains to the old one), the instance ports' firewall groups table when its text changed (with
+ * the connections of the rules that appeared, went or changed, deleted after). A
  * desired state without a root table (a teardown) removes it.
  */
 
-import { renderFirewallGroupsRemoval } from '../firewall/firewall-groups.js';
+import { instanceConnections, renderFirewallGroupsRemoval } from '../firewall/firewall-groups.js';
 import { renderTaas, TAAS_FAMILY } from '../services/taas.js';
 import type { Action } from '../state/actions.js';
 import type { HostState, RecordedTable } from '../state/host-state.js';
@@ -30,8 +31,14 @@ export function tableActions(
       actions.push({ op: 'table.apply', table: taas });
   }
   const groups = rootTable(desired.firewallGroups, actual.firewallGroups, renderFirewallGroupsRemoval);
-  if (groups && (actual.firewallGroups?.hash ?? '') !== groups.hash)
-    actions.push({ op: 'table.apply', table: groups });
+  if (groups && (actual.firewallGroups?.hash ?? '') !== groups.hash) {
+    const before = new Set(actual.firewallGroups?.rules ?? []);
+    const after = new Set(groups.rules ?? []);
+    const changed = [...before, ...after].filter((k) => before.has(k) !== after.has(k));
+    const unique = new Map(changed.flatMap(instanceConnections).map((f) => [JSON.stringify(f), f]));
+    const flush = [...unique.values()];
+    actions.push({ op: 'table.apply', table: groups, ...(flush.length > 0 ? { flush } : {}) });
+  }
   return actions;
 }
 
@@ -46,5 +53,5 @@ function rootTable(
 ): RecordedTable | undefined {
   if (desired) return desired;
   if (!have || have.hash === '') return undefined;
-  return { ...have, hash: '', transaction: removal(have.name), devices: [] };
+  return { ...have, hash: '', transaction: removal(have.name), devices: [], rules: [] };
 }

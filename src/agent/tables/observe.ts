@@ -40,7 +40,13 @@ async function observeTable(
   verify: boolean,
 ): Promise<RecordedTable> {
   const recorded = await readRecord(record);
-  const table: RecordedTable = { family, name, hash: recorded?.hash ?? '', record };
+  const table: RecordedTable = {
+    family,
+    name,
+    hash: recorded?.hash ?? '',
+    record,
+    ...(recorded?.rules ? { rules: recorded.rules } : {}),
+  };
   if (!verify) return table;
   const listing = await nftListTable(family, name, netns === null ? {} : { netns }).catch(() => undefined);
   const seen = listing === undefined ? undefined : sha256(canonicalListing(listing));

@@ -10,7 +10,7 @@
  * bridge's zone, as neutron-fwaas cuts them); an egress
  * policy on the same port stops the server's own connections to tcp/7000 (and only those); the
  * trace names the rule that decided each way; taking the port out of the group restores
- * everything and removes the table.
+ * everything and removes the table. A port without port security is filtered by its group too.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -53,6 +53,7 @@ describe('FWaaS v2 on an instance port through neutrino up (real kernel)', {
   let inPolicy: string;
   let noSsh: string;
   let noOut: string;
+  let anything: string;
 
   const ns = (vm: Instance) => `inst-${vm.id}`;
   const ping = async () =>
@@ -129,7 +130,7 @@ describe('FWaaS v2 on an instance port through neutrino up (real kernel)', {
 
   it('drops new connections to tcp/22 with an ingress deny while ICMP and other ports pass', async () => {
     noSsh = await rule({ name: 'no-ssh', protocol: 'tcp', destination_port: '22', action: 'deny' });
-    const anything = await rule({ name: 'anything', action: 'allow' });
+    anything = await rule({ name: 'anything', action: 'allow' });
     inPolicy = await policy('vm in', [noSsh, anything]);
     const { firewall_group } = await up.session.post<{ firewall_group: { id: string; status: string } }>(
       `${FW}/firewall_groups`,
@@ -234,5 +235,37 @@ describe('FWaaS v2 on an instance port through neutrino up (real kernel)', {
     assert.ok(await ping());
     assert.equal((await trace(server, client, 7000)).verdict, 'allowed');
     await up.session.delete(`${FW}/firewall_groups/${groupId}`);
+  });
+
+  it('filters an instance port without port security too', async () => {
+    const api = up.session;
+    const network = (await api.get<{ port: { network_id: string } }>(`/v2.0/ports/${serverPort}`)).port
+      .network_id;
+    const { port } = await api.post<{ port: { id: string; fixed_ips: { ip_address: string }[] } }>(
+      '/v2.0/ports',
+      { port: { network_id: network, port_security_enabled: false, name: 'fwg-open' } },
+    );
+    const { instance } = await api.post<{ instance: Instance }>(INSTANCES, {
+      instance: { name: 'fwg-open', networks: [{ port_id: port.id }] },
+    });
+    const open = await until('fwg-open ACTIVE', async () => {
+      const { instance: now } = await api.get<{ instance: Instance }>(`${INSTANCES}/${instance.id}`);
+      assert.notEqual(now.status, 'ERROR', JSON.stringify(now.fault));
+      return now.status === 'ACTIVE' ? now : undefined;
+    });
+    const ip = port.fixed_ips[0].ip_address;
+    const reach = async (p: number) => (await nc.tcpPeer(ns(client), ns(open), ip, p)) !== undefined;
+    assert.ok(await until('tcp/22 to the open instance', () => reach(22)), 'nothing filters it yet');
+    const policyId = await policy('open in', [noSsh, anything]);
+    const { firewall_group } = await api.post<{ firewall_group: { id: string } }>(`${FW}/firewall_groups`, {
+      firewall_group: { name: 'open-guard', ingress_firewall_policy_id: policyId, ports: [port.id] },
+    });
+    await until('the open port in the table', async () => (await table())?.includes(`ingress-${port.id}`));
+    assert.equal(await reach(22), false, 'tcp/22 is denied without port security too');
+    assert.ok(await reach(5000), 'another port passes');
+    await api.put(`${FW}/firewall_groups/${firewall_group.id}`, { firewall_group: { ports: [] } });
+    await until('the table removed', async () => (await table()) === undefined);
+    assert.ok(await until('tcp/22 connects again', () => reach(22)));
+    await api.delete(`${FW}/firewall_groups/${firewall_group.id}`);
   });
 });

@@ -133,13 +133,26 @@ describe('firewall groups on instance ports', () => {
     );
   });
 
-  it('reports a port without port security and leaves it out', () => {
+  it('marks a port without port security for its group, and filters nothing else of it', () => {
     const state = compile(snapshot([firewall()], false), { stateDir });
-    assert.equal(state.firewallGroups, undefined);
-    assert.ok(
-      state.problems.some((p) => p.object === 'firewall group fwg' && /port security is off/.test(p.message)),
-      JSON.stringify(state.problems),
+    const mark = state.firewall.marks[PORT_A];
+    assert.ok(mark !== undefined, 'the port has a mark');
+    assert.equal(
+      state.firewall.marks[PORT_B],
+      undefined,
+      'a port in no group and without port security has none',
     );
+    const chain = (name: string) => state.firewall.chains[`bridge chain ${name}`]?.rules;
+    assert.deepEqual(chain(`from-${PORT_A}`), [`meta mark set ${inMark(mark)}`], 'no anti-spoofing');
+    assert.deepEqual(chain(`to-${PORT_A}`), [`meta mark set meta mark & 0x0000ffff | ${outMark(mark)}`]);
+    const elements = (name: string) => state.firewall.sets[`inet map ${name}`]?.elements ?? [];
+    assert.deepEqual([...elements('egress'), ...elements('ingress')], [], 'no security-group chains');
+    assert.ok(
+      elements('zones').some((e) => e.startsWith(`"${BRIDGE}"`)),
+      'its bridge has a conntrack zone',
+    );
+    assert.ok(state.firewallGroups?.transaction?.includes(`jump ingress-${PORT_A}`));
+    assert.equal(state.bridges[BRIDGE]?.nfCall, true);
   });
 
   it('loads the table when its text changes and removes the recorded one when none is left', () => {

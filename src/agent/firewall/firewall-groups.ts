@@ -10,8 +10,9 @@
  * groups' bridge table gave its frames (low 16 bits: sent by the port; high 16 bits: leaving by
  * it) and its connections are tracked in its bridge's zone. A packet must pass both tables' base
  * chains: an accept in one does not skip the other. As neutron-fwaas's L2 firewall, DHCP and IPv6
- * neighbour discovery pass before the policy's rules. A port without such a mark (port security
- * off) is reported and left unfiltered.
+ * neighbour discovery pass before the policy's rules. A port in a group gets its mark and zone
+ * even without port security (`security-groups.ts`); one without a mark (none left) is reported
+ * and left unfiltered.
  */
 import { join } from 'node:path';
 import type { ConnectionFilter } from '../../linux/conntrack.js';
@@ -68,7 +69,7 @@ export function addFirewallGroups(state: HostState, input: FirewallGroupsInput):
     if (state.firewall.marks[f.port_id] === undefined) {
       problems.push({
         object,
-        message: `not applied on port ${f.port_id}: port security is off, its traffic is not told apart`,
+        message: `not applied on port ${f.port_id}: it has no security-group mark on this host`,
       });
       continue;
     }

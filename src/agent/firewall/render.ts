@@ -272,7 +272,7 @@ export function fromPortRules(port: PortFilter): string[] {
 }
 
 /** The `to-<port>` chain: the port's number into the mark's high bits. */
-export function toPortRules(port: PortFilter): string[] {
+export function toPortRules(port: Pick<PortFilter, 'number'>): string[] {
   return [`meta mark set meta mark & 0x0000ffff | ${outMark(port.number)}`];
 }
 

@@ -136,7 +136,7 @@ export abstract class SecuritySteps extends TraceWalk {
    * `egress` as the instance sends it, `ingress` as it receives it (after its security groups:
    * both must pass it). The first of the direction's rules that matches decides; none: the
    * group's default drop. Ports in no group (or in one without a policy) pass everything, and
-   * say nothing; an instance port without port security is not filtered by its group.
+   * say nothing; an instance port's group filters it with or without port security.
    */
   protected firewall(port: TPort, direction: 'ingress' | 'egress', packet: Packet): void {
     const fw = this.firewalls.get(port.id);
@@ -146,14 +146,6 @@ export abstract class SecuritySteps extends TraceWalk {
     const router = isRouterInterfaceOwner(port.device_owner);
     const where = `${this.portLabel(port)} (${router ? 'router interface' : 'instance port'})`;
     const what = `${protocolText(packet)} from ${packet.src} to ${packet.dst}`;
-    if (!router && !port.port_security_enabled) {
-      this.pass(
-        'firewall',
-        group,
-        `${groupName} on ${where} does not filter: port security is disabled on it`,
-      );
-      return;
-    }
     if (!fw.admin_state_up)
       this.fail(
         'firewall',

@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { l2Driver } from '../../src/agent/drivers/index.js';
 import { firewallGroupsTable } from '../../src/agent/firewall/firewall-groups.js';
 import { inMark, outMark } from '../../src/agent/firewall/render.js';
 import { fwaasCounter } from '../../src/agent/l3/fwaas.js';
@@ -131,6 +132,21 @@ describe('firewall groups on instance ports', () => {
       state.problems.filter((p) => p.object.startsWith('firewall')),
       [],
     );
+  });
+
+  it("with Open vSwitch's hybrid plug, selects the port on its own qbr bridge", () => {
+    const handle = { db: 'unix:/nonexistent/db.sock', dir: '/nonexistent', env: {} };
+    const state = compile(snapshot([firewall()]), {
+      stateDir,
+      driver: l2Driver('openvswitch'),
+      ovs: { handle, datapath: 'netdev', previousTags: {} },
+    });
+    const qbr = `qbr${PORT_A.slice(0, 11)}`;
+    const mark = state.firewall.marks[PORT_A] as number;
+    const text = state.firewallGroups?.transaction ?? '';
+    assert.ok(text.includes(`oifname "${qbr}" meta mark & 0xffff0000 == ${outMark(mark)}`), text);
+    assert.ok(text.includes(`iifname "${qbr}" meta mark & 0x0000ffff == ${inMark(mark)}`), text);
+    assert.equal(state.bridges[qbr]?.nfCall, true);
   });
 
   it('marks a port without port security for its group, and filters nothing else of it', () => {

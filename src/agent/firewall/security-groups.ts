@@ -3,9 +3,9 @@
  * (pure): every port bound here with port security on (instance ports; DHCP and router ports have
  * it off) gets its spoofing and security-group chains, numbered by a mark that stays the port's
  * while it is here (an instance port in a firewall group gets its mark and zone without port
- * security too, and nothing else); every group those ports use gets its rule chains; every group their rules name
- * as a remote group gets its member sets; every bridge they sit on gets a conntrack zone and bridge
- * netfilter. The text itself is `firewall.ts`'s.
+ * security too, and nothing else); every group those ports use gets its rule chains; every group
+ * their rules name as a remote group gets its member sets; every bridge they sit on gets a
+ * conntrack zone and bridge netfilter. The text itself is `firewall.ts`'s.
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';

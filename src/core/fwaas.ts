@@ -5,10 +5,14 @@
  * admins share. A project's `default` group (policies `default ingress`: deny, `default egress`:
  * allow, for IPv4 and IPv6) is created on its first use of firewall groups, as neutron-fwaas does.
  *
+ * A group holds router interface ports and instance (`compute:*`) ports of its project, a port in
+ * one group at most; an instance port must be bound to a host (neutron-fwaas's L2 check: an
+ * unbound port is FirewallGroupPortNotSupported), any other owner is FirewallGroupPortInvalid.
  * Directions are the port's network's, as neutron-fwaas's L3 driver has them: ingress is what the
- * router sends into the port's network, egress what it receives from it. Only router interface
- * ports can be in a group: the linuxbridge data plane filters in router namespaces, so instance
- * ports are refused (FirewallGroupPortNotSupported) and never join the default group.
+ * router sends into the port's network, egress what it receives from it; on an instance port, as
+ * its L2 extension has them, ingress is what the instance receives, egress what it sends.
+ * Unlike neutron-fwaas, a newly bound instance port does not join its project's default group:
+ * that group's ingress policy drops everything, and joining is left to an explicit request.
  * A group's status follows neutron-fwaas's agent: INACTIVE without ports or without any policy,
  * DOWN when administratively down, else ACTIVE (the agent applies changes within a sync; no
  * PENDING_* state is shown).
@@ -16,7 +20,7 @@
 import { randomUUID } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import type { Kysely } from 'kysely';
-import { ROUTER_INTERFACE_OWNERS } from '../model/device-owners.js';
+import { isComputeOwner, ROUTER_INTERFACE_OWNERS } from '../model/device-owners.js';
 import type {
   FirewallGroupCreate,
   FirewallGroupUpdate,
@@ -79,9 +83,11 @@ export const DEFAULT_FWP_EGRESS = 'default egress';
 /** neutron-lib's FW_PROTOCOL_VALUES: IPTABLES_PROTOCOL_MAP's names (or null: any protocol). */
 const PROTOCOLS = ['dccp', 'icmp', 'ipv6-icmp', 'sctp', 'tcp', 'udp'];
 const ACTIONS = ['allow', 'deny', 'reject'];
+/** neutron-fwaas's `_is_supported_l2_port`: these VIF types have no host to filter on. */
+const UNBOUND = ['unbound', 'binding_failed'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** The driver name neutron-fwaas puts in FirewallGroupPortNotSupported. */
-const DRIVER = 'linuxbridge (router interface ports only)';
+const DRIVER = 'neutrino (bound instance ports only)';
 
 /** Python's repr of a list of strings, as neutron-lib's messages print them. */
 const pyList = (values: string[]) => `[${values.map((v) => `'${v}'`).join(', ')}]`;
@@ -754,9 +760,11 @@ export class FirewallGroups implements ResourceService<FirewallGroupCreate, Fire
       if (port.project_id !== group.project_id)
         throw FirewallGroupPortInvalidProject({ port_id: portId, project_id: port.project_id });
       const owner = String(port.device_owner ?? '');
-      if (owner.startsWith('compute:'))
-        throw FirewallGroupPortNotSupported({ port_id: portId, driver_name: DRIVER });
-      if (!ROUTER_INTERFACE_OWNERS.includes(owner)) throw FirewallGroupPortInvalid({ port_id: portId });
+      if (isComputeOwner(owner)) {
+        if (UNBOUND.includes(String(port['binding:vif_type'] ?? 'unbound')))
+          throw FirewallGroupPortNotSupported({ port_id: portId, driver_name: DRIVER });
+      } else if (!ROUTER_INTERFACE_OWNERS.includes(owner))
+        throw FirewallGroupPortInvalid({ port_id: portId });
     }
     const taken = await inChunks(ports, (chunk) =>
       tx.selectFrom('firewall_group_ports').selectAll().where('port_id', 'in', chunk).execute(),
@@ -877,7 +885,23 @@ export function firewallsOf(
   return mine.length > 0 ? { firewall_groups: mine } : {};
 }
 
-/** Every router interface's firewall for packet traces (`core/trace/`): rules and group named. */
+/**
+ * The firewalls of the instance ports among `boundHere` (a host's ports), for its snapshot:
+ * `{firewall_groups}` when some are in a group with a policy.
+ */
+export async function instanceFirewalls(
+  db: Kysely<Database>,
+  boundHere: Stored[],
+): Promise<{ firewall_groups?: SnapshotPortFirewall[] }> {
+  const instancePorts = boundHere.filter((p) => isComputeOwner(String(p.device_owner)));
+  const firewalls = await portFirewalls(
+    db,
+    instancePorts.map((p) => p.id),
+  );
+  return firewalls.length > 0 ? { firewall_groups: firewalls } : {};
+}
+
+/** Every firewalled port's firewall for packet traces (`core/trace/`): rules and group named. */
 export async function traceFirewalls(db: Kysely<Database>): Promise<TraceFirewall[]> {
   const bindings = await db.selectFrom('firewall_group_ports').select('port_id').execute();
   const firewalls = await portFirewalls(

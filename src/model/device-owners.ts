@@ -17,6 +17,14 @@ export const DeviceOwner = {
   loadBalancer: 'Octavia',
 } as const;
 
+/** neutron-lib's DEVICE_OWNER_COMPUTE_PREFIX: every instance port's owner starts with it. */
+export const COMPUTE_PREFIX = 'compute:';
+
+/** Whether `owner` names an instance's port (`compute:<availability zone>`). */
+export function isComputeOwner(owner: string): boolean {
+  return owner.startsWith(COMPUTE_PREFIX);
+}
+
 /** The owners of a router's interfaces on its internal networks. */
 export const ROUTER_INTERFACE_OWNERS: readonly string[] = [
   DeviceOwner.routerInterface,

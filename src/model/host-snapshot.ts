@@ -529,6 +529,11 @@ export const Snapshot = Type.Object({
   load_balancers: Optional(Type.Array(SnapshotLoadBalancer)),
   /** Tap flows mirroring ports of this host to a monitoring port here; absent from an older server. */
   tap_flows: Optional(Type.Array(SnapshotTapFlow)),
+  /**
+   * FWaaS on instance ports bound here: the ports in a firewall group with a policy
+   * (`core/fwaas.ts`), by port id; ingress is what the instance receives. Absent when none.
+   */
+  firewall_groups: Optional(Type.Array(SnapshotPortFirewall)),
   /** What this host logs (`core/network-logs.ts`); absent when nothing. */
   network_logging: Optional(SnapshotNetworkLogging),
 });

@@ -4,10 +4,11 @@
  * `firewall_policy_id` as neutron-fwaas shows it, policies with ordered rules, `audited` reset on
  * every change, `insert_rule` / `remove_rule` and their errors, rules and policies in use,
  * sharing (admins only; shared policies need shared rules), firewall groups on router interface
- * ports only (instance ports refused, other owners invalid, another project's port invalid, a
- * port in one group only), their status, the default group per project (reserved names, what a
+ * ports and bound instance ports (an unbound instance port not supported, other owners invalid,
+ * another project's port invalid, a port in one group only), their status, the default group per project (reserved names, what a
  * member may not change or delete), a deleted router interface leaving its group, and the host
- * snapshot carrying the router port's resolved rules.
+ * snapshot carrying the router port's and the instance port's resolved rules, and traces naming
+ * the rule that decided at a router interface or an instance port.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -380,7 +381,7 @@ for (const dialect of dialects()) {
         await member.post(GROUPS, { firewall_group: { name: 'vm', ports: [vmPort] } }),
         409,
         'FirewallGroupPortNotSupported',
-        /linuxbridge \(router interface ports only\)/,
+        `Port ${vmPort} is not supported by firewall driver 'neutrino (bound instance ports only)'.`,
       );
       refused(
         await member.post(GROUPS, { firewall_group: { name: 'plain', ports: [dhcpLikePort] } }),
@@ -538,6 +539,155 @@ for (const dialect of dialects()) {
       assert.notEqual(otherView.status, 200, 'another project traces nothing of these ports');
       await member.put(`${GROUPS}/${g.body.firewall_group.id}`, { firewall_group: { ports: [] } });
       assert.equal((await traceTo('icmp')).verdict, 'allowed', 'out of the group: nothing filters');
+    });
+
+    it('puts bound instance ports of its project in one group; the host snapshot and traces carry it', async () => {
+      const netA = (await member.get(`/v2.0/ports/${ifacePort}`)).body.port.network_id as string;
+      const boot = async (c: Client, name: string, networkId: string) => {
+        const r = await c.post('/neutrino/v1/instances', {
+          instance: { name, networks: [{ network_id: networkId }] },
+        });
+        assert.equal(r.status, 201, JSON.stringify(r.body));
+        const id = r.body.instance.id as string;
+        const ports = (await c.get(`/v2.0/ports?device_id=${id}`)).body.ports;
+        assert.equal(ports.length, 1);
+        return { id, port: ports[0].id as string, address: ports[0].fixed_ips[0].ip_address as string };
+      };
+      const client = await boot(member, 'vm-client', netA);
+      const server = await boot(member, 'vm-server', netA);
+      const shown = (await member.get(`/v2.0/ports/${server.port}`)).body.port;
+      assert.match(shown.device_owner, /^compute:/);
+      assert.notEqual(shown['binding:vif_type'], 'unbound');
+
+      const noSsh = await rule({
+        name: 'vm-no-ssh',
+        protocol: 'tcp',
+        destination_port: '22',
+        action: 'deny',
+      });
+      const any = await rule({ name: 'vm-any', action: 'allow' });
+      const out = await rule({
+        name: 'vm-no-8080',
+        protocol: 'tcp',
+        destination_port: '8080',
+        action: 'reject',
+      });
+      const inbound = await policy({ name: 'vm-in', firewall_rules: [noSsh.id, any.id] });
+      const outbound = await policy({ name: 'vm-out', firewall_rules: [out.id, any.id] });
+      const created = await member.post(GROUPS, {
+        firewall_group: {
+          name: 'vm-fw',
+          ingress_firewall_policy_id: inbound.id,
+          egress_firewall_policy_id: outbound.id,
+          ports: [server.port],
+        },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const g = created.body.firewall_group;
+      assert.equal(g.status, 'ACTIVE');
+      assert.deepEqual(g.ports, [server.port]);
+
+      refused(
+        await member.post(GROUPS, { firewall_group: { name: 'vm-fw2', ports: [server.port] } }),
+        409,
+        'FirewallGroupPortInUse',
+        `Port(s) ['${server.port}'] provided already associated with other firewall group(s).`,
+      );
+      refused(
+        await admin.post(GROUPS, { firewall_group: { name: 'admins-vm', ports: [client.port] } }),
+        409,
+        'FirewallGroupPortInvalidProject',
+      );
+      refused(await other.post(GROUPS, { firewall_group: { ports: [client.port] } }), 404, 'PortNotFound');
+      const otherNet = (await other.post('/v2.0/networks', { network: { name: 'o' } })).body.network;
+      await other.post('/v2.0/subnets', {
+        subnet: { network_id: otherNet.id, ip_version: 4, cidr: '10.77.0.0/24' },
+      });
+      const foreign = await boot(other, 'other-vm', otherNet.id);
+      refused(
+        await member.put(`${GROUPS}/${g.id}`, { firewall_group: { ports: [server.port, foreign.port] } }),
+        404,
+        'PortNotFound',
+      );
+      const dhcp = await admin.post('/v2.0/ports', {
+        port: { network_id: netA, device_owner: 'network:dhcp', project_id: memberProject },
+      });
+      assert.equal(dhcp.status, 201, JSON.stringify(dhcp.body));
+      refused(
+        await member.put(`${GROUPS}/${g.id}`, {
+          firewall_group: { ports: [server.port, dhcp.body.port.id] },
+        }),
+        409,
+        'FirewallGroupPortInvalid',
+        `Port ${dhcp.body.port.id} of firewall group is invalid.`,
+      );
+      assert.deepEqual(
+        (await member.get(`${GROUPS}/${g.id}`)).body.firewall_group.ports,
+        [server.port],
+        'nothing half-changed',
+      );
+
+      // The host snapshot carries the instance port's group at the top, not under a router.
+      const sync = async () => {
+        const r = await admin.post('/neutrino/v1/hosts/h1/sync', undefined);
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        return r.body.snapshot as {
+          firewall_groups?: { port_id: string; ingress: { id: string }[]; egress: { id: string }[] }[];
+          routers: { firewall_groups?: { port_id: string }[] }[];
+        };
+      };
+      await sync();
+      const snapshot = await sync();
+      const mine = (snapshot.firewall_groups ?? []).filter((f) => f.port_id === server.port);
+      assert.equal(mine.length, 1, JSON.stringify(snapshot.firewall_groups));
+      assert.deepEqual(
+        mine[0]?.ingress.map((r) => r.id),
+        [noSsh.id, any.id],
+      );
+      assert.deepEqual(
+        mine[0]?.egress.map((r) => r.id),
+        [out.id, any.id],
+      );
+      assert.ok(
+        snapshot.routers.every((r) => !(r.firewall_groups ?? []).some((f) => f.port_id === server.port)),
+        'not a router interface',
+      );
+
+      const trace = async (source: string, destination: string, protocol: string, port?: number) => {
+        const r = await member.post('/neutrino/v1/trace', {
+          source,
+          destination,
+          protocol,
+          ...(port ? { port } : {}),
+        });
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        return r.body as {
+          verdict: string;
+          hops: { step: string; object: { type: string; id: string }; detail: string; ok: boolean }[];
+        };
+      };
+      // The default security group lets members of the group in: only the firewall decides.
+      const ssh = await trace(client.id, server.id, 'tcp', 22);
+      assert.equal(ssh.verdict, 'denied', JSON.stringify(ssh));
+      assert.deepEqual(ssh.hops.at(-1)?.object, { type: 'firewall_rule', id: noSsh.id, name: 'vm-no-ssh' });
+      assert.match(
+        ssh.hops.at(-1)?.detail ?? '',
+        /ingress firewall rule vm-no-ssh .* of firewall group vm-fw on .*\(instance port\) drops tcp port 22/,
+      );
+      const icmp = await trace(client.id, server.id, 'icmp');
+      assert.equal(icmp.verdict, 'allowed', JSON.stringify(icmp));
+      assert.ok(icmp.hops.some((h) => h.step === 'firewall' && h.ok && h.object.id === any.id));
+      const outward = await trace(server.id, client.id, 'tcp', 8080);
+      assert.equal(outward.verdict, 'denied', JSON.stringify(outward));
+      assert.match(
+        outward.hops.at(-1)?.detail ?? '',
+        /egress firewall rule vm-no-8080 .* rejects tcp port 8080/,
+      );
+
+      const emptied = await member.put(`${GROUPS}/${g.id}`, { firewall_group: { ports: [] } });
+      assert.equal(emptied.status, 200, JSON.stringify(emptied.body));
+      assert.equal((await trace(client.id, server.id, 'tcp', 22)).verdict, 'allowed');
+      assert.ok(!((await sync()).firewall_groups ?? []).some((f) => f.port_id === server.port));
     });
 
     it('advertises fwaas_v2', async () => {

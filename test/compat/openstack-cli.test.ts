@@ -495,8 +495,31 @@ describe('openstack CLI against neutrino server', { skip }, () => {
       'fw-vm',
     ]);
     const refused = await run(['firewall', 'group', 'create', '--name', 'fw-vm-group', '--port', vm.id]);
-    assert.notEqual(refused.code, 0, 'an instance port is refused');
+    assert.notEqual(refused.code, 0, 'an unbound instance port is refused');
     assert.match(refused.stderr, /not supported by firewall driver/);
+    // A bound instance port joins a group, as with neutron-fwaas's L2 extension.
+    const bound = await ok([
+      ...['port', 'create', '-f', 'json', '--network', 'fw-net'],
+      ...['--device-owner', 'compute:nova', '--host', 'compat-host', 'fw-vm-bound'],
+    ]);
+    await ok([
+      'firewall',
+      'group',
+      'create',
+      '--name',
+      'fw-vm-group',
+      '--ingress-firewall-policy',
+      'fw-policy',
+    ]);
+    await ok(['firewall', 'group', 'set', '--port', bound.id, 'fw-vm-group']);
+    const vmGroup = await ok(['firewall', 'group', 'show', '-f', 'json', 'fw-vm-group']);
+    assert.deepEqual(vmGroup.ports ?? vmGroup.Ports, [bound.id]);
+    assert.equal(vmGroup.status ?? vmGroup.Status, 'ACTIVE');
+    const twice = await run(['firewall', 'group', 'set', '--port', bound.id, 'fw-group']);
+    assert.notEqual(twice.code, 0, 'a port is in one group at most');
+    await ok(['firewall', 'group', 'set', '--no-port', 'fw-vm-group']);
+    await ok(['firewall', 'group', 'delete', 'fw-vm-group']);
+    await ok(['port', 'delete', 'fw-vm-bound']);
     await ok(['firewall', 'group', 'set', '--disable', 'fw-group']);
     const down = await ok(['firewall', 'group', 'show', '-f', 'json', 'fw-group']);
     assert.equal(down.status ?? down.Status, 'DOWN');

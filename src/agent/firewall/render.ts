@@ -272,8 +272,24 @@ export function fromPortRules(port: PortFilter): string[] {
 }
 
 /** The `to-<port>` chain: the port's number into the mark's high bits. */
-export function toPortRules(port: PortFilter): string[] {
+export function toPortRules(port: Pick<PortFilter, 'number'>): string[] {
   return [`meta mark set meta mark & 0x0000ffff | ${outMark(port.number)}`];
+}
+
+/**
+ * What an instance port always sends or receives, before any rule (Neutron's and neutron-fwaas's
+ * L2 firewalls alike): DHCP and DHCPv6 with the server, and IPv6 neighbour discovery and MLD
+ * (`nd`: the set of ICMPv6 types, a named one or `ndTypes(direction)`).
+ */
+export function portNeeds(direction: 'ingress' | 'egress', nd: string): string[] {
+  return direction === 'egress'
+    ? ['udp sport 68 udp dport 67 accept', 'udp sport 546 udp dport 547 accept', `icmpv6 type ${nd} accept`]
+    : ['udp sport 67 udp dport 68 accept', 'udp sport 547 udp dport 546 accept', `icmpv6 type ${nd} accept`];
+}
+
+/** The ICMPv6 types of `portNeeds` as an anonymous set. */
+export function ndTypes(direction: 'ingress' | 'egress'): string {
+  return `{ ${(direction === 'egress' ? ND_EGRESS : ND_INGRESS).join(', ')} }`;
 }
 
 /**
@@ -287,21 +303,9 @@ export function portDirectionRules(port: PortFilter, direction: 'ingress' | 'egr
         `ct state invalid counter name "${dropCounter(port.id, 'invalid')}" drop`,
       ]
     : [];
-  const always =
-    direction === 'egress'
-      ? [
-          'udp sport 68 udp dport 67 accept',
-          'udp sport 546 udp dport 547 accept',
-          'icmpv6 type @nd-egress accept',
-        ]
-      : [
-          'udp sport 67 udp dport 68 accept',
-          'udp sport 547 udp dport 546 accept',
-          'icmpv6 type @nd-ingress accept',
-        ];
   return [
     ...stateful,
-    ...always,
+    ...portNeeds(direction, `@nd-${direction}`),
     ...port.groups.map((group) => `jump ${chainNames.group(group, direction)}`),
     `counter name "${dropCounter(port.id, direction)}" drop`,
   ];

@@ -2,14 +2,16 @@
  * Security groups and port security as Neutron's firewall applies them, laid out for one host
  * (pure): every port bound here with port security on (instance ports; DHCP and router ports have
  * it off) gets its spoofing and security-group chains, numbered by a mark that stays the port's
- * while it is here; every group those ports use gets its rule chains; every group their rules name
- * as a remote group gets its member sets; every bridge they sit on gets a conntrack zone and bridge
- * netfilter. The text itself is `firewall.ts`'s.
+ * while it is here (an instance port in a firewall group gets its mark and zone without port
+ * security too, and nothing else); every group those ports use gets its rule chains; every group
+ * their rules name as a remote group gets its member sets; every bridge they sit on gets a
+ * conntrack zone and bridge netfilter. The text itself is `firewall.ts`'s.
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { Type } from 'typebox';
+import { isComputeOwner } from '../../model/device-owners.js';
 import {
   type Snapshot,
   type SnapshotNetwork,
@@ -248,8 +250,13 @@ export function addFirewall(state: HostState, input: FirewallInput): Problem[] {
   const { snapshot, networks, driver, context } = input;
   const previous = input.previous ?? { marks: {}, zones: {} };
   const { groups, problems } = checkGroups(snapshot);
+  // An instance port in a firewall group needs its mark and zone even without port security
+  // (`firewall-groups.ts` tells its packets apart by them); it gets nothing else of these tables.
+  const grouped = new Set((snapshot.firewall_groups ?? []).map((f) => f.port_id));
+  const markedOnly = (p: SnapshotPort) =>
+    grouped.has(p.id) && p.binding_host_id === snapshot.host && isComputeOwner(p.device_owner);
   const candidates = [...input.ports.values()]
-    .filter((p) => isFiltered(p, snapshot.host) && networks.has(p.network_id))
+    .filter((p) => (isFiltered(p, snapshot.host) || markedOnly(p)) && networks.has(p.network_id))
     .sort((a, b) => (a.id < b.id ? -1 : 1));
   const marked = dscpMarks(state, input);
   if (candidates.length === 0 && marked.length === 0) return problems;
@@ -265,6 +272,7 @@ export function addFirewall(state: HostState, input: FirewallInput): Problem[] {
     }
   }
   const filters: { port: SnapshotPort; filter: PortFilter; bridge: string; tap: string }[] = [];
+  const onlyMarked: { port: SnapshotPort; number: number; bridge: string; tap: string }[] = [];
   for (const port of candidates) {
     const number = marks.get(port.id) ?? freeNumber(0, MAX_PORT_NUMBER, used);
     if (number === undefined) {
@@ -272,6 +280,13 @@ export function addFirewall(state: HostState, input: FirewallInput): Problem[] {
       continue;
     }
     used.add(number);
+    const tap = driver.portDeviceName(port.id);
+    const bridge =
+      state.veths[tap]?.master ?? driver.networkBridgeName(networks.get(port.network_id)!, context);
+    if (!isFiltered(port, snapshot.host)) {
+      onlyMarked.push({ port, number, bridge, tap });
+      continue;
+    }
     const filter = portFilter(port, number, groups);
     if (typeof filter === 'string') {
       problems.push({ object: `port ${port.id}`, message: filter });
@@ -280,12 +295,9 @@ export function addFirewall(state: HostState, input: FirewallInput): Problem[] {
     for (const g of port.security_groups ?? [])
       if (!groups.has(g))
         problems.push({ object: `port ${port.id}`, message: `unknown security group ${g}` });
-    const tap = driver.portDeviceName(port.id);
-    const network = networks.get(port.network_id)!;
-    const bridge = state.veths[tap]?.master ?? driver.networkBridgeName(network, context);
     filters.push({ port, filter, bridge, tap });
   }
-  if (filters.length === 0 && marked.length === 0) return problems;
+  if (filters.length === 0 && onlyMarked.length === 0 && marked.length === 0) return problems;
 
   const chain = (family: FirewallFamily, name: string, rules: string[]) => {
     fw.chains[objectKey(family, 'chain', name)] = portChain(family, name, rules);
@@ -337,6 +349,16 @@ export function addFirewall(state: HostState, input: FirewallInput): Problem[] {
     bridges.set(bridge, port.network_id);
     fw.marks[p] = filter.number;
     fw.ports[p] = { zone: 0, addresses: memberAddresses(port), groups: filter.groups };
+  }
+
+  for (const { port, number, bridge, tap } of onlyMarked) {
+    chain('bridge', chainNames.from(port.id), [`meta mark set ${inMark(number)}`]);
+    chain('bridge', chainNames.to(port.id), toPortRules({ number }));
+    element('from-port', `${JSON.stringify(tap)} : jump ${chainNames.from(port.id)}`);
+    element('to-port', `${JSON.stringify(tap)} : jump ${chainNames.to(port.id)}`);
+    bridges.set(bridge, port.network_id);
+    fw.marks[port.id] = number;
+    fw.ports[port.id] = { zone: 0, addresses: memberAddresses(port), groups: [] };
   }
 
   for (const { tap, value } of marked) {
@@ -405,7 +427,7 @@ export function addFirewall(state: HostState, input: FirewallInput): Problem[] {
   }
   for (const bridge of Object.keys(state.bridges))
     if (!zoneOf.has(bridge)) element('unfiltered', JSON.stringify(bridge));
-  for (const { port, bridge } of filters) fw.ports[port.id].zone = zoneOf.get(bridge)!;
+  for (const { port, bridge } of [...filters, ...onlyMarked]) fw.ports[port.id].zone = zoneOf.get(bridge)!;
   const trunks = [
     ...Object.entries(state.vxlans).map(([name, v]) => [name, v.master] as const),
     ...Object.entries(state.vlans).map(([name, v]) => [name, v.master] as const),

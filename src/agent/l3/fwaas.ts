@@ -218,7 +218,38 @@ export function renderFwaasRuleset(
   problems: string[] = [],
   logging?: FwaasLogging,
 ): string {
-  const table = `${FWAAS_FAMILY} ${FWAAS_TABLE}`;
+  const select = (portId: string, direction: FirewallDirection) => {
+    const dev = JSON.stringify(device(portId));
+    return direction === 'ingress' ? `oifname ${dev}` : `iifname ${dev}`;
+  };
+  return renderFirewallGroupTable(`${FWAAS_FAMILY} ${FWAAS_TABLE}`, firewalls, { select, problems, logging });
+}
+
+/** How `renderFirewallGroupTable` finds and treats a table's ports. */
+export interface FirewallGroupPorts {
+  /** The nft match of a port's packets in a direction: a router interface's device, an instance port's mark. */
+  select: (portId: string, direction: FirewallDirection) => string;
+  /** Rules accepting what every port needs, after the connection states and before the policy's. */
+  always?: (direction: FirewallDirection) => string[];
+  /** Where the firewalls left out are reported. */
+  problems?: string[];
+  logging?: FwaasLogging;
+}
+
+/**
+ * The `nft -f` text that makes `table` (`<family> <name>`) hold exactly these firewalls: at the
+ * forward hook, per port and direction, a jump to its chain for the packets `how.select` matches
+ * (a router interface's device, an instance port's mark). The one rendering of
+ * firewall groups, for router namespaces (above) and instance ports (`firewall/firewall-groups.ts`).
+ * Firewalls of ports with unusable ids or rules are left out and reported in `problems`; without
+ * any, the text only removes the table.
+ */
+export function renderFirewallGroupTable(
+  table: string,
+  firewalls: SnapshotPortFirewall[],
+  how: FirewallGroupPorts,
+): string {
+  const { select, always = () => [], problems = [], logging } = how;
   const usable = [...firewalls]
     .filter((f) => {
       if (unusable(LowerUuid, f.port_id)) {
@@ -243,9 +274,7 @@ export function renderFwaasRuleset(
   const chains: string[] = [];
   const jumps: Record<FirewallDirection, string[]> = { ingress: [], egress: [] };
   for (const f of usable) {
-    const dev = JSON.stringify(device(f.port_id));
     for (const direction of ['ingress', 'egress'] as const) {
-      const match = direction === 'ingress' ? `oifname ${dev}` : `iifname ${dev}`;
       const rules = f[direction];
       const fallback = fwaasCounter(f.port_id, direction, 'default');
       counters.push(
@@ -256,12 +285,13 @@ export function renderFwaasRuleset(
         ? [
             'ct state invalid drop',
             'ct state established,related accept',
+            ...always(direction),
             ...loggedRules(f, direction, logging),
           ]
         : [`counter name "${fallback}" drop`];
       const name = portChain(f.port_id, direction);
       chains.push([`\tchain ${name} {`, ...body.map((r) => `\t\t${r}`), '\t}'].join('\n'));
-      jumps[direction].push(`${match} jump ${name}`);
+      jumps[direction].push(`${select(f.port_id, direction)} jump ${name}`);
     }
   }
   const base = (name: string, priority: string, rules: string[]) =>

@@ -484,7 +484,7 @@ async function perform(action: Action, finish: Finish): Promise<void> {
       await deleteConnections(action.filters);
       return;
     case 'table.apply':
-      return applyTable(action.netns, action.table);
+      return applyTable(action.netns, action.table, action.flush);
     case 'qos.apply':
       return applyShaper(action.shaper, action.have);
     case 'qos.remove':

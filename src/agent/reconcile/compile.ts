@@ -22,6 +22,7 @@ import type { L2Driver, NetworkContext, TunnelEndpoint } from '../drivers/driver
 import { l2Driver } from '../drivers/index.js';
 import { tagsFile } from '../drivers/openvswitch/names.js';
 import type { SwitchInfo } from '../drivers/openvswitch/switch.js';
+import { addFirewallGroups } from '../firewall/firewall-groups.js';
 import { addFirewall, type FirewallAllocations, firewallRecordFile } from '../firewall/security-groups.js';
 import { addInstance } from '../instances/instances.js';
 import { meteringRecordFile, renderMetering } from '../l3/metering.js';
@@ -248,5 +249,14 @@ export function compile(snapshot: Snapshot, options: CompileOptions): HostState 
   const record = firewallRecordFile(stateDir);
   const firewall = { snapshot, ports, networks, driver, context, record, previous: options.firewall };
   state.problems.push(...addFirewall(state, firewall));
+  const firewallGroups = {
+    firewalls: snapshot.firewall_groups ?? [],
+    ports,
+    networks,
+    driver,
+    context,
+    stateDir,
+  };
+  state.problems.push(...addFirewallGroups(state, firewallGroups));
   return state;
 }

@@ -90,8 +90,11 @@ export type Action =
       /** Connections of the rules that changed, deleted once the new table is in place. */
       flush: ConnectionFilter[];
     }
-  /** Changes a recorded table (metering, port mirroring) by one transaction, then records it. */
-  | { op: 'table.apply'; netns?: string; table: RecordedTable }
+  /**
+   * Changes a recorded table (metering, port mirroring, instance ports' firewall groups) by one
+   * transaction, records it, then deletes the connections `flush` names (in the root namespace).
+   */
+  | { op: 'table.apply'; netns?: string; table: RecordedTable; flush?: ConnectionFilter[] }
   /** Deletes the connections of a floating IP that no longer maps where it did. */
   | { op: 'conntrack.flush'; netns: string; ip: string }
   /** Announces a floating IP's new home (gratuitous ARP). */

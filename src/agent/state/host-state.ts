@@ -223,8 +223,8 @@ export interface Route {
 
 /**
  * An nftables table changed by one `nft -f` transaction whenever its text changes, recorded in
- * `record` (metering in a router namespace, `l3/metering.ts`; port mirroring in the root
- * namespace, `services/taas.ts`).
+ * `record` (metering in a router namespace, `l3/metering.ts`; port mirroring and instance ports'
+ * firewall groups in the root namespace, `services/taas.ts`, `firewall/firewall-groups.ts`).
  */
 export interface RecordedTable {
   family: string;
@@ -235,6 +235,11 @@ export interface RecordedTable {
   transaction?: string;
   /** Desired only: devices the table hooks; one made anew needs the table loaded again. */
   devices?: string[];
+  /**
+   * What its rules decide, one key per rule (firewall groups: `instanceRuleKeys`); actual: as
+   * recorded. The connections of keys that appear or go are deleted once a change is in place.
+   */
+  rules?: string[];
   record: string;
 }
 
@@ -477,6 +482,8 @@ export interface HostState {
   shapers: Record<string, Shaper>;
   /** Port mirroring (`services/taas.ts`); absent: no table. */
   taas?: RecordedTable;
+  /** Firewall groups on instance ports (`firewall/firewall-groups.ts`); absent: no table. */
+  firewallGroups?: RecordedTable;
   /** Open vSwitch bridges and ports (the openvswitch driver). */
   ovs: OvsState;
   /** Desired only. */

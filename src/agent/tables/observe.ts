@@ -1,5 +1,5 @@
 /**
- * Reads the recorded tables' state (port mirroring in the root namespace, metering in each router
+ * Reads the recorded tables' state (port mirroring and instance ports' firewall groups in the root namespace, metering in each router
  * namespace found): from their records, and with `verify` from nft's listing too (one `nft`
  * process each), which must hash as recorded. No record: no table, unless a verification finds
  * one (then it is unknown, and loaded again). Also reads the metering counters for the report.
@@ -7,6 +7,11 @@
 import { readFile } from 'node:fs/promises';
 import { nftJson, nftListTable } from '../../linux/nft.js';
 import type { Snapshot } from '../../model/host-snapshot.js';
+import {
+  FIREWALL_GROUPS_FAMILY,
+  firewallGroupsRecordFile,
+  firewallGroupsTable,
+} from '../firewall/firewall-groups.js';
 import {
   canonicalListing,
   counterName,
@@ -35,7 +40,13 @@ async function observeTable(
   verify: boolean,
 ): Promise<RecordedTable> {
   const recorded = await readRecord(record);
-  const table: RecordedTable = { family, name, hash: recorded?.hash ?? '', record };
+  const table: RecordedTable = {
+    family,
+    name,
+    hash: recorded?.hash ?? '',
+    record,
+    ...(recorded?.rules ? { rules: recorded.rules } : {}),
+  };
   if (!verify) return table;
   const listing = await nftListTable(family, name, netns === null ? {} : { netns }).catch(() => undefined);
   const seen = listing === undefined ? undefined : sha256(canonicalListing(listing));
@@ -43,17 +54,25 @@ async function observeTable(
   return table;
 }
 
-/** Sets `state.taas` and each observed router's `metering`. */
+/** Sets `state.taas`, `state.firewallGroups` and each observed router's `metering`. */
 export async function observeTables(state: HostState, stateDir: string, verify: boolean): Promise<void> {
   const owner = ownerTag(stateDir);
   const routers = Object.entries(state.routers);
-  const [taas, ...metering] = await Promise.all([
+  const [taas, groups, ...metering] = await Promise.all([
     observeTable(TAAS_FAMILY, taasTable(owner), taasRecordFile(stateDir), null, verify),
+    observeTable(
+      FIREWALL_GROUPS_FAMILY,
+      firewallGroupsTable(owner),
+      firewallGroupsRecordFile(stateDir),
+      null,
+      verify,
+    ),
     ...routers.map(([netns, router]) =>
       observeTable(METERING_FAMILY, METERING_TABLE, meteringRecordFile(router.dir), netns, verify),
     ),
   ]);
   state.taas = taas;
+  state.firewallGroups = groups;
   routers.forEach(([, router], i) => {
     router.metering = metering[i];
   });

@@ -5,7 +5,7 @@
  * l2population.
  */
 import type { Kysely } from 'kysely';
-import { DeviceOwner, ROUTER_OWNERS } from '../../model/device-owners.js';
+import { DeviceOwner, isComputeOwner, ROUTER_OWNERS } from '../../model/device-owners.js';
 import type {
   Ipv6Mode,
   Snapshot,
@@ -22,7 +22,7 @@ import type { Route } from '../../model/router.js';
 import { inChunks } from '../../store/chunks.js';
 import { listResources, type Stored } from '../../store/resources.js';
 import type { Database } from '../../store/schema.js';
-import { firewallsOf, portFirewalls } from '../fwaas.js';
+import { firewallsOf, instanceFirewalls, portFirewalls } from '../fwaas.js';
 import { interfacesOf } from '../instances.js';
 import { haPorts, vrrpIds } from '../l3-ha.js';
 import { snapshotLoadBalancers } from '../load-balancers.js';
@@ -212,6 +212,7 @@ export class SnapshotAssembly extends HostSyncPart {
       dhcp_elsewhere: await this.#dhcpElsewhere(host, networkIds),
       load_balancers: await snapshotLoadBalancers(db, host, dhcpNetworks),
       tap_flows: await snapshotTapFlows(db, new Set(boundHere.map((p) => p.id))),
+      ...(await instanceFirewalls(db, boundHere)),
       network_logging: await snapshotNetworkLogging(db, this.settings, {
         filtered: boundHere.filter(
           (p) => p.port_security_enabled === true && !String(p.device_owner).startsWith('network:'),
@@ -346,7 +347,7 @@ export class SnapshotAssembly extends HostSyncPart {
     const policyOf = (port: Stored) => {
       if (typeof port.qos_policy_id === 'string') return port.qos_policy_id;
       const fromNetwork = networkPolicy.get(String(port.network_id));
-      return String(port.device_owner).startsWith('compute:') && typeof fromNetwork === 'string'
+      return isComputeOwner(String(port.device_owner)) && typeof fromNetwork === 'string'
         ? fromNetwork
         : null;
     };

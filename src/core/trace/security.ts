@@ -1,4 +1,5 @@
 /** A trace's security steps (pure): port security, security groups and FWaaS firewall groups. */
+import { isRouterInterfaceOwner } from '../../model/device-owners.js';
 import type { TraceObject } from '../../model/trace.js';
 import {
   covers,
@@ -130,17 +131,20 @@ export abstract class SecuritySteps extends TraceWalk {
   }
 
   /**
-   * A router interface's firewall group on the packet (FWaaS): `egress` as it enters the router
-   * from the interface's network, `ingress` as it leaves into it. The first of the direction's
-   * rules that matches decides; none: the group's default drop. Interfaces in no group (or in
-   * one without a policy) pass everything, and say nothing.
+   * A port's firewall group on the packet (FWaaS). On a router interface `egress` as it enters
+   * the router from the interface's network, `ingress` as it leaves into it; on an instance port
+   * `egress` as the instance sends it, `ingress` as it receives it (after its security groups:
+   * both must pass it). The first of the direction's rules that matches decides; none: the
+   * group's default drop. Ports in no group (or in one without a policy) pass everything, and
+   * say nothing; an instance port's group filters it with or without port security.
    */
   protected firewall(port: TPort, direction: 'ingress' | 'egress', packet: Packet): void {
     const fw = this.firewalls.get(port.id);
     if (!fw) return;
     const group = this.object('firewall_group', fw.group);
     const groupName = `firewall group ${fw.group.name || short(fw.group.id)}`;
-    const where = `${this.portLabel(port)} (router interface)`;
+    const router = isRouterInterfaceOwner(port.device_owner);
+    const where = `${this.portLabel(port)} (${router ? 'router interface' : 'instance port'})`;
     const what = `${protocolText(packet)} from ${packet.src} to ${packet.dst}`;
     if (!fw.admin_state_up)
       this.fail(

@@ -114,6 +114,7 @@ class Tracer extends SecuritySteps {
     );
     this.antiSpoofing(port, packet);
     this.filter(port, packet, 'egress');
+    this.firewall(port, 'egress', packet);
     this.fromSubnet(port, subnet, packet);
   }
 
@@ -588,6 +589,7 @@ class Tracer extends SecuritySteps {
         'unreachable',
       );
     this.filter(port, packet, 'ingress');
+    this.firewall(port, 'ingress', packet);
     const down = port.status === 'DOWN' ? ' (status DOWN: its host has not wired it yet)' : '';
     this.pass(
       'destination',

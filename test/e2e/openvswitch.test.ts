@@ -204,9 +204,10 @@ describe('openvswitch driver on a two-host lab', { skip: !isRoot && 'needs root'
       seen += c;
     });
     try {
-      await sleep(500);
-      assert.ok(await ping(v100a, ipOf(v100b)), 'VLAN 100 across hosts');
-      await until('tagged frames on the wire', async () => /vlan 100/.test(seen), 5_000);
+      // tcpdump needs a moment to attach; on a loaded machine a ping may need another try.
+      await sleep(1_000);
+      assert.ok(await until('VLAN 100 across hosts', () => ping(v100a, ipOf(v100b)), 20_000, 300));
+      await until('tagged frames on the wire', async () => /vlan 100/.test(seen), 10_000);
     } finally {
       dump.kill();
     }

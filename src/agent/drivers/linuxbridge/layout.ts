@@ -10,11 +10,9 @@
 import type { SnapshotNetwork } from '../../../model/host-snapshot.js';
 import { type HostState, linkAlias } from '../../state/host-state.js';
 import type { L2Driver, NetworkContext, Plug } from '../driver.js';
-import { addL2Population } from './l2population.js';
-import { bridgeName, namespaceDeviceName, tapName, vlanName, vxlanName } from './names.js';
+import { addVxlanSegment, vxlanSegment } from '../vxlan.js';
+import { bridgeName, namespaceDeviceName, tapName, vlanName } from './names.js';
 
-const VXLAN_PORT = 4789;
-const MAX_VNI = 2 ** 24 - 1;
 const MAX_VID = 4094;
 const INTERFACE = /^[A-Za-z0-9_.-]{1,15}$/;
 
@@ -55,26 +53,9 @@ function layoutNetwork(
       break;
     }
     case 'vxlan': {
-      const vni = network.segmentation_id;
-      if (vni === null || !Number.isInteger(vni) || vni < 1 || vni > MAX_VNI)
-        return `vxlan network without a valid segmentation id (${vni})`;
-      const name = vxlanName(vni);
-      if (state.vxlans[name]) return `VNI ${vni} is used by another network`;
-      const { tunnel } = context;
-      state.vxlans[name] = {
-        vni,
-        dstport: VXLAN_PORT,
-        local: tunnel?.localIp ?? null,
-        dev: tunnel?.device ?? null,
-        proxy: tunnel !== undefined,
-        mtu: network.mtu,
-        master: bridge,
-        alias,
-        up: true,
-      };
-      if (tunnel)
-        for (const why of addL2Population(state, name, context.peers[network.id] ?? [], tunnel.localIp))
-          state.problems.push({ object: `network ${network.id}`, message: `l2population: ${why}` });
+      const segment = vxlanSegment(state, network);
+      if ('why' in segment) return segment.why;
+      addVxlanSegment(state, segment.name, network, context, bridge);
       break;
     }
     case 'flat': {

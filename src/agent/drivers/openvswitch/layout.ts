@@ -17,11 +17,11 @@
  * lowest tag no other network holds or held in the last run.
  */
 
+import { namespaceDeviceName, tapName } from '../../../model/device-names.js';
 import type { SnapshotNetwork } from '../../../model/host-snapshot.js';
 import { type HostState, linkAlias, OVS_COOKIE, type OvsBridge } from '../../state/host-state.js';
 import type { L2Driver, NetworkContext, OvsContext, Plug } from '../driver.js';
-import { addL2Population } from '../linuxbridge/l2population.js';
-import { namespaceDeviceName, tapName, vxlanName } from '../linuxbridge/names.js';
+import { addVxlanSegment, vxlanSegment } from '../vxlan.js';
 import {
   hybridBridgeEnd,
   hybridBridgeName,
@@ -35,8 +35,6 @@ import {
   TUNNEL_PATCH,
 } from './names.js';
 
-const VXLAN_PORT = 4789;
-const MAX_VNI = 2 ** 24 - 1;
 const MAX_VID = 4094;
 const INTERFACE = /^[A-Za-z0-9_.-]{1,15}$/;
 /** The MTU of the veth between `br-int` and a provider bridge: the largest any network may use. */
@@ -127,7 +125,6 @@ function layoutNetwork(
 ): string | undefined {
   const ovs = context.ovs;
   if (!ovs) return 'the openvswitch driver runs without an Open vSwitch';
-  const alias = linkAlias('network', network.id, context.owner);
   const tag = tagOf(network, ovs);
   if (tag === undefined) return `no local VLAN tag left on ${INTEGRATION_BRIDGE}`;
   let vxlan: string | undefined;
@@ -166,11 +163,9 @@ function layoutNetwork(
       break;
     }
     case 'vxlan': {
-      const vni = network.segmentation_id;
-      if (vni === null || !Number.isInteger(vni) || vni < 1 || vni > MAX_VNI)
-        return `vxlan network without a valid segmentation id (${vni})`;
-      vxlan = vxlanName(vni);
-      if (state.vxlans[vxlan]) return `VNI ${vni} is used by another network`;
+      const segment = vxlanSegment(state, network);
+      if ('why' in segment) return segment.why;
+      vxlan = segment.name;
       break;
     }
     case 'local':
@@ -180,18 +175,7 @@ function layoutNetwork(
   ovs.tags[network.id] = tag;
   state.files[ovs.tagsFile] = { content: `${JSON.stringify(ovs.tags, null, 1)}\n`, mode: 0o644 };
   if (vxlan !== undefined) {
-    const { tunnel } = context;
-    state.vxlans[vxlan] = {
-      vni: network.segmentation_id!,
-      dstport: VXLAN_PORT,
-      local: tunnel?.localIp ?? null,
-      dev: tunnel?.device ?? null,
-      proxy: tunnel !== undefined,
-      mtu: network.mtu,
-      master: null,
-      alias,
-      up: true,
-    };
+    addVxlanSegment(state, vxlan, network, context, null);
     // On br-tun: the local tag becomes the segment (the VXLAN device's VNI) and back.
     const tunBridge = ensureTunnelBridge(state, ovs);
     state.ovs.ports[vxlan] = {
@@ -204,9 +188,6 @@ function layoutNetwork(
       flow(`table=0,priority=4,in_port=${TUNNEL_PATCH},dl_vlan=${tag},actions=strip_vlan,output:${vxlan}`),
       flow(`table=0,priority=4,in_port=${vxlan},actions=mod_vlan_vid:${tag},output:${TUNNEL_PATCH}`),
     );
-    if (tunnel)
-      for (const why of addL2Population(state, vxlan, context.peers[network.id] ?? [], tunnel.localIp))
-        state.problems.push({ object: `network ${network.id}`, message: `l2population: ${why}` });
   }
   return undefined;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit, API (once per dialect: SQLite and PostgreSQL), e2e (real
-# namespaces; needs root), the dashboard in Chromium (root, after e2e) and client compatibility.
+# namespaces; needs root; the L2 driver matrix once per driver of DRIVERS), the dashboard in Chromium (root, after e2e) and client compatibility.
 # Starts the local PostgreSQL cluster for the PostgreSQL dialect when it is installed but not
 # running. As root it first installs what it needs (scripts/install-deps.sh --test).
 set -euo pipefail
@@ -18,6 +18,8 @@ if [[ -z "${DIALECTS:-}" ]]; then
     export DIALECTS=sqlite
   fi
 fi
+# The L2 driver matrix (test/e2e/drivers.test.ts) runs once per driver, plus mixed hosts.
+export DRIVERS=${DRIVERS:-linuxbridge,openvswitch}
 export NEUTRINO_TEST_PG_URL=${NEUTRINO_TEST_PG_URL:-postgres://neutrino:neutrino@127.0.0.1:5432/postgres}
 
 echo "test: typecheck and lint"

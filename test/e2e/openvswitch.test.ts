@@ -71,14 +71,19 @@ describe('openvswitch driver on a two-host lab', { skip: !isRoot && 'needs root'
     const { network } = await session.post<{ network: { id: string } }>('/v2.0/networks', {
       network: { name, ...provider },
     });
-    await session.post('/v2.0/subnets', { subnet: { network_id: network.id, ip_version: 4, cidr } });
+    // Addresses are given out below .200 only: .200 stays free for a fixed address.
+    const last = cidr.replace(/\.0\/24$/, '.199');
+    const pools = [{ start: cidr.replace(/\.0\/24$/, '.2'), end: last }];
+    await session.post('/v2.0/subnets', {
+      subnet: { network_id: network.id, ip_version: 4, cidr, allocation_pools: pools },
+    });
     return network.id;
   };
-  const instance = (name: string, networkId: string, on: string, groups?: string[]) =>
+  const instance = (name: string, networkId: string, on: string, groups?: string[], fixedIp?: string) =>
     activeInstance<Instance>(session, {
       name,
       host: on,
-      networks: [{ network_id: networkId }],
+      networks: [{ network_id: networkId, ...(fixedIp ? { fixed_ip: fixedIp } : {}) }],
       ...(groups ? { security_groups: groups } : {}),
     });
   let vxlanNet = '';
@@ -112,7 +117,8 @@ describe('openvswitch driver on a two-host lab', { skip: !isRoot && 'needs root'
     const n200 = await network('ovs-v200', '10.62.0.0/24', vlan(200));
     v100a = await instance('ovs-v100a', n100, 'host1');
     v100b = await instance('ovs-v100b', n100, 'host2');
-    v200 = await instance('ovs-v200', n200, 'host2');
+    // An address no port of VLAN 100 holds: reaching it would mean crossing into VLAN 200.
+    v200 = await instance('ovs-v200', n200, 'host2', undefined, '10.62.0.200');
   });
 
   after(async () => {

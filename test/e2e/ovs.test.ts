@@ -109,14 +109,14 @@ describe('Open vSwitch, Neutrino-run (real daemons)', { skip: !isRoot || !hasOvs
       'python3',
       [
         '-c',
-        'import socket;s=socket.socket(2,2);s.bind(("10.88.0.2",9999));s.settimeout(3);print(s.recv(64).decode())',
+        'import socket;s=socket.socket(2,2);s.bind(("10.88.0.2",9999));s.settimeout(6);print(s.recv(64).decode())',
       ],
       { allowFail: true },
     );
-    await new Promise((r) => setTimeout(r, 300));
+    // The receiver's Python may take a while to bind on a loaded machine: send for up to 4 s.
     await runInNamespace(vms[0], 'python3', [
       '-c',
-      '[__import__("socket").socket(2,2).sendto(b"over-ovs",("10.88.0.2",9999)) for _ in range(3)]',
+      'import socket,time;s=socket.socket(2,2);[(s.sendto(b"over-ovs",("10.88.0.2",9999)),time.sleep(0.2)) for _ in range(20)]',
     ]);
     assert.equal((await udp).stdout.trim(), 'over-ovs', 'a UDP datagram crosses the userspace datapath');
     const tcp = runInNamespace(
@@ -128,10 +128,17 @@ describe('Open vSwitch, Neutrino-run (real daemons)', { skip: !isRoot || !hasOvs
       ],
       { allowFail: true },
     );
-    await new Promise((r) => setTimeout(r, 300));
+    // Until the listener is up (its Python may be slow to start), a connection is refused: retry.
     await runInNamespace(vms[0], 'python3', [
       '-c',
-      'import socket;c=socket.create_connection(("10.88.0.2",9998),timeout=5);c.sendall(b"tcp-over-ovs")',
+      [
+        'import socket,time',
+        'for _ in range(25):',
+        '  try:',
+        '    c=socket.create_connection(("10.88.0.2",9998),timeout=5);c.sendall(b"tcp-over-ovs");break',
+        '  except ConnectionRefusedError:',
+        '    time.sleep(0.2)',
+      ].join('\n'),
     ]);
     assert.equal((await tcp).stdout.trim(), 'tcp-over-ovs', 'a TCP connection crosses it');
   });

@@ -17,14 +17,15 @@ esac
 # radvd (IPv6 router advertisements); strongSwan (charon-systemd, swanctl and the plugins of VPNaaS);
 # isc-dhcp-client (instances' DHCPv6 client, dhclient -6: Debian's busybox has no udhcpc6); tcpdump
 # (network logging reads NFLOG groups through it); openvswitch-switch (the openvswitch driver's own
-# ovsdb-server and ovs-vswitchd, run by Neutrino under its state directory, never Debian's service).
+# ovsdb-server and ovs-vswitchd, run by Neutrino under its state directory, never Debian's service);
+# ethtool (that driver turns off transmit offload where its userspace datapath tunnels).
 runtime=(iproute2 nftables dnsmasq-base dnsmasq-utils busybox iputils-ping conntrack procps keepalived haproxy radvd
   strongswan-swanctl charon-systemd libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins
-  isc-dhcp-client tcpdump openvswitch-switch)
+  isc-dhcp-client tcpdump openvswitch-switch ethtool)
 # Tests only: the PostgreSQL dialect, the openstack CLI compatibility test, the dashboard's browser
-# test (chromium and a font), the benchmarks and QoS tests (iperf3, ethtool), the openstack CLI's loadbalancer commands (python3-octaviaclient), HTTP requests
+# test (chromium and a font), the benchmarks and QoS tests (iperf3), the openstack CLI's loadbalancer commands (python3-octaviaclient), HTTP requests
 # through load balancers (curl: busybox wget crashes on this Debian).
-test=(postgresql python3-openstackclient chromium fonts-dejavu-core iperf3 ethtool python3-octaviaclient curl)
+test=(postgresql python3-openstackclient chromium fonts-dejavu-core iperf3 python3-octaviaclient curl)
 packages=()
 [[ $mode == --npm-only ]] || packages+=("${runtime[@]}")
 [[ $mode == --test ]] && packages+=("${test[@]}")

@@ -95,8 +95,9 @@ export class Reconciler {
     this.#log = options.log ?? SILENT;
     this.#resyncIntervalMs = options.resyncIntervalMs ?? 60_000;
     this.#driver = l2Driver(options.driver);
-    this.#switch = options.driver === 'openvswitch' ? new OvsSwitch(this.#stateDir, this.#log) : undefined;
     this.#tunnel = options.tunnel;
+    this.#switch =
+      options.driver === 'openvswitch' ? new OvsSwitch(this.#stateDir, this.#log, this.#tunnel) : undefined;
     this.#onReconciled = options.onReconciled;
   }
 

@@ -24,6 +24,7 @@ import { ownerTag } from '../agent/state/host-state.js';
 import { Session } from '../client/session.js';
 import { loadConfig, readConfigFile } from '../config.js';
 import { firstFreeRange, type HostRouting } from '../core/route-conflict.js';
+import { runInNamespace } from '../linux/exec.js';
 import { readHostRouting } from '../linux/host-routes.js';
 import { addNamespace, deleteNamespace, ipBatch, ipJson, listNamespaces } from '../linux/ip.js';
 import {
@@ -250,6 +251,13 @@ async function buildUnderlay(lab: LabState, servers: number): Promise<void> {
       );
   }
   await ipBatch(underlay, { netns: ul, force: false });
+  // A physical NIC hands the host complete frames; a veth passes on a sender's checksum still to
+  // be computed and its segments still to be cut. Open vSwitch's userspace datapath cannot take
+  // tunnel packets so (it drops them when it pops the header), so the wire into each Open vSwitch
+  // host's tunnel interface computes and cuts them, as a switch port would have.
+  for (const host of lab.hosts)
+    if (host.driver === 'openvswitch')
+      await runInNamespace(ul, 'ethtool', ['-K', `${host.name}-t`, 'tx', 'off']);
   const tunnelPrefix = ipaddr.parseCIDR(lab.tunnel.cidr)[1];
   for (const host of lab.hosts) {
     // Static neighbours between tunnel endpoints: no ARP broadcast ever crosses the tunnel network,

@@ -1,7 +1,9 @@
 /**
  * The openvswitch driver on `neutrino lab --driver openvswitch` (two hosts, each agent with its own
  * Open vSwitch, the userspace datapath on this kernel): `br-int` with a local VLAN tag per network,
- * `br-tun` behind patch ports carrying the vxlan segments,
+ * `br-tun` behind patch ports with a VXLAN port per other host and l2population's rules (floods to
+ * hosts with ports only, remote MACs down their tunnel, ARP answered locally), the tunnel interface
+ * on `br-phy` holding the endpoint address (given back by `down`),
  * hybrid plug (`tap` → `qbr` → `qvb`/`qvo` → `br-int`) with security groups on the `qbr`, a vxlan
  * network across the hosts, a VLAN provider network whose frames leave tagged (seen with tcpdump on
  * the underlay wire) and isolated from another VLAN, drift repaired, an agent restart that loses no
@@ -57,6 +59,20 @@ describe('openvswitch driver on a two-host lab', { skip: !isRoot && 'needs root'
     (await runOnHost(host(name), 'ovs-ofctl', [command, `unix:${ovsDir(name)}/${bridge}.mgmt`, ...args]))
       .stdout;
   const ipOf = (i: Instance) => i.ports[0].fixed_ips[0].ip_address;
+  /** The VXLAN port towards `h`'s tunnel endpoint, as Neutron names it (`vxlan-` and the address in hex). */
+  const tunnelPort = (h: LabHost) =>
+    `vxlan-${h.tunnelIp
+      .split('.')
+      .map((o) => Number(o).toString(16).padStart(2, '0'))
+      .join('')}`;
+  const addressesOf = async (name: string, dev: string) =>
+    (
+      JSON.parse((await runOnHost(host(name), 'ip', ['-j', 'addr', 'show', 'dev', dev])).stdout) as {
+        addr_info: { local: string; scope: string }[];
+      }[]
+    )[0].addr_info
+      .filter((a) => a.scope === 'global')
+      .map((a) => a.local);
   const inside = (i: Instance, cmd: string, args: string[], timeoutMs = 15_000) =>
     runInHostNamespace(host(i.host!), `inst-${i.id}`, cmd, args, { allowFail: true, timeoutMs });
   const ping = async (from: Instance, to: string) =>
@@ -145,14 +161,24 @@ describe('openvswitch driver on a two-host lab', { skip: !isRoot && 'needs root'
 
   it('lays out br-int, the provider bridge and the veth pair between them; one tag per network', async () => {
     const bridges = (await vsctl('host1', 'list-br')).split('\n').filter(Boolean).sort();
-    assert.deepEqual(bridges, ['br-int', 'br-physnet1', 'br-tun']);
-    // br-int and br-tun joined by patch ports; the vxlan segment on br-tun.
+    assert.deepEqual(bridges, ['br-int', 'br-phy', 'br-physnet1', 'br-tun']);
+    // br-int and br-tun joined by patch ports; on br-tun one VXLAN port towards host2's endpoint.
     assert.equal((await vsctl('host1', 'get', 'Interface', 'patch-tun', 'options:peer')).trim(), 'patch-int');
-    const tunPorts = (await vsctl('host1', 'list-ports', 'br-tun')).split('\n');
-    assert.ok(
-      tunPorts.includes('patch-int') && tunPorts.some((p) => /^vxlan-\d+$/.test(p)),
-      tunPorts.join(' '),
+    const tunPorts = (await vsctl('host1', 'list-ports', 'br-tun')).split('\n').filter(Boolean).sort();
+    assert.deepEqual(tunPorts, ['patch-int', tunnelPort(host('host2'))]);
+    const options = (await vsctl('host1', 'get', 'Interface', tunnelPort(host('host2')), 'options')).trim();
+    assert.match(options, new RegExp(`remote_ip="${host('host2').tunnelIp.replaceAll('.', '\\.')}"`));
+    assert.match(options, /key=flow/);
+    assert.equal(
+      (await vsctl('host1', 'get', 'Interface', tunnelPort(host('host2')), 'type')).trim(),
+      'vxlan',
     );
+    // The userspace datapath tunnels through br-phy: eth1 on it, the endpoint address on its port.
+    assert.deepEqual((await vsctl('host1', 'list-ports', 'br-phy')).split('\n').filter(Boolean), ['eth1']);
+    assert.deepEqual(await addressesOf('host1', 'br-phy'), [host('host1').tunnelIp]);
+    assert.deepEqual(await addressesOf('host1', 'eth1'), []);
+    const log = readFileSync(join(host('host1').stateDir, 'agent.log'), 'utf8');
+    assert.match(log, /eth1 joins br-phy/);
     const intPorts = (await vsctl('host1', 'list-ports', 'br-int')).split('\n');
     const phyPorts = (await vsctl('host1', 'list-ports', 'br-physnet1')).split('\n');
     assert.ok(intPorts.includes('int-br-physnet1'), intPorts.join(' '));
@@ -182,6 +208,61 @@ describe('openvswitch driver on a two-host lab', { skip: !isRoot && 'needs root'
     assert.ok(await ping(vm1, ipOf(vm3)), 'across hosts');
     await tcp(vm1, vm2, 5101);
     await tcp(vm3, vm1, 5102);
+  });
+
+  it('l2population on br-tun: floods only to hosts with ports, sends remote MACs down their tunnel, answers ARP', async () => {
+    const flows = async (table: number) =>
+      (await ofctl('host1', 'dump-flows', 'br-tun', '--names', `table=${table}`))
+        .split('\n')
+        .filter((l) => l.includes('cookie='));
+    const toHost2 = tunnelPort(host('host2'));
+    const tagOf = async (i: Instance) =>
+      Number((await vsctl('host1', 'get', 'Port', `qvo${i.ports[0].id.slice(0, 11)}`, 'tag')).trim());
+    const t1 = await tagOf(vm1);
+    const flood = (await flows(22)).filter((l) => l.includes(`dl_vlan=${t1}`));
+    assert.equal(flood.length, 1, flood.join('\n'));
+    assert.match(flood[0], new RegExp(`output:"?${toHost2}"?`));
+    const mac3 = (await session.get<{ port: { mac_address: string } }>(`/v2.0/ports/${vm3.ports[0].id}`)).port
+      .mac_address;
+    assert.ok(
+      (await flows(20)).some(
+        (l) => l.includes(`dl_dst=${mac3}`) && new RegExp(`output:"?${toHost2}`).test(l),
+      ),
+      "vm3's MAC goes down host2's tunnel",
+    );
+    // ARP for a remote address is answered on this host: with vm1's neighbour entry gone, a ping
+    // makes vm1 ask, and table 21's rule for vm3's address counts the request it answered.
+    const answered = async () => {
+      const rule = (await flows(21)).find((l) => l.includes(`arp_tpa=${ipOf(vm3)}`));
+      assert.ok(rule, 'an ARP responder rule for vm3');
+      return Number(/n_packets=(\d+)/.exec(rule)![1]);
+    };
+    const before = await answered();
+    await inside(vm1, 'ip', ['neigh', 'flush', 'dev', 'eth0']);
+    assert.ok(await ping(vm1, ipOf(vm3)));
+    // The switch adds a datapath flow's counts to its rules every half second or so.
+    await until(
+      'the request counted by the ARP responder rule',
+      async () => (await answered()) > before,
+      10_000,
+      300,
+    );
+    // A network with ports on host1 only floods nowhere; a port on host2 opens its flood.
+    const lonely = await network('ovs-lonely', '10.63.0.0/24', { 'provider:network_type': 'vxlan' });
+    const l1 = await instance('ovs-l1', lonely, 'host1');
+    const tag = await tagOf(l1);
+    assert.deepEqual(
+      (await flows(22)).filter((l) => l.includes(`dl_vlan=${tag}`)),
+      [],
+    );
+    const l2 = await instance('ovs-l2', lonely, 'host2');
+    await until(
+      'a flood rule towards host2 for the network',
+      async () => (await flows(22)).some((l) => l.includes(`dl_vlan=${tag}`) && l.includes(toHost2)),
+      20_000,
+      300,
+    );
+    assert.ok(await until('l1 reaches l2 across the tunnel', () => ping(l1, ipOf(l2)), 20_000, 300));
   });
 
   it("filters on the port's qbr: a group without ingress rules drops, a rule opens it", async () => {
@@ -224,7 +305,6 @@ describe('openvswitch driver on a two-host lab', { skip: !isRoot && 'needs root'
   it('repairs drift: a deleted qvo port and a flow removed by hand come back', async () => {
     const qvo = `qvo${vm2.ports[0].id.slice(0, 11)}`;
     await vsctl('host1', 'del-port', 'br-int', qvo);
-    assert.equal(await ping(vm1, ipOf(vm2)), false);
     await until(
       'qvo back on br-int',
       async () => (await vsctl('host1', 'list-ports', 'br-int')).includes(qvo),
@@ -328,6 +408,7 @@ describe('openvswitch driver on a two-host lab', { skip: !isRoot && 'needs root'
       .map((l) => l.ifname)
       .filter((n) => /^(br-|ovs-netdev|qbr|qvb|qvo|tap|int-br|phy-br|vxlan-)/.test(n));
     assert.deepEqual(ours, [], 'no bridge, port or datapath device left on host2');
+    assert.deepEqual(await addressesOf('host2', 'eth1'), [h.tunnelIp], 'the tunnel endpoint is back on eth1');
     assert.equal((await runOnHost(h, 'ip', ['netns', 'list'])).stdout.trim(), '');
   });
 });

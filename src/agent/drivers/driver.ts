@@ -50,6 +50,11 @@ export interface OvsContext {
   segments: Set<string>;
   /** Where the tags are recorded (a file of the desired state). */
   tagsFile: string;
+  /**
+   * The userspace datapath with tunnels: the host's tunnel interface and its MAC, and the endpoint
+   * address with its prefix length (`10.0.0.1/24`), which move onto `br-phy`.
+   */
+  underlay?: { device: string; mac: string; cidr: string };
 }
 
 export interface Plug {

@@ -9,15 +9,23 @@ import type { NetworkContext } from './driver.js';
 import { addL2Population } from './linuxbridge/l2population.js';
 import { vxlanName } from './linuxbridge/names.js';
 
-const VXLAN_PORT = 4789;
+/** The UDP port of VXLAN (IANA's), which both drivers' tunnels use. */
+export const VXLAN_PORT = 4789;
 const MAX_VNI = 2 ** 24 - 1;
+
+/** Why `vni` cannot be a vxlan network's segment, if it cannot. */
+export function invalidVni(vni: number | null): string | undefined {
+  if (vni === null || !Number.isInteger(vni) || vni < 1 || vni > MAX_VNI)
+    return `vxlan network without a valid segmentation id (${vni})`;
+  return undefined;
+}
 
 /** The VXLAN device's name for `network`, or why it cannot have one. */
 export function vxlanSegment(state: HostState, network: SnapshotNetwork): { name: string } | { why: string } {
   const vni = network.segmentation_id;
-  if (vni === null || !Number.isInteger(vni) || vni < 1 || vni > MAX_VNI)
-    return { why: `vxlan network without a valid segmentation id (${vni})` };
-  const name = vxlanName(vni);
+  const invalid = invalidVni(vni);
+  if (invalid) return { why: invalid };
+  const name = vxlanName(vni!);
   return state.vxlans[name] ? { why: `VNI ${vni} is used by another network` } : { name };
 }
 

@@ -15,12 +15,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { announceAddress, announceThroughVxlan } from '../../linux/arp.js';
 import { type ConnectionFilter, deleteConnections, deleteConnectionsOf } from '../../linux/conntrack.js';
 import { dhcpRelease, dnsmasqFiles, reloadDnsmasq, startDnsmasq } from '../../linux/dnsmasq.js';
-import { run } from '../../linux/exec.js';
+import { run, runMaybeInNamespace } from '../../linux/exec.js';
 import { IpBatchError, ipBatch, namespacePids, toolBatch } from '../../linux/ip.js';
 import { nftApply, nftListTable } from '../../linux/nft.js';
 import { signal, startDaemon, startDaemons, stopProcess } from '../../linux/process.js';
 import { setSysctlsInNamespace } from '../../linux/sysctl.js';
-import { applyOvs } from '../drivers/openvswitch/apply.js';
+import { applyOvs, moveTunnelEndpoint } from '../drivers/openvswitch/apply.js';
 import { applyFirewall } from '../firewall/apply.js';
 import { canonicalFwaasListing, FWAAS_FAMILY, FWAAS_TABLE, type FwaasRecord } from '../l3/fwaas.js';
 import { NAT_FAMILY, NAT_TABLE } from '../l3/nat.js';
@@ -255,6 +255,8 @@ function needs(action: Action): string[] {
       return [`netns:${action.netns}`, `contents:${action.netns}`];
     case 'firewall.conntrack':
       return ['firewall'];
+    case 'link.offload':
+      return action.netns === '' ? [`link:${action.name}`] : [`device:${action.netns}/${action.name}`];
     case 'dnsmasq.start':
       return [`netns:${action.server.netns}`, `device:${action.server.netns}/${action.server.device}`];
     case 'daemon.start':
@@ -491,6 +493,11 @@ async function perform(action: Action, finish: Finish): Promise<void> {
       return removeShaper(action.shaper);
     case 'ovs.apply':
       return applyOvs(action);
+    case 'ovs.underlay':
+      return moveTunnelEndpoint(action.underlay, action.take);
+    case 'link.offload':
+      await runMaybeInNamespace(action.netns || undefined, 'ethtool', ['-K', action.name, 'tx', 'off']);
+      return;
     default:
       throw new Error(`${action.op} is not a file or process action`);
   }

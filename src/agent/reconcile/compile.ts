@@ -136,6 +136,7 @@ export function compile(snapshot: Snapshot, options: CompileOptions): HostState 
             tags: {},
             segments: new Set<string>(),
             tagsFile: tagsFile(stateDir),
+            ...(options.ovs.underlay ? { underlay: options.ovs.underlay } : {}),
           },
         }
       : {}),

@@ -215,6 +215,9 @@ export function diff(desired: HostState, actual: HostState): Action[] {
     if (!have || have.peer.netns !== peerNetns || freshNamespaces.has(peerNetns)) {
       if (have) add({ op: 'veth.del', name });
       add({ op: 'veth.add', name, veth });
+      if (veth.txOffload === false) add({ op: 'link.offload', netns: '', name });
+      if (veth.peer.txOffload === false)
+        add({ op: 'link.offload', netns: peerNetns, name: veth.peer.name ?? '' });
       freshDevices.add(namespaceLinkKey(peerNetns, veth.peer.name ?? ''));
       continue;
     }

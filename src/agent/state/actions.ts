@@ -21,6 +21,7 @@ import {
   type Namespace,
   type NatTable,
   type Neighbour,
+  type OvsUnderlay,
   type RecordedTable,
   type Route,
   type Shaper,
@@ -131,6 +132,14 @@ export type Action =
    * Changes Open vSwitch (the openvswitch driver): one `ovs-vsctl` transaction of `commands`, then
    * each bridge's rules replaced by one `ovs-ofctl --bundle` and recorded by their hash and count.
    */
+  /**
+   * Moves the tunnel endpoint address(es) from the tunnel interface to the underlay bridge's
+   * internal port and brings it up (`take`), or back before the bridge goes (with the routes
+   * through it, either way).
+   */
+  | { op: 'ovs.underlay'; take: boolean; underlay: OvsUnderlay }
+  /** Turns off a new veth end's transmit checksum offload (and so segmentation offload): `ethtool -K`. */
+  | { op: 'link.offload'; netns: string; name: string }
   | {
       op: 'ovs.apply';
       handle: Ovs;
@@ -152,7 +161,7 @@ export const STAGES = [
   'firewall', // security groups: one nft transaction (before ports are plugged), then conntrack deletions
   'links', // root ip batch: veth/vxlan/vlan/uplink/bridge/namespace deletes, then namespace and bridge adds
   'plug', // root ip batch: vxlan, vlan and veth adds, enslaving
-  'switch', // Open vSwitch: one ovs-vsctl transaction (bridges, ports on the devices just made), then rules
+  'switch', // Open vSwitch: tunnel address given back; one ovs-vsctl transaction (bridges, ports on the devices just made), then rules; tunnel address taken; offloads off
   'l2pop', // VXLAN forwarding entries (one bridge batch) and neighbour entries (one ip batch), then their announcements
   'inside', // one ip batch per namespace: link up, addresses, routes
   'router', // in router namespaces: forwarding, the NAT table, then conntrack flushes and ARP
@@ -260,8 +269,12 @@ export function rankOf(action: Action): { stage: Stage; order: number } {
       return { stage: 'qos', order: 0 };
     case 'qos.apply':
       return { stage: 'qos', order: 1 };
+    case 'ovs.underlay':
+      return { stage: 'switch', order: action.take ? 2 : 0 };
     case 'ovs.apply':
-      return { stage: 'switch', order: 0 };
+      return { stage: 'switch', order: 1 };
+    case 'link.offload':
+      return { stage: 'switch', order: 3 };
   }
 }
 
@@ -359,6 +372,10 @@ export function subjectOf(action: Action): string {
       return `security groups ${action.firewall.table}${action.firewall.skeleton ? '' : ' (removal)'}`;
     case 'ovs.apply':
       return `open vswitch (${action.commands.length} changes, rules of ${action.flows.length} bridges)`;
+    case 'ovs.underlay':
+      return `tunnel endpoint ${action.underlay.addresses.join(' ')} ${action.take ? 'onto' : 'off'} ${action.underlay.bridge}`;
+    case 'link.offload':
+      return `${action.netns || 'root'}/${action.name} transmit offload`;
     case 'firewall.conntrack':
       return `security group connections (${action.filters.length} filters)`;
     case 'fdb.add':

@@ -98,6 +98,8 @@ export interface VethPeer {
   netns: string | null;
   /** Unknown (undefined) when observed from the root namespace. */
   name?: string;
+  /** As `Veth.txOffload`, for the peer. */
+  txOffload?: false;
   mac?: string;
 }
 
@@ -110,6 +112,12 @@ export interface Veth {
   peer: VethPeer;
   /** Observed only: the link is up and so is its peer (operstate UP). */
   lowerUp?: boolean;
+  /**
+   * false: this end computes checksums and segments itself (`ethtool -K tx off`), set once when it
+   * is created, for what it sends into a switch that cannot tunnel offloaded packets (Open vSwitch
+   * 3.1's userspace datapath). Absent: left as the kernel made it.
+   */
+  txOffload?: false;
 }
 
 /** A link inside a namespace Neutrino configures in detail (the DHCP namespaces). */
@@ -408,6 +416,8 @@ export function shaperKey(shaper: Pick<Shaper, 'netns' | 'dev'>): string {
  */
 export interface OvsBridge {
   datapath: 'system' | 'netdev';
+  /** Desired only: the MAC its internal port takes at creation (`other_config:hwaddr`); absent: Open vSwitch's pick. */
+  mac?: string;
   /** Desired only: its OpenFlow rules in `ovs-ofctl` syntax, each with the cookie `OVS_COOKIE`. */
   flows?: string[];
   /**
@@ -435,6 +445,21 @@ export interface OvsPort {
 /** The cookie of every OpenFlow rule Neutrino installs (`NTRN`), which tells ours from others. */
 export const OVS_COOKIE = '0x4e54524e';
 
+/**
+ * The host's tunnel interface handed to Open vSwitch's userspace datapath, which sends and receives
+ * VXLAN only through a bridge of its own: the interface is a port of `bridge`, and the tunnel
+ * endpoint address moves from it to the bridge's internal port (and back when the bridge goes).
+ */
+export interface OvsUnderlay {
+  bridge: string;
+  /** The tunnel interface; '' when observed with none of ours on the bridge. */
+  device: string;
+  /** The tunnel endpoint address(es), with prefix length, that the bridge's internal port holds. */
+  addresses: string[];
+  /** Observed only: the bridge's internal port is up. */
+  up?: boolean;
+}
+
 /** What Neutrino owns in Open vSwitch (the openvswitch driver), and the switch that holds it. */
 export interface OvsState {
   /** How to reach the switch (`linux/ovs.ts`); null when this host runs no Open vSwitch for us. */
@@ -443,6 +468,8 @@ export interface OvsState {
   owner: string;
   bridges: Record<string, OvsBridge>;
   ports: Record<string, OvsPort>;
+  /** The tunnel interface and endpoint on the underlay bridge (userspace datapath with tunnels). */
+  underlay?: OvsUnderlay;
 }
 
 /** Something the snapshot asks for that this host cannot realise; the object is left out. */

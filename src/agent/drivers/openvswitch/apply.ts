@@ -3,8 +3,10 @@
  * then each bridge's rules replaced atomically (`ovs-ofctl --bundle replace-flows`), then their
  * hash and count recorded on the bridges (one more transaction), which observe compares.
  */
+import { ipBatch, ipJson } from '../../../linux/ip.js';
 import { ofctl, vsctl } from '../../../linux/ovs.js';
 import type { Action } from '../../state/actions.js';
+import type { OvsUnderlay } from '../../state/host-state.js';
 import { FLOWS_COUNT_KEY, FLOWS_HASH_KEY } from './observe.js';
 
 export async function applyOvs(action: Extract<Action, { op: 'ovs.apply' }>): Promise<void> {
@@ -35,4 +37,48 @@ export async function applyOvs(action: Extract<Action, { op: 'ovs.apply' }>): Pr
     ]),
     { noWait: true },
   );
+}
+
+interface RouteEntry {
+  dst: string;
+  gateway?: string;
+  protocol?: string;
+  metric?: number;
+}
+
+/**
+ * Moves the tunnel endpoint address(es) of `underlay` from its tunnel interface to its bridge's
+ * internal port, which comes up (`take`), or back; the routes the operator made through the one
+ * (not the kernel's own prefix routes) follow the addresses.
+ */
+export async function moveTunnelEndpoint(underlay: OvsUnderlay, take: boolean): Promise<void> {
+  const [from, to] = take ? [underlay.device, underlay.bridge] : [underlay.bridge, underlay.device];
+  const routes = (await ipJson<RouteEntry[]>(['route', 'show', 'dev', from]).catch(() => [])).filter(
+    (r) => r.protocol !== 'kernel' && r.gateway !== undefined,
+  );
+  const [link] = await ipJson<{ addr_info?: { local: string; prefixlen: number }[] }[]>([
+    'addr',
+    'show',
+    'dev',
+    from,
+  ]).catch(() => []);
+  const present = new Set((link?.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`));
+  const commands = [
+    ...(take ? [['link', 'set', to, 'up']] : []),
+    ...underlay.addresses.flatMap((cidr) => [
+      ...(present.has(cidr) ? [['addr', 'del', cidr, 'dev', from]] : []),
+      ['addr', 'replace', cidr, 'dev', to],
+    ]),
+    ...routes.map((r) => [
+      'route',
+      'replace',
+      r.dst,
+      'via',
+      r.gateway!,
+      'dev',
+      to,
+      ...(r.metric === undefined ? [] : ['metric', String(r.metric)]),
+    ]),
+  ];
+  await ipBatch(commands);
 }

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Action } from '../../state/actions.js';
-import type { OvsBridge, OvsPort, OvsState } from '../../state/host-state.js';
+import type { OvsBridge, OvsPort, OvsState, OvsUnderlay } from '../../state/host-state.js';
 import { OWNER_KEY } from './observe.js';
 
 /** The hash a bridge's rules are recorded under. */
@@ -60,7 +60,14 @@ export function ovsActions(desired: OvsState, actual: OvsState, recreated: Reado
     if (have) commands.push(['--if-exists', 'del-br', name]);
     commands.push(
       ['add-br', name],
-      ['set', 'Bridge', name, `datapath_type=${bridge.datapath}`, 'fail_mode=secure'],
+      [
+        'set',
+        'Bridge',
+        name,
+        `datapath_type=${bridge.datapath}`,
+        'fail_mode=secure',
+        ...(bridge.mac ? [`other_config:hwaddr=${bridge.mac}`] : []),
+      ],
       externalIds('Bridge', name, { [OWNER_KEY]: owner }),
     );
     fresh.add(name);
@@ -101,6 +108,26 @@ export function ovsActions(desired: OvsState, actual: OvsState, recreated: Reado
       ? [{ bridge: name, flows: bridge.flows ?? [], hash }]
       : [];
   });
-  if (commands.length === 0 && flows.length === 0) return [];
-  return [{ op: 'ovs.apply', handle, commands, flows }];
+  return [
+    ...(commands.length === 0 && flows.length === 0
+      ? []
+      : [{ op: 'ovs.apply' as const, handle, commands, flows }]),
+    ...underlayActions(desired.underlay, actual.underlay),
+  ];
+}
+
+/**
+ * The tunnel endpoint's moves: onto `br-phy` when it lacks an address it should hold (or is
+ * down), back to the tunnel interface when `br-phy` goes (before the transaction deleting it).
+ */
+function underlayActions(desired: OvsUnderlay | undefined, actual: OvsUnderlay | undefined): Action[] {
+  if (desired) {
+    const held = new Set(actual?.addresses ?? []);
+    return desired.addresses.every((a) => held.has(a)) && actual?.up
+      ? []
+      : [{ op: 'ovs.underlay', take: true, underlay: desired }];
+  }
+  if (actual && actual.device !== '' && actual.addresses.length > 0)
+    return [{ op: 'ovs.underlay', take: false, underlay: actual }];
+  return [];
 }

@@ -23,6 +23,15 @@ export const TUNNEL_BRIDGE = 'br-tun';
 export const INTEGRATION_PATCH = 'patch-tun';
 export const TUNNEL_PATCH = 'patch-int';
 
+/**
+ * The bridge holding the host's tunnel interface and, on its own internal port, the tunnel
+ * endpoint address: the userspace datapath sends and receives VXLAN only through a bridge of its
+ * own (Open vSwitch's DPDK guides call it `br-phy`).
+ */
+export const UNDERLAY_BRIDGE = 'br-phy';
+/** The `external_ids` key marking the tunnel interface on `br-phy`. */
+export const UNDERLAY_ROLE = 'neutrino-underlay';
+
 /** `prefix` + `name`, at most 15 characters: cut, with 6 hex digits of the name's SHA-1, when longer. */
 function fit(prefix: string, name: string): string {
   if (prefix.length + name.length <= MAX_LINK_NAME) return `${prefix}${name}`;
@@ -43,6 +52,21 @@ export function integrationPatchName(physnet: string): string {
 /** The veth end on the provider bridge (Neutron's `phy-<bridge>`). */
 export function providerPatchName(physnet: string): string {
   return fit('phy-br-', physnet);
+}
+
+/**
+ * The VXLAN port on `br-tun` towards the tunnel endpoint `ip`, as Neutron names it: `vxlan-` and the
+ * IPv4 address in hex (`vxlan-0a000102`), or 8 hex digits of an IPv6 address's SHA-1.
+ */
+export function tunnelPortName(ip: string): string {
+  const v4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(ip);
+  const hex = v4
+    ? v4
+        .slice(1)
+        .map((octet) => Number(octet).toString(16).padStart(2, '0'))
+        .join('')
+    : createHash('sha1').update(ip).digest('hex').slice(0, 8);
+  return `vxlan-${hex}`;
 }
 
 /** The file recording the local VLAN tag of each network on `br-int` (kept across runs). */

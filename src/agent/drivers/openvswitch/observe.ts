@@ -5,8 +5,10 @@
  * put back. Ours: `external_ids:neutrino-owner` names this deployment.
  */
 import { existsSync } from 'node:fs';
+import { ipJson } from '../../../linux/ip.js';
 import { type Ovs, ofctl, vsctl } from '../../../linux/ovs.js';
-import { OVS_COOKIE, type OvsState } from '../../state/host-state.js';
+import { OVS_COOKIE, type OvsState, type OvsUnderlay } from '../../state/host-state.js';
+import { UNDERLAY_BRIDGE, UNDERLAY_ROLE } from './names.js';
 
 /** Open vSwitch's JSON encoding of a column value: atoms, `["map", pairs]`, `["set", atoms]`, `["uuid", id]`. */
 type OvsValue = string | number | boolean | [string, unknown];
@@ -96,6 +98,7 @@ export async function observeOvs(handle: Ovs | null, owner: string, verify: bool
       ...(typeof error === 'string' ? { error } : iface?.ofport === -1 ? { error: 'no OpenFlow port' } : {}),
     };
   }
+  if (state.bridges[UNDERLAY_BRIDGE]) state.underlay = await observeUnderlay(handle, state);
   if (verify)
     await Promise.all(
       Object.entries(state.bridges).map(async ([name, bridge]) => {
@@ -105,4 +108,27 @@ export async function observeOvs(handle: Ovs | null, owner: string, verify: bool
       }),
     );
   return state;
+}
+
+/** The tunnel interface on `br-phy` (our port marked as the tunnel's) and the addresses `br-phy` holds. */
+async function observeUnderlay(handle: Ovs, state: OvsState): Promise<OvsUnderlay> {
+  const device =
+    Object.entries(state.ports).find(
+      ([, port]) => port.bridge === UNDERLAY_BRIDGE && port.ids[UNDERLAY_ROLE] === 'tunnel',
+    )?.[0] ?? '';
+  const links = await ipJson<
+    { flags?: string[]; addr_info?: { local: string; prefixlen: number; scope: string }[] }[]
+  >(
+    ['addr', 'show', 'dev', UNDERLAY_BRIDGE],
+    handle.netns === undefined ? {} : { netns: handle.netns },
+  ).catch(() => []);
+  const link = links[0];
+  return {
+    bridge: UNDERLAY_BRIDGE,
+    device,
+    addresses: (link?.addr_info ?? [])
+      .filter((a) => a.scope === 'global')
+      .map((a) => `${a.local}/${a.prefixlen}`),
+    up: link?.flags?.includes('UP') ?? false,
+  };
 }

@@ -3,9 +3,10 @@
  * called directly on an empty host state, and the Open vSwitch part of the diff. Covers br-tun (one
  * VXLAN port per remote host with ports, l2population's rules in tables 0/2/4/20/21/22, peers
  * skipped or reported), tunnel ports shared between networks and a VNI used twice, vxlan networks
- * without a tunnel endpoint, the userspace datapath's br-phy with the tunnel interface and the
- * checksummed (txOffload false) devices of tunnelled networks, the physnet whose bridge would be
- * br-phy, the underlay's take/release actions and `link.offload`, and tunnel port names.
+ * without a tunnel endpoint, physnets whose provider bridge would be br-int or br-tun, the
+ * userspace datapath's br-phy with the tunnel interface and the checksummed (txOffload false)
+ * devices of tunnelled networks, the physnet whose bridge would be br-phy, the underlay's
+ * take/release actions and `link.offload`, and tunnel port names.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -279,6 +280,53 @@ describe('openvswitch: br-tun and l2population', () => {
       content: `{\n "${NET}": 1\n}\n`,
       mode: 0o644,
     });
+  });
+});
+
+describe('openvswitch: provider bridges', () => {
+  const flat = (physnet: string) =>
+    snapshotNetwork({ id: NET2, network_type: 'flat', physical_network: physnet, segmentation_id: null });
+
+  it('refuses a physnet whose provider bridge would be br-int', () => {
+    const { state, context } = setup({ mappings: { int: 'eth2' } });
+    assert.equal(openvswitch.layoutNetwork(state, vxlan(), context), undefined);
+    assert.equal(
+      openvswitch.layoutNetwork(state, flat('int'), context),
+      "physical network int's bridge would be br-int, which the driver uses itself",
+    );
+    assert.equal(state.ovs.ports.eth2, undefined);
+    assert.deepEqual(context.ovs?.tags, { [NET]: 1 });
+  });
+
+  it('refuses a physnet whose provider bridge would be br-tun while this host tunnels, in either order', () => {
+    for (const order of [
+      ['vxlan', 'flat'],
+      ['flat', 'vxlan'],
+    ]) {
+      const { state, context } = setup({ mappings: { tun: 'eth2' } });
+      for (const kind of order)
+        if (kind === 'vxlan') assert.equal(openvswitch.layoutNetwork(state, vxlan(), context), undefined);
+        else
+          assert.equal(
+            openvswitch.layoutNetwork(state, flat('tun'), context),
+            "physical network tun's bridge would be br-tun, which the driver uses itself",
+          );
+      assert.equal(state.ovs.ports['patch-int']?.bridge, 'br-tun', order.join(' then '));
+      assert.deepEqual(table(state, 'br-tun', 0)[0], rule('table=0,priority=0,actions=drop'));
+      assert.equal(state.ovs.ports.eth2, undefined);
+    }
+  });
+
+  it('lays out a physnet named tun on its own br-tun when this host has no tunnel endpoint', () => {
+    const { state, context } = setup({ tunnel: false, mappings: { tun: 'eth2' } });
+    assert.equal(openvswitch.layoutNetwork(state, flat('tun'), context), undefined);
+    assert.deepEqual(state.ovs.ports.eth2, {
+      bridge: 'br-tun',
+      tag: null,
+      type: '',
+      ids: { 'neutrino-physnet': 'tun' },
+    });
+    assert.equal(state.veths['int-br-tun']?.peer.name, 'phy-br-tun');
   });
 });
 

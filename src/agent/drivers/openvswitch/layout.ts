@@ -250,6 +250,8 @@ function layoutNetwork(
       const bridge = providerBridgeName(physnet);
       if (bridge === UNDERLAY_BRIDGE && ovs.underlay)
         return `physical network ${physnet}'s bridge would be ${UNDERLAY_BRIDGE}, which holds the tunnel interface`;
+      if (bridge === INTEGRATION_BRIDGE || (bridge === TUNNEL_BRIDGE && context.tunnel))
+        return `physical network ${physnet}'s bridge would be ${bridge}, which the driver uses itself`;
       const match = vlan ? `dl_vlan=${vid}` : 'vlan_tci=0x0000/0x1fff';
       const segment = `${physnet} ${vlan ? vid : 'flat'}`;
       if (ovs.segments.has(segment))

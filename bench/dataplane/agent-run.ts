@@ -18,7 +18,9 @@ const LEASE_TIMEOUT_MS = 120_000;
 export interface AgentResult {
   n: number;
   firstReconcileMs: number;
-  allLeasesMs: number;
+  /** null: not every instance had its lease within the timeout (`unleased` says how it stood). */
+  allLeasesMs: number | null;
+  unleased?: string;
   noOpReconcileMs: number;
   noOpObserveMs: number;
   teardownMs: number;
@@ -86,8 +88,12 @@ export async function leased(stateDir: string, s: Snapshot): Promise<boolean> {
   return true;
 }
 
-/** Converges `n` instances with `driver`, times no-op runs, tears down. */
-export async function measure(n: number, driver?: string): Promise<AgentResult> {
+/**
+ * Converges `n` instances with `driver`, times no-op runs, tears down. When the leases do not all
+ * come within the timeout (`allowUnleased`: the kernel objects are in place, the data plane does not
+ * carry every DHCP exchange), the no-op runs and the teardown are still timed.
+ */
+export async function measure(n: number, driver?: string, allowUnleased = false): Promise<AgentResult> {
   const stateDir = await mkdtemp(join(tmpdir(), 'neutrino-bench-'));
   await chmod(stateDir, 0o755);
   const s = snapshot(n);
@@ -96,19 +102,20 @@ export async function measure(n: number, driver?: string): Promise<AgentResult> 
     const start = performance.now();
     const first = await reconciler.reconcile();
     if (first.failures.length > 0) throw new Error(`first reconcile: ${JSON.stringify(first.failures[0])}`);
+    let unleased: string | undefined;
     while (!(await leased(stateDir, s))) {
       if (performance.now() - start > LEASE_TIMEOUT_MS) {
         const summary = await reconciler.reconcile();
         const down = Object.values(summary.ports).filter((p) => p !== 'ACTIVE').length;
         const log = await readFile(join(stateDir, 'ovs', 'ovs-vswitchd.log'), 'utf8').catch(() => '');
         const warnings = log.split('\n').filter((l) => /\|(WARN|ERR|EMER)\|/.test(l));
-        throw new Error(
-          `${driver ?? 'linuxbridge'}, N=${n}: instances did not get their leases in ${LEASE_TIMEOUT_MS} ms: ${down} ports not ACTIVE, ${summary.failures.length} failures ${JSON.stringify(summary.failures.slice(0, 2))}; switch warnings: ${warnings.slice(-5).join(' / ')}`,
-        );
+        unleased = `${driver ?? 'linuxbridge'}, N=${n}: instances did not get their leases in ${LEASE_TIMEOUT_MS} ms: ${down} ports not ACTIVE, ${summary.failures.length} failures ${JSON.stringify(summary.failures.slice(0, 2))}; switch warnings: ${warnings.slice(-5).join(' / ')}`;
+        if (!allowUnleased) throw new Error(unleased);
+        break;
       }
       await sleep(10);
     }
-    const allLeasesMs = Math.round(performance.now() - start);
+    const allLeasesMs = unleased ? null : Math.round(performance.now() - start);
     const noOps: number[] = [];
     for (let i = 0; i < NO_OP_RUNS; i++) {
       const t = performance.now();
@@ -116,7 +123,7 @@ export async function measure(n: number, driver?: string): Promise<AgentResult> 
       noOps.push(performance.now() - t);
       if (summary.actions !== 0) throw new Error(`no-op reconcile planned ${summary.actions} actions`);
       const down = Object.values(summary.ports).filter((p) => p !== 'ACTIVE').length;
-      if (down > 0) throw new Error(`${down} ports DOWN after convergence`);
+      if (down > 0 && !unleased) throw new Error(`${down} ports DOWN after convergence`);
     }
     const observes: number[] = [];
     for (let i = 0; i < NO_OP_RUNS; i++) {
@@ -131,6 +138,7 @@ export async function measure(n: number, driver?: string): Promise<AgentResult> 
       n,
       firstReconcileMs: first.durationMs,
       allLeasesMs,
+      ...(unleased ? { unleased } : {}),
       noOpReconcileMs: median(noOps),
       noOpObserveMs: median(observes),
       teardownMs: Math.round(performance.now() - t),

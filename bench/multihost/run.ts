@@ -12,7 +12,11 @@
  * Everything (labs, the bare namespaces) is removed afterwards. Writes bench/multihost/results.json.
  *
  *   npx tsx bench/multihost/run.ts [--n 400] [--rounds 5] [--iperf-seconds 3] [--probes 7] [--parts iperf,reachable,converge]
- *     [--out bench/multihost/results.json]
+ *     [--driver linuxbridge|openvswitch] [--out bench/multihost/results.json]
+ *
+ * `--driver openvswitch` runs the labs' agents with that driver; (b)'s results then go under
+ * `iperf3_openvswitch` (the instances' path crosses `qbr`, `br-int`, `br-tun` and, on the userspace
+ * datapath, `br-phy`; the bare and hand-built pairs are the same kernel VXLAN as ever).
  *
  * `--parts` runs only some of (b) `iperf`, (c) `reachable` and (a) `converge`; results of a partial
  * run are merged into the existing results file under their own keys.
@@ -43,6 +47,7 @@ const PROBES = Number(arg('probes', '7'));
 const OUT = arg('out', 'bench/multihost/results.json');
 const PARTS = new Set(arg('parts', 'iperf,reachable,converge').split(','));
 const ALL_PARTS = ['iperf', 'reachable', 'converge'].every((p) => PARTS.has(p));
+const DRIVER = arg('driver', 'linuxbridge');
 const NETWORKS = 20;
 const API_CONCURRENCY = 8;
 const CONVERGE_TIMEOUT_MS = 600_000;
@@ -102,7 +107,10 @@ interface Lab {
 
 async function labUp(hosts: number): Promise<Lab> {
   const stateDir = await mkdtemp(join(tmpdir(), `neutrino-bench-lab${hosts}-`));
-  await neutrino(['lab', 'up', '--hosts', String(hosts), '--network-hosts', '1', '--state-dir', stateDir]);
+  await neutrino([
+    ...['lab', 'up', '--hosts', String(hosts), '--network-hosts', '1', '--driver', DRIVER],
+    ...['--state-dir', stateDir],
+  ]);
   const lab = readLab(stateDir)!;
   const password = (await readFile(join(stateDir, 'admin-password'), 'utf8')).trim();
   const api = new Session({
@@ -496,8 +504,9 @@ async function main(): Promise<void> {
       }
       console.log(`without port security and bridge-nf-call-iptables=0: ${unhookedGbps.join(', ')}`);
       const ratio = (a: number[]) => Math.round((median(a) / median(bareGbps)) * 100) / 100;
-      results.iperf3 = {
+      results[DRIVER === 'linuxbridge' ? 'iperf3' : `iperf3_${DRIVER}`] = {
         date: new Date().toISOString(),
+        driver: DRIVER,
         instancesGbps,
         unsecuredGbps,
         bareVxlanGbps: bareGbps,

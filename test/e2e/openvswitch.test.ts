@@ -65,6 +65,13 @@ describe('openvswitch driver on a two-host lab', { skip: !isRoot && 'needs root'
       .split('.')
       .map((o) => Number(o).toString(16).padStart(2, '0'))
       .join('')}`;
+  /** The nftables table fencing `name`'s tunnel interface off from its own stack. */
+  const fence = async (name: string) => {
+    const tables = (await runOnHost(host(name), 'nft', ['list', 'tables', 'netdev'])).stdout;
+    const table = /table netdev (neutrino-ul-\S+)/.exec(tables);
+    assert.ok(table, tables);
+    return (await runOnHost(host(name), 'nft', ['list', 'table', 'netdev', table[1]])).stdout;
+  };
   const addressesOf = async (name: string, dev: string) =>
     (
       JSON.parse((await runOnHost(host(name), 'ip', ['-j', 'addr', 'show', 'dev', dev])).stdout) as {
@@ -179,6 +186,8 @@ describe('openvswitch driver on a two-host lab', { skip: !isRoot && 'needs root'
     assert.deepEqual(await addressesOf('host1', 'eth1'), []);
     const log = readFileSync(join(host('host1').stateDir, 'agent.log'), 'utf8');
     assert.match(log, /eth1 joins br-phy/);
+    // eth1 is fenced off from host1's own stack: it sees that wire only through br-phy.
+    assert.match(await fence('host1'), /hook ingress device "eth1"[\s\S]*counter packets \d+ bytes \d+ drop/);
     const intPorts = (await vsctl('host1', 'list-ports', 'br-int')).split('\n');
     const phyPorts = (await vsctl('host1', 'list-ports', 'br-physnet1')).split('\n');
     assert.ok(intPorts.includes('int-br-physnet1'), intPorts.join(' '));
@@ -263,6 +272,8 @@ describe('openvswitch driver on a two-host lab', { skip: !isRoot && 'needs root'
       300,
     );
     assert.ok(await until('l1 reaches l2 across the tunnel', () => ping(l1, ipOf(l2)), 20_000, 300));
+    // What reached host1's stack on eth1 was dropped there (the switch had read it).
+    assert.ok(Number(/counter packets (\d+)/.exec(await fence('host1'))![1]) > 0);
   });
 
   it("filters on the port's qbr: a group without ingress rules drops, a rule opens it", async () => {
@@ -409,6 +420,7 @@ describe('openvswitch driver on a two-host lab', { skip: !isRoot && 'needs root'
       .filter((n) => /^(br-|ovs-netdev|qbr|qvb|qvo|tap|int-br|phy-br|vxlan-)/.test(n));
     assert.deepEqual(ours, [], 'no bridge, port or datapath device left on host2');
     assert.deepEqual(await addressesOf('host2', 'eth1'), [h.tunnelIp], 'the tunnel endpoint is back on eth1');
+    assert.doesNotMatch((await runOnHost(h, 'nft', ['list', 'tables', 'netdev'])).stdout, /neutrino-ul-/);
     assert.equal((await runOnHost(h, 'ip', ['netns', 'list'])).stdout.trim(), '');
   });
 });

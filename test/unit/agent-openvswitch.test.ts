@@ -345,7 +345,12 @@ describe('openvswitch: the userspace datapath', () => {
       type: '',
       ids: { 'neutrino-underlay': 'tunnel' },
     });
-    assert.deepEqual(state.ovs.underlay, { bridge: 'br-phy', device: 'eth1', addresses: ['10.0.0.1/24'] });
+    assert.deepEqual(state.ovs.underlay, {
+      bridge: 'br-phy',
+      device: 'eth1',
+      addresses: ['10.0.0.1/24'],
+      fence: 'neutrino-ul-owner1',
+    });
     assert.equal(state.ovs.bridges['br-tun']?.datapath, 'netdev');
   });
 
@@ -416,7 +421,12 @@ describe('openvswitch: the userspace datapath', () => {
 });
 
 describe('openvswitch: diff of the underlay and offloads', () => {
-  const desiredUnderlay = { bridge: 'br-phy', device: 'eth1', addresses: ['10.0.0.1/24'] };
+  const desiredUnderlay = {
+    bridge: 'br-phy',
+    device: 'eth1',
+    addresses: ['10.0.0.1/24'],
+    fence: 'neutrino-ul-owner1',
+  };
   const ovsState = (underlay?: OvsState['underlay']): OvsState => ({
     handle,
     owner: 'owner1',
@@ -426,30 +436,42 @@ describe('openvswitch: diff of the underlay and offloads', () => {
   });
 
   it('takes the endpoint onto br-phy when br-phy lacks the address', () => {
-    const actual = ovsState({ bridge: 'br-phy', device: 'eth1', addresses: [], up: true });
+    const actual = ovsState({ ...desiredUnderlay, addresses: [], up: true, fenced: true });
     assert.deepEqual(ovsActions(ovsState(desiredUnderlay), actual, new Set()), [
       { op: 'ovs.underlay', take: true, underlay: desiredUnderlay },
     ]);
   });
 
   it('takes it again when br-phy holds the address but is down', () => {
-    const actual = ovsState({ ...desiredUnderlay, up: false });
+    const actual = ovsState({ ...desiredUnderlay, up: false, fenced: true });
+    assert.deepEqual(ovsActions(ovsState(desiredUnderlay), actual, new Set()), [
+      { op: 'ovs.underlay', take: true, underlay: desiredUnderlay },
+    ]);
+  });
+
+  it('takes it again when the interface is not fenced off from the host', () => {
+    const actual = ovsState({ ...desiredUnderlay, up: true, fenced: false });
     assert.deepEqual(ovsActions(ovsState(desiredUnderlay), actual, new Set()), [
       { op: 'ovs.underlay', take: true, underlay: desiredUnderlay },
     ]);
   });
 
   it('gives the endpoint back when no underlay is desired', () => {
-    const actual = { ...desiredUnderlay, up: true };
+    const actual = { ...desiredUnderlay, up: true, fenced: true };
     assert.deepEqual(ovsActions(ovsState(), ovsState(actual), new Set()), [
       { op: 'ovs.underlay', take: false, underlay: actual },
+    ]);
+    // Only the fence left (the address already back): the fence goes too.
+    const fenceOnly = { ...desiredUnderlay, addresses: [], up: true, fenced: true };
+    assert.deepEqual(ovsActions(ovsState(), ovsState(fenceOnly), new Set()), [
+      { op: 'ovs.underlay', take: false, underlay: fenceOnly },
     ]);
   });
 
   it('does nothing when br-phy holds the address and is up, or holds no tunnel interface', () => {
-    const up = ovsState({ ...desiredUnderlay, up: true });
+    const up = ovsState({ ...desiredUnderlay, up: true, fenced: true });
     assert.deepEqual(ovsActions(ovsState(desiredUnderlay), up, new Set()), []);
-    const none = ovsState({ bridge: 'br-phy', device: '', addresses: ['10.0.0.1/24'], up: true });
+    const none = ovsState({ ...desiredUnderlay, device: '', up: true, fenced: false });
     assert.deepEqual(ovsActions(ovsState(), none, new Set()), []);
   });
 

@@ -456,8 +456,16 @@ export interface OvsUnderlay {
   device: string;
   /** The tunnel endpoint address(es), with prefix length, that the bridge's internal port holds. */
   addresses: string[];
+  /**
+   * The `netdev` table whose ingress chain drops whatever reaches the kernel on the interface
+   * (the switch has read it by then), so the host sees that wire only through the bridge, as a
+   * bridge port's traffic.
+   */
+  fence: string;
   /** Observed only: the bridge's internal port is up. */
   up?: boolean;
+  /** Observed only: the fence is in place on the interface. */
+  fenced?: boolean;
 }
 
 /** What Neutrino owns in Open vSwitch (the openvswitch driver), and the switch that holds it. */

@@ -4,6 +4,7 @@
  * hash and count recorded on the bridges (one more transaction), which observe compares.
  */
 import { ipBatch, ipJson } from '../../../linux/ip.js';
+import { nftApply } from '../../../linux/nft.js';
 import { ofctl, vsctl } from '../../../linux/ovs.js';
 import type { Action } from '../../state/actions.js';
 import type { OvsUnderlay } from '../../state/host-state.js';
@@ -48,8 +49,11 @@ interface RouteEntry {
 
 /**
  * Moves the tunnel endpoint address(es) of `underlay` from its tunnel interface to its bridge's
- * internal port, which comes up (`take`), or back; the routes the operator made through the one
- * (not the kernel's own prefix routes) follow the addresses.
+ * internal port, which comes up, and fences the interface off from the host's stack (`take`), or
+ * back; the routes the operator made through the one (not the kernel's own prefix routes) follow
+ * the addresses. The fence is an ingress chain dropping everything: the switch's packet socket
+ * has read each frame before that hook, so only the host's own stack stops seeing the wire
+ * directly (it answered tunnel packets to the endpoint with ICMP port unreachable, and ARP twice).
  */
 export async function moveTunnelEndpoint(underlay: OvsUnderlay, take: boolean): Promise<void> {
   const [from, to] = take ? [underlay.device, underlay.bridge] : [underlay.bridge, underlay.device];
@@ -80,5 +84,12 @@ export async function moveTunnelEndpoint(underlay: OvsUnderlay, take: boolean): 
       ...(r.metric === undefined ? [] : ['metric', String(r.metric)]),
     ]),
   ];
+  // Fence first when giving back (the interface answers again once it holds the address), last
+  // when taking (the address is on the bridge by then).
+  const fence = take
+    ? `table netdev ${underlay.fence} {}\ndelete table netdev ${underlay.fence}\ntable netdev ${underlay.fence} {\n  chain ingress {\n    type filter hook ingress device "${underlay.device}" priority 0; policy accept;\n    counter drop\n  }\n}\n`
+    : `table netdev ${underlay.fence} {}\ndelete table netdev ${underlay.fence}\n`;
+  if (!take) await nftApply(fence);
   await ipBatch(commands);
+  if (take) await nftApply(fence);
 }

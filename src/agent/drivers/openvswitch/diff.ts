@@ -117,17 +117,18 @@ export function ovsActions(desired: OvsState, actual: OvsState, recreated: Reado
 }
 
 /**
- * The tunnel endpoint's moves: onto `br-phy` when it lacks an address it should hold (or is
- * down), back to the tunnel interface when `br-phy` goes (before the transaction deleting it).
+ * The tunnel endpoint's moves: onto `br-phy` when it lacks an address it should hold (or is down,
+ * or the interface is not fenced off), back to the tunnel interface when `br-phy` goes (before the
+ * transaction deleting it).
  */
 function underlayActions(desired: OvsUnderlay | undefined, actual: OvsUnderlay | undefined): Action[] {
   if (desired) {
     const held = new Set(actual?.addresses ?? []);
-    return desired.addresses.every((a) => held.has(a)) && actual?.up
+    return desired.addresses.every((a) => held.has(a)) && actual?.up && actual.fenced
       ? []
       : [{ op: 'ovs.underlay', take: true, underlay: desired }];
   }
-  if (actual && actual.device !== '' && actual.addresses.length > 0)
+  if (actual && actual.device !== '' && (actual.addresses.length > 0 || actual.fenced))
     return [{ op: 'ovs.underlay', take: false, underlay: actual }];
   return [];
 }

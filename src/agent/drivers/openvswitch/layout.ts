@@ -43,6 +43,7 @@ import {
   tunnelPortName,
   UNDERLAY_BRIDGE,
   UNDERLAY_ROLE,
+  underlayFence,
 } from './names.js';
 
 const MAX_VID = 4094;
@@ -108,7 +109,12 @@ function ensureTunnelBridge(state: HostState, context: NetworkContext): OvsBridg
       type: '',
       ids: { [UNDERLAY_ROLE]: 'tunnel' },
     };
-    state.ovs.underlay = { bridge: UNDERLAY_BRIDGE, device, addresses: [cidr] };
+    state.ovs.underlay = {
+      bridge: UNDERLAY_BRIDGE,
+      device,
+      addresses: [cidr],
+      fence: underlayFence(context.owner),
+    };
   }
   return tunnel;
 }

@@ -32,6 +32,11 @@ export const UNDERLAY_BRIDGE = 'br-phy';
 /** The `external_ids` key marking the tunnel interface on `br-phy`. */
 export const UNDERLAY_ROLE = 'neutrino-underlay';
 
+/** The `netdev` nftables table fencing the tunnel interface off from the host's stack. */
+export function underlayFence(owner: string): string {
+  return `neutrino-ul-${owner}`;
+}
+
 /** `prefix` + `name`, at most 15 characters: cut, with 6 hex digits of the name's SHA-1, when longer. */
 function fit(prefix: string, name: string): string {
   if (prefix.length + name.length <= MAX_LINK_NAME) return `${prefix}${name}`;

@@ -6,9 +6,10 @@
  */
 import { existsSync } from 'node:fs';
 import { ipJson } from '../../../linux/ip.js';
+import { nftListTable } from '../../../linux/nft.js';
 import { type Ovs, ofctl, vsctl } from '../../../linux/ovs.js';
 import { OVS_COOKIE, type OvsState, type OvsUnderlay } from '../../state/host-state.js';
-import { UNDERLAY_BRIDGE, UNDERLAY_ROLE } from './names.js';
+import { UNDERLAY_BRIDGE, UNDERLAY_ROLE, underlayFence } from './names.js';
 
 /** Open vSwitch's JSON encoding of a column value: atoms, `["map", pairs]`, `["set", atoms]`, `["uuid", id]`. */
 type OvsValue = string | number | boolean | [string, unknown];
@@ -123,9 +124,14 @@ async function observeUnderlay(handle: Ovs, state: OvsState): Promise<OvsUnderla
     handle.netns === undefined ? {} : { netns: handle.netns },
   ).catch(() => []);
   const link = links[0];
+  const fence = underlayFence(state.owner);
+  const where = handle.netns === undefined ? {} : { netns: handle.netns };
+  const listing = await nftListTable('netdev', fence, where).catch(() => undefined);
   return {
     bridge: UNDERLAY_BRIDGE,
     device,
+    fence,
+    fenced: device !== '' && listing !== undefined && listing.includes(`device "${device}"`),
     addresses: (link?.addr_info ?? [])
       .filter((a) => a.scope === 'global')
       .map((a) => `${a.local}/${a.prefixlen}`),

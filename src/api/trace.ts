@@ -50,15 +50,35 @@ async function hostWiring(s: Services): Promise<Record<string, HostWiring>> {
   for (const row of rows) {
     const ovs = row.agent_type === 'Open vSwitch agent';
     let tags: Record<string, number> = {};
+    let tunnelIp: string | undefined;
     try {
-      const reported = (JSON.parse(row.configurations) as { local_vlan_tags?: unknown }).local_vlan_tags;
-      if (ovs && typeof reported === 'object' && reported !== null) tags = reported as Record<string, number>;
+      const reported = JSON.parse(row.configurations) as {
+        local_vlan_tags?: unknown;
+        tunneling_ip?: unknown;
+      };
+      const local = reported.local_vlan_tags;
+      if (ovs && typeof local === 'object' && local !== null) tags = local as Record<string, number>;
+      if (typeof reported.tunneling_ip === 'string') tunnelIp = reported.tunneling_ip;
     } catch {
-      // A configuration that is not JSON names no tags.
+      // A configuration that is not JSON names no tags and no endpoint.
     }
-    wiring[row.host] = { driver: ovs ? 'openvswitch' : 'linuxbridge', tags };
+    wiring[row.host] = {
+      driver: ovs ? 'openvswitch' : 'linuxbridge',
+      tags,
+      ...(tunnelIp === undefined ? {} : { tunnelIp }),
+    };
   }
   return wiring;
+}
+
+/** Each vxlan network's VNI. */
+async function vxlanSegments(s: Services): Promise<Record<string, number>> {
+  const rows = await s.store.db
+    .selectFrom('network_segments')
+    .select(['network_id', 'segmentation_id'])
+    .where('network_type', '=', 'vxlan')
+    .execute();
+  return Object.fromEntries(rows.map((r) => [r.network_id, Number(r.segmentation_id)]));
 }
 
 /** The ids of every object `ctx` may see; undefined for admins (everything). */
@@ -74,13 +94,14 @@ export function registerTrace(app: FastifyInstance, services: Services): void {
     { schema: { body: TraceRequest, response: { 200: TraceResult } } },
     async (req) => {
       const ctx = contextOf(req);
-      const [whole, visible, firewalls, wiring] = await Promise.all([
+      const [whole, visible, firewalls, wiring, vxlans] = await Promise.all([
         readModel(services, SYSTEM),
         visibleTo(services, ctx),
         traceFirewalls(services.store.db),
         hostWiring(services),
+        vxlanSegments(services),
       ]);
-      const model = { ...whole, firewalls, wiring };
+      const model = { ...whole, firewalls, wiring, vxlans };
       return trace(visible ? scopeTraceModel(model, visible) : model, req.body as TraceRequest);
     },
   );

@@ -185,6 +185,14 @@ for (const [index, run] of RUNS.entries()) {
       const destination = trace.hops.at(-1)!.detail;
       assert.match(source, wiring(driverOf('host1'), vmA.ports[0].id.slice(0, 11)));
       assert.match(destination, wiring(driverOf('host2'), vmB.ports[0].id.slice(0, 11)));
+      // The frame crosses from host1 to host2: the tunnel, as host1's driver names its way out.
+      const out = driverOf('host1') === 'openvswitch' ? 'br-tun port vxlan-[0-9a-f]{8}' : 'vxlan-\\d+';
+      assert.match(
+        destination,
+        new RegExp(
+          `across hosts host1 → host2 over VXLAN \\(VNI \\d+ [\\d.]+ → [\\d.]+\\), out of ${out} on host1`,
+        ),
+      );
     });
   });
 }

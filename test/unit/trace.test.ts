@@ -283,6 +283,56 @@ describe('trace (pure)', () => {
     assert.deepEqual(denied.hops.at(-1)!.object, { type: 'port', id: t.vm3.port.id, name: '' });
   });
 
+  it('names, for an admin, the devices each host wires and the tunnel an L2 frame crosses between hosts', () => {
+    const t = build();
+    const vm3 = t.m.instances.find((i) => i.id === t.vm3.id)!;
+    vm3.host = 'h2';
+    t.m.vxlans = { [t.net1.id]: 1001, [t.net2.id]: 1002 };
+    const wiring = (h1: 'linuxbridge' | 'openvswitch', h2: 'linuxbridge' | 'openvswitch') => {
+      t.m.wiring = {
+        h1: { driver: h1, tags: { [t.net1.id]: 3 }, tunnelIp: '10.0.0.1' },
+        h2: { driver: h2, tags: { [t.net1.id]: 5 }, tunnelIp: '10.0.0.2' },
+      };
+      return trace(t.m, req('vm1', 'vm3', 'tcp', 80)).hops.at(-1)!.detail;
+    };
+    const ovs = wiring('openvswitch', 'openvswitch');
+    const port = t.vm3.port.id.slice(0, 11);
+    assert.match(
+      ovs,
+      new RegExp(`on h2: tap${port} → qbr${port} → qvb${port}/qvo${port} → br-int \\(local VLAN tag 5\\)`),
+    );
+    assert.match(
+      ovs,
+      /across hosts h1 → h2 over VXLAN \(VNI 1001 10\.0\.0\.1 → 10\.0\.0\.2\), out of br-tun port vxlan-0a000002 on h1$/,
+    );
+    assert.match(wiring('linuxbridge', 'openvswitch'), /out of vxlan-1001 on h1$/);
+    // Through a router the frame is the router's, not the source's: no tunnel named.
+    vm3.host = 'h1';
+    const routed = t.m.instances.find((i) => i.id === t.vm2.id)!;
+    routed.host = 'h2';
+    const across = trace(t.m, req('vm1', 'vm2')).hops.at(-1)!.detail;
+    assert.doesNotMatch(across, /across hosts/);
+    // On one host, no tunnel either; and a member is told neither hosts nor devices.
+    assert.doesNotMatch(wiring('openvswitch', 'openvswitch'), /across hosts/);
+    const member = scopeTraceModel(
+      t.m,
+      new Set(
+        t.m.instances
+          .flatMap((i) => [i.id, ...i.ports.map((p) => p.id)])
+          .concat(
+            t.m.networks.map((n) => n.id),
+            t.m.subnets.map((x) => x.id),
+            t.m.securityGroups.map((g) => g.id),
+          ),
+      ),
+    );
+    vm3.host = 'h2';
+    assert.doesNotMatch(
+      trace(member, req('vm1', 'vm3', 'tcp', 80)).hops.at(-1)!.detail,
+      /on h2|across hosts/,
+    );
+  });
+
   it('denies what no egress rule allows', () => {
     const t = build();
     t.byDefault.security_group_rules = t.byDefault.security_group_rules.filter(

@@ -76,12 +76,16 @@ export interface TraceModel {
    * absent for members, who are not told hosts.
    */
   wiring?: Record<string, HostWiring>;
+  /** vxlan network id → its VNI (an admin's trace names the tunnel a packet crosses); absent for members. */
+  vxlans?: Record<string, number>;
 }
 
 /** A host's L2 driver, and (openvswitch) the local VLAN tag of each network on its `br-int`. */
 export interface HostWiring {
   driver: 'linuxbridge' | 'openvswitch';
   tags: Record<string, number>;
+  /** The agent's tunnel endpoint (`configurations.tunneling_ip`), if it has one. */
+  tunnelIp?: string;
 }
 
 /** A router interface's firewall group, its policies' enabled rules in order (`core/fwaas.ts`). */

@@ -20,7 +20,10 @@ import {
   INTEGRATION_BRIDGE,
   integrationEnd,
   networkBridgeName,
+  TUNNEL_BRIDGE,
   tapName,
+  tunnelPortName,
+  vxlanName,
 } from '../../model/device-names.js';
 import { DeviceOwner } from '../../model/device-owners.js';
 import type { TraceRequest, TraceResult } from '../../model/trace.js';
@@ -65,10 +68,40 @@ class Tracer extends SecuritySteps {
     return `; on ${host}: ${devices.join(' → ')} → ${INTEGRATION_BRIDGE}${tag === undefined ? '' : ` (local VLAN tag ${tag})`}`;
   }
 
+  /**
+   * For an admin's trace of a packet that stays on one vxlan network from an instance on one host
+   * to an instance on another: the tunnel it crosses, named as the source host's driver names it
+   * (the VXLAN device `vxlan-<VNI>`, or `br-tun`'s port towards the other host's endpoint);
+   * '' otherwise.
+   */
+  tunnelled(network: TNetwork, port: TPort): string {
+    const to = this.instanceOf.get(port.id)?.instance.host;
+    const from = this.sourceHost;
+    const vni = this.model.vxlans?.[network.id];
+    if (this.routed || !from || !to || from === to || vni === undefined) return '';
+    const source = this.model.wiring?.[from];
+    const target = this.model.wiring?.[to];
+    if (!source || !target) return '';
+    const out =
+      source.driver === 'linuxbridge'
+        ? `${vxlanName(vni)} on ${from}`
+        : target.tunnelIp
+          ? `${TUNNEL_BRIDGE} port ${tunnelPortName(target.tunnelIp)} on ${from}`
+          : `${TUNNEL_BRIDGE} on ${from}`;
+    const endpoints = source.tunnelIp && target.tunnelIp ? ` ${source.tunnelIp} → ${target.tunnelIp}` : '';
+    return `; across hosts ${from} → ${to} over VXLAN (VNI ${vni}${endpoints}), out of ${out}`;
+  }
+
   // --- the walk ----------------------------------------------------------------------------
 
   /** From an instance's (or any) port: the source, its checks, then wherever the packet goes. */
+  /** The host of the instance a trace starts from (an admin's trace names the tunnel it crosses). */
+  protected sourceHost: string | undefined;
+  /** Whether the packet went through a router (then it is no longer the source's L2 frame). */
+  protected routed = false;
+
   fromPort(port: TPort, packet: Packet): void {
+    this.sourceHost = this.instanceOf.get(port.id)?.instance.host ?? undefined;
     const network = this.networks.get(port.network_id);
     if (!network && this.scoped) this.leave();
     const owner = this.instanceOf.get(port.id);
@@ -287,6 +320,7 @@ class Tracer extends SecuritySteps {
     depth: number,
     entry?: TPort,
   ): void {
+    this.routed = true;
     const object = this.object('router', router);
     const name = this.named('router', router);
     if (depth >= MAX_ROUTERS)
@@ -594,7 +628,7 @@ class Tracer extends SecuritySteps {
     this.pass(
       'destination',
       this.object('instance', owner.instance),
-      `delivered to instance ${owner.instance.name} (eth${owner.nic}, port ${short(port.id)}) at ${packet.dst}${down}${this.wired(port)}`,
+      `delivered to instance ${owner.instance.name} (eth${owner.nic}, port ${short(port.id)}) at ${packet.dst}${down}${this.wired(port)}${this.tunnelled(network, port)}`,
     );
   }
 }

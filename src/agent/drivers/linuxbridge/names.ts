@@ -9,12 +9,8 @@ export {
   namespaceDeviceName,
   networkBridgeName as bridgeName,
   tapName,
+  vxlanName,
 } from '../../../model/device-names.js';
-
-/** The VXLAN device of segment `vni` (at most `vxlan-16777215`, 14 characters). */
-export function vxlanName(vni: number): string {
-  return `vxlan-${vni}`;
-}
 
 /** The longest link name the kernel takes (IFNAMSIZ - 1). */
 export const MAX_LINK_NAME = 15;

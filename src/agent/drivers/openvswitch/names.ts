@@ -14,12 +14,13 @@ export {
   hybridBridgeName,
   INTEGRATION_BRIDGE,
   integrationEnd,
+  TUNNEL_BRIDGE,
+  tunnelPortName,
 } from '../../../model/device-names.js';
 
 const HASH_CHARS = 6;
 
-/** The tunnel bridge, and the patch ports joining it to `br-int` (on `br-int`, on `br-tun`). */
-export const TUNNEL_BRIDGE = 'br-tun';
+/** The patch ports joining the tunnel bridge to `br-int` (on `br-int`, on `br-tun`). */
 export const INTEGRATION_PATCH = 'patch-tun';
 export const TUNNEL_PATCH = 'patch-int';
 
@@ -57,21 +58,6 @@ export function integrationPatchName(physnet: string): string {
 /** The veth end on the provider bridge (Neutron's `phy-<bridge>`). */
 export function providerPatchName(physnet: string): string {
   return fit('phy-br-', physnet);
-}
-
-/**
- * The VXLAN port on `br-tun` towards the tunnel endpoint `ip`, as Neutron names it: `vxlan-` and the
- * IPv4 address in hex (`vxlan-0a000102`), or 8 hex digits of an IPv6 address's SHA-1.
- */
-export function tunnelPortName(ip: string): string {
-  const v4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(ip);
-  const hex = v4
-    ? v4
-        .slice(1)
-        .map((octet) => Number(octet).toString(16).padStart(2, '0'))
-        .join('')
-    : createHash('sha1').update(ip).digest('hex').slice(0, 8);
-  return `vxlan-${hex}`;
 }
 
 /** The file recording the local VLAN tag of each network on `br-int` (kept across runs). */

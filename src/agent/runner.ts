@@ -17,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError } from '../client/session.js';
 import { has8021q } from '../linux/kernel.js';
 import { describeDataPlane, type IpsecDataPlane } from '../linux/strongswan.js';
+import { LINUXBRIDGE_AGENT_TYPE, OVS_AGENT_TYPE } from '../model/agent.js';
 import { DeviceOwner } from '../model/device-owners.js';
 import type { Snapshot } from '../model/host-snapshot.js';
 import { LeaseWatch } from './dhcp/lease-watch.js';
@@ -39,7 +40,7 @@ import { readMetering } from './tables/observe.js';
 import { counterSources, readCounters, readLoadBalancers } from './traffic.js';
 
 /** The roles this agent heartbeats as (`GET /v2.0/agents` lists one row per role and host). */
-export const AGENT_TYPES = ['Linux bridge agent', 'Open vSwitch agent', 'DHCP agent', 'L3 agent'] as const;
+export const AGENT_TYPES = [LINUXBRIDGE_AGENT_TYPE, OVS_AGENT_TYPE, 'DHCP agent', 'L3 agent'] as const;
 export type AgentType = (typeof AGENT_TYPES)[number];
 
 export interface AgentRunnerOptions {
@@ -73,7 +74,7 @@ export type AgentRole = (typeof AGENT_ROLES)[number];
 
 /** The L2 agent type of a driver, as Neutron names its agents. */
 export function l2AgentType(driver = DEFAULT_L2_DRIVER): AgentType {
-  return driver === 'openvswitch' ? 'Open vSwitch agent' : 'Linux bridge agent';
+  return driver === 'openvswitch' ? OVS_AGENT_TYPE : LINUXBRIDGE_AGENT_TYPE;
 }
 
 /** The agent types a host heartbeats as for its roles: every host wires ports (L2, by its driver). */

@@ -11,7 +11,7 @@ import { traceFirewalls } from '../core/fwaas.js';
 import type { HostWiring, TraceModel } from '../core/trace/model.js';
 import { scopeTraceModel } from '../core/trace/scope.js';
 import { trace } from '../core/trace/trace.js';
-import { L2_AGENT_TYPES } from '../model/agent.js';
+import { driverOfAgentType, L2_AGENT_TYPES } from '../model/agent.js';
 import { TraceRequest, TraceResult } from '../model/trace.js';
 import { contextOf } from './auth.js';
 import type { Services } from './services.js';
@@ -48,7 +48,8 @@ async function hostWiring(s: Services): Promise<Record<string, HostWiring>> {
     .execute();
   const wiring: Record<string, HostWiring> = {};
   for (const row of rows) {
-    const ovs = row.agent_type === 'Open vSwitch agent';
+    const driver = driverOfAgentType(row.agent_type);
+    const ovs = driver === 'openvswitch';
     let tags: Record<string, number> = {};
     let tunnelIp: string | undefined;
     try {
@@ -63,7 +64,7 @@ async function hostWiring(s: Services): Promise<Record<string, HostWiring>> {
       // A configuration that is not JSON names no tags and no endpoint.
     }
     wiring[row.host] = {
-      driver: ovs ? 'openvswitch' : 'linuxbridge',
+      driver,
       tags,
       ...(tunnelIp === undefined ? {} : { tunnelIp }),
     };

@@ -24,7 +24,7 @@
  */
 import { type Command, Option } from 'commander';
 import { type Session, sessionFromEnvironment } from '../client/session.js';
-import { L2_AGENT_TYPES } from '../model/agent.js';
+import { driverOfAgentType, L2_AGENT_TYPES } from '../model/agent.js';
 import type { TraceRequest, TraceResult } from '../model/trace.js';
 import { FORMATS, type Format, print, renderTable } from './output.js';
 import type { Netns } from './probe.js';
@@ -354,9 +354,7 @@ async function liveHosts(session: Session): Promise<Map<string, string>> {
   const l2 = agents
     .filter((a) => a.alive && L2_AGENT_TYPES.includes(a.agent_type))
     .sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
-  return new Map(
-    l2.map((a) => [a.host, a.agent_type === 'Open vSwitch agent' ? 'openvswitch' : 'linuxbridge']),
-  );
+  return new Map(l2.map((a) => [a.host, driverOfAgentType(a.agent_type)]));
 }
 
 /** How long the agents keep the TCP listeners of a run: the probes' time, with room (120 s at most). */

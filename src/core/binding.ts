@@ -1,4 +1,6 @@
 /** Port binding: what the server records when it binds a port to a host. */
+
+import { OVS_AGENT_TYPE } from '../model/agent.js';
 import type { Tx } from '../store/store.js';
 
 /**
@@ -11,7 +13,7 @@ export async function portBinding(tx: Tx, host: string): Promise<Record<string, 
     .selectFrom('agents')
     .select('id')
     .where('host', '=', host)
-    .where('agent_type', '=', 'Open vSwitch agent')
+    .where('agent_type', '=', OVS_AGENT_TYPE)
     .executeTakeFirst();
   const details = { connectivity: 'l2', port_filter: true };
   return ovs

@@ -8,9 +8,19 @@ import { Closed, Description, Nullable, Uuid } from './common.js';
 import { LbReport } from './load-balancer.js';
 import { VpnConnectionReport } from './vpnaas.js';
 
-/** A host name as agents register it and ports are bound to it (`binding:host_id`). */
+/** The agent type of each L2 driver, as Neutron's agents report it. */
+export const LINUXBRIDGE_AGENT_TYPE = 'Linux bridge agent';
+export const OVS_AGENT_TYPE = 'Open vSwitch agent';
+
 /** Agent types that wire ports on their host: instances go where one of them is alive. */
-export const L2_AGENT_TYPES: readonly string[] = ['Linux bridge agent', 'Open vSwitch agent'];
+export const L2_AGENT_TYPES: readonly string[] = [LINUXBRIDGE_AGENT_TYPE, OVS_AGENT_TYPE];
+
+/** The L2 driver an agent of `agentType` runs. */
+export function driverOfAgentType(agentType: string): 'linuxbridge' | 'openvswitch' {
+  return agentType === OVS_AGENT_TYPE ? 'openvswitch' : 'linuxbridge';
+}
+
+/** A host name as agents register it and ports are bound to it (`binding:host_id`). */
 
 export const HostName = Type.String({
   minLength: 1,

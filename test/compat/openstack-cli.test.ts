@@ -14,6 +14,7 @@ import {
   openstack,
   openstackEnv,
   skipWithoutOpenstack,
+  stopOpenstack,
   succeed,
 } from '../helpers/openstack.js';
 import { type ServerProcess, startServerProcess } from '../helpers/process.js';
@@ -40,6 +41,7 @@ describe('openstack CLI against neutrino server', { skip }, () => {
   });
 
   after(async () => {
+    if (env) await stopOpenstack(env);
     await server?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -922,6 +924,7 @@ describe('openstack CLI with --os-auth-type none against neutrino server --noaut
     env = cliEnv(dir, { OS_CLIENT_CONFIG_FILE: empty });
   });
   after(async () => {
+    if (env) await stopOpenstack(env);
     await server?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });

@@ -11,7 +11,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { openstack, openstackEnv, skipWithoutOpenstack, succeed } from '../helpers/openstack.js';
+import {
+  openstack,
+  openstackEnv,
+  skipWithoutOpenstack,
+  stopOpenstack,
+  succeed,
+} from '../helpers/openstack.js';
 import { type ServerProcess, startServerProcess } from '../helpers/process.js';
 
 const skip = skipWithoutOpenstack;
@@ -57,6 +63,7 @@ describe('openstack loadbalancer (python3-octaviaclient) against neutrino server
   });
 
   after(async () => {
+    if (env) await stopOpenstack(env);
     await server?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });

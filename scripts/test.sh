@@ -38,7 +38,7 @@ for s in "${suites[@]}"; do
 done
 # The longest files start first (each takes minutes of real CLI or kernel work), so the end of the
 # run is not one long file running alone while the other slot idles.
-first=(test/compat/openstack-cli.test.ts test/e2e/cli.test.ts test/e2e/dataplane.test.ts)
+first=(test/e2e/cli.test.ts test/e2e/dataplane.test.ts test/e2e/security-groups.test.ts test/e2e/trace-check.test.ts)
 ordered=()
 for f in "${first[@]}"; do [[ " ${files[*]} " == *" $f "* ]] && ordered+=("$f"); done
 for f in "${files[@]}"; do [[ " ${first[*]} " == *" $f "* ]] || ordered+=("$f"); done

@@ -24,7 +24,7 @@ import { ownerTag } from '../agent/state/host-state.js';
 import { Session } from '../client/session.js';
 import { loadConfig, readConfigFile } from '../config.js';
 import { firstFreeRange, type HostRouting } from '../core/route-conflict.js';
-import { runInNamespace } from '../linux/exec.js';
+import { disableTxOffload } from '../linux/ethtool.js';
 import { readHostRouting } from '../linux/host-routes.js';
 import { addNamespace, deleteNamespace, ipBatch, ipJson, listNamespaces } from '../linux/ip.js';
 import {
@@ -256,8 +256,7 @@ async function buildUnderlay(lab: LabState, servers: number): Promise<void> {
   // tunnel packets so (it drops them when it pops the header), so the wire into each Open vSwitch
   // host's tunnel interface computes and cuts them, as a switch port would have.
   for (const host of lab.hosts)
-    if (host.driver === 'openvswitch')
-      await runInNamespace(ul, 'ethtool', ['-K', `${host.name}-t`, 'tx', 'off']);
+    if (host.driver === 'openvswitch') await disableTxOffload(`${host.name}-t`, { netns: ul });
   const tunnelPrefix = ipaddr.parseCIDR(lab.tunnel.cidr)[1];
   for (const host of lab.hosts) {
     // Static neighbours between tunnel endpoints: no ARP broadcast ever crosses the tunnel network,

@@ -182,3 +182,44 @@ export async function interfaceWithAddress(ip: string): Promise<string | undefin
   const links = await ipJson<{ ifname: string; addr_info?: { local: string }[] }[]>(['addr', 'show']);
   return links.find((link) => (link.addr_info ?? []).some((a) => a.local === ip))?.ifname;
 }
+
+interface RouteEntry {
+  dst: string;
+  gateway?: string;
+  protocol?: string;
+  metric?: number;
+}
+
+/**
+ * Moves the addresses `cidrs` from device `from` to device `to` (brought up first when `up`), with
+ * the routes through `from` that someone made (via a gateway; not the kernel's own prefix routes),
+ * in one `ip -batch`. An address `from` no longer holds is only added to `to`.
+ */
+export async function moveAddresses(
+  from: string,
+  to: string,
+  cidrs: readonly string[],
+  options: { up?: boolean } = {},
+): Promise<void> {
+  const routes = (await ipJson<RouteEntry[]>(['route', 'show', 'dev', from]).catch(() => [])).filter(
+    (r) => r.protocol !== 'kernel' && r.gateway !== undefined,
+  );
+  const [link] = await ipJson<{ addr_info?: { local: string; prefixlen: number }[] }[]>([
+    'addr',
+    'show',
+    'dev',
+    from,
+  ]).catch(() => []);
+  const present = new Set((link?.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`));
+  await ipBatch([
+    ...(options.up ? [['link', 'set', to, 'up']] : []),
+    ...cidrs.flatMap((cidr) => [
+      ...(present.has(cidr) ? [['addr', 'del', cidr, 'dev', from]] : []),
+      ['addr', 'replace', cidr, 'dev', to],
+    ]),
+    ...routes.map((r) => [
+      ...['route', 'replace', r.dst, 'via', r.gateway!, 'dev', to],
+      ...(r.metric === undefined ? [] : ['metric', String(r.metric)]),
+    ]),
+  ]);
+}

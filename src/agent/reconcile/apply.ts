@@ -15,7 +15,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { announceAddress, announceThroughVxlan } from '../../linux/arp.js';
 import { type ConnectionFilter, deleteConnections, deleteConnectionsOf } from '../../linux/conntrack.js';
 import { dhcpRelease, dnsmasqFiles, reloadDnsmasq, startDnsmasq } from '../../linux/dnsmasq.js';
-import { run, runMaybeInNamespace } from '../../linux/exec.js';
+import { disableTxOffload } from '../../linux/ethtool.js';
+import { run } from '../../linux/exec.js';
 import { IpBatchError, ipBatch, namespacePids, toolBatch } from '../../linux/ip.js';
 import { nftApply, nftListTable } from '../../linux/nft.js';
 import { signal, startDaemon, startDaemons, stopProcess } from '../../linux/process.js';
@@ -496,8 +497,7 @@ async function perform(action: Action, finish: Finish): Promise<void> {
     case 'ovs.underlay':
       return moveTunnelEndpoint(action.underlay, action.take);
     case 'link.offload':
-      await runMaybeInNamespace(action.netns || undefined, 'ethtool', ['-K', action.name, 'tx', 'off']);
-      return;
+      return disableTxOffload(action.name, action.netns === '' ? {} : { netns: action.netns });
     default:
       throw new Error(`${action.op} is not a file or process action`);
   }

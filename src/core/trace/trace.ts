@@ -92,14 +92,14 @@ class Tracer extends SecuritySteps {
     return `; across hosts ${from} → ${to} over VXLAN (VNI ${vni}${endpoints}), out of ${out}`;
   }
 
-  // --- the walk ----------------------------------------------------------------------------
-
-  /** From an instance's (or any) port: the source, its checks, then wherever the packet goes. */
   /** The host of the instance a trace starts from (an admin's trace names the tunnel it crosses). */
   protected sourceHost: string | undefined;
   /** Whether the packet went through a router (then it is no longer the source's L2 frame). */
   protected routed = false;
 
+  // --- the walk ----------------------------------------------------------------------------
+
+  /** From an instance's (or any) port: the source, its checks, then wherever the packet goes. */
   fromPort(port: TPort, packet: Packet): void {
     this.sourceHost = this.instanceOf.get(port.id)?.instance.host ?? undefined;
     const network = this.networks.get(port.network_id);

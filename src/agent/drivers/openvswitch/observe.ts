@@ -117,15 +117,11 @@ async function observeUnderlay(handle: Ovs, state: OvsState): Promise<OvsUnderla
     Object.entries(state.ports).find(
       ([, port]) => port.bridge === UNDERLAY_BRIDGE && port.ids[UNDERLAY_ROLE] === 'tunnel',
     )?.[0] ?? '';
-  const links = await ipJson<
-    { flags?: string[]; addr_info?: { local: string; prefixlen: number; scope: string }[] }[]
-  >(
-    ['addr', 'show', 'dev', UNDERLAY_BRIDGE],
-    handle.netns === undefined ? {} : { netns: handle.netns },
-  ).catch(() => []);
-  const link = links[0];
-  const fence = underlayFence(state.owner);
   const where = handle.netns === undefined ? {} : { netns: handle.netns };
+  const [link] = await ipJson<
+    { flags?: string[]; addr_info?: { local: string; prefixlen: number; scope: string }[] }[]
+  >(['addr', 'show', 'dev', UNDERLAY_BRIDGE], where).catch(() => []);
+  const fence = underlayFence(state.owner);
   const listing = await nftListTable('netdev', fence, where).catch(() => undefined);
   return {
     bridge: UNDERLAY_BRIDGE,
